@@ -1,0 +1,512 @@
+/*
+ * nvmfd internal interfaces, one banner per source file.
+ *
+ * Threading: every object is owned by exactly one loop (thread).  The main
+ * loop owns configuration, listeners, controllers and admin/discovery queue
+ * pairs; worker loops own I/O queue pairs and their in-flight commands.
+ * Anything that crosses threads goes through loop_post().
+ */
+#ifndef NVMFD_H
+#define NVMFD_H
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "nvmfd's wire structures assume a little-endian CPU"
+#endif
+
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/uio.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#include "nvme.h"
+#include "nvme-tcp.h"
+
+struct event_base;
+struct event;
+struct loop;
+struct qpair;
+struct controller;
+struct namespace;
+struct subsystem;
+struct port;
+
+#define NVMFD_VERSION_STRING	PACKAGE_VERSION
+#define NVMFD_DEFAULT_CONFIG	SYSCONFDIR "/nvmfd/nvmfd.yaml"
+#define NVMFD_DEFAULT_NQN	"nqn.2026-11.io.nvmfd:ram0"
+#define NVMFD_NQN_MAX		223	/* characters, without the NUL */
+#define NVMFD_MAX_NSID		1024	/* namespaces per subsystem */
+#define NVMFD_AERL		3	/* 0's based: four AERs outstanding */
+#define NVMFD_ADMIN_ICD		8192	/* admin queue in-capsule data */
+#define NVMFD_ADMIN_QUEUE_DEPTH	32
+#define NVMFD_CMD_MAX_IOV	4
+
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST((head));				\
+	    (var) && ((tvar) = TAILQ_NEXT((var), field), 1);		\
+	    (var) = (tvar))
+#endif
+
+#define __printflike(a, b)	__attribute__((format(printf, a, b)))
+#define __dead			__attribute__((noreturn))
+#define nitems(a)		(sizeof(a) / sizeof((a)[0]))
+#define MINIMUM(a, b)		((a) < (b) ? (a) : (b))
+#define MAXIMUM(a, b)		((a) > (b) ? (a) : (b))
+
+/* log.c */
+void	log_init(int to_stderr, int debug);
+void	log_warn(const char *, ...) __printflike(1, 2);
+void	log_warnx(const char *, ...) __printflike(1, 2);
+void	log_info(const char *, ...) __printflike(1, 2);
+void	log_debug(const char *, ...) __printflike(1, 2);
+__dead void fatal(const char *, ...) __printflike(1, 2);
+__dead void fatalx(const char *, ...) __printflike(1, 2);
+extern int log_debug_enabled;
+
+/* crc32c.c: CRC32C (Castagnoli); seed with 0xffffffff, finish with ~ */
+uint32_t crc32c_update(uint32_t crc, const void *buf, size_t len);
+uint32_t crc32c(const void *buf, size_t len);
+uint32_t crc32c_iov(const struct iovec *iov, int iovcnt, size_t skip, size_t len);
+
+/* ---------------------------------------------------------------- config */
+
+/* Port (listener) settings. */
+struct port {
+	TAILQ_ENTRY(port) entry;
+	uint16_t	id;		/* PORTID in the discovery log */
+	char		address[64];	/* numeric IPv4/IPv6, "0.0.0.0", "::" */
+	char		service[16];	/* TCP port, decimal */
+	int		family;		/* AF_INET or AF_INET6 */
+	uint32_t	inline_data_size; /* I/O queue in-capsule data bytes */
+	uint32_t	maxh2cdata;
+	uint32_t	max_queue_depth;  /* MQES + 1 */
+	bool		header_digest;	/* allowed when a host asks */
+	bool		data_digest;
+	int		cfg_line, cfg_col; /* where it was declared */
+
+	/* runtime */
+	int		fd;
+	struct event	*ev;
+};
+TAILQ_HEAD(port_list, port);
+
+enum backend_type { BACKEND_RAM, BACKEND_FILE, BACKEND_BLOCK };
+
+struct namespace {
+	TAILQ_ENTRY(namespace) entry;
+	struct subsystem *subsys;
+	uint32_t	nsid;
+	enum backend_type type;
+	char		*path;		/* file or block device */
+	uint64_t	size;		/* bytes (ram, or to create a file) */
+	uint32_t	block_size;	/* 0 = default / from the device */
+	bool		readonly;
+	bool		direct;		/* O_DIRECT for file/block */
+	uint8_t		uuid[16];
+	uint8_t		nguid[16];
+	uint8_t		eui64[8];
+	bool		has_uuid, has_nguid, has_eui64;
+	int		cfg_line, cfg_col;
+
+	/* runtime, set by the backend's open */
+	const struct backend_ops *ops;
+	void		*priv;
+	uint8_t		*mem;		/* RAM: data lives here (no copy) */
+	int		fd;
+	uint32_t	lba_shift;
+	uint64_t	nlb;		/* capacity in logical blocks */
+	bool		vwc;		/* volatile write cache: Flush matters */
+};
+TAILQ_HEAD(namespace_list, namespace);
+
+struct host {
+	TAILQ_ENTRY(host) entry;
+	char		nqn[NVMFD_NQN_MAX + 1];
+};
+TAILQ_HEAD(host_list, host);
+
+struct subsystem {
+	TAILQ_ENTRY(subsystem) entry;
+	char		nqn[NVMFD_NQN_MAX + 1];
+	char		serial[21];
+	char		model[41];
+	bool		allow_any_host;
+	struct host_list hosts;
+	struct namespace_list namespaces;	/* sorted by NSID */
+	uint16_t	*port_ids;	/* NULL: every port */
+	size_t		nport_ids;
+	uint32_t	max_io_queues;
+	int		cfg_line, cfg_col;
+
+	/* runtime (main loop) */
+	TAILQ_HEAD(, controller) controllers;
+	uint16_t	next_cntlid;
+};
+TAILQ_HEAD(subsystem_list, subsystem);
+
+struct referral {
+	TAILQ_ENTRY(referral) entry;
+	char		address[64];
+	char		service[16];
+	int		family;
+	uint16_t	port_id;
+};
+TAILQ_HEAD(referral_list, referral);
+
+struct config {
+	char		*path;		/* NULL for the built-in default */
+	int		workers;	/* 0 = one per CPU */
+	uint32_t	mdts;		/* max data transfer, bytes */
+	uint32_t	max_controllers;
+	uint32_t	max_connections;
+	struct port_list ports;
+	struct subsystem_list subsystems;
+	struct referral_list referrals;
+};
+
+/* config.c */
+struct config *config_default(void);
+/* Returns NULL and fills err with "file:line:column: key: message". */
+struct config *config_load(const char *path, char *err, size_t errlen);
+void	config_free(struct config *);
+
+/* subsystem.c: lookups and stable identifiers */
+struct subsystem *subsystem_find(struct config *, const char *nqn);
+struct namespace *namespace_find(struct subsystem *, uint32_t nsid);
+struct port	*port_find(struct config *, uint16_t id);
+bool	subsystem_host_allowed(struct subsystem *, const char *hostnqn);
+bool	subsystem_on_port(struct subsystem *, struct port *);
+void	namespace_derive_ids(struct namespace *);
+void	subsystem_derive_serial(struct subsystem *);
+bool	nqn_valid(const char *nqn);
+
+/* --------------------------------------------------------------- backends */
+
+enum io_op { IO_READ, IO_WRITE, IO_FLUSH, IO_WRITE_ZEROES, IO_DISCARD };
+
+/* Private to io-engine.c: lets it queue and resume an I/O without malloc.
+ * While an I/O is in flight, its iov entries may be trimmed in place; they
+ * are restored before done() is called. */
+struct nvmf_io_eng {
+	STAILQ_ENTRY(nvmf_io) link;	/* overflow, job or completion list */
+	uint64_t	done;		/* bytes transferred so far */
+	int		fd;
+	int		res;		/* result of a thread-pool job */
+	unsigned	flags;
+	int		trim[2];	/* iov indexes trimmed, -1 = none */
+	struct iovec	saved[2];	/* their original values */
+};
+
+struct nvmf_io {
+	enum io_op	op;
+	bool		fua;
+	struct namespace *ns;
+	uint64_t	offset;		/* bytes */
+	uint64_t	len;		/* bytes */
+	struct iovec	*iov;
+	int		iovcnt;
+	/* called on the submitting loop; err is 0 or a negative errno */
+	void		(*done)(struct nvmf_io *, int err);
+	struct nvmf_io_eng eng;
+};
+
+struct backend_ops {
+	const char	*name;
+	int	(*open)(struct namespace *, char *err, size_t errlen);
+	void	(*close)(struct namespace *);
+	/* Start an I/O from the current loop's thread; never blocks. */
+	void	(*submit)(struct nvmf_io *);
+};
+
+/* backend.c */
+int	namespace_open(struct namespace *, char *err, size_t errlen);
+void	namespace_close(struct namespace *);
+
+/* backend-ram.c, backend-file.c */
+extern const struct backend_ops backend_ram_ops;
+extern const struct backend_ops backend_file_ops;
+
+/* io-engine.c: per-loop asynchronous file I/O (io_uring, thread-pool fallback) */
+struct io_engine;
+struct io_engine *io_engine_create(struct loop *);
+void	io_engine_destroy(struct io_engine *);
+void	io_engine_submit(struct io_engine *, struct nvmf_io *, int fd);
+void	io_engine_flush(struct io_engine *);	/* push queued submissions */
+const char *io_engine_kind(struct io_engine *);
+
+/* bufpool.c: per-loop data buffers (page aligned), no malloc in steady state */
+struct bufpool;
+struct bufpool *bufpool_create(size_t max_len);
+void	bufpool_destroy(struct bufpool *);
+void	*bufpool_get(struct bufpool *, size_t len);
+void	bufpool_put(struct bufpool *, void *, size_t len);
+
+/* ------------------------------------------------------------------ loops */
+
+struct loop_msg;
+
+struct loop {
+	struct event_base *base;
+	int		index;		/* -1 for the main loop */
+	pthread_t	thread;
+	pthread_mutex_t	mtx;
+	STAILQ_HEAD(, loop_msg) inbox;
+	struct event	*wake;
+	atomic_uint	nqpairs;	/* load, for placing new queues */
+	struct bufpool	*pool;
+	struct io_engine *engine;
+	TAILQ_HEAD(, qpair) dirty;	/* queue pairs with output to flush */
+	bool		stopping;
+};
+
+/* loop.c */
+extern struct loop *main_loop;
+extern __thread struct loop *cur_loop;
+int	loops_init(int nworkers, size_t max_io);
+void	loops_start(void);
+void	loops_stop(void);
+int	loops_count(void);
+struct loop *loop_worker(int i);
+struct loop *loop_pick_worker(void);
+void	loop_post(struct loop *, void (*fn)(void *), void *arg);
+void	loop_finish_turn(struct loop *);	/* flush dirty qpairs, kick engines */
+
+/* ------------------------------------------------------------- transport */
+
+enum cmd_dir { DIR_NONE, DIR_H2C, DIR_C2H };
+
+struct nvmf_cmd {
+	TAILQ_ENTRY(nvmf_cmd) link;	/* free list or transmit queue */
+	struct qpair	*qp;
+	struct nvme_sqe	sqe;
+	struct nvme_cqe	cqe;
+
+	/* data as described by the SGL */
+	enum cmd_dir	dir;
+	uint32_t	data_len;
+	const uint8_t	*icd;		/* in-capsule data, valid in dispatch */
+	uint32_t	icd_len;
+	struct iovec	iov[NVMFD_CMD_MAX_IOV];	/* where the data lives */
+	int		iovcnt;
+	void		*buf;		/* owned buffer, or NULL */
+	void		*buf2;		/* second pool buffer (Compare) */
+	uint32_t	seq;		/* progress through multi-step commands */
+	size_t		buf_len;
+	bool		buf_malloced;
+
+	/* H2C data flow */
+	uint32_t	h2c_received;
+	uint32_t	r2t_offset, r2t_len;
+	uint16_t	ttag;
+	void		(*data_ready)(struct nvmf_cmd *);
+
+	/* backend request */
+	struct nvmf_io	io;
+	struct namespace *ns;
+	uint64_t	start_ns;
+
+	/* transmit */
+	int		tx_kind;
+	uint8_t		hdr[sizeof(struct nvme_tcp_data_pdu) + 4 + 128];
+	uint32_t	hdr_len;	/* header + digest + pad */
+	uint8_t		rsp[sizeof(struct nvme_tcp_rsp_pdu) + 4];
+	uint32_t	rsp_len;	/* 0 when C2HData carried SUCCESS */
+	uint8_t		ddgst[4];
+	uint32_t	c2h_len;	/* data bytes returned to the host */
+	bool		busy;
+	bool		in_backend;	/* the backend holds it: wait for done */
+};
+
+enum qpair_state {
+	QP_WAIT_ICREQ,		/* nothing received yet */
+	QP_WAIT_CONNECT,	/* IC exchanged, only Connect accepted */
+	QP_ACTIVE,
+	QP_CLOSING,		/* TermReq or shutdown sent, draining output */
+	QP_DEAD,
+};
+
+struct qpair_stats {
+	uint64_t	cmds, bytes_read, bytes_written, errors;
+};
+
+struct qpair {
+	TAILQ_ENTRY(qpair) dirty_link;
+	bool		on_dirty;
+	atomic_int	refs;
+	struct loop	*loop;		/* serving it now; NULL in transit */
+	struct loop	*owner;		/* where messages for it go */
+	struct loop	*handoff;	/* move here after this read turn */
+	int		fd;
+	struct event	*rev, *wev;
+	enum qpair_state state;
+	struct port	*port;
+	char		peer[80];	/* "addr:port" of the host */
+	char		local_addr[64];	/* our address the host reached */
+
+	/* negotiated */
+	bool		hdgst, ddgst;
+	uint8_t		hpda;
+	uint8_t		maxr2t;
+	uint32_t	maxh2cdata;
+	uint32_t	max_icd;	/* in-capsule data accepted on this queue */
+
+	/* queue */
+	uint16_t	qid;
+	uint16_t	sqsize;		/* entries (not 0's based) */
+	uint16_t	sqhd;
+	bool		sqflow_disabled;
+	struct controller *ctrl;
+	struct nvmf_cmd	*cmds;
+	uint16_t	ncmds;
+	struct nvmf_cmd	*connect_cmd;	/* the one command before Connect */
+	TAILQ_HEAD(, nvmf_cmd) free_cmds;
+	unsigned	inflight;	/* commands handed to the layer above */
+
+	/* receive */
+	uint8_t		*rxbuf;
+	size_t		rxcap, rxoff, rxlen;
+	struct nvmf_cmd	*rx_h2c_cmd;	/* H2CData payload being read */
+	uint32_t	rx_direct_left;	/* payload bytes still to read in place */
+	struct iovec	rx_direct_iov[NVMFD_CMD_MAX_IOV];
+	int		rx_direct_iovcnt;
+	uint32_t	rx_h2c_datal;
+	uint32_t	rx_h2c_datao;
+	uint8_t		rx_h2c_flags;
+
+	/* transmit */
+	TAILQ_HEAD(, nvmf_cmd) txq;
+	size_t		tx_done;	/* bytes of the head entry already sent */
+	uint8_t		ctl_pdu[sizeof(struct nvme_tcp_term_pdu) + NVME_TCP_TERM_MAX_DATA];
+	uint32_t	ctl_len, ctl_sent;	/* ICResp or C2HTermReq */
+	bool		close_after_tx;
+
+	struct qpair_stats stats;
+	char		*error;		/* why it went down, for the log */
+};
+
+/* tcp-pdu.c: pure PDU codec */
+struct pdu_limits {
+	bool		hdgst, ddgst;
+	uint8_t		cpda;		/* alignment we asked the peer for */
+	uint32_t	max_icd;	/* in-capsule data limit (controller role) */
+	uint32_t	maxh2cdata;	/* H2CData limit (controller role) */
+};
+/* Validate a received common header (all 8 bytes present) for the controller
+ * role.  Returns 0, or a FES with *fei set to the offending byte offset. */
+int	tcp_pdu_check_ch(const struct nvme_tcp_hdr *, enum qpair_state,
+	    const struct pdu_limits *, uint32_t *fei);
+int	tcp_pdu_check_icreq(const struct nvme_tcp_ic_pdu *, uint32_t *fei);
+uint32_t tcp_pdu_data_offset(uint8_t hlen, bool hdgst, uint8_t pda);
+void	tcp_pdu_build_icresp(struct nvme_tcp_ic_pdu *, uint8_t cpda,
+	    bool hdgst, bool ddgst, uint32_t maxh2cdata);
+size_t	tcp_pdu_build_term(uint8_t *out, uint8_t type, uint16_t fes, uint32_t fei,
+	    const void *bad_hdr, size_t bad_len);
+const char *tcp_pdu_type_name(uint8_t type);
+const char *tcp_fes_name(uint16_t fes);
+
+/* tcp.c: NVMe/TCP queue pair, controller role */
+struct qpair *qpair_create(struct loop *, int fd, struct port *,
+	    const char *peer, const char *local_addr);
+void	qpair_attach(struct qpair *, struct loop *);	/* start I/O on a loop */
+void	qpair_detach(struct qpair *);			/* stop I/O on its loop */
+void	qpair_close(struct qpair *, const char *why);
+void	qpair_fatal(struct qpair *, uint16_t fes, uint32_t fei, const char *why);
+void	qpair_ref(struct qpair *);
+void	qpair_unref(struct qpair *);
+void	qpair_mark_dirty(struct qpair *);
+void	qpair_flush(struct qpair *);
+int	qpair_set_depth(struct qpair *, uint16_t sqsize);
+/* Commands: the layer above completes every dispatched command exactly once. */
+void	cmd_complete(struct nvmf_cmd *);
+void	cmd_complete_status(struct nvmf_cmd *, uint16_t status);
+void	cmd_fetch_data(struct nvmf_cmd *, void (*ready)(struct nvmf_cmd *));
+int	cmd_alloc_buf(struct nvmf_cmd *, size_t len);
+
+/* listener.c */
+int	listeners_start(struct config *);
+void	listeners_stop(struct config *);
+extern atomic_uint nconnections;
+
+/* ------------------------------------------------------------ controller */
+
+struct controller {
+	TAILQ_ENTRY(controller) entry;
+	struct subsystem *subsys;	/* NULL for a discovery controller */
+	struct port	*port;
+	uint16_t	cntlid;
+	char		hostnqn[NVMFD_NQN_MAX + 1];
+	char		subnqn[NVMFD_NQN_MAX + 1];	/* as the host named it */
+	uint8_t		hostid[16];
+	struct qpair	*admin;
+	struct qpair	**ioq;		/* [1..max_qid] */
+	uint16_t	max_qid;
+	uint16_t	nioq;
+	uint32_t	cc, csts;
+	uint32_t	kato_ms;
+	struct event	*kato_ev;
+	uint32_t	aen_cfg;
+	uint32_t	aen_pending[4];	/* events waiting for an AER */
+	int		naen_pending;
+	uint32_t	aen_masked;	/* log pages whose event awaits a read */
+	uint32_t	features[16];	/* plain stored values, by FID */
+	struct nvmf_cmd	*aer[NVMFD_AERL + 1];
+	int		naer;
+	uint32_t	changed_ns[1024];
+	int		nchanged_ns;	/* -1 overflow: report 0xffffffff */
+	bool		vwc_enabled;
+	uint32_t	num_io_queues;	/* granted, 0's based */
+	bool		dying;
+	int		refs;		/* main loop only */
+	uint64_t	created;
+};
+
+/* controller.c */
+void	ctrl_dispatch_admin(struct nvmf_cmd *);
+void	ctrl_dispatch_io(struct nvmf_cmd *);
+void	ctrl_keep_alive(struct controller *);
+void	ctrl_destroy(struct controller *, const char *why);
+void	ctrl_admin_closing(struct controller *);
+void	ctrl_admin_gone(struct controller *);
+void	ctrl_ioq_gone(struct qpair *);
+void	ctrl_notify_ns_changed(struct subsystem *, uint32_t nsid);
+void	ctrl_event(struct controller *, uint32_t aer_dw0);
+void	ctrl_log_read(struct controller *, uint8_t lid, bool rae);
+struct controller *ctrl_create(struct subsystem *, struct port *,
+	    const char *subnqn, const char *hostnqn, const uint8_t *hostid,
+	    uint32_t kato_ms);
+struct controller *ctrl_find(struct subsystem *, uint16_t cntlid);
+void	ctrl_set_cc(struct controller *, uint32_t cc);
+void	qpair_handoff(struct qpair *, struct loop *);
+extern TAILQ_HEAD(discovery_ctrl_list, controller) discovery_controllers;
+
+/* fabrics.c: Connect, Property Get/Set, Disconnect */
+void	fabrics_dispatch(struct nvmf_cmd *);
+
+/* identify.c */
+void	identify_ctrl(struct controller *, uint8_t *buf);
+uint16_t identify_ns(struct controller *, uint32_t nsid, uint8_t *buf);
+void	identify_active_ns(struct controller *, uint32_t after, uint8_t *buf);
+uint16_t identify_ns_descs(struct controller *, uint32_t nsid, uint8_t *buf);
+uint16_t identify_ns_indep(struct controller *, uint32_t nsid, uint8_t *buf);
+
+/* logpage.c */
+uint16_t logpage_get(struct controller *, uint8_t lid, uint64_t offset,
+	    uint8_t *buf, uint32_t len, bool rae);
+
+/* discovery.c */
+extern uint64_t discovery_genctr;
+size_t	discovery_log_build(struct controller *, uint8_t **out);
+void	discovery_changed(void);
+
+/* io.c: NVM command set */
+void	io_dispatch(struct nvmf_cmd *);
+
+/* nvmfd.c */
+extern struct config *running_config;
+uint64_t now_ns(void);
+
+#endif

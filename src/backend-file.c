@@ -1,0 +1,199 @@
+/*
+ * File and block device namespaces.  The data path is asynchronous: every
+ * I/O goes to the calling loop's I/O engine (io-engine.c).
+ */
+#include "config.h"
+
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <linux/fs.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nvmfd.h"
+
+static bool
+type_ok(const struct namespace *ns, const struct stat *st, char *err,
+    size_t errlen)
+{
+	if (ns->type == BACKEND_FILE && !S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file%s", ns->path,
+		    S_ISBLK(st->st_mode) ? " (use a block namespace)" : "");
+		return (false);
+	}
+	if (ns->type == BACKEND_BLOCK && !S_ISBLK(st->st_mode)) {
+		snprintf(err, errlen, "%s: not a block device%s", ns->path,
+		    S_ISREG(st->st_mode) ? " (use a file namespace)" : "");
+		return (false);
+	}
+	return (true);
+}
+
+/* Capacity and logical block size of an open block device. */
+static int
+block_geometry(struct namespace *ns, uint64_t *size, uint32_t *lbs, char *err,
+    size_t errlen)
+{
+	int ssz;
+
+	if (ioctl(ns->fd, BLKGETSIZE64, size) == -1) {
+		snprintf(err, errlen, "%s: BLKGETSIZE64: %s", ns->path,
+		    strerror(errno));
+		return (-1);
+	}
+	if (ioctl(ns->fd, BLKSSZGET, &ssz) == -1) {
+		snprintf(err, errlen, "%s: BLKSSZGET: %s", ns->path,
+		    strerror(errno));
+		return (-1);
+	}
+	*lbs = (uint32_t)ssz;
+	return (0);
+}
+
+/* With O_DIRECT a regular file has its own alignment rule: blocks smaller
+ * than it would fail every I/O with EINVAL, so refuse them now. */
+static int
+file_dio_check(struct namespace *ns, uint32_t bs, char *err, size_t errlen)
+{
+#ifdef STATX_DIOALIGN
+	struct statx stx;
+
+	if (statx(ns->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &stx) == 0 &&
+	    (stx.stx_mask & STATX_DIOALIGN) != 0 &&
+	    stx.stx_dio_offset_align != 0 && bs < stx.stx_dio_offset_align) {
+		snprintf(err, errlen, "%s: block size %u is smaller than the "
+		    "%u-byte alignment direct I/O needs on this file system",
+		    ns->path, bs, stx.stx_dio_offset_align);
+		return (-1);
+	}
+#else
+	(void)ns;
+	(void)bs;
+	(void)err;
+	(void)errlen;
+#endif
+	return (0);
+}
+
+static void
+file_close(struct namespace *ns)
+{
+	if (ns->fd != -1)
+		close(ns->fd);
+	ns->fd = -1;
+}
+
+static int
+file_open(struct namespace *ns, char *err, size_t errlen)
+{
+	int flags = (ns->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+	uint32_t bs = ns->block_size;
+	uint64_t size;
+	struct stat st;
+
+	ns->fd = -1;
+	if (ns->path == NULL || ns->path[0] == '\0') {
+		snprintf(err, errlen, "%s namespace needs a path",
+		    ns->type == BACKEND_BLOCK ? "block" : "file");
+		return (-1);
+	}
+	if (ns->direct)
+		flags |= O_DIRECT;
+
+	/* Check the type before opening: opening a device can have effects. */
+	if (stat(ns->path, &st) == 0) {
+		if (!type_ok(ns, &st, err, errlen))
+			return (-1);
+	} else if (errno != ENOENT || ns->type != BACKEND_FILE ||
+	    ns->size == 0 || ns->readonly) {
+		snprintf(err, errlen, "%s: %s", ns->path, strerror(errno));
+		return (-1);
+	} else
+		flags |= O_CREAT;
+
+	if ((ns->fd = open(ns->path, flags, 0600)) == -1) {
+		if (errno == EINVAL && ns->direct)
+			snprintf(err, errlen, "%s: direct I/O not supported "
+			    "here", ns->path);
+		else
+			snprintf(err, errlen, "%s: %s", ns->path,
+			    strerror(errno));
+		return (-1);
+	}
+	/* Again on what was opened, in case the path changed meanwhile. */
+	if (fstat(ns->fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", ns->path, strerror(errno));
+		goto fail;
+	}
+	if (!type_ok(ns, &st, err, errlen))
+		goto fail;
+
+	if (ns->type == BACKEND_BLOCK) {
+		uint32_t lbs;
+
+		if (block_geometry(ns, &size, &lbs, err, errlen) == -1)
+			goto fail;
+		if (bs == 0)
+			bs = lbs;
+		else if (bs < lbs) {
+			snprintf(err, errlen, "%s: block size %u is smaller "
+			    "than the device's logical block size %u",
+			    ns->path, bs, lbs);
+			goto fail;
+		}
+	} else {
+		size = (uint64_t)st.st_size;
+		if (!ns->readonly && ns->size > size) {
+			if (ftruncate(ns->fd, (off_t)ns->size) == -1) {
+				snprintf(err, errlen, "%s: cannot extend to "
+				    "%llu bytes: %s", ns->path,
+				    (unsigned long long)ns->size,
+				    strerror(errno));
+				goto fail;
+			}
+			size = ns->size;
+		}
+		if (bs == 0)
+			bs = 512;
+		if (ns->direct && file_dio_check(ns, bs, err, errlen) == -1)
+			goto fail;
+	}
+
+	ns->size = size;
+	ns->lba_shift = (uint32_t)__builtin_ctz(bs);
+	ns->vwc = true;		/* the page cache or the disk cache */
+	return (0);
+fail:
+	file_close(ns);
+	return (-1);
+}
+
+static void
+file_submit(struct nvmf_io *io)
+{
+	struct namespace *ns = io->ns;
+
+	if (io->op != IO_FLUSH && (io->offset > ns->size ||
+	    io->len > ns->size - io->offset)) {
+		io->done(io, -EINVAL);
+		return;
+	}
+	if (ns->readonly && io->op != IO_READ && io->op != IO_FLUSH) {
+		io->done(io, -EROFS);
+		return;
+	}
+	io_engine_submit(cur_loop->engine, io, ns->fd);
+}
+
+const struct backend_ops backend_file_ops = {
+	.name = "file",
+	.open = file_open,
+	.close = file_close,
+	.submit = file_submit,
+};

@@ -1,0 +1,63 @@
+/*
+ * Namespace storage: pick the backend for a namespace and open it.
+ */
+#include "config.h"
+
+#include <stdio.h>
+
+#include "nvmfd.h"
+
+int
+namespace_open(struct namespace *ns, char *err, size_t errlen)
+{
+	const struct backend_ops *ops;
+
+	switch (ns->type) {
+	case BACKEND_RAM:
+		ops = &backend_ram_ops;
+		break;
+	case BACKEND_FILE:
+	case BACKEND_BLOCK:
+		ops = &backend_file_ops;
+		break;
+	default:
+		snprintf(err, errlen, "unknown backend type %d", (int)ns->type);
+		return (-1);
+	}
+
+	/* LBADS is a power of two; hosts handle 512 bytes up to 64 KiB. */
+	if (ns->block_size != 0 && (ns->block_size < 512 ||
+	    ns->block_size > 65536 ||
+	    (ns->block_size & (ns->block_size - 1)) != 0)) {
+		snprintf(err, errlen, "block size %u is not a power of two "
+		    "from 512 to 65536", ns->block_size);
+		return (-1);
+	}
+
+	ns->fd = -1;
+	ns->mem = NULL;
+	ns->priv = NULL;
+	if (ops->open(ns, err, errlen) == -1)
+		return (-1);
+	/* The backend sets size (bytes) and lba_shift. */
+	if ((ns->size >> ns->lba_shift) == 0) {
+		snprintf(err, errlen, "capacity of %llu bytes is less than one "
+		    "%u-byte block", (unsigned long long)ns->size,
+		    1u << ns->lba_shift);
+		ops->close(ns);
+		return (-1);
+	}
+	ns->nlb = ns->size >> ns->lba_shift;
+	ns->ops = ops;
+	return (0);
+}
+
+void
+namespace_close(struct namespace *ns)
+{
+	if (ns->ops == NULL)
+		return;
+	ns->ops->close(ns);
+	ns->ops = NULL;
+	ns->nlb = 0;
+}

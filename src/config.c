@@ -1,0 +1,1481 @@
+/*
+ * Configuration: the built-in default and the YAML file (see nvmfd.yaml(5)).
+ *
+ * The file is loaded with libyaml's document API and then walked with a
+ * fixed schema.  Every error is reported as "FILE:LINE:COLUMN: KEY: message"
+ * where KEY is the full path of the offending setting, e.g.
+ * "subsystems[0].namespaces[1].size".  Value errors point at the value,
+ * unknown or duplicate keys at the key, missing keys at the start of the
+ * mapping that lacks them.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <yaml.h>
+
+#include "nvmfd.h"
+
+#define DEF_WORKERS		0
+#define MAX_WORKERS		1024
+#define DEF_MDTS		(1u << 20)
+#define MIN_MDTS		4096u
+#define MAX_MDTS		(16u << 20)
+#define DEF_MAX_CONTROLLERS	256
+#define MAX_CONTROLLERS		0xffef	/* CNTLID 1..0xffef */
+#define DEF_MAX_CONNECTIONS	1024
+#define MAX_CONNECTIONS		1048576
+#define DEF_TCP_PORT		4420
+#define DEF_DISCOVERY_PORT	8009
+#define DEF_INLINE_DATA		16384u
+#define MAX_INLINE_DATA		131072u
+#define DEF_MAXH2CDATA		131072u
+#define MIN_MAXH2CDATA		4096u
+#define MAX_MAXH2CDATA		(16u << 20)
+#define DEF_QUEUE_DEPTH		128
+#define MIN_QUEUE_DEPTH		2
+#define MAX_QUEUE_DEPTH		1024
+#define DEF_MAX_IO_QUEUES	32
+#define MAX_IO_QUEUES		1024
+#define DEF_BLOCK_SIZE		512
+#define DEF_RAM_SIZE		(1ULL << 30)
+#define DEF_MODEL		"nvmfd"
+#define SERIAL_MAX		20
+#define MODEL_MAX		40
+
+struct ctx {
+	const char	*file;
+	yaml_document_t	*doc;
+	char		*err;
+	size_t		 errlen;
+	struct config	*cfg;
+};
+
+/* One known key of a mapping, and where it was found (NULL: absent). */
+struct field {
+	const char	*name;
+	yaml_node_t	*key;
+	yaml_node_t	*val;
+};
+
+/* ---------------------------------------------------------------- errors */
+
+static int __printflike(5, 6)
+fail(struct ctx *c, const yaml_node_t *at, const char *path, const char *key,
+    const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	size_t line = 1, col = 1;
+
+	if (at != NULL) {
+		line = at->start_mark.line + 1;
+		col = at->start_mark.column + 1;
+	}
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (c->err == NULL || c->errlen == 0)
+		return (-1);
+	if (key != NULL && *key == '\0')
+		key = NULL;	/* list items are named by their path alone */
+	if (*path == '\0' && key == NULL)
+		path = "(root)";
+	snprintf(c->err, c->errlen, "%s:%zu:%zu: %s%s%s: %s", c->file, line, col,
+	    path, *path != '\0' && key != NULL ? "." : "",
+	    key != NULL ? key : "", msg);
+	return (-1);
+}
+
+static int
+fail_oom(struct ctx *c, const yaml_node_t *at, const char *path,
+    const char *key)
+{
+	return (fail(c, at, path, key, "out of memory"));
+}
+
+/* Reader errors only carry a byte offset; count lines to get a position. */
+static void
+offset_to_mark(FILE *fp, size_t offset, size_t *line, size_t *col)
+{
+	size_t i;
+	int ch;
+
+	*line = 1;
+	*col = 1;
+	if (fseek(fp, 0, SEEK_SET) != 0)
+		return;
+	for (i = 0; i < offset && (ch = getc(fp)) != EOF; i++) {
+		if (ch == '\n') {
+			(*line)++;
+			*col = 1;
+		} else
+			(*col)++;
+	}
+}
+
+static void
+yaml_fail(struct ctx *c, yaml_parser_t *parser, FILE *fp)
+{
+	size_t line, col;
+
+	if (c->err == NULL || c->errlen == 0)
+		return;
+	if (parser->error == YAML_MEMORY_ERROR) {
+		snprintf(c->err, c->errlen, "%s:1:1: yaml: out of memory",
+		    c->file);
+		return;
+	}
+	if (parser->error == YAML_READER_ERROR) {
+		offset_to_mark(fp, parser->problem_offset, &line, &col);
+		snprintf(c->err, c->errlen, "%s:%zu:%zu: yaml: %s", c->file,
+		    line, col, parser->problem != NULL ? parser->problem :
+		    "cannot read the file");
+		return;
+	}
+	line = parser->problem_mark.line + 1;
+	col = parser->problem_mark.column + 1;
+	if (parser->context != NULL)
+		snprintf(c->err, c->errlen,
+		    "%s:%zu:%zu: yaml: %s (%s at line %zu, column %zu)",
+		    c->file, line, col, parser->problem != NULL ?
+		    parser->problem : "syntax error", parser->context,
+		    parser->context_mark.line + 1,
+		    parser->context_mark.column + 1);
+	else
+		snprintf(c->err, c->errlen, "%s:%zu:%zu: yaml: %s", c->file,
+		    line, col, parser->problem != NULL ? parser->problem :
+		    "syntax error");
+}
+
+/* ----------------------------------------------------------- node access */
+
+static const char *
+sval(const yaml_node_t *n)
+{
+	return ((const char *)n->data.scalar.value);
+}
+
+static bool
+is_null(const yaml_node_t *n)
+{
+	const char *v;
+
+	if (n->type != YAML_SCALAR_NODE ||
+	    n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return (false);
+	v = sval(n);
+	return (*v == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	    strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0);
+}
+
+/* What a node is, for "must be X, got Y" messages. */
+static const char *
+describe(const yaml_node_t *n, char *buf, size_t len)
+{
+	switch (n->type) {
+	case YAML_SEQUENCE_NODE:
+		return ("a list");
+	case YAML_MAPPING_NODE:
+		return ("a mapping");
+	case YAML_SCALAR_NODE:
+		if (is_null(n))
+			return ("nothing");
+		if (n->data.scalar.length > 40)
+			snprintf(buf, len, "\"%.37s...\"", sval(n));
+		else
+			snprintf(buf, len, "\"%s\"", sval(n));
+		return (buf);
+	default:
+		return ("an empty node");
+	}
+}
+
+static yaml_node_t *
+node(struct ctx *c, int id)
+{
+	return (yaml_document_get_node(c->doc, id));
+}
+
+/*
+ * Collect the values of a mapping's keys into f.  Unknown keys, duplicate
+ * keys and non-scalar keys are errors.
+ */
+static int
+get_fields(struct ctx *c, yaml_node_t *map, const char *path,
+    struct field *f, size_t nf)
+{
+	yaml_node_pair_t *pair;
+	yaml_node_t *k;
+	char known[256];
+	size_t i, off;
+
+	for (pair = map->data.mapping.pairs.start;
+	    pair < map->data.mapping.pairs.top; pair++) {
+		k = node(c, pair->key);
+		if (k == NULL || k->type != YAML_SCALAR_NODE || is_null(k))
+			return (fail(c, k, path, NULL,
+			    "keys must be plain words"));
+		if (strlen(sval(k)) != k->data.scalar.length)
+			return (fail(c, k, path, NULL,
+			    "key contains a NUL character"));
+		for (i = 0; i < nf; i++)
+			if (strcmp(f[i].name, sval(k)) == 0)
+				break;
+		if (i == nf) {
+			known[0] = '\0';
+			for (i = 0, off = 0; i < nf && off < sizeof(known); i++)
+				off += snprintf(known + off, sizeof(known) - off,
+				    "%s%s", i ? ", " : "", f[i].name);
+			return (fail(c, k, path, sval(k),
+			    "unknown key (expected one of: %s)", known));
+		}
+		if (f[i].key != NULL)
+			return (fail(c, k, path, sval(k),
+			    "duplicate key (first at line %zu)",
+			    f[i].key->start_mark.line + 1));
+		f[i].key = k;
+		f[i].val = node(c, pair->value);
+	}
+	return (0);
+}
+
+static int
+get_string(struct ctx *c, const char *path, const struct field *f,
+    const char **out)
+{
+	char d[64];
+	yaml_node_t *v = f->val;
+
+	if (v->type != YAML_SCALAR_NODE || is_null(v))
+		return (fail(c, v, path, f->name, "must be a string, got %s",
+		    describe(v, d, sizeof(d))));
+	if (strlen(sval(v)) != v->data.scalar.length)
+		return (fail(c, v, path, f->name,
+		    "must not contain a NUL character"));
+	if (v->data.scalar.length == 0)
+		return (fail(c, v, path, f->name, "must not be empty"));
+	*out = sval(v);
+	return (0);
+}
+
+/* Decimal digits only; -1 not a number, -2 too large. */
+static int
+parse_u64(const char **sp, uint64_t *out)
+{
+	const char *s = *sp;
+	uint64_t v = 0;
+	unsigned d;
+
+	if (*s < '0' || *s > '9')
+		return (-1);
+	for (; *s >= '0' && *s <= '9'; s++) {
+		d = *s - '0';
+		if (v > (UINT64_MAX - d) / 10) {
+			while (*s >= '0' && *s <= '9')
+				s++;
+			*sp = s;
+			return (-2);
+		}
+		v = v * 10 + d;
+	}
+	*sp = s;
+	*out = v;
+	return (0);
+}
+
+static int
+get_uint(struct ctx *c, const char *path, const struct field *f,
+    uint64_t min, uint64_t max, uint64_t *out)
+{
+	char d[64];
+	yaml_node_t *v = f->val;
+	const char *s;
+	uint64_t n = 0;
+	int rc;
+
+	if (v->type != YAML_SCALAR_NODE || is_null(v))
+		return (fail(c, v, path, f->name, "must be an integer, got %s",
+		    describe(v, d, sizeof(d))));
+	s = sval(v);
+	if (*s == '-' && s[1] >= '0' && s[1] <= '9')
+		return (fail(c, v, path, f->name,
+		    "must be between %llu and %llu, got %s",
+		    (unsigned long long)min, (unsigned long long)max, s));
+	rc = parse_u64(&s, &n);
+	if (rc == -1 || *s != '\0')
+		return (fail(c, v, path, f->name, "must be an integer, got %s",
+		    describe(v, d, sizeof(d))));
+	if (rc == -2 || n < min || n > max)
+		return (fail(c, v, path, f->name,
+		    "must be between %llu and %llu, got %s",
+		    (unsigned long long)min, (unsigned long long)max, sval(v)));
+	*out = n;
+	return (0);
+}
+
+/*
+ * "4096", "16K", "16KiB", "1 G", "2T": binary multiples, suffix case
+ * insensitive.  -1 malformed, -2 too large.
+ */
+static int
+parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v;
+	unsigned shift = 0;
+	int rc;
+
+	if ((rc = parse_u64(&s, &v)) != 0)
+		return (rc);
+	while (*s == ' ')
+		s++;
+	if (*s != '\0') {
+		switch (*s) {
+		case 'k': case 'K':
+			shift = 10;
+			break;
+		case 'm': case 'M':
+			shift = 20;
+			break;
+		case 'g': case 'G':
+			shift = 30;
+			break;
+		case 't': case 'T':
+			shift = 40;
+			break;
+		default:
+			return (-1);
+		}
+		s++;
+		if (*s == 'i' || *s == 'I') {
+			s++;
+			if (*s != 'b' && *s != 'B')
+				return (-1);
+			s++;
+		}
+		if (*s != '\0')
+			return (-1);
+	}
+	if (shift != 0 && v > (UINT64_MAX >> shift))
+		return (-2);
+	*out = v << shift;
+	return (0);
+}
+
+static int
+get_size(struct ctx *c, const char *path, const struct field *f,
+    uint64_t *out)
+{
+	char d[64];
+	yaml_node_t *v = f->val;
+	int rc;
+
+	if (v->type != YAML_SCALAR_NODE || is_null(v))
+		return (fail(c, v, path, f->name,
+		    "must be a size like 1G or 512M, got %s",
+		    describe(v, d, sizeof(d))));
+	rc = parse_size(sval(v), out);
+	if (rc == -2)
+		return (fail(c, v, path, f->name, "%s is too large", sval(v)));
+	if (rc != 0)
+		return (fail(c, v, path, f->name,
+		    "must be a size like 1G or 512M, got %s",
+		    describe(v, d, sizeof(d))));
+	return (0);
+}
+
+static int
+get_bool(struct ctx *c, const char *path, const struct field *f, bool *out)
+{
+	static const char *const yes[] = { "true", "True", "TRUE", "yes",
+	    "Yes", "YES", "on", "On", "ON" };
+	static const char *const no[] = { "false", "False", "FALSE", "no",
+	    "No", "NO", "off", "Off", "OFF" };
+	char d[64];
+	yaml_node_t *v = f->val;
+	size_t i;
+
+	if (v->type == YAML_SCALAR_NODE) {
+		for (i = 0; i < nitems(yes); i++) {
+			if (strcmp(sval(v), yes[i]) == 0) {
+				*out = true;
+				return (0);
+			}
+			if (strcmp(sval(v), no[i]) == 0) {
+				*out = false;
+				return (0);
+			}
+		}
+	}
+	return (fail(c, v, path, f->name, "must be true or false, got %s",
+	    describe(v, d, sizeof(d))));
+}
+
+static int
+hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return (ch - '0');
+	if (ch >= 'a' && ch <= 'f')
+		return (ch - 'a' + 10);
+	if (ch >= 'A' && ch <= 'F')
+		return (ch - 'A' + 10);
+	return (-1);
+}
+
+/*
+ * n bytes as 2n hex digits.  With seps, '-' and ':' between digits are
+ * ignored; without, the text must be a canonical 8-4-4-4-12 UUID.
+ */
+static bool
+parse_hex(const char *s, uint8_t *out, size_t n, bool seps)
+{
+	size_t nd = 0, i = 0;
+	int h;
+
+	if (!seps) {
+		if (strlen(s) != 36 || s[8] != '-' || s[13] != '-' ||
+		    s[18] != '-' || s[23] != '-')
+			return (false);
+	}
+	for (; s[i] != '\0'; i++) {
+		if (s[i] == '-' || (seps && s[i] == ':'))
+			continue;
+		if ((h = hexval(s[i])) < 0 || nd >= 2 * n)
+			return (false);
+		if (nd % 2 == 0)
+			out[nd / 2] = h << 4;
+		else
+			out[nd / 2] |= h;
+		nd++;
+	}
+	return (nd == 2 * n);
+}
+
+static bool
+all_zero(const uint8_t *p, size_t n)
+{
+	while (n--)
+		if (*p++ != 0)
+			return (false);
+	return (true);
+}
+
+static int
+get_id(struct ctx *c, const char *path, const struct field *f, uint8_t *out,
+    size_t n, bool seps, const char *what)
+{
+	const char *s;
+
+	if (get_string(c, path, f, &s) == -1)
+		return (-1);
+	if (!parse_hex(s, out, n, seps))
+		return (fail(c, f->val, path, f->name, "must be %s, got \"%.48s\"",
+		    what, s));
+	if (all_zero(out, n))
+		return (fail(c, f->val, path, f->name,
+		    "must not be all zeros (zero means \"no identifier\")"));
+	return (0);
+}
+
+/* Numeric IPv4 or IPv6 address; returns the family or -1. */
+static int
+parse_addr(const char *s, uint8_t bin[16])
+{
+	memset(bin, 0, 16);
+	if (inet_pton(AF_INET, s, bin) == 1)
+		return (AF_INET);
+	if (inet_pton(AF_INET6, s, bin) == 1)
+		return (AF_INET6);
+	return (-1);
+}
+
+static int
+get_addr(struct ctx *c, const char *path, const struct field *f, char *dst,
+    size_t dstlen, int *family, uint8_t bin[16])
+{
+	const char *s;
+	int fam;
+
+	if (get_string(c, path, f, &s) == -1)
+		return (-1);
+	if (strlen(s) >= dstlen || (fam = parse_addr(s, bin)) == -1)
+		return (fail(c, f->val, path, f->name,
+		    "must be a numeric IPv4 or IPv6 address, got \"%.64s\"", s));
+	snprintf(dst, dstlen, "%s", s);
+	*family = fam;
+	return (0);
+}
+
+static int
+check_mapping(struct ctx *c, yaml_node_t *n, const char *path,
+    const char *what)
+{
+	char d[64];
+
+	if (n->type != YAML_MAPPING_NODE)
+		return (fail(c, n, path, NULL, "must be %s (a mapping), got %s",
+		    what, describe(n, d, sizeof(d))));
+	return (0);
+}
+
+static int
+check_list(struct ctx *c, const char *path, const struct field *f,
+    const char *what)
+{
+	char d[64];
+
+	if (f->val->type != YAML_SEQUENCE_NODE)
+		return (fail(c, f->val, path, f->name,
+		    "must be a list of %s, got %s", what,
+		    describe(f->val, d, sizeof(d))));
+	return (0);
+}
+
+static size_t
+list_len(const yaml_node_t *n)
+{
+	return ((size_t)(n->data.sequence.items.top -
+	    n->data.sequence.items.start));
+}
+
+static yaml_node_t *
+list_item(struct ctx *c, const yaml_node_t *n, size_t i)
+{
+	return (node(c, n->data.sequence.items.start[i]));
+}
+
+/* ---------------------------------------------------------- constructors */
+
+static struct config *
+config_new(void)
+{
+	struct config *cfg;
+
+	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
+		return (NULL);
+	cfg->workers = DEF_WORKERS;
+	cfg->mdts = DEF_MDTS;
+	cfg->max_controllers = DEF_MAX_CONTROLLERS;
+	cfg->max_connections = DEF_MAX_CONNECTIONS;
+	TAILQ_INIT(&cfg->ports);
+	TAILQ_INIT(&cfg->subsystems);
+	TAILQ_INIT(&cfg->referrals);
+	return (cfg);
+}
+
+static struct port *
+port_new(void)
+{
+	struct port *p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return (NULL);
+	snprintf(p->service, sizeof(p->service), "%d", DEF_TCP_PORT);
+	p->inline_data_size = DEF_INLINE_DATA;
+	p->maxh2cdata = DEF_MAXH2CDATA;
+	p->max_queue_depth = DEF_QUEUE_DEPTH;
+	p->header_digest = true;
+	p->data_digest = true;
+	p->fd = -1;
+	return (p);
+}
+
+static struct subsystem *
+subsys_new(void)
+{
+	struct subsystem *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return (NULL);
+	snprintf(s->model, sizeof(s->model), "%s", DEF_MODEL);
+	s->allow_any_host = true;
+	TAILQ_INIT(&s->hosts);
+	TAILQ_INIT(&s->namespaces);
+	s->max_io_queues = DEF_MAX_IO_QUEUES;
+	TAILQ_INIT(&s->controllers);
+	s->next_cntlid = 1;
+	return (s);
+}
+
+static struct namespace *
+ns_new(struct subsystem *s)
+{
+	struct namespace *ns;
+
+	if ((ns = calloc(1, sizeof(*ns))) == NULL)
+		return (NULL);
+	ns->subsys = s;
+	ns->fd = -1;
+	return (ns);
+}
+
+/* Derived values: serial numbers and namespace identifiers. */
+static void
+config_finish(struct config *cfg)
+{
+	struct subsystem *s;
+	struct namespace *ns;
+
+	TAILQ_FOREACH(s, &cfg->subsystems, entry) {
+		if (s->serial[0] == '\0')
+			subsystem_derive_serial(s);
+		TAILQ_FOREACH(ns, &s->namespaces, entry)
+			namespace_derive_ids(ns);
+	}
+}
+
+/* ----------------------------------------------------------------- ports */
+
+/* True if a and b cannot both be bound: same address, or one a wildcard. */
+static bool
+addr_overlap(int fa, const char *a, const char *sa, int fb, const char *b,
+    const char *sb)
+{
+	uint8_t ba[16], bb[16];
+
+	if (fa != fb || strcmp(sa, sb) != 0)
+		return (false);
+	parse_addr(a, ba);
+	parse_addr(b, bb);
+	return (memcmp(ba, bb, 16) == 0 || all_zero(ba, 16) ||
+	    all_zero(bb, 16));
+}
+
+static int
+parse_port(struct ctx *c, yaml_node_t *n, const char *path)
+{
+	enum { P_ID, P_ADDRESS, P_PORT, P_INLINE, P_MAXH2C, P_QDEPTH,
+	    P_HDGST, P_DDGST, P_N };
+	struct field f[P_N] = {
+		[P_ID] = { "id" }, [P_ADDRESS] = { "address" },
+		[P_PORT] = { "port" }, [P_INLINE] = { "inline_data_size" },
+		[P_MAXH2C] = { "maxh2cdata" },
+		[P_QDEPTH] = { "max_queue_depth" },
+		[P_HDGST] = { "header_digest" }, [P_DDGST] = { "data_digest" },
+	};
+	struct config *cfg = c->cfg;
+	struct port *p, *o;
+	uint8_t bin[16];
+	uint64_t v;
+
+	if (check_mapping(c, n, path, "a port") == -1)
+		return (-1);
+	if ((p = port_new()) == NULL)
+		return (fail_oom(c, n, path, NULL));
+	TAILQ_INSERT_TAIL(&cfg->ports, p, entry);
+	p->cfg_line = n->start_mark.line + 1;
+	p->cfg_col = n->start_mark.column + 1;
+	if (get_fields(c, n, path, f, P_N) == -1)
+		return (-1);
+
+	if (f[P_ID].val != NULL) {
+		if (get_uint(c, path, &f[P_ID], 1, UINT16_MAX, &v) == -1)
+			return (-1);
+		TAILQ_FOREACH(o, &cfg->ports, entry)
+			if (o != p && o->id == v)
+				return (fail(c, f[P_ID].val, path, "id",
+				    "port id %llu is already used by the port "
+				    "at line %d", (unsigned long long)v,
+				    o->cfg_line));
+		p->id = v;
+	}
+	if (f[P_ADDRESS].val == NULL)
+		return (fail(c, n, path, "address", "is required (a numeric "
+		    "IPv4 or IPv6 address, 0.0.0.0 or :: for any)"));
+	if (get_addr(c, path, &f[P_ADDRESS], p->address, sizeof(p->address),
+	    &p->family, bin) == -1)
+		return (-1);
+	if (f[P_PORT].val != NULL) {
+		if (get_uint(c, path, &f[P_PORT], 1, 65535, &v) == -1)
+			return (-1);
+		snprintf(p->service, sizeof(p->service), "%llu",
+		    (unsigned long long)v);
+	}
+	if (f[P_INLINE].val != NULL) {
+		if (get_size(c, path, &f[P_INLINE], &v) == -1)
+			return (-1);
+		if (v > MAX_INLINE_DATA || v % 16 != 0)
+			return (fail(c, f[P_INLINE].val, path, f[P_INLINE].name,
+			    "must be a multiple of 16 between 0 and 128K, "
+			    "got %s", sval(f[P_INLINE].val)));
+		p->inline_data_size = v;
+	}
+	if (f[P_MAXH2C].val != NULL) {
+		if (get_size(c, path, &f[P_MAXH2C], &v) == -1)
+			return (-1);
+		if (v < MIN_MAXH2CDATA || v > MAX_MAXH2CDATA || v % 4 != 0)
+			return (fail(c, f[P_MAXH2C].val, path, f[P_MAXH2C].name,
+			    "must be a multiple of 4 between 4K and 16M, "
+			    "got %s", sval(f[P_MAXH2C].val)));
+		p->maxh2cdata = v;
+	}
+	if (f[P_QDEPTH].val != NULL) {
+		if (get_uint(c, path, &f[P_QDEPTH], MIN_QUEUE_DEPTH,
+		    MAX_QUEUE_DEPTH, &v) == -1)
+			return (-1);
+		p->max_queue_depth = v;
+	}
+	if (f[P_HDGST].val != NULL &&
+	    get_bool(c, path, &f[P_HDGST], &p->header_digest) == -1)
+		return (-1);
+	if (f[P_DDGST].val != NULL &&
+	    get_bool(c, path, &f[P_DDGST], &p->data_digest) == -1)
+		return (-1);
+
+	TAILQ_FOREACH(o, &cfg->ports, entry) {
+		if (o == p)
+			break;
+		if (addr_overlap(o->family, o->address, o->service,
+		    p->family, p->address, p->service))
+			return (fail(c, f[P_ADDRESS].val, path, "address",
+			    "%s port %s overlaps the port at line %d "
+			    "(%s port %s)", p->address, p->service,
+			    o->cfg_line, o->address, o->service));
+	}
+	return (0);
+}
+
+static int
+parse_ports(struct ctx *c, yaml_node_t *root, const struct field *f)
+{
+	struct port *p, *o;
+	char path[64];
+	uint32_t id;
+	size_t i;
+
+	if (f->val == NULL)
+		return (fail(c, root, "", "ports",
+		    "is required: list at least one port to listen on"));
+	if (check_list(c, "", f, "ports") == -1)
+		return (-1);
+	if (list_len(f->val) == 0)
+		return (fail(c, f->val, "", "ports",
+		    "must list at least one port"));
+	for (i = 0; i < list_len(f->val); i++) {
+		snprintf(path, sizeof(path), "ports[%zu]", i);
+		if (parse_port(c, list_item(c, f->val, i), path) == -1)
+			return (-1);
+	}
+
+	/* Ports without an id get the lowest unused one, in file order. */
+	TAILQ_FOREACH(p, &c->cfg->ports, entry) {
+		if (p->id != 0)
+			continue;
+		for (id = 1; id <= UINT16_MAX; id++) {
+			TAILQ_FOREACH(o, &c->cfg->ports, entry)
+				if (o->id == id)
+					break;
+			if (o == NULL)
+				break;
+		}
+		p->id = id;	/* a list of 65536 ports is not realistic */
+	}
+	return (0);
+}
+
+/* ------------------------------------------------------------ namespaces */
+
+static int
+ns_id_clash(struct ctx *c, struct namespace *ns, const char *path,
+    const struct field *f, int which)
+{
+	struct subsystem *s;
+	struct namespace *o;
+	bool same;
+
+	TAILQ_FOREACH(s, &c->cfg->subsystems, entry) {
+		TAILQ_FOREACH(o, &s->namespaces, entry) {
+			if (o == ns)
+				continue;
+			if (which == 0)
+				same = o->has_uuid &&
+				    memcmp(o->uuid, ns->uuid, 16) == 0;
+			else if (which == 1)
+				same = o->has_nguid &&
+				    memcmp(o->nguid, ns->nguid, 16) == 0;
+			else
+				same = o->has_eui64 &&
+				    memcmp(o->eui64, ns->eui64, 8) == 0;
+			if (same)
+				return (fail(c, f->val, path, f->name,
+				    "is already used by the namespace at "
+				    "line %d", o->cfg_line));
+		}
+	}
+	return (0);
+}
+
+static int
+parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
+    const char *path)
+{
+	enum { N_NSID, N_BACKEND, N_SIZE, N_BSIZE, N_PATH, N_RO, N_DIRECT,
+	    N_UUID, N_NGUID, N_EUI64, N_N };
+	struct field f[N_N] = {
+		[N_NSID] = { "nsid" }, [N_BACKEND] = { "backend" },
+		[N_SIZE] = { "size" }, [N_BSIZE] = { "block_size" },
+		[N_PATH] = { "path" }, [N_RO] = { "readonly" },
+		[N_DIRECT] = { "direct" }, [N_UUID] = { "uuid" },
+		[N_NGUID] = { "nguid" }, [N_EUI64] = { "eui64" },
+	};
+	static const char *const names[] = {
+		[BACKEND_RAM] = "ram", [BACKEND_FILE] = "file",
+		[BACKEND_BLOCK] = "block",
+	};
+	struct namespace *ns, *o;
+	const char *str;
+	uint64_t v;
+	size_t i;
+
+	if (check_mapping(c, n, path, "a namespace") == -1)
+		return (-1);
+	if ((ns = ns_new(s)) == NULL)
+		return (fail_oom(c, n, path, NULL));
+	TAILQ_INSERT_TAIL(&s->namespaces, ns, entry);
+	ns->cfg_line = n->start_mark.line + 1;
+	ns->cfg_col = n->start_mark.column + 1;
+	if (get_fields(c, n, path, f, N_N) == -1)
+		return (-1);
+
+	if (f[N_NSID].val != NULL) {
+		if (get_uint(c, path, &f[N_NSID], 1, NVMFD_MAX_NSID, &v) == -1)
+			return (-1);
+		TAILQ_FOREACH(o, &s->namespaces, entry)
+			if (o != ns && o->nsid == v)
+				return (fail(c, f[N_NSID].val, path, "nsid",
+				    "NSID %llu is already used by the "
+				    "namespace at line %d",
+				    (unsigned long long)v, o->cfg_line));
+		ns->nsid = v;
+	}
+
+	if (f[N_BACKEND].val == NULL)
+		return (fail(c, n, path, "backend",
+		    "is required (ram, file or block)"));
+	if (get_string(c, path, &f[N_BACKEND], &str) == -1)
+		return (-1);
+	for (i = 0; i < nitems(names); i++)
+		if (strcmp(str, names[i]) == 0)
+			break;
+	if (i == nitems(names))
+		return (fail(c, f[N_BACKEND].val, path, "backend",
+		    "must be ram, file or block, got \"%.40s\"", str));
+	ns->type = i;
+
+	if (f[N_BSIZE].val != NULL) {
+		if (get_size(c, path, &f[N_BSIZE], &v) == -1)
+			return (-1);
+		if (v != 512 && v != 4096)
+			return (fail(c, f[N_BSIZE].val, path, "block_size",
+			    "must be 512 or 4096, got %s",
+			    sval(f[N_BSIZE].val)));
+		ns->block_size = v;
+	} else if (ns->type != BACKEND_BLOCK)
+		ns->block_size = DEF_BLOCK_SIZE;
+
+	if (f[N_SIZE].val != NULL) {
+		if (ns->type == BACKEND_BLOCK)
+			return (fail(c, f[N_SIZE].key, path, "size",
+			    "is not allowed for a block namespace (the "
+			    "device's size is used)"));
+		if (get_size(c, path, &f[N_SIZE], &v) == -1)
+			return (-1);
+		if (v == 0)
+			return (fail(c, f[N_SIZE].val, path, "size",
+			    "must be greater than 0"));
+		if (ns->block_size != 0 && v % ns->block_size != 0)
+			return (fail(c, f[N_SIZE].val, path, "size",
+			    "must be a multiple of the block size (%u), got %s",
+			    ns->block_size, sval(f[N_SIZE].val)));
+		ns->size = v;
+	} else if (ns->type == BACKEND_RAM)
+		return (fail(c, n, path, "size",
+		    "is required for a ram namespace (e.g. size: 1G)"));
+
+	if (f[N_PATH].val != NULL) {
+		if (ns->type == BACKEND_RAM)
+			return (fail(c, f[N_PATH].key, path, "path",
+			    "is not allowed for a ram namespace"));
+		if (get_string(c, path, &f[N_PATH], &str) == -1)
+			return (-1);
+		if (str[0] != '/')
+			return (fail(c, f[N_PATH].val, path, "path",
+			    "must be an absolute path, got \"%.64s\"", str));
+		if (strlen(str) >= PATH_MAX)
+			return (fail(c, f[N_PATH].val, path, "path",
+			    "is too long"));
+		if ((ns->path = strdup(str)) == NULL)
+			return (fail_oom(c, f[N_PATH].val, path, "path"));
+	} else if (ns->type != BACKEND_RAM)
+		return (fail(c, n, path, "path", "is required for a %s "
+		    "namespace", names[ns->type]));
+
+	if (f[N_RO].val != NULL &&
+	    get_bool(c, path, &f[N_RO], &ns->readonly) == -1)
+		return (-1);
+	if (f[N_DIRECT].val != NULL) {
+		if (ns->type == BACKEND_RAM)
+			return (fail(c, f[N_DIRECT].key, path, "direct",
+			    "is not allowed for a ram namespace"));
+		if (get_bool(c, path, &f[N_DIRECT], &ns->direct) == -1)
+			return (-1);
+	}
+
+	/* Explicit IDs must be unique; derived ones are filled in later. */
+	if (f[N_UUID].val != NULL) {
+		if (get_id(c, path, &f[N_UUID], ns->uuid, 16, false,
+		    "a UUID like 0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d") == -1)
+			return (-1);
+		ns->has_uuid = true;
+		if (ns_id_clash(c, ns, path, &f[N_UUID], 0) == -1)
+			return (-1);
+	}
+	if (f[N_NGUID].val != NULL) {
+		if (get_id(c, path, &f[N_NGUID], ns->nguid, 16, true,
+		    "32 hex digits") == -1)
+			return (-1);
+		ns->has_nguid = true;
+		if (ns_id_clash(c, ns, path, &f[N_NGUID], 1) == -1)
+			return (-1);
+	}
+	if (f[N_EUI64].val != NULL) {
+		if (get_id(c, path, &f[N_EUI64], ns->eui64, 8, true,
+		    "16 hex digits") == -1)
+			return (-1);
+		ns->has_eui64 = true;
+		if (ns_id_clash(c, ns, path, &f[N_EUI64], 2) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/* Give namespaces without an NSID the lowest free ones, then sort. */
+static int
+number_namespaces(struct ctx *c, struct subsystem *s, const char *path,
+    yaml_node_t *list)
+{
+	struct namespace_list sorted;
+	struct namespace *ns, *o;
+	bool used[NVMFD_MAX_NSID + 1] = { false };
+	uint32_t next = 1;
+
+	TAILQ_FOREACH(ns, &s->namespaces, entry)
+		used[ns->nsid] = true;
+	TAILQ_FOREACH(ns, &s->namespaces, entry) {
+		if (ns->nsid != 0)
+			continue;
+		while (next <= NVMFD_MAX_NSID && used[next])
+			next++;
+		if (next > NVMFD_MAX_NSID)
+			return (fail(c, list, path, "namespaces",
+			    "more than %d namespaces", NVMFD_MAX_NSID));
+		ns->nsid = next;
+		used[next] = true;
+	}
+
+	TAILQ_INIT(&sorted);
+	while ((ns = TAILQ_FIRST(&s->namespaces)) != NULL) {
+		TAILQ_REMOVE(&s->namespaces, ns, entry);
+		TAILQ_FOREACH(o, &sorted, entry)
+			if (o->nsid > ns->nsid)
+				break;
+		if (o != NULL)
+			TAILQ_INSERT_BEFORE(o, ns, entry);
+		else
+			TAILQ_INSERT_TAIL(&sorted, ns, entry);
+	}
+	TAILQ_CONCAT(&s->namespaces, &sorted, entry);
+	return (0);
+}
+
+/* ------------------------------------------------------------ subsystems */
+
+static int
+check_nqn(struct ctx *c, yaml_node_t *v, const char *path, const char *key,
+    const char *nqn)
+{
+	if (strlen(nqn) > NVMFD_NQN_MAX)
+		return (fail(c, v, path, key, "is longer than %d characters",
+		    NVMFD_NQN_MAX));
+	if (!nqn_valid(nqn))
+		return (fail(c, v, path, key, "\"%.64s\" is not a valid NQN "
+		    "(expected nqn.yyyy-mm.reverse.domain:name or "
+		    "nqn.2014-08.org.nvmexpress:uuid:<uuid>)", nqn));
+	return (0);
+}
+
+static int
+parse_hosts(struct ctx *c, struct subsystem *s, const char *path,
+    const struct field *f)
+{
+	struct field item = { .name = "" };
+	struct host *h, *o;
+	const char *nqn;
+	char ipath[96], d[64];
+	size_t i;
+
+	if (f->val->type == YAML_SCALAR_NODE && strcmp(sval(f->val), "any") == 0)
+		return (0);
+	if (f->val->type != YAML_SEQUENCE_NODE)
+		return (fail(c, f->val, path, f->name, "must be \"any\" or a "
+		    "list of host NQNs, got %s", describe(f->val, d,
+		    sizeof(d))));
+	s->allow_any_host = false;
+	for (i = 0; i < list_len(f->val); i++) {
+		snprintf(ipath, sizeof(ipath), "%s.hosts[%zu]", path, i);
+		item.val = list_item(c, f->val, i);
+		if (item.val->type != YAML_SCALAR_NODE || is_null(item.val))
+			return (fail(c, item.val, ipath, NULL,
+			    "must be a host NQN, got %s",
+			    describe(item.val, d, sizeof(d))));
+		if (get_string(c, ipath, &item, &nqn) == -1)
+			return (-1);
+		if (check_nqn(c, item.val, ipath, NULL, nqn) == -1)
+			return (-1);
+		TAILQ_FOREACH(o, &s->hosts, entry)
+			if (strcmp(o->nqn, nqn) == 0)
+				return (fail(c, item.val, ipath, NULL,
+				    "host NQN is listed twice"));
+		if ((h = calloc(1, sizeof(*h))) == NULL)
+			return (fail_oom(c, item.val, ipath, NULL));
+		snprintf(h->nqn, sizeof(h->nqn), "%s", nqn);
+		TAILQ_INSERT_TAIL(&s->hosts, h, entry);
+	}
+	return (0);
+}
+
+static int
+parse_subsys_ports(struct ctx *c, struct subsystem *s, const char *path,
+    const struct field *f)
+{
+	struct field item = { .name = "" };
+	char ipath[96];
+	uint64_t v;
+	size_t i, j, n;
+
+	if (check_list(c, path, f, "port ids") == -1)
+		return (-1);
+	if ((n = list_len(f->val)) == 0)
+		return (fail(c, f->val, path, f->name, "must name at least one "
+		    "port id (leave ports out to use every port)"));
+	if ((s->port_ids = calloc(n, sizeof(*s->port_ids))) == NULL)
+		return (fail_oom(c, f->val, path, f->name));
+	for (i = 0; i < n; i++) {
+		snprintf(ipath, sizeof(ipath), "%s.ports[%zu]", path, i);
+		item.val = list_item(c, f->val, i);
+		/* item.name "" keeps the key at ipath */
+		if (get_uint(c, ipath, &item, 1, UINT16_MAX, &v) == -1)
+			return (-1);
+		if (port_find(c->cfg, v) == NULL)
+			return (fail(c, item.val, ipath, NULL,
+			    "no port with id %llu is defined",
+			    (unsigned long long)v));
+		for (j = 0; j < s->nport_ids; j++)
+			if (s->port_ids[j] == v)
+				return (fail(c, item.val, ipath, NULL,
+				    "port id %llu is listed twice",
+				    (unsigned long long)v));
+		s->port_ids[s->nport_ids++] = v;
+	}
+	return (0);
+}
+
+static int
+parse_subsystem(struct ctx *c, yaml_node_t *n, const char *path)
+{
+	enum { S_NQN, S_SERIAL, S_MODEL, S_HOSTS, S_PORTS, S_MAXIOQ, S_NS,
+	    S_N };
+	struct field f[S_N] = {
+		[S_NQN] = { "nqn" }, [S_SERIAL] = { "serial" },
+		[S_MODEL] = { "model" }, [S_HOSTS] = { "hosts" },
+		[S_PORTS] = { "ports" }, [S_MAXIOQ] = { "max_io_queues" },
+		[S_NS] = { "namespaces" },
+	};
+	struct subsystem *s, *o;
+	const char *str;
+	char npath[128];
+	uint64_t v;
+	size_t i;
+
+	if (check_mapping(c, n, path, "a subsystem") == -1)
+		return (-1);
+	if ((s = subsys_new()) == NULL)
+		return (fail_oom(c, n, path, NULL));
+	TAILQ_INSERT_TAIL(&c->cfg->subsystems, s, entry);
+	s->cfg_line = n->start_mark.line + 1;
+	s->cfg_col = n->start_mark.column + 1;
+	if (get_fields(c, n, path, f, S_N) == -1)
+		return (-1);
+
+	if (f[S_NQN].val == NULL)
+		return (fail(c, n, path, "nqn", "is required"));
+	if (get_string(c, path, &f[S_NQN], &str) == -1)
+		return (-1);
+	if (check_nqn(c, f[S_NQN].val, path, "nqn", str) == -1)
+		return (-1);
+	if (strcmp(str, NVMF_DISCOVERY_NQN) == 0)
+		return (fail(c, f[S_NQN].val, path, "nqn",
+		    "is reserved for the discovery subsystem"));
+	TAILQ_FOREACH(o, &c->cfg->subsystems, entry)
+		if (o != s && strcmp(o->nqn, str) == 0)
+			return (fail(c, f[S_NQN].val, path, "nqn",
+			    "duplicate NQN, already used by the subsystem at "
+			    "line %d", o->cfg_line));
+	snprintf(s->nqn, sizeof(s->nqn), "%s", str);
+
+	if (f[S_SERIAL].val != NULL) {
+		if (get_string(c, path, &f[S_SERIAL], &str) == -1)
+			return (-1);
+		if (strlen(str) > SERIAL_MAX)
+			return (fail(c, f[S_SERIAL].val, path, "serial",
+			    "is longer than %d characters", SERIAL_MAX));
+		for (i = 0; str[i] != '\0'; i++)
+			if (str[i] < 0x20 || str[i] > 0x7e)
+				return (fail(c, f[S_SERIAL].val, path,
+				    "serial", "must be printable ASCII"));
+		snprintf(s->serial, sizeof(s->serial), "%s", str);
+	}
+	if (f[S_MODEL].val != NULL) {
+		if (get_string(c, path, &f[S_MODEL], &str) == -1)
+			return (-1);
+		if (strlen(str) > MODEL_MAX)
+			return (fail(c, f[S_MODEL].val, path, "model",
+			    "is longer than %d characters", MODEL_MAX));
+		for (i = 0; str[i] != '\0'; i++)
+			if (str[i] < 0x20 || str[i] > 0x7e)
+				return (fail(c, f[S_MODEL].val, path,
+				    "model", "must be printable ASCII"));
+		snprintf(s->model, sizeof(s->model), "%s", str);
+	}
+	if (f[S_HOSTS].val != NULL &&
+	    parse_hosts(c, s, path, &f[S_HOSTS]) == -1)
+		return (-1);
+	if (f[S_PORTS].val != NULL &&
+	    parse_subsys_ports(c, s, path, &f[S_PORTS]) == -1)
+		return (-1);
+	if (f[S_MAXIOQ].val != NULL) {
+		if (get_uint(c, path, &f[S_MAXIOQ], 1, MAX_IO_QUEUES, &v) == -1)
+			return (-1);
+		s->max_io_queues = v;
+	}
+	if (f[S_NS].val != NULL) {
+		if (check_list(c, path, &f[S_NS], "namespaces") == -1)
+			return (-1);
+		for (i = 0; i < list_len(f[S_NS].val); i++) {
+			snprintf(npath, sizeof(npath), "%s.namespaces[%zu]",
+			    path, i);
+			if (parse_namespace(c, s, list_item(c, f[S_NS].val, i),
+			    npath) == -1)
+				return (-1);
+		}
+		if (number_namespaces(c, s, path, f[S_NS].val) == -1)
+			return (-1);
+	}
+	return (0);
+}
+
+/* ------------------------------------------------------------- referrals */
+
+static int
+parse_referral(struct ctx *c, yaml_node_t *n, const char *path)
+{
+	enum { F_ADDRESS, F_PORT, F_PORTID, F_N };
+	struct field f[F_N] = {
+		[F_ADDRESS] = { "address" }, [F_PORT] = { "port" },
+		[F_PORTID] = { "port_id" },
+	};
+	struct referral *r, *o;
+	uint8_t bin[16], obin[16];
+	uint64_t v;
+
+	if (check_mapping(c, n, path, "a referral") == -1)
+		return (-1);
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return (fail_oom(c, n, path, NULL));
+	TAILQ_INSERT_TAIL(&c->cfg->referrals, r, entry);
+	snprintf(r->service, sizeof(r->service), "%d", DEF_DISCOVERY_PORT);
+	r->port_id = 1;
+	if (get_fields(c, n, path, f, F_N) == -1)
+		return (-1);
+
+	if (f[F_ADDRESS].val == NULL)
+		return (fail(c, n, path, "address", "is required"));
+	if (get_addr(c, path, &f[F_ADDRESS], r->address, sizeof(r->address),
+	    &r->family, bin) == -1)
+		return (-1);
+	if (all_zero(bin, 16))
+		return (fail(c, f[F_ADDRESS].val, path, "address",
+		    "must be a specific address, not a wildcard"));
+	if (f[F_PORT].val != NULL) {
+		if (get_uint(c, path, &f[F_PORT], 1, 65535, &v) == -1)
+			return (-1);
+		snprintf(r->service, sizeof(r->service), "%llu",
+		    (unsigned long long)v);
+	}
+	if (f[F_PORTID].val != NULL) {
+		if (get_uint(c, path, &f[F_PORTID], 0, UINT16_MAX, &v) == -1)
+			return (-1);
+		r->port_id = v;
+	}
+	TAILQ_FOREACH(o, &c->cfg->referrals, entry) {
+		if (o == r)
+			break;
+		parse_addr(o->address, obin);
+		if (o->family == r->family && memcmp(obin, bin, 16) == 0 &&
+		    strcmp(o->service, r->service) == 0)
+			return (fail(c, f[F_ADDRESS].val, path, "address",
+			    "duplicate referral to %s port %s", r->address,
+			    r->service));
+	}
+	return (0);
+}
+
+/* ------------------------------------------------------------------ root */
+
+static int
+parse_root(struct ctx *c, yaml_node_t *root)
+{
+	enum { R_WORKERS, R_MDTS, R_MAXCTRL, R_MAXCONN, R_PORTS, R_SUBSYS,
+	    R_REFERRALS, R_N };
+	struct field f[R_N] = {
+		[R_WORKERS] = { "workers" }, [R_MDTS] = { "mdts" },
+		[R_MAXCTRL] = { "max_controllers" },
+		[R_MAXCONN] = { "max_connections" },
+		[R_PORTS] = { "ports" }, [R_SUBSYS] = { "subsystems" },
+		[R_REFERRALS] = { "referrals" },
+	};
+	struct config *cfg = c->cfg;
+	char path[64], d[64];
+	uint64_t v;
+	size_t i;
+
+	if (root->type != YAML_MAPPING_NODE)
+		return (fail(c, root, "", NULL, "the configuration must be a "
+		    "mapping of keys to values, got %s",
+		    describe(root, d, sizeof(d))));
+	if (get_fields(c, root, "", f, R_N) == -1)
+		return (-1);
+
+	if (f[R_WORKERS].val != NULL) {
+		if (get_uint(c, "", &f[R_WORKERS], 0, MAX_WORKERS, &v) == -1)
+			return (-1);
+		cfg->workers = v;
+	}
+	if (f[R_MDTS].val != NULL) {
+		if (get_size(c, "", &f[R_MDTS], &v) == -1)
+			return (-1);
+		if (v < MIN_MDTS || v > MAX_MDTS || (v & (v - 1)) != 0)
+			return (fail(c, f[R_MDTS].val, "", "mdts",
+			    "must be a power of two between 4K and 16M, got %s",
+			    sval(f[R_MDTS].val)));
+		cfg->mdts = v;
+	}
+	if (f[R_MAXCTRL].val != NULL) {
+		if (get_uint(c, "", &f[R_MAXCTRL], 1, MAX_CONTROLLERS,
+		    &v) == -1)
+			return (-1);
+		cfg->max_controllers = v;
+	}
+	if (f[R_MAXCONN].val != NULL) {
+		if (get_uint(c, "", &f[R_MAXCONN], 1, MAX_CONNECTIONS,
+		    &v) == -1)
+			return (-1);
+		cfg->max_connections = v;
+	}
+	/* Ports first: subsystems refer to them by id. */
+	if (parse_ports(c, root, &f[R_PORTS]) == -1)
+		return (-1);
+	if (f[R_SUBSYS].val != NULL) {
+		if (check_list(c, "", &f[R_SUBSYS], "subsystems") == -1)
+			return (-1);
+		for (i = 0; i < list_len(f[R_SUBSYS].val); i++) {
+			snprintf(path, sizeof(path), "subsystems[%zu]", i);
+			if (parse_subsystem(c, list_item(c, f[R_SUBSYS].val, i),
+			    path) == -1)
+				return (-1);
+		}
+	}
+	if (f[R_REFERRALS].val != NULL) {
+		if (check_list(c, "", &f[R_REFERRALS], "referrals") == -1)
+			return (-1);
+		for (i = 0; i < list_len(f[R_REFERRALS].val); i++) {
+			snprintf(path, sizeof(path), "referrals[%zu]", i);
+			if (parse_referral(c, list_item(c,
+			    f[R_REFERRALS].val, i), path) == -1)
+				return (-1);
+		}
+	}
+	config_finish(cfg);
+	return (0);
+}
+
+/* ---------------------------------------------------------------- public */
+
+struct config *
+config_default(void)
+{
+	struct config *cfg;
+	struct port *p;
+	struct subsystem *s;
+	struct namespace *ns;
+
+	if ((cfg = config_new()) == NULL)
+		return (NULL);
+	if ((p = port_new()) == NULL)
+		goto fail;
+	TAILQ_INSERT_TAIL(&cfg->ports, p, entry);
+	p->id = 1;
+	snprintf(p->address, sizeof(p->address), "127.0.0.1");
+	p->family = AF_INET;
+
+	if ((s = subsys_new()) == NULL)
+		goto fail;
+	TAILQ_INSERT_TAIL(&cfg->subsystems, s, entry);
+	snprintf(s->nqn, sizeof(s->nqn), "%s", NVMFD_DEFAULT_NQN);
+
+	if ((ns = ns_new(s)) == NULL)
+		goto fail;
+	TAILQ_INSERT_TAIL(&s->namespaces, ns, entry);
+	ns->nsid = 1;
+	ns->type = BACKEND_RAM;
+	ns->size = DEF_RAM_SIZE;
+	ns->block_size = DEF_BLOCK_SIZE;
+
+	config_finish(cfg);
+	return (cfg);
+fail:
+	config_free(cfg);
+	return (NULL);
+}
+
+struct config *
+config_load(const char *path, char *err, size_t errlen)
+{
+	struct ctx c = { .file = path, .err = err, .errlen = errlen };
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	yaml_node_t *root;
+	struct config *cfg = NULL;
+	struct stat st;
+	FILE *fp;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (path == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "no configuration file given");
+		return (NULL);
+	}
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return (NULL);
+	}
+	if (fstat(fileno(fp), &st) == 0 && S_ISDIR(st.st_mode)) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: %s", path, strerror(EISDIR));
+		fclose(fp);
+		return (NULL);
+	}
+	if (!yaml_parser_initialize(&parser)) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: out of memory", path);
+		fclose(fp);
+		return (NULL);
+	}
+	yaml_parser_set_input_file(&parser, fp);
+
+	if (!yaml_parser_load(&parser, &doc)) {
+		yaml_fail(&c, &parser, fp);
+		goto out;
+	}
+	c.doc = &doc;
+	if ((root = yaml_document_get_root_node(&doc)) == NULL ||
+	    is_null(root)) {
+		fail(&c, root, "", NULL, "the configuration is empty");
+		goto out_doc;
+	}
+	/* A second document would be silently ignored: refuse it. */
+	if (!yaml_parser_load(&parser, &extra)) {
+		yaml_fail(&c, &parser, fp);
+		goto out_doc;
+	}
+	if (yaml_document_get_root_node(&extra) != NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s:%zu:%zu: yaml: only one "
+			    "document is allowed", path,
+			    extra.start_mark.line + 1,
+			    extra.start_mark.column + 1);
+		yaml_document_delete(&extra);
+		goto out_doc;
+	}
+	yaml_document_delete(&extra);
+
+	if ((cfg = config_new()) == NULL ||
+	    (cfg->path = strdup(path)) == NULL) {
+		fail_oom(&c, root, "", NULL);
+		goto bad;
+	}
+	c.cfg = cfg;
+	if (parse_root(&c, root) == -1)
+		goto bad;
+	goto out_doc;
+bad:
+	config_free(cfg);
+	cfg = NULL;
+out_doc:
+	yaml_document_delete(&doc);
+out:
+	yaml_parser_delete(&parser);
+	fclose(fp);
+	return (cfg);
+}
+
+/* Frees the configuration only; backends must be closed by their owner. */
+void
+config_free(struct config *cfg)
+{
+	struct port *p;
+	struct subsystem *s;
+	struct namespace *ns;
+	struct host *h;
+	struct referral *r;
+
+	if (cfg == NULL)
+		return;
+	while ((p = TAILQ_FIRST(&cfg->ports)) != NULL) {
+		TAILQ_REMOVE(&cfg->ports, p, entry);
+		free(p);
+	}
+	while ((s = TAILQ_FIRST(&cfg->subsystems)) != NULL) {
+		TAILQ_REMOVE(&cfg->subsystems, s, entry);
+		while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
+			TAILQ_REMOVE(&s->hosts, h, entry);
+			free(h);
+		}
+		while ((ns = TAILQ_FIRST(&s->namespaces)) != NULL) {
+			TAILQ_REMOVE(&s->namespaces, ns, entry);
+			free(ns->path);
+			free(ns);
+		}
+		free(s->port_ids);
+		free(s);
+	}
+	while ((r = TAILQ_FIRST(&cfg->referrals)) != NULL) {
+		TAILQ_REMOVE(&cfg->referrals, r, entry);
+		free(r);
+	}
+	free(cfg->path);
+	free(cfg);
+}

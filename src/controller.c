@@ -1,0 +1,596 @@
+/*
+ * Controllers: life cycle (create, keep-alive, reset, teardown), the admin
+ * command set and asynchronous events.  Runs on the main loop; I/O queues
+ * live on workers and are told to close with messages.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "nvmfd.h"
+
+struct discovery_ctrl_list discovery_controllers =
+    TAILQ_HEAD_INITIALIZER(discovery_controllers);
+static unsigned ncontrollers;
+
+static void
+kato_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct controller *ctrl = arg;
+
+	log_warnx("controller %u (%s): no keep alive within %u ms",
+	    ctrl->cntlid, ctrl->hostnqn, ctrl->kato_ms);
+	ctrl_destroy(ctrl, "keep alive timeout");
+	loop_finish_turn(main_loop);
+}
+
+static void
+kato_arm(struct controller *ctrl)
+{
+	struct timeval tv = {
+		.tv_sec = ctrl->kato_ms / 1000,
+		.tv_usec = (ctrl->kato_ms % 1000) * 1000,
+	};
+
+	if (ctrl->kato_ms == 0 || ctrl->dying)
+		evtimer_del(ctrl->kato_ev);
+	else
+		evtimer_add(ctrl->kato_ev, &tv);
+}
+
+void
+ctrl_keep_alive(struct controller *ctrl)
+{
+	kato_arm(ctrl);
+}
+
+static bool
+cntlid_in_use(struct subsystem *ss, uint16_t id)
+{
+	return (ctrl_find(ss, id) != NULL);
+}
+
+struct controller *
+ctrl_create(struct subsystem *ss, struct port *port, const char *subnqn,
+    const char *hostnqn, const uint8_t *hostid, uint32_t kato_ms)
+{
+	struct controller *ctrl;
+	static uint16_t next_disc_cntlid = 1;
+	uint16_t *next = ss ? &ss->next_cntlid : &next_disc_cntlid;
+	int tries;
+
+	if (ncontrollers >= running_config->max_controllers)
+		return (NULL);
+	if ((ctrl = calloc(1, sizeof(*ctrl))) == NULL)
+		return (NULL);
+	ctrl->subsys = ss;
+	ctrl->port = port;
+	snprintf(ctrl->hostnqn, sizeof(ctrl->hostnqn), "%s", hostnqn);
+	snprintf(ctrl->subnqn, sizeof(ctrl->subnqn), "%s", subnqn);
+	memcpy(ctrl->hostid, hostid, sizeof(ctrl->hostid));
+	/* Dynamic controller IDs, 1..0xffef, unique within the subsystem. */
+	for (tries = 0; tries < 0xfff0; tries++) {
+		uint16_t id = *next;
+
+		*next = id >= 0xffef ? 1 : id + 1;
+		if (ss == NULL || !cntlid_in_use(ss, id)) {
+			ctrl->cntlid = id;
+			break;
+		}
+	}
+	if (ctrl->cntlid == 0) {
+		free(ctrl);
+		return (NULL);
+	}
+	ctrl->max_qid = ss ? ss->max_io_queues : 0;
+	if (ss && (ctrl->ioq = calloc(ctrl->max_qid + 1,
+	    sizeof(*ctrl->ioq))) == NULL) {
+		free(ctrl);
+		return (NULL);
+	}
+	ctrl->kato_ms = kato_ms;
+	ctrl->kato_ev = evtimer_new(main_loop->base, kato_expired, ctrl);
+	ctrl->refs = 1;		/* the admin queue */
+	ctrl->num_io_queues = ss ? ss->max_io_queues - 1 : 0;
+	ctrl->features[NVME_FEAT_TEMP_THRESH] = 0x0157;	/* 343 K */
+	ctrl->created = (uint64_t)time(NULL);
+	if (ss)
+		TAILQ_INSERT_TAIL(&ss->controllers, ctrl, entry);
+	else
+		TAILQ_INSERT_TAIL(&discovery_controllers, ctrl, entry);
+	ncontrollers++;
+	kato_arm(ctrl);
+	return (ctrl);
+}
+
+struct controller *
+ctrl_find(struct subsystem *ss, uint16_t cntlid)
+{
+	struct controller *ctrl;
+
+	TAILQ_FOREACH(ctrl, &ss->controllers, entry)
+		if (ctrl->cntlid == cntlid && !ctrl->dying)
+			return (ctrl);
+	return (NULL);
+}
+
+static void
+ctrl_unref(struct controller *ctrl)
+{
+	if (--ctrl->refs > 0)
+		return;
+	if (ctrl->subsys)
+		TAILQ_REMOVE(&ctrl->subsys->controllers, ctrl, entry);
+	else
+		TAILQ_REMOVE(&discovery_controllers, ctrl, entry);
+	ncontrollers--;
+	event_free(ctrl->kato_ev);
+	free(ctrl->ioq);
+	free(ctrl);
+}
+
+static void
+ioq_kill_msg(void *arg)
+{
+	struct qpair *qp = arg;
+
+	qpair_close(qp, "controller reset or deleted");
+	loop_finish_turn(cur_loop);
+	qpair_unref(qp);
+}
+
+static void
+ctrl_kill_io_queues(struct controller *ctrl)
+{
+	for (uint16_t q = 1; ctrl->ioq && q <= ctrl->max_qid; q++) {
+		struct qpair *qp = ctrl->ioq[q];
+
+		if (qp == NULL)
+			continue;
+		qpair_ref(qp);
+		loop_post(qp->owner, ioq_kill_msg, qp);
+	}
+}
+
+/* Tear the association down: I/O queues first, then the admin queue. */
+void
+ctrl_destroy(struct controller *ctrl, const char *why)
+{
+	if (ctrl->dying)
+		return;
+	log_info("controller %u of %s for %s: %s", ctrl->cntlid,
+	    ctrl->subnqn, ctrl->hostnqn, why);
+	ctrl->dying = true;
+	evtimer_del(ctrl->kato_ev);
+	ctrl_kill_io_queues(ctrl);
+	if (ctrl->admin)
+		qpair_close(ctrl->admin, why);
+}
+
+/* The admin queue stopped: release held AERs, the I/O queues go too. */
+void
+ctrl_admin_closing(struct controller *ctrl)
+{
+	for (int i = 0; i < ctrl->naer; i++)
+		cmd_complete_status(ctrl->aer[i], NVME_SC_ABORT_SQ_DELETED);
+	ctrl->naer = 0;
+	if (!ctrl->dying) {
+		log_info("controller %u of %s for %s: admin queue closed",
+		    ctrl->cntlid, ctrl->subnqn, ctrl->hostnqn);
+		ctrl->dying = true;
+		evtimer_del(ctrl->kato_ev);
+		ctrl_kill_io_queues(ctrl);
+	}
+}
+
+void
+ctrl_admin_gone(struct controller *ctrl)
+{
+	struct qpair *qp = ctrl->admin;
+
+	ctrl->admin = NULL;
+	if (qp)
+		qpair_unref(qp);
+	ctrl_unref(ctrl);
+}
+
+/* An I/O queue finished on its worker (message on the main loop). */
+void
+ctrl_ioq_gone(struct qpair *qp)
+{
+	struct controller *ctrl = qp->ctrl;
+
+	if (ctrl->ioq[qp->qid] == qp) {
+		ctrl->ioq[qp->qid] = NULL;
+		ctrl->nioq--;
+	}
+	qpair_unref(qp);
+	ctrl_unref(ctrl);
+}
+
+/* CC writes: enable, disable (reset) and shutdown (NVMe base 3.7). */
+void
+ctrl_set_cc(struct controller *ctrl, uint32_t cc)
+{
+	uint32_t old = ctrl->cc;
+
+	ctrl->cc = cc;
+	if ((cc & NVME_CC_SHN_MASK) && !(old & NVME_CC_SHN_MASK)) {
+		ctrl_kill_io_queues(ctrl);
+		ctrl->csts = (ctrl->csts & ~NVME_CSTS_SHST_MASK) |
+		    NVME_CSTS_SHST_COMPLETE;
+	}
+	if ((cc & NVME_CC_EN) && !(old & NVME_CC_EN)) {
+		uint32_t iosqes = (cc >> 16) & 0xf, iocqes = (cc >> 20) & 0xf;
+		uint32_t mps = (cc >> 7) & 0xf, css = (cc >> 4) & 0x7;
+
+		/* I/O queue entry sizes only matter to I/O controllers. */
+		if (mps != 0 || css != 0 || (ctrl->subsys &&
+		    (iosqes != 6 || iocqes != 4))) {
+			log_warnx("controller %u: bad CC 0x%08x", ctrl->cntlid, cc);
+			ctrl->csts |= NVME_CSTS_CFS;
+			return;
+		}
+		ctrl->csts = NVME_CSTS_RDY;
+	} else if (!(cc & NVME_CC_EN) && (old & NVME_CC_EN)) {
+		ctrl_kill_io_queues(ctrl);
+		ctrl->csts &= ~(NVME_CSTS_RDY | NVME_CSTS_CFS);
+		if (!(cc & NVME_CC_SHN_MASK))
+			ctrl->csts &= ~NVME_CSTS_SHST_MASK;
+		ctrl->aen_masked = 0;
+		ctrl->naen_pending = 0;
+	}
+}
+
+/* ------------------------------------------------------------ events */
+
+static uint32_t
+aen_log_page(uint32_t dw0)
+{
+	return ((dw0 >> 16) & 0xff);
+}
+
+/* Queue or deliver an asynchronous event (masked until its log is read). */
+void
+ctrl_event(struct controller *ctrl, uint32_t dw0)
+{
+	uint32_t lid = aen_log_page(dw0);
+	uint32_t bit = lid == NVME_LOG_DISCOVERY ? 1u << 31 : 1u << (lid & 31);
+
+	if (ctrl->dying || (ctrl->aen_masked & bit))
+		return;
+	for (int i = 0; i < ctrl->naen_pending; i++)
+		if (ctrl->aen_pending[i] == dw0)
+			return;
+	if (ctrl->naer > 0) {
+		struct nvmf_cmd *cmd = ctrl->aer[--ctrl->naer];
+
+		ctrl->aen_masked |= bit;
+		cmd->cqe.dw0 = dw0;
+		cmd_complete_status(cmd, NVME_SC_SUCCESS);
+		return;
+	}
+	if (ctrl->naen_pending < (int)nitems(ctrl->aen_pending))
+		ctrl->aen_pending[ctrl->naen_pending++] = dw0;
+}
+
+void
+ctrl_log_read(struct controller *ctrl, uint8_t lid, bool rae)
+{
+	uint32_t bit = lid == NVME_LOG_DISCOVERY ? 1u << 31 : 1u << (lid & 31);
+
+	if (!rae)
+		ctrl->aen_masked &= ~bit;
+}
+
+/* A namespace of ss appeared, disappeared or changed. */
+void
+ctrl_notify_ns_changed(struct subsystem *ss, uint32_t nsid)
+{
+	struct controller *ctrl;
+
+	TAILQ_FOREACH(ctrl, &ss->controllers, entry) {
+		bool dup = false;
+
+		if (ctrl->nchanged_ns >= 0) {
+			for (int i = 0; i < ctrl->nchanged_ns; i++)
+				dup |= ctrl->changed_ns[i] == nsid;
+			if (!dup && ctrl->nchanged_ns ==
+			    (int)nitems(ctrl->changed_ns))
+				ctrl->nchanged_ns = -1;
+			else if (!dup)
+				ctrl->changed_ns[ctrl->nchanged_ns++] = nsid;
+		}
+		if (ctrl->aen_cfg & NVME_AEN_CFG_NS_ATTR)
+			ctrl_event(ctrl, NVME_AER_NS_CHANGED);
+	}
+}
+
+static void
+admin_aer(struct nvmf_cmd *cmd)
+{
+	struct controller *ctrl = cmd->qp->ctrl;
+
+	if (ctrl->naer > NVMFD_AERL) {
+		cmd_complete_status(cmd, NVME_SC_AER_LIMIT | NVME_DNR >> 1);
+		return;
+	}
+	ctrl->aer[ctrl->naer++] = cmd;
+	if (ctrl->naen_pending > 0) {
+		uint32_t dw0 = ctrl->aen_pending[0];
+
+		memmove(ctrl->aen_pending, ctrl->aen_pending + 1,
+		    --ctrl->naen_pending * sizeof(uint32_t));
+		ctrl_event(ctrl, dw0);
+	}
+}
+
+/* ---------------------------------------------------------- features */
+
+static void
+admin_set_features(struct nvmf_cmd *cmd)
+{
+	struct controller *ctrl = cmd->qp->ctrl;
+	uint8_t fid = cmd->sqe.cdw10 & 0xff;
+	uint32_t v = cmd->sqe.cdw11;
+
+	if (cmd->sqe.cdw10 & (1u << 31)) {
+		cmd_complete_status(cmd, NVME_SC_FEATURE_NOT_SAVEABLE | NVME_DNR >> 1);
+		return;
+	}
+	switch (fid) {
+	case NVME_FEAT_NUM_QUEUES: {
+		uint32_t nsq = v & 0xffff, ncq = v >> 16, n;
+
+		if (ctrl->subsys == NULL || nsq == 0xffff || ncq == 0xffff)
+			goto invalid;
+		if (ctrl->nioq > 0) {
+			cmd_complete_status(cmd, NVME_SC_CMD_SEQ_ERROR);
+			return;
+		}
+		n = MINIMUM(MINIMUM(nsq, ncq), ctrl->max_qid - 1u);
+		ctrl->num_io_queues = n;
+		cmd->cqe.dw0 = n | (n << 16);
+		break;
+	}
+	case NVME_FEAT_ASYNC_EVENT:
+		ctrl->aen_cfg = v & (ctrl->subsys ? NVME_AEN_CFG_NS_ATTR :
+		    NVME_AEN_CFG_DISC_CHANGE);
+		break;
+	case NVME_FEAT_KATO:
+		ctrl->kato_ms = v;
+		kato_arm(ctrl);
+		break;
+	case NVME_FEAT_VOLATILE_WC:
+		if (ctrl->subsys == NULL)
+			goto invalid;
+		ctrl->vwc_enabled = v & 1;
+		break;
+	case NVME_FEAT_ARBITRATION:
+	case NVME_FEAT_POWER_MGMT:
+	case NVME_FEAT_TEMP_THRESH:
+	case NVME_FEAT_ERR_RECOVERY:
+	case NVME_FEAT_IRQ_COALESCE:
+	case NVME_FEAT_WRITE_ATOMIC:
+		if (ctrl->subsys == NULL)
+			goto invalid;
+		ctrl->features[fid] = v;
+		break;
+	default:
+		goto invalid;
+	}
+	cmd_complete_status(cmd, NVME_SC_SUCCESS);
+	return;
+invalid:
+	cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+}
+
+static void
+admin_get_features(struct nvmf_cmd *cmd)
+{
+	struct controller *ctrl = cmd->qp->ctrl;
+	uint8_t fid = cmd->sqe.cdw10 & 0xff;
+	uint8_t sel = (cmd->sqe.cdw10 >> 8) & 7;
+	uint32_t v;
+
+	switch (fid) {
+	case NVME_FEAT_NUM_QUEUES:
+		if (ctrl->subsys == NULL)
+			goto invalid;
+		v = ctrl->num_io_queues | (ctrl->num_io_queues << 16);
+		break;
+	case NVME_FEAT_ASYNC_EVENT:
+		v = ctrl->aen_cfg;
+		break;
+	case NVME_FEAT_KATO:
+		v = ctrl->kato_ms;
+		break;
+	case NVME_FEAT_VOLATILE_WC:
+		if (ctrl->subsys == NULL)
+			goto invalid;
+		v = ctrl->vwc_enabled;
+		break;
+	case NVME_FEAT_ARBITRATION:
+	case NVME_FEAT_POWER_MGMT:
+	case NVME_FEAT_TEMP_THRESH:
+	case NVME_FEAT_ERR_RECOVERY:
+	case NVME_FEAT_IRQ_COALESCE:
+	case NVME_FEAT_WRITE_ATOMIC:
+		if (ctrl->subsys == NULL)
+			goto invalid;
+		v = ctrl->features[fid];
+		break;
+	default:
+		goto invalid;
+	}
+	if (sel == 3)
+		v = 1u << 2;	/* supported capabilities: changeable */
+	else if (sel > 3)
+		goto invalid;
+	cmd->cqe.dw0 = v;
+	cmd_complete_status(cmd, NVME_SC_SUCCESS);
+	return;
+invalid:
+	cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+}
+
+/* ------------------------------------------------- identify, log page */
+
+static int
+admin_c2h_buf(struct nvmf_cmd *cmd, uint32_t len)
+{
+	if (cmd_alloc_buf(cmd, len) != 0) {
+		cmd_complete_status(cmd, NVME_SC_INTERNAL);
+		return (-1);
+	}
+	cmd->dir = DIR_C2H;
+	cmd->c2h_len = MINIMUM(len, cmd->data_len);
+	cmd->iov[0].iov_len = cmd->c2h_len;
+	return (0);
+}
+
+static void
+admin_identify(struct nvmf_cmd *cmd)
+{
+	struct controller *ctrl = cmd->qp->ctrl;
+	uint8_t cns = cmd->sqe.cdw10 & 0xff;
+	uint8_t csi = cmd->sqe.cdw11 >> 24;
+	uint32_t nsid = cmd->sqe.nsid;
+	uint16_t status = NVME_SC_SUCCESS;
+
+	if (ctrl->subsys == NULL && cns != NVME_ID_CNS_CTRL) {
+		cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		return;
+	}
+	if (admin_c2h_buf(cmd, 4096) != 0)
+		return;
+	switch (cns) {
+	case NVME_ID_CNS_CTRL:
+		identify_ctrl(ctrl, cmd->buf);
+		break;
+	case NVME_ID_CNS_NS:
+		status = identify_ns(ctrl, nsid, cmd->buf);
+		break;
+	case NVME_ID_CNS_NS_ACTIVE_LIST:
+		if (nsid >= 0xfffffffe)
+			status = NVME_SC_INVALID_NS | NVME_DNR >> 1;
+		else
+			identify_active_ns(ctrl, nsid, cmd->buf);
+		break;
+	case NVME_ID_CNS_NS_DESC_LIST:
+		status = identify_ns_descs(ctrl, nsid, cmd->buf);
+		break;
+	case NVME_ID_CNS_CS_CTRL:
+		/* NVM command set specific controller data: no limits. */
+		if (csi != 0)
+			status = NVME_SC_INVALID_FIELD | NVME_DNR >> 1;
+		break;
+	case NVME_ID_CNS_CS_NS:
+		if (csi != 0)
+			status = NVME_SC_INVALID_FIELD | NVME_DNR >> 1;
+		else if (namespace_find(ctrl->subsys, nsid) == NULL)
+			status = NVME_SC_INVALID_NS | NVME_DNR >> 1;
+		break;
+	case NVME_ID_CNS_NS_CS_INDEP:
+		status = identify_ns_indep(ctrl, nsid, cmd->buf);
+		break;
+	default:
+		status = NVME_SC_INVALID_FIELD | NVME_DNR >> 1;
+		break;
+	}
+	cmd_complete_status(cmd, status);
+}
+
+static void
+admin_get_log_page(struct nvmf_cmd *cmd)
+{
+	struct controller *ctrl = cmd->qp->ctrl;
+	uint32_t cdw10 = cmd->sqe.cdw10, cdw11 = cmd->sqe.cdw11;
+	uint8_t lid = cdw10 & 0xff;
+	bool rae = cdw10 & (1u << 15);
+	uint64_t numd = ((uint64_t)(cdw11 & 0xffff) << 16 | (cdw10 >> 16)) + 1;
+	uint64_t off = cmd->sqe.cdw12 | (uint64_t)cmd->sqe.cdw13 << 32;
+	uint64_t len = numd * 4;
+	uint16_t status;
+
+	if ((off & 3) || len > cmd->data_len || len > running_config->mdts) {
+		cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		return;
+	}
+	if (admin_c2h_buf(cmd, len) != 0)
+		return;
+	status = logpage_get(ctrl, lid, off, cmd->buf, len, rae);
+	cmd_complete_status(cmd, status);
+}
+
+/* --------------------------------------------------------- dispatch */
+
+void
+ctrl_dispatch_admin(struct nvmf_cmd *cmd)
+{
+	struct qpair *qp = cmd->qp;
+	struct controller *ctrl = qp->ctrl;
+	uint8_t opc = cmd->sqe.opc;
+
+	cmd->dir = DIR_NONE;
+	if (opc == NVME_FABRICS_COMMAND) {
+		fabrics_dispatch(cmd);
+		return;
+	}
+	if (ctrl == NULL || qp->state != QP_ACTIVE) {
+		cmd_complete_status(cmd, NVME_SC_CMD_SEQ_ERROR | NVME_DNR >> 1);
+		return;
+	}
+	if (!(ctrl->csts & NVME_CSTS_RDY)) {
+		cmd_complete_status(cmd, NVME_SC_CMD_SEQ_ERROR);
+		return;
+	}
+	switch (opc) {
+	case NVME_ADM_IDENTIFY:
+		admin_identify(cmd);
+		break;
+	case NVME_ADM_GET_LOG_PAGE:
+		admin_get_log_page(cmd);
+		break;
+	case NVME_ADM_SET_FEATURES:
+		admin_set_features(cmd);
+		break;
+	case NVME_ADM_GET_FEATURES:
+		admin_get_features(cmd);
+		break;
+	case NVME_ADM_ASYNC_EVENT:
+		admin_aer(cmd);
+		break;
+	case NVME_ADM_KEEP_ALIVE:
+		ctrl_keep_alive(ctrl);
+		cmd_complete_status(cmd, NVME_SC_SUCCESS);
+		break;
+	case NVME_ADM_ABORT:
+		if (ctrl->subsys == NULL)
+			goto invalid;
+		/* Commands are never queued here long enough to abort one;
+		 * DW0 bit 0 set means "not aborted". */
+		cmd->cqe.dw0 = 1;
+		cmd_complete_status(cmd, NVME_SC_SUCCESS);
+		break;
+	default:
+	invalid:
+		cmd_complete_status(cmd, NVME_SC_INVALID_OPCODE | NVME_DNR >> 1);
+		break;
+	}
+}
+
+void
+ctrl_dispatch_io(struct nvmf_cmd *cmd)
+{
+	cmd->dir = DIR_NONE;
+	if (cmd->sqe.opc == NVME_FABRICS_COMMAND) {
+		fabrics_dispatch(cmd);
+		return;
+	}
+	io_dispatch(cmd);
+}

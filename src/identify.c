@@ -1,0 +1,155 @@
+/*
+ * Identify data structures (NVMe base 2.0 section 5.17.2), built by byte
+ * offset into the host's 4 KiB buffer (zeroed by the caller).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "nvmfd.h"
+
+static bool
+subsystem_has_vwc(struct subsystem *ss)
+{
+	struct namespace *ns;
+
+	TAILQ_FOREACH(ns, &ss->namespaces, entry)
+		if (ns->vwc)
+			return (true);
+	return (false);
+}
+
+static uint8_t
+mdts_shift(uint32_t mdts)
+{
+	uint8_t n = 0;
+
+	while ((4096u << n) < mdts)
+		n++;
+	return (n);
+}
+
+void
+identify_ctrl(struct controller *ctrl, uint8_t *d)
+{
+	struct subsystem *ss = ctrl->subsys;
+	struct port *port = ctrl->port;
+	uint32_t icd = ss ? port->inline_data_size : 0;
+
+	put_le16(d + 0, 0);				/* VID */
+	put_le16(d + 2, 0);				/* SSVID */
+	put_padded(d + 4, 20, ss ? ss->serial : "nvmfd-discovery");
+	put_padded(d + 24, 40, ss ? ss->model : "nvmfd discovery controller");
+	put_padded(d + 64, 8, PACKAGE_VERSION);		/* FR */
+	d[72] = 6;					/* RAB */
+	d[76] = ss ? 1u << 1 : 0;			/* CMIC: multi-controller */
+	d[77] = ss ? mdts_shift(running_config->mdts) : 0;
+	put_le16(d + 78, ctrl->cntlid);
+	put_le32(d + 80, NVME_VS(1, 3, 0));
+	put_le32(d + 92, ss ? NVME_AEN_CFG_NS_ATTR : NVME_AEN_CFG_DISC_CHANGE);
+	put_le32(d + 96, 1u << 0);			/* CTRATT: 128-bit host ID */
+	d[111] = ss ? 1 : 2;				/* CNTRLTYPE */
+	put_le16(d + 256, 0);				/* OACS */
+	d[258] = 3;					/* ACL */
+	d[259] = NVMFD_AERL;
+	d[260] = ss ? 0x3 : 0;				/* FRMW: 1 slot, read-only */
+	d[261] = (ss ? 1u << 1 : 0) | 1u << 2;		/* LPA: effects, extended */
+	d[262] = 0;					/* ELPE */
+	put_le16(d + 320, 10);				/* KAS: 100 ms units */
+	if (ss) {
+		d[512] = 0x66;				/* SQES */
+		d[513] = 0x44;				/* CQES */
+	}
+	put_le16(d + 514, port->max_queue_depth);	/* MAXCMD */
+	put_le32(d + 516, ss ? NVMFD_MAX_NSID : 0);	/* NN */
+	/* ONCS: Compare, Dataset Management, Write Zeroes. */
+	put_le16(d + 520, ss ? (1u << 0 | 1u << 2 | 1u << 3) : 0);
+	d[525] = ss && subsystem_has_vwc(ss) ? 1 : 0;	/* VWC */
+	/* SGLS: supported, SGL offset for in-capsule data. */
+	put_le32(d + 536, 1u << 0 | 1u << 20);
+	snprintf((char *)d + 768, 256, "%s", ctrl->subnqn);
+	put_le32(d + 1792, (64 + icd) / 16);		/* IOCCSZ */
+	put_le32(d + 1796, 1);				/* IORCSZ */
+	put_le16(d + 1800, 0);				/* ICDOFF */
+	d[1802] = 0;					/* FCATT: dynamic */
+	d[1803] = 1;					/* MSDBD */
+	put_le16(d + 1804, 1u << 0);			/* OFCS: Disconnect */
+	put_le16(d + 2048, 0);				/* PSD0 MP */
+}
+
+uint16_t
+identify_ns(struct controller *ctrl, uint32_t nsid, uint8_t *d)
+{
+	struct namespace *ns;
+
+	if (nsid == 0 || nsid > NVMFD_MAX_NSID)
+		return (NVME_SC_INVALID_NS | NVME_DNR >> 1);
+	/* An inactive NSID in range reads as all zeroes. */
+	if ((ns = namespace_find(ctrl->subsys, nsid)) == NULL)
+		return (NVME_SC_SUCCESS);
+	put_le64(d + 0, ns->nlb);			/* NSZE */
+	put_le64(d + 8, ns->nlb);			/* NCAP */
+	put_le64(d + 16, ns->nlb);			/* NUSE */
+	d[25] = 0;					/* NLBAF: one format */
+	d[26] = 0;					/* FLBAS */
+	d[30] = 1;					/* NMIC: shared */
+	d[33] = 1u << 3 | 1;				/* DLFEAT: deallocated reads 0 */
+	d[99] = ns->readonly ? 1 : 0;			/* NSATTR: write protected */
+	memcpy(d + 104, ns->nguid, 16);
+	memcpy(d + 120, ns->eui64, 8);
+	d[128 + 2] = ns->lba_shift;			/* LBAF0.LBADS */
+	return (NVME_SC_SUCCESS);
+}
+
+void
+identify_active_ns(struct controller *ctrl, uint32_t after, uint8_t *d)
+{
+	struct namespace *ns;
+	int n = 0;
+
+	TAILQ_FOREACH(ns, &ctrl->subsys->namespaces, entry) {
+		if (ns->nsid <= after)
+			continue;
+		if (n == 1024)
+			break;
+		put_le32(d + 4 * n++, ns->nsid);
+	}
+}
+
+static uint8_t *
+put_desc(uint8_t *p, uint8_t type, const void *id, uint8_t len)
+{
+	p[0] = type;
+	p[1] = len;
+	memcpy(p + 4, id, len);
+	return (p + 4 + len);
+}
+
+uint16_t
+identify_ns_descs(struct controller *ctrl, uint32_t nsid, uint8_t *d)
+{
+	struct namespace *ns;
+	uint8_t csi = 0;
+
+	if ((ns = namespace_find(ctrl->subsys, nsid)) == NULL)
+		return (NVME_SC_INVALID_NS | NVME_DNR >> 1);
+	d = put_desc(d, NVME_NIDT_EUI64, ns->eui64, 8);
+	d = put_desc(d, NVME_NIDT_NGUID, ns->nguid, 16);
+	d = put_desc(d, NVME_NIDT_UUID, ns->uuid, 16);
+	put_desc(d, NVME_NIDT_CSI, &csi, 1);
+	return (NVME_SC_SUCCESS);
+}
+
+uint16_t
+identify_ns_indep(struct controller *ctrl, uint32_t nsid, uint8_t *d)
+{
+	struct namespace *ns;
+
+	if ((ns = namespace_find(ctrl->subsys, nsid)) == NULL)
+		return (NVME_SC_INVALID_NS | NVME_DNR >> 1);
+	d[1] = 1;					/* NMIC */
+	d[8] = ns->readonly ? 1 : 0;			/* NSATTR */
+	d[14] = 1;					/* NSTAT: ready */
+	return (NVME_SC_SUCCESS);
+}

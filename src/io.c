@@ -1,0 +1,349 @@
+/*
+ * NVM command set on I/O queues (worker loops): Read, Write, Flush, Write
+ * Zeroes, Dataset Management, Compare.  RAM namespaces are served in place:
+ * reads send straight from namespace memory and writes land there directly.
+ * Other backends get a pool buffer and an asynchronous request.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "nvmfd.h"
+
+#define DNR(sc)	((sc) | NVME_DNR >> 1)
+
+/* Status for a failed backend request. */
+static uint16_t
+io_errno_status(enum io_op op, int err)
+{
+	if (err == -ENOSPC)
+		return (NVME_SC_CAP_EXCEEDED);
+	if (err == -EROFS || err == -EPERM)
+		return (DNR(NVME_SC_NS_WRITE_PROTECTED));
+	return (op == IO_READ ? NVME_SC_READ_ERROR : NVME_SC_WRITE_FAULT);
+}
+
+static struct nvmf_cmd *
+io_cmd(struct nvmf_io *io)
+{
+	return ((struct nvmf_cmd *)((char *)io - offsetof(struct nvmf_cmd, io)));
+}
+
+static void
+io_done(struct nvmf_io *io, int err)
+{
+	struct nvmf_cmd *cmd = io_cmd(io);
+
+	if (err != 0) {
+		log_debug("nsid %u: %s at %llu+%llu: %s", cmd->ns->nsid,
+		    io->op == IO_READ ? "read" : "write",
+		    (unsigned long long)io->offset, (unsigned long long)io->len,
+		    strerror(-err));
+		cmd_complete_status(cmd, io_errno_status(io->op, err));
+		return;
+	}
+	cmd_complete_status(cmd, NVME_SC_SUCCESS);
+}
+
+static void
+io_submit(struct nvmf_cmd *cmd, enum io_op op, uint64_t off, uint64_t len,
+    void (*done)(struct nvmf_io *, int))
+{
+	struct nvmf_io *io = &cmd->io;
+
+	io->op = op;
+	io->ns = cmd->ns;
+	io->offset = off;
+	io->len = len;
+	io->iov = cmd->iov;
+	io->iovcnt = cmd->iovcnt;
+	io->fua = op == IO_WRITE && (cmd->sqe.cdw12 & (1u << 30));
+	io->done = done;
+	cmd->in_backend = true;
+	cmd->ns->ops->submit(io);
+}
+
+/* Decode and check SLBA/NLB; returns 0 and the byte range, or a status. */
+static uint16_t
+io_range(struct nvmf_cmd *cmd, uint64_t *off, uint64_t *len)
+{
+	struct namespace *ns = cmd->ns;
+	uint64_t slba = cmd->sqe.cdw10 | (uint64_t)cmd->sqe.cdw11 << 32;
+	uint64_t nlb = (cmd->sqe.cdw12 & 0xffff) + 1;
+
+	if (slba >= ns->nlb || nlb > ns->nlb - slba)
+		return (DNR(NVME_SC_LBA_RANGE));
+	*off = slba << ns->lba_shift;
+	*len = nlb << ns->lba_shift;
+	return (0);
+}
+
+/* Data commands: the SGL must describe exactly the blocks, within MDTS. */
+static uint16_t
+io_data_range(struct nvmf_cmd *cmd, uint64_t *off, uint64_t *len)
+{
+	uint16_t sc;
+
+	if ((sc = io_range(cmd, off, len)) != 0)
+		return (sc);
+	if (*len > running_config->mdts)
+		return (DNR(NVME_SC_INVALID_FIELD));
+	if (cmd->data_len != *len)
+		return (DNR(NVME_SC_SGL_INVALID_DATA_LEN));
+	return (0);
+}
+
+static void
+io_read(struct nvmf_cmd *cmd)
+{
+	struct namespace *ns = cmd->ns;
+	uint64_t off, len;
+	uint16_t sc;
+
+	if ((sc = io_data_range(cmd, &off, &len)) != 0) {
+		cmd_complete_status(cmd, sc);
+		return;
+	}
+	cmd->dir = DIR_C2H;
+	cmd->c2h_len = len;
+	if (ns->mem != NULL) {
+		cmd->iov[0].iov_base = ns->mem + off;
+		cmd->iov[0].iov_len = len;
+		cmd->iovcnt = 1;
+		cmd_complete_status(cmd, NVME_SC_SUCCESS);
+		return;
+	}
+	if (cmd_alloc_buf(cmd, len) != 0) {
+		cmd_complete_status(cmd, NVME_SC_INTERNAL);
+		return;
+	}
+	io_submit(cmd, IO_READ, off, len, io_done);
+}
+
+static void
+io_write_ready(struct nvmf_cmd *cmd)
+{
+	if (cmd->ns->mem != NULL) {
+		/* The data already landed in namespace memory. */
+		cmd_complete_status(cmd, NVME_SC_SUCCESS);
+		return;
+	}
+	io_submit(cmd, IO_WRITE, cmd->io.offset, cmd->io.len, io_done);
+}
+
+static void
+io_write(struct nvmf_cmd *cmd)
+{
+	struct namespace *ns = cmd->ns;
+	uint64_t off, len;
+	uint16_t sc;
+
+	if (ns->readonly) {
+		cmd_complete_status(cmd, DNR(NVME_SC_NS_WRITE_PROTECTED));
+		return;
+	}
+	if ((sc = io_data_range(cmd, &off, &len)) != 0) {
+		cmd_complete_status(cmd, sc);
+		return;
+	}
+	cmd->dir = DIR_H2C;
+	cmd->io.offset = off;
+	cmd->io.len = len;
+	if (ns->mem != NULL) {
+		cmd->iov[0].iov_base = ns->mem + off;
+		cmd->iov[0].iov_len = len;
+		cmd->iovcnt = 1;
+	} else if (cmd_alloc_buf(cmd, len) != 0) {
+		cmd_complete_status(cmd, NVME_SC_INTERNAL);
+		return;
+	}
+	cmd_fetch_data(cmd, io_write_ready);
+}
+
+static void
+io_flush(struct nvmf_cmd *cmd)
+{
+	if (!cmd->ns->vwc) {
+		cmd_complete_status(cmd, NVME_SC_SUCCESS);
+		return;
+	}
+	cmd->iovcnt = 0;
+	io_submit(cmd, IO_FLUSH, 0, 0, io_done);
+}
+
+static void
+io_write_zeroes(struct nvmf_cmd *cmd)
+{
+	uint64_t off, len;
+	uint16_t sc;
+
+	if (cmd->ns->readonly) {
+		cmd_complete_status(cmd, DNR(NVME_SC_NS_WRITE_PROTECTED));
+		return;
+	}
+	if ((sc = io_range(cmd, &off, &len)) != 0) {
+		cmd_complete_status(cmd, sc);
+		return;
+	}
+	cmd->iovcnt = 0;
+	io_submit(cmd, IO_WRITE_ZEROES, off, len, io_done);
+}
+
+/* Dataset Management: deallocate each range in turn (cmd->seq counts). */
+static void
+dsm_next(struct nvmf_io *io, int err)
+{
+	struct nvmf_cmd *cmd = io_cmd(io);
+	struct namespace *ns = cmd->ns;
+	uint32_t nr = (cmd->sqe.cdw10 & 0xff) + 1;
+	const uint8_t *r;
+	uint64_t slba, nlb;
+
+	/* Deallocation is advisory: a failed range does not fail the rest. */
+	while (cmd->seq < nr) {
+		r = (const uint8_t *)cmd->buf + 16 * cmd->seq++;
+		nlb = get_le32(r + 4);
+		slba = get_le64(r + 8);
+		if (nlb == 0)
+			continue;
+		io_submit(cmd, IO_DISCARD, slba << ns->lba_shift,
+		    nlb << ns->lba_shift, dsm_next);
+		return;
+	}
+	cmd_complete_status(cmd, NVME_SC_SUCCESS);
+}
+
+static void
+dsm_ready(struct nvmf_cmd *cmd)
+{
+	struct namespace *ns = cmd->ns;
+	uint32_t nr = (cmd->sqe.cdw10 & 0xff) + 1;
+
+	/* Check every range before touching any. */
+	for (uint32_t i = 0; i < nr; i++) {
+		const uint8_t *r = (const uint8_t *)cmd->buf + 16 * i;
+		uint64_t nlb = get_le32(r + 4), slba = get_le64(r + 8);
+
+		if (nlb > 0 && (slba >= ns->nlb || nlb > ns->nlb - slba)) {
+			cmd_complete_status(cmd, DNR(NVME_SC_LBA_RANGE));
+			return;
+		}
+	}
+	if (!(cmd->sqe.cdw11 & (1u << 2)) || ns->readonly) {
+		/* Only attributes (no AD): nothing to do. */
+		cmd_complete_status(cmd, ns->readonly && (cmd->sqe.cdw11 & 4) ?
+		    DNR(NVME_SC_NS_WRITE_PROTECTED) : NVME_SC_SUCCESS);
+		return;
+	}
+	cmd->seq = 0;
+	cmd->iovcnt = 0;
+	dsm_next(&cmd->io, 0);
+}
+
+static void
+io_dsm(struct nvmf_cmd *cmd)
+{
+	uint32_t nr = (cmd->sqe.cdw10 & 0xff) + 1;
+
+	if (cmd->data_len < nr * 16 || cmd->data_len > 4096) {
+		cmd_complete_status(cmd, DNR(NVME_SC_SGL_INVALID_DATA_LEN));
+		return;
+	}
+	if (cmd_alloc_buf(cmd, cmd->data_len) != 0) {
+		cmd_complete_status(cmd, NVME_SC_INTERNAL);
+		return;
+	}
+	cmd->dir = DIR_H2C;
+	cmd_fetch_data(cmd, dsm_ready);
+}
+
+/* Compare: host data in buf, media data read into buf2, then memcmp. */
+static void
+compare_read_done(struct nvmf_io *io, int err)
+{
+	struct nvmf_cmd *cmd = io_cmd(io);
+
+	if (err != 0) {
+		cmd_complete_status(cmd, io_errno_status(IO_READ, err));
+		return;
+	}
+	cmd_complete_status(cmd, memcmp(cmd->buf, cmd->buf2, io->len) == 0 ?
+	    NVME_SC_SUCCESS : DNR(NVME_SC_COMPARE_FAILED));
+}
+
+static void
+compare_ready(struct nvmf_cmd *cmd)
+{
+	struct namespace *ns = cmd->ns;
+	uint64_t off = cmd->io.offset, len = cmd->io.len;
+
+	if (ns->mem != NULL) {
+		cmd_complete_status(cmd, memcmp(cmd->buf, ns->mem + off, len) == 0 ?
+		    NVME_SC_SUCCESS : DNR(NVME_SC_COMPARE_FAILED));
+		return;
+	}
+	if ((cmd->buf2 = bufpool_get(cmd->qp->loop->pool, len)) == NULL) {
+		cmd_complete_status(cmd, NVME_SC_INTERNAL);
+		return;
+	}
+	cmd->iov[0].iov_base = cmd->buf2;
+	cmd->iov[0].iov_len = len;
+	cmd->iovcnt = 1;
+	io_submit(cmd, IO_READ, off, len, compare_read_done);
+}
+
+static void
+io_compare(struct nvmf_cmd *cmd)
+{
+	uint64_t off, len;
+	uint16_t sc;
+
+	if ((sc = io_data_range(cmd, &off, &len)) != 0) {
+		cmd_complete_status(cmd, sc);
+		return;
+	}
+	if (cmd_alloc_buf(cmd, len) != 0) {
+		cmd_complete_status(cmd, NVME_SC_INTERNAL);
+		return;
+	}
+	cmd->io.offset = off;
+	cmd->io.len = len;
+	cmd->dir = DIR_H2C;
+	cmd_fetch_data(cmd, compare_ready);
+}
+
+void
+io_dispatch(struct nvmf_cmd *cmd)
+{
+	struct controller *ctrl = cmd->qp->ctrl;
+
+	if ((cmd->ns = namespace_find(ctrl->subsys, cmd->sqe.nsid)) == NULL) {
+		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_NS));
+		return;
+	}
+	switch (cmd->sqe.opc) {
+	case NVME_CMD_READ:
+		io_read(cmd);
+		break;
+	case NVME_CMD_WRITE:
+		io_write(cmd);
+		break;
+	case NVME_CMD_FLUSH:
+		io_flush(cmd);
+		break;
+	case NVME_CMD_WRITE_ZEROES:
+		io_write_zeroes(cmd);
+		break;
+	case NVME_CMD_DSM:
+		io_dsm(cmd);
+		break;
+	case NVME_CMD_COMPARE:
+		io_compare(cmd);
+		break;
+	default:
+		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_OPCODE));
+		break;
+	}
+}

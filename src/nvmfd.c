@@ -1,0 +1,225 @@
+/*
+ * nvmfd: NVMe over Fabrics (NVMe/TCP) target daemon.
+ * main(): options, configuration, daemon life, the main loop.
+ */
+#include "config.h"
+
+#include <sys/stat.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "nvmfd.h"
+
+struct config *running_config;
+static struct event *shutdown_timer;
+static struct timespec shutdown_deadline;
+static bool shutting_down;
+
+uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
+}
+
+static __dead void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: nvmfd [-dFhnV] [-f file]\n"
+	    "  -d       log debug messages\n"
+	    "  -F       stay in the foreground, log to stderr\n"
+	    "  -f file  configuration (default %s; built-in default if absent)\n"
+	    "  -n       check the configuration and exit\n"
+	    "  -V       print the version and exit\n", NVMFD_DEFAULT_CONFIG);
+	exit(2);
+}
+
+/* Every association is asked to go; exit once all connections are closed,
+ * or after the grace period. */
+static void
+shutdown_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct timespec now;
+	struct timeval tv = { 0, 50 * 1000 };
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (atomic_load(&nconnections) == 0 ||
+	    now.tv_sec > shutdown_deadline.tv_sec) {
+		if (atomic_load(&nconnections) > 0)
+			log_warnx("exiting with %u connections still open",
+			    atomic_load(&nconnections));
+		event_base_loopbreak(main_loop->base);
+		return;
+	}
+	evtimer_add(shutdown_timer, &tv);
+}
+
+static void
+begin_shutdown(void)
+{
+	struct subsystem *ss;
+	struct controller *ctrl, *next;
+	struct timeval tv = { 0, 0 };
+
+	if (shutting_down)
+		return;
+	shutting_down = true;
+	log_info("shutting down");
+	listeners_stop(running_config);
+	TAILQ_FOREACH(ss, &running_config->subsystems, entry)
+		TAILQ_FOREACH_SAFE(ctrl, &ss->controllers, entry, next)
+			ctrl_destroy(ctrl, "target shutting down");
+	TAILQ_FOREACH_SAFE(ctrl, &discovery_controllers, entry, next)
+		ctrl_destroy(ctrl, "target shutting down");
+	loop_finish_turn(main_loop);
+	clock_gettime(CLOCK_MONOTONIC, &shutdown_deadline);
+	shutdown_deadline.tv_sec += 5;
+	shutdown_timer = evtimer_new(main_loop->base, shutdown_poll, NULL);
+	evtimer_add(shutdown_timer, &tv);
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		begin_shutdown();
+		break;
+	case SIGHUP:
+		log_warnx("SIGHUP ignored: this version applies its "
+		    "configuration only at start");
+		break;
+	}
+}
+
+static int
+open_namespaces(struct config *cf)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
+	char err[256];
+
+	TAILQ_FOREACH(ss, &cf->subsystems, entry)
+		TAILQ_FOREACH(ns, &ss->namespaces, entry) {
+			if (namespace_open(ns, err, sizeof(err)) != 0) {
+				log_warnx("%s namespace %u: %s", ss->nqn,
+				    ns->nsid, err);
+				return (-1);
+			}
+			log_info("%s namespace %u: %s%s%s, %llu blocks of %u "
+			    "bytes%s", ss->nqn, ns->nsid, ns->ops->name,
+			    ns->path ? " " : "", ns->path ? ns->path : "",
+			    (unsigned long long)ns->nlb, 1u << ns->lba_shift,
+			    ns->readonly ? ", read-only" : "");
+		}
+	return (0);
+}
+
+static void
+close_namespaces(struct config *cf)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
+
+	TAILQ_FOREACH(ss, &cf->subsystems, entry)
+		TAILQ_FOREACH(ns, &ss->namespaces, entry)
+			namespace_close(ns);
+}
+
+int
+main(int argc, char *argv[])
+{
+	const char *path = NULL;
+	bool foreground = false, check_only = false;
+	int debug = 0, ch, nworkers;
+	struct event *sigev[4];
+	const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	char err[512];
+	struct config *cf;
+
+	while ((ch = getopt(argc, argv, "dFf:hnV")) != -1) {
+		switch (ch) {
+		case 'd':
+			debug = 1;
+			break;
+		case 'F':
+			foreground = true;
+			break;
+		case 'f':
+			path = optarg;
+			break;
+		case 'n':
+			check_only = true;
+			break;
+		case 'V':
+			printf("nvmfd %s\n", PACKAGE_VERSION);
+			return (0);
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	log_init(1, debug);
+
+	if (path == NULL && access(NVMFD_DEFAULT_CONFIG, F_OK) == 0)
+		path = NVMFD_DEFAULT_CONFIG;
+	if (path != NULL)
+		cf = config_load(path, err, sizeof(err));
+	else
+		cf = config_default();
+	if (cf == NULL) {
+		fprintf(stderr, "nvmfd: %s\n", path ? err : "out of memory");
+		return (1);
+	}
+	if (check_only) {
+		fprintf(stderr, "nvmfd: %s: configuration OK\n",
+		    path ? path : "built-in default");
+		config_free(cf);
+		return (0);
+	}
+	if (!foreground) {
+		if (daemon(0, 0) != 0)
+			fatal("daemon");
+		log_init(0, debug);
+	}
+	running_config = cf;
+	signal(SIGPIPE, SIG_IGN);
+
+	nworkers = cf->workers > 0 ? cf->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (nworkers < 1)
+		nworkers = 1;
+	if (loops_init(nworkers, cf->mdts) != 0)
+		fatalx("cannot set up event loops");
+	if (open_namespaces(cf) != 0)
+		return (1);
+	if (listeners_start(cf) != 0)
+		return (1);
+	loops_start();
+	for (size_t i = 0; i < nitems(sigs); i++) {
+		sigev[i] = evsignal_new(main_loop->base, sigs[i], signal_cb, NULL);
+		evsignal_add(sigev[i], NULL);
+	}
+	log_info("nvmfd %s ready: %s, %d worker%s, file I/O on %s",
+	    PACKAGE_VERSION, path ? path : "built-in default configuration",
+	    nworkers, nworkers == 1 ? "" : "s", io_engine_kind(main_loop->engine));
+
+	event_base_loop(main_loop->base, EVLOOP_NO_EXIT_ON_EMPTY);
+
+	loops_stop();
+	close_namespaces(cf);
+	log_info("stopped");
+	return (0);
+}
