@@ -175,6 +175,9 @@ ctrl_destroy(struct controller *ctrl, const char *why)
 void
 ctrl_admin_closing(struct controller *ctrl)
 {
+	/* Completing the last AER can finish the admin queue, which drops
+	 * its reference on us: hold one until we are done here. */
+	ctrl->refs++;
 	for (int i = 0; i < ctrl->naer; i++)
 		cmd_complete_status(ctrl->aer[i], NVME_SC_ABORT_SQ_DELETED);
 	ctrl->naer = 0;
@@ -185,6 +188,7 @@ ctrl_admin_closing(struct controller *ctrl)
 		evtimer_del(ctrl->kato_ev);
 		ctrl_kill_io_queues(ctrl);
 	}
+	ctrl_unref(ctrl);
 }
 
 void

@@ -600,11 +600,21 @@ uring_complete(struct io_engine *e, struct nvmf_io *io, int res)
 	io->done(io, res);
 }
 
+/* Move waiting I/Os into the ring while it has room. */
+static void
+uring_drain(struct io_engine *e)
+{
+	struct nvmf_io *io;
+
+	while ((io = STAILQ_FIRST(&e->overflow)) != NULL && uring_prep(e, io))
+		STAILQ_REMOVE_HEAD(&e->overflow, eng.link);
+}
+
 static void
 uring_reap(struct io_engine *e)
 {
 	struct io_uring_cqe *cqes[CQE_BATCH];
-	struct nvmf_io *ios[CQE_BATCH], *io;
+	struct nvmf_io *ios[CQE_BATCH];
 	int res[CQE_BATCH];
 	unsigned n;
 
@@ -618,8 +628,7 @@ uring_reap(struct io_engine *e)
 		for (unsigned i = 0; i < n; i++)
 			uring_complete(e, ios[i], res[i]);
 	}
-	while ((io = STAILQ_FIRST(&e->overflow)) != NULL && uring_prep(e, io))
-		STAILQ_REMOVE_HEAD(&e->overflow, eng.link);
+	uring_drain(e);
 }
 
 static void
@@ -843,8 +852,11 @@ io_engine_flush(struct io_engine *e)
 	if (e == NULL)
 		return;
 #ifdef HAVE_LIBURING
-	if (e->uring && io_uring_sq_ready(&e->ring) > 0)
-		uring_submit(e);
+	if (e->uring) {
+		uring_drain(e);
+		if (io_uring_sq_ready(&e->ring) > 0)
+			uring_submit(e);
+	}
 #endif
 	if (e->pool.npending > 0)
 		pool_flush(e);

@@ -919,7 +919,9 @@ START_TEST(test_block_device)
 	ns_init(&ns, BACKEND_BLOCK, dev, 0, 0);
 	ns.direct = true;
 	ck_assert_msg(namespace_open(&ns, err, sizeof(err)) == 0, "%s", err);
-	ck_assert_int_eq(do_buf(&ns, IO_READ, 0, b, len), 0);
+	ck_assert_int_eq(fcntl(ns.fd, F_GETFL) & O_DIRECT, O_DIRECT);
+	ck_assert_int_eq(do_buf(&ns, IO_READ, (ns.nlb - 1) << ns.lba_shift, b,
+	    1u << ns.lba_shift), 0);
 	ck_assert_int_eq(memcmp(a, b, 1u << ns.lba_shift), 0);
 	{
 		uint32_t lbs = 1u << ns.lba_shift;
