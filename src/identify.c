@@ -94,7 +94,9 @@ identify_ns(struct controller *ctrl, uint32_t nsid, uint8_t *d)
 	d[25] = 0;					/* NLBAF: one format */
 	d[26] = 0;					/* FLBAS */
 	d[30] = 1;					/* NMIC: shared */
-	d[33] = 1u << 3 | 1;				/* DLFEAT: deallocated reads 0 */
+	/* DLFEAT: deallocated blocks read as zeroes where that is certain
+	 * (RAM, and files with punched holes); a device's discard may not. */
+	d[33] = ns->type == BACKEND_BLOCK ? 0 : (1u << 3 | 1);
 	d[99] = ns->readonly ? 1 : 0;			/* NSATTR: write protected */
 	memcpy(d + 104, ns->nguid, 16);
 	memcpy(d + 120, ns->eui64, 8);
