@@ -1,0 +1,58 @@
+#!/bin/sh
+# Install what the build and the tests need (Debian 12), then build and run
+# every test: once as a normal build, once under AddressSanitizer/UBSan, and
+# check that a fully static nvmfd links.  Integration tests that need the
+# Linux kernel peer (../shared/peer-linux) skip where it is absent.
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+if [ "${NVMFD_SKIP_APT:-0}" != 1 ]; then
+	$SUDO apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
+		build-essential autoconf automake pkg-config file \
+		libevent-dev libssl-dev libyaml-dev liburing-dev check \
+		python3 qemu-system-x86 xz-utils
+fi
+
+autoreconf -fi
+jobs=$(nproc 2>/dev/null || echo 2)
+status=0
+
+build_and_check() {	# NAME CONFIGURE-ARGS...
+	name=$1; shift
+	dir="$top/build-$name"
+	rm -rf "$dir"; mkdir -p "$dir"
+	(cd "$dir" && "$top/configure" -q "$@" && make -j"$jobs" &&
+	    make -j"$jobs" check) || {
+		echo "run-all: $name build: tests failed" >&2
+		for f in "$dir"/tests/unit/*.log "$dir"/tests/integration/*.log; do
+			[ -f "$f" ] || continue
+			grep -q '^FAIL\|^ERROR' "${f%.log}.trs" 2>/dev/null &&
+			    { echo "==== $f"; tail -50 "$f"; }
+		done
+		status=1
+	}
+}
+
+build_and_check plain
+build_and_check asan --enable-asan
+
+# A static binary for containers must link.
+rm -rf build-static; mkdir -p build-static
+(cd build-static && "$top/configure" -q --enable-static-binary &&
+    make -j"$jobs" nvmfd >/dev/null 2>&1 && file nvmfd | grep -q 'statically linked') ||
+    { echo "run-all: static build failed" >&2; status=1; }
+
+# One closing line over both builds' test results.
+pass=$(cat build-plain/tests/*/*.trs build-asan/tests/*/*.trs 2>/dev/null |
+    grep -c '^:test-result: PASS' || true)
+fail=$(cat build-plain/tests/*/*.trs build-asan/tests/*/*.trs 2>/dev/null |
+    grep -Ec '^:test-result: (FAIL|ERROR|XPASS)' || true)
+skip=$(cat build-plain/tests/*/*.trs build-asan/tests/*/*.trs 2>/dev/null |
+    grep -c '^:test-result: SKIP' || true)
+[ "$status" = 0 ] || [ "$fail" -gt 0 ] || fail=1
+echo "$pass passed, $fail failed, $skip skipped"
+exit $status
