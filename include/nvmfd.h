@@ -399,6 +399,8 @@ struct pdu_limits {
  * role.  Returns 0, or a FES with *fei set to the offending byte offset. */
 int	tcp_pdu_check_ch(const struct nvme_tcp_hdr *, enum qpair_state,
 	    const struct pdu_limits *, uint32_t *fei);
+int	tcp_pdu_check_ch_host(const struct nvme_tcp_hdr *, bool ic_done,
+	    const struct pdu_limits *, uint32_t *fei);
 int	tcp_pdu_check_icreq(const struct nvme_tcp_ic_pdu *, uint32_t *fei);
 uint32_t tcp_pdu_data_offset(uint8_t hlen, bool hdgst, uint8_t pda);
 void	tcp_pdu_build_icresp(struct nvme_tcp_ic_pdu *, uint8_t cpda,
@@ -425,6 +427,81 @@ void	cmd_complete(struct nvmf_cmd *);
 void	cmd_complete_status(struct nvmf_cmd *, uint16_t status);
 void	cmd_fetch_data(struct nvmf_cmd *, void (*ready)(struct nvmf_cmd *));
 int	cmd_alloc_buf(struct nvmf_cmd *, size_t len);
+
+/* host-tcp.c: NVMe/TCP queue pair, host role */
+#define HOST_REQ_IOV	4
+#define HOST_H2C_PDUS	8
+
+struct host_qpair;
+
+struct host_req {
+	/* filled by the caller */
+	struct nvme_sqe	sqe;
+	struct iovec	iov[HOST_REQ_IOV];
+	int		iovcnt;
+	uint32_t	data_len;
+	enum cmd_dir	dir;
+	void		(*done)(struct host_req *, const struct nvme_cqe *);
+	void		*arg;
+	uint64_t	start_ns;
+	/* transport state */
+	struct host_qpair *hq;
+	TAILQ_ENTRY(host_req) tx_link;
+	int		tx_kind;
+	bool		icd;
+	bool		completed;
+	struct nvme_cqe	cqe;
+	uint32_t	c2h_received;
+	uint16_t	ttag;
+	uint32_t	r2t_offset, r2t_len, h2c_sent;
+	bool		h2c_more;
+	int		h2c_npdus;
+	uint8_t		hdr[sizeof(struct nvme_tcp_cmd_pdu) + 4 + 128];
+	uint32_t	hdr_len;
+	uint8_t		h2c_hdr[HOST_H2C_PDUS][sizeof(struct nvme_tcp_data_pdu) + 4 + 128];
+	uint8_t		ddgst[HOST_H2C_PDUS][4];
+};
+
+struct host_qpair {
+	int		fd;
+	struct event_base *base;
+	struct event	*rev, *wev;
+	bool		dead;
+	char		error[128];
+	bool		hdgst, ddgst;
+	uint8_t		cpda;
+	uint32_t	maxh2cdata;
+	uint32_t	max_icd;	/* I/O in-capsule data (from IOCCSZ) */
+	uint16_t	qid;
+	uint16_t	depth, outstanding, next_cid;
+	struct host_req	**reqs;		/* by CID */
+	TAILQ_HEAD(, host_req) txq;
+	size_t		tx_done;
+	bool		tx_pending;
+	uint8_t		*rxbuf;
+	size_t		rxcap, rxoff, rxlen;
+	struct host_req	*rx_req;	/* C2HData payload being read */
+	uint32_t	rx_datao, rx_datal;
+	bool		rx_success;
+	uint32_t	rx_direct_left;
+	struct iovec	rx_direct_iov[HOST_REQ_IOV];
+	int		rx_direct_iovcnt;
+};
+
+struct host_qpair *host_connect(struct event_base *, const char *addr,
+	    const char *port, bool hdgst, bool ddgst, uint16_t depth,
+	    char *err, size_t errlen);
+void	host_close(struct host_qpair *);
+int	host_submit(struct host_qpair *, struct host_req *);
+void	host_flush(struct host_qpair *);
+void	host_queue_h2c(struct host_qpair *, struct host_req *);
+int	host_run(struct host_qpair *, struct host_req *, int timeout_ms);
+int	host_fabrics_connect(struct host_qpair *, uint16_t qid, uint16_t sqsize,
+	    const char *subnqn, const char *hostnqn, const uint8_t hostid[16],
+	    uint16_t cntlid, uint32_t kato_ms, uint16_t *status);
+
+/* perf.c: the load generator (nvmfd perf) */
+int	perf_main(int argc, char *argv[]);
 
 /* listener.c */
 int	listeners_start(struct config *);

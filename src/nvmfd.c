@@ -149,6 +149,8 @@ main(int argc, char *argv[])
 	char err[512];
 	struct config *cf;
 
+	if (argc > 1 && strcmp(argv[1], "perf") == 0)
+		return (perf_main(argc - 1, argv + 1));
 	while ((ch = getopt(argc, argv, "dFf:hnV")) != -1) {
 		switch (ch) {
 		case 'd':

@@ -10,8 +10,6 @@
 
 #include "nvmfd.h"
 
-#define HDGST(l)	((l)->hdgst ? NVME_TCP_DIGEST_LEN : 0)
-#define DDGST(l)	((l)->ddgst ? NVME_TCP_DIGEST_LEN : 0)
 
 /* Offset of the data in a PDU whose receiver asked for (pda+1)*4 alignment. */
 uint32_t
@@ -23,136 +21,132 @@ tcp_pdu_data_offset(uint8_t hlen, bool hdgst, uint8_t pda)
 	return ((off + align - 1) / align * align);
 }
 
-static uint8_t
-expected_hlen(uint8_t type)
+/* What a receiver accepts of each PDU type. */
+struct pdu_rule {
+	uint8_t		hlen;
+	bool		digested;	/* HDGST/DDGST apply */
+	uint8_t		data;		/* 0 never, 1 optional, 2 required */
+	uint8_t		flags;		/* allowed beyond the digest flags */
+	bool		ic;		/* only as the first PDU */
+};
+
+static const struct pdu_rule *
+pdu_rule(uint8_t type, bool host)
 {
-	switch (type) {
-	case NVME_TCP_ICREQ:
-		return (sizeof(struct nvme_tcp_ic_pdu));
-	case NVME_TCP_H2C_TERM:
-		return (sizeof(struct nvme_tcp_term_pdu));
-	case NVME_TCP_CMD:
-		return (sizeof(struct nvme_tcp_cmd_pdu));
-	case NVME_TCP_H2C_DATA:
-		return (sizeof(struct nvme_tcp_data_pdu));
-	default:
-		return (0);
+	static const struct pdu_rule ctrl_rules[] = {
+		[NVME_TCP_ICREQ] = { 128, false, 0, 0, true },
+		[NVME_TCP_H2C_TERM] = { 24, false, 0, 0, false },
+		[NVME_TCP_CMD] = { 72, true, 1, 0, false },
+		[NVME_TCP_H2C_DATA] = { 24, true, 2, NVME_TCP_F_DATA_LAST, false },
+	};
+	static const struct pdu_rule host_rules[] = {
+		[NVME_TCP_ICRESP] = { 128, false, 0, 0, true },
+		[NVME_TCP_C2H_TERM] = { 24, false, 0, 0, false },
+		[NVME_TCP_RSP] = { 24, true, 0, 0, false },
+		[NVME_TCP_C2H_DATA] = { 24, true, 2,
+		    NVME_TCP_F_DATA_LAST | NVME_TCP_F_DATA_SUCCESS, false },
+		[NVME_TCP_R2T] = { 24, true, 0, 0, false },
+	};
+	const struct pdu_rule *r;
+
+	if (host) {
+		if (type >= nitems(host_rules))
+			return (NULL);
+		r = &host_rules[type];
+	} else {
+		if (type >= nitems(ctrl_rules))
+			return (NULL);
+		r = &ctrl_rules[type];
 	}
+	return (r->hlen ? r : NULL);
 }
 
+#define CH_FAIL(field, fes) do {					\
+	*fei = offsetof(struct nvme_tcp_hdr, field);			\
+	return (fes);							\
+} while (0)
+
 /*
- * Check a common header received by the controller.  What a data PDU's
- * DATAL/DATAO mean is checked later against its command; here only the
- * framing: type, flags, HLEN, PDO and PLEN.
+ * Check a received common header.  What a data PDU's DATAL/DATAO mean is
+ * checked later against its command; here only the framing: type, flags,
+ * HLEN, PDO and PLEN, in that (wire) order.
  */
+static int
+check_ch(const struct nvme_tcp_hdr *ch, bool host, bool ic_done,
+    const struct pdu_limits *lim, uint32_t *fei)
+{
+	const struct pdu_rule *r = pdu_rule(ch->type, host);
+	uint32_t plen = ch->plen, min_data_off, data_len, hd;
+	bool has_data;
+
+	if (r == NULL)
+		CH_FAIL(type, NVME_TCP_FES_INVALID_HEADER);
+	/* The IC exchange comes first and only once. */
+	if (r->ic == ic_done && (r->ic || r->digested))
+		CH_FAIL(type, NVME_TCP_FES_PDU_SEQ_ERROR);
+
+	hd = r->digested && lim->hdgst ? NVME_TCP_DIGEST_LEN : 0;
+	has_data = plen > (uint32_t)r->hlen + hd;
+	if (r->digested) {
+		uint8_t allowed = NVME_TCP_F_HDGST | NVME_TCP_F_DDGST | r->flags;
+
+		if ((ch->flags & ~allowed) != 0 ||
+		    !!(ch->flags & NVME_TCP_F_HDGST) != lim->hdgst)
+			CH_FAIL(flags, NVME_TCP_FES_INVALID_HEADER);
+		if (has_data && r->data &&
+		    !!(ch->flags & NVME_TCP_F_DDGST) != lim->ddgst)
+			CH_FAIL(flags, NVME_TCP_FES_INVALID_HEADER);
+		if ((!has_data || !r->data) && (ch->flags & NVME_TCP_F_DDGST))
+			CH_FAIL(flags, NVME_TCP_FES_INVALID_HEADER);
+	}
+	if (ch->hlen != r->hlen)
+		CH_FAIL(hlen, NVME_TCP_FES_INVALID_HEADER);
+
+	if (!r->digested) {
+		if (ch->pdo != 0)
+			CH_FAIL(pdo, NVME_TCP_FES_INVALID_HEADER);
+		if ((r->ic && plen != r->hlen) || (!r->ic &&
+		    (plen < r->hlen || plen > (uint32_t)r->hlen +
+		    NVME_TCP_TERM_MAX_DATA)))
+			CH_FAIL(plen, NVME_TCP_FES_INVALID_HEADER);
+		return (0);
+	}
+	if (!has_data || r->data == 0) {
+		if (r->data == 2)
+			CH_FAIL(plen, NVME_TCP_FES_INVALID_HEADER);
+		if (ch->pdo != 0)
+			CH_FAIL(pdo, NVME_TCP_FES_INVALID_HEADER);
+		if (plen != r->hlen + hd)
+			CH_FAIL(plen, NVME_TCP_FES_INVALID_HEADER);
+		return (0);
+	}
+	min_data_off = tcp_pdu_data_offset(r->hlen, lim->hdgst, lim->cpda);
+	if (ch->pdo < min_data_off ||
+	    ch->pdo % (((uint32_t)lim->cpda + 1) * 4) != 0)
+		CH_FAIL(pdo, NVME_TCP_FES_INVALID_HEADER);
+	if (plen < (uint32_t)ch->pdo + (lim->ddgst ? NVME_TCP_DIGEST_LEN : 0) + 1)
+		CH_FAIL(plen, NVME_TCP_FES_INVALID_HEADER);
+	data_len = plen - ch->pdo - (lim->ddgst ? NVME_TCP_DIGEST_LEN : 0);
+	if (ch->type == NVME_TCP_CMD && data_len > lim->max_icd)
+		CH_FAIL(plen, NVME_TCP_FES_DATA_LIMIT);
+	if (ch->type != NVME_TCP_CMD && data_len > lim->maxh2cdata)
+		CH_FAIL(plen, NVME_TCP_FES_DATA_LIMIT);
+	return (0);
+}
+
 int
 tcp_pdu_check_ch(const struct nvme_tcp_hdr *ch, enum qpair_state state,
     const struct pdu_limits *lim, uint32_t *fei)
 {
-	uint8_t hlen, type = ch->type;
-	uint32_t plen = ch->plen, min_data_off, data_len;
-	bool digested, has_data;
+	return (check_ch(ch, false, state != QP_WAIT_ICREQ, lim, fei));
+}
 
-	/* Type: only host-to-controller PDUs, ICReq first and only first. */
-	switch (type) {
-	case NVME_TCP_ICREQ:
-		if (state != QP_WAIT_ICREQ) {
-			*fei = offsetof(struct nvme_tcp_hdr, type);
-			return (NVME_TCP_FES_PDU_SEQ_ERROR);
-		}
-		break;
-	case NVME_TCP_H2C_TERM:
-		break;
-	case NVME_TCP_CMD:
-	case NVME_TCP_H2C_DATA:
-		if (state == QP_WAIT_ICREQ) {
-			*fei = offsetof(struct nvme_tcp_hdr, type);
-			return (NVME_TCP_FES_PDU_SEQ_ERROR);
-		}
-		break;
-	default:
-		*fei = offsetof(struct nvme_tcp_hdr, type);
-		return (NVME_TCP_FES_INVALID_HEADER);
-	}
-	hlen = expected_hlen(type);
-	digested = type == NVME_TCP_CMD || type == NVME_TCP_H2C_DATA;
-
-	/* Flags: digest flags must match what was negotiated. */
-	if (digested) {
-		uint8_t allowed = NVME_TCP_F_HDGST | NVME_TCP_F_DDGST |
-		    (type == NVME_TCP_H2C_DATA ? NVME_TCP_F_DATA_LAST : 0);
-
-		if ((ch->flags & ~allowed) != 0 ||
-		    !!(ch->flags & NVME_TCP_F_HDGST) != lim->hdgst) {
-			*fei = offsetof(struct nvme_tcp_hdr, flags);
-			return (NVME_TCP_FES_INVALID_HEADER);
-		}
-	}
-
-	if (ch->hlen != hlen) {
-		*fei = offsetof(struct nvme_tcp_hdr, hlen);
-		return (NVME_TCP_FES_INVALID_HEADER);
-	}
-
-	if (!digested) {
-		if (ch->pdo != 0) {
-			*fei = offsetof(struct nvme_tcp_hdr, pdo);
-			return (NVME_TCP_FES_INVALID_HEADER);
-		}
-		if ((type == NVME_TCP_ICREQ && plen != hlen) ||
-		    (type == NVME_TCP_H2C_TERM &&
-		    (plen < hlen || plen > (uint32_t)hlen + NVME_TCP_TERM_MAX_DATA))) {
-			*fei = offsetof(struct nvme_tcp_hdr, plen);
-			return (NVME_TCP_FES_INVALID_HEADER);
-		}
-		return (0);
-	}
-
-	/* Digested PDUs: data present when PLEN goes beyond the header. */
-	has_data = plen > (uint32_t)hlen + HDGST(lim);
-	if (type == NVME_TCP_H2C_DATA && !has_data) {
-		*fei = offsetof(struct nvme_tcp_hdr, plen);
-		return (NVME_TCP_FES_INVALID_HEADER);
-	}
-	if (has_data && !!(ch->flags & NVME_TCP_F_DDGST) != lim->ddgst) {
-		*fei = offsetof(struct nvme_tcp_hdr, flags);
-		return (NVME_TCP_FES_INVALID_HEADER);
-	}
-	if (!has_data && (ch->flags & NVME_TCP_F_DDGST)) {
-		*fei = offsetof(struct nvme_tcp_hdr, flags);
-		return (NVME_TCP_FES_INVALID_HEADER);
-	}
-	min_data_off = tcp_pdu_data_offset(hlen, lim->hdgst, lim->cpda);
-	if (!has_data) {
-		if (ch->pdo != 0) {
-			*fei = offsetof(struct nvme_tcp_hdr, pdo);
-			return (NVME_TCP_FES_INVALID_HEADER);
-		}
-		if (plen != (uint32_t)hlen + HDGST(lim)) {
-			*fei = offsetof(struct nvme_tcp_hdr, plen);
-			return (NVME_TCP_FES_INVALID_HEADER);
-		}
-		return (0);
-	}
-	if (ch->pdo < min_data_off ||
-	    ch->pdo % (((uint32_t)lim->cpda + 1) * 4) != 0) {
-		*fei = offsetof(struct nvme_tcp_hdr, pdo);
-		return (NVME_TCP_FES_INVALID_HEADER);
-	}
-	if (plen < (uint32_t)ch->pdo + DDGST(lim) + 1) {
-		*fei = offsetof(struct nvme_tcp_hdr, plen);
-		return (NVME_TCP_FES_INVALID_HEADER);
-	}
-	data_len = plen - ch->pdo - DDGST(lim);
-	if (type == NVME_TCP_CMD && data_len > lim->max_icd) {
-		*fei = offsetof(struct nvme_tcp_hdr, plen);
-		return (NVME_TCP_FES_DATA_LIMIT);
-	}
-	if (type == NVME_TCP_H2C_DATA && data_len > lim->maxh2cdata) {
-		*fei = offsetof(struct nvme_tcp_hdr, plen);
-		return (NVME_TCP_FES_DATA_LIMIT);
-	}
-	return (0);
+/* The same checks for PDUs a host receives (C2H direction). */
+int
+tcp_pdu_check_ch_host(const struct nvme_tcp_hdr *ch, bool ic_done,
+    const struct pdu_limits *lim, uint32_t *fei)
+{
+	return (check_ch(ch, true, ic_done, lim, fei));
 }
 
 /* ICReq body (the common header already passed tcp_pdu_check_ch). */

@@ -1,0 +1,720 @@
+/*
+ * NVMe/TCP queue pair, host role: the initiator side of the same codec the
+ * controller uses.  Commands are submitted with host_submit() and complete
+ * through their callback on the queue pair's loop.  Output of a loop turn is
+ * sent with one sendmsg; C2HData payloads are read in place into the
+ * request's buffer.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "nvmfd.h"
+
+#define HQ_RX_BUF	(256 * 1024)
+#define HQ_IOV_MAX	256
+
+enum { HTX_NONE, HTX_CAPSULE, HTX_H2C };
+
+static void hq_read_cb(evutil_socket_t, short, void *);
+static void hq_write_cb(evutil_socket_t, short, void *);
+
+static void hq_fail(struct host_qpair *, const char *, ...) __printflike(2, 3);
+
+static void
+hq_fail(struct host_qpair *hq, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (hq->dead)
+		return;
+	hq->dead = true;
+	va_start(ap, fmt);
+	vsnprintf(hq->error, sizeof(hq->error), fmt, ap);
+	va_end(ap);
+	if (hq->rev)
+		event_del(hq->rev);
+	if (hq->wev)
+		event_del(hq->wev);
+	/* Every outstanding request fails with a transport error. */
+	for (uint16_t i = 0; i < hq->depth; i++) {
+		struct host_req *r = hq->reqs[i];
+		struct nvme_cqe cqe = { .status = NVME_SC_DATA_XFER_ERROR << 1 };
+
+		if (r == NULL)
+			continue;
+		hq->reqs[i] = NULL;
+		hq->outstanding--;
+		cqe.cid = i;
+		r->done(r, &cqe);
+	}
+}
+
+static int
+tcp_connect(const char *addr, const char *port, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai, *a;
+	int fd = -1, one = 1, rc;
+
+	if ((rc = getaddrinfo(addr, port, &hints, &ai)) != 0) {
+		snprintf(err, errlen, "%s:%s: %s", addr, port, gai_strerror(rc));
+		return (-1);
+	}
+	for (a = ai; a != NULL; a = a->ai_next) {
+		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+			break;
+		snprintf(err, errlen, "connect %s:%s: %s", addr, port,
+		    strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(ai);
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return (fd);
+}
+
+static int
+read_full(int fd, void *buf, size_t len, int timeout_ms)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return (-1);
+		n = read(fd, (uint8_t *)buf + got, len - got);
+		if (n <= 0)
+			return (-1);
+		got += n;
+	}
+	return (0);
+}
+
+/*
+ * Connect and exchange ICReq/ICResp (blocking; set-up only).  The queue pair
+ * then runs on base; depth is the number of commands it may have in flight.
+ */
+struct host_qpair *
+host_connect(struct event_base *base, const char *addr, const char *port,
+    bool hdgst, bool ddgst, uint16_t depth, char *err, size_t errlen)
+{
+	struct host_qpair *hq;
+	struct nvme_tcp_ic_pdu ic = { 0 };
+	uint32_t fei;
+	int fd;
+
+	if ((fd = tcp_connect(addr, port, err, errlen)) < 0)
+		return (NULL);
+	ic.hdr.type = NVME_TCP_ICREQ;
+	ic.hdr.hlen = sizeof(ic);
+	ic.hdr.plen = sizeof(ic);
+	ic.digest = (hdgst ? NVME_TCP_IC_HDGST : 0) | (ddgst ? NVME_TCP_IC_DDGST : 0);
+	if (write(fd, &ic, sizeof(ic)) != (ssize_t)sizeof(ic) ||
+	    read_full(fd, &ic, sizeof(ic), 10000) != 0) {
+		snprintf(err, errlen, "%s:%s: no ICResp", addr, port);
+		close(fd);
+		return (NULL);
+	}
+	if (ic.hdr.type != NVME_TCP_ICRESP || ic.hdr.plen != sizeof(ic) ||
+	    ic.pfv != 0 || ic.maxr2t_or_maxh2cdata < NVME_TCP_MIN_MAXH2CDATA ||
+	    ic.pda > 31) {
+		snprintf(err, errlen, "%s:%s: bad ICResp", addr, port);
+		close(fd);
+		return (NULL);
+	}
+	if (!!(ic.digest & NVME_TCP_IC_HDGST) != hdgst ||
+	    !!(ic.digest & NVME_TCP_IC_DDGST) != ddgst) {
+		snprintf(err, errlen, "%s:%s: digests refused", addr, port);
+		close(fd);
+		return (NULL);
+	}
+	(void)fei;
+	if ((hq = calloc(1, sizeof(*hq))) == NULL ||
+	    (hq->reqs = calloc(depth, sizeof(*hq->reqs))) == NULL ||
+	    (hq->rxbuf = malloc(HQ_RX_BUF)) == NULL) {
+		if (hq)
+			free(hq->reqs);
+		free(hq);
+		close(fd);
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	evutil_make_socket_nonblocking(fd);
+	hq->fd = fd;
+	hq->base = base;
+	hq->depth = depth;
+	hq->hdgst = hdgst;
+	hq->ddgst = ddgst;
+	hq->cpda = ic.pda;
+	hq->maxh2cdata = ic.maxr2t_or_maxh2cdata;
+	hq->rxcap = HQ_RX_BUF;
+	TAILQ_INIT(&hq->txq);
+	hq->rev = event_new(base, fd, EV_READ | EV_PERSIST, hq_read_cb, hq);
+	hq->wev = event_new(base, fd, EV_WRITE, hq_write_cb, hq);
+	event_add(hq->rev, NULL);
+	return (hq);
+}
+
+void
+host_close(struct host_qpair *hq)
+{
+	hq_fail(hq, "%s", "closed");
+	event_free(hq->rev);
+	event_free(hq->wev);
+	close(hq->fd);
+	free(hq->reqs);
+	free(hq->rxbuf);
+	free(hq);
+}
+
+/* ------------------------------------------------------------ transmit */
+
+static void
+put_hdgst(struct host_qpair *hq, uint8_t *hdr, size_t hlen)
+{
+	if (hq->hdgst)
+		put_le32(hdr + hlen, crc32c(hdr, hlen));
+}
+
+static void
+hq_enqueue(struct host_qpair *hq, struct host_req *r, int kind)
+{
+	r->tx_kind = kind;
+	TAILQ_INSERT_TAIL(&hq->txq, r, tx_link);
+	hq->tx_pending = true;
+}
+
+static int
+iov_slice(const struct iovec *src, int srccnt, size_t off, size_t len,
+    struct iovec *dst, int max)
+{
+	int n = 0;
+
+	for (int i = 0; i < srccnt && len > 0 && n < max; i++) {
+		size_t l = src[i].iov_len;
+
+		if (off >= l) {
+			off -= l;
+			continue;
+		}
+		dst[n].iov_base = (uint8_t *)src[i].iov_base + off;
+		dst[n].iov_len = MINIMUM(l - off, len);
+		len -= dst[n++].iov_len;
+		off = 0;
+	}
+	return (n);
+}
+
+/* iovecs of one queued entry; returns the count and its byte length. */
+static int
+req_tx_iov(struct host_qpair *hq, struct host_req *r, struct iovec *iov,
+    int max, size_t *bytes)
+{
+	int n = 0;
+
+	*bytes = 0;
+	if (max < 4 + 2 * HOST_H2C_PDUS * 3)
+		return (0);
+	if (r->tx_kind == HTX_CAPSULE) {
+		iov[n].iov_base = r->hdr;
+		iov[n++].iov_len = r->hdr_len;
+		*bytes += r->hdr_len;
+		if (r->icd) {
+			int k = iov_slice(r->iov, r->iovcnt, 0, r->data_len,
+			    iov + n, max - n - 1);
+
+			n += k;
+			*bytes += r->data_len;
+			if (hq->ddgst) {
+				iov[n].iov_base = r->ddgst[0];
+				iov[n++].iov_len = NVME_TCP_DIGEST_LEN;
+				*bytes += NVME_TCP_DIGEST_LEN;
+			}
+		}
+		return (n);
+	}
+	/* H2C: the PDUs prepared for the current R2T. */
+	for (int p = 0; p < r->h2c_npdus; p++) {
+		struct nvme_tcp_data_pdu *h = (void *)r->h2c_hdr[p];
+		int k;
+
+		iov[n].iov_base = r->h2c_hdr[p];
+		iov[n++].iov_len = h->hdr.pdo;
+		k = iov_slice(r->iov, r->iovcnt, h->datao, h->datal, iov + n,
+		    max - n - 1);
+		n += k;
+		*bytes += h->hdr.pdo + h->datal;
+		if (hq->ddgst) {
+			iov[n].iov_base = r->ddgst[p];
+			iov[n++].iov_len = NVME_TCP_DIGEST_LEN;
+			*bytes += NVME_TCP_DIGEST_LEN;
+		}
+	}
+	return (n);
+}
+
+void
+host_flush(struct host_qpair *hq)
+{
+	struct iovec iov[HQ_IOV_MAX];
+	struct msghdr msg = { .msg_iov = iov };
+	struct host_req *r;
+	ssize_t n;
+
+	hq->tx_pending = false;
+	while (!hq->dead && !TAILQ_EMPTY(&hq->txq)) {
+		size_t skip = hq->tx_done, bytes;
+		int cnt = 0;
+
+		TAILQ_FOREACH(r, &hq->txq, tx_link) {
+			int k = req_tx_iov(hq, r, iov + cnt, HQ_IOV_MAX - cnt,
+			    &bytes);
+
+			if (k == 0)
+				break;
+			while (skip > 0 && k > 0) {
+				if (skip >= iov[cnt].iov_len) {
+					skip -= iov[cnt].iov_len;
+					memmove(&iov[cnt], &iov[cnt + 1],
+					    (k - 1) * sizeof(*iov));
+					k--;
+				} else {
+					iov[cnt].iov_base =
+					    (uint8_t *)iov[cnt].iov_base + skip;
+					iov[cnt].iov_len -= skip;
+					skip = 0;
+				}
+			}
+			cnt += k;
+		}
+		msg.msg_iovlen = cnt;
+		n = sendmsg(hq->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			hq_fail(hq, "send: %s", strerror(errno));
+			return;
+		}
+		while (n > 0 && (r = TAILQ_FIRST(&hq->txq)) != NULL) {
+			size_t left;
+
+			req_tx_iov(hq, r, iov, HQ_IOV_MAX, &bytes);
+			left = bytes - hq->tx_done;
+			if ((size_t)n < left) {
+				hq->tx_done += n;
+				n = 0;
+				break;
+			}
+			n -= left;
+			hq->tx_done = 0;
+			TAILQ_REMOVE(&hq->txq, r, tx_link);
+			r->tx_kind = HTX_NONE;
+			if (r->h2c_more) {
+				/* The R2T needs more PDUs than one batch. */
+				r->h2c_more = false;
+				host_queue_h2c(hq, r);
+			}
+		}
+		if (hq->tx_done > 0)
+			break;
+	}
+	if (!hq->dead && !TAILQ_EMPTY(&hq->txq))
+		event_add(hq->wev, NULL);
+}
+
+static void
+hq_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	host_flush(arg);
+}
+
+/* Build the CapsuleCmd; write data goes in the capsule when it fits. */
+int
+host_submit(struct host_qpair *hq, struct host_req *r)
+{
+	struct nvme_tcp_cmd_pdu *c = (struct nvme_tcp_cmd_pdu *)r->hdr;
+	uint16_t cid;
+	uint32_t pdo;
+
+	if (hq->dead || hq->outstanding >= hq->depth)
+		return (-1);
+	for (cid = hq->next_cid; hq->reqs[cid] != NULL;
+	    cid = (cid + 1) % hq->depth)
+		;
+	hq->next_cid = (cid + 1) % hq->depth;
+	hq->reqs[cid] = r;
+	hq->outstanding++;
+	r->hq = hq;
+	r->c2h_received = 0;
+	r->h2c_sent = 0;
+	r->h2c_more = false;
+	r->sqe.cid = cid;
+	r->sqe.flags = (r->sqe.flags & 0x3f) | 0x40;	/* PSDT: SGL */
+	r->icd = r->dir == DIR_H2C && r->data_len > 0 &&
+	    r->data_len <= (r->sqe.opc == NVME_FABRICS_COMMAND || hq->qid == 0 ?
+	    NVMFD_ADMIN_ICD : hq->max_icd);
+	memset(r->sqe.sgl, 0, sizeof(r->sqe.sgl));
+	put_le32(r->sqe.sgl + 8, r->data_len);
+	r->sqe.sgl[15] = r->icd ? NVME_SGL_DATA_BLOCK_OFFSET :
+	    NVME_SGL_TRANSPORT_DATA_BLOCK;
+	memset(&c->hdr, 0, sizeof(c->hdr));
+	c->hdr.type = NVME_TCP_CMD;
+	c->hdr.hlen = sizeof(*c);
+	c->sqe = r->sqe;
+	pdo = r->icd ? tcp_pdu_data_offset(sizeof(*c), hq->hdgst, hq->cpda) :
+	    sizeof(*c) + (hq->hdgst ? NVME_TCP_DIGEST_LEN : 0);
+	c->hdr.flags = (hq->hdgst ? NVME_TCP_F_HDGST : 0) |
+	    (r->icd && hq->ddgst ? NVME_TCP_F_DDGST : 0);
+	c->hdr.pdo = r->icd ? pdo : 0;
+	c->hdr.plen = pdo + (r->icd ? r->data_len +
+	    (hq->ddgst ? NVME_TCP_DIGEST_LEN : 0) : 0);
+	memset(r->hdr + sizeof(*c), 0, pdo - sizeof(*c));
+	put_hdgst(hq, r->hdr, sizeof(*c));
+	r->hdr_len = pdo;
+	if (r->icd && hq->ddgst)
+		put_le32(r->ddgst[0], crc32c_iov(r->iov, r->iovcnt, 0,
+		    r->data_len));
+	hq_enqueue(hq, r, HTX_CAPSULE);
+	return (0);
+}
+
+/* H2CData PDUs for the outstanding R2T, at most HOST_H2C_PDUS per batch. */
+void
+host_queue_h2c(struct host_qpair *hq, struct host_req *r)
+{
+	uint32_t end = r->r2t_offset + r->r2t_len;
+	int p;
+
+	for (p = 0; p < HOST_H2C_PDUS && r->h2c_sent < end; p++) {
+		struct nvme_tcp_data_pdu *h = (void *)r->h2c_hdr[p];
+		uint32_t len = MINIMUM(end - r->h2c_sent, hq->maxh2cdata);
+		uint32_t pdo = tcp_pdu_data_offset(sizeof(*h), hq->hdgst,
+		    hq->cpda);
+
+		memset(r->h2c_hdr[p], 0, pdo);
+		h->hdr.type = NVME_TCP_H2C_DATA;
+		h->hdr.flags = (hq->hdgst ? NVME_TCP_F_HDGST : 0) |
+		    (hq->ddgst ? NVME_TCP_F_DDGST : 0) |
+		    (r->h2c_sent + len == end ? NVME_TCP_F_DATA_LAST : 0);
+		h->hdr.hlen = sizeof(*h);
+		h->hdr.pdo = pdo;
+		h->hdr.plen = pdo + len + (hq->ddgst ? NVME_TCP_DIGEST_LEN : 0);
+		h->cccid = r->sqe.cid;
+		h->ttag = r->ttag;
+		h->datao = r->h2c_sent;
+		h->datal = len;
+		put_hdgst(hq, r->h2c_hdr[p], sizeof(*h));
+		if (hq->ddgst)
+			put_le32(r->ddgst[p], crc32c_iov(r->iov, r->iovcnt,
+			    r->h2c_sent, len));
+		r->h2c_sent += len;
+	}
+	r->h2c_npdus = p;
+	r->h2c_more = r->h2c_sent < end;
+	hq_enqueue(hq, r, HTX_H2C);
+}
+
+/* ------------------------------------------------------------- receive */
+
+static void
+req_finish(struct host_qpair *hq, uint16_t cid, const struct nvme_cqe *cqe)
+{
+	struct host_req *r = hq->reqs[cid];
+
+	hq->reqs[cid] = NULL;
+	hq->outstanding--;
+	r->done(r, cqe);
+}
+
+static struct host_req *
+req_by_cid(struct host_qpair *hq, uint16_t cid)
+{
+	return (cid < hq->depth ? hq->reqs[cid] : NULL);
+}
+
+static void
+hq_parse(struct host_qpair *hq)
+{
+	struct pdu_limits lim = {
+		.hdgst = hq->hdgst, .ddgst = hq->ddgst, .cpda = 0,
+		.max_icd = 0, .maxh2cdata = UINT32_MAX,
+	};
+
+	while (!hq->dead && hq->rx_direct_left == 0) {
+		const uint8_t *p = hq->rxbuf + hq->rxoff;
+		size_t avail = hq->rxlen - hq->rxoff;
+		const struct nvme_tcp_hdr *ch = (const void *)p;
+		uint32_t fei, hd;
+		struct host_req *r;
+
+		if (hq->rx_req != NULL) {
+			/* A C2HData payload is in: check its digest. */
+			r = hq->rx_req;
+			if (hq->ddgst) {
+				if (avail < NVME_TCP_DIGEST_LEN)
+					return;
+				if (get_le32(p) != crc32c_iov(r->iov, r->iovcnt,
+				    hq->rx_datao, hq->rx_datal)) {
+					hq_fail(hq, "%s", "C2HData digest error");
+					return;
+				}
+				hq->rxoff += NVME_TCP_DIGEST_LEN;
+			}
+			hq->rx_req = NULL;
+			r->c2h_received += hq->rx_datal;
+			if (hq->rx_success) {
+				struct nvme_cqe cqe = { .cid = r->sqe.cid };
+
+				req_finish(hq, r->sqe.cid, &cqe);
+			}
+			continue;
+		}
+		if (avail < sizeof(*ch))
+			return;
+		if (tcp_pdu_check_ch_host(ch, true, &lim, &fei) != 0) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "bad %s header (FEI %u)",
+			    tcp_pdu_type_name(ch->type), fei);
+			hq_fail(hq, "%s", why);
+			return;
+		}
+		hd = ch->type != NVME_TCP_C2H_TERM && hq->hdgst ?
+		    NVME_TCP_DIGEST_LEN : 0;
+		if (ch->type == NVME_TCP_C2H_DATA ? avail < ch->pdo :
+		    avail < ch->plen)
+			return;
+		if (hd && get_le32(p + ch->hlen) != crc32c(p, ch->hlen)) {
+			hq_fail(hq, "%s", "header digest error");
+			return;
+		}
+		switch (ch->type) {
+		case NVME_TCP_C2H_TERM: {
+			const struct nvme_tcp_term_pdu *t = (const void *)p;
+			char why[96];
+
+			snprintf(why, sizeof(why), "C2HTermReq: %s, FEI %u",
+			    tcp_fes_name(t->fes), t->fei);
+			hq_fail(hq, "%s", why);
+			return;
+		}
+		case NVME_TCP_RSP: {
+			const struct nvme_tcp_rsp_pdu *rsp = (const void *)p;
+
+			hq->rxoff += ch->plen;
+			if (req_by_cid(hq, rsp->cqe.cid) == NULL) {
+				hq_fail(hq, "%s", "response for an unknown CID");
+				return;
+			}
+			req_finish(hq, rsp->cqe.cid, &rsp->cqe);
+			break;
+		}
+		case NVME_TCP_R2T: {
+			const struct nvme_tcp_r2t_pdu *t = (const void *)p;
+
+			hq->rxoff += ch->plen;
+			r = req_by_cid(hq, t->cccid);
+			if (r == NULL || r->dir != DIR_H2C || r->icd ||
+			    t->r2tl == 0 || t->r2to < r->h2c_sent ||
+			    (uint64_t)t->r2to + t->r2tl > r->data_len ||
+			    r->tx_kind != HTX_NONE) {
+				hq_fail(hq, "%s", "unexpected R2T");
+				return;
+			}
+			r->ttag = t->ttag;
+			r->r2t_offset = t->r2to;
+			r->r2t_len = t->r2tl;
+			r->h2c_sent = t->r2to;
+			host_queue_h2c(hq, r);
+			break;
+		}
+		case NVME_TCP_C2H_DATA: {
+			const struct nvme_tcp_data_pdu *d = (const void *)p;
+			uint32_t datal = ch->plen - ch->pdo -
+			    (hq->ddgst ? NVME_TCP_DIGEST_LEN : 0);
+			size_t have;
+
+			r = req_by_cid(hq, d->cccid);
+			if (r == NULL || r->dir != DIR_C2H || d->datal != datal ||
+			    d->datao != r->c2h_received ||
+			    (uint64_t)d->datao + datal > r->data_len ||
+			    ((ch->flags & NVME_TCP_F_DATA_SUCCESS) &&
+			    !(ch->flags & NVME_TCP_F_DATA_LAST))) {
+				hq_fail(hq, "%s", "unexpected C2HData");
+				return;
+			}
+			hq->rxoff += ch->pdo;
+			hq->rx_req = r;
+			hq->rx_datao = d->datao;
+			hq->rx_datal = datal;
+			hq->rx_success = ch->flags & NVME_TCP_F_DATA_SUCCESS;
+			hq->rx_direct_iovcnt = iov_slice(r->iov, r->iovcnt,
+			    d->datao, datal, hq->rx_direct_iov, HOST_REQ_IOV);
+			have = MINIMUM(hq->rxlen - hq->rxoff, datal);
+			if (have > 0) {
+				struct iovec tmp[HOST_REQ_IOV];
+				const uint8_t *src = hq->rxbuf + hq->rxoff;
+				int k = iov_slice(hq->rx_direct_iov,
+				    hq->rx_direct_iovcnt, 0, have, tmp,
+				    HOST_REQ_IOV);
+
+				for (int i = 0; i < k; i++) {
+					memcpy(tmp[i].iov_base, src,
+					    tmp[i].iov_len);
+					src += tmp[i].iov_len;
+				}
+				hq->rxoff += have;
+			}
+			if (have < datal) {
+				hq->rx_direct_left = datal - have;
+				hq->rx_direct_iovcnt = iov_slice(hq->rx_direct_iov,
+				    hq->rx_direct_iovcnt, have, datal - have,
+				    hq->rx_direct_iov, HOST_REQ_IOV);
+			}
+			break;
+		}
+		default:
+			hq_fail(hq, "unexpected %s", tcp_pdu_type_name(ch->type));
+			return;
+		}
+	}
+}
+
+static void
+hq_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct host_qpair *hq = arg;
+
+	for (int round = 0; !hq->dead && round < 16; round++) {
+		struct iovec iov[HOST_REQ_IOV + 1];
+		size_t want;
+		ssize_t n, got;
+		int cnt = 0;
+
+		if (hq->rx_direct_left == 0 || hq->rxoff == hq->rxlen) {
+			memmove(hq->rxbuf, hq->rxbuf + hq->rxoff,
+			    hq->rxlen - hq->rxoff);
+			hq->rxlen -= hq->rxoff;
+			hq->rxoff = 0;
+		}
+		if (hq->rx_direct_left > 0) {
+			cnt = hq->rx_direct_iovcnt;
+			memcpy(iov, hq->rx_direct_iov, cnt * sizeof(*iov));
+		}
+		iov[cnt].iov_base = hq->rxbuf + hq->rxlen;
+		iov[cnt++].iov_len = hq->rxcap - hq->rxlen;
+		want = hq->rx_direct_left + (hq->rxcap - hq->rxlen);
+		n = got = readv(hq->fd, iov, cnt);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				hq_fail(hq, "receive: %s", strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			hq_fail(hq, "%s", "connection closed by the controller");
+			break;
+		}
+		if (hq->rx_direct_left > 0) {
+			size_t d = MINIMUM((size_t)n, hq->rx_direct_left);
+
+			hq->rx_direct_left -= d;
+			hq->rx_direct_iovcnt = iov_slice(hq->rx_direct_iov,
+			    hq->rx_direct_iovcnt, d, hq->rx_direct_left,
+			    hq->rx_direct_iov, HOST_REQ_IOV);
+			n -= d;
+		}
+		hq->rxlen += n;
+		hq_parse(hq);
+		if ((size_t)got < want)
+			break;
+	}
+	if (hq->tx_pending)
+		host_flush(hq);
+}
+
+/* ------------------------------------------------ synchronous helpers */
+
+static void
+sync_done(struct host_req *r, const struct nvme_cqe *cqe)
+{
+	r->cqe = *cqe;
+	r->completed = true;
+}
+
+/* Run one command to completion (set-up path only). */
+int
+host_run(struct host_qpair *hq, struct host_req *r, int timeout_ms)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000;
+
+	r->done = sync_done;
+	r->completed = false;
+	if (host_submit(hq, r) != 0)
+		return (-1);
+	host_flush(hq);
+	while (!r->completed) {
+		if (hq->dead || now_ns() > deadline) {
+			if (!hq->dead)
+				hq_fail(hq, "%s", "command timed out");
+			return (-1);
+		}
+		event_base_loop(hq->base, EVLOOP_ONCE);
+	}
+	return (0);
+}
+
+/* Fabrics Connect for this queue; returns the controller ID or -1. */
+int
+host_fabrics_connect(struct host_qpair *hq, uint16_t qid, uint16_t sqsize,
+    const char *subnqn, const char *hostnqn, const uint8_t hostid[16],
+    uint16_t cntlid, uint32_t kato_ms, uint16_t *status)
+{
+	struct nvmf_connect_data d;
+	struct host_req r;
+
+	memset(&d, 0, sizeof(d));
+	memcpy(d.hostid, hostid, 16);
+	d.cntlid = cntlid;
+	snprintf(d.subnqn, sizeof(d.subnqn), "%s", subnqn);
+	snprintf(d.hostnqn, sizeof(d.hostnqn), "%s", hostnqn);
+	memset(&r, 0, sizeof(r));
+	r.sqe.opc = NVME_FABRICS_COMMAND;
+	((uint8_t *)&r.sqe)[4] = NVMF_FCTYPE_CONNECT;
+	r.sqe.cdw10 = (uint32_t)qid << 16;
+	r.sqe.cdw11 = sqsize - 1u;
+	r.sqe.cdw12 = kato_ms;
+	r.iov[0].iov_base = &d;
+	r.iov[0].iov_len = sizeof(d);
+	r.iovcnt = 1;
+	r.data_len = sizeof(d);
+	r.dir = DIR_H2C;
+	hq->qid = qid;
+	if (host_run(hq, &r, 10000) != 0)
+		return (-1);
+	*status = r.cqe.status >> 1;
+	if (*status != 0)
+		return (-1);
+	return (r.cqe.dw0 & 0xffff);
+}

@@ -1,0 +1,566 @@
+/*
+ * nvmfd perf: an NVMe/TCP load generator (host role), for measuring a
+ * target: IOPS, bandwidth, latency percentiles and the client's own CPU
+ * time per I/O.  One thread per group of I/O queues, each with its own
+ * event loop; completions resubmit at once so the queue depth stays full.
+ */
+#include "config.h"
+
+#include <sys/resource.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "nvmfd.h"
+
+#define LAT_BUCKETS	(64 * 32)
+
+enum workload { W_READ, W_WRITE, W_RANDREAD, W_RANDWRITE, W_RANDRW };
+
+struct perf_opts {
+	const char	*addr, *port, *nqn, *hostnqn;
+	uint32_t	nsid;
+	int		queues, threads, depth;
+	uint32_t	bs;
+	enum workload	workload;
+	int		mix;		/* percent reads for randrw */
+	double		seconds;
+	bool		hdgst, ddgst, verify, json, quiet;
+};
+
+struct perf_thread;
+
+struct perf_io {
+	struct host_req	req;
+	struct perf_thread *t;
+	struct host_qpair *hq;
+	uint8_t		*buf;
+	uint64_t	lba;
+	bool		is_read;
+};
+
+struct perf_thread {
+	pthread_t	tid;
+	struct event_base *base;
+	struct event	*stop_ev;
+	struct host_qpair **hqs;
+	int		nhq;
+	struct perf_io	*ios;
+	int		nios;
+	const struct perf_opts *o;
+	uint64_t	nlb, blocks_per_io, seq_next, rng;
+	uint32_t	lba_shift;
+	bool		stopping;
+	int		inflight;
+	atomic_ullong	done_ios;
+	uint64_t	reads, writes, errors, verify_errors;
+	uint64_t	lat[LAT_BUCKETS];
+	uint64_t	lat_sum, lat_max;
+};
+
+static uint64_t
+xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return (*s = x);
+}
+
+static int
+lat_bucket(uint64_t v)
+{
+	int msb, shift;
+
+	if (v < 64)
+		return ((int)v);
+	msb = 63 - __builtin_clzll(v);
+	shift = msb - 5;
+	return (MINIMUM((shift + 1) * 32 + (int)((v >> shift) & 31),
+	    LAT_BUCKETS - 1));
+}
+
+static uint64_t
+lat_value(int idx)
+{
+	int shift;
+
+	if (idx < 64)
+		return (idx);
+	shift = idx / 32 - 1;
+	return ((uint64_t)(32 + idx % 32) << shift);
+}
+
+/* Pattern for --verify: every 8 bytes name the LBA and their offset. */
+static void
+pattern_fill(uint8_t *buf, uint32_t len, uint64_t lba)
+{
+	for (uint32_t off = 0; off < len; off += 8) {
+		uint64_t v = lba * 0x9e3779b97f4a7c15ull ^ off;
+
+		memcpy(buf + off, &v, 8);
+	}
+}
+
+static bool
+pattern_check(const uint8_t *buf, uint32_t len, uint64_t lba)
+{
+	for (uint32_t off = 0; off < len; off += 8) {
+		uint64_t v = lba * 0x9e3779b97f4a7c15ull ^ off, got;
+
+		memcpy(&got, buf + off, 8);
+		if (got != v)
+			return (false);
+	}
+	return (true);
+}
+
+static void perf_submit(struct perf_io *io);
+
+static void
+perf_done(struct host_req *r, const struct nvme_cqe *cqe)
+{
+	struct perf_io *io = r->arg;
+	struct perf_thread *t = io->t;
+	uint64_t lat = now_ns() - r->start_ns;
+
+	t->inflight--;
+	if ((cqe->status >> 1) != 0) {
+		t->errors++;
+		if (t->errors <= 5)
+			log_warnx("perf: %s at LBA %llu failed: status 0x%x%s%s",
+			    io->is_read ? "read" : "write",
+			    (unsigned long long)io->lba, cqe->status >> 1,
+			    io->hq->dead ? ": " : "",
+			    io->hq->dead ? io->hq->error : "");
+	} else if (io->is_read && t->o->verify &&
+	    !pattern_check(io->buf, t->o->bs, io->lba))
+		t->verify_errors++;
+	if (io->is_read)
+		t->reads++;
+	else
+		t->writes++;
+	t->lat[lat_bucket(lat)]++;
+	t->lat_sum += lat;
+	if (lat > t->lat_max)
+		t->lat_max = lat;
+	atomic_fetch_add_explicit(&t->done_ios, 1, memory_order_relaxed);
+	if (!t->stopping && !io->hq->dead)
+		perf_submit(io);
+	else if (t->inflight == 0)
+		event_base_loopbreak(t->base);
+}
+
+static void
+perf_submit(struct perf_io *io)
+{
+	struct perf_thread *t = io->t;
+	const struct perf_opts *o = t->o;
+	struct host_req *r = &io->req;
+	uint64_t slots = t->nlb / t->blocks_per_io;
+
+	switch (o->workload) {
+	case W_READ:
+	case W_WRITE:
+		io->lba = (t->seq_next++ % slots) * t->blocks_per_io;
+		io->is_read = o->workload == W_READ;
+		break;
+	default:
+		io->lba = (xorshift(&t->rng) % slots) * t->blocks_per_io;
+		io->is_read = o->workload == W_RANDREAD ||
+		    (o->workload == W_RANDRW &&
+		    (int)(xorshift(&t->rng) % 100) < o->mix);
+		break;
+	}
+	memset(&r->sqe, 0, sizeof(r->sqe));
+	r->sqe.opc = io->is_read ? NVME_CMD_READ : NVME_CMD_WRITE;
+	r->sqe.nsid = o->nsid;
+	r->sqe.cdw10 = (uint32_t)io->lba;
+	r->sqe.cdw11 = (uint32_t)(io->lba >> 32);
+	r->sqe.cdw12 = (uint32_t)(t->blocks_per_io - 1);
+	r->iov[0].iov_base = io->buf;
+	r->iov[0].iov_len = o->bs;
+	r->iovcnt = 1;
+	r->data_len = o->bs;
+	r->dir = io->is_read ? DIR_C2H : DIR_H2C;
+	r->done = perf_done;
+	r->arg = io;
+	if (!io->is_read && o->verify)
+		pattern_fill(io->buf, o->bs, io->lba);
+	r->start_ns = now_ns();
+	if (host_submit(io->hq, r) != 0) {
+		t->errors++;
+		return;
+	}
+	t->inflight++;
+	io->hq->tx_pending = true;
+}
+
+static void
+perf_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct perf_thread *t = arg;
+
+	t->stopping = true;
+	if (t->inflight == 0)
+		event_base_loopbreak(t->base);
+}
+
+static void *
+perf_thread_main(void *arg)
+{
+	struct perf_thread *t = arg;
+	struct timeval tv = {
+		.tv_sec = (time_t)t->o->seconds,
+		.tv_usec = (suseconds_t)((t->o->seconds - (time_t)t->o->seconds) * 1e6),
+	};
+
+	t->stop_ev = evtimer_new(t->base, perf_stop_cb, t);
+	evtimer_add(t->stop_ev, &tv);
+	for (int i = 0; i < t->nios; i++)
+		perf_submit(&t->ios[i]);
+	for (int i = 0; i < t->nhq; i++)
+		host_flush(t->hqs[i]);
+	event_base_loop(t->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return (NULL);
+}
+
+static __dead void
+perf_usage(void)
+{
+	fprintf(stderr,
+	    "usage: nvmfd perf [-gGjvV] [-a address] [-s port] [-n nqn] [-N nsid]\n"
+	    "                  [-c queues] [-T threads] [-q depth] [-o bytes]\n"
+	    "                  [-w read|write|randread|randwrite|randrw] [-M read%%]\n"
+	    "                  [-t seconds] [-H hostnqn]\n");
+	exit(2);
+}
+
+static int
+parse_workload(const char *s, enum workload *w)
+{
+	static const char *names[] = { "read", "write", "randread",
+	    "randwrite", "randrw" };
+
+	for (size_t i = 0; i < nitems(names); i++)
+		if (strcmp(s, names[i]) == 0) {
+			*w = (enum workload)i;
+			return (0);
+		}
+	return (-1);
+}
+
+/* Admin queue: Connect, enable, Identify; fills the namespace geometry. */
+static struct host_qpair *
+perf_admin(struct event_base *base, const struct perf_opts *o,
+    const uint8_t hostid[16], uint16_t *cntlid, uint64_t *nlb,
+    uint32_t *lba_shift, uint32_t *max_icd, uint32_t *mdts)
+{
+	struct host_qpair *hq;
+	struct host_req r;
+	uint8_t *id;
+	char err[256];
+	uint16_t status;
+	int rc;
+
+	if ((hq = host_connect(base, o->addr, o->port, false, false, 32, err,
+	    sizeof(err))) == NULL)
+		fatalx("perf: %s", err);
+	rc = host_fabrics_connect(hq, 0, 32, o->nqn, o->hostnqn, hostid,
+	    NVMF_CNTLID_DYNAMIC, 0, &status);
+	if (rc < 0)
+		fatalx("perf: admin connect to %s failed: status 0x%x %s",
+		    o->nqn, status, hq->error);
+	*cntlid = rc;
+
+	/* CC: 64-byte SQEs, 16-byte CQEs, enable; then wait for RDY. */
+	memset(&r, 0, sizeof(r));
+	r.sqe.opc = NVME_FABRICS_COMMAND;
+	((uint8_t *)&r.sqe)[4] = NVMF_FCTYPE_PROPERTY_SET;
+	r.sqe.cdw11 = NVME_REG_CC;
+	r.sqe.cdw12 = NVME_CC_EN | 6u << 16 | 4u << 20;
+	if (host_run(hq, &r, 5000) != 0 || (r.cqe.status >> 1) != 0)
+		fatalx("perf: enabling the controller failed");
+	for (int i = 0; i < 100; i++) {
+		memset(&r, 0, sizeof(r));
+		r.sqe.opc = NVME_FABRICS_COMMAND;
+		((uint8_t *)&r.sqe)[4] = NVMF_FCTYPE_PROPERTY_GET;
+		r.sqe.cdw11 = NVME_REG_CSTS;
+		if (host_run(hq, &r, 5000) != 0)
+			fatalx("perf: reading CSTS failed");
+		if (r.cqe.dw0 & NVME_CSTS_RDY)
+			break;
+		usleep(50000);
+	}
+	if ((id = aligned_alloc(4096, 4096)) == NULL)
+		fatal("perf");
+	memset(&r, 0, sizeof(r));
+	r.sqe.opc = NVME_ADM_IDENTIFY;
+	r.sqe.cdw10 = NVME_ID_CNS_CTRL;
+	r.iov[0].iov_base = id;
+	r.iov[0].iov_len = 4096;
+	r.iovcnt = 1;
+	r.data_len = 4096;
+	r.dir = DIR_C2H;
+	if (host_run(hq, &r, 5000) != 0 || (r.cqe.status >> 1) != 0)
+		fatalx("perf: Identify Controller failed");
+	*max_icd = get_le32(id + 1792) * 16 - 64;
+	*mdts = id[77] ? 4096u << id[77] : 0;
+	memset(&r, 0, sizeof(r));
+	r.sqe.opc = NVME_ADM_IDENTIFY;
+	r.sqe.nsid = o->nsid;
+	r.sqe.cdw10 = NVME_ID_CNS_NS;
+	r.iov[0].iov_base = id;
+	r.iov[0].iov_len = 4096;
+	r.iovcnt = 1;
+	r.data_len = 4096;
+	r.dir = DIR_C2H;
+	if (host_run(hq, &r, 5000) != 0 || (r.cqe.status >> 1) != 0)
+		fatalx("perf: Identify Namespace %u failed", o->nsid);
+	*nlb = get_le64(id);
+	*lba_shift = id[128 + 4 * (id[26] & 0xf) + 2];
+	free(id);
+	if (*nlb == 0)
+		fatalx("perf: namespace %u is not active", o->nsid);
+
+	memset(&r, 0, sizeof(r));
+	r.sqe.opc = NVME_ADM_SET_FEATURES;
+	r.sqe.cdw10 = NVME_FEAT_NUM_QUEUES;
+	r.sqe.cdw11 = (uint32_t)(o->queues - 1) | (uint32_t)(o->queues - 1) << 16;
+	if (host_run(hq, &r, 5000) != 0 || (r.cqe.status >> 1) != 0)
+		fatalx("perf: Set Features (number of queues) failed");
+	if ((int)(r.cqe.dw0 & 0xffff) + 1 < o->queues)
+		fatalx("perf: the controller grants only %u I/O queues",
+		    (r.cqe.dw0 & 0xffff) + 1);
+	return (hq);
+}
+
+static double
+percentile(const uint64_t *lat, uint64_t total, double p)
+{
+	uint64_t want = (uint64_t)ceil(total * p), seen = 0;
+
+	for (int i = 0; i < LAT_BUCKETS; i++) {
+		seen += lat[i];
+		if (seen >= want && lat[i])
+			return (lat_value(i) / 1000.0);
+	}
+	return (0);
+}
+
+static double
+cpu_seconds(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+	    ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+}
+
+int
+perf_main(int argc, char *argv[])
+{
+	struct perf_opts o = {
+		.addr = "127.0.0.1", .port = "4420", .nqn = NVMFD_DEFAULT_NQN,
+		.hostnqn = "nqn.2026-11.io.nvmfd:perf", .nsid = 1, .queues = 1,
+		.threads = 0, .depth = 32, .bs = 4096, .workload = W_RANDREAD,
+		.mix = 70, .seconds = 10,
+	};
+	static const char *wnames[] = { "read", "write", "randread",
+	    "randwrite", "randrw" };
+	uint8_t hostid[16];
+	uint16_t cntlid;
+	uint64_t nlb, total = 0, reads = 0, writes = 0, errors = 0, verr = 0;
+	uint64_t lat_sum = 0, lat_max = 0, *lat;
+	uint32_t lba_shift, max_icd, mdts;
+	struct event_base *abase;
+	struct host_qpair *admin;
+	struct perf_thread *threads;
+	double t0, t1, c0, c1, secs, iops, mbps;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "a:c:gGH:jM:n:N:o:q:s:t:T:vw:")) != -1) {
+		switch (ch) {
+		case 'a': o.addr = optarg; break;
+		case 'c': o.queues = atoi(optarg); break;
+		case 'g': o.hdgst = true; break;
+		case 'G': o.ddgst = true; break;
+		case 'H': o.hostnqn = optarg; break;
+		case 'j': o.json = true; break;
+		case 'M': o.mix = atoi(optarg); break;
+		case 'n': o.nqn = optarg; break;
+		case 'N': o.nsid = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'o': o.bs = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'q': o.depth = atoi(optarg); break;
+		case 's': o.port = optarg; break;
+		case 't': o.seconds = atof(optarg); break;
+		case 'T': o.threads = atoi(optarg); break;
+		case 'v': o.verify = true; break;
+		case 'w':
+			if (parse_workload(optarg, &o.workload) != 0)
+				perf_usage();
+			break;
+		default:
+			perf_usage();
+		}
+	}
+	if (optind != argc || o.queues < 1 || o.queues > 1024 || o.depth < 1 ||
+	    o.depth > 1023 || o.bs < 512 || o.bs % 512 || o.seconds <= 0 ||
+	    o.mix < 0 || o.mix > 100)
+		perf_usage();
+	if (o.threads <= 0)
+		o.threads = MINIMUM(o.queues, (int)sysconf(_SC_NPROCESSORS_ONLN));
+	o.threads = MINIMUM(o.threads, o.queues);
+	log_init(1, 0);
+	signal(SIGPIPE, SIG_IGN);
+	for (int i = 0; i < 16; i++)
+		hostid[i] = (uint8_t)(getpid() >> (i % 4 * 8)) ^ (uint8_t)i;
+
+	abase = event_base_new();
+	admin = perf_admin(abase, &o, hostid, &cntlid, &nlb, &lba_shift,
+	    &max_icd, &mdts);
+	if (o.bs % (1u << lba_shift) || (mdts && o.bs > mdts))
+		fatalx("perf: block size %u does not fit the namespace "
+		    "(%u-byte blocks, MDTS %u)", o.bs, 1u << lba_shift, mdts);
+
+	if ((threads = calloc(o.threads, sizeof(*threads))) == NULL)
+		fatal("perf");
+	for (int q = 0; q < o.queues; q++) {
+		struct perf_thread *t = &threads[q % o.threads];
+		struct host_qpair *hq;
+		char err[256];
+		uint16_t status;
+
+		if (t->base == NULL) {
+			t->base = event_base_new();
+			t->o = &o;
+			t->nlb = nlb;
+			t->lba_shift = lba_shift;
+			t->blocks_per_io = o.bs >> lba_shift;
+			t->rng = 0x2545f4914f6cdd1dull * (q + 1);
+			t->hqs = calloc(o.queues, sizeof(*t->hqs));
+			t->ios = calloc((size_t)o.queues * o.depth, sizeof(*t->ios));
+			if (t->hqs == NULL || t->ios == NULL)
+				fatal("perf");
+		}
+		hq = host_connect(t->base, o.addr, o.port, o.hdgst, o.ddgst,
+		    o.depth, err, sizeof(err));
+		if (hq == NULL)
+			fatalx("perf: %s", err);
+		hq->max_icd = max_icd;
+		/* The Connect runs on the thread's base before it starts. */
+		if (host_fabrics_connect(hq, q + 1, o.depth + 1, o.nqn,
+		    o.hostnqn, hostid, cntlid, 0, &status) < 0)
+			fatalx("perf: I/O queue %d connect failed: status 0x%x %s",
+			    q + 1, status, hq->error);
+		t->hqs[t->nhq++] = hq;
+		for (int d = 0; d < o.depth; d++) {
+			struct perf_io *io = &t->ios[t->nios++];
+
+			io->t = t;
+			io->hq = hq;
+			if ((io->buf = aligned_alloc(4096, (o.bs + 4095) & ~4095u)) == NULL)
+				fatal("perf");
+			memset(io->buf, 0xa5, o.bs);
+		}
+	}
+
+	if (!o.quiet && !o.json)
+		fprintf(stderr, "perf: %s %u-byte %s, %d queue%s x depth %d, "
+		    "%d thread%s, %.1f s, namespace %u (%llu blocks of %u)\n",
+		    o.nqn, o.bs, wnames[o.workload], o.queues,
+		    o.queues == 1 ? "" : "s", o.depth, o.threads,
+		    o.threads == 1 ? "" : "s", o.seconds, o.nsid,
+		    (unsigned long long)nlb, 1u << lba_shift);
+	t0 = now_ns() / 1e9;
+	c0 = cpu_seconds();
+	for (int i = 0; i < o.threads; i++)
+		if (pthread_create(&threads[i].tid, NULL, perf_thread_main,
+		    &threads[i]) != 0)
+			fatal("perf: pthread_create");
+	/* Progress once a second while the threads run. */
+	for (uint64_t last = 0;;) {
+		double now;
+		uint64_t sum = 0;
+
+		usleep(200000);
+		now = now_ns() / 1e9;
+		for (int i = 0; i < o.threads; i++)
+			sum += atomic_load_explicit(&threads[i].done_ios,
+			    memory_order_relaxed);
+		if (now - t0 >= o.seconds)
+			break;
+		if (!o.json && (uint64_t)(now - t0) != last) {
+			last = (uint64_t)(now - t0);
+			fprintf(stderr, "perf: %3llus %12.0f IOPS (average)\r",
+			    (unsigned long long)last, sum / (now - t0));
+		}
+	}
+	for (int i = 0; i < o.threads; i++)
+		pthread_join(threads[i].tid, NULL);
+	t1 = now_ns() / 1e9;
+	c1 = cpu_seconds();
+	if (!o.json)
+		fprintf(stderr, "\n");
+
+	if ((lat = calloc(LAT_BUCKETS, sizeof(*lat))) == NULL)
+		fatal("perf");
+	for (int i = 0; i < o.threads; i++) {
+		struct perf_thread *t = &threads[i];
+
+		reads += t->reads;
+		writes += t->writes;
+		errors += t->errors;
+		verr += t->verify_errors;
+		lat_sum += t->lat_sum;
+		lat_max = MAXIMUM(lat_max, t->lat_max);
+		for (int b = 0; b < LAT_BUCKETS; b++)
+			lat[b] += t->lat[b];
+		for (int q = 0; q < t->nhq; q++) {
+			if (t->hqs[q]->dead && errors == 0)
+				log_warnx("perf: queue failed: %s", t->hqs[q]->error);
+			host_close(t->hqs[q]);
+		}
+	}
+	total = reads + writes;
+	secs = t1 - t0;
+	iops = total / secs;
+	mbps = iops * o.bs / 1e6;
+	if (o.json)
+		printf("{\"workload\":\"%s\",\"block_size\":%u,\"queues\":%d,"
+		    "\"depth\":%d,\"seconds\":%.3f,\"ios\":%llu,\"iops\":%.0f,"
+		    "\"mbps\":%.1f,\"lat_avg_us\":%.2f,\"lat_p50_us\":%.2f,"
+		    "\"lat_p99_us\":%.2f,\"lat_p999_us\":%.2f,\"lat_max_us\":%.2f,"
+		    "\"client_cpu_us_per_io\":%.3f,\"errors\":%llu,"
+		    "\"verify_errors\":%llu}\n", wnames[o.workload], o.bs,
+		    o.queues, o.depth, secs, (unsigned long long)total, iops,
+		    mbps, total ? lat_sum / 1e3 / total : 0,
+		    percentile(lat, total, 0.5), percentile(lat, total, 0.99),
+		    percentile(lat, total, 0.999), lat_max / 1e3,
+		    total ? (c1 - c0) * 1e6 / total : 0,
+		    (unsigned long long)errors, (unsigned long long)verr);
+	else
+		printf("%.0f IOPS, %.1f MB/s, latency avg %.1f us, p50 %.1f us, "
+		    "p99 %.1f us, p99.9 %.1f us, max %.1f us; client CPU "
+		    "%.2f us/IO; %llu reads, %llu writes, %llu errors, %llu "
+		    "verify errors\n", iops, mbps,
+		    total ? lat_sum / 1e3 / total : 0,
+		    percentile(lat, total, 0.5), percentile(lat, total, 0.99),
+		    percentile(lat, total, 0.999), lat_max / 1e3,
+		    total ? (c1 - c0) * 1e6 / total : 0,
+		    (unsigned long long)reads, (unsigned long long)writes,
+		    (unsigned long long)errors, (unsigned long long)verr);
+	host_close(admin);
+	return (errors || verr || total == 0 ? 1 : 0);
+}

@@ -1,0 +1,960 @@
+#!/usr/bin/env python3
+"""bad_input.py --port N [options]: hostile and malformed input against nvmfd.
+
+Drives a running target over raw NVMe/TCP (nvmf_client.py) and checks that
+each bad input gets the specific error the NVMe/TCP and NVMe over Fabrics
+specifications call for: a C2HTermReq with the exact FES/FEI followed by the
+close of the connection, or a CapsuleResp with the exact status (and for
+Connect errors the IATTR/IPO in DW0).  After every case a fresh host must
+still be able to connect and do I/O.  A few correct-path cases (in-capsule
+and R2T writes read back, digests, discovery log slices) run too.
+
+The target must be configured as bad-input.sh does: an open subsystem
+(--open-nqn, any host) and a restricted one (--closed-nqn, only
+--allowed-host), each with a RAM namespace 1 of --ns-size bytes in 512-byte
+blocks, and a port with the given inline_data_size, maxh2cdata and
+max_queue_depth.
+
+Prints "ok - NAME" or "not ok - NAME: DETAIL" per case and a last line
+"N passed, M failed"; exits 1 if any case failed.
+"""
+import argparse
+import os
+import random
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import nvmf_client as nc                                    # noqa: E402
+from nvmf_client import Host, TermReq, open_admin, open_io  # noqa: E402
+
+BS = 512
+TIME_BUDGET = 100.0         # seconds for all cases; the rest then fail fast
+
+
+class Fail(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Fail(msg)
+
+
+def expect_status(cpl, sc, sct=0, dnr=True, ipo=None, iattr=None):
+    """Check a completion; dnr=None means either value is acceptable."""
+    want = f"SCT {sct:#x} SC {sc:#04x}"
+    if dnr is not None:
+        want += f" DNR {int(dnr)}"
+    if ipo is not None:
+        want += f" IATTR {iattr} IPO {ipo}"
+    bad = cpl.sc != sc or cpl.sct != sct or (dnr is not None and cpl.dnr != dnr)
+    if ipo is not None:
+        bad = bad or cpl.ipo != ipo or cpl.iattr != iattr
+    if bad:
+        got = str(cpl)
+        if ipo is not None:
+            got += f" (IATTR {cpl.iattr} IPO {cpl.ipo})"
+        raise Fail(f"expected {want}, got {got}")
+
+
+def expect_ok(cpl, what):
+    if not cpl.ok:
+        raise Fail(f"{what} failed: {cpl}")
+
+
+def expect_term(h, fes, fei=0, skip=(nc.R2T,)):
+    """The target must answer with C2HTermReq FES/FEI and close."""
+    try:
+        t = h.expect_term(skip=skip)
+    except nc.NvmfError as e:
+        raise Fail(f"expected C2HTermReq FES {fes} FEI {fei}: "
+                   f"{type(e).__name__}: {e}") from None
+    if (t.fes, t.fei) != (fes, fei):
+        raise Fail(f"expected C2HTermReq FES {fes} FEI {fei}, got FES {t.fes} "
+                   f"({nc.fes_name(t.fes)}) FEI {t.fei}")
+    return t
+
+
+def pattern(n, seed):
+    r = random.Random(seed)
+    return bytes(r.getrandbits(8) for _ in range(n))
+
+
+class Env:
+    def __init__(self, a):
+        self.addr, self.port = a.addr, a.port
+        self.open_nqn, self.closed_nqn = a.open_nqn, a.closed_nqn
+        self.allowed_host = a.allowed_host
+        self.inline = a.inline_data_size
+        self.maxh2cdata = a.maxh2cdata
+        self.qdepth = a.max_queue_depth
+        self.ns_blocks = a.ns_size // BS
+        self.hosts = []
+        self.next_lba = 0
+
+    def track(self, h):
+        self.hosts.append(h)
+        return h
+
+    def close_all(self):
+        for h in self.hosts:
+            h.close()
+        self.hosts = []
+
+    def lbas(self, n):
+        """A private LBA range for a case (wraps around the namespace)."""
+        if self.next_lba + n > self.ns_blocks:
+            self.next_lba = 0
+        lba, self.next_lba = self.next_lba, self.next_lba + n
+        return lba
+
+    # Connection helpers; every one is closed after the case.
+    def raw(self, **kw):
+        return self.track(Host(self.addr, self.port, **kw))
+
+    def ic(self, **kw):
+        h = self.raw()
+        h.icreq(**kw)
+        return h
+
+    def admin(self, nqn=None, **kw):
+        return self.track(open_admin(self.addr, self.port, nqn or self.open_nqn,
+                                     **kw))
+
+    def io(self, admin, qid=1, sqsize=31, **kw):
+        return self.track(open_io(admin, self.addr, self.port, admin.subnqn,
+                                  qid=qid, sqsize=sqsize, **kw))
+
+    def pair(self, nqueues=1, sqsize=31, **kw):
+        """An enabled controller with one I/O queue: (admin, io)."""
+        a = self.admin(**kw)
+        got = a.set_num_queues(nqueues)
+        check(got >= 1, f"no I/O queues granted ({got})")
+        return a, self.io(a, sqsize=sqsize, **kw)
+
+
+CASES = []
+
+
+def case(name):
+    def reg(fn):
+        CASES.append((name, fn))
+        return fn
+    return reg
+
+
+def alive(env):
+    """A new host connects, writes and reads back: the target still serves."""
+    a = b = None
+    try:
+        a = open_admin(env.addr, env.port, env.open_nqn, timeout=5)
+        a.set_num_queues(1)
+        b = open_io(a, env.addr, env.port, env.open_nqn)
+        lba = env.lbas(8)
+        data = os.urandom(8 * BS)
+        expect_ok(b.write(1, lba, data), "liveness write")
+        cpl = b.read(1, lba, 8)
+        expect_ok(cpl, "liveness read")
+        check(cpl.data == data, "liveness read returned other data")
+    finally:
+        for h in (b, a):
+            if h is not None:
+                h.close()
+
+
+# =================================================================== ICReq
+
+def identify_sqe(cid=1):
+    return nc.sqe(nc.ADM_IDENTIFY, cid=cid, cdw10=nc.CNS_CTRL,
+                  sgl_desc=nc.sgl(nc.SGL_TRANSPORT, 4096))
+
+
+@case("CapsuleCmd before ICReq: FES 2 (PDU sequence error)")
+def _(env):
+    h = env.raw()
+    h.send(nc.build_pdu(nc.CAPSULE_CMD, bytes(identify_sqe())))
+    expect_term(h, nc.FES_PDU_SEQUENCE)
+
+
+@case("H2CData before ICReq: FES 2")
+def _(env):
+    h = env.raw()
+    h.send(h.h2c_data_pdu(1, 0, 0, bytes(512)))
+    expect_term(h, nc.FES_PDU_SEQUENCE)
+
+
+@case("ICReq with PFV 1: FES 1 FEI 8")
+def _(env):
+    h = env.raw()
+    h.send(h.icreq_pdu(pfv=1))
+    expect_term(h, nc.FES_INVALID_HEADER, 8)
+
+
+@case("ICReq with HPDA 32: FES 1 FEI 10")
+def _(env):
+    h = env.raw()
+    h.send(h.icreq_pdu(hpda=32))
+    expect_term(h, nc.FES_INVALID_HEADER, 10)
+
+
+@case("ICReq with PLEN 132: FES 1 FEI 4")
+def _(env):
+    h = env.raw()
+    h.send(h.icreq_pdu(plen=132))
+    expect_term(h, nc.FES_INVALID_HEADER, 4)
+
+
+@case("ICReq with HLEN 120: FES 1 FEI 2")
+def _(env):
+    h = env.raw()
+    h.send(h.icreq_pdu(hlen=120))
+    expect_term(h, nc.FES_INVALID_HEADER, 2)
+
+
+@case("second ICReq: FES 2")
+def _(env):
+    h = env.ic()
+    h.send(h.icreq_pdu())
+    expect_term(h, nc.FES_PDU_SEQUENCE)
+
+
+@case("second ICReq after Connect: FES 2")
+def _(env):
+    h = env.admin()
+    h.send(h.icreq_pdu())
+    expect_term(h, nc.FES_PDU_SEQUENCE)
+
+
+# =================================================================== PDU types
+
+for _ptype in (0x05, 0x08, 0x0A, 0x01, 0xFF):
+    def _unknown(env, ptype=_ptype):
+        h = env.admin()
+        h.send(nc.CH.pack(ptype, 0, 24, 0, 24) + bytes(16))
+        expect_term(h, nc.FES_INVALID_HEADER, 0)
+    case(f"PDU type {_ptype:#04x} from the host: FES 1 FEI 0")(_unknown)
+
+
+# =================================================================== CapsuleCmd
+
+def admin_identify_capsule(h, **ov):
+    return h.capsule(identify_sqe(h.alloc_cid()), **ov)
+
+
+@case("CapsuleCmd HLEN 64: FES 1 FEI 2")
+def _(env):
+    h = env.admin()
+    h.send(admin_identify_capsule(h, hlen=64))
+    expect_term(h, nc.FES_INVALID_HEADER, 2)
+
+
+@case("CapsuleCmd HDGSTF without negotiated digest: FES 1 FEI 1")
+def _(env):
+    h = env.admin()
+    h.send(admin_identify_capsule(h, flags=nc.F_HDGST))
+    expect_term(h, nc.FES_INVALID_HEADER, 1)
+
+
+@case("CapsuleCmd DDGSTF without data: FES 1 FEI 1")
+def _(env):
+    h = env.admin(hdgst=True, ddgst=True)
+    h.send(admin_identify_capsule(h, flags=nc.F_DDGST))
+    expect_term(h, nc.FES_INVALID_HEADER, 1)
+
+
+@case("CapsuleCmd bad header digest: FES 3")
+def _(env):
+    h = env.admin(hdgst=True)
+    h.send(admin_identify_capsule(h, bad_hdgst=True))
+    expect_term(h, nc.FES_HDGST)
+
+
+@case("CapsuleCmd without HDGSTF when header digest negotiated: FES 1 FEI 1")
+def _(env):
+    h = env.admin(hdgst=True)
+    h.send(admin_identify_capsule(h, hdgst=False))
+    expect_term(h, nc.FES_INVALID_HEADER, 1)
+
+
+def io_write_capsule(h, lba, data, **ov):
+    s = nc.sqe(nc.NVM_WRITE, cid=h.alloc_cid(), nsid=1,
+               sgl_desc=nc.sgl(nc.SGL_INCAPSULE, len(data)),
+               **h.rw_fields(lba, len(data) // BS))
+    return h.capsule(s, data, **ov)
+
+
+@case("CapsuleCmd with data at PDO 64 (< HLEN): FES 1 FEI 3")
+def _(env):
+    a, q = env.pair()
+    q.send(io_write_capsule(q, env.lbas(1), bytes(BS), pdo=64,
+                            plen=64 + BS)[:nc.CMD_HLEN])
+    expect_term(q, nc.FES_INVALID_HEADER, 3)
+
+
+@case("CapsuleCmd with data at misaligned PDO 74: FES 1 FEI 3")
+def _(env):
+    a, q = env.pair()
+    q.send(io_write_capsule(q, env.lbas(1), bytes(BS), pdo=74,
+                            plen=74 + BS)[:nc.CMD_HLEN])
+    expect_term(q, nc.FES_INVALID_HEADER, 3)
+
+
+@case("CapsuleCmd PLEN 64 < HLEN: FES 1 FEI 4")
+def _(env):
+    h = env.admin()
+    pdu = admin_identify_capsule(h, plen=64)
+    h.send(pdu[:64])
+    expect_term(h, nc.FES_INVALID_HEADER, 4)
+
+
+@case("admin CapsuleCmd with 8196 bytes of data (> 8192): FES 5")
+def _(env):
+    h = env.admin()
+    s = nc.sqe(nc.ADM_SET_FEATURES, cid=h.alloc_cid(), cdw10=0x0E,
+               sgl_desc=nc.sgl(nc.SGL_INCAPSULE, 8196))
+    pdu = h.capsule(s, bytes(8196))
+    h.send(pdu[:nc.CMD_HLEN])            # the header alone must be refused
+    expect_term(h, nc.FES_DATA_LIMIT)
+
+
+@case("Connect capsule with 8196 bytes of data (> 8192): FES 5")
+def _(env):
+    h = env.ic()
+    data = nc.connect_data(env.open_nqn, h.hostnqn, h.hostid) + bytes(8196 - 1024)
+    s = nc.sqe(nc.OPC_FABRICS, cid=1, fctype=nc.FCTYPE_CONNECT,
+               sgl_desc=nc.sgl(nc.SGL_INCAPSULE, len(data)), cdw11=31)
+    h.send(h.capsule(s, data)[:nc.CMD_HLEN])
+    expect_term(h, nc.FES_DATA_LIMIT)
+
+
+@case("I/O write of inline_data_size bytes in the capsule succeeds")
+def _(env):
+    a, q = env.pair()
+    lba = env.lbas(env.inline // BS)
+    data = pattern(env.inline, 1)
+    expect_ok(q.write(1, lba, data), "in-capsule write")
+    cpl = q.read(1, lba, env.inline // BS)
+    expect_ok(cpl, "read back")
+    check(cpl.data == data, "read back other data")
+
+
+@case("I/O CapsuleCmd with inline_data_size + 512 bytes: FES 5")
+def _(env):
+    a, q = env.pair()
+    data = bytes(env.inline + BS)
+    q.send(io_write_capsule(q, env.lbas(len(data) // BS), data)[:nc.CMD_HLEN])
+    expect_term(q, nc.FES_DATA_LIMIT)
+
+
+@case("in-capsule data digest error: Data Transfer Error, queue stays up")
+def _(env):
+    a, q = env.pair(hdgst=True, ddgst=True)
+    lba = env.lbas(8)
+    cid = q.alloc_cid()
+    s = nc.sqe(nc.NVM_WRITE, cid=cid, nsid=1,
+               sgl_desc=nc.sgl(nc.SGL_INCAPSULE, 8 * BS), **q.rw_fields(lba, 8))
+    q.cmds[cid] = nc._Cmd(cid, None, 0)
+    q.send(q.capsule(s, pattern(8 * BS, 2), bad_ddgst=True))
+    expect_status(q.wait(cid), 0x04, dnr=False)
+    # The queue still works: a good write and read on it.
+    data = pattern(8 * BS, 3)
+    expect_ok(q.write(1, lba, data), "write after the digest error")
+    cpl = q.read(1, lba, 8)
+    expect_ok(cpl, "read after the digest error")
+    check(cpl.data == data, "read back other data")
+
+
+# =================================================================== H2CData
+
+def start_r2t_write(q, lba, nbytes):
+    """Submit a write whose data goes by R2T; return (cid, R2T PDU)."""
+    cid = q.alloc_cid()
+    s = nc.sqe(nc.NVM_WRITE, cid=cid, nsid=1,
+               sgl_desc=nc.sgl(nc.SGL_TRANSPORT, nbytes),
+               **q.rw_fields(lba, nbytes // BS))
+    q.send(q.capsule(s))
+    r2t = q.expect_pdu(nc.R2T)
+    check(r2t.cccid == cid, f"R2T for CID {r2t.cccid}, expected {cid}")
+    check((r2t.offset, r2t.length) == (0, nbytes),
+          f"R2T R2TO {r2t.offset} R2TL {r2t.length}, expected 0 and {nbytes}")
+    return cid, r2t
+
+
+def h2c_header(q, cid, ttag, datao, datal):
+    """Just the header of an H2CData PDU announcing datal bytes."""
+    pdu = q.h2c_data_pdu(cid, ttag, datao, bytes(datal))
+    return pdu[:nc.DATA_HLEN + (4 if q.hdgst else 0)]
+
+
+@case("H2CData with an unknown TTAG: FES 1 FEI 10")
+def _(env):
+    a, q = env.pair()
+    cid, r2t = start_r2t_write(q, env.lbas(8), 8 * BS)
+    q.send(h2c_header(q, cid, 0xFFFF, 0, 8 * BS))
+    expect_term(q, nc.FES_INVALID_HEADER, 10)
+
+
+@case("H2CData with no R2T outstanding: FES 2")
+def _(env):
+    a, q = env.pair()
+    lba = env.lbas(8)
+    cid, r2t = start_r2t_write(q, lba, 8 * BS)
+    q.send(q.h2c_data_pdu(cid, r2t.ttag, 0, bytes(8 * BS)))
+    q.cmds[cid] = nc._Cmd(cid, None, 0)
+    expect_ok(q.wait(cid), "R2T write")
+    # The same TTAG again: that transfer is over.
+    q.send(h2c_header(q, cid, r2t.ttag, 0, 8 * BS))
+    expect_term(q, nc.FES_PDU_SEQUENCE)
+
+
+@case("H2CData with CCCID other than the R2T's: FES 1 FEI 8")
+def _(env):
+    a, q = env.pair()
+    cid, r2t = start_r2t_write(q, env.lbas(8), 8 * BS)
+    q.send(h2c_header(q, cid ^ 0x100, r2t.ttag, 0, 8 * BS))
+    expect_term(q, nc.FES_INVALID_HEADER, 8)
+
+
+@case("H2CData DATAO not where the data left off: FES 4")
+def _(env):
+    a, q = env.pair()
+    cid, r2t = start_r2t_write(q, env.lbas(16), 16 * BS)
+    q.send(h2c_header(q, cid, r2t.ttag, 4096, 4096))
+    expect_term(q, nc.FES_DATA_OUT_OF_RANGE)
+
+
+@case("H2CData DATAO skips ahead after a first PDU: FES 4")
+def _(env):
+    a, q = env.pair()
+    cid, r2t = start_r2t_write(q, env.lbas(32), 32 * BS)
+    q.send(q.h2c_data_pdu(cid, r2t.ttag, 0, bytes(4096), last=False))
+    q.send(h2c_header(q, cid, r2t.ttag, 8192, 4096))
+    expect_term(q, nc.FES_DATA_OUT_OF_RANGE)
+
+
+@case("H2CData DATAL beyond the R2T: FES 4")
+def _(env):
+    a, q = env.pair()
+    cid, r2t = start_r2t_write(q, env.lbas(8), 8 * BS)
+    q.send(h2c_header(q, cid, r2t.ttag, 0, 8192))
+    expect_term(q, nc.FES_DATA_OUT_OF_RANGE)
+
+
+@case("H2CData DATAL > MAXH2CDATA: FES 5")
+def _(env):
+    a, q = env.pair()
+    n = 2 * env.maxh2cdata
+    cid, r2t = start_r2t_write(q, env.lbas(n // BS), n)
+    q.send(h2c_header(q, cid, r2t.ttag, 0, env.maxh2cdata + 4))
+    expect_term(q, nc.FES_DATA_LIMIT)
+
+
+@case("H2CTermReq: the target closes without a response")
+def _(env):
+    h = env.admin()
+    h.send(nc.term_pdu(nc.H2C_TERM, nc.FES_INVALID_HEADER, 0))
+    try:
+        h.expect_closed()
+    except nc.NvmfError as e:
+        raise Fail(f"{type(e).__name__}: {e}") from None
+
+
+@case("H2CTermReq on an I/O queue with a write waiting for data: closes")
+def _(env):
+    a, q = env.pair()
+    start_r2t_write(q, env.lbas(8), 8 * BS)
+    q.send(nc.term_pdu(nc.H2C_TERM, nc.FES_DATA_OUT_OF_RANGE, 0))
+    try:
+        q.expect_closed()
+    except nc.NvmfError as e:
+        raise Fail(f"{type(e).__name__}: {e}") from None
+
+
+@case("more commands than SQSIZE outstanding: FES 2")
+def _(env):
+    a, q = env.pair(sqsize=3)           # 4 entries, at most 3 outstanding
+    base = env.lbas(8)
+    out = bytearray()
+    for i in range(5):
+        s = nc.sqe(nc.NVM_WRITE, cid=q.alloc_cid(), nsid=1,
+                   sgl_desc=nc.sgl(nc.SGL_TRANSPORT, BS), **q.rw_fields(base + i, 1))
+        out += q.capsule(s)
+    q.send(out)                         # no data for any R2T
+    expect_term(q, nc.FES_PDU_SEQUENCE)
+
+
+# =================================================================== Connect
+
+def connect_fail(env, **kw):
+    h = env.ic()
+    return h.connect(kw.pop("subnqn", env.open_nqn), **kw)
+
+
+@case("Connect to an unknown SUBNQN: SCT 1 SC 0x82 IATTR 1 IPO 256")
+def _(env):
+    cpl = connect_fail(env, subnqn=env.open_nqn + "-nonexistent")
+    expect_status(cpl, 0x82, 1, ipo=256, iattr=1)
+
+
+@case("Connect from a host not allowed: SCT 1 SC 0x84 IATTR 1 IPO 512")
+def _(env):
+    cpl = connect_fail(env, subnqn=env.closed_nqn)
+    expect_status(cpl, 0x84, 1, ipo=512, iattr=1)
+
+
+@case("Connect from the allowed host to the restricted subsystem works")
+def _(env):
+    a = env.admin(env.closed_nqn, hostnqn=env.allowed_host)
+    cpl = a.identify(nc.CNS_CTRL)
+    expect_ok(cpl, "Identify Controller")
+    sub = cpl.data[768:1024].rstrip(b"\0").decode()
+    check(sub == env.closed_nqn, f"Identify SUBNQN {sub!r}")
+
+
+@case("Connect with RECFMT 1: SCT 1 SC 0x80")
+def _(env):
+    expect_status(connect_fail(env, recfmt=1), 0x80, 1)
+
+
+@case("admin Connect with SQSIZE 0: SCT 1 SC 0x82 IATTR 0 IPO 44")
+def _(env):
+    expect_status(connect_fail(env, sqsize=0), 0x82, 1, ipo=44, iattr=0)
+
+
+@case("Connect with SUBNQN not NUL-terminated: SCT 1 SC 0x82 IATTR 1 IPO 256")
+def _(env):
+    h = env.ic()
+    sub = (env.open_nqn.encode() + b"x" * 256)[:256]
+    cpl = h.connect(None, data=nc.connect_data(sub, h.hostnqn, h.hostid))
+    expect_status(cpl, 0x82, 1, ipo=256, iattr=1)
+
+
+@case("Connect with HOSTNQN not NUL-terminated: SCT 1 SC 0x82 IATTR 1 IPO 512")
+def _(env):
+    h = env.ic()
+    host = (h.hostnqn.encode() + b"y" * 256)[:256]
+    cpl = h.connect(None, data=nc.connect_data(env.open_nqn, host, h.hostid))
+    expect_status(cpl, 0x82, 1, ipo=512, iattr=1)
+
+
+@case("admin Connect with CNTLID other than 0xFFFF: SCT 1 SC 0x82 IATTR 1 IPO 16")
+def _(env):
+    expect_status(connect_fail(env, cntlid=1), 0x82, 1, ipo=16, iattr=1)
+
+
+@case("I/O Connect with SQSIZE > MQES: SCT 1 SC 0x82 IATTR 0 IPO 44")
+def _(env):
+    a = env.admin()
+    a.set_num_queues(1)
+    cap = a.prop_get(nc.REG_CAP)
+    expect_ok(cap, "Property Get CAP")
+    mqes = cap.value & 0xFFFF
+    check(mqes + 1 == env.qdepth, f"CAP.MQES {mqes}, configured depth {env.qdepth}")
+    h = env.ic()
+    cpl = h.connect(env.open_nqn, qid=1, sqsize=mqes + 1, cntlid=a.cntlid,
+                    hostnqn=a.hostnqn, hostid=a.hostid)
+    expect_status(cpl, 0x82, 1, ipo=44, iattr=0)
+    h2 = env.ic()
+    cpl = h2.connect(env.open_nqn, qid=1, sqsize=mqes, cntlid=a.cntlid,
+                     hostnqn=a.hostnqn, hostid=a.hostid)
+    expect_ok(cpl, "I/O Connect with SQSIZE = MQES")
+
+
+@case("I/O Connect with an unknown CNTLID: SCT 1 SC 0x82 IATTR 1 IPO 16")
+def _(env):
+    a = env.admin()
+    a.set_num_queues(1)
+    h = env.ic()
+    cpl = h.connect(env.open_nqn, qid=1, cntlid=a.cntlid ^ 0x4000,
+                    hostnqn=a.hostnqn, hostid=a.hostid)
+    expect_status(cpl, 0x82, 1, ipo=16, iattr=1)
+
+
+@case("I/O Connect with a QID already connected: SCT 1 SC 0x82 IATTR 0 IPO 42")
+def _(env):
+    a, q = env.pair()
+    h = env.ic()
+    cpl = h.connect(env.open_nqn, qid=1, cntlid=a.cntlid, hostnqn=a.hostnqn,
+                    hostid=a.hostid)
+    expect_status(cpl, 0x82, 1, ipo=42, iattr=0)
+    expect_ok(q.read(1, 0, 1), "read on the first queue afterwards")
+
+
+@case("I/O Connect with QID beyond the granted queues: SCT 1 SC 0x82 IPO 42")
+def _(env):
+    a = env.admin()
+    check(a.set_num_queues(2) == 2, "2 I/O queues not granted")
+    env.io(a, qid=2)
+    h = env.ic()
+    cpl = h.connect(env.open_nqn, qid=3, cntlid=a.cntlid, hostnqn=a.hostnqn,
+                    hostid=a.hostid)
+    expect_status(cpl, 0x82, 1, ipo=42, iattr=0)
+
+
+@case("I/O Connect with QID 0xFFFF: SCT 1 SC 0x82 IATTR 0 IPO 42")
+def _(env):
+    a = env.admin()
+    a.set_num_queues(1)
+    h = env.ic()
+    cpl = h.connect(env.open_nqn, qid=0xFFFF, cntlid=a.cntlid, hostnqn=a.hostnqn,
+                    hostid=a.hostid)
+    expect_status(cpl, 0x82, 1, ipo=42, iattr=0)
+
+
+@case("I/O Connect to the discovery controller's NQN: SCT 1 SC 0x82")
+def _(env):
+    a = env.admin(nc.DISCOVERY_NQN)
+    h = env.ic()
+    cpl = h.connect(nc.DISCOVERY_NQN, qid=1, cntlid=a.cntlid, hostnqn=a.hostnqn,
+                    hostid=a.hostid)
+    expect_status(cpl, 0x82, 1, ipo=42, iattr=0)
+
+
+@case("Connect on an already connected queue: Command Sequence Error")
+def _(env):
+    h = env.admin()
+    expect_status(h.connect(env.open_nqn), 0x0C)
+    expect_ok(h.keep_alive(), "Keep Alive on the queue afterwards")
+
+
+@case("Identify before Connect: Command Sequence Error")
+def _(env):
+    h = env.ic()
+    expect_status(h.identify(nc.CNS_CTRL), 0x0C)
+
+
+@case("Property Get before Connect: Command Sequence Error")
+def _(env):
+    h = env.ic()
+    expect_status(h.prop_get(nc.REG_CAP), 0x0C)
+
+
+# =================================================================== admin
+
+@case("admin opcode 0x7E: Invalid Opcode")
+def _(env):
+    expect_status(env.admin().cmd(0x7E), 0x01)
+
+
+@case("Identify CNS 0x55: Invalid Field")
+def _(env):
+    expect_status(env.admin().identify(0x55), 0x02)
+
+
+@case("Identify Namespace NSID 0: Invalid Namespace")
+def _(env):
+    expect_status(env.admin().identify(nc.CNS_NS, nsid=0), 0x0B)
+
+
+@case("Get Log Page LID 0x7F: SCT 1 SC 0x09 (Invalid Log Page)")
+def _(env):
+    expect_status(env.admin().get_log_page(0x7F, 0, 512), 0x09, 1)
+
+
+@case("Get Log Page offset 2 (not dword aligned): Invalid Field")
+def _(env):
+    expect_status(env.admin().get_log_page(0x02, 2, 64), 0x02)
+
+
+@case("Property Get offset 0x40: Invalid Field")
+def _(env):
+    expect_status(env.admin().prop_get(0x40, size8=False), 0x02)
+
+
+@case("Property Set CAP (read-only): Invalid Field")
+def _(env):
+    expect_status(env.admin().prop_set(nc.REG_CAP, 0), 0x02)
+
+
+@case("admin commands before CC.EN = 1: Command Sequence Error")
+def _(env):
+    h = env.admin(enable=False)
+    # DNR is not pinned: retrying after CC.EN = 1 would succeed.
+    expect_status(h.identify(nc.CNS_CTRL), 0x0C, dnr=None)
+    expect_status(h.get_log_page(0x02, 0, 512), 0x0C, dnr=None)
+    h.enable()
+    expect_ok(h.identify(nc.CNS_CTRL), "Identify after CC.EN = 1")
+
+
+@case("Identify, CAP and ICResp advertise the configured limits")
+def _(env):
+    a = env.admin()
+    cpl = a.identify(nc.CNS_CTRL)
+    expect_ok(cpl, "Identify Controller")
+    d = cpl.data
+    mdts = d[77]
+    ioccsz = struct.unpack_from("<I", d, 1792)[0]
+    check(ioccsz * 16 - 64 == env.inline,
+          f"IOCCSZ {ioccsz}: {ioccsz * 16 - 64} bytes in-capsule, configured {env.inline}")
+    check(a.maxh2cdata == env.maxh2cdata,
+          f"ICResp MAXH2CDATA {a.maxh2cdata}, configured {env.maxh2cdata}")
+    check(mdts == 8, f"MDTS {mdts}, expected 8 (the 1 MiB default)")
+
+
+# =================================================================== I/O
+
+@case("Read beyond the namespace end: LBA Out of Range")
+def _(env):
+    a, q = env.pair()
+    expect_status(q.read(1, env.ns_blocks - 1, 2), 0x80)
+    expect_status(q.read(1, env.ns_blocks, 1), 0x80)
+    expect_ok(q.read(1, env.ns_blocks - 1, 1), "read of the last block")
+
+
+@case("Write beyond the namespace end: LBA Out of Range")
+def _(env):
+    a, q = env.pair()
+    expect_status(q.write(1, env.ns_blocks - 1, bytes(2 * BS)), 0x80)
+    expect_status(q.write(1, 1 << 40, bytes(BS)), 0x80)
+
+
+@case("Read of NSID 0: Invalid Namespace")
+def _(env):
+    a, q = env.pair()
+    expect_status(q.read(0, 0, 1), 0x0B)
+
+
+@case("Write to NSID 99: Invalid Namespace")
+def _(env):
+    a, q = env.pair()
+    expect_status(q.write(99, 0, bytes(BS)), 0x0B)
+
+
+@case("Read larger than MDTS: Invalid Field")
+def _(env):
+    a, q = env.pair()
+    nlb = (1 << 20) // BS + 1
+    expect_status(q.read(1, 0, nlb), 0x02)
+
+
+@case("SGL length not matching NLB: SGL Data Length Invalid")
+def _(env):
+    a, q = env.pair()
+    expect_status(q.read(1, 0, 8, sgl_desc=nc.sgl(nc.SGL_TRANSPORT, 4 * BS)), 0x0F)
+    expect_status(q.cmd(nc.NVM_WRITE, nsid=1, data_out=bytes(4 * BS),
+                        **q.rw_fields(env.lbas(8), 8)), 0x0F)
+
+
+@case("I/O opcode 0x7E: Invalid Opcode")
+def _(env):
+    a, q = env.pair()
+    expect_status(q.cmd(0x7E, nsid=1), 0x01)
+
+
+@case("Compare: equal data succeeds, different data SCT 2 SC 0x85")
+def _(env):
+    a, q = env.pair()
+    lba = env.lbas(8)
+    data = pattern(8 * BS, 4)
+    expect_ok(q.write(1, lba, data), "write")
+    expect_ok(q.compare(1, lba, data), "Compare of equal data")
+    other = bytearray(data)
+    other[1000] ^= 1
+    expect_status(q.compare(1, lba, bytes(other)), 0x85, 2)
+    expect_ok(q.compare(1, lba, data, inline=False), "Compare by R2T")
+
+
+# =================================================================== keep-alive
+
+@case("KATO 1000 ms and silence: the target closes within 3 s")
+def _(env):
+    h = env.admin(kato=1000, enable=False)
+    t0 = time.monotonic()
+    h.enable()
+    try:
+        h.expect_closed(timeout=3.0 - (time.monotonic() - t0))
+    except nc.NvmfError as e:
+        raise Fail(f"{type(e).__name__}: {e}") from None
+    took = time.monotonic() - t0
+    check(took > 0.5, f"closed after {took:.2f} s, before KATO")
+
+
+@case("KATO 1000 ms with a Keep Alive every 300 ms stays connected")
+def _(env):
+    h = env.admin(kato=1000)
+    end = time.monotonic() + 2.0
+    while time.monotonic() < end:
+        expect_ok(h.keep_alive(), "Keep Alive")
+        time.sleep(0.3)
+    expect_ok(h.identify(nc.CNS_CTRL), "Identify after 2 s")
+
+
+# =================================================================== correct path
+
+@case("CRC32C known answer")
+def _(env):
+    check(nc.crc32c(b"123456789") == 0xE3069283, "CRC32C('123456789')")
+    check(nc.crc32c(b"") == 0, "CRC32C of nothing")
+
+
+@case("write in-capsule and by R2T (split by MAXH2CDATA), read back")
+def _(env):
+    a, q = env.pair()
+    n = 64 * 1024
+    check(q.maxh2cdata < n, f"MAXH2CDATA {q.maxh2cdata} does not split {n} bytes")
+    lba = env.lbas(n // BS)
+    data = pattern(n, 5)
+    cid = q.submit(nc.NVM_WRITE, nsid=1, data_out=data, inline=False,
+                   **q.rw_fields(lba, n // BS))
+    cmd = q.cmds[cid]
+    expect_ok(q.wait(cid), "R2T write")
+    check(cmd.r2ts >= 1, "no R2T")
+    small = pattern(2 * BS, 6)
+    expect_ok(q.write(1, lba + 8, small), "in-capsule write")
+    want = data[:8 * BS] + small + data[10 * BS:]
+    cpl = q.read(1, lba, n // BS)
+    expect_ok(cpl, "read")
+    check(cpl.data == want, "read back other data")
+
+
+@case("header and data digests with HPDA 7: writes and reads")
+def _(env):
+    a, q = env.pair(hdgst=True, ddgst=True, hpda=7)
+    n = 64 * 1024
+    lba = env.lbas(n // BS)
+    data = pattern(n, 7)
+    expect_ok(q.write(1, lba, data, inline=False), "R2T write")
+    small = pattern(4 * BS, 8)
+    expect_ok(q.write(1, lba, small), "in-capsule write")
+    cpl = q.read(1, lba, n // BS)
+    expect_ok(cpl, "read")
+    check(cpl.data == small + data[4 * BS:], "read back other data")
+    expect_ok(a.identify(nc.CNS_CTRL), "Identify with digests")
+
+
+@case("pipelined commands complete with their own CIDs")
+def _(env):
+    a, q = env.pair()
+    lba = env.lbas(32)
+    blocks = [pattern(BS, 100 + i) for i in range(8)]
+    cids = [q.submit(nc.NVM_WRITE, nsid=1, data_out=b, **q.rw_fields(lba + i, 1))
+            for i, b in enumerate(blocks)]
+    for cid in cids:
+        expect_ok(q.wait(cid), f"write CID {cid}")
+    rcids = [q.submit(nc.NVM_READ, nsid=1, read_len=BS, **q.rw_fields(lba + i, 1))
+             for i in range(8)]
+    for i, cid in enumerate(rcids):
+        cpl = q.wait(cid)
+        expect_ok(cpl, f"read CID {cid}")
+        check(cpl.data == blocks[i], f"block {i} read back other data")
+
+
+def disc_entries(page, numrec):
+    out = []
+    for i in range(numrec):
+        e = page[1024 * (i + 1):1024 * (i + 2)]
+        out.append(dict(trtype=e[0], adrfam=e[1], subtype=e[2],
+                        portid=struct.unpack_from("<H", e, 4)[0],
+                        trsvcid=e[32:64].decode().strip(" \0"),
+                        subnqn=e[256:512].rstrip(b"\0").decode(),
+                        traddr=e[512:768].decode().strip(" \0")))
+    return out
+
+
+@case("discovery log read in slices at several dword offsets is consistent")
+def _(env):
+    a = env.admin(nc.DISCOVERY_NQN)
+    cpl = a.get_log_page(nc.LID_DISCOVERY, 0, 20, rae=True)
+    expect_ok(cpl, "Get Log Page 0x70 header")
+    genctr, numrec = struct.unpack_from("<QQ", cpl.data)
+    check(1 <= numrec <= 64, f"NUMREC {numrec}")
+    size = 1024 * (numrec + 1)
+    full = a.get_log_page(nc.LID_DISCOVERY, 0, size)
+    expect_ok(full, "Get Log Page 0x70 whole")
+    page = full.data
+    check(len(page) == size, f"{len(page)} bytes of {size}")
+    check(struct.unpack_from("<QQH", page) == (genctr, numrec, 0),
+          "header changed between reads (GENCTR/NUMREC/RECFMT)")
+    for off, n in ((0, 8), (8, 8), (4, 16), (16, 4), (1024, 1024), (1028, 60),
+                   (1024 + 256, 256), (size - 1024, 1024), (size - 512, 512),
+                   (512, 1024), (size - 4, 4)):
+        piece = a.get_log_page(nc.LID_DISCOVERY, off, n)
+        expect_ok(piece, f"Get Log Page 0x70 at {off}")
+        check(piece.data == page[off:off + n],
+              f"{n} bytes at offset {off} differ from the whole page")
+    ents = disc_entries(page, numrec)
+    check(ents[0]["subtype"] == 3 and ents[0]["subnqn"] == nc.DISCOVERY_NQN,
+          f"first entry {ents[0]}")
+    mine = [e for e in ents if e["subnqn"] == env.open_nqn]
+    check(len(mine) == 1, f"{len(mine)} entries for {env.open_nqn}")
+    e = mine[0]
+    check((e["trtype"], e["adrfam"], e["subtype"], e["trsvcid"], e["traddr"]) ==
+          (3, 1, 2, str(env.port), env.addr), f"entry {e}")
+    check(not any(e["subnqn"] == env.closed_nqn for e in ents),
+          "restricted subsystem listed for a host not allowed")
+    b = env.admin(nc.DISCOVERY_NQN, hostnqn=env.allowed_host)
+    cpl = b.get_log_page(nc.LID_DISCOVERY, 0, 20)
+    n2 = struct.unpack_from("<Q", cpl.data, 8)[0]
+    cpl = b.get_log_page(nc.LID_DISCOVERY, 0, 1024 * (n2 + 1))
+    expect_ok(cpl, "Get Log Page 0x70 for the allowed host")
+    check(any(e["subnqn"] == env.closed_nqn for e in disc_entries(cpl.data, n2)),
+          "restricted subsystem not listed for the allowed host")
+
+
+@case("discovery controller: Identify CNS 0 is Invalid Field, log 0x02 Invalid Log Page")
+def _(env):
+    a = env.admin(nc.DISCOVERY_NQN)
+    expect_status(a.identify(nc.CNS_NS, nsid=1), 0x02)
+    expect_status(a.get_log_page(0x02, 0, 512), 0x09, 1)
+
+
+# =================================================================== main
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--addr", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--open-nqn", default="nqn.2026-11.io.nvmfd.test:open")
+    ap.add_argument("--closed-nqn", default="nqn.2026-11.io.nvmfd.test:closed")
+    ap.add_argument("--allowed-host",
+                    default="nqn.2026-11.io.nvmfd.test:allowed-host")
+    ap.add_argument("--inline-data-size", type=int, default=4096)
+    ap.add_argument("--maxh2cdata", type=int, default=16384)
+    ap.add_argument("--max-queue-depth", type=int, default=64)
+    ap.add_argument("--ns-size", type=int, default=16 << 20)
+    ap.add_argument("-k", "--only", help="run only cases whose name contains this")
+    a = ap.parse_args()
+    env = Env(a)
+
+    passed = failed = 0
+    start = time.monotonic()
+    for name, fn in CASES:
+        if a.only and a.only not in name:
+            continue
+        if time.monotonic() - start > TIME_BUDGET:
+            print(f"not ok - {name}: not run, the {TIME_BUDGET:.0f} s budget is spent",
+                  flush=True)
+            failed += 1
+            continue
+        t0 = time.monotonic()
+        try:
+            try:
+                fn(env)
+            finally:
+                env.close_all()
+            try:
+                alive(env)
+            except Exception as e:
+                raise Fail(f"target no longer serves: {type(e).__name__}: {e}")
+        except Fail as e:
+            print(f"not ok - {name}: {e}", flush=True)
+            failed += 1
+        except TermReq as e:
+            print(f"not ok - {name}: unexpected {e}", flush=True)
+            failed += 1
+        except Exception as e:      # noqa: BLE001 - report and go on
+            print(f"not ok - {name}: {type(e).__name__}: {e}", flush=True)
+            failed += 1
+        else:
+            took = time.monotonic() - t0
+            print(f"ok - {name}" + (f" ({took:.1f} s)" if took >= 1 else ""),
+                  flush=True)
+            passed += 1
+    print(f"{passed} passed, {failed} failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+#!/bin/bash
+# Integration test: the Linux kernel's NVMe/TCP host (Debian's 6.12 in a QEMU
+# VM from ../shared/peer-linux) against nvmfd running on this machine.
+#
+# Environment (set by `make check`): NVMFD = the daemon binary, top_srcdir.
+# Exit: 0 pass, 77 skip (no peer-linux, QEMU or python3), 1 fail, 99 error.
+#
+# One VM boot runs guest/linux-host.sh (discovery, connect, identify, fio
+# verify, digests, file backend, keep-alive, persistent discovery); before it,
+# kato.py checks the keep-alive timeout from this machine.  Finally the
+# daemon must stop cleanly on SIGTERM and the file namespace's backing file
+# must hold the bytes the guest wrote.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
+NVMFD=${NVMFD:-$PWD/nvmfd}
+peer=$top_srcdir/../shared/peer-linux
+
+RAM_NQN=nqn.2026-11.io.nvmfd.test:ram
+RAM_MODEL="nvmfd integration ram"
+RAM_SERIAL=INTEG-RAM-0001
+RAM_SIZE=$((256 << 20))
+FILE_NQN=nqn.2026-11.io.nvmfd.test:file
+FILE_SIZE=$((128 << 20))
+VM_TIMEOUT=360          # seconds for the whole guest run
+
+T0=$SECONDS
+say() { echo "linux-host: [$((SECONDS - T0))s] $*"; }
+skip() { say "SKIP: $*"; exit 77; }
+
+# ---------------------------------------------------------------- requirements
+[ -x "$peer/vm" ] ||
+	skip "no peer-linux harness at \$top_srcdir/../shared/peer-linux (only CI has it)"
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
+command -v python3 >/dev/null || skip "python3 is not installed"
+if [ ! -x "$NVMFD" ]; then
+	say "ERROR: NVMFD=$NVMFD is not an executable"
+	exit 99
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmfd-linux-host.XXXXXX") || exit 99
+daemon_pid=""
+vm_pid=""
+cleanup() {
+	[ -n "$vm_pid" ] && kill "$vm_pid" 2>/dev/null
+	[ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null
+	wait 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+failed=0
+fail() {
+	say "FAIL: $*"
+	failed=1
+}
+
+dump_log() {
+	echo "----- daemon log ($tmp/nvmfd.log)"
+	cat "$tmp/nvmfd.log"
+	echo "----- end of daemon log"
+}
+
+# ---------------------------------------------------------------- daemon
+# $1 main port, $2 a second port that refuses digests.
+write_config() {
+	cat > "$tmp/nvmfd.yaml" <<EOF
+workers: 2
+ports:
+  - id: 1
+    address: 127.0.0.1
+    port: $1
+  - id: 2
+    address: 127.0.0.1
+    port: $2
+    header_digest: false
+    data_digest: false
+subsystems:
+  - nqn: $RAM_NQN
+    model: $RAM_MODEL
+    serial: $RAM_SERIAL
+    namespaces:
+      - nsid: 1
+        backend: ram
+        size: $((RAM_SIZE >> 20))M
+  - nqn: $FILE_NQN
+    namespaces:
+      - nsid: 1
+        backend: file
+        path: $tmp/disk.img
+        size: $((FILE_SIZE >> 20))M
+EOF
+}
+
+# start_daemon: 0 ready, 1 gone (e.g. port in use), 2 no "ready" within 10 s.
+start_daemon() {
+	: > "$tmp/nvmfd.log"
+	"$NVMFD" -F -d -f "$tmp/nvmfd.yaml" 2> "$tmp/nvmfd.log" &
+	daemon_pid=$!
+	for _ in $(seq 100); do
+		grep -q ' ready: ' "$tmp/nvmfd.log" && return 0
+		if ! kill -0 "$daemon_pid" 2>/dev/null; then
+			wait "$daemon_pid"
+			daemon_pid=""
+			return 1
+		fi
+		sleep 0.1
+	done
+	return 2
+}
+
+# Ports 24470-24479: take the first pair the daemon can bind (another test
+# may hold some of them).
+port=""
+for p in 24470 24472 24474 24476 24478; do
+	write_config "$p" $((p + 1))
+	start_daemon
+	case $? in
+	0) port=$p; break ;;
+	1) grep -q 'in use' "$tmp/nvmfd.log" && continue
+	   say "ERROR: nvmfd exited at start:"; cat "$tmp/nvmfd.log"; exit 99 ;;
+	*) say "ERROR: nvmfd did not log \"ready\" within 10 s:"; cat "$tmp/nvmfd.log"
+	   exit 99 ;;
+	esac
+done
+if [ -z "$port" ]; then
+	say "ERROR: no free port pair in 24470-24479"
+	exit 99
+fi
+say "nvmfd (pid $daemon_pid) ready on 127.0.0.1:$port, digest-less port $((port + 1))"
+
+# ---------------------------------------------------------------- 5. KATO
+say "keep-alive timeout from this machine (kato.py, KATO 1000 ms)"
+if ! timeout 30 python3 "$here/kato.py" 127.0.0.1 "$port" "$RAM_NQN" \
+    --kato-ms 1000 --max-s 3; then
+	fail "kato.py: keep-alive timeout check"
+fi
+grep -q 'keep alive' "$tmp/nvmfd.log" || fail "no \"keep alive\" line in the daemon log"
+
+# ---------------------------------------------------------------- the VM
+say "booting the Linux host VM (guest/linux-host.sh)"
+"$peer/vm" --timeout "$VM_TIMEOUT" "$here/guest/linux-host.sh" "$port" $((port + 1)) \
+	"$RAM_NQN" "$RAM_MODEL" "$RAM_SERIAL" "$RAM_SIZE" "$FILE_NQN" "$FILE_SIZE" \
+	> "$tmp/vm.out" 2>&1 &
+vm_pid=$!
+tail -f --pid="$vm_pid" "$tmp/vm.out" 2>/dev/null | tr -d '\r' &
+wait "$vm_pid"
+vm_rc=$?
+vm_pid=""
+wait 2>/dev/null      # the tail
+tr -d '\r' < "$tmp/vm.out" > "$tmp/vm.txt"
+case $vm_rc in
+0) say "guest checks passed" ;;
+124) fail "the VM timed out after ${VM_TIMEOUT}s" ;;
+125) fail "the guest reported no exit code (kernel panic?)" ;;
+*) fail "guest checks failed (exit $vm_rc): $(grep -m1 '^FAIL' "$tmp/vm.txt")" ;;
+esac
+
+# The daemon's view of what the guest did: one line per controller.
+# guest_val KEY: the value of the guest's KEY= line.
+guest_val() { sed -n "s/^$1=//p" "$tmp/vm.txt" | head -1; }
+ctrl_logged() {   # KEY NQN KATO_REGEX
+	local v cntlid host
+	v=$(guest_val "$1")
+	[ -n "$v" ] || return 0          # the guest stopped before that step
+	cntlid=${v%% *} host=${v#* }
+	if ! grep -qE "controller $cntlid for $host on $2 \(KATO $3 ms\)" "$tmp/nvmfd.log"; then
+		fail "daemon log has no controller $cntlid for $host on $2 with KATO $3 ms"
+	fi
+}
+ctrl_logged RAMCTRL "$RAM_NQN" '[0-9]+'
+ctrl_logged FILECTRL "$FILE_NQN" '[0-9]+'
+ctrl_logged KATOCTRL "$RAM_NQN" 2000
+ctrl_logged PDCCTRL nqn.2014-08.org.nvmexpress.discovery '[1-9][0-9]*'
+
+# ---------------------------------------------------------------- shutdown
+if kill -0 "$daemon_pid" 2>/dev/null; then
+	say "stopping nvmfd with SIGTERM"
+	kill -TERM "$daemon_pid"
+	for _ in $(seq 100); do
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$daemon_pid" 2>/dev/null; then
+		fail "nvmfd still running 10 s after SIGTERM"
+	else
+		wait "$daemon_pid"
+		rc=$?
+		daemon_pid=""
+		[ "$rc" = 0 ] || fail "nvmfd exited with $rc after SIGTERM"
+	fi
+else
+	wait "$daemon_pid"
+	fail "nvmfd died during the test (exit $?)"
+	daemon_pid=""
+fi
+
+# ---------------------------------------------------------------- 4. file data
+md5=$(guest_val MD5)
+if [ -n "$md5" ]; then
+	got=$(dd if="$tmp/disk.img" bs=1M skip=4 count=1 2>/dev/null | md5sum | cut -d' ' -f1)
+	if [ "$got" = "$md5" ]; then
+		say "backing file holds the guest's pattern at 4 MiB (md5 $md5)"
+	else
+		fail "backing file at 4 MiB has md5 $got, the guest wrote $md5"
+	fi
+	size=$(stat -c %s "$tmp/disk.img")
+	[ "$size" = "$FILE_SIZE" ] || fail "backing file is $size bytes, expected $FILE_SIZE"
+elif [ "$vm_rc" = 0 ]; then
+	fail "the guest printed no MD5= line"
+fi
+
+if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$tmp/nvmfd.log"; then
+	fail "sanitizer report in the daemon log"
+fi
+
+dump_log
+if [ "$failed" != 0 ]; then
+	say "FAILED"
+	exit 1
+fi
+say "PASS"
+exit 0
