@@ -112,8 +112,9 @@ connect_data_ready(struct nvmf_cmd *cmd)
 			return;
 		}
 		if (qid > ctrl->num_io_queues + 1 || ctrl->ioq[qid] != NULL) {
+			/* ioq[] has max_qid + 1 slots: only index it in range. */
 			log_warnx("%s: controller %u: I/O queue %u %s", qp->peer,
-			    ctrl->cntlid, qid, ctrl->ioq[qid] == NULL ?
+			    ctrl->cntlid, qid, qid > ctrl->num_io_queues + 1 ?
 			    "beyond the granted count" : "already connected");
 			connect_invalid(cmd, false, CONNECT_SQE_QID,
 			    NVME_SC_CONNECT_INVALID_PARAM);

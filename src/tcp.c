@@ -362,13 +362,17 @@ qpair_flush(struct qpair *qp)
 	size_t skip = qp->tx_done;
 	ssize_t n;
 	int cnt = 0;
+	bool ctl;
 
 	if (qp->fd < 0 || qp->state == QP_DEAD)
 		return;
 	while (qp->ctl_len > 0 || !TAILQ_EMPTY(&qp->txq)) {
 		cnt = 0;
 		skip = qp->tx_done;
-		if (qp->ctl_len > 0) {
+		/* A control PDU (ICResp, C2HTermReq) never goes inside another
+		 * PDU: a partly sent entry is finished first. */
+		ctl = qp->ctl_len > 0 && qp->tx_done == 0;
+		if (ctl) {
 			iov[cnt].iov_base = qp->ctl_pdu + qp->ctl_sent;
 			iov[cnt++].iov_len = qp->ctl_len - qp->ctl_sent;
 		} else {
@@ -392,6 +396,8 @@ qpair_flush(struct qpair *qp)
 					}
 				}
 				cnt += k;
+				if (qp->ctl_len > 0)
+					break;
 			}
 		}
 		msg.msg_iovlen = cnt;
@@ -404,10 +410,16 @@ qpair_flush(struct qpair *qp)
 			qpair_close(qp, strerror(errno));
 			return;
 		}
-		if (qp->ctl_len > 0) {
+		if (ctl) {
 			qp->ctl_sent += n;
-			if (qp->ctl_sent == qp->ctl_len)
-				qp->ctl_len = qp->ctl_sent = 0;
+			if (qp->ctl_sent < qp->ctl_len)
+				break;	/* the socket is full */
+			qp->ctl_len = qp->ctl_sent = 0;
+			/* Nothing may follow a C2HTermReq: drop the rest. */
+			if (qp->state == QP_CLOSING) {
+				qpair_close(qp, NULL);
+				return;
+			}
 			continue;
 		}
 		/* Retire every entry that went out whole. */

@@ -78,7 +78,7 @@ for p in 24480 24481 24482 24483 24484 24485 24486 24487 24488 24489; do
 	pid=$!
 	i=0
 	while [ $i -lt 100 ]; do	# 10 s
-		if grep -q ' ready' "$tmp/nvmfd.log"; then
+		if grep -q ' ready: ' "$tmp/nvmfd.log"; then
 			port=$p
 			break
 		fi
@@ -106,6 +106,8 @@ if [ -z "$port" ]; then
 fi
 echo "nvmfd (pid $pid) listening on 127.0.0.1:$port"
 
+PYTHONDONTWRITEBYTECODE=1
+export PYTHONDONTWRITEBYTECODE
 run_py() {
 	if command -v timeout >/dev/null 2>&1; then
 		timeout 110 python3 "$@"

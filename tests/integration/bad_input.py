@@ -25,6 +25,7 @@ import struct
 import sys
 import time
 
+sys.dont_write_bytecode = True     # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nvmf_client as nc                                    # noqa: E402
 from nvmf_client import Host, TermReq, open_admin, open_io  # noqa: E402
@@ -78,8 +79,7 @@ def expect_term(h, fes, fei=0, skip=(nc.R2T,)):
 
 
 def pattern(n, seed):
-    r = random.Random(seed)
-    return bytes(r.getrandbits(8) for _ in range(n))
+    return random.Random(seed).randbytes(n)
 
 
 class Env:
@@ -355,7 +355,7 @@ def _(env):
     cid = q.alloc_cid()
     s = nc.sqe(nc.NVM_WRITE, cid=cid, nsid=1,
                sgl_desc=nc.sgl(nc.SGL_INCAPSULE, 8 * BS), **q.rw_fields(lba, 8))
-    q.cmds[cid] = nc._Cmd(cid, None, 0)
+    q.register(cid)
     q.send(q.capsule(s, pattern(8 * BS, 2), bad_ddgst=True))
     expect_status(q.wait(cid), 0x04, dnr=False)
     # The queue still works: a good write and read on it.
@@ -402,7 +402,7 @@ def _(env):
     lba = env.lbas(8)
     cid, r2t = start_r2t_write(q, lba, 8 * BS)
     q.send(q.h2c_data_pdu(cid, r2t.ttag, 0, bytes(8 * BS)))
-    q.cmds[cid] = nc._Cmd(cid, None, 0)
+    q.register(cid)
     expect_ok(q.wait(cid), "R2T write")
     # The same TTAG again: that transfer is over.
     q.send(h2c_header(q, cid, r2t.ttag, 0, 8 * BS))
@@ -451,6 +451,85 @@ def _(env):
     expect_term(q, nc.FES_DATA_LIMIT)
 
 
+@case("H2CData without data (PLEN = HLEN): FES 1 FEI 4")
+def _(env):
+    a, q = env.pair()
+    cid, r2t = start_r2t_write(q, env.lbas(8), 8 * BS)
+    q.send(q.h2c_data_pdu(cid, r2t.ttag, 0, b"", datal=0))
+    expect_term(q, nc.FES_INVALID_HEADER, 4)
+
+
+@case("host closes in the middle of an H2CData payload")
+def _(env):
+    a, q = env.pair()
+    n = 4 * env.maxh2cdata
+    cid, r2t = start_r2t_write(q, env.lbas(n // BS), n)
+    pdu = q.h2c_data_pdu(cid, r2t.ttag, 0, bytes(env.maxh2cdata), last=False)
+    q.send(pdu[:len(pdu) // 2])
+    time.sleep(0.05)
+    q.close()
+    expect_ok(a.keep_alive(), "Keep Alive on the admin queue afterwards")
+
+
+@case("host closes in the middle of a PDU header, before and after ICReq")
+def _(env):
+    h = env.raw()
+    h.send(h.icreq_pdu()[:5])
+    h.close()
+    h = env.ic()
+    h.send(h.capsule(identify_sqe())[:40])
+    time.sleep(0.05)
+    h.close()
+
+
+@case("PDUs delivered a few bytes at a time")
+def _(env):
+    def trickle(h, data, step=7):
+        for i in range(0, len(data), step):
+            h.send(data[i:i + step])
+    h = env.raw()
+    trickle(h, h.icreq_pdu(hdgst=True, ddgst=True), 3)
+    icresp = h.expect_pdu(nc.ICRESP)
+    check(icresp.raw[11] == 3, f"ICResp DGST {icresp.raw[11]:#x}, expected 3")
+    h.hdgst = h.ddgst = True
+    h.maxh2cdata = icresp.u32(12)
+    cid = h.alloc_cid()
+    data = nc.connect_data(env.open_nqn, h.hostnqn, h.hostid)
+    s = nc.sqe(nc.OPC_FABRICS, cid=cid, fctype=nc.FCTYPE_CONNECT,
+               sgl_desc=nc.sgl(nc.SGL_INCAPSULE, len(data)), cdw11=31)
+    h.register(cid)
+    trickle(h, h.capsule(s, data), 61)
+    cpl = h.wait(cid)
+    expect_ok(cpl, "Connect sent in pieces")
+    h.cntlid, h.qid, h.subnqn = cpl.dw0 & 0xFFFF, 0, env.open_nqn
+    h.enable()
+    check(h.set_num_queues(1) >= 1, "no I/O queue")
+    # The I/O queue: an in-capsule write and an R2T write, trickled.
+    q = env.io(h, hdgst=True, ddgst=True)
+    lba = env.lbas(64)
+    small = pattern(4 * BS, 9)
+    cid = q.alloc_cid()
+    s = nc.sqe(nc.NVM_WRITE, cid=cid, nsid=1,
+               sgl_desc=nc.sgl(nc.SGL_INCAPSULE, len(small)),
+               **q.rw_fields(lba, 4))
+    q.register(cid)
+    trickle(q, q.capsule(s, small), 13)
+    expect_ok(q.wait(cid), "trickled in-capsule write")
+    big = pattern(2 * q.maxh2cdata, 10)
+    cid, r2t = start_r2t_write(q, lba + 4, len(big))
+    out = b"".join(q.h2c_data_pdu(cid, r2t.ttag, off,
+                                  big[off:off + q.maxh2cdata],
+                                  last=off + q.maxh2cdata >= len(big))
+                   for off in range(0, len(big), q.maxh2cdata))
+    q.register(cid)
+    trickle(q, out[:300], 11)
+    trickle(q, out[300:], 4096 + 5)
+    expect_ok(q.wait(cid), "trickled R2T write")
+    cpl = q.read(1, lba, 4 + len(big) // BS)
+    expect_ok(cpl, "read back")
+    check(cpl.data == small + big, "read back other data")
+
+
 @case("H2CTermReq: the target closes without a response")
 def _(env):
     h = env.admin()
@@ -470,6 +549,49 @@ def _(env):
         q.expect_closed()
     except nc.NvmfError as e:
         raise Fail(f"{type(e).__name__}: {e}") from None
+
+
+@case("C2HTermReq waits for a partly sent C2HData and nothing follows it")
+def _(env):
+    a = env.admin()
+    a.set_num_queues(1)
+    q = env.io(a, rcvbuf=4096)
+    n = 1 << 20
+    lba = env.lbas(n // BS)
+    data = bytes(range(251)) * (n // 251) + bytes(n % 251)
+    expect_ok(q.write(1, lba, data, inline=False), "1 MiB write")
+    # More than the socket buffers hold: the target's sends block mid-PDU.
+    cids = [q.submit(nc.NVM_READ, nsid=1, read_len=n, **q.rw_fields(lba, n // BS))
+            for _ in range(4)]
+    time.sleep(0.2)
+    q.send(nc.CH.pack(0x08, 0, 24, 0, 24) + bytes(16))
+    time.sleep(0.1)
+    got = {cid: bytearray() for cid in cids}
+    while True:
+        try:
+            pdu = q.recv_raw_pdu()
+        except nc.NvmfError as e:
+            raise Fail(f"before the C2HTermReq: {type(e).__name__}: {e}") from None
+        if pdu.type == nc.C2H_DATA:
+            check(pdu.cccid in got and pdu.offset == len(got[pdu.cccid]),
+                  f"C2HData CCCID {pdu.cccid} DATAO {pdu.offset}")
+            got[pdu.cccid] += pdu.data
+            check(got[pdu.cccid] == data[:len(got[pdu.cccid])],
+                  f"CID {pdu.cccid}: C2HData payload corrupted (a PDU inside it?)")
+        elif pdu.type == nc.CAPSULE_RESP:
+            cpl = nc.Completion(pdu.raw[8:24])
+            check(cpl.cid in got and len(got[cpl.cid]) == n,
+                  f"CapsuleResp for CID {cpl.cid} before all its data")
+        elif pdu.type == nc.C2H_TERM:
+            break
+        else:
+            raise Fail(f"unexpected {pdu!r}")
+    check((pdu.u16(8), pdu.u32(10)) == (nc.FES_INVALID_HEADER, 0),
+          f"C2HTermReq FES {pdu.u16(8)} FEI {pdu.u32(10)}, expected 1 and 0")
+    try:
+        q.expect_closed()
+    except nc.NvmfError as e:
+        raise Fail(f"after the C2HTermReq: {type(e).__name__}: {e}") from None
 
 
 @case("more commands than SQSIZE outstanding: FES 2")
@@ -737,6 +859,32 @@ def _(env):
                         **q.rw_fields(env.lbas(8), 8)), 0x0F)
 
 
+@case("Read with a keyed SGL descriptor (0x40): SGL Descriptor Type Invalid")
+def _(env):
+    a, q = env.pair()
+    expect_status(q.read(1, 0, 1, sgl_desc=nc.sgl(0x40, BS)), 0x11)
+
+
+@case("in-capsule SGL with offset 16: SGL Offset Invalid")
+def _(env):
+    a, q = env.pair()
+    expect_status(q.write(1, env.lbas(1), bytes(BS),
+                          sgl_desc=nc.sgl(nc.SGL_INCAPSULE, BS, 16)), 0x16)
+
+
+@case("in-capsule SGL length not the capsule's data length: SGL Data Length Invalid")
+def _(env):
+    a, q = env.pair()
+    expect_status(q.write(1, env.lbas(2), bytes(2 * BS),
+                          sgl_desc=nc.sgl(nc.SGL_INCAPSULE, BS)), 0x0F)
+
+
+@case("Read with PSDT = PRP: Invalid Field")
+def _(env):
+    a, q = env.pair()
+    expect_status(q.read(1, 0, 1, flags=0), 0x02)
+
+
 @case("I/O opcode 0x7E: Invalid Opcode")
 def _(env):
     a, q = env.pair()
@@ -822,6 +970,15 @@ def _(env):
     expect_ok(cpl, "read")
     check(cpl.data == small + data[4 * BS:], "read back other data")
     expect_ok(a.identify(nc.CNS_CTRL), "Identify with digests")
+
+
+@case("read of exactly MDTS (1 MiB) returns all of it")
+def _(env):
+    a, q = env.pair()
+    nlb = (1 << 20) // BS
+    cpl = q.read(1, 0, nlb)
+    expect_ok(cpl, "1 MiB read")
+    check(len(cpl.data) == 1 << 20, f"{len(cpl.data)} bytes returned")
 
 
 @case("pipelined commands complete with their own CIDs")

@@ -273,9 +273,23 @@ def random_hostnqn():
 class Host:
     """One NVMe/TCP connection (one queue pair) in the host role."""
 
-    def __init__(self, addr, port, *, timeout=5.0, hostnqn=None, hostid=None):
+    def __init__(self, addr, port, *, timeout=5.0, hostnqn=None, hostid=None,
+                 rcvbuf=None):
         self.timeout = timeout
-        self.sock = socket.create_connection((addr, port), timeout=timeout)
+        if rcvbuf is None:
+            self.sock = socket.create_connection((addr, port), timeout=timeout)
+        else:
+            # A small receive buffer (set before connecting, so the window
+            # stays small) lets tests make the target's sends block.
+            self.sock = socket.socket(socket.AF_INET6 if ":" in addr
+                                      else socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            self.sock.settimeout(timeout)
+            try:
+                self.sock.connect((addr, port))
+            except OSError:
+                self.sock.close()
+                raise
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if hostnqn is None:
             hostnqn, rid = random_hostnqn()
@@ -476,6 +490,11 @@ class Host:
         self.send(self.capsule(s, data_out if inline else b""))
         return cid
 
+    def register(self, cid, read_len=0):
+        """Expect a completion (and read_len bytes of data) for a command
+        the caller sent by hand; wait(cid) then collects it."""
+        self.cmds[cid] = _Cmd(cid, None, read_len)
+
     def wait(self, cid, timeout=None):
         """Process PDUs until the CapsuleResp for cid; answers R2Ts."""
         if cid in self.done:
@@ -655,10 +674,10 @@ def open_admin(addr, port, subnqn, *, hostnqn=None, hostid=None, kato=0,
 
 
 def open_io(admin, addr, port, subnqn, qid=1, sqsize=31, *, hdgst=False,
-            ddgst=False, hpda=0, timeout=5.0):
+            ddgst=False, hpda=0, timeout=5.0, rcvbuf=None):
     """An I/O queue of admin's controller."""
     h = Host(addr, port, timeout=timeout, hostnqn=admin.hostnqn,
-             hostid=admin.hostid)
+             hostid=admin.hostid, rcvbuf=rcvbuf)
     try:
         h.icreq(hdgst=hdgst, ddgst=ddgst, hpda=hpda)
         cpl = h.connect(subnqn, qid=qid, sqsize=sqsize, cntlid=admin.cntlid)
