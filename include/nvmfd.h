@@ -91,10 +91,26 @@ struct port {
 	/* runtime */
 	int		fd;
 	struct event	*ev;
+	atomic_int	refs;		/* connections using it, +1 while listed */
+	bool		removed;
 };
 TAILQ_HEAD(port_list, port);
 
 enum backend_type { BACKEND_RAM, BACKEND_FILE, BACKEND_BLOCK };
+
+/* One cache line per loop: written only by that loop's thread. */
+struct ns_inflight {
+	atomic_uint	n;
+	char		pad[60];
+};
+
+#define NS_LAT_BUCKETS	32	/* powers of two of microseconds */
+struct ns_stats {
+	uint64_t	reads, writes, other, errors;
+	uint64_t	bytes_read, bytes_written;
+	uint64_t	lat[NS_LAT_BUCKETS];
+	char		pad[64 - (6 * 8 + NS_LAT_BUCKETS * 8) % 64];
+};
 
 struct namespace {
 	TAILQ_ENTRY(namespace) entry;
@@ -113,6 +129,9 @@ struct namespace {
 	int		cfg_line, cfg_col;
 
 	/* runtime, set by the backend's open */
+	struct ns_inflight *inflight;	/* per loop, see registry.c */
+	bool		published;
+	struct ns_stats	*stats;		/* per loop */
 	const struct backend_ops *ops;
 	void		*priv;
 	uint8_t		*mem;		/* RAM: data lives here (no copy) */
@@ -145,6 +164,9 @@ struct subsystem {
 	/* runtime (main loop) */
 	TAILQ_HEAD(, controller) controllers;
 	uint16_t	next_cntlid;
+	/* NSID -> namespace, read lock-free by workers */
+	_Atomic(struct namespace *) *ns_table;
+	bool		removed;	/* freed when its controllers are gone */
 };
 TAILQ_HEAD(subsystem_list, subsystem);
 
@@ -220,7 +242,28 @@ struct backend_ops {
 	void	(*close)(struct namespace *);
 	/* Start an I/O from the current loop's thread; never blocks. */
 	void	(*submit)(struct nvmf_io *);
+	/* Optional: gain write access for a namespace opened read-only. */
+	int	(*set_writable)(struct namespace *, char *err, size_t errlen);
 };
+
+/* registry.c: the running configuration, changed live from the main loop */
+int	registry_start(struct config *);
+void	registry_stop(struct config *);
+int	ns_publish(struct subsystem *, struct namespace *, char *err, size_t);
+void	ns_unpublish(struct namespace *);
+void	ns_hold(struct namespace *);
+void	ns_release(struct namespace *);
+void	ns_account(struct namespace *, uint8_t opc, uint64_t bytes,
+	    uint16_t status, uint64_t lat_ns);
+int	ns_set_readonly(struct namespace *, bool ro, char *err, size_t);
+int	subsystem_publish(struct config *, struct subsystem *, char *err, size_t);
+void	subsystem_unpublish(struct config *, struct subsystem *);
+void	subsystem_maybe_free(struct subsystem *);
+int	port_publish(struct config *, struct port *, char *err, size_t);
+void	port_unpublish(struct config *, struct port *);
+void	host_revoke(struct subsystem *, const char *hostnqn);
+void	port_ref(struct port *);
+void	port_unref(struct port *);
 
 /* backend.c */
 int	namespace_open(struct namespace *, char *err, size_t errlen);
@@ -335,6 +378,8 @@ struct qpair_stats {
 
 struct qpair {
 	TAILQ_ENTRY(qpair) dirty_link;
+	TAILQ_ENTRY(qpair) all_link;	/* every connection, under a mutex */
+	uint64_t	created;
 	bool		on_dirty;
 	atomic_int	refs;
 	struct loop	*loop;		/* serving it now; NULL in transit */
@@ -416,6 +461,9 @@ struct qpair *qpair_create(struct loop *, int fd, struct port *,
 void	qpair_attach(struct qpair *, struct loop *);	/* start I/O on a loop */
 void	qpair_detach(struct qpair *);			/* stop I/O on its loop */
 void	qpair_close(struct qpair *, const char *why);
+void	qpairs_close_port(struct port *);	/* NULL: every port */
+typedef void (*qpair_visit_fn)(struct qpair *, void *);
+void	qpairs_foreach(qpair_visit_fn, void *);
 void	qpair_fatal(struct qpair *, uint16_t fes, uint32_t fei, const char *why);
 void	qpair_ref(struct qpair *);
 void	qpair_unref(struct qpair *);
@@ -504,7 +552,8 @@ int	host_fabrics_connect(struct host_qpair *, uint16_t qid, uint16_t sqsize,
 int	perf_main(int argc, char *argv[]);
 
 /* listener.c */
-int	listeners_start(struct config *);
+int	listener_start(struct port *);
+void	listener_stop(struct port *);
 void	listeners_stop(struct config *);
 extern atomic_uint nconnections;
 

@@ -1466,9 +1466,13 @@ config_free(struct config *cfg)
 		}
 		while ((ns = TAILQ_FIRST(&s->namespaces)) != NULL) {
 			TAILQ_REMOVE(&s->namespaces, ns, entry);
+			namespace_close(ns);
+			free(ns->inflight);
+			free(ns->stats);
 			free(ns->path);
 			free(ns);
 		}
+		free(s->ns_table);
 		free(s->port_ids);
 		free(s);
 	}

@@ -129,6 +129,8 @@ ctrl_unref(struct controller *ctrl)
 		TAILQ_REMOVE(&discovery_controllers, ctrl, entry);
 	ncontrollers--;
 	event_free(ctrl->kato_ev);
+	if (ctrl->subsys)
+		subsystem_maybe_free(ctrl->subsys);
 	free(ctrl->ioq);
 	free(ctrl);
 }

@@ -323,6 +323,8 @@ io_dispatch(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_NS));
 		return;
 	}
+	ns_hold(cmd->ns);	/* released with the command */
+	cmd->start_ns = now_ns();
 	switch (cmd->sqe.opc) {
 	case NVME_CMD_READ:
 		io_read(cmd);

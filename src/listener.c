@@ -81,8 +81,8 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 	}
 }
 
-static int
-listen_port(struct port *port)
+int
+listener_start(struct port *port)
 {
 	struct addrinfo hints = {
 		.ai_family = port->family,
@@ -123,15 +123,17 @@ listen_port(struct port *port)
 	return (0);
 }
 
-int
-listeners_start(struct config *cf)
+void
+listener_stop(struct port *port)
 {
-	struct port *port;
-
-	TAILQ_FOREACH(port, &cf->ports, entry)
-		if (listen_port(port) != 0)
-			return (-1);
-	return (0);
+	if (port->ev) {
+		event_free(port->ev);
+		port->ev = NULL;
+	}
+	if (port->fd >= 0) {
+		close(port->fd);
+		port->fd = -1;
+	}
 }
 
 void
@@ -139,14 +141,6 @@ listeners_stop(struct config *cf)
 {
 	struct port *port;
 
-	TAILQ_FOREACH(port, &cf->ports, entry) {
-		if (port->ev) {
-			event_free(port->ev);
-			port->ev = NULL;
-		}
-		if (port->fd >= 0) {
-			close(port->fd);
-			port->fd = -1;
-		}
-	}
+	TAILQ_FOREACH(port, &cf->ports, entry)
+		listener_stop(port);
 }

@@ -77,6 +77,7 @@ begin_shutdown(void)
 	shutting_down = true;
 	log_info("shutting down");
 	listeners_stop(running_config);
+	qpairs_close_port(NULL);
 	TAILQ_FOREACH(ss, &running_config->subsystems, entry)
 		TAILQ_FOREACH_SAFE(ctrl, &ss->controllers, entry, next)
 			ctrl_destroy(ctrl, "target shutting down");
@@ -102,40 +103,6 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		    "configuration only at start");
 		break;
 	}
-}
-
-static int
-open_namespaces(struct config *cf)
-{
-	struct subsystem *ss;
-	struct namespace *ns;
-	char err[256];
-
-	TAILQ_FOREACH(ss, &cf->subsystems, entry)
-		TAILQ_FOREACH(ns, &ss->namespaces, entry) {
-			if (namespace_open(ns, err, sizeof(err)) != 0) {
-				log_warnx("%s namespace %u: %s", ss->nqn,
-				    ns->nsid, err);
-				return (-1);
-			}
-			log_info("%s namespace %u: %s%s%s, %llu blocks of %u "
-			    "bytes%s", ss->nqn, ns->nsid, ns->ops->name,
-			    ns->path ? " " : "", ns->path ? ns->path : "",
-			    (unsigned long long)ns->nlb, 1u << ns->lba_shift,
-			    ns->readonly ? ", read-only" : "");
-		}
-	return (0);
-}
-
-static void
-close_namespaces(struct config *cf)
-{
-	struct subsystem *ss;
-	struct namespace *ns;
-
-	TAILQ_FOREACH(ss, &cf->subsystems, entry)
-		TAILQ_FOREACH(ns, &ss->namespaces, entry)
-			namespace_close(ns);
 }
 
 int
@@ -205,9 +172,7 @@ main(int argc, char *argv[])
 		nworkers = 1;
 	if (loops_init(nworkers, cf->mdts) != 0)
 		fatalx("cannot set up event loops");
-	if (open_namespaces(cf) != 0)
-		return (1);
-	if (listeners_start(cf) != 0)
+	if (registry_start(cf) != 0)
 		return (1);
 	loops_start();
 	for (size_t i = 0; i < nitems(sigs); i++) {
@@ -221,7 +186,7 @@ main(int argc, char *argv[])
 	event_base_loop(main_loop->base, EVLOOP_NO_EXIT_ON_EMPTY);
 
 	loops_stop();
-	close_namespaces(cf);
+	registry_stop(cf);
 	log_info("stopped");
 	return (0);
 }

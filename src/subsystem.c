@@ -34,6 +34,10 @@ namespace_find(struct subsystem *s, uint32_t nsid)
 
 	if (s == NULL)
 		return (NULL);
+	/* Live subsystems: one atomic load, safe on any loop. */
+	if (s->ns_table != NULL)
+		return (nsid == 0 || nsid > NVMFD_MAX_NSID ? NULL :
+		    atomic_load_explicit(&s->ns_table[nsid], memory_order_acquire));
 	/* The list is sorted, so stop at the first larger NSID. */
 	TAILQ_FOREACH(ns, &s->namespaces, entry) {
 		if (ns->nsid == nsid)

@@ -31,6 +31,9 @@ enum tx_kind { TX_NONE, TX_R2T, TX_C2H, TX_RSP };
 #define PDU_ALIGN_MAX	128	/* (31 + 1) * 4 */
 
 
+static pthread_mutex_t all_mtx = PTHREAD_MUTEX_INITIALIZER;
+static TAILQ_HEAD(, qpair) all_qpairs = TAILQ_HEAD_INITIALIZER(all_qpairs);
+
 static void qpair_read_cb(evutil_socket_t, short, void *);
 static void qpair_write_cb(evutil_socket_t, short, void *);
 static void qpair_maybe_finish(struct qpair *);
@@ -79,6 +82,11 @@ qpair_create(struct loop *l, int fd, struct port *port, const char *peer,
 		return (NULL);
 	}
 	qp->connect_cmd->qp = qp;
+	qp->created = now_ns();
+	port_ref(port);
+	pthread_mutex_lock(&all_mtx);
+	TAILQ_INSERT_TAIL(&all_qpairs, qp, all_link);
+	pthread_mutex_unlock(&all_mtx);
 	qpair_attach(qp, l);
 	return (qp);
 }
@@ -135,6 +143,10 @@ qpair_unref(struct qpair *qp)
 {
 	if (atomic_fetch_sub(&qp->refs, 1) != 1)
 		return;
+	pthread_mutex_lock(&all_mtx);
+	TAILQ_REMOVE(&all_qpairs, qp, all_link);
+	pthread_mutex_unlock(&all_mtx);
+	port_unref(qp->port);
 	free(qp->connect_cmd);
 	free(qp->error);
 	free(qp);
@@ -209,6 +221,49 @@ qpair_close(struct qpair *qp, const char *why)
 		ctrl_admin_closing(qp->ctrl);
 	qpair_maybe_finish(qp);
 	qpair_unref(qp);
+}
+
+/*
+ * Close the connections on the main loop that have no controller yet (those
+ * with one go with their controller); port NULL means every port.
+ */
+void
+qpairs_close_port(struct port *port)
+{
+	struct qpair *qp, *next, *victims[64];
+	int n;
+
+	do {
+		n = 0;
+		pthread_mutex_lock(&all_mtx);
+		TAILQ_FOREACH_SAFE(qp, &all_qpairs, all_link, next) {
+			if (qp->loop != main_loop || qp->ctrl != NULL ||
+			    qp->state == QP_DEAD ||
+			    (port != NULL && qp->port != port))
+				continue;
+			qpair_ref(qp);
+			victims[n++] = qp;
+			if (n == (int)nitems(victims))
+				break;
+		}
+		pthread_mutex_unlock(&all_mtx);
+		for (int i = 0; i < n; i++) {
+			qpair_close(victims[i], "port closed");
+			qpair_unref(victims[i]);
+		}
+	} while (n == (int)nitems(victims));
+}
+
+/* Visit every connection (for listings; the callback must not block). */
+void
+qpairs_foreach(qpair_visit_fn fn, void *arg)
+{
+	struct qpair *qp;
+
+	pthread_mutex_lock(&all_mtx);
+	TAILQ_FOREACH(qp, &all_qpairs, all_link)
+		fn(qp, arg);
+	pthread_mutex_unlock(&all_mtx);
 }
 
 static void
@@ -533,6 +588,9 @@ cmd_complete(struct nvmf_cmd *cmd)
 
 	cmd->in_backend = false;
 	cmd->data_ready = NULL;
+	if (cmd->ns != NULL)
+		ns_account(cmd->ns, cmd->sqe.opc, cmd->data_len,
+		    cmd->cqe.status >> 1, now_ns() - cmd->start_ns);
 	if (qp->state == QP_DEAD) {
 		cmd_release(cmd);
 		qpair_maybe_finish(qp);
@@ -603,6 +661,10 @@ cmd_release(struct nvmf_cmd *cmd)
 		bufpool_put(qp->loop ? qp->loop->pool : cur_loop->pool,
 		    cmd->buf2, cmd->buf_len);
 		cmd->buf2 = NULL;
+	}
+	if (cmd->ns != NULL) {
+		ns_release(cmd->ns);
+		cmd->ns = NULL;
 	}
 	cmd->busy = false;
 	cmd->data_ready = NULL;

@@ -1,0 +1,393 @@
+/*
+ * The running configuration and its live changes: subsystems, namespaces,
+ * ports and hosts come and go from the main loop while workers serve I/O.
+ *
+ * Workers find namespaces through each subsystem's NSID table with one
+ * atomic load and count the commands they have in flight per namespace in
+ * a counter only they write, so the data path takes no lock and shares no
+ * written cache line.  Removing a namespace clears its table slot, then
+ * waits for one turn of every loop (after which nobody can still be about to
+ * take it) and for the in-flight counts to drain, then closes it.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "nvmfd.h"
+
+struct retire {
+	struct namespace *ns;
+	atomic_int	pending;	/* loops that have not yet run a turn */
+	struct event	*timer;
+};
+
+static int
+loop_slot(void)
+{
+	return (cur_loop ? cur_loop->index + 1 : 0);
+}
+
+static int
+nloops(void)
+{
+	return (loops_count() + 1);
+}
+
+/* Namespaces opened outside the registry (unit tests) are not counted. */
+void
+ns_hold(struct namespace *ns)
+{
+	atomic_uint *n;
+
+	if (ns->inflight == NULL)
+		return;
+	n = &ns->inflight[loop_slot()].n;
+
+	/* Single writer: a plain load and store, no locked instruction. */
+	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+	    memory_order_release);
+}
+
+void
+ns_release(struct namespace *ns)
+{
+	atomic_uint *n;
+
+	if (ns->inflight == NULL)
+		return;
+	n = &ns->inflight[loop_slot()].n;
+
+	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) - 1,
+	    memory_order_release);
+}
+
+/* Per-loop statistics, summed when read (cmd-*.c). */
+void
+ns_account(struct namespace *ns, uint8_t opc, uint64_t bytes, uint16_t status,
+    uint64_t lat_ns)
+{
+	struct ns_stats *st;
+	uint64_t us = lat_ns / 1000;
+	int b = us ? 64 - __builtin_clzll(us) : 0;
+
+	if (ns->stats == NULL)
+		return;
+	st = &ns->stats[loop_slot()];
+	if (status != 0)
+		st->errors++;
+	if (opc == NVME_CMD_READ) {
+		st->reads++;
+		st->bytes_read += status ? 0 : bytes;
+	} else if (opc == NVME_CMD_WRITE) {
+		st->writes++;
+		st->bytes_written += status ? 0 : bytes;
+	} else
+		st->other++;
+	st->lat[MINIMUM(b, NS_LAT_BUCKETS - 1)]++;
+}
+
+static bool
+ns_idle(struct namespace *ns)
+{
+	unsigned sum = 0;
+
+	for (int i = 0; i < nloops(); i++)
+		sum += atomic_load_explicit(&ns->inflight[i].n,
+		    memory_order_acquire);
+	return (sum == 0);
+}
+
+static void
+ns_free(struct namespace *ns)
+{
+	if (ns->ops != NULL)
+		namespace_close(ns);
+	free(ns->inflight);
+	free(ns->stats);
+	free(ns->path);
+	free(ns);
+}
+
+static void
+retire_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct retire *r = arg;
+	struct timeval tv = { 0, 10 * 1000 };
+
+	if (atomic_load(&r->pending) > 0 || !ns_idle(r->ns)) {
+		evtimer_add(r->timer, &tv);
+		return;
+	}
+	log_debug("namespace %u: retired", r->ns->nsid);
+	ns_free(r->ns);
+	event_free(r->timer);
+	free(r);
+}
+
+static void
+retire_turn_msg(void *arg)
+{
+	struct retire *r = arg;
+
+	atomic_fetch_sub(&r->pending, 1);
+}
+
+/* Make a namespace (backend already configured, not yet open) visible. */
+int
+ns_publish(struct subsystem *ss, struct namespace *ns, char *err, size_t errlen)
+{
+	struct namespace *o;
+
+	if (ns->nsid == 0 || ns->nsid > NVMFD_MAX_NSID) {
+		snprintf(err, errlen, "NSID %u out of range 1..%u", ns->nsid,
+		    NVMFD_MAX_NSID);
+		return (-1);
+	}
+	if (ss->ns_table != NULL && atomic_load(&ss->ns_table[ns->nsid]) != NULL) {
+		snprintf(err, errlen, "NSID %u exists", ns->nsid);
+		return (-1);
+	}
+	if (ns->inflight == NULL &&
+	    (ns->inflight = calloc(nloops(), sizeof(*ns->inflight))) == NULL)
+		goto nomem;
+	if (ns->stats == NULL &&
+	    (ns->stats = calloc(nloops(), sizeof(*ns->stats))) == NULL)
+		goto nomem;
+	if (ns->ops == NULL && namespace_open(ns, err, errlen) != 0)
+		return (-1);
+	ns->subsys = ss;
+	if (!ns->published) {
+		/* Keep the main loop's list sorted by NSID. */
+		TAILQ_FOREACH(o, &ss->namespaces, entry)
+			if (o == ns)
+				break;
+		if (o == NULL) {
+			TAILQ_FOREACH(o, &ss->namespaces, entry)
+				if (o->nsid > ns->nsid)
+					break;
+			if (o)
+				TAILQ_INSERT_BEFORE(o, ns, entry);
+			else
+				TAILQ_INSERT_TAIL(&ss->namespaces, ns, entry);
+		}
+	}
+	ns->published = true;
+	if (ss->ns_table != NULL)
+		atomic_store_explicit(&ss->ns_table[ns->nsid], ns,
+		    memory_order_release);
+	log_info("%s namespace %u: %s%s%s, %llu blocks of %u bytes%s", ss->nqn,
+	    ns->nsid, ns->ops->name, ns->path ? " " : "",
+	    ns->path ? ns->path : "", (unsigned long long)ns->nlb,
+	    1u << ns->lba_shift, ns->readonly ? ", read-only" : "");
+	return (0);
+nomem:
+	snprintf(err, errlen, "out of memory");
+	return (-1);
+}
+
+/* Take a namespace away; it is closed and freed once nothing uses it. */
+void
+ns_unpublish(struct namespace *ns)
+{
+	struct subsystem *ss = ns->subsys;
+	struct retire *r;
+	struct timeval tv = { 0, 0 };
+
+	if (ss->ns_table != NULL)
+		atomic_store_explicit(&ss->ns_table[ns->nsid], NULL,
+		    memory_order_release);
+	TAILQ_REMOVE(&ss->namespaces, ns, entry);
+	ns->published = false;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		fatal("ns_unpublish");
+	r->ns = ns;
+	atomic_init(&r->pending, loops_count());
+	for (int i = 0; i < loops_count(); i++)
+		loop_post(loop_worker(i), retire_turn_msg, r);
+	r->timer = evtimer_new(main_loop->base, retire_poll, r);
+	evtimer_add(r->timer, &tv);
+}
+
+/* Write protection can change live; the backend may need write access. */
+int
+ns_set_readonly(struct namespace *ns, bool ro, char *err, size_t errlen)
+{
+	if (ns->readonly == ro)
+		return (0);
+	if (!ro && ns->ops->set_writable != NULL &&
+	    ns->ops->set_writable(ns, err, errlen) != 0)
+		return (-1);
+	ns->readonly = ro;
+	ctrl_notify_ns_changed(ns->subsys, ns->nsid);
+	return (0);
+}
+
+/* ------------------------------------------------------------ subsystems */
+
+int
+subsystem_publish(struct config *cf, struct subsystem *ss, char *err,
+    size_t errlen)
+{
+	struct namespace *ns, *next;
+
+	if ((ss->ns_table = calloc(NVMFD_MAX_NSID + 1,
+	    sizeof(*ss->ns_table))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	TAILQ_FOREACH_SAFE(ns, &ss->namespaces, entry, next) {
+		char nerr[256];
+
+		if (ns_publish(ss, ns, nerr, sizeof(nerr)) != 0) {
+			snprintf(err, errlen, "%s namespace %u: %s", ss->nqn,
+			    ns->nsid, nerr);
+			return (-1);
+		}
+	}
+	if (subsystem_find(cf, ss->nqn) != ss)
+		TAILQ_INSERT_TAIL(&cf->subsystems, ss, entry);
+	return (0);
+}
+
+static void
+subsystem_free(struct subsystem *ss)
+{
+	struct namespace *ns;
+	struct host *h;
+
+	while ((h = TAILQ_FIRST(&ss->hosts)) != NULL) {
+		TAILQ_REMOVE(&ss->hosts, h, entry);
+		free(h);
+	}
+	while ((ns = TAILQ_FIRST(&ss->namespaces)) != NULL)
+		ns_unpublish(ns);
+	free(ss->ns_table);
+	free(ss->port_ids);
+	free(ss);
+}
+
+/* Remove a subsystem: its controllers go first, then the rest of it. */
+void
+subsystem_unpublish(struct config *cf, struct subsystem *ss)
+{
+	struct controller *ctrl, *next;
+	struct namespace *ns;
+
+	TAILQ_REMOVE(&cf->subsystems, ss, entry);
+	ss->removed = true;
+	/* Namespaces leave now: workers stop finding them at once. */
+	while ((ns = TAILQ_FIRST(&ss->namespaces)) != NULL)
+		ns_unpublish(ns);
+	TAILQ_FOREACH_SAFE(ctrl, &ss->controllers, entry, next)
+		ctrl_destroy(ctrl, "subsystem removed");
+	subsystem_maybe_free(ss);
+}
+
+/* Called when a controller goes: a removed subsystem may now be freed. */
+void
+subsystem_maybe_free(struct subsystem *ss)
+{
+	if (ss->removed && TAILQ_EMPTY(&ss->controllers))
+		subsystem_free(ss);
+}
+
+/* A host lost access: its controllers on that subsystem are torn down. */
+void
+host_revoke(struct subsystem *ss, const char *hostnqn)
+{
+	struct controller *ctrl, *next;
+
+	TAILQ_FOREACH_SAFE(ctrl, &ss->controllers, entry, next)
+		if (!subsystem_host_allowed(ss, ctrl->hostnqn) &&
+		    (hostnqn == NULL || strcmp(ctrl->hostnqn, hostnqn) == 0))
+			ctrl_destroy(ctrl, "host no longer allowed");
+}
+
+/* ----------------------------------------------------------------- ports */
+
+void
+port_ref(struct port *port)
+{
+	atomic_fetch_add(&port->refs, 1);
+}
+
+void
+port_unref(struct port *port)
+{
+	if (atomic_fetch_sub(&port->refs, 1) == 1)
+		free(port);
+}
+
+int
+port_publish(struct config *cf, struct port *port, char *err, size_t errlen)
+{
+	atomic_init(&port->refs, 1);
+	if (listener_start(port) != 0) {
+		snprintf(err, errlen, "cannot listen on %s port %s", port->address,
+		    port->service);
+		return (-1);
+	}
+	if (port_find(cf, port->id) != port)
+		TAILQ_INSERT_TAIL(&cf->ports, port, entry);
+	return (0);
+}
+
+/* Stop listening and tear down the associations made through the port. */
+void
+port_unpublish(struct config *cf, struct port *port)
+{
+	struct subsystem *ss;
+	struct controller *ctrl, *next;
+
+	TAILQ_REMOVE(&cf->ports, port, entry);
+	port->removed = true;
+	listener_stop(port);
+	TAILQ_FOREACH(ss, &cf->subsystems, entry)
+		TAILQ_FOREACH_SAFE(ctrl, &ss->controllers, entry, next)
+			if (ctrl->port == port)
+				ctrl_destroy(ctrl, "port removed");
+	TAILQ_FOREACH_SAFE(ctrl, &discovery_controllers, entry, next)
+		if (ctrl->port == port)
+			ctrl_destroy(ctrl, "port removed");
+	qpairs_close_port(port);
+	port_unref(port);
+}
+
+/* ------------------------------------------------------------ start, stop */
+
+int
+registry_start(struct config *cf)
+{
+	struct subsystem *ss;
+	struct port *port;
+	char err[512];
+
+	TAILQ_FOREACH(ss, &cf->subsystems, entry)
+		if (subsystem_publish(cf, ss, err, sizeof(err)) != 0) {
+			log_warnx("%s", err);
+			return (-1);
+		}
+	TAILQ_FOREACH(port, &cf->ports, entry)
+		if (port_publish(cf, port, err, sizeof(err)) != 0) {
+			log_warnx("port %u: %s", port->id, err);
+			return (-1);
+		}
+	return (0);
+}
+
+/* Final teardown after the loops stopped: nothing runs any more. */
+void
+registry_stop(struct config *cf)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
+
+	TAILQ_FOREACH(ss, &cf->subsystems, entry)
+		TAILQ_FOREACH(ns, &ss->namespaces, entry)
+			if (ns->ops != NULL)
+				namespace_close(ns);
+}
