@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <stdio.h>
 
 #include "nvme.h"
 #include "nvme-tcp.h"
@@ -185,6 +186,9 @@ struct config {
 	uint32_t	mdts;		/* max data transfer, bytes */
 	uint32_t	max_controllers;
 	uint32_t	max_connections;
+	char		*ctl_socket;	/* NULL: the default or -s */
+	char		*ctl_group;	/* group allowed besides root */
+	char		*ctl_ro_socket;	/* read-only socket, optional */
 	struct port_list ports;
 	struct subsystem_list subsystems;
 	struct referral_list referrals;
@@ -194,7 +198,12 @@ struct config {
 struct config *config_default(void);
 /* Returns NULL and fills err with "file:line:column: key: message". */
 struct config *config_load(const char *path, char *err, size_t errlen);
+struct config *config_load_string(const char *name, const char *text,
+	    char *err, size_t errlen);
 void	config_free(struct config *);
+
+/* config-write.c */
+int	config_write(const struct config *, FILE *);
 
 /* subsystem.c: lookups and stable identifiers */
 struct subsystem *subsystem_find(struct config *, const char *nqn);
@@ -630,6 +639,112 @@ void	discovery_changed(void);
 
 /* io.c: NVM command set */
 void	io_dispatch(struct nvmf_cmd *);
+
+/* ctl-out.c: structured command output, rendered as tables or JSON */
+struct out;
+struct evbuffer;
+struct out *out_new(void);
+void	out_free(struct out *);
+void	out_object(struct out *, const char *key);
+void	out_list(struct out *, const char *key);
+void	out_end(struct out *);
+void	out_str(struct out *, const char *key, const char *fmt, ...)
+	    __printflike(3, 4);
+void	out_u64(struct out *, const char *key, uint64_t);
+void	out_double(struct out *, const char *key, double);
+void	out_bool(struct out *, const char *key, bool);
+int	out_render(struct out *, struct evbuffer *, bool json);
+
+/* cmd.c: the control command table */
+#define CMD_READONLY	0x1	/* allowed on the read-only socket */
+#define CMD_LOCAL	0x2	/* nvmfctl can answer it alone */
+
+struct cmd_ctx;
+struct cmd_opt {
+	const char	*name;
+	bool		has_value;
+	const char	*help;
+};
+struct cmd_entry {
+	const char	*name;
+	const char	*args;
+	const char	*help;
+	int		min_args, max_args;
+	const struct cmd_opt *opts;
+	int		flags;
+	int		(*exec)(struct cmd_ctx *);
+};
+struct cmd_ctx {
+	const struct cmd_entry *entry;
+	int		argc;
+	char		**argv;
+	struct {
+		const char *name;
+		const char *value;
+	}		opts[32];
+	int		nopts;
+	bool		json;
+	bool		readonly_client;
+	struct out	*out;		/* structured output */
+	struct evbuffer	*text;		/* free text output */
+	char		err[1024];
+};
+const struct cmd_entry *cmd_find(const char *);
+int	cmd_execute(struct cmd_ctx *, int argc, char **argv);
+int	cmd_error(struct cmd_ctx *, int code, const char *, ...)
+	    __printflike(3, 4);
+const char *cmd_opt(struct cmd_ctx *, const char *name);
+int	cmd_onoff(const char *);
+void	cmd_help_text(const char *name, struct evbuffer *);
+int	cmd_help(struct cmd_ctx *);
+/* cmd-target.c */
+int	cmd_version(struct cmd_ctx *);
+int	cmd_list_subsys(struct cmd_ctx *);
+int	cmd_show_subsys(struct cmd_ctx *);
+int	cmd_add_subsys(struct cmd_ctx *);
+int	cmd_set_subsys(struct cmd_ctx *);
+int	cmd_del_subsys(struct cmd_ctx *);
+int	cmd_list_ns(struct cmd_ctx *);
+int	cmd_add_ns(struct cmd_ctx *);
+int	cmd_set_ns(struct cmd_ctx *);
+int	cmd_del_ns(struct cmd_ctx *);
+int	cmd_list_hosts(struct cmd_ctx *);
+int	cmd_add_host(struct cmd_ctx *);
+int	cmd_del_host(struct cmd_ctx *);
+int	cmd_list_ports(struct cmd_ctx *);
+int	cmd_add_port(struct cmd_ctx *);
+int	cmd_del_port(struct cmd_ctx *);
+int	cmd_list_referrals(struct cmd_ctx *);
+int	cmd_add_referral(struct cmd_ctx *);
+int	cmd_del_referral(struct cmd_ctx *);
+int	cmd_list_ctrl(struct cmd_ctx *);
+int	cmd_terminate(struct cmd_ctx *);
+int	cmd_stats(struct cmd_ctx *);
+/* cmd-config.c */
+int	cmd_show_config(struct cmd_ctx *);
+int	cmd_save(struct cmd_ctx *);
+int	cmd_reload(struct cmd_ctx *);
+
+/* reload.c: apply a new configuration to the running one */
+int	config_apply(struct config *running, struct config *next, char *err,
+	    size_t errlen);
+int	config_reload(char *err, size_t errlen);
+
+/* service.c: pidfile and sd_notify(3), without libsystemd */
+/* Create and flock path, write our pid; fails "already running (pid N)"
+ * while another process holds it.  Call after daemonizing. */
+int	service_pidfile_open(const char *path, char *err, size_t errlen);
+void	service_pidfile_remove(void);
+/* One datagram to $NOTIFY_SOCKET (a path, or '@' for the abstract
+ * namespace); nothing when unset.  RELOADING=1 gains MONOTONIC_USEC. */
+void	service_notify(const char *fmt, ...) __printflike(1, 2);
+
+/* control.c: the control sockets */
+int	control_start(const char *path, const char *group, const char *ro_path);
+void	control_stop(void);
+
+/* cli.c: nvmfctl */
+int	cli_main(int argc, char *argv[]);
 
 /* nvmfd.c */
 extern struct config *running_config;

@@ -191,9 +191,43 @@ file_submit(struct nvmf_io *io)
 	io_engine_submit(cur_loop->engine, io, ns->fd);
 }
 
+/*
+ * A namespace opened read-only becomes writable: open the same file for
+ * writing and put it in place of the old descriptor with dup3, so I/O in
+ * flight on other loops never sees a closed descriptor.
+ */
+static int
+file_set_writable(struct namespace *ns, char *err, size_t errlen)
+{
+	int flags = O_RDWR | O_CLOEXEC | (ns->direct ? O_DIRECT : 0);
+	struct stat a, b;
+	int fd;
+
+	if ((fd = open(ns->path, flags)) == -1) {
+		snprintf(err, errlen, "%s: %s", ns->path, strerror(errno));
+		return (-1);
+	}
+	if (fstat(fd, &a) == -1 || fstat(ns->fd, &b) == -1 ||
+	    a.st_ino != b.st_ino || a.st_dev != b.st_dev ||
+	    a.st_rdev != b.st_rdev) {
+		snprintf(err, errlen, "%s: no longer the file that was opened",
+		    ns->path);
+		close(fd);
+		return (-1);
+	}
+	if (dup3(fd, ns->fd, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "%s: %s", ns->path, strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	return (0);
+}
+
 const struct backend_ops backend_file_ops = {
 	.name = "file",
 	.open = file_open,
 	.close = file_close,
 	.submit = file_submit,
+	.set_writable = file_set_writable,
 };

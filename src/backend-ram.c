@@ -127,9 +127,21 @@ ram_submit(struct nvmf_io *io)
 	io->done(io, err);
 }
 
+/* Read-only RAM is mapped without write permission; lift that. */
+static int
+ram_set_writable(struct namespace *ns, char *err, size_t errlen)
+{
+	if (mprotect(ns->mem, ram_map_len(ns), PROT_READ | PROT_WRITE) != 0) {
+		snprintf(err, errlen, "mprotect: %s", strerror(errno));
+		return (-1);
+	}
+	return (0);
+}
+
 const struct backend_ops backend_ram_ops = {
 	.name = "ram",
 	.open = ram_open,
 	.close = ram_close,
 	.submit = ram_submit,
+	.set_writable = ram_set_writable,
 };

@@ -12,6 +12,7 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 
@@ -67,6 +68,9 @@ struct field {
 	yaml_node_t	*key;
 	yaml_node_t	*val;
 };
+
+static struct config *config_load_fp(FILE *, const char *, bool, char *,
+    size_t);
 
 /* ---------------------------------------------------------------- errors */
 
@@ -1243,17 +1247,55 @@ parse_referral(struct ctx *c, yaml_node_t *n, const char *path)
 
 /* ------------------------------------------------------------------ root */
 
+/* control: the Unix sockets nvmfctl talks to. */
+static int
+parse_control(struct ctx *c, yaml_node_t *n)
+{
+	enum { C_SOCKET, C_GROUP, C_RO, C_N };
+	struct field f[C_N] = {
+		[C_SOCKET] = { "socket" }, [C_GROUP] = { "group" },
+		[C_RO] = { "readonly_socket" },
+	};
+	char **dst[C_N] = {
+		[C_SOCKET] = &c->cfg->ctl_socket,
+		[C_GROUP] = &c->cfg->ctl_group,
+		[C_RO] = &c->cfg->ctl_ro_socket,
+	};
+	const char *v;
+	struct sockaddr_un sun;
+
+	if (check_mapping(c, n, "control", "the control settings") == -1 ||
+	    get_fields(c, n, "control", f, C_N) == -1)
+		return (-1);
+	for (int i = 0; i < C_N; i++) {
+		if (f[i].val == NULL)
+			continue;
+		if (get_string(c, "control", &f[i], &v) == -1)
+			return (-1);
+		if (i != C_GROUP && v[0] != '/')
+			return (fail(c, f[i].val, "control", f[i].name,
+			    "must be an absolute path, got %s", v));
+		if (i != C_GROUP && strlen(v) >= sizeof(sun.sun_path))
+			return (fail(c, f[i].val, "control", f[i].name,
+			    "is longer than a socket path may be (%zu)",
+			    sizeof(sun.sun_path) - 1));
+		if ((*dst[i] = strdup(v)) == NULL)
+			return (fail_oom(c, f[i].val, "control", f[i].name));
+	}
+	return (0);
+}
+
 static int
 parse_root(struct ctx *c, yaml_node_t *root)
 {
 	enum { R_WORKERS, R_MDTS, R_MAXCTRL, R_MAXCONN, R_PORTS, R_SUBSYS,
-	    R_REFERRALS, R_N };
+	    R_REFERRALS, R_CONTROL, R_N };
 	struct field f[R_N] = {
 		[R_WORKERS] = { "workers" }, [R_MDTS] = { "mdts" },
 		[R_MAXCTRL] = { "max_controllers" },
 		[R_MAXCONN] = { "max_connections" },
 		[R_PORTS] = { "ports" }, [R_SUBSYS] = { "subsystems" },
-		[R_REFERRALS] = { "referrals" },
+		[R_REFERRALS] = { "referrals" }, [R_CONTROL] = { "control" },
 	};
 	struct config *cfg = c->cfg;
 	char path[64], d[64];
@@ -1293,6 +1335,9 @@ parse_root(struct ctx *c, yaml_node_t *root)
 			return (-1);
 		cfg->max_connections = v;
 	}
+	if (f[R_CONTROL].val != NULL &&
+	    parse_control(c, f[R_CONTROL].val) == -1)
+		return (-1);
 	/* Ports first: subsystems refer to them by id. */
 	if (parse_ports(c, root, &f[R_PORTS]) == -1)
 		return (-1);
@@ -1362,11 +1407,7 @@ fail:
 struct config *
 config_load(const char *path, char *err, size_t errlen)
 {
-	struct ctx c = { .file = path, .err = err, .errlen = errlen };
-	yaml_parser_t parser;
-	yaml_document_t doc, extra;
-	yaml_node_t *root;
-	struct config *cfg = NULL;
+	struct config *cfg;
 	struct stat st;
 	FILE *fp;
 
@@ -1388,10 +1429,44 @@ config_load(const char *path, char *err, size_t errlen)
 		fclose(fp);
 		return (NULL);
 	}
+	cfg = config_load_fp(fp, path, true, err, errlen);
+	fclose(fp);
+	return (cfg);
+}
+
+/* Parse YAML held in memory; name stands for the file in messages. */
+struct config *
+config_load_string(const char *name, const char *text, char *err,
+    size_t errlen)
+{
+	struct config *cfg;
+	FILE *fp;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if ((fp = fmemopen((void *)text, strlen(text), "r")) == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s: %s", name, strerror(errno));
+		return (NULL);
+	}
+	cfg = config_load_fp(fp, name, false, err, errlen);
+	fclose(fp);
+	return (cfg);
+}
+
+static struct config *
+config_load_fp(FILE *fp, const char *path, bool is_file, char *err,
+    size_t errlen)
+{
+	struct ctx c = { .file = path, .err = err, .errlen = errlen };
+	yaml_parser_t parser;
+	yaml_document_t doc, extra;
+	yaml_node_t *root;
+	struct config *cfg = NULL;
+
 	if (!yaml_parser_initialize(&parser)) {
 		if (err != NULL && errlen > 0)
 			snprintf(err, errlen, "%s: out of memory", path);
-		fclose(fp);
 		return (NULL);
 	}
 	yaml_parser_set_input_file(&parser, fp);
@@ -1423,7 +1498,7 @@ config_load(const char *path, char *err, size_t errlen)
 	yaml_document_delete(&extra);
 
 	if ((cfg = config_new()) == NULL ||
-	    (cfg->path = strdup(path)) == NULL) {
+	    (is_file && (cfg->path = strdup(path)) == NULL)) {
 		fail_oom(&c, root, "", NULL);
 		goto bad;
 	}
@@ -1438,7 +1513,6 @@ out_doc:
 	yaml_document_delete(&doc);
 out:
 	yaml_parser_delete(&parser);
-	fclose(fp);
 	return (cfg);
 }
 
@@ -1480,6 +1554,9 @@ config_free(struct config *cfg)
 		TAILQ_REMOVE(&cfg->referrals, r, entry);
 		free(r);
 	}
+	free(cfg->ctl_socket);
+	free(cfg->ctl_group);
+	free(cfg->ctl_ro_socket);
 	free(cfg->path);
 	free(cfg);
 }

@@ -34,7 +34,6 @@ log_changed_ns(struct controller *ctrl, uint8_t *p)
 	else
 		for (int i = 0; i < ctrl->nchanged_ns; i++)
 			put_le32(p + 4 * i, ctrl->changed_ns[i]);
-	ctrl->nchanged_ns = 0;		/* cleared by reading */
 	return (4096);
 }
 
@@ -111,6 +110,9 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint64_t off, uint8_t *buf,
 	if (off < size)
 		memcpy(buf, page + off, MINIMUM(len, size - off));
 	free(page);
+	/* Cleared by a read, but not by one that failed. */
+	if (lid == NVME_LOG_CHANGED_NS)
+		ctrl->nchanged_ns = 0;
 	ctrl_log_read(ctrl, lid, rae);
 	return (NVME_SC_SUCCESS);
 }

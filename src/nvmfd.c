@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <event2/event.h>
 
 #include "nvmfd.h"
+#include "ctl-proto.h"
 
 struct config *running_config;
 static struct event *shutdown_timer;
@@ -32,16 +34,28 @@ now_ns(void)
 	return ((uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
 }
 
+static const char *
+basename_of(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return (s ? s + 1 : p);
+}
+
 static __dead void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: nvmfd [-dFhnV] [-f file]\n"
+	    "usage: nvmfd [-dFhnV] [-f file] [-p pidfile] [-s socket]\n"
+	    "       nvmfd ctl|perf ...   (nvmfctl)\n"
 	    "  -d       log debug messages\n"
 	    "  -F       stay in the foreground, log to stderr\n"
 	    "  -f file  configuration (default %s; built-in default if absent)\n"
 	    "  -n       check the configuration and exit\n"
-	    "  -V       print the version and exit\n", NVMFD_DEFAULT_CONFIG);
+	    "  -p file  write and lock a pidfile (default when detached: %s)\n"
+	    "  -s path  control socket (default " CTL_DEFAULT_SOCKET ")\n"
+	    "  -V       print the version and exit\n", NVMFD_DEFAULT_CONFIG,
+	    NVMFD_DEFAULT_PIDFILE);
 	exit(2);
 }
 
@@ -75,7 +89,9 @@ begin_shutdown(void)
 	if (shutting_down)
 		return;
 	shutting_down = true;
+	service_notify("STOPPING=1");
 	log_info("shutting down");
+	control_stop();
 	listeners_stop(running_config);
 	qpairs_close_port(NULL);
 	TAILQ_FOREACH(ss, &running_config->subsystems, entry)
@@ -90,6 +106,18 @@ begin_shutdown(void)
 	evtimer_add(shutdown_timer, &tv);
 }
 
+/* SIGHUP: apply the file again; a bad file leaves everything as it was. */
+static void
+reload_now(void)
+{
+	char err[1024];
+
+	if (shutting_down)
+		return;
+	config_reload(err, sizeof(err));	/* logs the outcome */
+	loop_finish_turn(main_loop);
+}
+
 static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -99,8 +127,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 		begin_shutdown();
 		break;
 	case SIGHUP:
-		log_warnx("SIGHUP ignored: this version applies its "
-		    "configuration only at start");
+		reload_now();
 		break;
 	}
 }
@@ -108,7 +135,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
 int
 main(int argc, char *argv[])
 {
-	const char *path = NULL;
+	const char *path = NULL, *pidfile = NULL, *ctl_path = NULL;
 	bool foreground = false, check_only = false;
 	int debug = 0, ch, nworkers;
 	struct event *sigev[4];
@@ -116,9 +143,14 @@ main(int argc, char *argv[])
 	char err[512];
 	struct config *cf;
 
+	/* One binary: nvmfctl by name or as "nvmfd ctl". */
+	if (strcmp(basename_of(argv[0]), "nvmfctl") == 0)
+		return (cli_main(argc, argv));
+	if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+		return (cli_main(argc - 1, argv + 1));
 	if (argc > 1 && strcmp(argv[1], "perf") == 0)
 		return (perf_main(argc - 1, argv + 1));
-	while ((ch = getopt(argc, argv, "dFf:hnV")) != -1) {
+	while ((ch = getopt(argc, argv, "dFf:hnp:s:V")) != -1) {
 		switch (ch) {
 		case 'd':
 			debug = 1;
@@ -131,6 +163,12 @@ main(int argc, char *argv[])
 			break;
 		case 'n':
 			check_only = true;
+			break;
+		case 'p':
+			pidfile = optarg;
+			break;
+		case 's':
+			ctl_path = optarg;
 			break;
 		case 'V':
 			printf("nvmfd %s\n", PACKAGE_VERSION);
@@ -160,9 +198,36 @@ main(int argc, char *argv[])
 		return (0);
 	}
 	if (!foreground) {
+		static char abspid[PATH_MAX];
+		char cwd[PATH_MAX];
+
+		/* daemon() moves to "/": anchor a relative pidfile first. */
+		if (pidfile == NULL)
+			pidfile = NVMFD_DEFAULT_PIDFILE;
+		else if (pidfile[0] != '/') {
+			if (getcwd(cwd, sizeof(cwd)) == NULL ||
+			    (size_t)snprintf(abspid, sizeof(abspid), "%s/%s",
+			    cwd, pidfile) >= sizeof(abspid)) {
+				fprintf(stderr, "nvmfd: -p %s: cannot make it "
+				    "absolute\n", pidfile);
+				config_free(cf);
+				return (1);
+			}
+			pidfile = abspid;
+		}
 		if (daemon(0, 0) != 0)
 			fatal("daemon");
 		log_init(0, debug);
+	}
+	/* After daemon(): the pid written must be the daemon's.  Before the
+	 * listeners: a second instance stops here, not on a busy port. */
+	if (pidfile != NULL) {
+		if (service_pidfile_open(pidfile, err, sizeof(err)) != 0) {
+			log_warnx("%s", err);
+			config_free(cf);
+			return (1);
+		}
+		atexit(service_pidfile_remove);	/* also on fatal() */
 	}
 	running_config = cf;
 	signal(SIGPIPE, SIG_IGN);
@@ -174,6 +239,19 @@ main(int argc, char *argv[])
 		fatalx("cannot set up event loops");
 	if (registry_start(cf) != 0)
 		return (1);
+	/* An explicit socket must work; the default may be out of reach
+	 * (not root, no /run/nvmfd): then run without control. */
+	if (ctl_path == NULL)
+		ctl_path = cf->ctl_socket;
+	if (ctl_path != NULL) {
+		if (control_start(ctl_path, cf->ctl_group, cf->ctl_ro_socket) != 0)
+			return (1);
+	} else {
+		mkdir(CTL_RUN_DIR, 0755);
+		if (control_start(CTL_DEFAULT_SOCKET, cf->ctl_group,
+		    cf->ctl_ro_socket) != 0)
+			log_warnx("running without a control socket");
+	}
 	loops_start();
 	for (size_t i = 0; i < nitems(sigs); i++) {
 		sigev[i] = evsignal_new(main_loop->base, sigs[i], signal_cb, NULL);
@@ -182,6 +260,7 @@ main(int argc, char *argv[])
 	log_info("nvmfd %s ready: %s, %d worker%s, file I/O on %s",
 	    PACKAGE_VERSION, path ? path : "built-in default configuration",
 	    nworkers, nworkers == 1 ? "" : "s", io_engine_kind(main_loop->engine));
+	service_notify("READY=1");
 
 	event_base_loop(main_loop->base, EVLOOP_NO_EXIT_ON_EMPTY);
 

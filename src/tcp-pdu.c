@@ -195,10 +195,12 @@ tcp_pdu_build_term(uint8_t *out, uint8_t type, uint16_t fes, uint32_t fei,
 	memset(t, 0, sizeof(*t));
 	t->hdr.type = type;
 	t->hdr.hlen = sizeof(*t);
-	t->hdr.pdo = bad_len ? sizeof(*t) : 0;
+	/* PDO stays 0: the error data follows the fixed 24-byte header, and
+	 * receivers (check_ch here too) reject a TermReq with a PDO. */
+	t->hdr.pdo = 0;
 	t->hdr.plen = sizeof(*t) + bad_len;
 	t->fes = fes;
-	/* FEI only means something for header-field and sequence errors. */
+	/* FEI only means something for invalid header fields. */
 	t->fei = (fes == NVME_TCP_FES_INVALID_HEADER) ? fei : 0;
 	if (bad_len)
 		memcpy(out + sizeof(*t), bad_hdr, bad_len);

@@ -1,0 +1,234 @@
+/*
+ * nvmfctl: the control client, the same binary as the daemon (argv[0]
+ * "nvmfctl", or "nvmfd ctl").  It packs its arguments into one request and
+ * prints what the daemon answers; all validation happens in the daemon
+ * against the command table, except help, which needs no daemon.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "nvmfd.h"
+#include "ctl-proto.h"
+
+#define CLI_TIMEOUT_MS	60000
+
+static __dead void
+cli_usage(void)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	cmd_help_text(NULL, b);
+	evbuffer_write(b, STDERR_FILENO);
+	exit(CTL_EUSAGE);
+}
+
+static int
+read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, CLI_TIMEOUT_MS) <= 0)
+			return (-1);
+		if ((n = read(fd, (uint8_t *)buf + got, len - got)) <= 0)
+			return (-1);
+		got += n;
+	}
+	return (0);
+}
+
+static int
+write_full(int fd, const void *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return (-1);
+		buf = (const uint8_t *)buf + n;
+		len -= n;
+	}
+	return (0);
+}
+
+static int
+cli_connect(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "nvmfctl: %s: path too long\n", path);
+		return (-1);
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		fprintf(stderr, "nvmfctl: cannot reach nvmfd at %s: %s\n", path,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+/* Send argv as one request; print output; return the result code. */
+static int
+cli_request(int fd, int argc, char **argv, uint32_t flags)
+{
+	struct ctl_hdr h = { .magic = CTL_MAGIC, .version = CTL_VERSION,
+	    .type = CTL_REQUEST };
+	uint32_t n = (uint32_t)argc;
+	size_t len = 8;
+	uint8_t *req, *p;
+
+	for (int i = 0; i < argc; i++)
+		len += strlen(argv[i]) + 1;
+	if (len > CTL_MAX_REQUEST) {
+		fprintf(stderr, "nvmfctl: request too long\n");
+		return (CTL_EUSAGE);
+	}
+	if ((req = malloc(sizeof(h) + len)) == NULL)
+		return (CTL_ERR);
+	h.len = (uint32_t)len;
+	memcpy(req, &h, sizeof(h));
+	memcpy(req + sizeof(h), &flags, 4);
+	memcpy(req + sizeof(h) + 4, &n, 4);
+	p = req + sizeof(h) + 8;
+	for (int i = 0; i < argc; i++) {
+		size_t l = strlen(argv[i]) + 1;
+
+		memcpy(p, argv[i], l);
+		p += l;
+	}
+	if (write_full(fd, req, sizeof(h) + len) != 0) {
+		free(req);
+		fprintf(stderr, "nvmfctl: lost the daemon: %s\n", strerror(errno));
+		return (CTL_ECONN);
+	}
+	free(req);
+
+	for (;;) {
+		uint8_t *msg;
+
+		if (read_full(fd, &h, sizeof(h)) != 0) {
+			fprintf(stderr, "nvmfctl: no answer from the daemon\n");
+			return (CTL_ECONN);
+		}
+		if (h.magic != CTL_MAGIC || h.len > 64 * 1024 * 1024) {
+			fprintf(stderr, "nvmfctl: garbled answer\n");
+			return (CTL_EPROTO);
+		}
+		if ((msg = malloc(h.len + 1)) == NULL)
+			return (CTL_ERR);
+		if (read_full(fd, msg, h.len) != 0) {
+			free(msg);
+			fprintf(stderr, "nvmfctl: truncated answer\n");
+			return (CTL_ECONN);
+		}
+		msg[h.len] = '\0';
+		if (h.type == CTL_OUTPUT) {
+			fwrite(msg, 1, h.len, stdout);
+			free(msg);
+			continue;
+		}
+		if (h.type == CTL_RESULT && h.len >= 4) {
+			uint32_t code;
+
+			memcpy(&code, msg, 4);
+			if (code != CTL_OK && h.len > 4 && msg[4])
+				fprintf(stderr, "nvmfctl: %s\n", msg + 4);
+			free(msg);
+			fflush(stdout);
+			return ((int)code);
+		}
+		free(msg);
+		fprintf(stderr, "nvmfctl: unexpected answer\n");
+		return (CTL_EPROTO);
+	}
+}
+
+int
+cli_main(int argc, char *argv[])
+{
+	const char *path = getenv("NVMFD_SOCKET");
+	uint32_t flags = 0;
+	char *args[CTL_MAX_ARGS];
+	int nargs = 0, fd, rc, i;
+
+	if (path == NULL)
+		path = CTL_DEFAULT_SOCKET;
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strcmp(argv[i], "--json") == 0 ||
+		    strcmp(argv[i], "-j") == 0)
+			flags |= CTL_F_JSON;
+		else if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0) {
+			struct evbuffer *b = evbuffer_new();
+
+			cmd_help_text(NULL, b);
+			evbuffer_write(b, STDOUT_FILENO);
+			return (CTL_OK);
+		} else
+			cli_usage();
+	}
+	if (i == argc)
+		cli_usage();
+	if (strcmp(argv[i], "perf") == 0)
+		return (perf_main(argc - i, argv + i));
+	/* Help is answered from our own copy of the command table. */
+	for (int k = i + 1; k < argc; k++)
+		if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
+			struct evbuffer *b = evbuffer_new();
+
+			if (cmd_find(argv[i]) == NULL) {
+				fprintf(stderr, "nvmfctl: unknown command '%s'\n",
+				    argv[i]);
+				return (CTL_EUSAGE);
+			}
+			cmd_help_text(argv[i], b);
+			evbuffer_write(b, STDOUT_FILENO);
+			return (CTL_OK);
+		}
+	if (strcmp(argv[i], "help") == 0) {
+		struct evbuffer *b = evbuffer_new();
+
+		if (i + 1 < argc && cmd_find(argv[i + 1]) == NULL) {
+			fprintf(stderr, "nvmfctl: unknown command '%s'\n",
+			    argv[i + 1]);
+			return (CTL_EUSAGE);
+		}
+		cmd_help_text(i + 1 < argc ? argv[i + 1] : NULL, b);
+		evbuffer_write(b, STDOUT_FILENO);
+		return (CTL_OK);
+	}
+	if (argc - i > CTL_MAX_ARGS) {
+		fprintf(stderr, "nvmfctl: too many arguments\n");
+		return (CTL_EUSAGE);
+	}
+	for (; i < argc; i++)
+		args[nargs++] = argv[i];
+	if ((fd = cli_connect(path)) < 0)
+		return (CTL_ECONN);
+	rc = cli_request(fd, nargs, args, flags);
+	close(fd);
+	return (rc);
+}

@@ -1,0 +1,88 @@
+/*
+ * Configuration commands: show-config and save write the running state as
+ * YAML (config-write.c); reload applies the file again (reload.c).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "nvmfd.h"
+#include "ctl-proto.h"
+
+int
+cmd_show_config(struct cmd_ctx *ctx)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *fp;
+
+	if ((fp = open_memstream(&text, &len)) == NULL)
+		return (cmd_error(ctx, CTL_ERR, "out of memory"));
+	if (config_write(running_config, fp) != 0 || fclose(fp) != 0) {
+		free(text);
+		return (cmd_error(ctx, CTL_ERR, "cannot format the configuration"));
+	}
+	evbuffer_add(ctx->text, text, len);
+	free(text);
+	return (CTL_OK);
+}
+
+/* Write to FILE.tmp and rename, so a crash never leaves half a file. */
+int
+cmd_save(struct cmd_ctx *ctx)
+{
+	const char *path = ctx->argc ? ctx->argv[0] : running_config->path;
+	char tmp[4096];
+	FILE *fp;
+	int fd;
+
+	if (path == NULL)
+		return (cmd_error(ctx, CTL_EUSAGE, "the daemon runs on its "
+		    "built-in default configuration: name a file to save to"));
+	if (path[0] != '/')
+		return (cmd_error(ctx, CTL_EUSAGE, "%s: give an absolute path "
+		    "(it is written by the daemon)", path));
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= sizeof(tmp))
+		return (cmd_error(ctx, CTL_EUSAGE, "path too long"));
+	if ((fd = mkstemp(tmp)) == -1)
+		return (cmd_error(ctx, CTL_ERR, "%s: %s", tmp, strerror(errno)));
+	if ((fp = fdopen(fd, "w")) == NULL) {
+		close(fd);
+		unlink(tmp);
+		return (cmd_error(ctx, CTL_ERR, "%s: %s", tmp, strerror(errno)));
+	}
+	if (config_write(running_config, fp) != 0 || fflush(fp) != 0 ||
+	    fsync(fileno(fp)) != 0) {
+		int e = errno;
+
+		fclose(fp);
+		unlink(tmp);
+		return (cmd_error(ctx, CTL_ERR, "%s: %s", path, strerror(e)));
+	}
+	fclose(fp);
+	if (rename(tmp, path) != 0) {
+		int e = errno;
+
+		unlink(tmp);
+		return (cmd_error(ctx, CTL_ERR, "%s: %s", path, strerror(e)));
+	}
+	log_info("configuration saved to %s", path);
+	out_object(ctx->out, "saved");
+	out_str(ctx->out, "path", "%s", path);
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+int
+cmd_reload(struct cmd_ctx *ctx)
+{
+	if (config_reload(ctx->err, sizeof(ctx->err)) != 0)
+		return (CTL_ERR);
+	return (CTL_OK);
+}

@@ -1,0 +1,1010 @@
+/*
+ * Target-side control commands: subsystems, namespaces, hosts, ports,
+ * referrals, associations and statistics.  Every new object is described
+ * as a small YAML document and parsed by config.c, so a live change is
+ * validated by exactly the rules a configuration file is.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "nvmfd.h"
+#include "ctl-proto.h"
+
+#define RUNNING	running_config
+
+/* ------------------------------------------------------------- helpers */
+
+static struct subsystem *
+find_subsys(struct cmd_ctx *ctx, const char *nqn, int *rc)
+{
+	struct subsystem *ss = subsystem_find(RUNNING, nqn);
+
+	if (ss == NULL)
+		*rc = cmd_error(ctx, CTL_ENOENT, "no subsystem %s", nqn);
+	return (ss);
+}
+
+static int
+parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return (-1);
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	return (errno || *end || *out > max ? -1 : 0);
+}
+
+static struct namespace *
+find_ns(struct cmd_ctx *ctx, struct subsystem *ss, const char *s, int *rc)
+{
+	unsigned long nsid;
+	struct namespace *ns;
+
+	if (parse_uint(s, NVMFD_MAX_NSID, &nsid) != 0 || nsid == 0) {
+		*rc = cmd_error(ctx, CTL_EUSAGE, "bad NSID '%s'", s);
+		return (NULL);
+	}
+	TAILQ_FOREACH(ns, &ss->namespaces, entry)
+		if (ns->nsid == nsid)
+			return (ns);
+	*rc = cmd_error(ctx, CTL_ENOENT, "%s has no namespace %lu", ss->nqn, nsid);
+	return (NULL);
+}
+
+/* A YAML double-quoted scalar (values come from the command line). */
+static void
+yq(struct evbuffer *b, const char *s)
+{
+	evbuffer_add(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			evbuffer_add_printf(b, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			evbuffer_add_printf(b, "\\x%02x", c);
+		else
+			evbuffer_add(b, s, 1);
+	}
+	evbuffer_add(b, "\"", 1);
+}
+
+static void
+ykv(struct evbuffer *b, int indent, const char *key, const char *v)
+{
+	if (v == NULL)
+		return;
+	evbuffer_add_printf(b, "%*s%s: ", indent, "", key);
+	yq(b, v);
+	evbuffer_add(b, "\n", 1);
+}
+
+/* "a,b,c" as a YAML flow list of quoted items. */
+static void
+ylist(struct evbuffer *b, int indent, const char *key, const char *csv)
+{
+	char *copy, *p, *tok;
+	bool first = true;
+
+	if (csv == NULL || (copy = strdup(csv)) == NULL)
+		return;
+	evbuffer_add_printf(b, "%*s%s: [", indent, "", key);
+	for (p = copy; (tok = strsep(&p, ",")) != NULL;) {
+		if (*tok == '\0')
+			continue;
+		evbuffer_add_printf(b, "%s", first ? "" : ", ");
+		yq(b, tok);
+		first = false;
+	}
+	evbuffer_add(b, "]\n", 2);
+	free(copy);
+}
+
+/* The running ports, so port references in the snippet resolve. */
+static void
+yports(struct evbuffer *b, struct port *skip_none)
+{
+	struct port *p;
+
+	evbuffer_add_printf(b, "ports:\n");
+	TAILQ_FOREACH(p, &RUNNING->ports, entry) {
+		evbuffer_add_printf(b, "  - id: %u\n", p->id);
+		ykv(b, 4, "address", p->address);
+		ykv(b, 4, "port", p->service);
+	}
+	(void)skip_none;
+}
+
+/*
+ * Parse a snippet; on error, name the option instead of the YAML path:
+ * "command:3:5: subsystems[0].namespaces[0].block_size: ..." becomes
+ * "--block-size: ...".
+ */
+static struct config *
+parse_snippet(struct cmd_ctx *ctx, struct evbuffer *b, int *rc)
+{
+	char err[512], *text, *p, *key, *msg;
+	struct config *cf;
+	size_t len = evbuffer_get_length(b);
+
+	if ((text = malloc(len + 1)) == NULL) {
+		*rc = cmd_error(ctx, CTL_ERR, "out of memory");
+		return (NULL);
+	}
+	evbuffer_copyout(b, text, len);
+	text[len] = '\0';
+	cf = config_load_string("command", text, err, sizeof(err));
+	free(text);
+	if (cf != NULL)
+		return (cf);
+	key = err;
+	for (int i = 0; i < 3 && key; i++)	/* skip "command:L:C:" */
+		if ((key = strchr(key, ':')) != NULL)
+			key++;
+	if (key == NULL || (msg = strstr(key, ": ")) == NULL) {
+		*rc = cmd_error(ctx, CTL_EUSAGE, "%s", err);
+		return (NULL);
+	}
+	*msg = '\0';
+	msg += 2;
+	while (*key == ' ')
+		key++;
+	if ((p = strrchr(key, '.')) != NULL)
+		key = p + 1;
+	if ((p = strchr(key, '[')) != NULL)
+		*p = '\0';
+	for (p = key; *p; p++)
+		if (*p == '_')
+			*p = '-';
+	if (strcmp(key, "subsystems") == 0 || strcmp(key, "ports") == 0 ||
+	    strcmp(key, "referrals") == 0 || strcmp(key, "namespaces") == 0 ||
+	    strcmp(key, "(root)") == 0)
+		*rc = cmd_error(ctx, CTL_EUSAGE, "%s", msg);
+	else
+		*rc = cmd_error(ctx, CTL_EUSAGE, "--%s: %s", key, msg);
+	return (NULL);
+}
+
+static const char *
+backend_name(enum backend_type t)
+{
+	return (t == BACKEND_RAM ? "ram" : t == BACKEND_FILE ? "file" : "block");
+}
+
+static void
+format_uuid(char *buf, size_t len, const uint8_t *u)
+{
+	snprintf(buf, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
+	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+static unsigned
+ctrl_count(struct subsystem *ss)
+{
+	struct controller *c;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(c, &ss->controllers, entry)
+		n += !c->dying;
+	return (n);
+}
+
+/* ------------------------------------------------------------ version */
+
+int
+cmd_version(struct cmd_ctx *ctx)
+{
+	out_object(ctx->out, "daemon");
+	out_str(ctx->out, "version", "%s", PACKAGE_VERSION);
+	out_u64(ctx->out, "pid", (uint64_t)getpid());
+	out_u64(ctx->out, "workers", (uint64_t)loops_count());
+	out_str(ctx->out, "file_io", "%s", io_engine_kind(main_loop->engine));
+	out_str(ctx->out, "config", "%s", RUNNING->path ? RUNNING->path :
+	    "(built-in default)");
+	out_u64(ctx->out, "connections", atomic_load(&nconnections));
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+/* --------------------------------------------------------- subsystems */
+
+static void
+out_ports_of(struct out *o, struct subsystem *ss)
+{
+	char buf[256] = "all";
+	size_t n = 0;
+
+	if (ss->port_ids != NULL) {
+		buf[0] = '\0';
+		for (size_t i = 0; i < ss->nport_ids && n < sizeof(buf) - 8; i++)
+			n += snprintf(buf + n, sizeof(buf) - n, "%s%u",
+			    i ? "," : "", ss->port_ids[i]);
+	}
+	out_str(o, "ports", "%s", buf);
+}
+
+int
+cmd_list_subsys(struct cmd_ctx *ctx)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
+
+	out_list(ctx->out, "subsystems");
+	TAILQ_FOREACH(ss, &RUNNING->subsystems, entry) {
+		unsigned nns = 0;
+
+		TAILQ_FOREACH(ns, &ss->namespaces, entry)
+			nns++;
+		out_object(ctx->out, NULL);
+		out_str(ctx->out, "nqn", "%s", ss->nqn);
+		out_u64(ctx->out, "namespaces", nns);
+		out_str(ctx->out, "hosts", "%s", ss->allow_any_host ? "any" :
+		    "listed");
+		out_ports_of(ctx->out, ss);
+		out_u64(ctx->out, "controllers", ctrl_count(ss));
+		out_str(ctx->out, "serial", "%s", ss->serial);
+		out_str(ctx->out, "model", "%s", ss->model);
+		out_end(ctx->out);
+	}
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+static void
+out_namespace(struct out *o, struct namespace *ns)
+{
+	char uuid[40];
+
+	format_uuid(uuid, sizeof(uuid), ns->uuid);
+	out_object(o, NULL);
+	out_u64(o, "nsid", ns->nsid);
+	out_str(o, "backend", "%s", backend_name(ns->type));
+	out_str(o, "path", "%s", ns->path ? ns->path : "-");
+	out_u64(o, "size", ns->nlb << ns->lba_shift);
+	out_u64(o, "block_size", 1u << ns->lba_shift);
+	out_bool(o, "readonly", ns->readonly);
+	out_str(o, "uuid", "%s", uuid);
+	out_end(o);
+}
+
+static void
+out_ctrl(struct out *o, struct controller *c)
+{
+	struct qpair *a = c->admin;
+
+	out_object(o, NULL);
+	out_u64(o, "cntlid", c->cntlid);
+	out_str(o, "subsys", "%s", c->subnqn);
+	out_str(o, "host", "%s", c->hostnqn);
+	out_str(o, "address", "%s", a ? a->peer : "-");
+	out_u64(o, "port", c->port->id);
+	out_u64(o, "io_queues", c->nioq);
+	out_str(o, "digests", "%s", a == NULL ? "-" : a->hdgst && a->ddgst ?
+	    "header,data" : a->hdgst ? "header" : a->ddgst ? "data" : "none");
+	out_u64(o, "kato_ms", c->kato_ms);
+	out_u64(o, "age_s", (uint64_t)(time(NULL) - (time_t)c->created));
+	out_end(o);
+}
+
+int
+cmd_show_subsys(struct cmd_ctx *ctx)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
+	struct host *h;
+	struct controller *c;
+	int rc;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+		return (rc);
+	out_object(ctx->out, "subsystem");
+	out_str(ctx->out, "nqn", "%s", ss->nqn);
+	out_str(ctx->out, "serial", "%s", ss->serial);
+	out_str(ctx->out, "model", "%s", ss->model);
+	out_bool(ctx->out, "allow_any_host", ss->allow_any_host);
+	out_ports_of(ctx->out, ss);
+	out_u64(ctx->out, "max_io_queues", ss->max_io_queues);
+	out_list(ctx->out, "hosts");
+	TAILQ_FOREACH(h, &ss->hosts, entry) {
+		out_object(ctx->out, NULL);
+		out_str(ctx->out, "hostnqn", "%s", h->nqn);
+		out_end(ctx->out);
+	}
+	out_end(ctx->out);
+	out_list(ctx->out, "namespaces");
+	TAILQ_FOREACH(ns, &ss->namespaces, entry)
+		out_namespace(ctx->out, ns);
+	out_end(ctx->out);
+	out_list(ctx->out, "controllers");
+	TAILQ_FOREACH(c, &ss->controllers, entry)
+		if (!c->dying)
+			out_ctrl(ctx->out, c);
+	out_end(ctx->out);
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+int
+cmd_add_subsys(struct cmd_ctx *ctx)
+{
+	const char *nqn = ctx->argv[0], *hosts = cmd_opt(ctx, "hosts");
+	struct evbuffer *b;
+	struct config *cf;
+	struct subsystem *ss;
+	int rc = CTL_OK;
+
+	if (subsystem_find(RUNNING, nqn) != NULL)
+		return (cmd_error(ctx, CTL_EEXIST, "subsystem %s exists", nqn));
+	if ((b = evbuffer_new()) == NULL)
+		return (cmd_error(ctx, CTL_ERR, "out of memory"));
+	yports(b, NULL);
+	evbuffer_add_printf(b, "subsystems:\n  - nqn: ");
+	yq(b, nqn);
+	evbuffer_add(b, "\n", 1);
+	ykv(b, 4, "serial", cmd_opt(ctx, "serial"));
+	ykv(b, 4, "model", cmd_opt(ctx, "model"));
+	if (hosts != NULL && strcmp(hosts, "any") == 0)
+		ykv(b, 4, "hosts", "any");
+	else if (hosts != NULL)
+		ylist(b, 4, "hosts", hosts);
+	ylist(b, 4, "ports", cmd_opt(ctx, "ports"));
+	ykv(b, 4, "max_io_queues", cmd_opt(ctx, "max-io-queues"));
+	cf = parse_snippet(ctx, b, &rc);
+	evbuffer_free(b);
+	if (cf == NULL)
+		return (rc);
+	ss = TAILQ_FIRST(&cf->subsystems);
+	TAILQ_REMOVE(&cf->subsystems, ss, entry);
+	config_free(cf);
+	if (subsystem_publish(RUNNING, ss, ctx->err, sizeof(ctx->err)) != 0) {
+		free(ss->ns_table);
+		free(ss->port_ids);
+		free(ss);
+		return (CTL_ERR);
+	}
+	log_info("subsystem %s added", ss->nqn);
+	discovery_changed();
+	return (CTL_OK);
+}
+
+int
+cmd_set_subsys(struct cmd_ctx *ctx)
+{
+	const char *any = cmd_opt(ctx, "allow-any-host");
+	struct subsystem *ss, *parsed;
+	struct evbuffer *b;
+	struct config *cf;
+	int rc = CTL_OK, onoff = -1;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+		return (rc);
+	if (any != NULL && (onoff = cmd_onoff(any)) < 0)
+		return (cmd_error(ctx, CTL_EUSAGE, "--allow-any-host: on or off"));
+	if ((b = evbuffer_new()) == NULL)
+		return (cmd_error(ctx, CTL_ERR, "out of memory"));
+	yports(b, NULL);
+	evbuffer_add_printf(b, "subsystems:\n");
+	ykv(b, 2, "- nqn", ss->nqn);
+	ykv(b, 4, "serial", cmd_opt(ctx, "serial"));
+	ykv(b, 4, "model", cmd_opt(ctx, "model"));
+	ykv(b, 4, "max_io_queues", cmd_opt(ctx, "max-io-queues"));
+	cf = parse_snippet(ctx, b, &rc);
+	evbuffer_free(b);
+	if (cf == NULL)
+		return (rc);
+	parsed = TAILQ_FIRST(&cf->subsystems);
+	/* Identify data is read per command: new values show at once. */
+	if (cmd_opt(ctx, "serial"))
+		memcpy(ss->serial, parsed->serial, sizeof(ss->serial));
+	if (cmd_opt(ctx, "model"))
+		memcpy(ss->model, parsed->model, sizeof(ss->model));
+	if (cmd_opt(ctx, "max-io-queues"))
+		ss->max_io_queues = parsed->max_io_queues;
+	config_free(cf);
+	if (onoff >= 0 && onoff != ss->allow_any_host) {
+		ss->allow_any_host = onoff;
+		if (!onoff)
+			host_revoke(ss, NULL);
+		discovery_changed();
+	}
+	log_info("subsystem %s changed", ss->nqn);
+	return (CTL_OK);
+}
+
+int
+cmd_del_subsys(struct cmd_ctx *ctx)
+{
+	struct subsystem *ss;
+	int rc;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+		return (rc);
+	log_info("subsystem %s removed", ss->nqn);
+	subsystem_unpublish(RUNNING, ss);
+	discovery_changed();
+	return (CTL_OK);
+}
+
+/* --------------------------------------------------------- namespaces */
+
+int
+cmd_list_ns(struct cmd_ctx *ctx)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
+	int rc;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+		return (rc);
+	out_list(ctx->out, "namespaces");
+	TAILQ_FOREACH(ns, &ss->namespaces, entry)
+		out_namespace(ctx->out, ns);
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+/* An explicitly given identifier must not collide with a running one. */
+static bool
+ids_clash(struct namespace *n)
+{
+	struct subsystem *ss;
+	struct namespace *o;
+
+	TAILQ_FOREACH(ss, &RUNNING->subsystems, entry)
+		TAILQ_FOREACH(o, &ss->namespaces, entry)
+			if (!memcmp(o->uuid, n->uuid, 16) ||
+			    !memcmp(o->nguid, n->nguid, 16) ||
+			    !memcmp(o->eui64, n->eui64, 8))
+				return (true);
+	return (false);
+}
+
+int
+cmd_add_ns(struct cmd_ctx *ctx)
+{
+	static const char *keys[][2] = {
+		{ "backend", "backend" }, { "size", "size" },
+		{ "path", "path" }, { "block-size", "block_size" },
+		{ "uuid", "uuid" }, { "nguid", "nguid" }, { "eui64", "eui64" },
+	};
+	struct subsystem *ss;
+	struct namespace *ns, *o;
+	struct evbuffer *b;
+	struct config *cf;
+	const char *nsid_s = cmd_opt(ctx, "nsid");
+	unsigned long nsid = 1;
+	char nsbuf[16];
+	int rc = CTL_OK;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+		return (rc);
+	if (cmd_opt(ctx, "backend") == NULL)
+		return (cmd_error(ctx, CTL_EUSAGE, "add-ns: --backend is "
+		    "required (ram, file or block)"));
+	if (nsid_s != NULL) {
+		if (parse_uint(nsid_s, NVMFD_MAX_NSID, &nsid) != 0 || nsid == 0)
+			return (cmd_error(ctx, CTL_EUSAGE, "--nsid: 1 to %u",
+			    NVMFD_MAX_NSID));
+		TAILQ_FOREACH(o, &ss->namespaces, entry)
+			if (o->nsid == nsid)
+				return (cmd_error(ctx, CTL_EEXIST, "%s has "
+				    "namespace %lu already", ss->nqn, nsid));
+	} else {
+		/* The lowest free NSID; the list is sorted. */
+		TAILQ_FOREACH(o, &ss->namespaces, entry)
+			if (o->nsid == nsid)
+				nsid++;
+		if (nsid > NVMFD_MAX_NSID)
+			return (cmd_error(ctx, CTL_EBUSY, "%s has no free NSID",
+			    ss->nqn));
+	}
+	snprintf(nsbuf, sizeof(nsbuf), "%lu", nsid);
+	if ((b = evbuffer_new()) == NULL)
+		return (cmd_error(ctx, CTL_ERR, "out of memory"));
+	yports(b, NULL);
+	evbuffer_add_printf(b, "subsystems:\n");
+	ykv(b, 2, "- nqn", ss->nqn);
+	evbuffer_add_printf(b, "    namespaces:\n");
+	ykv(b, 6, "- nsid", nsbuf);
+	for (size_t i = 0; i < nitems(keys); i++)
+		ykv(b, 8, keys[i][1], cmd_opt(ctx, keys[i][0]));
+	if (cmd_opt(ctx, "readonly"))
+		ykv(b, 8, "readonly", "true");
+	if (cmd_opt(ctx, "direct"))
+		ykv(b, 8, "direct", "true");
+	cf = parse_snippet(ctx, b, &rc);
+	evbuffer_free(b);
+	if (cf == NULL)
+		return (rc);
+	ns = TAILQ_FIRST(&TAILQ_FIRST(&cf->subsystems)->namespaces);
+	TAILQ_REMOVE(&TAILQ_FIRST(&cf->subsystems)->namespaces, ns, entry);
+	config_free(cf);
+	if (ids_clash(ns)) {
+		free(ns->path);
+		free(ns);
+		return (cmd_error(ctx, CTL_EEXIST, "a namespace with the same "
+		    "UUID, NGUID or EUI-64 exists"));
+	}
+	if (ns_publish(ss, ns, ctx->err, sizeof(ctx->err)) != 0) {
+		namespace_close(ns);
+		free(ns->inflight);
+		free(ns->stats);
+		free(ns->path);
+		free(ns);
+		return (CTL_ERR);
+	}
+	ctrl_notify_ns_changed(ss, ns->nsid);
+	out_object(ctx->out, "namespace");
+	out_u64(ctx->out, "nsid", ns->nsid);
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+int
+cmd_set_ns(struct cmd_ctx *ctx)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
+	const char *ro = cmd_opt(ctx, "readonly");
+	int rc, v;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL ||
+	    (ns = find_ns(ctx, ss, ctx->argv[1], &rc)) == NULL)
+		return (rc);
+	if (ro == NULL)
+		return (cmd_error(ctx, CTL_EUSAGE, "set-ns: nothing to change "
+		    "(--readonly on|off)"));
+	if ((v = cmd_onoff(ro)) < 0)
+		return (cmd_error(ctx, CTL_EUSAGE, "--readonly: on or off"));
+	if (ns_set_readonly(ns, v, ctx->err, sizeof(ctx->err)) != 0)
+		return (CTL_ERR);
+	log_info("%s namespace %u: %s", ss->nqn, ns->nsid, v ? "read-only" :
+	    "writable");
+	return (CTL_OK);
+}
+
+int
+cmd_del_ns(struct cmd_ctx *ctx)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
+	uint32_t nsid;
+	int rc;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL ||
+	    (ns = find_ns(ctx, ss, ctx->argv[1], &rc)) == NULL)
+		return (rc);
+	nsid = ns->nsid;
+	ns_unpublish(ns);
+	ctrl_notify_ns_changed(ss, nsid);
+	log_info("%s namespace %u removed", ss->nqn, nsid);
+	return (CTL_OK);
+}
+
+/* --------------------------------------------------------------- hosts */
+
+int
+cmd_list_hosts(struct cmd_ctx *ctx)
+{
+	struct subsystem *ss;
+	struct host *h;
+	int rc;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+		return (rc);
+	out_bool(ctx->out, "allow_any_host", ss->allow_any_host);
+	out_list(ctx->out, "hosts");
+	TAILQ_FOREACH(h, &ss->hosts, entry) {
+		out_object(ctx->out, NULL);
+		out_str(ctx->out, "hostnqn", "%s", h->nqn);
+		out_end(ctx->out);
+	}
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+int
+cmd_add_host(struct cmd_ctx *ctx)
+{
+	struct subsystem *ss;
+	struct host *h;
+	int rc;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+		return (rc);
+	if (!nqn_valid(ctx->argv[1]))
+		return (cmd_error(ctx, CTL_EUSAGE, "'%s' is not a valid NQN",
+		    ctx->argv[1]));
+	TAILQ_FOREACH(h, &ss->hosts, entry)
+		if (strcmp(h->nqn, ctx->argv[1]) == 0)
+			return (cmd_error(ctx, CTL_EEXIST, "%s is allowed "
+			    "already", h->nqn));
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return (cmd_error(ctx, CTL_ERR, "out of memory"));
+	snprintf(h->nqn, sizeof(h->nqn), "%s", ctx->argv[1]);
+	TAILQ_INSERT_TAIL(&ss->hosts, h, entry);
+	discovery_changed();
+	log_info("subsystem %s: host %s allowed", ss->nqn, h->nqn);
+	if (ss->allow_any_host)
+		out_str(ctx->out, "note", "any host may still connect; "
+		    "'set-subsys %s --allow-any-host off' restricts it to the "
+		    "listed hosts", ss->nqn);
+	return (CTL_OK);
+}
+
+int
+cmd_del_host(struct cmd_ctx *ctx)
+{
+	struct subsystem *ss;
+	struct host *h;
+	int rc;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+		return (rc);
+	TAILQ_FOREACH(h, &ss->hosts, entry)
+		if (strcmp(h->nqn, ctx->argv[1]) == 0)
+			break;
+	if (h == NULL)
+		return (cmd_error(ctx, CTL_ENOENT, "%s is not listed on %s",
+		    ctx->argv[1], ss->nqn));
+	TAILQ_REMOVE(&ss->hosts, h, entry);
+	host_revoke(ss, h->nqn);
+	log_info("subsystem %s: host %s no longer allowed", ss->nqn, h->nqn);
+	free(h);
+	discovery_changed();
+	return (CTL_OK);
+}
+
+/* --------------------------------------------------------------- ports */
+
+int
+cmd_list_ports(struct cmd_ctx *ctx)
+{
+	struct port *p;
+
+	out_list(ctx->out, "ports");
+	TAILQ_FOREACH(p, &RUNNING->ports, entry) {
+		out_object(ctx->out, NULL);
+		out_u64(ctx->out, "id", p->id);
+		out_str(ctx->out, "address", "%s", p->address);
+		out_str(ctx->out, "port", "%s", p->service);
+		out_u64(ctx->out, "inline_data_size", p->inline_data_size);
+		out_u64(ctx->out, "maxh2cdata", p->maxh2cdata);
+		out_u64(ctx->out, "max_queue_depth", p->max_queue_depth);
+		out_bool(ctx->out, "header_digest", p->header_digest);
+		out_bool(ctx->out, "data_digest", p->data_digest);
+		/* The list's own reference is not a connection. */
+		out_u64(ctx->out, "connections",
+		    (uint64_t)(atomic_load(&p->refs) - 1));
+		out_end(ctx->out);
+	}
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+int
+cmd_add_port(struct cmd_ctx *ctx)
+{
+	static const char *keys[][2] = {
+		{ "id", "id" }, { "port", "port" },
+		{ "inline-data-size", "inline_data_size" },
+		{ "maxh2cdata", "maxh2cdata" },
+		{ "max-queue-depth", "max_queue_depth" },
+	};
+	const char *hd = cmd_opt(ctx, "header-digest");
+	const char *dd = cmd_opt(ctx, "data-digest");
+	struct evbuffer *b;
+	struct config *cf;
+	struct port *p;
+	int rc = CTL_OK;
+
+	if (cmd_opt(ctx, "address") == NULL)
+		return (cmd_error(ctx, CTL_EUSAGE, "add-port: --address is "
+		    "required"));
+	if ((hd && cmd_onoff(hd) < 0) || (dd && cmd_onoff(dd) < 0))
+		return (cmd_error(ctx, CTL_EUSAGE, "digests: on or off"));
+	if ((b = evbuffer_new()) == NULL)
+		return (cmd_error(ctx, CTL_ERR, "out of memory"));
+	yports(b, NULL);
+	ykv(b, 2, "- address", cmd_opt(ctx, "address"));
+	for (size_t i = 0; i < nitems(keys); i++)
+		ykv(b, 4, keys[i][1], cmd_opt(ctx, keys[i][0]));
+	if (hd)
+		ykv(b, 4, "header_digest", cmd_onoff(hd) ? "true" : "false");
+	if (dd)
+		ykv(b, 4, "data_digest", cmd_onoff(dd) ? "true" : "false");
+	cf = parse_snippet(ctx, b, &rc);
+	evbuffer_free(b);
+	if (cf == NULL)
+		return (rc);
+	p = TAILQ_LAST(&cf->ports, port_list);
+	TAILQ_REMOVE(&cf->ports, p, entry);
+	config_free(cf);
+	p->fd = -1;
+	if (port_publish(RUNNING, p, ctx->err, sizeof(ctx->err)) != 0) {
+		free(p);
+		return (CTL_ERR);
+	}
+	discovery_changed();
+	out_object(ctx->out, "port");
+	out_u64(ctx->out, "id", p->id);
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+int
+cmd_del_port(struct cmd_ctx *ctx)
+{
+	unsigned long id;
+	struct port *p;
+
+	if (parse_uint(ctx->argv[0], 65535, &id) != 0)
+		return (cmd_error(ctx, CTL_EUSAGE, "bad port ID '%s'",
+		    ctx->argv[0]));
+	if ((p = port_find(RUNNING, (uint16_t)id)) == NULL)
+		return (cmd_error(ctx, CTL_ENOENT, "no port %lu", id));
+	log_info("port %lu removed", id);
+	port_unpublish(RUNNING, p);
+	discovery_changed();
+	return (CTL_OK);
+}
+
+/* ----------------------------------------------------------- referrals */
+
+int
+cmd_list_referrals(struct cmd_ctx *ctx)
+{
+	struct referral *r;
+
+	out_list(ctx->out, "referrals");
+	TAILQ_FOREACH(r, &RUNNING->referrals, entry) {
+		out_object(ctx->out, NULL);
+		out_str(ctx->out, "address", "%s", r->address);
+		out_str(ctx->out, "port", "%s", r->service);
+		out_u64(ctx->out, "port_id", r->port_id);
+		out_end(ctx->out);
+	}
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+int
+cmd_add_referral(struct cmd_ctx *ctx)
+{
+	struct evbuffer *b;
+	struct config *cf;
+	struct referral *r, *o;
+	int rc = CTL_OK;
+
+	if (cmd_opt(ctx, "address") == NULL)
+		return (cmd_error(ctx, CTL_EUSAGE, "add-referral: --address is "
+		    "required"));
+	if ((b = evbuffer_new()) == NULL)
+		return (cmd_error(ctx, CTL_ERR, "out of memory"));
+	yports(b, NULL);
+	evbuffer_add_printf(b, "referrals:\n");
+	ykv(b, 2, "- address", cmd_opt(ctx, "address"));
+	ykv(b, 4, "port", cmd_opt(ctx, "port"));
+	ykv(b, 4, "port_id", cmd_opt(ctx, "port-id"));
+	cf = parse_snippet(ctx, b, &rc);
+	evbuffer_free(b);
+	if (cf == NULL)
+		return (rc);
+	r = TAILQ_FIRST(&cf->referrals);
+	TAILQ_REMOVE(&cf->referrals, r, entry);
+	config_free(cf);
+	TAILQ_FOREACH(o, &RUNNING->referrals, entry)
+		if (!strcmp(o->address, r->address) &&
+		    !strcmp(o->service, r->service)) {
+			free(r);
+			return (cmd_error(ctx, CTL_EEXIST, "referral exists"));
+		}
+	TAILQ_INSERT_TAIL(&RUNNING->referrals, r, entry);
+	discovery_changed();
+	return (CTL_OK);
+}
+
+int
+cmd_del_referral(struct cmd_ctx *ctx)
+{
+	struct referral *r;
+	const char *svc = ctx->argc > 1 ? ctx->argv[1] : NULL;
+
+	TAILQ_FOREACH(r, &RUNNING->referrals, entry)
+		if (!strcmp(r->address, ctx->argv[0]) &&
+		    (svc == NULL || !strcmp(r->service, svc)))
+			break;
+	if (r == NULL)
+		return (cmd_error(ctx, CTL_ENOENT, "no referral to %s%s%s",
+		    ctx->argv[0], svc ? " port " : "", svc ? svc : ""));
+	TAILQ_REMOVE(&RUNNING->referrals, r, entry);
+	free(r);
+	discovery_changed();
+	return (CTL_OK);
+}
+
+/* -------------------------------------------------------- associations */
+
+int
+cmd_list_ctrl(struct cmd_ctx *ctx)
+{
+	const char *only = cmd_opt(ctx, "subsys");
+	struct subsystem *ss;
+	struct controller *c;
+	int rc;
+
+	if (only && strcmp(only, NVMF_DISCOVERY_NQN) &&
+	    find_subsys(ctx, only, &rc) == NULL)
+		return (rc);
+	out_list(ctx->out, "controllers");
+	TAILQ_FOREACH(ss, &RUNNING->subsystems, entry)
+		TAILQ_FOREACH(c, &ss->controllers, entry)
+			if (!c->dying && (!only || !strcmp(only, ss->nqn)))
+				out_ctrl(ctx->out, c);
+	TAILQ_FOREACH(c, &discovery_controllers, entry)
+		if (!c->dying && (!only || !strcmp(only, NVMF_DISCOVERY_NQN)))
+			out_ctrl(ctx->out, c);
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+int
+cmd_terminate(struct cmd_ctx *ctx)
+{
+	const char *only = cmd_opt(ctx, "subsys");
+	struct subsystem *ss;
+	struct controller *c, *found = NULL;
+	unsigned long id;
+	int matches = 0;
+
+	if (parse_uint(ctx->argv[0], 0xffef, &id) != 0 || id == 0)
+		return (cmd_error(ctx, CTL_EUSAGE, "bad controller ID '%s'",
+		    ctx->argv[0]));
+	TAILQ_FOREACH(ss, &RUNNING->subsystems, entry)
+		TAILQ_FOREACH(c, &ss->controllers, entry)
+			if (!c->dying && c->cntlid == id &&
+			    (!only || !strcmp(only, ss->nqn))) {
+				found = c;
+				matches++;
+			}
+	TAILQ_FOREACH(c, &discovery_controllers, entry)
+		if (!c->dying && c->cntlid == id &&
+		    (!only || !strcmp(only, NVMF_DISCOVERY_NQN))) {
+			found = c;
+			matches++;
+		}
+	if (matches == 0)
+		return (cmd_error(ctx, CTL_ENOENT, "no controller %lu", id));
+	if (matches > 1)
+		return (cmd_error(ctx, CTL_EUSAGE, "controller %lu exists in "
+		    "several subsystems: name one with --subsys", id));
+	ctrl_destroy(found, "terminated by nvmfctl");
+	return (CTL_OK);
+}
+
+/* ---------------------------------------------------------- statistics */
+
+static double
+hist_percentile(const uint64_t *h, uint64_t total, double p)
+{
+	uint64_t want = (uint64_t)(total * p + 0.999999), seen = 0;
+
+	for (int i = 0; i < NS_LAT_BUCKETS; i++) {
+		seen += h[i];
+		if (h[i] && seen >= want)
+			return (i == 0 ? 1 : (double)(1ull << i));
+	}
+	return (0);
+}
+
+struct qstat_arg {
+	struct out	*out;
+	const char	*only;
+};
+
+static void
+out_qpair_stats(struct qpair *qp, void *arg)
+{
+	struct qstat_arg *a = arg;
+	struct controller *c = qp->ctrl;
+
+	if (c == NULL || qp->state != QP_ACTIVE ||
+	    (a->only && strcmp(a->only, c->subnqn)))
+		return;
+	out_object(a->out, NULL);
+	out_str(a->out, "subsys", "%s", c->subnqn);
+	out_u64(a->out, "cntlid", c->cntlid);
+	out_u64(a->out, "qid", qp->qid);
+	out_str(a->out, "peer", "%s", qp->peer);
+	out_u64(a->out, "commands", qp->stats.cmds);
+	out_u64(a->out, "bytes_read", qp->stats.bytes_read);
+	out_u64(a->out, "bytes_written", qp->stats.bytes_written);
+	out_u64(a->out, "errors", qp->stats.errors);
+	out_end(a->out);
+}
+
+int
+cmd_stats(struct cmd_ctx *ctx)
+{
+	const char *only = cmd_opt(ctx, "subsys");
+	struct subsystem *ss;
+	struct namespace *ns;
+	int rc, nl = loops_count() + 1;
+
+	if (only && find_subsys(ctx, only, &rc) == NULL)
+		return (rc);
+	out_list(ctx->out, "namespaces");
+	TAILQ_FOREACH(ss, &RUNNING->subsystems, entry) {
+		if (only && strcmp(only, ss->nqn))
+			continue;
+		TAILQ_FOREACH(ns, &ss->namespaces, entry) {
+			struct ns_stats sum = { 0 };
+			uint64_t total = 0;
+
+			/* Other loops' counters, read without stopping them. */
+			for (int l = 0; ns->stats && l < nl; l++) {
+				const struct ns_stats *st = &ns->stats[l];
+
+				sum.reads += st->reads;
+				sum.writes += st->writes;
+				sum.other += st->other;
+				sum.errors += st->errors;
+				sum.bytes_read += st->bytes_read;
+				sum.bytes_written += st->bytes_written;
+				for (int i = 0; i < NS_LAT_BUCKETS; i++)
+					sum.lat[i] += st->lat[i];
+			}
+			for (int i = 0; i < NS_LAT_BUCKETS; i++)
+				total += sum.lat[i];
+			out_object(ctx->out, NULL);
+			out_str(ctx->out, "subsys", "%s", ss->nqn);
+			out_u64(ctx->out, "nsid", ns->nsid);
+			out_u64(ctx->out, "reads", sum.reads);
+			out_u64(ctx->out, "writes", sum.writes);
+			out_u64(ctx->out, "other", sum.other);
+			out_u64(ctx->out, "errors", sum.errors);
+			out_u64(ctx->out, "bytes_read", sum.bytes_read);
+			out_u64(ctx->out, "bytes_written", sum.bytes_written);
+			out_double(ctx->out, "lat_p50_us_le",
+			    hist_percentile(sum.lat, total, 0.5));
+			out_double(ctx->out, "lat_p99_us_le",
+			    hist_percentile(sum.lat, total, 0.99));
+			if (ctx->json) {
+				/* Bucket i counts latencies below 2^i us. */
+				out_list(ctx->out, "latency_histogram_us");
+				for (int i = 0; i < NS_LAT_BUCKETS; i++) {
+					if (sum.lat[i] == 0)
+						continue;
+					out_object(ctx->out, NULL);
+					out_u64(ctx->out, "below",
+					    1ull << i);
+					out_u64(ctx->out, "count", sum.lat[i]);
+					out_end(ctx->out);
+				}
+				out_end(ctx->out);
+			}
+			out_end(ctx->out);
+		}
+	}
+	out_end(ctx->out);
+	if (cmd_opt(ctx, "queues")) {
+		struct qstat_arg a = { ctx->out, only };
+
+		out_list(ctx->out, "queues");
+		qpairs_foreach(out_qpair_stats, &a);
+		out_end(ctx->out);
+	}
+	return (CTL_OK);
+}

@@ -1,0 +1,296 @@
+/*
+ * The control command table: names, arguments, options, usage and the
+ * read-only flag live here once.  The daemon validates every request
+ * against it; nvmfctl (the same binary) prints help from it without asking
+ * the daemon.
+ */
+#include "config.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "nvmfd.h"
+#include "ctl-proto.h"
+
+#define OPT_JSON	{ "json", false, "print JSON instead of a table" }
+#define OPT_END		{ NULL, false, NULL }
+
+static const struct cmd_opt no_opts[] = { OPT_JSON, OPT_END };
+
+static const struct cmd_opt subsys_opts[] = {
+	{ "serial", true, "serial number (default: derived from the NQN)" },
+	{ "model", true, "model number (default: nvmfd)" },
+	{ "hosts", true, "'any', or host NQNs separated by commas" },
+	{ "ports", true, "port IDs separated by commas (default: every port)" },
+	{ "max-io-queues", true, "I/O queues per controller (default 32)" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt set_subsys_opts[] = {
+	{ "serial", true, "serial number" },
+	{ "model", true, "model number" },
+	{ "allow-any-host", true, "on: any host may connect; off: listed hosts" },
+	{ "max-io-queues", true, "I/O queues for new controllers" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt ns_opts[] = {
+	{ "nsid", true, "namespace ID (default: the lowest free one)" },
+	{ "backend", true, "ram, file or block" },
+	{ "size", true, "size (ram; file: create or extend), e.g. 1G" },
+	{ "path", true, "file or block device (file, block)" },
+	{ "block-size", true, "512 or 4096" },
+	{ "readonly", false, "write-protect the namespace" },
+	{ "direct", false, "O_DIRECT I/O (file, block)" },
+	{ "uuid", true, "UUID (default: derived)" },
+	{ "nguid", true, "NGUID, 32 hex digits (default: derived)" },
+	{ "eui64", true, "EUI-64, 16 hex digits (default: derived)" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt set_ns_opts[] = {
+	{ "readonly", true, "on or off" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt port_opts[] = {
+	{ "id", true, "port ID (default: the lowest free one)" },
+	{ "address", true, "IPv4 or IPv6 address to listen on" },
+	{ "port", true, "TCP port (default 4420)" },
+	{ "inline-data-size", true, "in-capsule data for I/O queues" },
+	{ "maxh2cdata", true, "largest H2CData PDU" },
+	{ "max-queue-depth", true, "largest queue a host may create" },
+	{ "header-digest", true, "on or off: allow header digests" },
+	{ "data-digest", true, "on or off: allow data digests" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt referral_opts[] = {
+	{ "address", true, "address of the other discovery service" },
+	{ "port", true, "its TCP port (default 8009)" },
+	{ "port-id", true, "its port ID (default 1)" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt ctrl_opts[] = {
+	{ "subsys", true, "only this subsystem's controllers" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt stats_opts[] = {
+	{ "subsys", true, "only this subsystem" },
+	{ "queues", false, "per queue pair too" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_entry cmd_table[] = {
+	{ "help", "[COMMAND]", "list the commands, or describe one",
+	    0, 1, no_opts, CMD_READONLY | CMD_LOCAL, cmd_help },
+	{ "version", "", "the daemon's version",
+	    0, 0, no_opts, CMD_READONLY, cmd_version },
+	{ "list-subsys", "", "list subsystems",
+	    0, 0, no_opts, CMD_READONLY, cmd_list_subsys },
+	{ "show-subsys", "NQN", "show a subsystem with its namespaces, hosts "
+	    "and controllers", 1, 1, no_opts, CMD_READONLY, cmd_show_subsys },
+	{ "add-subsys", "NQN [options]", "add a subsystem",
+	    1, 1, subsys_opts, 0, cmd_add_subsys },
+	{ "set-subsys", "NQN [options]", "change a subsystem",
+	    1, 1, set_subsys_opts, 0, cmd_set_subsys },
+	{ "del-subsys", "NQN", "remove a subsystem (its controllers go)",
+	    1, 1, no_opts, 0, cmd_del_subsys },
+	{ "list-ns", "NQN", "list a subsystem's namespaces",
+	    1, 1, no_opts, CMD_READONLY, cmd_list_ns },
+	{ "add-ns", "NQN --backend TYPE [options]", "add a namespace; connected "
+	    "hosts are told", 1, 1, ns_opts, 0, cmd_add_ns },
+	{ "set-ns", "NQN NSID --readonly on|off", "change a namespace",
+	    2, 2, set_ns_opts, 0, cmd_set_ns },
+	{ "del-ns", "NQN NSID", "remove a namespace; connected hosts are told",
+	    2, 2, no_opts, 0, cmd_del_ns },
+	{ "list-hosts", "NQN", "list the hosts allowed on a subsystem",
+	    1, 1, no_opts, CMD_READONLY, cmd_list_hosts },
+	{ "add-host", "NQN HOSTNQN", "allow a host on a subsystem",
+	    2, 2, no_opts, 0, cmd_add_host },
+	{ "del-host", "NQN HOSTNQN", "disallow a host (its controllers go)",
+	    2, 2, no_opts, 0, cmd_del_host },
+	{ "list-ports", "", "list ports",
+	    0, 0, no_opts, CMD_READONLY, cmd_list_ports },
+	{ "add-port", "--address ADDR [options]", "add a port and listen on it",
+	    0, 0, port_opts, 0, cmd_add_port },
+	{ "del-port", "ID", "remove a port (its associations go)",
+	    1, 1, no_opts, 0, cmd_del_port },
+	{ "list-referrals", "", "list discovery referrals",
+	    0, 0, no_opts, CMD_READONLY, cmd_list_referrals },
+	{ "add-referral", "--address ADDR [options]", "add a discovery referral",
+	    0, 0, referral_opts, 0, cmd_add_referral },
+	{ "del-referral", "ADDRESS [PORT]", "remove a discovery referral",
+	    1, 2, no_opts, 0, cmd_del_referral },
+	{ "list-ctrl", "[options]", "list associations (controllers)",
+	    0, 0, ctrl_opts, CMD_READONLY, cmd_list_ctrl },
+	{ "terminate", "CNTLID [options]", "tear down an association",
+	    1, 1, ctrl_opts, 0, cmd_terminate },
+	{ "stats", "[options]", "command, byte, error and latency counters",
+	    0, 0, stats_opts, CMD_READONLY, cmd_stats },
+	{ "show-config", "", "print the running configuration as YAML",
+	    0, 0, no_opts, CMD_READONLY, cmd_show_config },
+	{ "save", "[FILE]", "write the running configuration as YAML (default: "
+	    "the file it was loaded from)", 0, 1, no_opts, 0, cmd_save },
+	{ "reload", "", "apply the configuration file again",
+	    0, 0, no_opts, 0, cmd_reload },
+};
+
+const struct cmd_entry *
+cmd_find(const char *name)
+{
+	for (size_t i = 0; i < nitems(cmd_table); i++)
+		if (strcmp(cmd_table[i].name, name) == 0)
+			return (&cmd_table[i]);
+	return (NULL);
+}
+
+int
+cmd_error(struct cmd_ctx *ctx, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(ctx->err, sizeof(ctx->err), fmt, ap);
+	va_end(ap);
+	return (code);
+}
+
+const char *
+cmd_opt(struct cmd_ctx *ctx, const char *name)
+{
+	for (int i = 0; i < ctx->nopts; i++)
+		if (strcmp(ctx->opts[i].name, name) == 0)
+			return (ctx->opts[i].value ? ctx->opts[i].value : "");
+	return (NULL);
+}
+
+/* "on"/"off" style switches; -1 for anything else. */
+int
+cmd_onoff(const char *v)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") ||
+	    !strcmp(v, "1"))
+		return (1);
+	if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no") ||
+	    !strcmp(v, "0"))
+		return (0);
+	return (-1);
+}
+
+static void
+usage_text(const struct cmd_entry *e, struct evbuffer *b)
+{
+	evbuffer_add_printf(b, "usage: nvmfctl %s%s%s\n  %s\n", e->name,
+	    *e->args ? " " : "", e->args, e->help);
+	for (const struct cmd_opt *o = e->opts; o->name; o++)
+		evbuffer_add_printf(b, "  --%s%s%*s%s\n", o->name,
+		    o->has_value ? " VALUE" : "",
+		    (int)(22 - strlen(o->name) - (o->has_value ? 6 : 0)), "",
+		    o->help);
+}
+
+/* The whole list, or one command's usage (also used by nvmfctl alone). */
+void
+cmd_help_text(const char *name, struct evbuffer *b)
+{
+	const struct cmd_entry *e;
+
+	if (name != NULL && (e = cmd_find(name)) != NULL) {
+		usage_text(e, b);
+		return;
+	}
+	evbuffer_add_printf(b, "usage: nvmfctl [-s socket] COMMAND [ARGS] "
+	    "[--json]\n\ncommands:\n");
+	for (size_t i = 0; i < nitems(cmd_table); i++)
+		evbuffer_add_printf(b, "  %-15s %s\n", cmd_table[i].name,
+		    cmd_table[i].help);
+	evbuffer_add_printf(b, "  %-15s %s\n", "perf",
+	    "NVMe/TCP load generator (runs in nvmfctl)");
+	evbuffer_add_printf(b, "\n'nvmfctl COMMAND --help' describes one.\n");
+}
+
+int
+cmd_help(struct cmd_ctx *ctx)
+{
+	if (ctx->argc == 1 && cmd_find(ctx->argv[0]) == NULL)
+		return (cmd_error(ctx, CTL_EUSAGE, "unknown command '%s'",
+		    ctx->argv[0]));
+	cmd_help_text(ctx->argc ? ctx->argv[0] : NULL, ctx->text);
+	return (CTL_OK);
+}
+
+/*
+ * Split argv into positionals and --options as the table allows, then run
+ * the handler.  Returns a ctl_code; ctx->err says why on failure.
+ */
+int
+cmd_execute(struct cmd_ctx *ctx, int argc, char **argv)
+{
+	const struct cmd_entry *e;
+	char *pos[CTL_MAX_ARGS];
+	int npos = 0;
+
+	if (argc < 1)
+		return (cmd_error(ctx, CTL_EUSAGE, "no command given"));
+	if ((e = cmd_find(argv[0])) == NULL)
+		return (cmd_error(ctx, CTL_EUSAGE, "unknown command '%s' "
+		    "(try 'nvmfctl help')", argv[0]));
+	ctx->entry = e;
+	if (ctx->readonly_client && !(e->flags & CMD_READONLY))
+		return (cmd_error(ctx, CTL_EPERM, "%s: this socket only allows "
+		    "read-only commands", e->name));
+	for (int i = 1; i < argc; i++) {
+		const struct cmd_opt *o;
+		char *name = argv[i], *eq;
+
+		if (strncmp(name, "--", 2) != 0 || name[2] == '\0') {
+			if (npos == (int)nitems(pos))
+				return (cmd_error(ctx, CTL_EUSAGE,
+				    "too many arguments"));
+			pos[npos++] = argv[i];
+			continue;
+		}
+		name += 2;
+		if ((eq = strchr(name, '=')) != NULL)
+			*eq = '\0';
+		for (o = e->opts; o->name && strcmp(o->name, name); o++)
+			;
+		if (o->name == NULL)
+			return (cmd_error(ctx, CTL_EUSAGE, "%s: unknown option "
+			    "--%s (try 'nvmfctl %s --help')", e->name, name,
+			    e->name));
+		if (ctx->nopts == (int)nitems(ctx->opts))
+			return (cmd_error(ctx, CTL_EUSAGE, "too many options"));
+		ctx->opts[ctx->nopts].name = o->name;
+		ctx->opts[ctx->nopts].value = NULL;
+		if (o->has_value) {
+			if (eq)
+				ctx->opts[ctx->nopts].value = eq + 1;
+			else if (i + 1 < argc)
+				ctx->opts[ctx->nopts].value = argv[++i];
+			else
+				return (cmd_error(ctx, CTL_EUSAGE, "%s: --%s "
+				    "needs a value", e->name, o->name));
+		} else if (eq)
+			return (cmd_error(ctx, CTL_EUSAGE, "%s: --%s takes no "
+			    "value", e->name, o->name));
+		for (int k = 0; k < ctx->nopts; k++)
+			if (ctx->opts[k].name == o->name)
+				return (cmd_error(ctx, CTL_EUSAGE, "%s: --%s "
+				    "given twice", e->name, o->name));
+		ctx->nopts++;
+	}
+	if (npos < e->min_args || npos > e->max_args)
+		return (cmd_error(ctx, CTL_EUSAGE, "usage: nvmfctl %s %s",
+		    e->name, e->args));
+	ctx->argc = npos;
+	ctx->argv = pos;
+	return (e->exec(ctx));
+}

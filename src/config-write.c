@@ -1,0 +1,179 @@
+/*
+ * Write a configuration back as YAML that loads to the same state
+ * (nvmfctl save, show-config).  Derived identifiers are written out, so a
+ * saved file pins them even if the derivation ever changes.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "nvmfd.h"
+
+/* A double-quoted YAML scalar; config values are printable ASCII. */
+static void
+yq(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', fp);
+		fputc(*s, fp);
+	}
+	fputc('"', fp);
+}
+
+static void
+hex(FILE *fp, const uint8_t *p, size_t n)
+{
+	fputc('"', fp);
+	for (size_t i = 0; i < n; i++)
+		fprintf(fp, "%02x", p[i]);
+	fputc('"', fp);
+}
+
+static void
+uuid(FILE *fp, const uint8_t *u)
+{
+	fprintf(fp, "\"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x\"", u[0], u[1], u[2], u[3], u[4], u[5],
+	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+static const char *
+backend_name(enum backend_type t)
+{
+	return (t == BACKEND_RAM ? "ram" : t == BACKEND_FILE ? "file" : "block");
+}
+
+static void
+write_namespace(FILE *fp, const struct namespace *ns)
+{
+	fprintf(fp, "      - nsid: %u\n", ns->nsid);
+	fprintf(fp, "        backend: %s\n", backend_name(ns->type));
+	if (ns->path) {
+		fprintf(fp, "        path: ");
+		yq(fp, ns->path);
+		fputc('\n', fp);
+	}
+	if (ns->type != BACKEND_BLOCK && ns->size)
+		fprintf(fp, "        size: %llu\n", (unsigned long long)ns->size);
+	if (ns->block_size)
+		fprintf(fp, "        block_size: %u\n", ns->block_size);
+	else if (ns->ops != NULL && ns->type != BACKEND_BLOCK)
+		fprintf(fp, "        block_size: %u\n", 1u << ns->lba_shift);
+	fprintf(fp, "        readonly: %s\n", ns->readonly ? "true" : "false");
+	if (ns->type != BACKEND_RAM)
+		fprintf(fp, "        direct: %s\n", ns->direct ? "true" : "false");
+	fprintf(fp, "        uuid: ");
+	uuid(fp, ns->uuid);
+	fprintf(fp, "\n        nguid: ");
+	hex(fp, ns->nguid, sizeof(ns->nguid));
+	fprintf(fp, "\n        eui64: ");
+	hex(fp, ns->eui64, sizeof(ns->eui64));
+	fputc('\n', fp);
+}
+
+static void
+write_subsystem(FILE *fp, const struct subsystem *ss)
+{
+	const struct namespace *ns;
+	const struct host *h;
+
+	fprintf(fp, "  - nqn: ");
+	yq(fp, ss->nqn);
+	fprintf(fp, "\n    serial: ");
+	yq(fp, ss->serial);
+	fprintf(fp, "\n    model: ");
+	yq(fp, ss->model);
+	fputc('\n', fp);
+	if (ss->allow_any_host)
+		fprintf(fp, "    hosts: any\n");
+	else if (TAILQ_EMPTY(&ss->hosts))
+		fprintf(fp, "    hosts: []\n");
+	else {
+		fprintf(fp, "    hosts:\n");
+		TAILQ_FOREACH(h, &ss->hosts, entry) {
+			fprintf(fp, "      - ");
+			yq(fp, h->nqn);
+			fputc('\n', fp);
+		}
+	}
+	if (ss->port_ids != NULL) {
+		fprintf(fp, "    ports: [");
+		for (size_t i = 0; i < ss->nport_ids; i++)
+			fprintf(fp, "%s%u", i ? ", " : "", ss->port_ids[i]);
+		fprintf(fp, "]\n");
+	}
+	fprintf(fp, "    max_io_queues: %u\n", ss->max_io_queues);
+	if (!TAILQ_EMPTY(&ss->namespaces)) {
+		fprintf(fp, "    namespaces:\n");
+		TAILQ_FOREACH(ns, &ss->namespaces, entry)
+			write_namespace(fp, ns);
+	}
+}
+
+int
+config_write(const struct config *cf, FILE *fp)
+{
+	const struct port *p;
+	const struct subsystem *ss;
+	const struct referral *r;
+	time_t now = time(NULL);
+	char date[64];
+
+	strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S %Z", localtime(&now));
+	fprintf(fp, "# nvmfd %s configuration, written %s\n", PACKAGE_VERSION,
+	    date);
+	fprintf(fp, "workers: %d\n", cf->workers);
+	fprintf(fp, "mdts: %u\n", cf->mdts);
+	fprintf(fp, "max_controllers: %u\n", cf->max_controllers);
+	fprintf(fp, "max_connections: %u\n", cf->max_connections);
+	if (cf->ctl_socket || cf->ctl_group || cf->ctl_ro_socket) {
+		fprintf(fp, "control:\n");
+		if (cf->ctl_socket) {
+			fprintf(fp, "  socket: ");
+			yq(fp, cf->ctl_socket);
+			fputc('\n', fp);
+		}
+		if (cf->ctl_group) {
+			fprintf(fp, "  group: ");
+			yq(fp, cf->ctl_group);
+			fputc('\n', fp);
+		}
+		if (cf->ctl_ro_socket) {
+			fprintf(fp, "  readonly_socket: ");
+			yq(fp, cf->ctl_ro_socket);
+			fputc('\n', fp);
+		}
+	}
+	fprintf(fp, "ports:\n");
+	TAILQ_FOREACH(p, &cf->ports, entry) {
+		fprintf(fp, "  - id: %u\n    address: ", p->id);
+		yq(fp, p->address);
+		fprintf(fp, "\n    port: %s\n", p->service);
+		fprintf(fp, "    inline_data_size: %u\n", p->inline_data_size);
+		fprintf(fp, "    maxh2cdata: %u\n", p->maxh2cdata);
+		fprintf(fp, "    max_queue_depth: %u\n", p->max_queue_depth);
+		fprintf(fp, "    header_digest: %s\n",
+		    p->header_digest ? "true" : "false");
+		fprintf(fp, "    data_digest: %s\n",
+		    p->data_digest ? "true" : "false");
+	}
+	if (!TAILQ_EMPTY(&cf->subsystems)) {
+		fprintf(fp, "subsystems:\n");
+		TAILQ_FOREACH(ss, &cf->subsystems, entry)
+			write_subsystem(fp, ss);
+	}
+	if (!TAILQ_EMPTY(&cf->referrals)) {
+		fprintf(fp, "referrals:\n");
+		TAILQ_FOREACH(r, &cf->referrals, entry) {
+			fprintf(fp, "  - address: ");
+			yq(fp, r->address);
+			fprintf(fp, "\n    port: %s\n    port_id: %u\n",
+			    r->service, r->port_id);
+		}
+	}
+	return (ferror(fp) ? -1 : 0);
+}

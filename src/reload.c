@@ -1,0 +1,321 @@
+/*
+ * Reload: apply a new configuration to the running one, changing only what
+ * differs.  Associations to subsystems that did not change stay connected.
+ *
+ * Two phases, so that a file that cannot be applied changes nothing: first
+ * every new namespace is opened and every new listener bound; only if all
+ * of that worked are objects removed, added and changed.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvmfd.h"
+
+static bool
+ns_same_storage(const struct namespace *a, const struct namespace *b)
+{
+	return (a->type == b->type && a->direct == b->direct &&
+	    ((a->path == NULL && b->path == NULL) ||
+	    (a->path && b->path && strcmp(a->path, b->path) == 0)) &&
+	    /* A file's size in the config is a minimum it was grown to. */
+	    (a->type == BACKEND_BLOCK || a->size == b->size ||
+	    (a->type == BACKEND_FILE && b->size <= a->size)) &&
+	    (b->block_size == 0 || (1u << a->lba_shift) == b->block_size) &&
+	    !memcmp(a->uuid, b->uuid, 16) && !memcmp(a->nguid, b->nguid, 16) &&
+	    !memcmp(a->eui64, b->eui64, 8));
+}
+
+static struct namespace *
+ns_by_id(struct subsystem *ss, uint32_t nsid)
+{
+	struct namespace *ns;
+
+	TAILQ_FOREACH(ns, &ss->namespaces, entry)
+		if (ns->nsid == nsid)
+			return (ns);
+	return (NULL);
+}
+
+static bool
+port_same_socket(const struct port *a, const struct port *b)
+{
+	return (strcmp(a->address, b->address) == 0 &&
+	    strcmp(a->service, b->service) == 0);
+}
+
+/* Namespaces of next that need opening: new ones and changed storage. */
+static bool
+ns_needs_open(struct config *running, struct subsystem *nss,
+    struct namespace *nns)
+{
+	struct subsystem *rss = subsystem_find(running, nss->nqn);
+	struct namespace *rns = rss ? ns_by_id(rss, nns->nsid) : NULL;
+
+	return (rns == NULL || !ns_same_storage(rns, nns));
+}
+
+static int
+prepare(struct config *running, struct config *next, char *err, size_t errlen)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
+	struct port *p, *rp;
+
+	TAILQ_FOREACH(ss, &next->subsystems, entry)
+		TAILQ_FOREACH(ns, &ss->namespaces, entry) {
+			char nerr[256];
+
+			if (!ns_needs_open(running, ss, ns))
+				continue;
+			if (namespace_open(ns, nerr, sizeof(nerr)) != 0) {
+				snprintf(err, errlen, "%s namespace %u: %s",
+				    ss->nqn, ns->nsid, nerr);
+				return (-1);
+			}
+		}
+	TAILQ_FOREACH(p, &next->ports, entry) {
+		rp = port_find(running, p->id);
+		if (rp != NULL && port_same_socket(rp, p))
+			continue;
+		p->fd = -1;
+		if (listener_start(p) != 0) {
+			snprintf(err, errlen, "port %u: cannot listen on %s "
+			    "port %s", p->id, p->address, p->service);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
+/* Undo prepare() after a failure: close what it opened and bound. */
+static void
+unprepare(struct config *next)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
+	struct port *p;
+
+	TAILQ_FOREACH(ss, &next->subsystems, entry)
+		TAILQ_FOREACH(ns, &ss->namespaces, entry)
+			namespace_close(ns);
+	TAILQ_FOREACH(p, &next->ports, entry)
+		listener_stop(p);
+}
+
+static bool
+hosts_equal(struct subsystem *a, struct subsystem *b)
+{
+	struct host *x, *y;
+
+	if (a->allow_any_host != b->allow_any_host)
+		return (false);
+	for (x = TAILQ_FIRST(&a->hosts), y = TAILQ_FIRST(&b->hosts); x && y;
+	    x = TAILQ_NEXT(x, entry), y = TAILQ_NEXT(y, entry))
+		if (strcmp(x->nqn, y->nqn))
+			return (false);
+	return (x == NULL && y == NULL);
+}
+
+static bool
+ports_equal(struct subsystem *a, struct subsystem *b)
+{
+	if ((a->port_ids == NULL) != (b->port_ids == NULL) ||
+	    a->nport_ids != b->nport_ids)
+		return (false);
+	return (a->port_ids == NULL ||
+	    !memcmp(a->port_ids, b->port_ids, a->nport_ids * sizeof(uint16_t)));
+}
+
+/* Bring one running subsystem in line with its new description. */
+static bool
+apply_subsystem(struct subsystem *rss, struct subsystem *nss)
+{
+	struct namespace *ns, *next, *old;
+	struct controller *c, *cn;
+	bool visible = false;
+	char err[256];
+
+	memcpy(rss->serial, nss->serial, sizeof(rss->serial));
+	memcpy(rss->model, nss->model, sizeof(rss->model));
+	rss->max_io_queues = nss->max_io_queues;
+	if (!hosts_equal(rss, nss)) {
+		struct host_list tmp = TAILQ_HEAD_INITIALIZER(tmp);
+
+		/* Swap the host lists; next's copy is freed with next. */
+		TAILQ_CONCAT(&tmp, &rss->hosts, entry);
+		TAILQ_CONCAT(&rss->hosts, &nss->hosts, entry);
+		TAILQ_CONCAT(&nss->hosts, &tmp, entry);
+		rss->allow_any_host = nss->allow_any_host;
+		host_revoke(rss, NULL);
+		visible = true;
+	}
+	if (!ports_equal(rss, nss)) {
+		uint16_t *ids = rss->port_ids;
+		size_t n = rss->nport_ids;
+
+		rss->port_ids = nss->port_ids;
+		rss->nport_ids = nss->nport_ids;
+		nss->port_ids = ids;
+		nss->nport_ids = n;
+		TAILQ_FOREACH_SAFE(c, &rss->controllers, entry, cn)
+			if (!subsystem_on_port(rss, c->port))
+				ctrl_destroy(c, "port no longer serves the "
+				    "subsystem");
+		visible = true;
+	}
+	/* Namespaces gone or with other storage leave first. */
+	TAILQ_FOREACH_SAFE(ns, &rss->namespaces, entry, next) {
+		struct namespace *nn = ns_by_id(nss, ns->nsid);
+		uint32_t nsid = ns->nsid;
+
+		if (nn != NULL && ns_same_storage(ns, nn))
+			continue;
+		ns_unpublish(ns);
+		if (nn == NULL)
+			ctrl_notify_ns_changed(rss, nsid);
+	}
+	TAILQ_FOREACH_SAFE(ns, &nss->namespaces, entry, next) {
+		if ((old = ns_by_id(rss, ns->nsid)) != NULL) {
+			if (old->readonly != ns->readonly &&
+			    ns_set_readonly(old, ns->readonly, err,
+			    sizeof(err)) != 0)
+				log_warnx("%s namespace %u: %s", rss->nqn,
+				    old->nsid, err);
+			continue;
+		}
+		TAILQ_REMOVE(&nss->namespaces, ns, entry);
+		if (ns_publish(rss, ns, err, sizeof(err)) != 0) {
+			log_warnx("%s namespace %u: %s", rss->nqn, ns->nsid, err);
+			namespace_close(ns);
+			free(ns->inflight);
+			free(ns->stats);
+			free(ns->path);
+			free(ns);
+			continue;
+		}
+		ctrl_notify_ns_changed(rss, ns->nsid);
+	}
+	return (visible);
+}
+
+static void
+move_port(struct config *running, struct config *next, struct port *p,
+    struct port *before)
+{
+	TAILQ_REMOVE(&next->ports, p, entry);
+	atomic_init(&p->refs, 1);
+	if (before)
+		TAILQ_INSERT_BEFORE(before, p, entry);
+	else
+		TAILQ_INSERT_TAIL(&running->ports, p, entry);
+}
+
+int
+config_apply(struct config *running, struct config *next, char *err,
+    size_t errlen)
+{
+	struct subsystem *rss, *nss, *sn;
+	struct port *rp, *np, *pn;
+	struct referral *r;
+	bool visible = false;
+
+	if (prepare(running, next, err, errlen) != 0) {
+		unprepare(next);
+		return (-1);
+	}
+	if (next->workers != running->workers || next->mdts != running->mdts)
+		log_warnx("reload: workers and mdts change only at restart");
+	running->max_controllers = next->max_controllers;
+	running->max_connections = next->max_connections;
+
+	/* Ports: remove, replace (new socket already bound), update, add. */
+	TAILQ_FOREACH_SAFE(rp, &running->ports, entry, pn) {
+		np = port_find(next, rp->id);
+		if (np != NULL && port_same_socket(rp, np)) {
+			rp->inline_data_size = np->inline_data_size;
+			rp->maxh2cdata = np->maxh2cdata;
+			rp->max_queue_depth = np->max_queue_depth;
+			rp->header_digest = np->header_digest;
+			rp->data_digest = np->data_digest;
+			continue;
+		}
+		if (np != NULL)
+			move_port(running, next, np, rp);
+		port_unpublish(running, rp);
+		visible = true;
+	}
+	TAILQ_FOREACH_SAFE(np, &next->ports, entry, pn) {
+		if (port_find(running, np->id) != NULL)
+			continue;
+		move_port(running, next, np, NULL);
+		visible = true;
+	}
+
+	/* Subsystems by NQN. */
+	TAILQ_FOREACH_SAFE(rss, &running->subsystems, entry, sn)
+		if (subsystem_find(next, rss->nqn) == NULL) {
+			subsystem_unpublish(running, rss);
+			visible = true;
+		}
+	TAILQ_FOREACH_SAFE(nss, &next->subsystems, entry, sn) {
+		if ((rss = subsystem_find(running, nss->nqn)) != NULL) {
+			visible |= apply_subsystem(rss, nss);
+			continue;
+		}
+		TAILQ_REMOVE(&next->subsystems, nss, entry);
+		if (subsystem_publish(running, nss, err, errlen) != 0)
+			log_warnx("reload: %s", err);	/* prepared: unlikely */
+		visible = true;
+	}
+
+	/* Referrals: take the new list as it is. */
+	while ((r = TAILQ_FIRST(&running->referrals)) != NULL) {
+		TAILQ_REMOVE(&running->referrals, r, entry);
+		free(r);
+		visible = true;
+	}
+	while ((r = TAILQ_FIRST(&next->referrals)) != NULL) {
+		TAILQ_REMOVE(&next->referrals, r, entry);
+		TAILQ_INSERT_TAIL(&running->referrals, r, entry);
+		visible = true;
+	}
+	if (next->path) {
+		free(running->path);
+		running->path = next->path;
+		next->path = NULL;
+	}
+	if (visible)
+		discovery_changed();
+	return (0);
+}
+
+/* Load the configuration file again and apply it (SIGHUP, nvmfctl). */
+int
+config_reload(char *err, size_t errlen)
+{
+	struct config *next;
+	int rc;
+
+	if (running_config->path == NULL) {
+		snprintf(err, errlen, "running on the built-in default "
+		    "configuration: there is no file to reload");
+		return (-1);
+	}
+	service_notify("RELOADING=1");
+	if ((next = config_load(running_config->path, err, errlen)) == NULL)
+		rc = -1;
+	else {
+		rc = config_apply(running_config, next, err, errlen);
+		config_free(next);
+	}
+	if (rc == 0)
+		log_info("reloaded %s", running_config->path);
+	else
+		log_warnx("reload failed, nothing changed: %s", err);
+	service_notify("READY=1");
+	return (rc);
+}

@@ -1,0 +1,197 @@
+/*
+ * Life as a service: a locked pidfile, and the sd_notify(3) datagram
+ * protocol spoken directly, so nvmfd needs no libsystemd.
+ */
+#include "config.h"
+
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "nvmfd.h"
+
+static int pidfile_fd = -1;
+static char *pidfile_path;
+
+/* The pid a lock holder wrote, or 0 when unreadable or not yet written. */
+static long
+pidfile_read(int fd)
+{
+	char buf[32];
+	ssize_t n;
+	long pid;
+	char *end;
+
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return (0);
+	buf[n] = '\0';
+	errno = 0;
+	pid = strtol(buf, &end, 10);
+	if (errno != 0 || end == buf || pid <= 0)
+		return (0);
+	return (pid);
+}
+
+int
+service_pidfile_open(const char *path, char *err, size_t errlen)
+{
+	struct stat fst, pst;
+	char buf[32];
+	long pid = 0;
+	int fd, len, tries;
+
+	if (pidfile_fd >= 0) {
+		snprintf(err, errlen, "%s: a pidfile is already open (%s)",
+		    path, pidfile_path);
+		return (-1);
+	}
+	for (tries = 0; ; tries++) {
+		/* O_NOFOLLOW: a symlink planted in a shared directory must
+		 * not make us truncate its target. */
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd < 0) {
+			snprintf(err, errlen, "pidfile %s: %s", path,
+			    strerror(errno));
+			return (-1);
+		}
+		if (fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode)) {
+			snprintf(err, errlen, "pidfile %s: not a regular file",
+			    path);
+			close(fd);
+			return (-1);
+		}
+		/* flock, not fcntl: its lock belongs to this open file, so it
+		 * also excludes a second open in the same process, and a
+		 * fork() does not silently drop it. */
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			int e = errno;
+
+			if (e == EWOULDBLOCK) {
+				/* The holder may not have written its pid yet. */
+				for (int i = 0; i < 10; i++) {
+					if ((pid = pidfile_read(fd)) != 0)
+						break;
+					usleep(10000);
+				}
+				if (pid != 0)
+					snprintf(err, errlen, "pidfile %s: "
+					    "already running (pid %ld)", path,
+					    pid);
+				else
+					snprintf(err, errlen, "pidfile %s: "
+					    "already running", path);
+			} else
+				snprintf(err, errlen, "pidfile %s: lock: %s",
+				    path, strerror(e));
+			close(fd);
+			return (-1);
+		}
+		/* A previous owner may have unlinked the file between our
+		 * open and our lock: then we hold a lock nobody else sees. */
+		if (stat(path, &pst) == 0 && pst.st_dev == fst.st_dev &&
+		    pst.st_ino == fst.st_ino)
+			break;
+		close(fd);
+		if (tries == 5) {
+			snprintf(err, errlen, "pidfile %s: keeps being "
+			    "replaced", path);
+			return (-1);
+		}
+	}
+
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, buf, len, 0) != len) {
+		snprintf(err, errlen, "pidfile %s: write: %s", path,
+		    strerror(errno));
+		unlink(path);
+		close(fd);
+		return (-1);
+	}
+	if ((pidfile_path = strdup(path)) == NULL) {
+		snprintf(err, errlen, "pidfile %s: out of memory", path);
+		unlink(path);
+		close(fd);
+		return (-1);
+	}
+	pidfile_fd = fd;
+	return (0);
+}
+
+void
+service_pidfile_remove(void)
+{
+	if (pidfile_fd < 0)
+		return;
+	/* Unlink while still holding the lock, so a successor that locks
+	 * after us never has its fresh file removed. */
+	unlink(pidfile_path);
+	close(pidfile_fd);
+	pidfile_fd = -1;
+	free(pidfile_path);
+	pidfile_path = NULL;
+}
+
+void
+service_notify(const char *fmt, ...)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	const char *where = getenv("NOTIFY_SOCKET");
+	char msg[2048];
+	size_t plen;
+	socklen_t slen;
+	va_list ap;
+	int fd, n;
+
+	if (where == NULL || (where[0] != '/' && where[0] != '@'))
+		return;
+	plen = strlen(where);
+	if (plen < 2 || plen >= sizeof(sun.sun_path))
+		return;
+	memcpy(sun.sun_path, where, plen);
+	if (sun.sun_path[0] == '@')
+		sun.sun_path[0] = '\0';		/* abstract namespace */
+	/* An abstract name is exactly plen bytes: no trailing NUL. */
+	slen = offsetof(struct sockaddr_un, sun_path) + plen;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		return;
+	/* systemd >= 253 (Type=notify-reload) ignores RELOADING=1 without
+	 * the time the reload started. */
+	if ((strncmp(msg, "RELOADING=1", 11) == 0 ||
+	    strstr(msg, "\nRELOADING=1") != NULL) &&
+	    strstr(msg, "MONOTONIC_USEC=") == NULL) {
+		struct timespec ts;
+		int m;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		m = snprintf(msg + n, sizeof(msg) - n, "\nMONOTONIC_USEC=%llu",
+		    (unsigned long long)ts.tv_sec * 1000000ULL +
+		    (unsigned long long)ts.tv_nsec / 1000);
+		if (m < 0 || (size_t)m >= sizeof(msg) - n)
+			return;
+		n += m;
+	}
+
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("notify socket");
+		return;
+	}
+	if (sendto(fd, msg, n, MSG_NOSIGNAL, (struct sockaddr *)&sun,
+	    slen) != n)
+		log_warn("notify %s", where);
+	close(fd);
+}
