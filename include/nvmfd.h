@@ -352,6 +352,7 @@ struct nvmf_cmd {
 
 	/* H2C data flow */
 	uint32_t	h2c_received;
+	bool		h2c_failed;	/* a data digest error: fail at the end */
 	uint32_t	r2t_offset, r2t_len;
 	uint16_t	ttag;
 	void		(*data_ready)(struct nvmf_cmd *);
@@ -746,7 +747,7 @@ void	control_stop(void);
 /* cli.c: nvmfctl */
 int	cli_main(int argc, char *argv[]);
 
-/* nvmfd.c */
+/* registry.c, loop.c */
 extern struct config *running_config;
 uint64_t now_ns(void);
 

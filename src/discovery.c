@@ -46,9 +46,13 @@ fill_entry(struct nvmf_disc_log_entry *e, uint8_t subtype, const char *nqn,
 static const char *
 port_address(struct port *port, struct controller *ctrl)
 {
-	if (is_wildcard(port->address) && ctrl->admin != NULL &&
-	    ctrl->admin->local_addr[0] != '\0')
-		return (ctrl->admin->local_addr);
+	const char *local = ctrl->admin ? ctrl->admin->local_addr : "";
+	bool local6 = strchr(local, ':') != NULL;
+
+	/* Only an address of the port's own family can stand in for it. */
+	if (is_wildcard(port->address) && local[0] != '\0' &&
+	    local6 == (port->family == AF_INET6))
+		return (local);
 	return (port->address);
 }
 

@@ -20,19 +20,10 @@
 #include "nvmfd.h"
 #include "ctl-proto.h"
 
-struct config *running_config;
 static struct event *shutdown_timer;
 static struct timespec shutdown_deadline;
 static bool shutting_down;
 
-uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
-}
 
 static const char *
 basename_of(const char *p)

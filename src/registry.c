@@ -19,6 +19,8 @@
 
 #include "nvmfd.h"
 
+struct config *running_config;
+
 struct retire {
 	struct namespace *ns;
 	atomic_int	pending;	/* loops that have not yet run a turn */

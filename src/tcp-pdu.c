@@ -93,6 +93,10 @@ check_ch(const struct nvme_tcp_hdr *ch, bool host, bool ic_done,
 		if ((ch->flags & ~allowed) != 0 ||
 		    !!(ch->flags & NVME_TCP_F_HDGST) != lim->hdgst)
 			CH_FAIL(flags, NVME_TCP_FES_INVALID_HEADER);
+		/* SUCCESS only on the last C2HData of a command. */
+		if ((ch->flags & NVME_TCP_F_DATA_SUCCESS) &&
+		    !(ch->flags & NVME_TCP_F_DATA_LAST))
+			CH_FAIL(flags, NVME_TCP_FES_INVALID_HEADER);
 		if (has_data && r->data &&
 		    !!(ch->flags & NVME_TCP_F_DDGST) != lim->ddgst)
 			CH_FAIL(flags, NVME_TCP_FES_INVALID_HEADER);

@@ -701,6 +701,7 @@ cmd_fetch_data(struct nvmf_cmd *cmd, void (*ready)(struct nvmf_cmd *))
 	}
 	cmd->data_ready = ready;
 	cmd->h2c_received = 0;
+	cmd->h2c_failed = false;
 	cmd->r2t_offset = 0;
 	cmd->r2t_len = cmd->data_len;
 	memset(r2t, 0, sizeof(*r2t));
@@ -918,8 +919,9 @@ h2c_payload_done(struct qpair *qp, const uint8_t *ddgst)
 	    cmd->iovcnt, qp->rx_h2c_datao, qp->rx_h2c_datal)) {
 		log_warnx("%s: qid %u cid %u: H2CData data digest error",
 		    qp->peer, qp->qid, cmd->sqe.cid);
-		cmd_complete_status(cmd, NVME_SC_DATA_XFER_ERROR);
-		return;
+		/* The host still sends the rest of the transfer: take it,
+		 * then fail the command instead of running it. */
+		cmd->h2c_failed = true;
 	}
 	cmd->h2c_received += qp->rx_h2c_datal;
 	qp->stats.bytes_written += qp->rx_h2c_datal;
@@ -927,7 +929,10 @@ h2c_payload_done(struct qpair *qp, const uint8_t *ddgst)
 		void (*ready)(struct nvmf_cmd *) = cmd->data_ready;
 
 		cmd->data_ready = NULL;
-		ready(cmd);
+		if (cmd->h2c_failed)
+			cmd_complete_status(cmd, NVME_SC_DATA_XFER_ERROR);
+		else
+			ready(cmd);
 	}
 }
 

@@ -21,18 +21,6 @@
 
 #include "harness.h"
 
-/* Defined by src/nvmfd.c in the daemon, which the library leaves out. */
-struct config *running_config;
-
-uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000 + ts.tv_nsec);
-}
-
 static const uint8_t h_hostid[16] = {
 	0x6e, 0x7f, 0x1a, 0x22, 0, 0, 0x40, 0, 0x80, 0, 0, 0, 0, 0, 0, 1,
 };
@@ -169,8 +157,8 @@ h_start(struct config *cf)
 {
 	static bool loops_ready;
 	struct subsystem *ss;
-	struct namespace *ns;
-	char err[256];
+	struct port *port;
+	char err[512];
 
 	log_init(1, getenv("NVMFD_TEST_DEBUG") != NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -181,10 +169,13 @@ h_start(struct config *cf)
 		loops_ready = true;
 	}
 	running_config = cf;
+	/* As registry_start() does, minus the listening sockets: the tests
+	 * hand connections to qpair_create() themselves. */
 	TAILQ_FOREACH(ss, &cf->subsystems, entry)
-		TAILQ_FOREACH(ns, &ss->namespaces, entry)
-			ck_assert_msg(namespace_open(ns, err, sizeof(err)) == 0,
-			    "namespace %u: %s", ns->nsid, err);
+		ck_assert_msg(subsystem_publish(cf, ss, err, sizeof(err)) == 0,
+		    "%s", err);
+	TAILQ_FOREACH(port, &cf->ports, entry)
+		atomic_init(&port->refs, 1);	/* the listing's reference */
 }
 
 static bool
@@ -200,11 +191,24 @@ no_controllers(void)
 	return (true);
 }
 
+/* Each queue pair holds its port until it is freed. */
+static bool
+no_qpairs(void)
+{
+	struct port *port;
+
+	TAILQ_FOREACH(port, &running_config->ports, entry)
+		if (atomic_load(&port->refs) != 1)
+			return (false);
+	return (true);
+}
+
 void
 h_stop(void)
 {
 	struct subsystem *ss;
 	struct namespace *ns;
+	struct port *port;
 	uint64_t end = ms_now() + H_TIMEOUT_MS;
 
 	for (int i = 0; i < nconns; i++)
@@ -212,9 +216,9 @@ h_stop(void)
 			close(conns[i]->fd);
 			conns[i]->fd = -1;
 		}
-	/* Every controller must go once its queues are gone: a leftover
-	 * one means a reference was leaked. */
-	while (!no_controllers() && ms_now() < end) {
+	/* Every queue pair and controller must go once the host has closed
+	 * its sockets: a leftover one means a reference was leaked. */
+	while ((!no_controllers() || !no_qpairs()) && ms_now() < end) {
 		h_pump();
 		usleep(1000);
 	}
@@ -223,9 +227,17 @@ h_stop(void)
 	for (int i = 0; i < nconns; i++)
 		free(conns[i]);
 	nconns = 0;
+	/* Nothing holds a namespace or a port any more. */
 	TAILQ_FOREACH(ss, &running_config->subsystems, entry)
 		TAILQ_FOREACH(ns, &ss->namespaces, entry)
-			namespace_close(ns);
+			ck_assert_msg(ns->inflight == NULL ||
+			    atomic_load(&ns->inflight[0].n) == 0,
+			    "%s namespace %u: %u commands still counted",
+			    ss->nqn, ns->nsid, atomic_load(&ns->inflight[0].n));
+	TAILQ_FOREACH(port, &running_config->ports, entry)
+		ck_assert_msg(atomic_load(&port->refs) == 1, "port %u: %d "
+		    "references left", port->id, atomic_load(&port->refs));
+	registry_stop(running_config);
 	config_free(running_config);
 	running_config = NULL;
 }
@@ -560,34 +572,45 @@ h_submit(struct h_conn *c, struct nvme_sqe *sqe, const void *icd,
 	return (sqe->cid);
 }
 
-void
-h_send_h2c(struct h_conn *c, uint16_t cccid, uint16_t ttag, const void *data,
-    uint32_t datao, uint32_t datal, bool last)
+/* out needs 256 + datal bytes. */
+size_t
+h_build_h2c(struct h_conn *c, uint8_t *out, uint16_t cccid, uint16_t ttag,
+    const void *data, uint32_t datao, uint32_t datal, bool last)
 {
 	uint32_t dd = c->ddgst ? NVME_TCP_DIGEST_LEN : 0;
 	uint32_t pdo = tcp_pdu_data_offset(sizeof(struct nvme_tcp_data_pdu),
 	    c->hdgst, c->cpda);
-	size_t plen = pdo + datal + dd;
-	uint8_t *p = calloc(1, plen);
-	struct nvme_tcp_data_pdu *h = (struct nvme_tcp_data_pdu *)p;
+	struct nvme_tcp_data_pdu *h = (struct nvme_tcp_data_pdu *)out;
 
-	ck_assert_ptr_nonnull(p);
+	memset(out, 0, pdo);
 	h->hdr.type = NVME_TCP_H2C_DATA;
 	h->hdr.flags = (c->hdgst ? NVME_TCP_F_HDGST : 0) |
 	    (dd ? NVME_TCP_F_DDGST : 0) | (last ? NVME_TCP_F_DATA_LAST : 0);
 	h->hdr.hlen = sizeof(*h);
 	h->hdr.pdo = pdo;
-	h->hdr.plen = plen;
+	h->hdr.plen = pdo + datal + dd;
 	h->cccid = cccid;
 	h->ttag = ttag;
 	h->datao = datao;
 	h->datal = datal;
 	if (c->hdgst)
-		put_le32(p + sizeof(*h), crc32c(p, sizeof(*h)));
-	memcpy(p + pdo, data, datal);
+		put_le32(out + sizeof(*h), crc32c(out, sizeof(*h)));
+	memcpy(out + pdo, data, datal);
 	if (dd)
-		put_le32(p + pdo + datal, crc32c(data, datal));
-	h_send(c, p, plen);
+		put_le32(out + pdo + datal, crc32c(data, datal));
+	return (h->hdr.plen);
+}
+
+void
+h_send_h2c(struct h_conn *c, uint16_t cccid, uint16_t ttag, const void *data,
+    uint32_t datao, uint32_t datal, bool last)
+{
+	uint8_t *p = malloc(256 + datal);
+	size_t len;
+
+	ck_assert_ptr_nonnull(p);
+	len = h_build_h2c(c, p, cccid, ttag, data, datao, datal, last);
+	h_send(c, p, len);
 	free(p);
 	c->nh2c++;
 }
@@ -653,14 +676,16 @@ h_wait(struct h_conn *c, uint16_t cid, struct nvme_cqe *cqe, const void *out,
 
 			ck_assert_uint_eq(d->cccid, cid);
 			ck_assert_uint_eq(d->datao, got);
-			ck_assert_msg(in != NULL && d->datao + d->datal <= in_len,
-			    "C2HData %u+%u beyond the %u bytes asked for",
-			    d->datao, d->datal, in_len);
+			ck_assert_msg(in != NULL &&
+			    d->datao + d->datal <= in_len, "C2HData %u+%u "
+			    "beyond the %u bytes asked for", d->datao,
+			    d->datal, in_len);
 			memcpy((uint8_t *)in + d->datao, p + ch->pdo, d->datal);
 			got += d->datal;
 			c->nc2h++;
 			c->last_c2h_pdo = ch->pdo;
-			c->last_c2h_success = ch->flags & NVME_TCP_F_DATA_SUCCESS;
+			c->last_c2h_success =
+			    ch->flags & NVME_TCP_F_DATA_SUCCESS;
 			if (ch->flags & NVME_TCP_F_DATA_SUCCESS) {
 				/* No CapsuleResp follows (SQ flow control
 				 * disabled): the command succeeded. */
@@ -799,7 +824,8 @@ h_enable(struct h_conn *c)
 	ck_assert_uint_eq(h_prop_set(c, NVME_REG_CC,
 	    NVME_CC_EN | 6u << 16 | 4u << 20), NVME_SC_SUCCESS);
 	ck_assert_uint_eq(h_prop_get(c, NVME_REG_CSTS, &csts), NVME_SC_SUCCESS);
-	ck_assert_uint_eq(csts & (NVME_CSTS_RDY | NVME_CSTS_CFS), NVME_CSTS_RDY);
+	ck_assert_uint_eq(csts & (NVME_CSTS_RDY | NVME_CSTS_CFS),
+	    NVME_CSTS_RDY);
 }
 
 /* ------------------------------------------------------- admin, NVM */

@@ -28,8 +28,8 @@ struct h_conn {
 	uint8_t		hpda;		/* C2HData alignment we asked for */
 	uint8_t		cpda;		/* H2C alignment the controller asked */
 	uint32_t	maxh2cdata;
-	uint32_t	icd_max;	/* writes up to this go in the capsule */
-	uint32_t	h2c_chunk;	/* H2CData payload size; 0: maxh2cdata */
+	uint32_t	icd_max;	/* writes up to this go in capsules */
+	uint32_t	h2c_chunk;	/* H2CData payload; 0: MAXH2CDATA */
 	uint16_t	next_cid;
 	uint16_t	qid;
 	uint16_t	cntlid;
@@ -65,12 +65,14 @@ struct port	*h_add_port(struct config *, uint16_t id, const char *addr,
 struct subsystem *h_add_subsys(struct config *, const char *nqn);
 struct namespace *h_add_ns(struct subsystem *, uint32_t nsid, uint64_t size);
 void		 h_add_host(struct subsystem *, const char *hostnqn);
-void		 h_subsys_ports(struct subsystem *, const uint16_t *ids, size_t n);
+void		 h_subsys_ports(struct subsystem *, const uint16_t *ids,
+		    size_t n);
 struct referral	*h_add_referral(struct config *, const char *addr,
 		    const char *service, uint16_t port_id);
 
-/* Environment: h_start opens namespaces and makes cf the running config;
- * h_stop closes every connection and checks that all controllers went. */
+/* Environment: h_start publishes cf's subsystems (opening namespaces) and
+ * makes it the running config; h_stop closes every connection, checks that
+ * no controller, namespace hold or port reference is left, and frees cf. */
 void	h_start(struct config *cf);
 void	h_stop(void);
 void	h_pump(void);
@@ -103,6 +105,9 @@ void	h_wait(struct h_conn *, uint16_t cid, struct nvme_cqe *,
 uint16_t h_cmd(struct h_conn *, struct nvme_sqe *, const void *out,
 	    uint32_t out_len, void *in, uint32_t in_len, struct nvme_cqe *);
 /* One H2CData PDU carrying data[0, datal) at DATAO datao. */
+size_t	h_build_h2c(struct h_conn *, uint8_t *out, uint16_t cccid,
+	    uint16_t ttag, const void *data, uint32_t datao, uint32_t datal,
+	    bool last);
 void	h_send_h2c(struct h_conn *, uint16_t cccid, uint16_t ttag,
 	    const void *data, uint32_t datao, uint32_t datal, bool last);
 
@@ -132,6 +137,7 @@ uint16_t h_write(struct h_conn *, uint32_t nsid, uint64_t slba, uint32_t nlb,
 struct h_conn *h_admin(struct port *, const char *subnqn, const char *hostnqn,
 	    uint8_t digests);
 struct h_conn *h_ioq(struct h_conn *admin, const char *subnqn,
-	    const char *hostnqn, uint16_t qid, uint16_t sqsize, uint8_t digests);
+	    const char *hostnqn, uint16_t qid, uint16_t sqsize,
+	    uint8_t digests);
 
 #endif

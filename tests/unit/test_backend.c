@@ -29,19 +29,6 @@
 
 #define MIB		(1024 * 1024)
 
-/* Defined by nvmfd.c, which is not in libnvmfd.a; loop.c drags in code that
- * refers to them. */
-struct config *running_config;
-
-uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec);
-}
-
 /* ------------------------------------------------------------- fixtures */
 
 static struct loop tl;
