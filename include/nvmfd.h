@@ -374,6 +374,20 @@ struct nvmf_cmd {
 	bool		in_backend;	/* the backend holds it: wait for done */
 };
 
+/* tcp-io.c: iovecs and the receive buffer, shared by both roles */
+struct rxbuf {
+	uint8_t		*buf;
+	size_t		cap, off, len;
+	uint32_t	direct_left;	/* payload bytes still to read in place */
+	struct iovec	direct[NVMFD_CMD_MAX_IOV];
+	int		ndirect;
+};
+int	iov_slice(const struct iovec *src, int srccnt, size_t off, size_t len,
+	    struct iovec *dst, int max);
+int	iov_skip(struct iovec *, int cnt, size_t skip);
+ssize_t	rxbuf_read(struct rxbuf *, int fd, bool *drained);
+void	rxbuf_take(struct rxbuf *, const struct iovec *dst, int ndst, size_t len);
+
 enum qpair_state {
 	QP_WAIT_ICREQ,		/* nothing received yet */
 	QP_WAIT_CONNECT,	/* IC exchanged, only Connect accepted */
@@ -422,12 +436,8 @@ struct qpair {
 	unsigned	inflight;	/* commands handed to the layer above */
 
 	/* receive */
-	uint8_t		*rxbuf;
-	size_t		rxcap, rxoff, rxlen;
+	struct rxbuf	rx;
 	struct nvmf_cmd	*rx_h2c_cmd;	/* H2CData payload being read */
-	uint32_t	rx_direct_left;	/* payload bytes still to read in place */
-	struct iovec	rx_direct_iov[NVMFD_CMD_MAX_IOV];
-	int		rx_direct_iovcnt;
 	uint32_t	rx_h2c_datal;
 	uint32_t	rx_h2c_datao;
 	uint8_t		rx_h2c_flags;
@@ -487,7 +497,7 @@ void	cmd_fetch_data(struct nvmf_cmd *, void (*ready)(struct nvmf_cmd *));
 int	cmd_alloc_buf(struct nvmf_cmd *, size_t len);
 
 /* host-tcp.c: NVMe/TCP queue pair, host role */
-#define HOST_REQ_IOV	4
+#define HOST_REQ_IOV	NVMFD_CMD_MAX_IOV
 #define HOST_H2C_PDUS	8
 
 struct host_qpair;
@@ -536,14 +546,10 @@ struct host_qpair {
 	TAILQ_HEAD(, host_req) txq;
 	size_t		tx_done;
 	bool		tx_pending;
-	uint8_t		*rxbuf;
-	size_t		rxcap, rxoff, rxlen;
+	struct rxbuf	rx;
 	struct host_req	*rx_req;	/* C2HData payload being read */
 	uint32_t	rx_datao, rx_datal;
 	bool		rx_success;
-	uint32_t	rx_direct_left;
-	struct iovec	rx_direct_iov[HOST_REQ_IOV];
-	int		rx_direct_iovcnt;
 };
 
 struct host_qpair *host_connect(struct event_base *, const char *addr,

@@ -149,7 +149,7 @@ host_connect(struct event_base *base, const char *addr, const char *port,
 	(void)fei;
 	if ((hq = calloc(1, sizeof(*hq))) == NULL ||
 	    (hq->reqs = calloc(depth, sizeof(*hq->reqs))) == NULL ||
-	    (hq->rxbuf = malloc(HQ_RX_BUF)) == NULL) {
+	    (hq->rx.buf = malloc(HQ_RX_BUF)) == NULL) {
 		if (hq)
 			free(hq->reqs);
 		free(hq);
@@ -165,7 +165,7 @@ host_connect(struct event_base *base, const char *addr, const char *port,
 	hq->ddgst = ddgst;
 	hq->cpda = ic.pda;
 	hq->maxh2cdata = ic.maxr2t_or_maxh2cdata;
-	hq->rxcap = HQ_RX_BUF;
+	hq->rx.cap = HQ_RX_BUF;
 	TAILQ_INIT(&hq->txq);
 	hq->rev = event_new(base, fd, EV_READ | EV_PERSIST, hq_read_cb, hq);
 	hq->wev = event_new(base, fd, EV_WRITE, hq_write_cb, hq);
@@ -181,7 +181,7 @@ host_close(struct host_qpair *hq)
 	event_free(hq->wev);
 	close(hq->fd);
 	free(hq->reqs);
-	free(hq->rxbuf);
+	free(hq->rx.buf);
 	free(hq);
 }
 
@@ -200,27 +200,6 @@ hq_enqueue(struct host_qpair *hq, struct host_req *r, int kind)
 	r->tx_kind = kind;
 	TAILQ_INSERT_TAIL(&hq->txq, r, tx_link);
 	hq->tx_pending = true;
-}
-
-static int
-iov_slice(const struct iovec *src, int srccnt, size_t off, size_t len,
-    struct iovec *dst, int max)
-{
-	int n = 0;
-
-	for (int i = 0; i < srccnt && len > 0 && n < max; i++) {
-		size_t l = src[i].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		dst[n].iov_base = (uint8_t *)src[i].iov_base + off;
-		dst[n].iov_len = MINIMUM(l - off, len);
-		len -= dst[n++].iov_len;
-		off = 0;
-	}
-	return (n);
 }
 
 /* iovecs of one queued entry; returns the count and its byte length. */
@@ -290,18 +269,13 @@ host_flush(struct host_qpair *hq)
 
 			if (k == 0)
 				break;
-			while (skip > 0 && k > 0) {
-				if (skip >= iov[cnt].iov_len) {
-					skip -= iov[cnt].iov_len;
-					memmove(&iov[cnt], &iov[cnt + 1],
-					    (k - 1) * sizeof(*iov));
-					k--;
-				} else {
-					iov[cnt].iov_base =
-					    (uint8_t *)iov[cnt].iov_base + skip;
-					iov[cnt].iov_len -= skip;
-					skip = 0;
-				}
+			if (skip > 0) {
+				size_t sent = 0;
+
+				for (int j = 0; j < k; j++)
+					sent += iov[cnt + j].iov_len;
+				k = iov_skip(iov + cnt, k, skip);
+				skip -= MINIMUM(skip, sent);
 			}
 			cnt += k;
 		}
@@ -460,9 +434,9 @@ hq_parse(struct host_qpair *hq)
 		.max_icd = 0, .maxh2cdata = UINT32_MAX,
 	};
 
-	while (!hq->dead && hq->rx_direct_left == 0) {
-		const uint8_t *p = hq->rxbuf + hq->rxoff;
-		size_t avail = hq->rxlen - hq->rxoff;
+	while (!hq->dead && hq->rx.direct_left == 0) {
+		const uint8_t *p = hq->rx.buf + hq->rx.off;
+		size_t avail = hq->rx.len - hq->rx.off;
 		const struct nvme_tcp_hdr *ch = (const void *)p;
 		uint32_t fei, hd;
 		struct host_req *r;
@@ -478,7 +452,7 @@ hq_parse(struct host_qpair *hq)
 					hq_fail(hq, "%s", "C2HData digest error");
 					return;
 				}
-				hq->rxoff += NVME_TCP_DIGEST_LEN;
+				hq->rx.off += NVME_TCP_DIGEST_LEN;
 			}
 			hq->rx_req = NULL;
 			r->c2h_received += hq->rx_datal;
@@ -521,7 +495,7 @@ hq_parse(struct host_qpair *hq)
 		case NVME_TCP_RSP: {
 			const struct nvme_tcp_rsp_pdu *rsp = (const void *)p;
 
-			hq->rxoff += ch->plen;
+			hq->rx.off += ch->plen;
 			if (req_by_cid(hq, rsp->cqe.cid) == NULL) {
 				hq_fail(hq, "%s", "response for an unknown CID");
 				return;
@@ -532,7 +506,7 @@ hq_parse(struct host_qpair *hq)
 		case NVME_TCP_R2T: {
 			const struct nvme_tcp_r2t_pdu *t = (const void *)p;
 
-			hq->rxoff += ch->plen;
+			hq->rx.off += ch->plen;
 			r = req_by_cid(hq, t->cccid);
 			if (r == NULL || r->dir != DIR_H2C || r->icd ||
 			    t->r2tl == 0 || t->r2to < r->h2c_sent ||
@@ -552,7 +526,7 @@ hq_parse(struct host_qpair *hq)
 			const struct nvme_tcp_data_pdu *d = (const void *)p;
 			uint32_t datal = ch->plen - ch->pdo -
 			    (hq->ddgst ? NVME_TCP_DIGEST_LEN : 0);
-			size_t have;
+			struct iovec part[HOST_REQ_IOV];
 
 			r = req_by_cid(hq, d->cccid);
 			if (r == NULL || r->dir != DIR_C2H || d->datal != datal ||
@@ -563,34 +537,13 @@ hq_parse(struct host_qpair *hq)
 				hq_fail(hq, "%s", "unexpected C2HData");
 				return;
 			}
-			hq->rxoff += ch->pdo;
+			hq->rx.off += ch->pdo;
 			hq->rx_req = r;
 			hq->rx_datao = d->datao;
 			hq->rx_datal = datal;
 			hq->rx_success = ch->flags & NVME_TCP_F_DATA_SUCCESS;
-			hq->rx_direct_iovcnt = iov_slice(r->iov, r->iovcnt,
-			    d->datao, datal, hq->rx_direct_iov, HOST_REQ_IOV);
-			have = MINIMUM(hq->rxlen - hq->rxoff, datal);
-			if (have > 0) {
-				struct iovec tmp[HOST_REQ_IOV];
-				const uint8_t *src = hq->rxbuf + hq->rxoff;
-				int k = iov_slice(hq->rx_direct_iov,
-				    hq->rx_direct_iovcnt, 0, have, tmp,
-				    HOST_REQ_IOV);
-
-				for (int i = 0; i < k; i++) {
-					memcpy(tmp[i].iov_base, src,
-					    tmp[i].iov_len);
-					src += tmp[i].iov_len;
-				}
-				hq->rxoff += have;
-			}
-			if (have < datal) {
-				hq->rx_direct_left = datal - have;
-				hq->rx_direct_iovcnt = iov_slice(hq->rx_direct_iov,
-				    hq->rx_direct_iovcnt, have, datal - have,
-				    hq->rx_direct_iov, HOST_REQ_IOV);
-			}
+			rxbuf_take(&hq->rx, part, iov_slice(r->iov, r->iovcnt,
+			    d->datao, datal, part, HOST_REQ_IOV), datal);
 			break;
 		}
 		default:
@@ -606,25 +559,9 @@ hq_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct host_qpair *hq = arg;
 
 	for (int round = 0; !hq->dead && round < 16; round++) {
-		struct iovec iov[HOST_REQ_IOV + 1];
-		size_t want;
-		ssize_t n, got;
-		int cnt = 0;
+		bool drained = false;
+		ssize_t n = rxbuf_read(&hq->rx, hq->fd, &drained);
 
-		if (hq->rx_direct_left == 0 || hq->rxoff == hq->rxlen) {
-			memmove(hq->rxbuf, hq->rxbuf + hq->rxoff,
-			    hq->rxlen - hq->rxoff);
-			hq->rxlen -= hq->rxoff;
-			hq->rxoff = 0;
-		}
-		if (hq->rx_direct_left > 0) {
-			cnt = hq->rx_direct_iovcnt;
-			memcpy(iov, hq->rx_direct_iov, cnt * sizeof(*iov));
-		}
-		iov[cnt].iov_base = hq->rxbuf + hq->rxlen;
-		iov[cnt++].iov_len = hq->rxcap - hq->rxlen;
-		want = hq->rx_direct_left + (hq->rxcap - hq->rxlen);
-		n = got = readv(hq->fd, iov, cnt);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -636,18 +573,8 @@ hq_read_cb(evutil_socket_t fd, short what, void *arg)
 			hq_fail(hq, "%s", "connection closed by the controller");
 			break;
 		}
-		if (hq->rx_direct_left > 0) {
-			size_t d = MINIMUM((size_t)n, hq->rx_direct_left);
-
-			hq->rx_direct_left -= d;
-			hq->rx_direct_iovcnt = iov_slice(hq->rx_direct_iov,
-			    hq->rx_direct_iovcnt, d, hq->rx_direct_left,
-			    hq->rx_direct_iov, HOST_REQ_IOV);
-			n -= d;
-		}
-		hq->rxlen += n;
 		hq_parse(hq);
-		if ((size_t)got < want)
+		if (drained)
 			break;
 	}
 	if (hq->tx_pending)

@@ -101,22 +101,23 @@ lat_value(int idx)
 	return ((uint64_t)(32 + idx % 32) << shift);
 }
 
-/* Pattern for --verify: every 8 bytes name the LBA and their offset. */
+/* Pattern for --verify: every 8 bytes name their byte address on the
+ * namespace, so any I/O size or alignment can check any other's writes. */
 static void
-pattern_fill(uint8_t *buf, uint32_t len, uint64_t lba)
+pattern_fill(uint8_t *buf, uint32_t len, uint64_t pos)
 {
 	for (uint32_t off = 0; off < len; off += 8) {
-		uint64_t v = lba * 0x9e3779b97f4a7c15ull ^ off;
+		uint64_t v = (pos + off) * 0x9e3779b97f4a7c15ull;
 
 		memcpy(buf + off, &v, 8);
 	}
 }
 
 static bool
-pattern_check(const uint8_t *buf, uint32_t len, uint64_t lba)
+pattern_check(const uint8_t *buf, uint32_t len, uint64_t pos)
 {
 	for (uint32_t off = 0; off < len; off += 8) {
-		uint64_t v = lba * 0x9e3779b97f4a7c15ull ^ off, got;
+		uint64_t v = (pos + off) * 0x9e3779b97f4a7c15ull, got;
 
 		memcpy(&got, buf + off, 8);
 		if (got != v)
@@ -144,7 +145,7 @@ perf_done(struct host_req *r, const struct nvme_cqe *cqe)
 			    io->hq->dead ? ": " : "",
 			    io->hq->dead ? io->hq->error : "");
 	} else if (io->is_read && t->o->verify &&
-	    !pattern_check(io->buf, t->o->bs, io->lba))
+	    !pattern_check(io->buf, t->o->bs, io->lba << t->lba_shift))
 		t->verify_errors++;
 	if (io->is_read)
 		t->reads++;
@@ -196,7 +197,7 @@ perf_submit(struct perf_io *io)
 	r->done = perf_done;
 	r->arg = io;
 	if (!io->is_read && o->verify)
-		pattern_fill(io->buf, o->bs, io->lba);
+		pattern_fill(io->buf, o->bs, io->lba << t->lba_shift);
 	r->start_ns = now_ns();
 	if (host_submit(io->hq, r) != 0) {
 		t->errors++;

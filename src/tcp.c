@@ -73,11 +73,11 @@ qpair_create(struct loop *l, int fd, struct port *port, const char *peer,
 	TAILQ_INIT(&qp->free_cmds);
 	TAILQ_INIT(&qp->txq);
 	/* Room for the largest capsule plus a batch of small PDUs behind it. */
-	qp->rxcap = RX_BUF_MIN + icd + sizeof(struct nvme_tcp_cmd_pdu) +
+	qp->rx.cap = RX_BUF_MIN + icd + sizeof(struct nvme_tcp_cmd_pdu) +
 	    PDU_ALIGN_MAX + 2 * NVME_TCP_DIGEST_LEN;
-	if ((qp->rxbuf = malloc(qp->rxcap)) == NULL ||
+	if ((qp->rx.buf = malloc(qp->rx.cap)) == NULL ||
 	    (qp->connect_cmd = calloc(1, sizeof(*qp->connect_cmd))) == NULL) {
-		free(qp->rxbuf);
+		free(qp->rx.buf);
 		free(qp);
 		return (NULL);
 	}
@@ -109,7 +109,7 @@ qpair_attach(struct qpair *qp, struct loop *l)
 	}
 	event_add(qp->rev, NULL);
 	/* PDUs that arrived behind the Connect are already buffered. */
-	if (qp->rxlen > qp->rxoff)
+	if (qp->rx.len > qp->rx.off)
 		event_active(qp->rev, EV_READ, 0);
 	if (!TAILQ_EMPTY(&qp->txq) || qp->ctl_len)
 		qpair_mark_dirty(qp);
@@ -282,8 +282,8 @@ qpair_maybe_finish(struct qpair *qp)
 	free(qp->cmds);
 	qp->cmds = NULL;
 	qp->ncmds = 0;
-	free(qp->rxbuf);
-	qp->rxbuf = NULL;
+	free(qp->rx.buf);
+	qp->rx.buf = NULL;
 	atomic_fetch_sub(&nconnections, 1);
 	/* The controller's reference keeps qp alive past our own. */
 	if (qp->ctrl != NULL && qp->qid == 0)
@@ -328,8 +328,8 @@ qpair_do_handoff(struct qpair *qp)
 void
 qpair_fatal(struct qpair *qp, uint16_t fes, uint32_t fei, const char *why)
 {
-	const uint8_t *bad = qp->rxbuf + qp->rxoff;
-	size_t badlen = MINIMUM(qp->rxlen - qp->rxoff, NVME_TCP_TERM_MAX_DATA);
+	const uint8_t *bad = qp->rx.buf + qp->rx.off;
+	size_t badlen = MINIMUM(qp->rx.len - qp->rx.off, NVME_TCP_TERM_MAX_DATA);
 
 	if (qp->state >= QP_CLOSING)
 		return;
@@ -437,18 +437,13 @@ qpair_flush(struct qpair *qp)
 				if (k == 0)
 					break;
 				/* Drop what an earlier partial write sent. */
-				while (skip > 0 && k > 0) {
-					if (skip >= iov[cnt].iov_len) {
-						skip -= iov[cnt].iov_len;
-						memmove(&iov[cnt], &iov[cnt + 1],
-						    (k - 1) * sizeof(*iov));
-						k--;
-					} else {
-						iov[cnt].iov_base =
-						    (uint8_t *)iov[cnt].iov_base + skip;
-						iov[cnt].iov_len -= skip;
-						skip = 0;
-					}
+				if (skip > 0) {
+					size_t bytes = 0;
+
+					for (int j = 0; j < k; j++)
+						bytes += iov[cnt + j].iov_len;
+					k = iov_skip(iov + cnt, k, skip);
+					skip -= MINIMUM(skip, bytes);
 				}
 				cnt += k;
 				if (qp->ctl_len > 0)
@@ -887,28 +882,6 @@ h2c_lookup(struct qpair *qp, const struct nvme_tcp_data_pdu *h, uint32_t datal,
 	return (cmd);
 }
 
-/* Map [off, off + len) of the command's data to iovecs. */
-static int
-iov_slice(const struct iovec *src, int srccnt, size_t off, size_t len,
-    struct iovec *dst, int max)
-{
-	int n = 0;
-
-	for (int i = 0; i < srccnt && len > 0 && n < max; i++) {
-		size_t l = src[i].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		dst[n].iov_base = (uint8_t *)src[i].iov_base + off;
-		dst[n].iov_len = MINIMUM(l - off, len);
-		len -= dst[n++].iov_len;
-		off = 0;
-	}
-	return (n);
-}
-
 static void
 h2c_payload_done(struct qpair *qp, const uint8_t *ddgst)
 {
@@ -938,7 +911,7 @@ h2c_payload_done(struct qpair *qp, const uint8_t *ddgst)
 
 /*
  * Parse every complete PDU in the receive buffer.  Returns with the buffer
- * holding at most one incomplete PDU, or with rx_direct_left set when an
+ * holding at most one incomplete PDU, or with rx.direct_left set when an
  * H2CData payload is to be read in place.
  */
 static void
@@ -946,10 +919,10 @@ qpair_parse(struct qpair *qp)
 {
 	struct pdu_limits lim;
 
-	while (qp->state < QP_CLOSING && qp->rx_direct_left == 0 &&
+	while (qp->state < QP_CLOSING && qp->rx.direct_left == 0 &&
 	    qp->handoff == NULL && !qp->close_after_tx) {
-		const uint8_t *p = qp->rxbuf + qp->rxoff;
-		size_t avail = qp->rxlen - qp->rxoff;
+		const uint8_t *p = qp->rx.buf + qp->rx.off;
+		size_t avail = qp->rx.len - qp->rx.off;
 		const struct nvme_tcp_hdr *ch = (const void *)p;
 		uint32_t fei = 0, hd;
 		int fes;
@@ -959,7 +932,7 @@ qpair_parse(struct qpair *qp)
 			if (qp->ddgst) {
 				if (avail < NVME_TCP_DIGEST_LEN)
 					return;
-				qp->rxoff += NVME_TCP_DIGEST_LEN;
+				qp->rx.off += NVME_TCP_DIGEST_LEN;
 				h2c_payload_done(qp, p);
 			} else
 				h2c_payload_done(qp, NULL);
@@ -989,7 +962,7 @@ qpair_parse(struct qpair *qp)
 		switch (ch->type) {
 		case NVME_TCP_ICREQ:
 			handle_icreq(qp, (const void *)p);
-			qp->rxoff += ch->plen;
+			qp->rx.off += ch->plen;
 			break;
 		case NVME_TCP_H2C_TERM: {
 			const struct nvme_tcp_term_pdu *t = (const void *)p;
@@ -997,7 +970,7 @@ qpair_parse(struct qpair *qp)
 			log_warnx("%s: qid %u: host terminated the connection: "
 			    "%s (FES %u, FEI %u)", qp->peer, qp->qid,
 			    tcp_fes_name(t->fes), t->fes, t->fei);
-			qp->rxoff += ch->plen;
+			qp->rx.off += ch->plen;
 			qpair_close(qp, "H2CTermReq");
 			return;
 		}
@@ -1017,7 +990,7 @@ qpair_parse(struct qpair *qp)
 					log_warnx("%s: qid %u: capsule data "
 					    "digest error", qp->peer, qp->qid);
 			}
-			qp->rxoff += ch->plen;
+			qp->rx.off += ch->plen;
 			handle_capsule(qp, (const void *)p, icd, icd_len, ok);
 			break;
 		}
@@ -1025,8 +998,8 @@ qpair_parse(struct qpair *qp)
 			const struct nvme_tcp_data_pdu *h = (const void *)p;
 			uint32_t datal = ch->plen - ch->pdo -
 			    (qp->ddgst ? NVME_TCP_DIGEST_LEN : 0);
+			struct iovec part[NVMFD_CMD_MAX_IOV];
 			struct nvmf_cmd *cmd;
-			size_t have;
 
 			if (avail < ch->pdo)
 				return;		/* header padding */
@@ -1038,45 +1011,15 @@ qpair_parse(struct qpair *qp)
 			qp->rx_h2c_datao = h->datao;
 			qp->rx_h2c_datal = datal;
 			qp->rx_h2c_flags = ch->flags;
-			qp->rxoff += ch->pdo;
-			qp->rx_direct_iovcnt = iov_slice(cmd->iov, cmd->iovcnt,
-			    h->datao, datal, qp->rx_direct_iov, NVMFD_CMD_MAX_IOV);
-			/* Copy what is already buffered; read the rest in place. */
-			have = MINIMUM(qp->rxlen - qp->rxoff, datal);
-			if (have > 0) {
-				const uint8_t *src = qp->rxbuf + qp->rxoff;
-				struct iovec tmp[NVMFD_CMD_MAX_IOV];
-				int n = iov_slice(qp->rx_direct_iov,
-				    qp->rx_direct_iovcnt, 0, have, tmp,
-				    NVMFD_CMD_MAX_IOV);
-
-				for (int i = 0; i < n; i++) {
-					memcpy(tmp[i].iov_base, src, tmp[i].iov_len);
-					src += tmp[i].iov_len;
-				}
-				qp->rxoff += have;
-			}
-			if (have < datal) {
-				qp->rx_direct_left = datal - have;
-				qp->rx_direct_iovcnt = iov_slice(qp->rx_direct_iov,
-				    qp->rx_direct_iovcnt, have, datal - have,
-				    qp->rx_direct_iov, NVMFD_CMD_MAX_IOV);
-			}
+			qp->rx.off += ch->pdo;
+			/* Copy what is buffered; read the rest in place. */
+			rxbuf_take(&qp->rx, part, iov_slice(cmd->iov,
+			    cmd->iovcnt, h->datao, datal, part,
+			    NVMFD_CMD_MAX_IOV), datal);
 			break;
 		}
 		}
 	}
-}
-
-/* Move unparsed bytes to the front so the buffer has room for more. */
-static void
-rx_compact(struct qpair *qp)
-{
-	if (qp->rxoff == 0)
-		return;
-	memmove(qp->rxbuf, qp->rxbuf + qp->rxoff, qp->rxlen - qp->rxoff);
-	qp->rxlen -= qp->rxoff;
-	qp->rxoff = 0;
 }
 
 static void
@@ -1090,46 +1033,23 @@ qpair_read_cb(evutil_socket_t fd, short what, void *arg)
 	/* Parse what is buffered first (PDUs that came with a handoff). */
 	qpair_parse(qp);
 	while (qp->state < QP_CLOSING && qp->handoff == NULL && rounds++ < 16) {
-		struct iovec iov[NVMFD_CMD_MAX_IOV + 1];
-		size_t want;
-		ssize_t n, got;
-		int cnt = 0;
+		bool drained = false;
+		ssize_t n = rxbuf_read(&qp->rx, qp->fd, &drained);
 
-		if (qp->rx_direct_left == 0 || qp->rxoff == qp->rxlen)
-			rx_compact(qp);
-		if (qp->rx_direct_left > 0) {
-			cnt = qp->rx_direct_iovcnt;
-			memcpy(iov, qp->rx_direct_iov, cnt * sizeof(*iov));
-		}
-		iov[cnt].iov_base = qp->rxbuf + qp->rxlen;
-		iov[cnt++].iov_len = qp->rxcap - qp->rxlen;
-		want = qp->rx_direct_left + (qp->rxcap - qp->rxlen);
-		n = got = readv(qp->fd, iov, cnt);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			qpair_close(qp, strerror(errno));
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				qpair_close(qp, strerror(errno));
 			break;
 		}
 		if (n == 0) {
 			qpair_close(qp, "connection closed by host");
 			break;
 		}
-		if (qp->rx_direct_left > 0) {
-			size_t d = MINIMUM((size_t)n, qp->rx_direct_left);
-
-			qp->rx_direct_left -= d;
-			qp->rx_direct_iovcnt = iov_slice(qp->rx_direct_iov,
-			    qp->rx_direct_iovcnt, d, qp->rx_direct_left,
-			    qp->rx_direct_iov, NVMFD_CMD_MAX_IOV);
-			n -= d;
-		}
-		qp->rxlen += n;
 		qpair_parse(qp);
-		if ((size_t)got < want)
-			break;		/* drained the socket */
+		if (drained)
+			break;
 	}
 	if (qp->handoff != NULL && qp->state < QP_CLOSING)
 		qpair_do_handoff(qp);
