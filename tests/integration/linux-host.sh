@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/bin/sh
 # Integration test: the Linux kernel's NVMe/TCP host (Debian's 6.12 in a QEMU
 # VM from ../shared/peer-linux) against nvmfd running on this machine.
 #
@@ -25,8 +25,8 @@ FILE_NQN=nqn.2026-11.io.nvmfd.test:file
 FILE_SIZE=$((128 << 20))
 VM_TIMEOUT=360          # seconds for the whole guest run
 
-T0=$SECONDS
-say() { echo "linux-host: [$((SECONDS - T0))s] $*"; }
+T0=$(date +%s)
+say() { echo "linux-host: [$(($(date +%s) - T0))s] $*"; }
 skip() { say "SKIP: $*"; exit 77; }
 
 # ---------------------------------------------------------------- requirements
@@ -42,10 +42,16 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmfd-linux-host.XXXXXX") || exit 99
 daemon_pid=""
 vm_pid=""
+# shellcheck disable=SC2317  # called from the trap
 cleanup() {
-	[ -n "$vm_pid" ] && kill "$vm_pid" 2>/dev/null
-	[ -n "$daemon_pid" ] && kill -KILL "$daemon_pid" 2>/dev/null
-	wait 2>/dev/null
+	if [ -n "$vm_pid" ]; then
+		kill "$vm_pid" 2>/dev/null
+		wait "$vm_pid" 2>/dev/null
+	fi
+	if [ -n "$daemon_pid" ]; then
+		kill -KILL "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null
+	fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -97,7 +103,8 @@ EOF
 # start_daemon: 0 ready, 1 gone (e.g. port in use), 2 no "ready" within 10 s.
 start_daemon() {
 	: > "$tmp/nvmfd.log"
-	"$NVMFD" -F -d -f "$tmp/nvmfd.yaml" 2> "$tmp/nvmfd.log" &
+	# shellcheck disable=SC2086  # $ctl_opt is empty or one word
+	"$NVMFD" -F -d -f "$tmp/nvmfd.yaml" $ctl_opt 2> "$tmp/nvmfd.log" &
 	daemon_pid=$!
 	for _ in $(seq 100); do
 		grep -q ' ready: ' "$tmp/nvmfd.log" && return 0
@@ -110,6 +117,12 @@ start_daemon() {
 	done
 	return 2
 }
+
+# A private control socket, not the system-wide default (if this nvmfd has one).
+ctl_opt=""
+if "$NVMFD" -h 2>&1 | grep -q -- '-s path'; then
+	ctl_opt=-s$tmp/ctl.sock
+fi
 
 # Ports 24470-24479: take the first pair the daemon can bind (another test
 # may hold some of them).
@@ -141,15 +154,17 @@ grep -q 'keep alive' "$tmp/nvmfd.log" || fail "no \"keep alive\" line in the dae
 
 # ---------------------------------------------------------------- the VM
 say "booting the Linux host VM (guest/linux-host.sh)"
+: > "$tmp/vm.out"       # exists before tail looks at it
 "$peer/vm" --timeout "$VM_TIMEOUT" "$here/guest/linux-host.sh" "$port" $((port + 1)) \
 	"$RAM_NQN" "$RAM_MODEL" "$RAM_SERIAL" "$RAM_SIZE" "$FILE_NQN" "$FILE_SIZE" \
 	> "$tmp/vm.out" 2>&1 &
 vm_pid=$!
 tail -f --pid="$vm_pid" "$tmp/vm.out" 2>/dev/null | tr -d '\r' &
+tail_pid=$!
 wait "$vm_pid"
 vm_rc=$?
 vm_pid=""
-wait 2>/dev/null      # the tail
+wait "$tail_pid"
 tr -d '\r' < "$tmp/vm.out" > "$tmp/vm.txt"
 case $vm_rc in
 0) say "guest checks passed" ;;
@@ -162,12 +177,12 @@ esac
 # guest_val KEY: the value of the guest's KEY= line.
 guest_val() { sed -n "s/^$1=//p" "$tmp/vm.txt" | head -1; }
 ctrl_logged() {   # KEY NQN KATO_REGEX
-	local v cntlid host
-	v=$(guest_val "$1")
-	[ -n "$v" ] || return 0          # the guest stopped before that step
-	cntlid=${v%% *} host=${v#* }
-	if ! grep -qE "controller $cntlid for $host on $2 \(KATO $3 ms\)" "$tmp/nvmfd.log"; then
-		fail "daemon log has no controller $cntlid for $host on $2 with KATO $3 ms"
+	cl_v=$(guest_val "$1")
+	[ -n "$cl_v" ] || return 0       # the guest stopped before that step
+	cl_id=${cl_v%% *} cl_host=${cl_v#* }
+	if ! grep -qE "controller $cl_id for $cl_host on $2 \(KATO $3 ms\)" \
+	    "$tmp/nvmfd.log"; then
+		fail "daemon log has no controller $cl_id for $cl_host on $2 with KATO $3 ms"
 	fi
 }
 ctrl_logged RAMCTRL "$RAM_NQN" '[0-9]+'

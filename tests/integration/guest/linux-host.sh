@@ -28,8 +28,8 @@ fail() {
 	echo "FAIL [$step]: $*"
 	echo "--- nvme list-subsys"
 	nvme list-subsys 2>&1
-	echo "--- dmesg (tail)"
-	dmesg | tail -40
+	echo "--- dmesg (from the first NVMe message, last 40 lines)"
+	dmesg | sed -n '/nvme/,$p' | tail -40
 	exit 1
 }
 
@@ -54,7 +54,7 @@ run_fio() {
 	shift 2
 	out=$(fio --name="$name" --filename="$dev" --ioengine=libaio --direct=1 \
 		--iodepth=16 --verify=crc32c --do_verify=1 --verify_fatal=1 \
-		--runtime=60 --eta=never "$@" 2>&1)
+		--runtime=30 --eta=never "$@" 2>&1)
 	rc=$?
 	echo "$out" | grep -E 'err=|IOPS=|verify|error|bad|fail' | sed 's/^/  fio: /'
 	[ $rc -eq 0 ] || fail "fio $name exited with $rc"
@@ -93,9 +93,12 @@ check_ctrl() {
 	sys_cntlid=$(cat "/sys/class/nvme/$ctrl/cntlid")
 	echo "  id-ctrl: mn='$mn' cntlid=$cntlid subnqn=$subnqn (sysfs cntlid $sys_cntlid)"
 	[ "$subnqn" = "$1" ] || fail "id-ctrl subnqn '$subnqn', expected '$1'"
-	[ -n "$cntlid" ] && [ $((cntlid)) -ge 1 ] && [ $((cntlid)) -le 65519 ] ||
-		fail "id-ctrl cntlid '$cntlid' is not in 1..0xffef"
-	[ $((cntlid)) -eq "$sys_cntlid" ] ||
+	[ -n "$cntlid" ] || fail "id-ctrl has no cntlid"
+	cntlid=$((cntlid))
+	if [ "$cntlid" -lt 1 ] || [ "$cntlid" -gt 65519 ]; then
+		fail "id-ctrl cntlid $cntlid is not in 1..0xffef"
+	fi
+	[ "$cntlid" -eq "$sys_cntlid" ] ||
 		fail "id-ctrl cntlid $cntlid differs from the Connect's ($sys_cntlid)"
 	if [ -n "$2" ]; then
 		[ "$mn" = "$2" ] || fail "id-ctrl mn '$mn', expected '$2'"
@@ -107,8 +110,9 @@ check_ctrl() {
 check_nsze() {
 	nsze=$(idfield id-ns "$dev" nsze)
 	echo "  id-ns: nsze=$nsze"
-	[ -n "$nsze" ] && [ $((nsze)) -eq $(($1 / 512)) ] ||
+	if [ -z "$nsze" ] || [ $((nsze)) -ne $(($1 / 512)) ]; then
 		fail "id-ns nsze '$nsze', expected $(($1 / 512)) blocks of 512 bytes"
+	fi
 }
 
 echo "guest: $(uname -r), $(nvme version | head -1), host NQN $HOSTNQN"
