@@ -364,8 +364,9 @@ struct nvmf_cmd {
 
 	/* transmit */
 	int		tx_kind;
-	uint8_t		hdr[sizeof(struct nvme_tcp_data_pdu) + 4 + 128];
-	uint32_t	hdr_len;	/* header + digest + pad */
+	uint8_t		hdr[sizeof(struct nvme_tcp_data_pdu) + 4];
+	uint8_t		hdr_len;	/* header + digest */
+	uint8_t		pad_len;	/* zeroes up to the host's PDA */
 	uint8_t		rsp[sizeof(struct nvme_tcp_rsp_pdu) + 4];
 	uint32_t	rsp_len;	/* 0 when C2HData carried SUCCESS */
 	uint8_t		ddgst[4];

@@ -30,6 +30,8 @@ enum tx_kind { TX_NONE, TX_R2T, TX_C2H, TX_RSP };
 #define TX_IOV_MAX	256
 #define PDU_ALIGN_MAX	128	/* (31 + 1) * 4 */
 
+static const uint8_t zero_pad[PDU_ALIGN_MAX];	/* C2H padding for HPDA */
+
 
 static pthread_mutex_t all_mtx = PTHREAD_MUTEX_INITIALIZER;
 static TAILQ_HEAD(, qpair) all_qpairs = TAILQ_HEAD_INITIALIZER(all_qpairs);
@@ -360,11 +362,15 @@ cmd_tx_iov(struct nvmf_cmd *cmd, struct iovec *iov, int max)
 {
 	int n = 0;
 
-	if (max < 3 + NVMFD_CMD_MAX_IOV)
+	if (max < 4 + NVMFD_CMD_MAX_IOV)
 		return (0);
 	if (cmd->hdr_len) {
 		iov[n].iov_base = cmd->hdr;
 		iov[n++].iov_len = cmd->hdr_len;
+	}
+	if (cmd->pad_len) {
+		iov[n].iov_base = (void *)zero_pad;
+		iov[n++].iov_len = cmd->pad_len;
 	}
 	if (cmd->tx_kind == TX_C2H) {
 		size_t left = cmd->c2h_len;
@@ -389,7 +395,7 @@ cmd_tx_iov(struct nvmf_cmd *cmd, struct iovec *iov, int max)
 static size_t
 cmd_tx_bytes(struct nvmf_cmd *cmd)
 {
-	size_t n = cmd->hdr_len + cmd->rsp_len;
+	size_t n = cmd->hdr_len + cmd->pad_len + cmd->rsp_len;
 
 	if (cmd->tx_kind == TX_C2H)
 		n += cmd->c2h_len + (cmd->qp->ddgst ? NVME_TCP_DIGEST_LEN : 0);
@@ -404,6 +410,7 @@ cmd_tx_done(struct nvmf_cmd *cmd)
 
 	cmd->tx_kind = TX_NONE;
 	cmd->hdr_len = 0;
+	cmd->pad_len = 0;
 	if (kind != TX_R2T)
 		cmd_release(cmd);
 }
@@ -551,7 +558,7 @@ build_c2h(struct nvmf_cmd *cmd, bool success)
 	struct nvme_tcp_data_pdu *h = (struct nvme_tcp_data_pdu *)cmd->hdr;
 	uint32_t pdo = tcp_pdu_data_offset(sizeof(*h), qp->hdgst, qp->hpda);
 
-	memset(cmd->hdr, 0, pdo);
+	memset(cmd->hdr, 0, sizeof(*h));
 	h->hdr.type = NVME_TCP_C2H_DATA;
 	h->hdr.flags = NVME_TCP_F_DATA_LAST |
 	    (success ? NVME_TCP_F_DATA_SUCCESS : 0) |
@@ -564,7 +571,8 @@ build_c2h(struct nvmf_cmd *cmd, bool success)
 	h->datao = 0;
 	h->datal = cmd->c2h_len;
 	put_hdgst(qp, cmd->hdr, sizeof(*h));
-	cmd->hdr_len = pdo;
+	cmd->hdr_len = sizeof(*h) + (qp->hdgst ? NVME_TCP_DIGEST_LEN : 0);
+	cmd->pad_len = pdo - cmd->hdr_len;
 	if (qp->ddgst)
 		put_le32(cmd->ddgst, crc32c_iov(cmd->iov, cmd->iovcnt, 0,
 		    cmd->c2h_len));
@@ -594,6 +602,7 @@ cmd_complete(struct nvmf_cmd *cmd)
 	if (!ok)
 		qp->stats.errors++;
 	cmd->hdr_len = 0;
+	cmd->pad_len = 0;
 	cmd->rsp_len = 0;
 	if (ok && cmd->dir == DIR_C2H && cmd->c2h_len > 0) {
 		bool success = qp->sqflow_disabled && cmd->cqe.dw0 == 0 &&
@@ -710,6 +719,7 @@ cmd_fetch_data(struct nvmf_cmd *cmd, void (*ready)(struct nvmf_cmd *))
 	r2t->r2tl = cmd->data_len;
 	put_hdgst(qp, cmd->hdr, sizeof(*r2t));
 	cmd->hdr_len = r2t->hdr.plen;
+	cmd->pad_len = 0;
 	cmd->rsp_len = 0;
 	cmd->c2h_len = 0;
 	tx_enqueue(cmd, TX_R2T);
