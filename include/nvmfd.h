@@ -411,7 +411,7 @@ struct qpair {
 	struct loop	*owner;		/* where messages for it go */
 	struct loop	*handoff;	/* move here after this read turn */
 	int		fd;
-	struct event	*rev, *wev;
+	struct event	*rev, *wev, *timer;
 	enum qpair_state state;
 	struct port	*port;
 	char		peer[80];	/* "addr:port" of the host */

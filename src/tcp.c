@@ -26,6 +26,9 @@
 
 enum tx_kind { TX_NONE, TX_R2T, TX_C2H, TX_RSP };
 
+#define QP_SETUP_SECONDS	10
+#define QP_LINGER_SECONDS	5
+
 #define RX_BUF_MIN	(64 * 1024)
 #define TX_IOV_MAX	256
 #define PDU_ALIGN_MAX	128	/* (31 + 1) * 4 */
@@ -37,6 +40,7 @@ static pthread_mutex_t all_mtx = PTHREAD_MUTEX_INITIALIZER;
 static TAILQ_HEAD(, qpair) all_qpairs = TAILQ_HEAD_INITIALIZER(all_qpairs);
 
 static void qpair_read_cb(evutil_socket_t, short, void *);
+static void qpair_timeout_cb(evutil_socket_t, short, void *);
 static void qpair_write_cb(evutil_socket_t, short, void *);
 static void qpair_maybe_finish(struct qpair *);
 static void cmd_release(struct nvmf_cmd *);
@@ -93,6 +97,33 @@ qpair_create(struct loop *l, int fd, struct port *port, const char *peer,
 	return (qp);
 }
 
+/*
+ * A connection must finish ICReq and Connect within QP_SETUP_SECONDS, and
+ * one being closed after a TermReq must take its last bytes within
+ * QP_LINGER_SECONDS: a silent peer never pins a connection.
+ */
+static void
+qpair_arm_timer(struct qpair *qp, int seconds)
+{
+	struct timeval tv = { seconds, 0 };
+
+	if (qp->timer != NULL)
+		evtimer_add(qp->timer, &tv);
+}
+
+static void
+qpair_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct qpair *qp = arg;
+	struct loop *l = qp->loop;
+
+	qpair_ref(qp);
+	qpair_close(qp, qp->state == QP_CLOSING ? "peer stopped reading" :
+	    "no Connect within the set-up time");
+	loop_finish_turn(l);
+	qpair_unref(qp);
+}
+
 /* Start serving the socket from loop l; called on l's thread. */
 void
 qpair_attach(struct qpair *qp, struct loop *l)
@@ -102,14 +133,17 @@ qpair_attach(struct qpair *qp, struct loop *l)
 	qp->rev = event_new(l->base, qp->fd, EV_READ | EV_PERSIST,
 	    qpair_read_cb, qp);
 	qp->wev = event_new(l->base, qp->fd, EV_WRITE, qpair_write_cb, qp);
-	if (qp->rev == NULL || qp->wev == NULL)
+	qp->timer = evtimer_new(l->base, qpair_timeout_cb, qp);
+	if (qp->rev == NULL || qp->wev == NULL || qp->timer == NULL)
 		fatalx("event_new");
 	atomic_fetch_add(&l->nqpairs, 1);
 	if (qp->state >= QP_CLOSING) {
-		qpair_maybe_finish(qp);
+		qpair_close(qp, NULL);
 		return;
 	}
 	event_add(qp->rev, NULL);
+	if (qp->state != QP_ACTIVE)
+		qpair_arm_timer(qp, QP_SETUP_SECONDS);
 	/* PDUs that arrived behind the Connect are already buffered. */
 	if (qp->rx.len > qp->rx.off)
 		event_active(qp->rev, EV_READ, 0);
@@ -129,7 +163,8 @@ qpair_detach(struct qpair *qp)
 	}
 	event_free(qp->rev);
 	event_free(qp->wev);
-	qp->rev = qp->wev = NULL;
+	event_free(qp->timer);
+	qp->rev = qp->wev = qp->timer = NULL;
 	atomic_fetch_sub(&l->nqpairs, 1);
 	qp->loop = NULL;
 }
@@ -169,6 +204,8 @@ qpair_set_depth(struct qpair *qp, uint16_t sqsize)
 	}
 	qp->max_icd = qp->qid == 0 ? NVMFD_ADMIN_ICD : qp->port->inline_data_size;
 	qp->state = QP_ACTIVE;
+	if (qp->timer != NULL)
+		evtimer_del(qp->timer);
 	return (0);
 }
 
@@ -201,6 +238,8 @@ qpair_close(struct qpair *qp, const char *why)
 		event_del(qp->rev);
 	if (qp->wev)
 		event_del(qp->wev);
+	if (qp->timer)
+		evtimer_del(qp->timer);
 	if (qp->fd >= 0) {
 		close(qp->fd);
 		qp->fd = -1;
@@ -348,6 +387,7 @@ qpair_fatal(struct qpair *qp, uint16_t fes, uint32_t fei, const char *why)
 	    fei, bad, badlen);
 	qp->ctl_sent = 0;
 	qp->state = QP_CLOSING;
+	qpair_arm_timer(qp, QP_LINGER_SECONDS);
 	qp->close_after_tx = true;
 	if (qp->error == NULL)
 		qp->error = strdup(why);
