@@ -377,12 +377,18 @@ control_start(const char *path, const char *group, const char *ro_path)
 {
 	if (group != NULL) {
 		struct group *gr = getgrnam(group);
+		char *end;
+		unsigned long gid = strtoul(group, &end, 10);
 
-		if (gr == NULL) {
+		/* A number needs no group database (static builds have none). */
+		if (*group >= '0' && *group <= '9' && *end == '\0')
+			allowed_gid = (gid_t)gid;
+		else if (gr != NULL)
+			allowed_gid = gr->gr_gid;
+		else {
 			log_warnx("control group %s: no such group", group);
 			return (-1);
 		}
-		allowed_gid = gr->gr_gid;
 	}
 	if (listen_one(path, false, 0660) != 0)
 		return (-1);

@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -24,6 +25,56 @@ static struct event *shutdown_timer;
 static struct timespec shutdown_deadline;
 static bool shutting_down;
 
+
+/*
+ * Detach in two steps so that start-up errors still reach the terminal and
+ * the exit status: the parent waits until the child is ready (exit 0) or
+ * gives up (exit 1).
+ */
+static int ready_fd = -1;
+
+static void
+detach_begin(void)
+{
+	int p[2];
+	pid_t pid;
+	char c = '0';
+
+	if (pipe(p) != 0)
+		fatal("pipe");
+	if ((pid = fork()) < 0)
+		fatal("fork");
+	if (pid > 0) {
+		close(p[1]);
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(c == '1' ? 0 : 1);
+	}
+	close(p[0]);
+	ready_fd = p[1];
+	if (setsid() < 0)
+		fatal("setsid");
+	if (chdir("/") != 0)
+		fatal("chdir");
+}
+
+/* Listeners are up: let the parent exit 0 and drop the terminal. */
+static void
+detach_finish(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	if (fd >= 0) {
+		dup2(fd, STDIN_FILENO);
+		dup2(fd, STDOUT_FILENO);
+		dup2(fd, STDERR_FILENO);
+		if (fd > STDERR_FILENO)
+			close(fd);
+	}
+	(void)write(ready_fd, "1", 1);
+	close(ready_fd);
+	ready_fd = -1;
+}
 
 static const char *
 basename_of(const char *p)
@@ -127,6 +178,7 @@ int
 main(int argc, char *argv[])
 {
 	const char *path = NULL, *pidfile = NULL, *ctl_path = NULL;
+	static char abspath[PATH_MAX];
 	bool foreground = false, check_only = false;
 	int debug = 0, ch, nworkers;
 	struct event *sigev[4];
@@ -174,6 +226,9 @@ main(int argc, char *argv[])
 
 	if (path == NULL && access(NVMFD_DEFAULT_CONFIG, F_OK) == 0)
 		path = NVMFD_DEFAULT_CONFIG;
+	/* Reload and save use the path later, after a detach moved to "/". */
+	if (path != NULL && realpath(path, abspath) != NULL)
+		path = abspath;
 	if (path != NULL)
 		cf = config_load(path, err, sizeof(err));
 	else
@@ -206,9 +261,7 @@ main(int argc, char *argv[])
 			}
 			pidfile = abspid;
 		}
-		if (daemon(0, 0) != 0)
-			fatal("daemon");
-		log_init(0, debug);
+		detach_begin();
 	}
 	/* After daemon(): the pid written must be the daemon's.  Before the
 	 * listeners: a second instance stops here, not on a busy port. */
@@ -252,6 +305,10 @@ main(int argc, char *argv[])
 	    PACKAGE_VERSION, path ? path : "built-in default configuration",
 	    nworkers, nworkers == 1 ? "" : "s", io_engine_kind(main_loop->engine));
 	service_notify("READY=1");
+	if (!foreground) {
+		detach_finish();
+		log_init(0, debug);
+	}
 
 	event_base_loop(main_loop->base, EVLOOP_NO_EXIT_ON_EMPTY);
 
