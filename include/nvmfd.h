@@ -430,8 +430,8 @@ struct qpair {
 	uint16_t	sqhd;
 	bool		sqflow_disabled;
 	struct controller *ctrl;
-	struct nvmf_cmd	*cmds;
-	uint16_t	ncmds;
+	struct nvmf_cmd	**cmds;		/* by transfer tag */
+	uint16_t	ncmds;		/* allocated so far (slabs) */
 	struct nvmf_cmd	*connect_cmd;	/* the one command before Connect */
 	TAILQ_HEAD(, nvmf_cmd) free_cmds;
 	unsigned	inflight;	/* commands handed to the layer above */

@@ -27,6 +27,7 @@
 enum tx_kind { TX_NONE, TX_R2T, TX_C2H, TX_RSP };
 
 #define QP_SETUP_SECONDS	10
+#define CMD_SLAB		32	/* command contexts allocated at once */
 #define QP_LINGER_SECONDS	5
 
 #define RX_BUF_MIN	(64 * 1024)
@@ -189,19 +190,47 @@ qpair_unref(struct qpair *qp)
 	free(qp);
 }
 
-/* Allocate the command contexts once the queue size is known (Connect). */
+/*
+ * Command contexts, found by transfer tag.  They are allocated in slabs as
+ * the host first fills the queue, up to its depth, and then only reused:
+ * an idle queue of depth 1024 costs one slab, a busy one never allocates.
+ */
+static int
+qpair_grow(struct qpair *qp)
+{
+	uint16_t n = MINIMUM(CMD_SLAB, qp->sqsize - qp->ncmds);
+	struct nvmf_cmd *slab;
+
+	if (n == 0 || (slab = calloc(n, sizeof(*slab))) == NULL)
+		return (-1);
+	for (uint16_t i = 0; i < n; i++) {
+		slab[i].qp = qp;
+		slab[i].ttag = qp->ncmds;
+		qp->cmds[qp->ncmds++] = &slab[i];
+		TAILQ_INSERT_TAIL(&qp->free_cmds, &slab[i], link);
+	}
+	return (0);
+}
+
+static void
+qpair_free_cmds(struct qpair *qp)
+{
+	for (uint16_t i = 0; i < qp->ncmds; i += CMD_SLAB)
+		free(qp->cmds[i]);
+	free(qp->cmds);
+	qp->cmds = NULL;
+	qp->ncmds = 0;
+}
+
+/* The queue size is known (Connect): set up the tag table. */
 int
 qpair_set_depth(struct qpair *qp, uint16_t sqsize)
 {
 	if ((qp->cmds = calloc(sqsize, sizeof(*qp->cmds))) == NULL)
 		return (-1);
-	qp->ncmds = sqsize;
 	qp->sqsize = sqsize;
-	for (uint16_t i = 0; i < sqsize; i++) {
-		qp->cmds[i].qp = qp;
-		qp->cmds[i].ttag = i;
-		TAILQ_INSERT_TAIL(&qp->free_cmds, &qp->cmds[i], link);
-	}
+	if (qpair_grow(qp) != 0)
+		return (-1);
 	qp->max_icd = qp->qid == 0 ? NVMFD_ADMIN_ICD : qp->port->inline_data_size;
 	qp->state = QP_ACTIVE;
 	if (qp->timer != NULL)
@@ -254,7 +283,7 @@ qpair_close(struct qpair *qp, const char *why)
 	qp->ctl_len = 0;
 	/* Commands waiting for H2C data will never get it. */
 	for (uint16_t i = 0; i < qp->ncmds; i++) {
-		cmd = &qp->cmds[i];
+		cmd = qp->cmds[i];
 		if (cmd->busy && cmd->data_ready != NULL && !cmd->in_backend)
 			cmd_release(cmd);
 	}
@@ -320,9 +349,7 @@ qpair_maybe_finish(struct qpair *qp)
 	if (qp->state != QP_DEAD || qp->inflight > 0 || qp->loop == NULL)
 		return;
 	qpair_detach(qp);
-	free(qp->cmds);
-	qp->cmds = NULL;
-	qp->ncmds = 0;
+	qpair_free_cmds(qp);
 	free(qp->rx.buf);
 	qp->rx.buf = NULL;
 	atomic_fetch_sub(&nconnections, 1);
@@ -801,8 +828,9 @@ cmd_get(struct qpair *qp)
 		if (cmd->busy)
 			return (NULL);
 	} else {
-		if ((cmd = TAILQ_FIRST(&qp->free_cmds)) == NULL)
+		if (TAILQ_EMPTY(&qp->free_cmds) && qpair_grow(qp) != 0)
 			return (NULL);
+		cmd = TAILQ_FIRST(&qp->free_cmds);
 		TAILQ_REMOVE(&qp->free_cmds, cmd, link);
 	}
 	cmd->busy = true;
@@ -905,7 +933,7 @@ h2c_lookup(struct qpair *qp, const struct nvme_tcp_data_pdu *h, uint32_t datal,
 		*fei = offsetof(struct nvme_tcp_data_pdu, ttag);
 		return (NULL);
 	}
-	cmd = &qp->cmds[h->ttag];
+	cmd = qp->cmds[h->ttag];
 	if (!cmd->busy || cmd->data_ready == NULL || cmd->icd != NULL ||
 	    cmd->tx_kind == TX_R2T) {
 		/* No R2T outstanding for this tag. */
