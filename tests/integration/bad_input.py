@@ -904,6 +904,27 @@ def _(env):
     expect_ok(q.compare(1, lba, data, inline=False), "Compare by R2T")
 
 
+# =================================================================== set-up time
+
+@case("connection that never sends ICReq is closed after the set-up time")
+def _(env):
+    import socket
+    s = socket.create_connection((env.addr, env.port), timeout=5)
+    try:
+        t0 = time.monotonic()
+        s.settimeout(15)
+        try:
+            got = s.recv(1)
+        except (ConnectionResetError, socket.timeout) as e:
+            got = e
+        took = time.monotonic() - t0
+        check(got == b"" or isinstance(got, ConnectionResetError),
+              f"expected the target to close, got {got!r}")
+        check(8 <= took <= 13, f"closed after {took:.1f} s, not ~10 s")
+    finally:
+        s.close()
+
+
 # =================================================================== keep-alive
 
 @case("KATO 1000 ms and silence: the target closes within 3 s")
