@@ -164,6 +164,39 @@ cli_request(int fd, int argc, char **argv, uint32_t flags)
 	}
 }
 
+/* A command nvmfctl answers itself (help), checked by the same table. */
+static int
+cli_local(int argc, char **argv, uint32_t flags)
+{
+	struct cmd_ctx ctx;
+	int rc;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.json = flags & CTL_F_JSON;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--json") == 0)
+			ctx.json = true;
+	ctx.out = out_new();
+	ctx.text = evbuffer_new();
+	if (ctx.out == NULL || ctx.text == NULL)
+		rc = cmd_error(&ctx, CTL_ERR, "out of memory");
+	else if ((rc = cmd_execute(&ctx, argc, argv)) == CTL_OK &&
+	    out_render(ctx.out, ctx.text, ctx.json) != 0)
+		rc = cmd_error(&ctx, CTL_ERR, "out of memory");
+	if (rc == CTL_OK) {
+		while (evbuffer_get_length(ctx.text) > 0)
+			if (evbuffer_write(ctx.text, STDOUT_FILENO) <= 0) {
+				rc = CTL_ERR;
+				break;
+			}
+	} else
+		fprintf(stderr, "nvmfctl: %s\n", ctx.err);
+	out_free(ctx.out);
+	if (ctx.text)
+		evbuffer_free(ctx.text);
+	return (rc);
+}
+
 int
 cli_main(int argc, char *argv[])
 {
@@ -197,29 +230,21 @@ cli_main(int argc, char *argv[])
 	/* Help is answered from our own copy of the command table. */
 	for (int k = i + 1; k < argc; k++)
 		if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
-			struct evbuffer *b = evbuffer_new();
+			char help[] = "help";
+			char *hargs[] = { help, argv[i], NULL };
 
 			if (cmd_find(argv[i]) == NULL) {
 				fprintf(stderr, "nvmfctl: unknown command '%s'\n",
 				    argv[i]);
 				return (CTL_EUSAGE);
 			}
-			cmd_help_text(argv[i], b);
-			evbuffer_write(b, STDOUT_FILENO);
-			return (CTL_OK);
+			for (int j = i + 1; j < argc; j++)
+				if (strcmp(argv[j], "--json") == 0)
+					flags |= CTL_F_JSON;
+			return (cli_local(2, hargs, flags));
 		}
-	if (strcmp(argv[i], "help") == 0) {
-		struct evbuffer *b = evbuffer_new();
-
-		if (i + 1 < argc && cmd_find(argv[i + 1]) == NULL) {
-			fprintf(stderr, "nvmfctl: unknown command '%s'\n",
-			    argv[i + 1]);
-			return (CTL_EUSAGE);
-		}
-		cmd_help_text(i + 1 < argc ? argv[i + 1] : NULL, b);
-		evbuffer_write(b, STDOUT_FILENO);
-		return (CTL_OK);
-	}
+	if (cmd_find(argv[i]) != NULL && (cmd_find(argv[i])->flags & CMD_LOCAL))
+		return (cli_local(argc - i, argv + i, flags));
 	if (argc - i > CTL_MAX_ARGS) {
 		fprintf(stderr, "nvmfctl: too many arguments\n");
 		return (CTL_EUSAGE);

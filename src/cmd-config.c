@@ -28,7 +28,11 @@ cmd_show_config(struct cmd_ctx *ctx)
 		free(text);
 		return (cmd_error(ctx, CTL_ERR, "cannot format the configuration"));
 	}
-	evbuffer_add(ctx->text, text, len);
+	/* JSON: the YAML text as one string, so the output still parses. */
+	if (ctx->json)
+		out_str(ctx->out, "config", "%s", text);
+	else
+		evbuffer_add(ctx->text, text, len);
 	free(text);
 	return (CTL_OK);
 }

@@ -160,6 +160,11 @@ parse_snippet(struct cmd_ctx *ctx, struct evbuffer *b, int *rc)
 	msg += 2;
 	while (*key == ' ')
 		key++;
+	/* A subsystem's port list is --ports, not the snippet's ports. */
+	if (strncmp(key, "subsystems[0].ports", 19) == 0) {
+		*rc = cmd_error(ctx, CTL_EUSAGE, "--ports: %s", msg);
+		return (NULL);
+	}
 	if ((p = strrchr(key, '.')) != NULL)
 		key = p + 1;
 	if ((p = strchr(key, '[')) != NULL)
@@ -705,6 +710,7 @@ cmd_add_port(struct cmd_ctx *ctx)
 	};
 	const char *hd = cmd_opt(ctx, "header-digest");
 	const char *dd = cmd_opt(ctx, "data-digest");
+	unsigned long id;
 	struct evbuffer *b;
 	struct config *cf;
 	struct port *p;
@@ -715,6 +721,11 @@ cmd_add_port(struct cmd_ctx *ctx)
 		    "required"));
 	if ((hd && cmd_onoff(hd) < 0) || (dd && cmd_onoff(dd) < 0))
 		return (cmd_error(ctx, CTL_EUSAGE, "digests: on or off"));
+	/* A taken ID is a duplicate, as for the other add commands. */
+	if (cmd_opt(ctx, "id") != NULL &&
+	    parse_uint(cmd_opt(ctx, "id"), 65535, &id) == 0 &&
+	    port_find(RUNNING, (uint16_t)id) != NULL)
+		return (cmd_error(ctx, CTL_EEXIST, "port %lu exists", id));
 	if ((b = evbuffer_new()) == NULL)
 		return (cmd_error(ctx, CTL_ERR, "out of memory"));
 	yports(b, NULL);

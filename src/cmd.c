@@ -216,13 +216,56 @@ cmd_help_text(const char *name, struct evbuffer *b)
 	evbuffer_add_printf(b, "\n'nvmfctl COMMAND --help' describes one.\n");
 }
 
+/* The same as cmd_help_text, for scripts. */
+static void
+help_json(const char *name, struct out *o)
+{
+	const struct cmd_entry *e;
+
+	if (name != NULL && (e = cmd_find(name)) != NULL) {
+		out_object(o, "command");
+		out_str(o, "name", "%s", e->name);
+		out_str(o, "args", "%s", e->args);
+		out_str(o, "help", "%s", e->help);
+		out_bool(o, "readonly", e->flags & CMD_READONLY);
+		out_list(o, "options");
+		for (const struct cmd_opt *op = e->opts; op->name; op++) {
+			out_object(o, NULL);
+			out_str(o, "name", "--%s", op->name);
+			out_bool(o, "value", op->has_value);
+			out_str(o, "help", "%s", op->help);
+			out_end(o);
+		}
+		out_end(o);
+		out_end(o);
+		return;
+	}
+	out_list(o, "commands");
+	for (size_t i = 0; i < nitems(cmd_table); i++) {
+		out_object(o, NULL);
+		out_str(o, "name", "%s", cmd_table[i].name);
+		out_str(o, "args", "%s", cmd_table[i].args);
+		out_str(o, "help", "%s", cmd_table[i].help);
+		out_end(o);
+	}
+	out_object(o, NULL);
+	out_str(o, "name", "perf");
+	out_str(o, "args", "[options]");
+	out_str(o, "help", "NVMe/TCP load generator (runs in nvmfctl)");
+	out_end(o);
+	out_end(o);
+}
+
 int
 cmd_help(struct cmd_ctx *ctx)
 {
 	if (ctx->argc == 1 && cmd_find(ctx->argv[0]) == NULL)
 		return (cmd_error(ctx, CTL_EUSAGE, "unknown command '%s'",
 		    ctx->argv[0]));
-	cmd_help_text(ctx->argc ? ctx->argv[0] : NULL, ctx->text);
+	if (ctx->json)
+		help_json(ctx->argc ? ctx->argv[0] : NULL, ctx->out);
+	else
+		cmd_help_text(ctx->argc ? ctx->argv[0] : NULL, ctx->text);
 	return (CTL_OK);
 }
 
@@ -288,8 +331,8 @@ cmd_execute(struct cmd_ctx *ctx, int argc, char **argv)
 		ctx->nopts++;
 	}
 	if (npos < e->min_args || npos > e->max_args)
-		return (cmd_error(ctx, CTL_EUSAGE, "usage: nvmfctl %s %s",
-		    e->name, e->args));
+		return (cmd_error(ctx, CTL_EUSAGE, "usage: nvmfctl %s%s%s",
+		    e->name, *e->args ? " " : "", e->args));
 	ctx->argc = npos;
 	ctx->argv = pos;
 	return (e->exec(ctx));

@@ -238,6 +238,32 @@ client_event_cb(struct bufferevent *bev, short what, void *arg)
 	client_free(c);
 }
 
+/* Is gid the peer's group, or one of its supplementary groups (as the
+ * socket file's mode counts them)? */
+static bool
+peer_in_group(int fd, const struct ucred *cr, gid_t gid)
+{
+	bool found = false;
+#ifdef SO_PEERGROUPS
+	gid_t some[64], *groups = some;
+	socklen_t len = sizeof(some);
+	int rc;
+
+	if (cr->gid == gid)
+		return (true);
+	rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+	if (rc != 0 && errno == ERANGE && (groups = malloc(len)) != NULL)
+		rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len);
+	for (size_t i = 0; rc == 0 && groups && i < len / sizeof(gid_t); i++)
+		found |= groups[i] == gid;
+	if (groups != some)
+		free(groups);
+#else
+	found = cr->gid == gid;
+#endif
+	return (found);
+}
+
 /* Root, our own user, or the configured group may change things. */
 static bool
 peer_allowed(int fd, struct ucred *cr)
@@ -247,7 +273,20 @@ peer_allowed(int fd, struct ucred *cr)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cr, &len) != 0)
 		return (false);
 	return (cr->uid == 0 || cr->uid == geteuid() ||
-	    (allowed_gid != (gid_t)-1 && cr->gid == allowed_gid));
+	    (allowed_gid != (gid_t)-1 && peer_in_group(fd, cr, allowed_gid)));
+}
+
+/* Answer a connection we do not take with one result, then close it. */
+static void
+refuse(int fd, uint32_t code, const char *msg)
+{
+	struct ctl_hdr h = { CTL_MAGIC, CTL_VERSION, CTL_RESULT,
+	    (uint32_t)(4 + strlen(msg) + 1) };
+	struct iovec iov[3] = { { &h, sizeof(h) }, { &code, 4 },
+	    { (void *)msg, strlen(msg) + 1 } };
+
+	(void)writev(fd, iov, 3);
+	close(fd);
 }
 
 static void
@@ -261,23 +300,21 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 
 	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0)
 		return;
-	if (!l->readonly && !peer_allowed(fd, &cr)) {
-		static const char msg[] = "permission denied";
-		struct ctl_hdr h = { CTL_MAGIC, CTL_VERSION, CTL_RESULT,
-		    4 + sizeof(msg) };
-		uint32_t code = CTL_EPERM;
-		struct iovec iov[3] = { { &h, sizeof(h) }, { &code, 4 },
-		    { (void *)msg, sizeof(msg) } };
+	if (l->readonly) {
+		socklen_t len = sizeof(cr);
 
+		/* Anyone may use it; the credentials are for the log. */
+		(void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len);
+	} else if (!peer_allowed(fd, &cr)) {
 		log_warnx("control: uid %u refused on %s", (unsigned)cr.uid,
 		    l->path);
-		(void)writev(fd, iov, 3);
-		close(fd);
+		refuse(fd, CTL_EPERM, "permission denied");
 		return;
 	}
 	if (nclients >= CTL_MAX_CLIENTS) {
 		log_warnx("control: %d clients already; refused", nclients);
-		close(fd);
+		refuse(fd, CTL_EBUSY, "too many control clients; try again "
+		    "later");
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL ||

@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Run nvmfctl commands when the guest of linux-control.sh asks for them.
+
+The guest cannot reach the control socket, so it connects to this listener
+(127.0.0.1:PORT here, 10.0.2.2:PORT in the guest), sends one line with a
+verb and gets one line back, "ok ..." or "fail ...":
+
+  add-ns SIZE        nvmfctl add-ns NQN --backend ram --size SIZE -> "ok NSID"
+  del-ns NSID        nvmfctl del-ns NQN NSID                      -> "ok"
+  ctrl               the live controllers of NQN                  -> "ok ID ..."
+  terminate          nvmfctl terminate on NQN's only controller   -> "ok ID"
+  done               -> "ok", and the listener exits
+
+Only these verbs exist; each request and its outcome is printed.
+"""
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import time
+
+
+def log(msg):
+    print("ctl_agent: " + msg, flush=True)
+
+
+def ctl(args, opts):
+    cmd = [opts.nvmfctl, "-s", opts.socket] + args
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    log("nvmfctl %s -> exit %d%s" % (" ".join(args), p.returncode,
+        (": " + p.stderr.strip()) if p.stderr.strip() else ""))
+    return p
+
+
+def controllers(opts):
+    p = ctl(["list-ctrl", "--subsys", opts.nqn, "--json"], opts)
+    if p.returncode != 0:
+        return None
+    return [c["cntlid"] for c in json.loads(p.stdout)["controllers"]]
+
+
+def handle(line, opts):
+    words = line.split()
+    if not words:
+        return "fail empty request"
+    verb, args = words[0], words[1:]
+    if verb == "add-ns" and len(args) == 1:
+        p = ctl(["add-ns", opts.nqn, "--backend", "ram", "--size", args[0],
+                 "--json"], opts)
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
+        return "ok %d" % json.loads(p.stdout)["namespace"]["nsid"]
+    if verb == "del-ns" and len(args) == 1 and args[0].isdigit():
+        p = ctl(["del-ns", opts.nqn, args[0]], opts)
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
+        return "ok"
+    if verb == "ctrl" and not args:
+        ids = controllers(opts)
+        if ids is None:
+            return "fail list-ctrl"
+        return "ok " + " ".join(str(i) for i in ids)
+    if verb == "terminate" and not args:
+        ids = controllers(opts)
+        if not ids or len(ids) != 1:
+            return "fail controllers of %s: %s" % (opts.nqn, ids)
+        p = ctl(["terminate", str(ids[0])], opts)
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
+        return "ok %d" % ids[0]
+    if verb == "done" and not args:
+        return "ok"
+    return "fail unknown request"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--nvmfctl", required=True)
+    ap.add_argument("--socket", required=True)
+    ap.add_argument("--nqn", required=True)
+    ap.add_argument("--timeout", type=float, default=300,
+                    help="exit after this many seconds in any case")
+    opts = ap.parse_args()
+
+    srv = socket.create_server(("127.0.0.1", opts.port))
+    deadline = time.monotonic() + opts.timeout
+    log("listening on 127.0.0.1:%d" % opts.port)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            log("timed out")
+            return 1
+        srv.settimeout(left)
+        try:
+            conn, peer = srv.accept()
+        except socket.timeout:
+            log("timed out")
+            return 1
+        with conn:
+            conn.settimeout(10)
+            data = b""
+            try:
+                while b"\n" not in data and len(data) < 256:
+                    chunk = conn.recv(256)
+                    if not chunk:
+                        break
+                    data += chunk
+            except socket.timeout:
+                pass
+            line = data.decode("ascii", "replace").strip()
+            if not line:
+                continue        # a connection probe: no request
+            try:
+                answer = handle(line, opts)
+            except (OSError, ValueError, KeyError,
+                    subprocess.SubprocessError) as e:
+                answer = "fail %s" % e
+            log("%s: %r -> %s" % (peer[0], line, answer))
+            try:
+                conn.sendall((answer + "\n").encode())
+            except OSError as e:
+                log("reply lost: %s" % e)
+            if line == "done":
+                return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,232 @@
+#!/bin/sh
+# Integration test: live changes with nvmfctl while the Linux kernel's
+# NVMe/TCP host (Debian's 6.12 in a QEMU VM from ../shared/peer-linux) stays
+# connected to nvmfd on this machine.  One VM boot runs
+# guest/linux-control.sh, which connects and then asks ctl_agent.py (here,
+# 10.0.2.2:AGENT_PORT from the guest) to run nvmfctl add-ns, del-ns and
+# terminate; the guest checks that a new namespace appears without a
+# reconnect (AEN, rescan), that a deleted one disappears, and that the host
+# reconnects by itself after its association is terminated.
+#
+# Environment (set by `make check`): NVMFD = the daemon binary, top_srcdir.
+# Exit: 0 pass, 77 skip (no peer-linux, QEMU or python3), 1 fail, 99 error.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
+NVMFD=${NVMFD:-$PWD/nvmfd}
+peer=$top_srcdir/../shared/peer-linux
+
+NQN=nqn.2026-11.io.nvmfd.test:live
+NS1_BYTES=$((64 << 20))
+NS2_BYTES=$((32 << 20))
+VM_TIMEOUT=200          # seconds for the whole guest run
+
+T0=$(date +%s)
+say() { echo "linux-control: [$(($(date +%s) - T0))s] $*"; }
+skip() { say "SKIP: $*"; exit 77; }
+
+# ---------------------------------------------------------------- requirements
+[ -x "$peer/vm" ] ||
+	skip "no peer-linux harness at \$top_srcdir/../shared/peer-linux (only CI has it)"
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
+command -v python3 >/dev/null || skip "python3 is not installed"
+if [ ! -x "$NVMFD" ]; then
+	say "ERROR: NVMFD=$NVMFD is not an executable"
+	exit 99
+fi
+
+# Control socket paths must fit sun_path (108 bytes).
+base=${TMPDIR:-/tmp}
+[ ${#base} -le 60 ] || base=/tmp
+tmp=$(mktemp -d "$base/nvmfd-linux-control.XXXXXX") || exit 99
+daemon_pid=""
+agent_pid=""
+vm_pid=""
+# shellcheck disable=SC2317  # called from the trap
+cleanup() {
+	for p in $vm_pid $agent_pid; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	if [ -n "$daemon_pid" ]; then
+		kill -KILL "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+PYTHONDONTWRITEBYTECODE=1
+export ASAN_OPTIONS UBSAN_OPTIONS PYTHONDONTWRITEBYTECODE
+
+failed=0
+fail() {
+	say "FAIL: $*"
+	failed=1
+}
+
+sock=$tmp/ctl.sock
+ln -s "$NVMFD" "$tmp/nvmfctl" || exit 99
+ctl() { "$tmp/nvmfctl" -s "$sock" "$@"; }
+
+# ---------------------------------------------------------------- daemon
+write_config() {	# PORT
+	cat >"$tmp/nvmfd.yaml" <<EOF
+workers: 2
+control:
+  socket: $sock
+ports:
+  - id: 1
+    address: 127.0.0.1
+    port: $1
+subsystems:
+  - nqn: $NQN
+    model: nvmfd live changes
+    namespaces:
+      - nsid: 1
+        backend: ram
+        size: $((NS1_BYTES >> 20))M
+EOF
+}
+
+# start_daemon: 0 ready, 1 gone (e.g. port in use), 2 no "ready" within 10 s.
+start_daemon() {
+	: >"$tmp/nvmfd.log"
+	"$NVMFD" -F -d -f "$tmp/nvmfd.yaml" 2>"$tmp/nvmfd.log" &
+	daemon_pid=$!
+	for _ in $(seq 100); do
+		grep -q ' ready: ' "$tmp/nvmfd.log" && return 0
+		if ! kill -0 "$daemon_pid" 2>/dev/null; then
+			wait "$daemon_pid"
+			daemon_pid=""
+			return 1
+		fi
+		sleep 0.1
+	done
+	return 2
+}
+
+# Ports 24530-24539: the NVMe/TCP port and, next to it, the agent's.
+port=""
+for p in 24530 24532 24534 24536 24538; do
+	write_config "$p"
+	start_daemon
+	case $? in
+	0) ;;
+	1) grep -q 'in use' "$tmp/nvmfd.log" && continue
+	   say "ERROR: nvmfd exited at start:"; cat "$tmp/nvmfd.log"; exit 99 ;;
+	*) say "ERROR: nvmfd did not log \"ready\" within 10 s:"; cat "$tmp/nvmfd.log"
+	   exit 99 ;;
+	esac
+	: >"$tmp/agent.log"
+	python3 "$here/ctl_agent.py" --port $((p + 1)) --nvmfctl "$tmp/nvmfctl" \
+	    --socket "$sock" --nqn "$NQN" --timeout $((VM_TIMEOUT + 30)) \
+	    >"$tmp/agent.log" 2>&1 &
+	agent_pid=$!
+	for _ in $(seq 50); do
+		grep -q 'listening' "$tmp/agent.log" && break
+		kill -0 "$agent_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if grep -q 'listening' "$tmp/agent.log"; then
+		port=$p
+		break
+	fi
+	# The agent's port is taken: try the next pair.
+	wait "$agent_pid" 2>/dev/null
+	agent_pid=""
+	kill -TERM "$daemon_pid"
+	wait "$daemon_pid"
+	daemon_pid=""
+done
+if [ -z "$port" ]; then
+	say "ERROR: no free port pair in 24530-24539"
+	exit 99
+fi
+say "nvmfd (pid $daemon_pid) on 127.0.0.1:$port, agent on $((port + 1))"
+ctl list-ns "$NQN" | sed 's/^/  /'
+
+# ---------------------------------------------------------------- the VM
+say "booting the Linux host VM (guest/linux-control.sh)"
+"$peer/vm" --timeout "$VM_TIMEOUT" "$here/guest/linux-control.sh" "$port" \
+	$((port + 1)) "$NQN" "$NS1_BYTES" "$NS2_BYTES" >"$tmp/vm.out" 2>&1 &
+vm_pid=$!
+tail -f --pid="$vm_pid" "$tmp/vm.out" 2>/dev/null | tr -d '\r' &
+tail_pid=$!
+wait "$vm_pid"
+vm_rc=$?
+vm_pid=""
+wait "$tail_pid"
+tr -d '\r' <"$tmp/vm.out" >"$tmp/vm.txt"
+case $vm_rc in
+0) say "guest checks passed" ;;
+124) fail "the VM timed out after ${VM_TIMEOUT}s" ;;
+125) fail "the guest reported no exit code (kernel panic?)" ;;
+*) fail "guest checks failed (exit $vm_rc)" ;;
+esac
+for check in connect add-ns del-ns terminate; do
+	if grep -q "^PASS: $check:" "$tmp/vm.txt"; then
+		say "PASS: $check ($(grep -m1 "^PASS: $check:" "$tmp/vm.txt" | cut -d: -f3- | cut -c2-))"
+	else
+		why=$(sed -n "s/^FAIL: $check: //p" "$tmp/vm.txt" | head -1)
+		fail "$check: ${why:-not reached}"
+	fi
+done
+
+# The agent's and the daemon's side of it.
+if kill -0 "$agent_pid" 2>/dev/null; then
+	kill "$agent_pid"
+	wait "$agent_pid" 2>/dev/null
+	[ "$vm_rc" = 0 ] && fail "the agent did not get 'done' from the guest"
+else
+	wait "$agent_pid"
+fi
+agent_pid=""
+echo "----- agent log"
+cat "$tmp/agent.log"
+echo "----- end of agent log"
+grep -q "add-ns.* -> ok" "$tmp/agent.log" || fail "no successful add-ns in the agent log"
+grep -q "terminated by nvmfctl" "$tmp/nvmfd.log" ||
+	fail "no 'terminated by nvmfctl' in the daemon log"
+n=$(grep -c "I/O controller .* on $NQN" "$tmp/nvmfd.log")
+[ "$n" -ge 2 ] || fail "the daemon logged $n controllers for $NQN, expected 2 (connect, reconnect)"
+
+# ---------------------------------------------------------------- shutdown
+if kill -0 "$daemon_pid" 2>/dev/null; then
+	ctl list-ctrl | sed 's/^/  /'
+	say "stopping nvmfd with SIGTERM"
+	kill -TERM "$daemon_pid"
+	for _ in $(seq 100); do
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$daemon_pid" 2>/dev/null; then
+		fail "nvmfd still running 10 s after SIGTERM"
+	else
+		wait "$daemon_pid"
+		rc=$?
+		daemon_pid=""
+		[ "$rc" = 0 ] || fail "nvmfd exited with $rc after SIGTERM"
+	fi
+else
+	wait "$daemon_pid"
+	fail "nvmfd died during the test (exit $?)"
+	daemon_pid=""
+fi
+
+if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$tmp/nvmfd.log"; then
+	fail "sanitizer report in the daemon log"
+fi
+if [ "$failed" != 0 ]; then
+	echo "----- daemon log ($tmp/nvmfd.log, last 150 lines)"
+	tail -n 150 "$tmp/nvmfd.log"
+	echo "----- end of daemon log"
+	say "FAILED"
+	exit 1
+fi
+say "PASS"
+exit 0
