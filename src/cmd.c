@@ -335,5 +335,7 @@ cmd_execute(struct cmd_ctx *ctx, int argc, char **argv)
 		    e->name, *e->args ? " " : "", e->args));
 	ctx->argc = npos;
 	ctx->argv = pos;
+	if (cmd_opt(ctx, "json") != NULL)
+		ctx->json = true;
 	return (e->exec(ctx));
 }

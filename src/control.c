@@ -140,11 +140,8 @@ handle_request(struct ctl_client *c, const uint8_t *p, uint32_t len)
 		send_result(c, CTL_ERR, "out of memory");
 		goto done;
 	}
-	/* --json may come as a flag or as an option of the command. */
+	/* --json comes as a flag, or as an option the table parses. */
 	ctx.json = flags & CTL_F_JSON;
-	for (uint32_t i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--json") == 0)
-			ctx.json = true;
 	rc = cmd_execute(&ctx, (int)argc, argv);
 	log_debug("control: uid %u pid %d: %s: %d%s%s", (unsigned)c->uid,
 	    (int)c->pid, argv[0], rc, ctx.err[0] ? ": " : "", ctx.err);

@@ -563,5 +563,20 @@ perf_main(int argc, char *argv[])
 		    (unsigned long long)reads, (unsigned long long)writes,
 		    (unsigned long long)errors, (unsigned long long)verr);
 	host_close(admin);
+	event_base_free(abase);
+	for (int i = 0; i < o.threads; i++) {
+		struct perf_thread *t = &threads[i];
+
+		for (int k = 0; k < t->nios; k++)
+			free(t->ios[k].buf);
+		free(t->ios);
+		free(t->hqs);
+		if (t->stop_ev)
+			event_free(t->stop_ev);
+		if (t->base)
+			event_base_free(t->base);
+	}
+	free(threads);
+	free(lat);
 	return (errors || verr || total == 0 ? 1 : 0);
 }
