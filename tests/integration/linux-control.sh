@@ -152,15 +152,9 @@ ctl list-ns "$NQN" | sed 's/^/  /'
 
 # ---------------------------------------------------------------- the VM
 say "booting the Linux host VM (guest/linux-control.sh)"
-"$peer/vm" --timeout "$VM_TIMEOUT" "$here/guest/linux-control.sh" "$port" \
-	$((port + 1)) "$NQN" "$NS1_BYTES" "$NS2_BYTES" >"$tmp/vm.out" 2>&1 &
-vm_pid=$!
-tail -f --pid="$vm_pid" "$tmp/vm.out" 2>/dev/null | tr -d '\r' &
-tail_pid=$!
-wait "$vm_pid"
-vm_rc=$?
-vm_pid=""
-wait "$tail_pid"
+. "$here/vm-run.sh"
+run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" "$here/guest/linux-control.sh" \
+	"$port" $((port + 1)) "$NQN" "$NS1_BYTES" "$NS2_BYTES"
 tr -d '\r' <"$tmp/vm.out" >"$tmp/vm.txt"
 case $vm_rc in
 0) say "guest checks passed" ;;

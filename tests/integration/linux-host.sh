@@ -154,17 +154,10 @@ grep -q 'keep alive' "$tmp/nvmfd.log" || fail "no \"keep alive\" line in the dae
 
 # ---------------------------------------------------------------- the VM
 say "booting the Linux host VM (guest/linux-host.sh)"
-: > "$tmp/vm.out"       # exists before tail looks at it
-"$peer/vm" --timeout "$VM_TIMEOUT" "$here/guest/linux-host.sh" "$port" $((port + 1)) \
-	"$RAM_NQN" "$RAM_MODEL" "$RAM_SERIAL" "$RAM_SIZE" "$FILE_NQN" "$FILE_SIZE" \
-	> "$tmp/vm.out" 2>&1 &
-vm_pid=$!
-tail -f --pid="$vm_pid" "$tmp/vm.out" 2>/dev/null | tr -d '\r' &
-tail_pid=$!
-wait "$vm_pid"
-vm_rc=$?
-vm_pid=""
-wait "$tail_pid"
+. "$here/vm-run.sh"
+run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" "$here/guest/linux-host.sh" \
+	"$port" $((port + 1)) "$RAM_NQN" "$RAM_MODEL" "$RAM_SERIAL" "$RAM_SIZE" \
+	"$FILE_NQN" "$FILE_SIZE"
 tr -d '\r' < "$tmp/vm.out" > "$tmp/vm.txt"
 case $vm_rc in
 0) say "guest checks passed" ;;

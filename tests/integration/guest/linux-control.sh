@@ -20,6 +20,7 @@
 # Exits 0 when every check passed, 1 otherwise (with dmesg).
 # shellcheck disable=SC2317  # functions from lib.sh are called indirectly
 
+echo "guest: started"
 A=10.0.2.2
 P=$1 AP=$2 NQN=$3 NS1_BYTES=$4 NS2_BYTES=$5
 T0=$(cut -d. -f1 /proc/uptime)

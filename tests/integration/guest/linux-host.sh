@@ -12,6 +12,7 @@
 # Exits 0 when every check passed, 1 at the first failure (with dmesg).
 # shellcheck disable=SC2317  # functions from lib.sh are called indirectly
 
+echo "guest: started"
 A=10.0.2.2
 P=$1 P_NODGST=$2 RAM=$3 RAM_MODEL=$4 RAM_SERIAL=$5 RAM_BYTES=$6 FILE=$7 FILE_BYTES=$8
 DISC=nqn.2014-08.org.nvmexpress.discovery
