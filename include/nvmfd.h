@@ -313,6 +313,7 @@ struct loop {
 	struct io_engine *engine;
 	TAILQ_HEAD(, qpair) dirty;	/* queue pairs with output to flush */
 	bool		stopping;
+	uint64_t	now;		/* monotonic ns, read once per turn */
 };
 
 /* loop.c */
@@ -326,6 +327,7 @@ struct loop *loop_worker(int i);
 struct loop *loop_pick_worker(void);
 void	loop_post(struct loop *, void (*fn)(void *), void *arg);
 void	loop_finish_turn(struct loop *);	/* flush dirty qpairs, kick engines */
+void	loop_tick(struct loop *);		/* a turn begins: read the clock */
 
 /* ------------------------------------------------------------- transport */
 

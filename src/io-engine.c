@@ -400,6 +400,7 @@ pool_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_lock(&p->cmtx);
 	STAILQ_CONCAT(&batch, &p->completed);
 	pthread_mutex_unlock(&p->cmtx);
+	loop_tick(e->loop);
 	while ((io = STAILQ_FIRST(&batch)) != NULL) {
 		STAILQ_REMOVE_HEAD(&batch, eng.link);
 		p->inflight--;
@@ -642,6 +643,7 @@ uring_cb(evutil_socket_t fd, short what, void *arg)
 	/* Reset the counter first: a CQE posted after it wakes us again. */
 	if (read(e->uring_efd, &v, sizeof(v)) == -1 && errno != EAGAIN)
 		log_warn("io_uring: eventfd read");
+	loop_tick(e->loop);
 	uring_reap(e);
 	loop_finish_turn(e->loop);
 }

@@ -324,7 +324,7 @@ io_dispatch(struct nvmf_cmd *cmd)
 		return;
 	}
 	ns_hold(cmd->ns);	/* released with the command */
-	cmd->start_ns = now_ns();
+	cmd->start_ns = cur_loop->now;
 	switch (cmd->sqe.opc) {
 	case NVME_CMD_READ:
 		io_read(cmd);

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,9 @@ enum tx_kind { TX_NONE, TX_R2T, TX_C2H, TX_RSP };
 #define CMD_SLAB		32	/* command contexts allocated at once */
 #define QP_LINGER_SECONDS	5
 
-#define RX_BUF_MIN	(64 * 1024)
+/* Large enough for a deep queue of small writes per read(); above glibc's
+ * mmap threshold, so untouched pages of idle queues cost nothing. */
+#define RX_BUF_MIN	(256 * 1024)
 #define TX_IOV_MAX	256
 #define PDU_ALIGN_MAX	128	/* (31 + 1) * 4 */
 
@@ -352,7 +355,9 @@ qpair_maybe_finish(struct qpair *qp)
 	qpair_free_cmds(qp);
 	free(qp->rx.buf);
 	qp->rx.buf = NULL;
-	atomic_fetch_sub(&nconnections, 1);
+	/* The last connection gone: give freed heap back to the system. */
+	if (atomic_fetch_sub(&nconnections, 1) == 1)
+		malloc_trim(0);
 	/* The controller's reference keeps qp alive past our own. */
 	if (qp->ctrl != NULL && qp->qid == 0)
 		ctrl_admin_gone(qp->ctrl);	/* admin queues live on main */
@@ -660,7 +665,7 @@ cmd_complete(struct nvmf_cmd *cmd)
 	cmd->data_ready = NULL;
 	if (cmd->ns != NULL)
 		ns_account(cmd->ns, cmd->sqe.opc, cmd->data_len,
-		    cmd->cqe.status >> 1, now_ns() - cmd->start_ns);
+		    cmd->cqe.status >> 1, cur_loop->now - cmd->start_ns);
 	if (qp->state == QP_DEAD) {
 		cmd_release(cmd);
 		qpair_maybe_finish(qp);
@@ -1108,6 +1113,7 @@ qpair_read_cb(evutil_socket_t fd, short what, void *arg)
 	int rounds = 0;
 
 	qpair_ref(qp);		/* closing may drop the last reference */
+	loop_tick(l);
 	/* Parse what is buffered first (PDUs that came with a handoff). */
 	qpair_parse(qp);
 	while (qp->state < QP_CLOSING && qp->handoff == NULL && rounds++ < 16) {
