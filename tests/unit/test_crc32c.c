@@ -49,9 +49,10 @@ fill_random(uint8_t *p, size_t len, uint64_t seed)
 /* Lengths that cover the byte loops, the 8-byte loop and the tails. */
 static const size_t lengths[] = {
 	0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65,
-	127, 128, 255, 256, 257, 1000, 1023, 1024, 4095, 4096, 4097, 65536 + 13,
+	127, 128, 255, 256, 257, 1000, 1023, 1024, 4095, 4096, 4097,
+	6143, 6144, 6145, 12288 + 7, 65536 + 13, 131072, 131072 + 6151,
 };
-#define MAX_LEN		(65536 + 13)
+#define MAX_LEN		(131072 + 6151)
 #define NALIGN		8
 #define NRESULTS	(nitems(lengths) * NALIGN)
 
