@@ -207,14 +207,27 @@ perf_submit(struct perf_io *io)
 	io->hq->tx_pending = true;
 }
 
+#define PERF_DRAIN_SECONDS	5
+
 static void
 perf_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct perf_thread *t = arg;
+	struct timeval drain = { PERF_DRAIN_SECONDS, 0 };
 
+	if (t->stopping) {
+		/* A target that stops answering must not hang perf. */
+		log_warnx("perf: %d commands still outstanding after %d s; "
+		    "giving up on them", t->inflight, PERF_DRAIN_SECONDS);
+		t->errors += t->inflight;
+		event_base_loopbreak(t->base);
+		return;
+	}
 	t->stopping = true;
 	if (t->inflight == 0)
 		event_base_loopbreak(t->base);
+	else
+		evtimer_add(t->stop_ev, &drain);
 }
 
 static void *
