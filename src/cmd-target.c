@@ -113,7 +113,7 @@ ylist(struct evbuffer *b, int indent, const char *key, const char *csv)
 
 /* The running ports, so port references in the snippet resolve. */
 static void
-yports(struct evbuffer *b, struct port *skip_none)
+yports(struct evbuffer *b)
 {
 	struct port *p;
 
@@ -123,7 +123,6 @@ yports(struct evbuffer *b, struct port *skip_none)
 		ykv(b, 4, "address", p->address);
 		ykv(b, 4, "port", p->service);
 	}
-	(void)skip_none;
 }
 
 /*
@@ -354,7 +353,7 @@ cmd_add_subsys(struct cmd_ctx *ctx)
 		return (cmd_error(ctx, CTL_EEXIST, "subsystem %s exists", nqn));
 	if ((b = evbuffer_new()) == NULL)
 		return (cmd_error(ctx, CTL_ERR, "out of memory"));
-	yports(b, NULL);
+	yports(b);
 	evbuffer_add_printf(b, "subsystems:\n  - nqn: ");
 	yq(b, nqn);
 	evbuffer_add(b, "\n", 1);
@@ -399,7 +398,7 @@ cmd_set_subsys(struct cmd_ctx *ctx)
 		return (cmd_error(ctx, CTL_EUSAGE, "--allow-any-host: on or off"));
 	if ((b = evbuffer_new()) == NULL)
 		return (cmd_error(ctx, CTL_ERR, "out of memory"));
-	yports(b, NULL);
+	yports(b);
 	evbuffer_add_printf(b, "subsystems:\n");
 	ykv(b, 2, "- nqn", ss->nqn);
 	ykv(b, 4, "serial", cmd_opt(ctx, "serial"));
@@ -518,7 +517,7 @@ cmd_add_ns(struct cmd_ctx *ctx)
 	snprintf(nsbuf, sizeof(nsbuf), "%lu", nsid);
 	if ((b = evbuffer_new()) == NULL)
 		return (cmd_error(ctx, CTL_ERR, "out of memory"));
-	yports(b, NULL);
+	yports(b);
 	evbuffer_add_printf(b, "subsystems:\n");
 	ykv(b, 2, "- nqn", ss->nqn);
 	evbuffer_add_printf(b, "    namespaces:\n");
@@ -728,7 +727,7 @@ cmd_add_port(struct cmd_ctx *ctx)
 		return (cmd_error(ctx, CTL_EEXIST, "port %lu exists", id));
 	if ((b = evbuffer_new()) == NULL)
 		return (cmd_error(ctx, CTL_ERR, "out of memory"));
-	yports(b, NULL);
+	yports(b);
 	ykv(b, 2, "- address", cmd_opt(ctx, "address"));
 	for (size_t i = 0; i < nitems(keys); i++)
 		ykv(b, 4, keys[i][1], cmd_opt(ctx, keys[i][0]));
@@ -804,7 +803,7 @@ cmd_add_referral(struct cmd_ctx *ctx)
 		    "required"));
 	if ((b = evbuffer_new()) == NULL)
 		return (cmd_error(ctx, CTL_ERR, "out of memory"));
-	yports(b, NULL);
+	yports(b);
 	evbuffer_add_printf(b, "referrals:\n");
 	ykv(b, 2, "- address", cmd_opt(ctx, "address"));
 	ykv(b, 4, "port", cmd_opt(ctx, "port"));
