@@ -214,6 +214,8 @@ bool	subsystem_on_port(struct subsystem *, struct port *);
 void	namespace_derive_ids(struct namespace *);
 void	subsystem_derive_serial(struct subsystem *);
 bool	nqn_valid(const char *nqn);
+const char *backend_type_name(enum backend_type);
+void	uuid_format(char *buf, size_t len, const uint8_t *uuid);
 
 /* --------------------------------------------------------------- backends */
 
@@ -260,6 +262,7 @@ int	registry_start(struct config *);
 void	registry_stop(struct config *);
 int	ns_publish(struct subsystem *, struct namespace *, char *err, size_t);
 void	ns_unpublish(struct namespace *);
+void	namespace_free(struct namespace *);
 void	ns_hold(struct namespace *);
 void	ns_release(struct namespace *);
 void	ns_account(struct namespace *, uint8_t opc, uint64_t bytes,
@@ -312,7 +315,6 @@ struct loop {
 	struct bufpool	*pool;
 	struct io_engine *engine;
 	TAILQ_HEAD(, qpair) dirty;	/* queue pairs with output to flush */
-	bool		stopping;
 	uint64_t	now;		/* monotonic ns, read once per turn */
 };
 
@@ -443,7 +445,6 @@ struct qpair {
 	struct nvmf_cmd	*rx_h2c_cmd;	/* H2CData payload being read */
 	uint32_t	rx_h2c_datal;
 	uint32_t	rx_h2c_datao;
-	uint8_t		rx_h2c_flags;
 
 	/* transmit */
 	TAILQ_HEAD(, nvmf_cmd) txq;

@@ -55,11 +55,10 @@ find_ns(struct cmd_ctx *ctx, struct subsystem *ss, const char *s, int *rc)
 		*rc = cmd_error(ctx, CTL_EUSAGE, "bad NSID '%s'", s);
 		return (NULL);
 	}
-	TAILQ_FOREACH(ns, &ss->namespaces, entry)
-		if (ns->nsid == nsid)
-			return (ns);
-	*rc = cmd_error(ctx, CTL_ENOENT, "%s has no namespace %lu", ss->nqn, nsid);
-	return (NULL);
+	if ((ns = namespace_find(ss, (uint32_t)nsid)) == NULL)
+		*rc = cmd_error(ctx, CTL_ENOENT, "%s has no namespace %lu",
+		    ss->nqn, nsid);
+	return (ns);
 }
 
 /* A YAML double-quoted scalar (values come from the command line). */
@@ -180,20 +179,6 @@ parse_snippet(struct cmd_ctx *ctx, struct evbuffer *b, int *rc)
 	return (NULL);
 }
 
-static const char *
-backend_name(enum backend_type t)
-{
-	return (t == BACKEND_RAM ? "ram" : t == BACKEND_FILE ? "file" : "block");
-}
-
-static void
-format_uuid(char *buf, size_t len, const uint8_t *u)
-{
-	snprintf(buf, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
-	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-}
-
 static unsigned
 ctrl_count(struct subsystem *ss)
 {
@@ -271,10 +256,10 @@ out_namespace(struct out *o, struct namespace *ns)
 {
 	char uuid[40];
 
-	format_uuid(uuid, sizeof(uuid), ns->uuid);
+	uuid_format(uuid, sizeof(uuid), ns->uuid);
 	out_object(o, NULL);
 	out_u64(o, "nsid", ns->nsid);
-	out_str(o, "backend", "%s", backend_name(ns->type));
+	out_str(o, "backend", "%s", backend_type_name(ns->type));
 	out_str(o, "path", "%s", ns->path ? ns->path : "-");
 	out_u64(o, "size", ns->nlb << ns->lba_shift);
 	out_u64(o, "block_size", 1u << ns->lba_shift);
@@ -536,17 +521,12 @@ cmd_add_ns(struct cmd_ctx *ctx)
 	TAILQ_REMOVE(&TAILQ_FIRST(&cf->subsystems)->namespaces, ns, entry);
 	config_free(cf);
 	if (ids_clash(ns)) {
-		free(ns->path);
-		free(ns);
+		namespace_free(ns);
 		return (cmd_error(ctx, CTL_EEXIST, "a namespace with the same "
 		    "UUID, NGUID or EUI-64 exists"));
 	}
 	if (ns_publish(ss, ns, ctx->err, sizeof(ctx->err)) != 0) {
-		namespace_close(ns);
-		free(ns->inflight);
-		free(ns->stats);
-		free(ns->path);
-		free(ns);
+		namespace_free(ns);
 		return (CTL_ERR);
 	}
 	ctrl_notify_ns_changed(ss, ns->nsid);

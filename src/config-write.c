@@ -34,24 +34,12 @@ hex(FILE *fp, const uint8_t *p, size_t n)
 }
 
 static void
-uuid(FILE *fp, const uint8_t *u)
-{
-	fprintf(fp, "\"%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-	    "%02x%02x%02x%02x%02x%02x\"", u[0], u[1], u[2], u[3], u[4], u[5],
-	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
-}
-
-static const char *
-backend_name(enum backend_type t)
-{
-	return (t == BACKEND_RAM ? "ram" : t == BACKEND_FILE ? "file" : "block");
-}
-
-static void
 write_namespace(FILE *fp, const struct namespace *ns)
 {
+	char text[40];
+
 	fprintf(fp, "      - nsid: %u\n", ns->nsid);
-	fprintf(fp, "        backend: %s\n", backend_name(ns->type));
+	fprintf(fp, "        backend: %s\n", backend_type_name(ns->type));
 	if (ns->path) {
 		fprintf(fp, "        path: ");
 		yq(fp, ns->path);
@@ -66,9 +54,8 @@ write_namespace(FILE *fp, const struct namespace *ns)
 	fprintf(fp, "        readonly: %s\n", ns->readonly ? "true" : "false");
 	if (ns->type != BACKEND_RAM)
 		fprintf(fp, "        direct: %s\n", ns->direct ? "true" : "false");
-	fprintf(fp, "        uuid: ");
-	uuid(fp, ns->uuid);
-	fprintf(fp, "\n        nguid: ");
+	uuid_format(text, sizeof(text), ns->uuid);
+	fprintf(fp, "        uuid: \"%s\"\n        nguid: ", text);
 	hex(fp, ns->nguid, sizeof(ns->nguid));
 	fprintf(fp, "\n        eui64: ");
 	hex(fp, ns->eui64, sizeof(ns->eui64));

@@ -1540,11 +1540,7 @@ config_free(struct config *cfg)
 		}
 		while ((ns = TAILQ_FIRST(&s->namespaces)) != NULL) {
 			TAILQ_REMOVE(&s->namespaces, ns, entry);
-			namespace_close(ns);
-			free(ns->inflight);
-			free(ns->stats);
-			free(ns->path);
-			free(ns);
+			namespace_free(ns);
 		}
 		free(s->ns_table);
 		free(s->port_ids);

@@ -103,11 +103,11 @@ ns_idle(struct namespace *ns)
 	return (sum == 0);
 }
 
-static void
-ns_free(struct namespace *ns)
+/* Close and free a namespace nobody can reach any more. */
+void
+namespace_free(struct namespace *ns)
 {
-	if (ns->ops != NULL)
-		namespace_close(ns);
+	namespace_close(ns);
 	free(ns->inflight);
 	free(ns->stats);
 	free(ns->path);
@@ -125,7 +125,7 @@ retire_poll(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	log_debug("namespace %u: retired", r->ns->nsid);
-	ns_free(r->ns);
+	namespace_free(r->ns);
 	event_free(r->timer);
 	free(r);
 }

@@ -29,17 +29,6 @@ ns_same_storage(const struct namespace *a, const struct namespace *b)
 	    !memcmp(a->eui64, b->eui64, 8));
 }
 
-static struct namespace *
-ns_by_id(struct subsystem *ss, uint32_t nsid)
-{
-	struct namespace *ns;
-
-	TAILQ_FOREACH(ns, &ss->namespaces, entry)
-		if (ns->nsid == nsid)
-			return (ns);
-	return (NULL);
-}
-
 static bool
 port_same_socket(const struct port *a, const struct port *b)
 {
@@ -53,7 +42,7 @@ ns_needs_open(struct config *running, struct subsystem *nss,
     struct namespace *nns)
 {
 	struct subsystem *rss = subsystem_find(running, nss->nqn);
-	struct namespace *rns = rss ? ns_by_id(rss, nns->nsid) : NULL;
+	struct namespace *rns = rss ? namespace_find(rss, nns->nsid) : NULL;
 
 	return (rns == NULL || !ns_same_storage(rns, nns));
 }
@@ -169,7 +158,7 @@ apply_subsystem(struct subsystem *rss, struct subsystem *nss)
 	}
 	/* Namespaces gone or with other storage leave first. */
 	TAILQ_FOREACH_SAFE(ns, &rss->namespaces, entry, next) {
-		struct namespace *nn = ns_by_id(nss, ns->nsid);
+		struct namespace *nn = namespace_find(nss, ns->nsid);
 		uint32_t nsid = ns->nsid;
 
 		if (nn != NULL && ns_same_storage(ns, nn))
@@ -179,7 +168,7 @@ apply_subsystem(struct subsystem *rss, struct subsystem *nss)
 			ctrl_notify_ns_changed(rss, nsid);
 	}
 	TAILQ_FOREACH_SAFE(ns, &nss->namespaces, entry, next) {
-		if ((old = ns_by_id(rss, ns->nsid)) != NULL) {
+		if ((old = namespace_find(rss, ns->nsid)) != NULL) {
 			if (old->readonly != ns->readonly &&
 			    ns_set_readonly(old, ns->readonly, err,
 			    sizeof(err)) != 0)
@@ -190,11 +179,7 @@ apply_subsystem(struct subsystem *rss, struct subsystem *nss)
 		TAILQ_REMOVE(&nss->namespaces, ns, entry);
 		if (ns_publish(rss, ns, err, sizeof(err)) != 0) {
 			log_warnx("%s namespace %u: %s", rss->nqn, ns->nsid, err);
-			namespace_close(ns);
-			free(ns->inflight);
-			free(ns->stats);
-			free(ns->path);
-			free(ns);
+			namespace_free(ns);
 			continue;
 		}
 		ctrl_notify_ns_changed(rss, ns->nsid);

@@ -14,6 +14,21 @@
 
 #define NQN_UUID_PREFIX	"nqn.2014-08.org.nvmexpress:uuid:"
 
+const char *
+backend_type_name(enum backend_type t)
+{
+	return (t == BACKEND_RAM ? "ram" : t == BACKEND_FILE ? "file" : "block");
+}
+
+/* The 8-4-4-4-12 text form; buf holds at least 37 bytes. */
+void
+uuid_format(char *buf, size_t len, const uint8_t *u)
+{
+	snprintf(buf, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", u[0], u[1], u[2], u[3], u[4], u[5],
+	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
 struct subsystem *
 subsystem_find(struct config *cfg, const char *nqn)
 {

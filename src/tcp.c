@@ -1093,7 +1093,6 @@ qpair_parse(struct qpair *qp)
 			qp->rx_h2c_cmd = cmd;
 			qp->rx_h2c_datao = h->datao;
 			qp->rx_h2c_datal = datal;
-			qp->rx_h2c_flags = ch->flags;
 			qp->rx.off += ch->pdo;
 			/* Copy what is buffered; read the rest in place. */
 			rxbuf_take(&qp->rx, part, iov_slice(cmd->iov,
