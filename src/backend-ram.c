@@ -41,6 +41,9 @@ ram_open(struct namespace *ns, char *err, size_t errlen)
 		    (unsigned long long)ns->size, strerror(errno));
 		return (-1);
 	}
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, ram_map_len(ns), MADV_HUGEPAGE);
+#endif
 	ns->mem = p;
 	ns->lba_shift = (uint32_t)__builtin_ctz(bs);
 	ns->vwc = false;
