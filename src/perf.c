@@ -33,7 +33,7 @@ struct perf_opts {
 	enum workload	workload;
 	int		mix;		/* percent reads for randrw */
 	double		seconds;
-	bool		hdgst, ddgst, verify, json, quiet;
+	bool		hdgst, ddgst, verify, json, quiet, poll;
 };
 
 struct perf_thread;
@@ -59,6 +59,7 @@ struct perf_thread {
 	uint64_t	nlb, blocks_per_io, seq_next, rng;
 	uint32_t	lba_shift;
 	bool		stopping;
+	bool		finished;	/* the loop may return */
 	int		inflight;
 	atomic_ullong	done_ios;
 	uint64_t	reads, writes, errors, verify_errors;
@@ -127,6 +128,7 @@ pattern_check(const uint8_t *buf, uint32_t len, uint64_t pos)
 }
 
 static void perf_submit(struct perf_io *io);
+static void perf_finish(struct perf_thread *);
 
 static void
 perf_done(struct host_req *r, const struct nvme_cqe *cqe)
@@ -159,7 +161,14 @@ perf_done(struct host_req *r, const struct nvme_cqe *cqe)
 	if (!t->stopping && !io->hq->dead)
 		perf_submit(io);
 	else if (t->inflight == 0)
-		event_base_loopbreak(t->base);
+		perf_finish(t);
+}
+
+static void
+perf_finish(struct perf_thread *t)
+{
+	t->finished = true;
+	event_base_loopbreak(t->base);
 }
 
 static void
@@ -220,12 +229,12 @@ perf_stop_cb(evutil_socket_t fd, short what, void *arg)
 		log_warnx("perf: %d commands still outstanding after %d s; "
 		    "giving up on them", t->inflight, PERF_DRAIN_SECONDS);
 		t->errors += t->inflight;
-		event_base_loopbreak(t->base);
+		perf_finish(t);
 		return;
 	}
 	t->stopping = true;
 	if (t->inflight == 0)
-		event_base_loopbreak(t->base);
+		perf_finish(t);
 	else
 		evtimer_add(t->stop_ev, &drain);
 }
@@ -245,7 +254,13 @@ perf_thread_main(void *arg)
 		perf_submit(&t->ios[i]);
 	for (int i = 0; i < t->nhq; i++)
 		host_flush(t->hqs[i]);
-	event_base_loop(t->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	if (t->o->poll) {
+		/* Like spdk_nvme_perf: never sleep, so completions are seen
+		 * without the cost of waking this thread. */
+		while (!t->finished)
+			event_base_loop(t->base, EVLOOP_NONBLOCK);
+	} else
+		event_base_loop(t->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return (NULL);
 }
 
@@ -253,7 +268,7 @@ static __dead void
 perf_usage(void)
 {
 	fprintf(stderr,
-	    "usage: nvmfd perf [-gGjvV] [-a address] [-s port] [-n nqn] [-N nsid]\n"
+	    "usage: nvmfd perf [-gGjPvV] [-a address] [-s port] [-n nqn] [-N nsid]\n"
 	    "                  [-c queues] [-T threads] [-q depth] [-o bytes]\n"
 	    "                  [-w read|write|randread|randwrite|randrw] [-M read%%]\n"
 	    "                  [-t seconds] [-H hostnqn]\n");
@@ -404,7 +419,7 @@ perf_main(int argc, char *argv[])
 	double t0, t1, c0, c1, secs, iops, mbps;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "a:c:gGH:jM:n:N:o:q:s:t:T:vw:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:c:gGH:jM:n:N:o:Pq:s:t:T:vw:")) != -1) {
 		switch (ch) {
 		case 'a': o.addr = optarg; break;
 		case 'c': o.queues = atoi(optarg); break;
@@ -416,6 +431,7 @@ perf_main(int argc, char *argv[])
 		case 'n': o.nqn = optarg; break;
 		case 'N': o.nsid = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'o': o.bs = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'P': o.poll = true; break;
 		case 'q': o.depth = atoi(optarg); break;
 		case 's': o.port = optarg; break;
 		case 't': o.seconds = atof(optarg); break;
