@@ -183,6 +183,7 @@ TAILQ_HEAD(referral_list, referral);
 struct config {
 	char		*path;		/* NULL for the built-in default */
 	int		workers;	/* 0 = one per CPU */
+	uint32_t	poll_us;	/* adaptive polling window, 0 = off */
 	uint32_t	mdts;		/* max data transfer, bytes */
 	uint32_t	max_controllers;
 	uint32_t	max_connections;
@@ -316,10 +317,13 @@ struct loop {
 	struct io_engine *engine;
 	TAILQ_HEAD(, qpair) dirty;	/* queue pairs with output to flush */
 	uint64_t	now;		/* monotonic ns, read once per turn */
+	uint64_t	turns;		/* callbacks run, for adaptive polling */
+	atomic_bool	stopping;
 };
 
 /* loop.c */
 extern struct loop *main_loop;
+extern uint64_t loop_poll_ns;	/* adaptive polling window, 0 = off */
 extern __thread struct loop *cur_loop;
 int	loops_init(int nworkers, size_t max_io);
 void	loops_start(void);

@@ -114,6 +114,7 @@ config_write(const struct config *cf, FILE *fp)
 	fprintf(fp, "# nvmfd %s configuration, written %s\n", PACKAGE_VERSION,
 	    date);
 	fprintf(fp, "workers: %d\n", cf->workers);
+	fprintf(fp, "poll_us: %u\n", cf->poll_us);
 	fprintf(fp, "mdts: %u\n", cf->mdts);
 	fprintf(fp, "max_controllers: %u\n", cf->max_controllers);
 	fprintf(fp, "max_connections: %u\n", cf->max_connections);

@@ -29,6 +29,7 @@
 
 #define DEF_WORKERS		0
 #define MAX_WORKERS		1024
+#define MAX_POLL_US		100000	/* beyond 100 ms it is a spinning core */
 #define DEF_MDTS		(1u << 20)
 #define MIN_MDTS		4096u
 #define MAX_MDTS		(16u << 20)
@@ -1288,10 +1289,11 @@ parse_control(struct ctx *c, yaml_node_t *n)
 static int
 parse_root(struct ctx *c, yaml_node_t *root)
 {
-	enum { R_WORKERS, R_MDTS, R_MAXCTRL, R_MAXCONN, R_PORTS, R_SUBSYS,
-	    R_REFERRALS, R_CONTROL, R_N };
+	enum { R_WORKERS, R_POLL, R_MDTS, R_MAXCTRL, R_MAXCONN, R_PORTS,
+	    R_SUBSYS, R_REFERRALS, R_CONTROL, R_N };
 	struct field f[R_N] = {
-		[R_WORKERS] = { "workers" }, [R_MDTS] = { "mdts" },
+		[R_WORKERS] = { "workers" }, [R_POLL] = { "poll_us" },
+		[R_MDTS] = { "mdts" },
 		[R_MAXCTRL] = { "max_controllers" },
 		[R_MAXCONN] = { "max_connections" },
 		[R_PORTS] = { "ports" }, [R_SUBSYS] = { "subsystems" },
@@ -1313,6 +1315,11 @@ parse_root(struct ctx *c, yaml_node_t *root)
 		if (get_uint(c, "", &f[R_WORKERS], 0, MAX_WORKERS, &v) == -1)
 			return (-1);
 		cfg->workers = v;
+	}
+	if (f[R_POLL].val != NULL) {
+		if (get_uint(c, "", &f[R_POLL], 0, MAX_POLL_US, &v) == -1)
+			return (-1);
+		cfg->poll_us = v;
 	}
 	if (f[R_MDTS].val != NULL) {
 		if (get_size(c, "", &f[R_MDTS], &v) == -1)

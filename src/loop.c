@@ -95,13 +95,43 @@ loops_init(int n, size_t max_io)
 	return (0);
 }
 
+uint64_t loop_poll_ns;
+
+/*
+ * Adaptive polling: after a turn that did work, keep asking the kernel
+ * for events without sleeping for up to loop_poll_ns, so the next command
+ * of a lightly loaded queue does not pay for waking this thread.  An idle
+ * worker sleeps as usual once the window has passed.
+ */
+static void
+worker_poll(struct loop *l)
+{
+	uint64_t last = now_ns(), seen = l->turns;
+
+	while (!atomic_load_explicit(&l->stopping, memory_order_relaxed)) {
+		if (l->turns != seen) {
+			seen = l->turns;
+			last = l->now;
+		} else if (now_ns() - last > loop_poll_ns) {
+			event_base_loop(l->base, EVLOOP_ONCE);
+			seen = l->turns;
+			last = now_ns();
+			continue;
+		}
+		event_base_loop(l->base, EVLOOP_NONBLOCK);
+	}
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct loop *l = arg;
 
 	cur_loop = l;
-	event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	if (loop_poll_ns > 0)
+		worker_poll(l);
+	else
+		event_base_loop(l->base, EVLOOP_NO_EXIT_ON_EMPTY);
 	return (NULL);
 }
 
@@ -124,6 +154,7 @@ loop_exit_msg(void *arg)
 {
 	struct loop *l = arg;
 
+	atomic_store(&l->stopping, true);
 	event_base_loopbreak(l->base);
 }
 
@@ -199,6 +230,7 @@ void
 loop_tick(struct loop *l)
 {
 	l->now = now_ns();
+	l->turns++;
 }
 
 /* End of a callback: push queued disk I/O, then write out every queue pair

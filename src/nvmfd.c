@@ -279,6 +279,7 @@ main(int argc, char *argv[])
 	nworkers = cf->workers > 0 ? cf->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (nworkers < 1)
 		nworkers = 1;
+	loop_poll_ns = (uint64_t)cf->poll_us * 1000;
 	if (loops_init(nworkers, cf->mdts) != 0)
 		fatalx("cannot set up event loops");
 	if (registry_start(cf) != 0)
@@ -301,9 +302,10 @@ main(int argc, char *argv[])
 		sigev[i] = evsignal_new(main_loop->base, sigs[i], signal_cb, NULL);
 		evsignal_add(sigev[i], NULL);
 	}
-	log_info("nvmfd %s ready: %s, %d worker%s, file I/O on %s",
+	log_info("nvmfd %s ready: %s, %d worker%s%s, file I/O on %s",
 	    PACKAGE_VERSION, path ? path : "built-in default configuration",
-	    nworkers, nworkers == 1 ? "" : "s", io_engine_kind(main_loop->engine));
+	    nworkers, nworkers == 1 ? "" : "s",
+	    cf->poll_us ? " (polling)" : "", io_engine_kind(main_loop->engine));
 	service_notify("READY=1");
 	if (!foreground) {
 		detach_finish();

@@ -212,8 +212,10 @@ config_apply(struct config *running, struct config *next, char *err,
 		unprepare(next);
 		return (-1);
 	}
-	if (next->workers != running->workers || next->mdts != running->mdts)
-		log_warnx("reload: workers and mdts change only at restart");
+	if (next->workers != running->workers || next->mdts != running->mdts ||
+	    next->poll_us != running->poll_us)
+		log_warnx("reload: workers, poll_us and mdts change only at "
+		    "restart");
 	running->max_controllers = next->max_controllers;
 	running->max_connections = next->max_connections;
 

@@ -229,6 +229,7 @@ END_TEST
 static const char full_yaml[] =
     "# every key\n"
     "workers: 3\n"
+    "poll_us: 20\n"
     "mdts: 256K\n"
     "max_controllers: 10\n"
     "max_connections: 99\n"
@@ -289,6 +290,7 @@ START_TEST(test_full)
 	struct referral *r;
 
 	ck_assert_int_eq(cfg->workers, 3);
+	ck_assert_uint_eq(cfg->poll_us, 20);
 	ck_assert_uint_eq(cfg->mdts, 256 * 1024);
 	ck_assert_uint_eq(cfg->max_controllers, 10);
 	ck_assert_uint_eq(cfg->max_connections, 99);
@@ -303,7 +305,7 @@ START_TEST(test_full)
 	ck_assert_uint_eq(p->max_queue_depth, 64);
 	ck_assert(!p->header_digest);
 	ck_assert(!p->data_digest);
-	ck_assert_int_eq(p->cfg_line, 7);
+	ck_assert_int_eq(p->cfg_line, 8);
 	ck_assert_int_eq(p->cfg_col, 5);
 	p = TAILQ_NEXT(p, entry);
 	ck_assert_uint_eq(p->id, 1);	/* lowest unused id */
@@ -341,7 +343,7 @@ START_TEST(test_full)
 	ck_assert_str_eq(ns->path, "/dev/nvme9n1");
 	ck_assert_uint_eq(ns->block_size, 0);
 	ck_assert_uint_eq(ns->size, 0);
-	ck_assert_int_eq(ns->cfg_line, 36);
+	ck_assert_int_eq(ns->cfg_line, 37);
 	ns = TAILQ_NEXT(ns, entry);
 	ck_assert_uint_eq(ns->nsid, 2);
 	ck_assert_int_eq(ns->type, BACKEND_RAM);
@@ -360,7 +362,7 @@ START_TEST(test_full)
 	ck_assert_mem_eq(ns->uuid, uuid, 16);
 	ck_assert_mem_eq(ns->nguid, nguid, 16);
 	ck_assert_mem_eq(ns->eui64, eui64, 8);
-	ck_assert_int_eq(ns->cfg_line, 26);
+	ck_assert_int_eq(ns->cfg_line, 27);
 	ck_assert_int_eq(ns->cfg_col, 9);
 	ck_assert_ptr_eq(ns->subsys, s);
 	ck_assert_ptr_null(TAILQ_NEXT(ns, entry));
@@ -474,6 +476,8 @@ START_TEST(test_err_ranges)
 	EXPECT_ERR("workers: 1025\n", 1, 10, "workers",
 	    "must be between 0 and 1024");
 	EXPECT_ERR("workers: -1\n", 1, 10, "workers", "must be between");
+	EXPECT_ERR("poll_us: 100001\n", 1, 10, "poll_us",
+	    "must be between 0 and 100000");
 	EXPECT_ERR("max_controllers: 0\n", 1, 18, "max_controllers",
 	    "must be between 1 and 65519");
 	EXPECT_ERR("max_connections: 99999999999999999999999\n", 1, 18,
