@@ -2,7 +2,7 @@
  * pingpong: plain TCP baselines over loopback for tests/bench/run.sh.
  *
  *   pingpong [-m lat|stream] [-d s2c|c2s] [-t seconds] [-s cpu] [-c cpu]
- *            [-q bytes] [-r bytes] [-b bytes] [-D depth] [-B MiB]
+ *            [-q bytes] [-r bytes] [-b bytes] [-D depth] [-B MiB] [-z]
  *
  * One process forks a server and a client connected over 127.0.0.1 (an
  * ephemeral port, listening before the fork, so there is no race), pins
@@ -22,7 +22,10 @@
  *         writes).  Reports GB/s (10^9 bytes per second) at the receiver.
  *         The sender writes the same -b bytes over and over (cache-hot)
  *         unless -B gives a buffer of that many MiB to walk through, like
- *         a target reading a namespace larger than the caches.
+ *         a target reading a namespace larger than the caches.  -z sends
+ *         with MSG_ZEROCOPY and counts the kernel's completion notices,
+ *         including those that say it copied the data after all (as it
+ *         must when the receiver is on the same machine).
  *
  * The server's CPU time (user + system, from getrusage of the child) is
  * reported too.  Both modes set TCP_NODELAY.  Every loop is bounded by the duration
@@ -30,6 +33,7 @@
  * timeout, so a stuck peer ends the run with an error, never a hang.
  */
 #define _GNU_SOURCE
+#include <sys/poll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -38,6 +42,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <linux/errqueue.h>
 
 #include <errno.h>
 #include <sched.h>
@@ -59,7 +64,16 @@ struct hello {				/* client -> server, first message */
 	uint32_t	mode, dir_s2c, req, resp, blk;
 	uint32_t	span_mb;	/* stream: sender cycles through this */
 	uint32_t	seconds_ms;
+	uint32_t	zerocopy;	/* stream: the sender uses MSG_ZEROCOPY */
 };
+
+/* MSG_ZEROCOPY accounting of the sending side. */
+struct zc_stats {
+	uint64_t	sends;		/* zero-copy sends made */
+	uint64_t	done;		/* of those, completed by the kernel */
+	uint64_t	copied;		/* of those, the kernel copied anyway */
+};
+static struct zc_stats zc;
 
 static uint64_t
 now_ns(void)
@@ -152,6 +166,63 @@ write_full(int fd, const void *buf, size_t len)
 	}
 }
 
+/* Read MSG_ZEROCOPY completion notices; wait up to ms for the first. */
+static void
+zc_reap(int fd, int ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = 0 };
+
+	if (ms > 0 && poll(&pfd, 1, ms) < 0 && errno != EINTR)
+		die("poll");
+	for (;;) {
+		char control[128];
+		struct msghdr msg = { .msg_control = control,
+		    .msg_controllen = sizeof(control) };
+		struct cmsghdr *cm;
+		struct sock_extended_err *ee;
+
+		if (recvmsg(fd, &msg, MSG_ERRQUEUE | MSG_DONTWAIT) < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			die("recvmsg(MSG_ERRQUEUE)");
+		}
+		for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+			ee = (struct sock_extended_err *)CMSG_DATA(cm);
+			if (ee->ee_errno != 0 ||
+			    ee->ee_origin != SO_EE_ORIGIN_ZEROCOPY)
+				continue;
+			/* One notice covers sends ee_info..ee_data. */
+			uint64_t n = (uint64_t)(ee->ee_data - ee->ee_info) + 1;
+
+			zc.done += n;
+			if (ee->ee_code & SO_EE_CODE_ZEROCOPY_COPIED)
+				zc.copied += n;
+		}
+	}
+}
+
+static void
+write_full_zc(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_ZEROCOPY);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == ENOBUFS) {	/* too many pages pinned */
+				zc_reap(fd, SOCK_TIMEOUT_S * 1000);
+				continue;
+			}
+			die("send(MSG_ZEROCOPY)");
+		}
+		zc.sends++;
+		p += n;
+		len -= (size_t)n;
+	}
+	zc_reap(fd, 0);
+}
+
 /*
  * The sender's data: filled before the fork, so neither side's CPU time
  * includes filling it (the child shares the pages, read-only).
@@ -173,22 +244,34 @@ stream_buffer(uint32_t blk, uint32_t span_mb)
 /* Send for dur_ns, then shut down the write side; *t_start is when
  * sending began. */
 static uint64_t
-stream_send(int fd, uint32_t blk, uint64_t dur_ns, uint64_t *t_start)
+stream_send(int fd, uint32_t blk, uint64_t dur_ns, uint64_t *t_start,
+    int zerocopy)
 {
 	uint8_t *buf = sbuf;
 	size_t span = sspan, off = 0;
 	uint64_t total = 0, end_ns;
 
+	int one = 1;
+
+	if (zerocopy &&
+	    setsockopt(fd, SOL_SOCKET, SO_ZEROCOPY, &one, sizeof(one)) != 0)
+		die("setsockopt(SO_ZEROCOPY)");
 	*t_start = now_ns();
 	end_ns = *t_start + dur_ns;
 	while (now_ns() < end_ns) {
 		if (off + blk > span)
 			off = 0;
-		write_full(fd, buf + off, blk);
+		if (zerocopy)
+			write_full_zc(fd, buf + off, blk);
+		else
+			write_full(fd, buf + off, blk);
 		off += blk;
 		total += blk;
 	}
 	shutdown(fd, SHUT_WR);
+	/* Every notice, boundedly: the count of copied sends is the point. */
+	for (int i = 0; zerocopy && zc.done < zc.sends && i < 50; i++)
+		zc_reap(fd, 100);
 	return (total);
 }
 
@@ -222,7 +305,7 @@ stream_recv(int fd, uint32_t blk, uint64_t *t_first, uint64_t *t_last)
 }
 
 static void
-server(int lfd, int cpu)
+server(int lfd, int cpu, int stats_fd)
 {
 	struct hello h;
 	uint8_t *req, *resp;
@@ -240,10 +323,13 @@ server(int lfd, int cpu)
 
 		if (h.dir_s2c)
 			stream_send(fd, h.blk,
-			    (uint64_t)h.seconds_ms * 1000000ull, &a);
+			    (uint64_t)h.seconds_ms * 1000000ull, &a,
+			    (int)h.zerocopy);
 		else
 			stream_recv(fd, h.blk, &a, &b);
 		close(fd);
+		if (write(stats_fd, &zc, sizeof(zc)) != sizeof(zc))
+			die("write");
 		exit(0);
 	}
 	if ((req = malloc(h.req)) == NULL || (resp = calloc(1, h.resp)) == NULL)
@@ -289,7 +375,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: pingpong [-m lat|stream] [-d s2c|c2s] "
 	    "[-t seconds] [-s cpu] [-c cpu] [-q bytes] [-r bytes] [-b bytes] "
-	    "[-D depth] [-B MiB]\n");
+	    "[-D depth] [-B MiB] [-z]\n");
 	exit(2);
 }
 
@@ -301,10 +387,11 @@ main(int argc, char *argv[])
 	struct hello h = { .mode = M_LAT, .dir_s2c = 1, .req = 72,
 	    .resp = 4120, .blk = 128 * 1024, .seconds_ms = 10000 };
 	int ch, lfd, fd, scpu = -1, ccpu = -1, status, depth = 1;
+	int stats[2];
 	double seconds = 10;
 	pid_t pid;
 
-	while ((ch = getopt(argc, argv, "B:b:c:D:d:m:q:r:s:t:")) != -1) {
+	while ((ch = getopt(argc, argv, "B:b:c:D:d:m:q:r:s:t:z")) != -1) {
 		switch (ch) {
 		case 'b': h.blk = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'B': h.span_mb = (uint32_t)strtoul(optarg, NULL, 0); break;
@@ -330,6 +417,7 @@ main(int argc, char *argv[])
 		case 'r': h.resp = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 's': scpu = atoi(optarg); break;
 		case 't': seconds = atof(optarg); break;
+		case 'z': h.zerocopy = 1; break;
 		default: usage();
 		}
 	}
@@ -348,10 +436,15 @@ main(int argc, char *argv[])
 		die("listen");
 	if (h.mode == M_STREAM)
 		stream_buffer(h.blk, h.span_mb);
+	if (pipe(stats) != 0)
+		die("pipe");
 	if ((pid = fork()) < 0)
 		die("fork");
-	if (pid == 0)
-		server(lfd, scpu);
+	if (pid == 0) {
+		close(stats[0]);
+		server(lfd, scpu, stats[1]);
+	}
+	close(stats[1]);
 	close(lfd);
 	pin(ccpu);
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
@@ -369,7 +462,8 @@ main(int argc, char *argv[])
 			bytes = stream_recv(fd, h.blk, &t0, &t1);
 		} else {
 			bytes = stream_send(fd, h.blk,
-			    (uint64_t)h.seconds_ms * 1000000ull, &t0);
+			    (uint64_t)h.seconds_ms * 1000000ull, &t0,
+			    (int)h.zerocopy);
 			/* The server reads to EOF; wait for its close. */
 			{
 				char b;
@@ -386,15 +480,20 @@ main(int argc, char *argv[])
 			fprintf(stderr, "pingpong: server failed\n");
 			return (1);
 		}
+		if (h.dir_s2c && read(stats[0], &zc, sizeof(zc)) != sizeof(zc))
+			die("read");
 		printf("{\"mode\":\"stream\",\"direction\":\"%s\","
 		    "\"write_bytes\":%u,\"span_mib\":%u,\"seconds\":%.3f,"
 		    "\"bytes\":%llu,"
 		    "\"gbps\":%.3f,\"mbps\":%.1f,\"client_cpu_s\":%.3f,"
-		    "\"server_cpu_s\":%.3f}\n",
+		    "\"server_cpu_s\":%.3f,\"zerocopy\":%s,"
+		    "\"zc_sends\":%llu,\"zc_done\":%llu,\"zc_copied\":%llu}\n",
 		    h.dir_s2c ? "s2c" : "c2s", h.blk, h.span_mb, secs,
 		    (unsigned long long)bytes, secs > 0 ? bytes / secs / 1e9 : 0,
 		    secs > 0 ? bytes / secs / 1e6 : 0, cpu_seconds() - c0,
-		    child_cpu_seconds());
+		    child_cpu_seconds(), h.zerocopy ? "true" : "false",
+		    (unsigned long long)zc.sends, (unsigned long long)zc.done,
+		    (unsigned long long)zc.copied);
 		return (0);
 	} else {
 		uint32_t *ns = calloc(NS_BUCKETS, sizeof(*ns));

@@ -3,8 +3,9 @@
 #   gnuplot -e "csv='results.csv'; out='results.svg'" plot.gp
 #
 # Four panels: 4 KiB IOPS; nvmfd CPU time per I/O (with the 1.5 us target);
-# queue-depth-1 latency beside the TCP ping-pong baseline; 128 KiB
-# bandwidth beside the TCP stream baselines (with the 0.8x targets).
+# queue-depth-1 latency (also with poll_us) beside the TCP ping-pong
+# baseline; 128 KiB bandwidth beside the TCP stream baselines (with the
+# 0.8x targets, and the stream sent with MSG_ZEROCOPY).
 # Rows are picked by their test name, so the row order does not matter.
 
 if (!exists("csv")) csv = "results.csv"
@@ -35,11 +36,12 @@ pio(s) = s eq "read_128k_qd16" ? 6 : s eq "write_128k_qd16" ? 7 : \
 	s eq "pingpong_72_4120_qd32" ? 8.3 : s eq "pingpong_72_4120" ? nan : p4k(s)
 grey(s) = strstrt(s, "pingpong") > 0 || strstrt(s, "stream") > 0 ? \
 	0xaaaaaa : 0x4477aa
-plat(s) = s eq "randread_4k_qd1" ? 0 : s eq "randwrite_4k_qd1" ? 1 : \
-	s eq "pingpong_72_4120" ? 2 : nan
+plat(s) = s eq "randread_4k_qd1" ? 0 : s eq "randread_4k_qd1_poll" ? 1 : \
+	s eq "randread_4k_qd1_poll_both" ? 2 : s eq "randwrite_4k_qd1" ? 3 : \
+	s eq "pingpong_72_4120" ? 4 : nan
 pbw(s) = s eq "read_128k_qd16" ? 0 : s eq "stream_s2c" ? 1 : \
-	s eq "stream_s2c_1g" ? 2 : s eq "write_128k_qd16" ? 3.5 : \
-	s eq "stream_c2s" ? 4.5 : nan
+	s eq "stream_s2c_1g" ? 2 : s eq "stream_s2c_1g_zc" ? 3 : \
+	s eq "write_128k_qd16" ? 4.5 : s eq "stream_c2s" ? 5.5 : nan
 
 set multiplot layout 2,2 title hdr font "sans,10"
 set style fill solid 0.8 border -1
@@ -85,9 +87,10 @@ unset arrow 1
 # ---------------------------------------------------------------- latency
 set title "Queue depth 1 latency vs. TCP ping-pong (72 B / 4120 B)"
 set ylabel "us (log scale)"
-set xrange [-0.6:2.6]
-set xtics ("nvmfd 4K\nrandread" 0, "nvmfd 4K\nrandwrite" 1, \
-	"TCP\nping-pong" 2)
+set xrange [-0.6:4.6]
+set xtics ("nvmfd 4K\nrandread" 0, "randread\npoll\\_us 50" 1, \
+	"and client\npolls (-P)" 2, "nvmfd 4K\nrandwrite" 3, \
+	"TCP\nping-pong" 4)
 set boxwidth 0.25
 set key top left
 plot csv using (plat(strcol(1)) - 0.27):(column(C_AVG)) with boxes \
@@ -105,11 +108,11 @@ unset logscale y
 # ---------------------------------------------------------------- bandwidth
 set title "128 KiB sequential, QD16 vs. TCP stream (target: >= 0.8x)"
 set ylabel "MB/s"
-set xrange [-0.6:5.1]
+set xrange [-0.6:6.1]
 set yrange [0:*]
 set xtics ("nvmfd\nread" 0, "stream\nserver->client" 1, \
-	"stream s->c\nwalking 1 GiB" 2, \
-	"nvmfd\nwrite" 3.5, "stream\nclient->server" 4.5)
+	"stream s->c\nwalking 1 GiB" 2, "1 GiB,\nzero-copy" 3, \
+	"nvmfd\nwrite" 4.5, "stream\nclient->server" 5.5)
 set boxwidth 0.6
 set key top right
 plot csv using (pbw(strcol(1))):(column(C_MBPS)): \

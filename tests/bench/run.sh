@@ -6,9 +6,10 @@
 # Starts nvmfd on a private configuration (one worker, a 1 GiB RAM namespace,
 # a free port on 127.0.0.1), drives it with `nvmfd perf` and measures the
 # daemon's CPU time around every run; measures plain-TCP baselines
-# (pingpong.c) in the same rounds, alternating with the runs they are
-# compared to; then 100 idle queue pairs and the memory of 1000 queue pairs
-# (qpairs.py).  Writes results.csv, results.svg and summary.txt next to this
+# (pingpong.c, also with MSG_ZEROCOPY) in the same rounds, alternating with
+# the runs they are compared to; then 100 idle queue pairs and the memory
+# of 1000 queue pairs (qpairs.py); then queue depth 1 again with poll_us
+# set, and fio's nbd engine against NBD servers.  Writes results.csv, results.svg and summary.txt next to this
 # script and prints the targets with PASS or MISS.  See README.md.
 #
 # Environment:
@@ -19,6 +20,11 @@
 #                           temporary directory; only checks numbers came out
 #   BENCH_OUT=DIR           where results.csv, results.svg, summary.txt go
 #   BENCH_KEEP=1            keep the work directory (daemon log, raw JSON)
+#   BENCH_NBD_URI=URI       also run fio's nbd engine against this NBD
+#   BENCH_NBD_PID=PID       export (nvmfd's, once it has one) and charge the
+#                           CPU time of PID to it; fio against `nbdkit
+#                           memory` runs as its baseline whenever fio and
+#                           nbdkit are installed
 #   CC                      compiler for pingpong.c (default cc)
 #
 # Loopback only.  Every wait is bounded; only processes started here are
@@ -85,6 +91,10 @@ stop_daemon() {
 }
 cleanup() {
 	stop_daemon
+	if [ -n "${nbdkit_pid:-}" ]; then
+		kill "$nbdkit_pid" 2>/dev/null
+		wait "$nbdkit_pid" 2>/dev/null
+	fi
 	if [ "${BENCH_KEEP:-0}" = 1 ] || [ "$OUT" = "$work" ]; then
 		echo "run.sh: work directory kept: $work" >&2
 	else
@@ -170,6 +180,7 @@ start_daemon() {
 		cat >"$work/nvmfd.yaml" <<EOF
 # Private configuration of tests/bench/run.sh.
 workers: 1
+poll_us: ${DPOLL:-0}
 max_controllers: 1024
 max_connections: 4096
 control:
@@ -281,14 +292,14 @@ val() {
 }
 
 # ------------------------------------------------------------ runs
-# io TEST WORKLOAD BLOCK DEPTH: one nvmfd perf run.
+# io TEST WORKLOAD BLOCK DEPTH [NOTE [PERF-OPTION]]: one nvmfd perf run.
 io() {
-	test=$1 wl=$2 bs=$3 qd=$4
+	test=$1 wl=$2 bs=$3 qd=$4 inote=${5:-} popt=${6:-}
 	daemon_alive
 	b0=$(sysbusy); c0=$(dcpu); w0=$(now)
 	limited "$RUN_LIMIT" $CPIN "$NVMFD" perf -a 127.0.0.1 -s "$port" \
 	    -n "$NQN" -N 1 -c 1 -q "$qd" -o "$bs" -w "$wl" -t "$SECS" -j \
-	    >"$work/$test.json" 2>"$work/$test.err"
+	    $popt >"$work/$test.json" 2>"$work/$test.err"
 	rc=$?
 	w1=$(now); c1=$(dcpu); b1=$(sysbusy)
 	j=$(tail -1 "$work/$test.json")
@@ -307,7 +318,7 @@ io() {
 	tpct=$(calc %.1f "($c1 - $c0) * 100 / ($w1 - $w0)")
 	busy=$(busy_pct "$b0" "$b1")
 	other=$(calc %.1f "($busy - $tpct - $cpct > 0 ? $busy - $tpct - $cpct : 0)")
-	record "$test" "$iops" "" "$test" io "$wl" "$bs" "$qd" 1 \
+	record "$test" "$iops" "$inote" "$test" io "$wl" "$bs" "$qd" 1 \
 	    "$(echo "$j" | jget seconds)" "$ios" "$iops" "$(echo "$j" | jget mbps)" \
 	    "$(echo "$j" | jget lat_avg_us)" "$(echo "$j" | jget lat_p50_us)" \
 	    "$(echo "$j" | jget lat_p99_us)" "$(echo "$j" | jget lat_p999_us)" \
@@ -355,13 +366,13 @@ pp() {
 	    "$(echo "$j" | jget lat_p99_us)" "$scpu" "$spct" "$cpct" "$other"
 }
 
-# st TEST s2c|c2s [MiB]: the TCP stream baseline, 1 MiB writes of the same
-# cache-hot buffer, or walking through MiB of memory.
+# st TEST s2c|c2s [MiB [-z]]: the TCP stream baseline, 1 MiB writes of the
+# same cache-hot buffer, or walking through MiB of memory; -z: MSG_ZEROCOPY.
 st() {
-	test=$1 dir=$2 span=${3:-0}
+	test=$1 dir=$2 span=${3:-0} zopt=${4:-}
 	b0=$(sysbusy)
 	if ! limited "$RUN_LIMIT" "$pingpong" -m stream -d "$dir" -b 1048576 \
-	    -B "$span" -t "$SECS" $PP_PIN >"$work/$test.json" \
+	    -B "$span" -t "$SECS" $PP_PIN $zopt >"$work/$test.json" \
 	    2>"$work/$test.err"; then
 		echo "run.sh: $test: pingpong failed:" >&2
 		cat "$work/$test.err" >&2
@@ -383,6 +394,9 @@ st() {
 		what="$what with 1 MiB writes walking through $span MiB"
 	else
 		what="$what with 1 MiB writes of one cache-hot buffer"
+	fi
+	if [ -n "$zopt" ]; then
+		what="$what; MSG_ZEROCOPY: $(echo "$j" | jget zc_copied) of $(echo "$j" | jget zc_sends) sends copied by the kernel anyway"
 	fi
 	record "$test" "$m" \
 	    "plain TCP stream $what; target_cpu_pct = the TCP server's" \
@@ -422,20 +436,23 @@ fi
 
 # Fill the namespace first, so reads return real data (not the kernel's
 # shared zero page) and writes do not pay first-touch page faults.
-fill_ok=0
-for t in 4 10 25; do
-	daemon_alive
-	limited $((t + 30)) $CPIN "$NVMFD" perf -a 127.0.0.1 -s "$port" \
-	    -n "$NQN" -N 1 -q 16 -o 131072 -w write -t "$t" -j \
-	    >"$work/fill.json" 2>"$work/fill.err"
-	n=$(tail -1 "$work/fill.json" | jget ios)
-	if [ -n "$n" ] && [ $((n * 131072)) -ge $NS_SIZE ]; then
-		fill_ok=1
-		break
-	fi
-done
-[ $fill_ok = 1 ] || echo "run.sh: warning: the namespace was not filled" \
-    "completely; reads may hit never-written memory" >&2
+fill() {
+	fill_ok=0
+	for t in 4 10 25; do
+		daemon_alive
+		limited $((t + 30)) $CPIN "$NVMFD" perf -a 127.0.0.1 \
+		    -s "$port" -n "$NQN" -N 1 -q 16 -o 131072 -w write -t "$t" \
+		    -j >"$work/fill.json" 2>"$work/fill.err"
+		n=$(tail -1 "$work/fill.json" | jget ios)
+		if [ -n "$n" ] && [ $((n * 131072)) -ge $NS_SIZE ]; then
+			fill_ok=1
+			break
+		fi
+	done
+	[ $fill_ok = 1 ] || echo "run.sh: warning: the namespace was not" \
+	    "filled completely; reads may hit never-written memory" >&2
+}
+fill
 
 # Rounds: every test once per round, each baseline right after the run it
 # is compared with, so both see the same machine.
@@ -454,6 +471,7 @@ while [ $r -lt "$RUNS" ]; do
 	io read_128k_qd16 read 131072 16
 	st stream_s2c s2c
 	st stream_s2c_1g s2c 1024
+	st stream_s2c_1g_zc s2c 1024 -z
 	io write_128k_qd16 write 131072 16
 	st stream_c2s c2s
 done
@@ -466,6 +484,7 @@ emit pingpong_72_4120 RTT/s
 emit pingpong_72_4120_qd32 RTT/s
 emit stream_s2c MB/s
 emit stream_s2c_1g MB/s
+emit stream_s2c_1g_zc MB/s
 emit stream_c2s MB/s
 
 # ------------------------------------------------------------ idle, memory
@@ -527,16 +546,117 @@ else
 	echo "run.sh: python3 not found: idle and memory tests skipped" >&2
 fi
 
+# ------------------------------------------------------------ polling
+# Queue depth 1 again on a daemon with poll_us set, with a sleeping and a
+# polling client: what adaptive polling buys (not a target).
 daemon_alive
 stop_daemon
+cp "$work/nvmfd.log" "$work/nvmfd-1.log"
+echo "-- queue depth 1 with poll_us: 50"
+DPOLL=50 start_daemon
+fill
+r=0
+while [ $r -lt "$RUNS" ]; do
+	r=$((r + 1))
+	io randread_4k_qd1_poll randread 4096 1 "nvmfd with poll_us: 50"
+	io randread_4k_qd1_poll_both randread 4096 1 \
+	    "nvmfd with poll_us: 50; perf -P: the client polls too" -P
+done
+emit randread_4k_qd1_poll IOPS
+emit randread_4k_qd1_poll_both IOPS
+daemon_alive
+stop_daemon
+
+# ------------------------------------------------------------ NBD
+# fio's nbd engine: 4 KiB random reads against `nbdkit memory` (1 GiB,
+# filled first) as the baseline, and against BENCH_NBD_URI when given
+# (nvmfd's NBD export in front of an nvmfd target, once it exists).
+# nbd_fio TEST URI PID DEPTH NOTE
+nbd_fio() {
+	test=$1 uri=$2 tpid=$3 qd=$4 nnote=$5
+	b0=$(sysbusy); c0=$(pid_cpu "$tpid"); w0=$(now)
+	if ! limited "$RUN_LIMIT" $CPIN fio --name="$test" --ioengine=nbd \
+	    --uri="$uri" --rw=randread --bs=4k --iodepth="$qd" \
+	    --time_based --runtime="$SECS" --output-format=json \
+	    >"$work/$test.json" 2>"$work/$test.err"; then
+		echo "run.sh: $test: fio failed:" >&2
+		cat "$work/$test.err" >&2
+		return 1
+	fi
+	w1=$(now); c1=$(pid_cpu "$tpid"); busy=$(busy_pct "$b0" "$(sysbusy)")
+	python3 "$here/fio_row.py" "$work/$test.json" \
+	    "$(calc %.3f "$c1 - $c0")" "$(calc %.3f "$w1 - $w0")" \
+	    >"$work/$test.row" || return 1
+	# fio_row.py: ios iops mbps avg p50 p99 p999 max ccpu cpct tcpu tpct
+	set -- $(cat "$work/$test.row")
+	other=$(calc %.1f "($busy - ${12} - ${10} > 0 ? $busy - ${12} - ${10} : 0)")
+	record "$test" "$2" "$nnote" "$test" nbd randread 4096 "$qd" 1 \
+	    "$SECS" "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}" \
+	    "${11}" "${12}" 0 "" "" "" "$busy" "$other"
+	printf '%-22s %8.0f IOPS            avg %7.1f us p99 %8.1f us | server %6.3f us/IO %5.1f%% | client %5.1f%% | other %5.1f%%\n' \
+	    "$test" "$2" "$4" "$6" "${11}" "${12}" "${10}" "$other"
+}
+pid_cpu() {	# CPU seconds of a process, all threads
+	sed 's/^.*) //' "/proc/$1/stat" |
+	    awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / t }'
+}
+nbdkit_pid=""
+if command -v fio >/dev/null 2>&1 && fio --enghelp 2>/dev/null |
+    grep -qw nbd && command -v nbdkit >/dev/null 2>&1 &&
+    command -v python3 >/dev/null 2>&1; then
+	echo "-- fio nbd engine"
+	nport=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 + 20000 ))
+	$DPIN nbdkit --foreground --exit-with-parent --ipaddr 127.0.0.1 \
+	    --port "$nport" memory $NS_SIZE 2>"$work/nbdkit.log" &
+	nbdkit_pid=$!
+	i=0
+	until nbdinfo --size "nbd://127.0.0.1:$nport" >/dev/null 2>&1 ||
+	    [ $i -ge 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	limited 120 $CPIN fio --name=fill --ioengine=nbd \
+	    --uri="nbd://127.0.0.1:$nport" --rw=write --bs=128k --iodepth=16 \
+	    --size=$NS_SIZE >"$work/nbd-fill.out" 2>&1 ||
+	    echo "run.sh: warning: could not fill nbdkit's memory" >&2
+	r=0
+	while [ $r -lt "$RUNS" ]; do
+		r=$((r + 1))
+		for qd in 1 32; do
+			nbd_fio nbd_nbdkit_randread_4k_qd$qd \
+			    "nbd://127.0.0.1:$nport" "$nbdkit_pid" $qd \
+			    "fio nbd engine against nbdkit memory (1 GiB); server = nbdkit" ||
+			    break 2
+			if [ -n "${BENCH_NBD_URI:-}" ] &&
+			    [ -n "${BENCH_NBD_PID:-}" ]; then
+				nbd_fio nbd_export_randread_4k_qd$qd \
+				    "$BENCH_NBD_URI" "$BENCH_NBD_PID" $qd \
+				    "fio nbd engine against BENCH_NBD_URI; server = BENCH_NBD_PID" ||
+				    break 2
+			fi
+		done
+	done
+	kill "$nbdkit_pid" 2>/dev/null
+	wait "$nbdkit_pid" 2>/dev/null
+	nbdkit_pid=""
+	for t in nbd_nbdkit_randread_4k_qd1 nbd_nbdkit_randread_4k_qd32 \
+	    nbd_export_randread_4k_qd1 nbd_export_randread_4k_qd32; do
+		emit $t IOPS
+	done
+else
+	echo "run.sh: fio (with its nbd engine), nbdkit or python3 missing:" \
+	    "NBD rows skipped (apt-get install fio nbdkit libnbd-bin)"
+fi
+
 check_csv
 mv "$csv.tmp" "$csv"
 
 # Anything the daemon said besides the usual (connects and closes).
-grep -v -e 'closed: connection closed by host' -e 'closed: controller' \
+cat "$work/nvmfd-1.log" "$work/nvmfd.log" |
+    grep -v -e 'closed: connection closed by host' -e 'closed: controller' \
     -e 'admin queue closed' -e 'I/O controller' -e ' ready' -e listening \
     -e 'namespace 1: ram' -e 'shutting down' -e stopped -e 'control socket' \
-    "$work/nvmfd.log" >"$work/nvmfd.other" || true
+    >"$work/nvmfd.other" || true
 if [ -s "$work/nvmfd.other" ]; then
 	echo "run.sh: nvmfd logged $(wc -l <"$work/nvmfd.other") other lines;" \
 	    "the first ones:" >&2
@@ -579,6 +699,16 @@ I_PCT=$(val idle_100qp target_cpu_pct)
 M_B=$(val mem_1000qp_qd128 rss_before_kib)
 M_A=$(val mem_1000qp_qd128 rss_after_kib)
 M_NS=$(val mem_1000qp_qd128 ns_rss_kib)
+LP_LAT=$(val randread_4k_qd1_poll lat_avg_us)
+LPB_LAT=$(val randread_4k_qd1_poll_both lat_avg_us)
+S_ZC=$(val stream_s2c_1g_zc mbps)
+S_ZCNOTE=$(val stream_s2c_1g_zc notes | sed -n 's/.*MSG_ZEROCOPY: \([0-9]* of [0-9]*\) sends.*/\1/p')
+NK1=$(val nbd_nbdkit_randread_4k_qd1 lat_avg_us)
+NK32=$(val nbd_nbdkit_randread_4k_qd32 iops)
+NK32C=$(val nbd_nbdkit_randread_4k_qd32 target_cpu_us_per_io)
+NE1=$(val nbd_export_randread_4k_qd1 lat_avg_us)
+NE32=$(val nbd_export_randread_4k_qd32 iops)
+NE32C=$(val nbd_export_randread_4k_qd32 target_cpu_us_per_io)
 {
 	echo
 	echo "Targets: $SECS s per run, median of $RUNS, $pinning," \
@@ -608,10 +738,38 @@ M_NS=$(val mem_1000qp_qd128 ns_rss_kib)
 	    "$(calc '%.1f MiB + %.1f MiB namespace' "($M_A - $M_NS) / 1024, $M_NS / 1024" 2>/dev/null)" \
 	    "$(calc '%.1f MiB + namespace before' "($M_B - $M_NS) / 1024" 2>/dev/null)" \
 	    "$(verdict "$M_A - $M_NS <= 65536")"
+	line "4K randread QD1, poll_us: 50 [3]" \
+	    "$(calc '%.1f us = %.2fx' "$LP_LAT, $LP_LAT / $P_LAT" 2>/dev/null)" \
+	    "TCP ping-pong: $P_LAT us" "(info)"
+	line "  (same, perf -P polls too)" \
+	    "$(calc '%.1f us = %.2fx' "$LPB_LAT, $LPB_LAT / $P_LAT" 2>/dev/null)" \
+	    "TCP ping-pong: $P_LAT us" "(info)"
+	line "MSG_ZEROCOPY stream, 1 GiB [4]" \
+	    "$(calc '%.0f MB/s = %.2fx' "$S_ZC, $S_ZC / $S_S2C1G" 2>/dev/null); ${S_ZCNOTE:-?} copied" \
+	    "TCP stream s2c 1 GiB: $S_S2C1G MB/s" "(info)"
+	if [ -n "$NE32" ]; then
+		nbd_m=$(calc '%.0f IOPS, %.3f us/IO; QD1 %.1f us' \
+		    "$NE32, $NE32C, $NE1" 2>/dev/null)
+	else
+		nbd_m="not run (BENCH_NBD_URI unset)"
+	fi
+	if [ -n "$NK32" ]; then
+		nbd_b=$(calc 'nbdkit %.0f IOPS, %.2f us/IO; QD1 %.0f us' \
+		    "$NK32, $NK32C, $NK1" 2>/dev/null)
+	else
+		nbd_b="not run (fio or nbdkit missing)"
+	fi
+	line "NBD export, fio 4K randread QD32 [5]" "$nbd_m" "$nbd_b" "(info)"
 	echo "[1] PASS when the client's core is >= 90% busy and nvmfd's < 90%" \
 	    "(CPU time over wall time)."
 	echo "[2] Not a target: nvmfd reads its data from a 1 GiB namespace;" \
 	    "the stream baseline resends one cache-hot 1 MiB buffer."
+	echo "[3] A second daemon with poll_us: 50; not a target (poll_us is off" \
+	    "by default)."
+	echo "[4] The stream walking 1 GiB sent with MSG_ZEROCOPY; 'copied' counts" \
+	    "the sends the kernel reported as copied after all."
+	echo "[5] fio's nbd engine; nvmfd's row needs BENCH_NBD_URI and" \
+	    "BENCH_NBD_PID; server CPU per I/O from /proc."
 	awk -F, '!/^#/ && ($2 == "io" || $2 == "baseline") && $25 + 0 > m {
 		m = $25; t = $1 }
 	    END { if (m > 10)
