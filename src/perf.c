@@ -331,6 +331,19 @@ perf_admin(struct event_base *base, const struct perf_opts *o,
 			break;
 		usleep(50000);
 	}
+	/* A queue of N entries holds N - 1 commands: depth + 1 must fit. */
+	memset(&r, 0, sizeof(r));
+	r.sqe.opc = NVME_FABRICS_COMMAND;
+	((uint8_t *)&r.sqe)[4] = NVMF_FCTYPE_PROPERTY_GET;
+	r.sqe.cdw10 = 1;		/* 8-byte property */
+	r.sqe.cdw11 = NVME_REG_CAP;
+	if (host_run(hq, &r, 5000) != 0 || (r.cqe.status >> 1) != 0)
+		fatalx("perf: reading CAP failed");
+	if ((uint32_t)o->depth > (r.cqe.dw0 & 0xffff))
+		fatalx("perf: queue depth %d needs %d-entry queues but the "
+		    "controller allows %u (CAP.MQES + 1); use -q %u or less",
+		    o->depth, o->depth + 1, (r.cqe.dw0 & 0xffff) + 1,
+		    r.cqe.dw0 & 0xffff);
 	if ((id = aligned_alloc(4096, 4096)) == NULL)
 		fatal("perf");
 	memset(&r, 0, sizeof(r));
