@@ -694,6 +694,7 @@ SR=$(val read_128k_qd16 mbps)
 SW=$(val write_128k_qd16 mbps)
 S_S2C=$(val stream_s2c mbps)
 S_S2C1G=$(val stream_s2c_1g mbps)
+S_S2C1GP=$(val stream_s2c_1g target_cpu_pct)
 S_C2S=$(val stream_c2s mbps)
 I_PCT=$(val idle_100qp target_cpu_pct)
 M_B=$(val mem_1000qp_qd128 rss_before_kib)
@@ -720,6 +721,9 @@ NE32C=$(val nbd_export_randread_4k_qd32 target_cpu_us_per_io)
 	    "$(calc '%.0f IOPS; client %s%%, nvmfd %s%%' "$Q_IOPS, \"$Q_CPCT\", \"$Q_TPCT\"" 2>/dev/null)" \
 	    "$(calc '%.0f RTT/s TCP QD32' "$PQ_RATE" 2>/dev/null)" \
 	    "$(verdict "$Q_CPCT >= 90 && $Q_TPCT < 90")"
+	line "  (floor: a plain sender of 1 GiB) [6]" \
+	    "$(calc '%.3f us per 4 KiB sent' "$S_S2C1GP / 100 * 4096 / $S_S2C1G" 2>/dev/null)" \
+	    "TCP stream s2c 1 GiB: $S_S2C1G MB/s" "(info)"
 	line "4K randread QD1: avg <= 1.3x ping-pong" \
 	    "$(calc '%.1f us = %.2fx' "$L_LAT, $L_LAT / $P_LAT" 2>/dev/null)" \
 	    "TCP ping-pong: $P_LAT us" "$(verdict "$L_LAT <= 1.3 * $P_LAT")"
@@ -770,6 +774,9 @@ NE32C=$(val nbd_export_randread_4k_qd32 target_cpu_us_per_io)
 	    "the sends the kernel reported as copied after all."
 	echo "[5] fio's nbd engine; nvmfd's row needs BENCH_NBD_URI and" \
 	    "BENCH_NBD_PID; server CPU per I/O from /proc."
+	echo "[6] The CPU time of the TCP stream sender walking 1 GiB in 1 MiB" \
+	    "writes, per 4 KiB: what sending a 4 KiB read's data costs here" \
+	    "before any protocol work."
 	awk -F, '!/^#/ && ($2 == "io" || $2 == "baseline") && $25 + 0 > m {
 		m = $25; t = $1 }
 	    END { if (m > 10)
