@@ -29,23 +29,23 @@ MAXH2C=16384
 QDEPTH=64
 NS_SIZE=16777216
 
+. "$here/lib.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmfd-bad-input.XXXXXX") || exit 1
-pid=
+# shellcheck disable=SC2317  # called from the trap
 cleanup() {
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -KILL "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-	fi
+	daemon_kill
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-# Sanitizer reports go to the log; keep them terse and make leaks fatal.
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-export ASAN_OPTIONS UBSAN_OPTIONS
+status=0
+fail() {
+	echo "FAIL: $*"
+	status=1
+}
 
+# shellcheck disable=SC2317  # called by daemon_start_on_ports
 write_config() {	# PORT
 	cat >"$tmp/nvmfd.yaml" <<EOF
 workers: 2
@@ -69,45 +69,15 @@ subsystems:
 EOF
 }
 
-# Start on the first free port of 24480-24489; wait for the "ready" line.
-port=
-for p in 24480 24481 24482 24483 24484 24485 24486 24487 24488 24489; do
-	write_config "$p"
-	: >"$tmp/nvmfd.log"
-	"$NVMFD" -F -f "$tmp/nvmfd.yaml" >>"$tmp/nvmfd.log" 2>&1 &
-	pid=$!
-	i=0
-	while [ $i -lt 100 ]; do	# 10 s
-		if grep -q ' ready: ' "$tmp/nvmfd.log"; then
-			port=$p
-			break
-		fi
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	[ -n "$port" ] && break
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "FAIL: nvmfd did not log 'ready' within 10 s"
-		cat "$tmp/nvmfd.log"
-		exit 1
-	fi
-	wait "$pid" 2>/dev/null
-	pid=
-	if ! grep -qi 'in use' "$tmp/nvmfd.log"; then
-		echo "FAIL: nvmfd did not start:"
-		cat "$tmp/nvmfd.log"
-		exit 1
-	fi
-done
-if [ -z "$port" ]; then
-	echo "SKIP: no free port in 24480-24489"
-	exit 77
-fi
-echo "nvmfd (pid $pid) listening on 127.0.0.1:$port"
+# Start on the first free port of 24480-24489.
+daemon_start_on_ports write_config "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
+    "24480 24481 24482 24483 24484 24485 24486 24487 24488 24489" || {
+	[ $? = 3 ] && { echo "SKIP: $daemon_error"; exit 77; }
+	echo "FAIL: $daemon_error"
+	exit 1
+}
+echo "nvmfd (pid $daemon_pid) listening on 127.0.0.1:$daemon_port"
 
-PYTHONDONTWRITEBYTECODE=1
-export PYTHONDONTWRITEBYTECODE
 run_py() {
 	if command -v timeout >/dev/null 2>&1; then
 		timeout 110 python3 "$@"
@@ -116,43 +86,15 @@ run_py() {
 	fi
 }
 
-status=0
-run_py "$here/bad_input.py" --addr 127.0.0.1 --port "$port" \
+run_py "$here/bad_input.py" --addr 127.0.0.1 --port "$daemon_port" \
     --open-nqn "$OPEN_NQN" --closed-nqn "$CLOSED_NQN" \
     --allowed-host "$ALLOWED_HOST" --inline-data-size "$INLINE" \
     --maxh2cdata "$MAXH2C" --max-queue-depth "$QDEPTH" --ns-size "$NS_SIZE" ||
     status=1
 
-# SIGTERM: the daemon must be gone, with status 0, within 10 s.
-if kill -0 "$pid" 2>/dev/null; then
-	kill -TERM "$pid"
-	i=0
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "FAIL: nvmfd still running 10 s after SIGTERM"
-		status=1
-	else
-		wait "$pid"
-		rc=$?
-		if [ $rc -ne 0 ]; then
-			echo "FAIL: nvmfd exited with status $rc after SIGTERM"
-			status=1
-		fi
-	fi
-else
-	wait "$pid"
-	echo "FAIL: nvmfd died during the test (status $?)"
-	status=1
-fi
-pid=
-
-if grep -q 'AddressSanitizer\|runtime error\|LeakSanitizer' "$tmp/nvmfd.log"; then
-	echo "FAIL: sanitizer report in the daemon's log"
-	status=1
-fi
+daemon_stop fail
+log_has_sanitizer_report "$tmp/nvmfd.log" &&
+    fail "sanitizer report in the daemon's log"
 if [ $status -ne 0 ]; then
 	echo "---- nvmfd log (last 200 lines)"
 	tail -n 200 "$tmp/nvmfd.log"

@@ -21,6 +21,7 @@
 # Exit status: 0 pass, 77 skip (no python3, no free port), 1 fail, 99 error.
 
 NVMFD=${NVMFD:-}
+here=$(cd "$(dirname "$0")" && pwd)
 
 if ! command -v python3 >/dev/null 2>&1; then
 	echo "SKIP: python3 is not installed"
@@ -40,8 +41,8 @@ HOST_OTHER=nqn.2026-11.io.nvmfd.test:other-host
 # Control socket paths must fit sun_path (108 bytes).
 base=${TMPDIR:-/tmp}
 [ ${#base} -le 60 ] || base=/tmp
+. "$here/lib.sh"
 tmp=$(mktemp -d "$base/nvmfd-control.XXXXXX") || exit 99
-pid=
 bgpids=
 # shellcheck disable=SC2317  # called from the trap
 cleanup() {
@@ -49,21 +50,12 @@ cleanup() {
 		kill -TERM "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
-	for p in $pid; do
-		if kill -0 "$p" 2>/dev/null; then
-			kill -KILL "$p" 2>/dev/null
-			wait "$p" 2>/dev/null
-		fi
-	done
+	daemon_kill
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-PYTHONDONTWRITEBYTECODE=1
-export ASAN_OPTIONS UBSAN_OPTIONS PYTHONDONTWRITEBYTECODE
 unset NVMFD_SOCKET
 
 T0=$(date +%s)
@@ -143,54 +135,8 @@ EOF
 EOF
 }
 
-# start CONFIG LOG: start nvmfd -F; 0 ready, 1 exited, 2 no "ready" in 10 s.
-nlog=0
-start() {
-	: >"$2"
-	"$NVMFD" -F -f "$1" 2>"$2" &
-	pid=$!
-	i=0
-	while [ $i -lt 100 ]; do
-		grep -q ' ready: ' "$2" && return 0
-		if ! kill -0 "$pid" 2>/dev/null; then
-			wait "$pid"
-			pid=
-			return 1
-		fi
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 2
-}
-
-# stop_daemon: SIGTERM, then it must exit 0 within 10 s.
-stop_daemon() {
-	if ! kill -0 "$pid" 2>/dev/null; then
-		wait "$pid"
-		fail "nvmfd died during the test (exit $?)"
-		pid=
-		return
-	fi
-	kill -TERM "$pid"
-	i=0
-	while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	if kill -0 "$pid" 2>/dev/null; then
-		fail "nvmfd still running 10 s after SIGTERM"
-		kill -KILL "$pid"
-		wait "$pid"
-	else
-		wait "$pid"
-		st_rc=$?
-		[ "$st_rc" = 0 ] || fail "nvmfd exited with $st_rc after SIGTERM"
-	fi
-	pid=
-}
-
 alive() {
-	if kill -0 "$pid" 2>/dev/null && ctl version >/dev/null 2>&1; then
+	if kill -0 "$daemon_pid" 2>/dev/null && ctl version >/dev/null 2>&1; then
 		pass "daemon alive and answering after $1"
 	else
 		fail "daemon gone or not answering after $1"
@@ -198,26 +144,20 @@ alive() {
 }
 
 # Pairs of ports in 24520-24529: PORT and PORT+1 (the port added later).
-port=
-for p in 24520 24522 24524 24526 24528; do
-	gen_config "$p" "ctl model" no no >"$tmp/nvmfd.yaml"
-	nlog=$((nlog + 1))
-	log=$tmp/nvmfd.$nlog.log
-	start "$tmp/nvmfd.yaml" "$log"
-	case $? in
-	0) port=$p; break ;;
-	1) grep -q 'in use' "$log" && continue
-	   say "ERROR: nvmfd exited at start:"; cat "$log"; exit 99 ;;
-	*) say "ERROR: nvmfd did not log \"ready\" within 10 s:"; cat "$log"
-	   exit 99 ;;
-	esac
-done
-if [ -z "$port" ]; then
-	say "SKIP: no free port pair in 24520-24529"
-	exit 77
-fi
+# Each start has its own log (nvmfd.N.log), all checked at the end.
+# shellcheck disable=SC2317  # called by daemon_start_on_ports
+write_config() { gen_config "$1" "ctl model" no no >"$tmp/nvmfd.yaml"; }
+nlog=1
+log=$tmp/nvmfd.$nlog.log
+daemon_start_on_ports write_config "$tmp/nvmfd.yaml" "$log" \
+    "24520 24522 24524 24526 24528" || {
+	[ $? = 3 ] && { say "SKIP: $daemon_error"; exit 77; }
+	say "ERROR: $daemon_error"
+	exit 99
+}
+port=$daemon_port
 port2=$((port + 1))
-say "nvmfd (pid $pid) on 127.0.0.1:$port, control socket $sock"
+say "nvmfd (pid $daemon_pid) on 127.0.0.1:$port, control socket $sock"
 
 # perf is the client here: its exit status is what is checked, so leaks at
 # its exit (an ASan build) must not turn a pass into exit 23.
@@ -450,12 +390,11 @@ listings() {	# listings OUT: the JSON to compare, controllers aside
 listings "$tmp/before.json"
 saved=$tmp/saved.yaml
 ctl save "$saved" >/dev/null || fail "save $saved"
-stop_daemon
+daemon_stop fail
 nlog=$((nlog + 1))
 log=$tmp/nvmfd.$nlog.log
-if ! start "$saved" "$log"; then
-	fail "nvmfd does not start from the saved file:"
-	cat "$log"
+if ! daemon_start "$saved" "$log"; then
+	fail "nvmfd does not start from the saved file: $daemon_error"
 	exit 1
 fi
 listings "$tmp/after.json"
@@ -514,7 +453,7 @@ pass "reload applied model, namespace and port"
 
 say "--- SIGHUP"
 gen_config "$port" "sighup model" no no >"$saved"
-kill -HUP "$pid"
+kill -HUP "$daemon_pid"
 i=0
 while [ $i -lt 50 ]; do
 	[ "$(ctl show-subsys "$NQN_A" --json | json 'j["subsystem"]["model"]')" = "sighup model" ] && break
@@ -532,7 +471,7 @@ fi
 	fail "port 2 still there after SIGHUP"
 listings "$tmp/before.json"
 echo "bogus_key: 1" >>"$saved"
-kill -HUP "$pid"
+kill -HUP "$daemon_pid"
 i=0
 while [ $i -lt 50 ] && ! grep -q 'reload failed' "$log"; do
 	sleep 0.1
@@ -552,12 +491,7 @@ second_pid=
 "$NVMFD" -F -f "$tmp/second.yaml" 2>"$tmp/second.log" &
 second_pid=$!
 bgpids=$second_pid
-i=0
-while kill -0 "$second_pid" 2>/dev/null && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
-if kill -0 "$second_pid" 2>/dev/null; then
+if ! wait_gone "$second_pid" 10; then
 	fail "a second nvmfd on the same control socket is still running after 10 s"
 	kill -TERM "$second_pid"
 	wait "$second_pid"
@@ -578,37 +512,31 @@ alive "a second daemon tried the socket"
 
 # ------------------------------------------------ 7. stale socket file
 say "--- stale socket after SIGKILL"
-old_pid=$pid
-kill -KILL "$pid"
-wait "$pid" 2>/dev/null
-pid=
+old_pid=$daemon_pid
+daemon_kill
 [ -S "$sock" ] || fail "no socket file left after SIGKILL (nothing to test)"
 expect_rc 8 "nvmfctl against the stale socket" ctl version
 nlog=$((nlog + 1))
 log=$tmp/nvmfd.$nlog.log
-if start "$saved" "$log"; then
+if daemon_start "$saved" "$log"; then
 	new_pid=$(ctl version --json | json 'j["daemon"]["pid"]')
-	if [ "$new_pid" = "$pid" ] && [ "$pid" != "$old_pid" ]; then
-		pass "the stale socket was replaced (pid $old_pid -> $pid)"
+	if [ "$new_pid" = "$daemon_pid" ] && [ "$daemon_pid" != "$old_pid" ]; then
+		pass "the stale socket was replaced (pid $old_pid -> $daemon_pid)"
 	else
-		fail "version answers pid '$new_pid', expected $pid"
+		fail "version answers pid '$new_pid', expected $daemon_pid"
 	fi
 else
-	fail "nvmfd did not start over a stale socket:"
-	cat "$log"
+	fail "nvmfd did not start over a stale socket: $daemon_error"
 fi
 
 # ------------------------------------------------------------ 8. the end
 say "--- SIGTERM"
-[ -n "$pid" ] && stop_daemon
+daemon_stop fail
 [ -e "$sock" ] && fail "control socket left after SIGTERM"
 [ -e "$rosock" ] && fail "read-only socket left after SIGTERM"
 
-if grep -l 'AddressSanitizer\|LeakSanitizer\|runtime error' "$tmp"/nvmfd.*.log \
-    "$tmp/second.log" 2>/dev/null; then
+log_has_sanitizer_report "$tmp"/nvmfd.*.log "$tmp/second.log" &&
 	fail "sanitizer report in a daemon log"
-	status=1
-fi
 if [ $status -ne 0 ]; then
 	for l in "$tmp"/nvmfd.*.log; do
 		echo "---- $l (last 60 lines)"

@@ -39,8 +39,8 @@ fi
 # Control socket paths must fit sun_path (108 bytes).
 base=${TMPDIR:-/tmp}
 [ ${#base} -le 60 ] || base=/tmp
+. "$here/lib.sh"
 tmp=$(mktemp -d "$base/nvmfd-linux-control.XXXXXX") || exit 99
-daemon_pid=""
 agent_pid=""
 vm_pid=""
 # shellcheck disable=SC2317  # called from the trap
@@ -49,19 +49,11 @@ cleanup() {
 		kill "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
-	if [ -n "$daemon_pid" ]; then
-		kill -KILL "$daemon_pid" 2>/dev/null
-		wait "$daemon_pid" 2>/dev/null
-	fi
+	daemon_kill
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-PYTHONDONTWRITEBYTECODE=1
-export ASAN_OPTIONS UBSAN_OPTIONS PYTHONDONTWRITEBYTECODE
 
 failed=0
 fail() {
@@ -74,6 +66,7 @@ ln -s "$NVMFD" "$tmp/nvmfctl" || exit 99
 ctl() { "$tmp/nvmfctl" -s "$sock" "$@"; }
 
 # ---------------------------------------------------------------- daemon
+# shellcheck disable=SC2317  # called through setup
 write_config() {	# PORT
 	cat >"$tmp/nvmfd.yaml" <<EOF
 workers: 2
@@ -93,60 +86,42 @@ subsystems:
 EOF
 }
 
-# start_daemon: 0 ready, 1 gone (e.g. port in use), 2 no "ready" within 10 s.
-start_daemon() {
-	: >"$tmp/nvmfd.log"
-	"$NVMFD" -F -d -f "$tmp/nvmfd.yaml" 2>"$tmp/nvmfd.log" &
-	daemon_pid=$!
-	for _ in $(seq 100); do
-		grep -q ' ready: ' "$tmp/nvmfd.log" && return 0
-		if ! kill -0 "$daemon_pid" 2>/dev/null; then
-			wait "$daemon_pid"
-			daemon_pid=""
-			return 1
-		fi
-		sleep 0.1
-	done
-	return 2
+# shellcheck disable=SC2317  # called through setup
+stop_agent() {
+	[ -n "$agent_pid" ] || return 0
+	kill "$agent_pid" 2>/dev/null
+	wait "$agent_pid" 2>/dev/null
+	agent_pid=""
 }
 
-# Ports 24530-24539: the NVMe/TCP port and, next to it, the agent's.
-port=""
-for p in 24530 24532 24534 24536 24538; do
-	write_config "$p"
-	start_daemon
-	case $? in
-	0) ;;
-	1) grep -q 'in use' "$tmp/nvmfd.log" && continue
-	   say "ERROR: nvmfd exited at start:"; cat "$tmp/nvmfd.log"; exit 99 ;;
-	*) say "ERROR: nvmfd did not log \"ready\" within 10 s:"; cat "$tmp/nvmfd.log"
-	   exit 99 ;;
-	esac
+# start_agent PORT: ctl_agent.py on PORT (it needs no daemon to listen);
+# non-zero when it cannot listen there.
+# shellcheck disable=SC2317  # called through setup
+start_agent() {
+	stop_agent	# the previous pair's: its daemon found its port in use
 	: >"$tmp/agent.log"
-	python3 "$here/ctl_agent.py" --port $((p + 1)) --nvmfctl "$tmp/nvmfctl" \
+	python3 "$here/ctl_agent.py" --port "$1" --nvmfctl "$tmp/nvmfctl" \
 	    --socket "$sock" --nqn "$NQN" --timeout $((VM_TIMEOUT + 30)) \
 	    >"$tmp/agent.log" 2>&1 &
 	agent_pid=$!
 	for _ in $(seq 50); do
-		grep -q 'listening' "$tmp/agent.log" && break
+		grep -q 'listening' "$tmp/agent.log" && return 0
 		kill -0 "$agent_pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	if grep -q 'listening' "$tmp/agent.log"; then
-		port=$p
-		break
-	fi
-	# The agent's port is taken: try the next pair.
-	wait "$agent_pid" 2>/dev/null
-	agent_pid=""
-	kill -TERM "$daemon_pid"
-	wait "$daemon_pid"
-	daemon_pid=""
-done
-if [ -z "$port" ]; then
-	say "ERROR: no free port pair in 24530-24539"
+	stop_agent
+	return 1
+}
+
+# Ports 24530-24539: the NVMe/TCP port and, next to it, the agent's.
+# shellcheck disable=SC2317  # called by daemon_start_on_ports
+setup() { write_config "$1" && start_agent $(($1 + 1)); }
+if ! daemon_start_on_ports setup "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
+    "24530 24532 24534 24536 24538" -d; then
+	say "ERROR: $daemon_error"
 	exit 99
 fi
+port=$daemon_port
 say "nvmfd (pid $daemon_pid) on 127.0.0.1:$port, agent on $((port + 1))"
 ctl list-ns "$NQN" | sed 's/^/  /'
 
@@ -190,31 +165,12 @@ n=$(grep -c "I/O controller .* on $NQN" "$tmp/nvmfd.log")
 [ "$n" -ge 2 ] || fail "the daemon logged $n controllers for $NQN, expected 2 (connect, reconnect)"
 
 # ---------------------------------------------------------------- shutdown
-if kill -0 "$daemon_pid" 2>/dev/null; then
-	ctl list-ctrl | sed 's/^/  /'
-	say "stopping nvmfd with SIGTERM"
-	kill -TERM "$daemon_pid"
-	for _ in $(seq 100); do
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$daemon_pid" 2>/dev/null; then
-		fail "nvmfd still running 10 s after SIGTERM"
-	else
-		wait "$daemon_pid"
-		rc=$?
-		daemon_pid=""
-		[ "$rc" = 0 ] || fail "nvmfd exited with $rc after SIGTERM"
-	fi
-else
-	wait "$daemon_pid"
-	fail "nvmfd died during the test (exit $?)"
-	daemon_pid=""
-fi
+kill -0 "$daemon_pid" 2>/dev/null && ctl list-ctrl | sed 's/^/  /'
+say "stopping nvmfd with SIGTERM"
+daemon_stop fail
 
-if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$tmp/nvmfd.log"; then
+log_has_sanitizer_report "$tmp/nvmfd.log" &&
 	fail "sanitizer report in the daemon log"
-fi
 if [ "$failed" != 0 ]; then
 	echo "----- daemon log ($tmp/nvmfd.log, last 150 lines)"
 	tail -n 150 "$tmp/nvmfd.log"

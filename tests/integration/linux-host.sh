@@ -39,8 +39,8 @@ if [ ! -x "$NVMFD" ]; then
 	exit 99
 fi
 
+. "$here/lib.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmfd-linux-host.XXXXXX") || exit 99
-daemon_pid=""
 vm_pid=""
 # shellcheck disable=SC2317  # called from the trap
 cleanup() {
@@ -48,10 +48,7 @@ cleanup() {
 		kill "$vm_pid" 2>/dev/null
 		wait "$vm_pid" 2>/dev/null
 	fi
-	if [ -n "$daemon_pid" ]; then
-		kill -KILL "$daemon_pid" 2>/dev/null
-		wait "$daemon_pid" 2>/dev/null
-	fi
+	daemon_kill
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -70,7 +67,8 @@ dump_log() {
 }
 
 # ---------------------------------------------------------------- daemon
-# $1 main port, $2 a second port that refuses digests.
+# write_config PORT: PORT and, next to it, a port that refuses digests.
+# shellcheck disable=SC2317  # called by daemon_start_on_ports
 write_config() {
 	cat > "$tmp/nvmfd.yaml" <<EOF
 workers: 2
@@ -80,7 +78,7 @@ ports:
     port: $1
   - id: 2
     address: 127.0.0.1
-    port: $2
+    port: $(($1 + 1))
     header_digest: false
     data_digest: false
 subsystems:
@@ -100,48 +98,19 @@ subsystems:
 EOF
 }
 
-# start_daemon: 0 ready, 1 gone (e.g. port in use), 2 no "ready" within 10 s.
-start_daemon() {
-	: > "$tmp/nvmfd.log"
-	# shellcheck disable=SC2086  # $ctl_opt is empty or one word
-	"$NVMFD" -F -d -f "$tmp/nvmfd.yaml" $ctl_opt 2> "$tmp/nvmfd.log" &
-	daemon_pid=$!
-	for _ in $(seq 100); do
-		grep -q ' ready: ' "$tmp/nvmfd.log" && return 0
-		if ! kill -0 "$daemon_pid" 2>/dev/null; then
-			wait "$daemon_pid"
-			daemon_pid=""
-			return 1
-		fi
-		sleep 0.1
-	done
-	return 2
-}
-
 # A private control socket, not the system-wide default (if this nvmfd has one).
 ctl_opt=""
 if "$NVMFD" -h 2>&1 | grep -q -- '-s path'; then
 	ctl_opt=-s$tmp/ctl.sock
 fi
 
-# Ports 24470-24479: take the first pair the daemon can bind (another test
-# may hold some of them).
-port=""
-for p in 24470 24472 24474 24476 24478; do
-	write_config "$p" $((p + 1))
-	start_daemon
-	case $? in
-	0) port=$p; break ;;
-	1) grep -q 'in use' "$tmp/nvmfd.log" && continue
-	   say "ERROR: nvmfd exited at start:"; cat "$tmp/nvmfd.log"; exit 99 ;;
-	*) say "ERROR: nvmfd did not log \"ready\" within 10 s:"; cat "$tmp/nvmfd.log"
-	   exit 99 ;;
-	esac
-done
-if [ -z "$port" ]; then
-	say "ERROR: no free port pair in 24470-24479"
+# Ports 24470-24479: take the first pair the daemon can bind.
+if ! daemon_start_on_ports write_config "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
+    "24470 24472 24474 24476 24478" -d ${ctl_opt:+"$ctl_opt"}; then
+	say "ERROR: $daemon_error"
 	exit 99
 fi
+port=$daemon_port
 say "nvmfd (pid $daemon_pid) ready on 127.0.0.1:$port, digest-less port $((port + 1))"
 
 # ---------------------------------------------------------------- 5. KATO
@@ -184,26 +153,8 @@ ctrl_logged KATOCTRL "$RAM_NQN" 2000
 ctrl_logged PDCCTRL nqn.2014-08.org.nvmexpress.discovery '[1-9][0-9]*'
 
 # ---------------------------------------------------------------- shutdown
-if kill -0 "$daemon_pid" 2>/dev/null; then
-	say "stopping nvmfd with SIGTERM"
-	kill -TERM "$daemon_pid"
-	for _ in $(seq 100); do
-		kill -0 "$daemon_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$daemon_pid" 2>/dev/null; then
-		fail "nvmfd still running 10 s after SIGTERM"
-	else
-		wait "$daemon_pid"
-		rc=$?
-		daemon_pid=""
-		[ "$rc" = 0 ] || fail "nvmfd exited with $rc after SIGTERM"
-	fi
-else
-	wait "$daemon_pid"
-	fail "nvmfd died during the test (exit $?)"
-	daemon_pid=""
-fi
+say "stopping nvmfd with SIGTERM"
+daemon_stop fail
 
 # ---------------------------------------------------------------- 4. file data
 md5=$(guest_val MD5)
@@ -220,9 +171,8 @@ elif [ "$vm_rc" = 0 ]; then
 	fail "the guest printed no MD5= line"
 fi
 
-if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' "$tmp/nvmfd.log"; then
+log_has_sanitizer_report "$tmp/nvmfd.log" &&
 	fail "sanitizer report in the daemon log"
-fi
 
 dump_log
 if [ "$failed" != 0 ]; then

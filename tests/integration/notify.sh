@@ -26,16 +26,13 @@ if [ -z "$NVMFD" ] || [ ! -x "$NVMFD" ]; then
 	exit 99
 fi
 
+. "$here/lib.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmfd-notify.XXXXXX") || exit 99
-pid=
 lpid=
+# shellcheck disable=SC2317  # called from the trap
 cleanup() {
-	for p in $pid $lpid; do
-		if kill -0 "$p" 2>/dev/null; then
-			kill -KILL "$p" 2>/dev/null
-			wait "$p" 2>/dev/null
-		fi
-	done
+	daemon_kill
+	stop_listener
 	# A detached daemon is not our child: find it by its pidfile.
 	if [ -s "$tmp/detached.pid" ]; then
 		kill -KILL "$(cat "$tmp/detached.pid")" 2>/dev/null
@@ -44,11 +41,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-
-ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
-UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
-PYTHONDONTWRITEBYTECODE=1
-export ASAN_OPTIONS UBSAN_OPTIONS PYTHONDONTWRITEBYTECODE
 
 # A socket path must fit sun_path; a long TMPDIR falls back to an abstract
 # name, which systemd also uses.
@@ -63,6 +55,7 @@ fail() {
 	status=1
 }
 
+# shellcheck disable=SC2317  # called through setup
 write_config() {	# PORT
 	cat >"$tmp/nvmfd.yaml" <<EOF
 workers: 1
@@ -89,18 +82,18 @@ wait_for() {
 	return 1
 }
 
-# wait_gone PID SECONDS: until no process PID (need not be our child).
-wait_gone() {
-	i=0
-	while kill -0 "$1" 2>/dev/null; do
-		[ $i -ge $(($2 * 10)) ] && return 1
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 0
+# shellcheck disable=SC2317  # called through setup
+stop_listener() {
+	[ -n "$lpid" ] || return 0
+	kill "$lpid" 2>/dev/null
+	wait "$lpid" 2>/dev/null
+	lpid=
 }
 
-start_listener() {	# PORT
+# start_listener PORT: a fresh one (the previous one's daemon could not bind).
+# shellcheck disable=SC2317  # called through setup
+start_listener() {
+	stop_listener
 	rm -f "$events"
 	[ "${sock#@}" = "$sock" ] && rm -f "$sock"
 	python3 "$here/notify_listen.py" --socket "$sock" --port "$1" \
@@ -113,47 +106,27 @@ start_listener() {	# PORT
 }
 
 # ------------------------------------------------- READY=1 from the daemon
-# Start on the first free port of 24490-24499.
-port=
-for p in 24490 24491 24492 24493 24494 24495 24496 24497 24498 24499; do
-	write_config "$p"
-	start_listener "$p"
-	: >"$tmp/nvmfd.log"
-	NOTIFY_SOCKET=$sock "$NVMFD" -F -f "$tmp/nvmfd.yaml" \
-	    -p "$tmp/nvmfd.pid" -s "$tmp/ctl.sock" >>"$tmp/nvmfd.log" 2>&1 &
-	pid=$!
-	i=0
-	while [ $i -lt 100 ]; do	# 10 s
-		if grep -q '^DGRAM' "$events" 2>/dev/null; then
-			port=$p
-			break
-		fi
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-		i=$((i + 1))
-	done
-	[ -n "$port" ] && break
-	if kill -0 "$pid" 2>/dev/null; then
-		echo "FAIL: no notification within 10 s of starting nvmfd"
-		cat "$tmp/nvmfd.log"
-		exit 1
-	fi
-	wait "$pid" 2>/dev/null
-	pid=
-	kill "$lpid" 2>/dev/null
-	wait "$lpid" 2>/dev/null
-	lpid=
-	if ! grep -qi 'in use' "$tmp/nvmfd.log"; then
-		echo "FAIL: nvmfd did not start:"
-		cat "$tmp/nvmfd.log"
-		exit 1
-	fi
-done
-if [ -z "$port" ]; then
-	echo "FAIL: no free port in 24490-24499"
+# Start on the first free port of 24490-24499.  The wait is for the first
+# datagram, not the log: that is what systemd waits for.
+# shellcheck disable=SC2317  # called by daemon_start
+notified() { grep -q '^DGRAM' "$events" 2>/dev/null; }
+daemon_ready=notified
+# shellcheck disable=SC2317  # called by daemon_start_on_ports
+setup() { write_config "$1" && start_listener "$1"; }
+NOTIFY_SOCKET=$sock
+export NOTIFY_SOCKET
+daemon_start_on_ports setup "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
+    "24490 24491 24492 24493 24494 24495 24496 24497 24498 24499" \
+    -p "$tmp/nvmfd.pid" -s "$tmp/ctl.sock"
+rc=$?
+unset NOTIFY_SOCKET	# only for this daemon
+if [ $rc != 0 ]; then
+	[ $rc = 2 ] && daemon_error="no notification within 10 s of starting nvmfd"
+	echo "FAIL: $daemon_error"
 	exit 1
 fi
-echo "nvmfd (pid $pid) on 127.0.0.1:$port, notifying $sock"
+port=$daemon_port
+echo "nvmfd (pid $daemon_pid) on 127.0.0.1:$port, notifying $sock"
 
 # The first datagram is READY=1, sent when the port already took a client.
 wait_for '^CONNECT' 1 5
@@ -167,7 +140,7 @@ grep -q '^CONNECT ok$' "$events" ||
 grep -q ' ready: ' "$tmp/nvmfd.log" || fail "no 'ready' line in the log"
 
 # --------------------------------------------------------------- pidfile
-want="$pid"
+want="$daemon_pid"
 got=$(cat "$tmp/nvmfd.pid" 2>/dev/null)
 [ "$got" = "$want" ] || fail "pidfile holds '$got', not $want"
 # A second instance on the same pidfile stops before touching the port.
@@ -175,15 +148,15 @@ got=$(cat "$tmp/nvmfd.pid" 2>/dev/null)
     >"$tmp/second.log" 2>&1
 rc=$?
 [ $rc -eq 1 ] || fail "second nvmfd exited $rc, not 1"
-grep -q "already running (pid $pid)" "$tmp/second.log" ||
+grep -q "already running (pid $daemon_pid)" "$tmp/second.log" ||
     fail "second nvmfd: $(cat "$tmp/second.log")"
-[ "$(cat "$tmp/nvmfd.pid" 2>/dev/null)" = "$pid" ] ||
+[ "$(cat "$tmp/nvmfd.pid" 2>/dev/null)" = "$daemon_pid" ] ||
     fail "the second nvmfd changed the pidfile"
 
 # ------------------------------------------------ RELOADING=1, then READY=1
 check_reload() {
 	before=$(grep -c '^DGRAM' "$events")
-	kill -HUP "$pid"
+	kill -HUP "$daemon_pid"
 	if ! wait_for '^DGRAM' $((before + 2)) 10; then
 		fail "reload: no RELOADING=1 and READY=1 within 10 s of SIGHUP"
 		return
@@ -209,15 +182,7 @@ else
 fi
 
 # ------------------------------------------------- SIGTERM: STOPPING=1, exit 0
-kill -TERM "$pid"
-if wait_gone "$pid" 10; then
-	wait "$pid"
-	rc=$?
-	[ $rc -eq 0 ] || fail "nvmfd exited with status $rc after SIGTERM"
-else
-	fail "nvmfd still running 10 s after SIGTERM"
-fi
-pid=
+daemon_stop fail
 wait_for '^DGRAM.*STOPPING=1' 1 5 || fail "no STOPPING=1 after SIGTERM"
 last=$(grep '^DGRAM' "$events" | tail -n 1)
 case "|${last#DGRAM }|" in
@@ -254,10 +219,8 @@ else
 	[ ! -e "$tmp/detached.pid" ] || fail "detached nvmfd left its pidfile"
 fi
 
-if grep -q 'AddressSanitizer\|runtime error\|LeakSanitizer' \
-    "$tmp/nvmfd.log" "$tmp/second.log" "$tmp/detached.log"; then
-	fail "sanitizer report in a daemon's log"
-fi
+log_has_sanitizer_report "$tmp/nvmfd.log" "$tmp/second.log" \
+    "$tmp/detached.log" && fail "sanitizer report in a daemon's log"
 if [ $status -ne 0 ]; then
 	echo "---- notifications"
 	cat "$events"

@@ -1,0 +1,157 @@
+# shellcheck shell=sh disable=SC2034  # daemon_* are for the callers
+# Sourced by the integration tests that run nvmfd on this machine:
+# starting it on a free port, stopping it, and reading its log.
+#
+#   daemon_start CONFIG LOG [NVMFD-ARG...]
+#       nvmfd -F -f CONFIG, its output in LOG; waits up to 10 s until
+#       "$daemon_ready" LOG succeeds.  Sets daemon_pid.  Returns 0 ready;
+#       1 exited (daemon_pid empty, daemon_rc its status); 2 not ready in
+#       10 s (still running: daemon_kill it, or leave that to the trap).
+#       On failure it prints LOG, and daemon_error says what went wrong.
+#   daemon_start_on_ports SETUP CONFIG LOG PORTS [NVMFD-ARG...]
+#       daemon_start on the first of PORTS (a space-separated list) that
+#       the daemon can bind; SETUP PORT is called first (see below).  Sets
+#       daemon_port.  Returns as daemon_start, or 3 when every port is in
+#       use.
+#   daemon_stop FAIL
+#       SIGTERM: nvmfd must exit with status 0 within 10 s.  Otherwise
+#       (also when it had died before) it calls the caller's FAIL MESSAGE,
+#       SIGKILLs it after those 10 s and returns 1.
+#   daemon_kill
+#       SIGKILL, for EXIT traps.
+#   log_has_sanitizer_report LOG...
+#       true if ASan, LSan or UBSan reported in a LOG; prints those LOGs.
+#   wait_gone PID SECONDS
+#       true once there is no process PID (it need not be a child).
+#
+# NVMFD names the daemon.  The helpers' own names start with "_".
+
+# Reports go to the daemon's log, where log_has_sanitizer_report finds them;
+# leak reports make the daemon's exit status non-zero.  Python's bytecode
+# would land in the source tree.
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+PYTHONDONTWRITEBYTECODE=1
+export ASAN_OPTIONS UBSAN_OPTIONS PYTHONDONTWRITEBYTECODE
+
+daemon_pid=
+daemon_port=
+daemon_rc=
+daemon_error=
+
+# daemon_ready names the test for "ready" (called with LOG); a test that
+# waits for something else (notify.sh: the READY=1 datagram) sets its own.
+daemon_logged_ready() { grep -q ' ready: ' "$1"; }
+daemon_ready=daemon_logged_ready
+
+daemon_start() {
+	_daemon_run "$@"
+	_ds_rc=$?
+	[ $_ds_rc = 0 ] || _daemon_show_log "$2"
+	return $_ds_rc
+}
+
+# daemon_start, but quiet: a port in use is no news.
+_daemon_run() {
+	_dr_config=$1 _dr_log=$2
+	shift 2
+	: >"$_dr_log"	# there before the first look at it
+	"$NVMFD" -F -f "$_dr_config" "$@" >>"$_dr_log" 2>&1 &
+	daemon_pid=$!
+	_dr_i=0
+	while [ $_dr_i -lt 100 ]; do
+		"$daemon_ready" "$_dr_log" && return 0
+		if ! kill -0 "$daemon_pid" 2>/dev/null; then
+			wait "$daemon_pid"
+			daemon_rc=$?
+			daemon_pid=
+			daemon_error="nvmfd exited at start (exit $daemon_rc)"
+			return 1
+		fi
+		sleep 0.1
+		_dr_i=$((_dr_i + 1))
+	done
+	daemon_error="nvmfd not ready within 10 s"
+	return 2
+}
+
+_daemon_show_log() {
+	echo "---- nvmfd log ($1)"
+	cat "$1"
+	echo "---- end of nvmfd log"
+}
+
+# Other tests, and other checkouts' tests, may hold some of a test's ports
+# at the same time: a start that fails with "address in use" goes on to the
+# next port.  SETUP PORT writes CONFIG for PORT and starts whatever else
+# needs a port next to it; it returns non-zero when that port is taken,
+# which counts as "in use" too.
+daemon_start_on_ports() {
+	_dp_setup=$1 _dp_config=$2 _dp_log=$3 _dp_ports=$4
+	shift 4
+	daemon_port=
+	for _dp_port in $_dp_ports; do
+		"$_dp_setup" "$_dp_port" || continue
+		_daemon_run "$_dp_config" "$_dp_log" "$@"
+		_dp_rc=$?
+		if [ $_dp_rc = 0 ]; then
+			daemon_port=$_dp_port
+			return 0
+		fi
+		[ $_dp_rc = 1 ] && grep -qi 'in use' "$_dp_log" && continue
+		_daemon_show_log "$_dp_log"
+		return $_dp_rc
+	done
+	daemon_error="no free port of $_dp_ports"
+	return 3
+}
+
+wait_gone() {
+	_wg_i=0
+	while kill -0 "$1" 2>/dev/null; do
+		[ $_wg_i -ge $(($2 * 10)) ] && return 1
+		sleep 0.1
+		_wg_i=$((_wg_i + 1))
+	done
+	return 0
+}
+
+daemon_stop() {
+	[ -n "$daemon_pid" ] || return 0	# none started, or already stopped
+	if ! kill -0 "$daemon_pid" 2>/dev/null; then
+		wait "$daemon_pid"
+		daemon_rc=$?
+		daemon_pid=
+		"$1" "nvmfd died during the test (exit $daemon_rc)"
+		return 1
+	fi
+	kill -TERM "$daemon_pid"
+	if ! wait_gone "$daemon_pid" 10; then
+		"$1" "nvmfd still running 10 s after SIGTERM"
+		daemon_kill
+		return 1
+	fi
+	wait "$daemon_pid"
+	daemon_rc=$?
+	daemon_pid=
+	if [ $daemon_rc != 0 ]; then
+		"$1" "nvmfd exited with $daemon_rc after SIGTERM"
+		return 1
+	fi
+	return 0
+}
+
+daemon_kill() {
+	[ -n "$daemon_pid" ] || return 0
+	kill -KILL "$daemon_pid" 2>/dev/null
+	wait "$daemon_pid" 2>/dev/null
+	daemon_pid=
+}
+
+# Not grep's status: a missing LOG would make it 2 even after a match.
+log_has_sanitizer_report() {
+	_sr_logs=$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error' \
+	    "$@" 2>/dev/null)
+	[ -n "$_sr_logs" ] || return 1
+	echo "$_sr_logs"
+}
