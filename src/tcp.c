@@ -141,7 +141,13 @@ qpair_attach(struct qpair *qp, struct loop *l)
 	if (qp->rev == NULL || qp->wev == NULL || qp->timer == NULL)
 		fatalx("event_new");
 	atomic_fetch_add(&l->nqpairs, 1);
-	if (qp->state >= QP_CLOSING) {
+	/* Closed in transit (a kill message overtook the handoff): finish it
+	 * here.  qpair_close() does nothing for one already dead. */
+	if (qp->state == QP_DEAD) {
+		qpair_maybe_finish(qp);
+		return;
+	}
+	if (qp->state == QP_CLOSING) {
 		qpair_close(qp, NULL);
 		return;
 	}
