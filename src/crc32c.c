@@ -13,6 +13,8 @@
 
 #include "nvmfd.h"
 
+#define CRC32C_POLY	0x82f63b78	/* reflected */
+
 static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 static uint32_t (*crc_impl)(uint32_t, const uint8_t *, size_t);
@@ -54,7 +56,7 @@ gf2_mulmod(uint32_t a, uint32_t b)
 	for (uint32_t m = 1u << 31; m != 0; m >>= 1) {
 		if (a & m)
 			prod ^= b;
-		b = (b & 1) ? (b >> 1) ^ 0x82f63b78 : b >> 1;
+		b = (b & 1) ? (b >> 1) ^ CRC32C_POLY : b >> 1;
 	}
 	return (prod);
 }
@@ -132,7 +134,7 @@ crc32c_init(void)
 		uint32_t c = i;
 
 		for (int k = 0; k < 8; k++)
-			c = (c >> 1) ^ (0x82f63b78 & (0u - (c & 1)));
+			c = (c >> 1) ^ (CRC32C_POLY & (0u - (c & 1)));
 		crc_table[0][i] = c;
 	}
 	for (uint32_t i = 0; i < 256; i++)

@@ -629,7 +629,8 @@ uring_reap(struct io_engine *e)
 		for (unsigned i = 0; i < n; i++)
 			uring_complete(e, ios[i], res[i]);
 	}
-	uring_drain(e);
+	/* The waiting I/Os move into the freed room in io_engine_flush(),
+	 * at the end of this turn. */
 }
 
 static void

@@ -65,9 +65,9 @@ rxbuf_read(struct rxbuf *rx, int fd, bool *drained)
 	ssize_t n, got;
 	int cnt = 0;
 
-	/* Unparsed bytes to the front, unless a payload is in flight
-	 * (what follows it lands in the buffer). */
-	if ((rx->direct_left == 0 || rx->off == rx->len) && rx->off > 0) {
+	/* Unparsed bytes to the front.  None while a payload is read in
+	 * place: rxbuf_take() leaves a remainder only once it took them all. */
+	if (rx->off > 0) {
 		memmove(rx->buf, rx->buf + rx->off, rx->len - rx->off);
 		rx->len -= rx->off;
 		rx->off = 0;

@@ -10,7 +10,6 @@
 
 #include "nvmfd.h"
 
-
 /* Offset of the data in a PDU whose receiver asked for (pda+1)*4 alignment. */
 uint32_t
 tcp_pdu_data_offset(uint8_t hlen, bool hdgst, uint8_t pda)
@@ -76,7 +75,7 @@ check_ch(const struct nvme_tcp_hdr *ch, bool host, bool ic_done,
     const struct pdu_limits *lim, uint32_t *fei)
 {
 	const struct pdu_rule *r = pdu_rule(ch->type, host);
-	uint32_t plen = ch->plen, min_data_off, data_len, hd;
+	uint32_t plen = ch->plen, min_data_off, data_len, hd, dd;
 	bool has_data;
 
 	if (r == NULL)
@@ -128,9 +127,10 @@ check_ch(const struct nvme_tcp_hdr *ch, bool host, bool ic_done,
 	if (ch->pdo < min_data_off ||
 	    ch->pdo % (((uint32_t)lim->cpda + 1) * 4) != 0)
 		CH_FAIL(pdo, NVME_TCP_FES_INVALID_HEADER);
-	if (plen < (uint32_t)ch->pdo + (lim->ddgst ? NVME_TCP_DIGEST_LEN : 0) + 1)
+	dd = lim->ddgst ? NVME_TCP_DIGEST_LEN : 0;
+	if (plen < (uint32_t)ch->pdo + dd + 1)
 		CH_FAIL(plen, NVME_TCP_FES_INVALID_HEADER);
-	data_len = plen - ch->pdo - (lim->ddgst ? NVME_TCP_DIGEST_LEN : 0);
+	data_len = plen - ch->pdo - dd;
 	if (ch->type == NVME_TCP_CMD && data_len > lim->max_icd)
 		CH_FAIL(plen, NVME_TCP_FES_DATA_LIMIT);
 	if (ch->type != NVME_TCP_CMD && data_len > lim->maxh2cdata)

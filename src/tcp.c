@@ -39,7 +39,6 @@ enum tx_kind { TX_NONE, TX_R2T, TX_C2H, TX_RSP };
 
 static const uint8_t zero_pad[PDU_ALIGN_MAX];	/* C2H padding for HPDA */
 
-
 static pthread_mutex_t all_mtx = PTHREAD_MUTEX_INITIALIZER;
 static TAILQ_HEAD(, qpair) all_qpairs = TAILQ_HEAD_INITIALIZER(all_qpairs);
 
@@ -499,9 +498,9 @@ qpair_flush(struct qpair *qp)
 	struct iovec iov[TX_IOV_MAX];
 	struct msghdr msg = { .msg_iov = iov };
 	struct nvmf_cmd *cmd;
-	size_t skip = qp->tx_done;
+	size_t skip;
 	ssize_t n;
-	int cnt = 0;
+	int cnt;
 	bool ctl;
 
 	if (qp->fd < 0 || qp->state == QP_DEAD)
@@ -521,14 +520,12 @@ qpair_flush(struct qpair *qp)
 
 				if (k == 0)
 					break;
-				/* Drop what an earlier partial write sent. */
+				/* Drop what an earlier partial write sent: it
+				 * lies within the first entry, which is retired
+				 * as soon as it went out whole. */
 				if (skip > 0) {
-					size_t bytes = 0;
-
-					for (int j = 0; j < k; j++)
-						bytes += iov[cnt + j].iov_len;
 					k = iov_skip(iov + cnt, k, skip);
-					skip -= MINIMUM(skip, bytes);
+					skip = 0;
 				}
 				cnt += k;
 				if (qp->ctl_len > 0)
