@@ -22,13 +22,23 @@
 
 #define CLI_TIMEOUT_MS	60000
 
-static __dead void
-cli_usage(void)
+/* The command list, from our own copy of the command table. */
+static void
+cli_help(int fd)
 {
 	struct evbuffer *b = evbuffer_new();
 
+	if (b == NULL)
+		return;
 	cmd_help_text(NULL, b);
-	evbuffer_write(b, STDERR_FILENO);
+	evbuffer_write(b, fd);
+	evbuffer_free(b);
+}
+
+static __dead void
+cli_usage(void)
+{
+	cli_help(STDERR_FILENO);
 	exit(CTL_EUSAGE);
 }
 
@@ -50,11 +60,12 @@ read_full(int fd, void *buf, size_t len)
 	return (0);
 }
 
+/* A daemon that has hung up fails the send (no SIGPIPE). */
 static int
 write_full(int fd, const void *buf, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -97,6 +108,7 @@ cli_request(int fd, int argc, char **argv, uint32_t flags)
 	uint32_t n = (uint32_t)argc;
 	size_t len = 8;
 	uint8_t *req, *p;
+	int werr = 0;
 
 	for (int i = 0; i < argc; i++)
 		len += strlen(argv[i]) + 1;
@@ -117,18 +129,21 @@ cli_request(int fd, int argc, char **argv, uint32_t flags)
 		memcpy(p, argv[i], l);
 		p += l;
 	}
-	if (write_full(fd, req, sizeof(h) + len) != 0) {
-		free(req);
-		fprintf(stderr, "nvmfctl: lost the daemon: %s\n", strerror(errno));
-		return (CTL_ECONN);
-	}
+	/* A daemon that refused us may have answered why already. */
+	if (write_full(fd, req, sizeof(h) + len) != 0)
+		werr = errno;
 	free(req);
 
 	for (;;) {
 		uint8_t *msg;
 
 		if (read_full(fd, &h, sizeof(h)) != 0) {
-			fprintf(stderr, "nvmfctl: no answer from the daemon\n");
+			if (werr)
+				fprintf(stderr, "nvmfctl: lost the daemon: %s\n",
+				    strerror(werr));
+			else
+				fprintf(stderr, "nvmfctl: no answer from the "
+				    "daemon\n");
 			return (CTL_ECONN);
 		}
 		if (h.magic != CTL_MAGIC || h.len > 64 * 1024 * 1024) {
@@ -172,10 +187,7 @@ cli_local(int argc, char **argv, uint32_t flags)
 	int rc;
 
 	memset(&ctx, 0, sizeof(ctx));
-	ctx.json = flags & CTL_F_JSON;
-	for (int i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--json") == 0)
-			ctx.json = true;
+	ctx.json = flags & CTL_F_JSON;	/* --json after it: cmd_execute */
 	ctx.out = out_new();
 	ctx.text = evbuffer_new();
 	if (ctx.out == NULL || ctx.text == NULL)
@@ -201,9 +213,9 @@ int
 cli_main(int argc, char *argv[])
 {
 	const char *path = getenv("NVMFD_SOCKET");
+	const struct cmd_entry *e;
 	uint32_t flags = 0;
-	char *args[CTL_MAX_ARGS];
-	int nargs = 0, fd, rc, i;
+	int fd, rc, i;
 
 	if (path == NULL)
 		path = CTL_DEFAULT_SOCKET;
@@ -215,10 +227,7 @@ cli_main(int argc, char *argv[])
 			flags |= CTL_F_JSON;
 		else if (strcmp(argv[i], "-h") == 0 ||
 		    strcmp(argv[i], "--help") == 0) {
-			struct evbuffer *b = evbuffer_new();
-
-			cmd_help_text(NULL, b);
-			evbuffer_write(b, STDOUT_FILENO);
+			cli_help(STDOUT_FILENO);
 			return (CTL_OK);
 		} else
 			cli_usage();
@@ -227,13 +236,14 @@ cli_main(int argc, char *argv[])
 		cli_usage();
 	if (strcmp(argv[i], "perf") == 0)
 		return (perf_main(argc - i, argv + i));
+	e = cmd_find(argv[i]);
 	/* Help is answered from our own copy of the command table. */
 	for (int k = i + 1; k < argc; k++)
 		if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0) {
 			char help[] = "help";
 			char *hargs[] = { help, argv[i], NULL };
 
-			if (cmd_find(argv[i]) == NULL) {
+			if (e == NULL) {
 				fprintf(stderr, "nvmfctl: unknown command '%s'\n",
 				    argv[i]);
 				return (CTL_EUSAGE);
@@ -243,17 +253,15 @@ cli_main(int argc, char *argv[])
 					flags |= CTL_F_JSON;
 			return (cli_local(2, hargs, flags));
 		}
-	if (cmd_find(argv[i]) != NULL && (cmd_find(argv[i])->flags & CMD_LOCAL))
+	if (e != NULL && (e->flags & CMD_LOCAL))
 		return (cli_local(argc - i, argv + i, flags));
 	if (argc - i > CTL_MAX_ARGS) {
 		fprintf(stderr, "nvmfctl: too many arguments\n");
 		return (CTL_EUSAGE);
 	}
-	for (; i < argc; i++)
-		args[nargs++] = argv[i];
 	if ((fd = cli_connect(path)) < 0)
 		return (CTL_ECONN);
-	rc = cli_request(fd, nargs, args, flags);
+	rc = cli_request(fd, argc - i, argv + i, flags);
 	close(fd);
 	return (rc);
 }

@@ -27,6 +27,7 @@
 #define CTL_MAX_CLIENTS		32
 #define CTL_OUTPUT_LIMIT	(16 * 1024 * 1024)	/* unread output */
 #define CTL_IDLE_SECONDS	60
+#define CTL_REFUSED_SECONDS	5	/* a refused client's request */
 
 struct ctl_listener {
 	int		fd;
@@ -40,6 +41,7 @@ struct ctl_client {
 	struct bufferevent *bev;
 	bool		readonly;
 	bool		closing;
+	bool		refused;	/* answered already: close when it sends */
 	uid_t		uid;
 	pid_t		pid;
 };
@@ -47,14 +49,17 @@ struct ctl_client {
 static struct ctl_listener listeners[2];
 static int nlisteners;
 static TAILQ_HEAD(, ctl_client) clients = TAILQ_HEAD_INITIALIZER(clients);
-static int nclients;
+static int nclients, nrefused;
 static gid_t allowed_gid = (gid_t)-1;
 
 static void
 client_free(struct ctl_client *c)
 {
 	TAILQ_REMOVE(&clients, c, entry);
-	nclients--;
+	if (c->refused)
+		nrefused--;
+	else
+		nclients--;
 	bufferevent_free(c->bev);
 	free(c);
 }
@@ -117,7 +122,7 @@ handle_request(struct ctl_client *c, const uint8_t *p, uint32_t len)
 	for (uint32_t i = 0; i < argc; i++) {
 		const uint8_t *nul = memchr(p + off, '\0', len - off);
 
-		if (off >= len || nul == NULL) {
+		if (nul == NULL) {
 			send_result(c, CTL_EPROTO, "malformed arguments");
 			c->closing = true;
 			return;
@@ -167,6 +172,10 @@ client_read_cb(struct bufferevent *bev, void *arg)
 	struct ctl_hdr h;
 	uint8_t *p;
 
+	if (c->refused) {		/* its request: nothing more to wait for */
+		client_free(c);
+		return;
+	}
 	while (!c->closing && evbuffer_get_length(in) >= sizeof(h)) {
 		evbuffer_copyout(in, &h, sizeof(h));
 		if (h.magic != CTL_MAGIC) {
@@ -273,9 +282,44 @@ peer_allowed(int fd, struct ucred *cr)
 	    (allowed_gid != (gid_t)-1 && peer_in_group(fd, cr, allowed_gid)));
 }
 
-/* Answer a connection we do not take with one result, then close it. */
+static struct ctl_client *
+client_new(int fd, const struct ucred *cr, bool refused)
+{
+	struct timeval idle = { refused ? CTL_REFUSED_SECONDS :
+	    CTL_IDLE_SECONDS, 0 };
+	struct ctl_client *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->bev = bufferevent_socket_new(main_loop->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		free(c);
+		close(fd);
+		return (NULL);
+	}
+	c->refused = refused;
+	c->uid = cr->uid;
+	c->pid = cr->pid;
+	TAILQ_INSERT_TAIL(&clients, c, entry);
+	if (refused)
+		nrefused++;
+	else
+		nclients++;
+	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
+	    client_event_cb, c);
+	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return (c);
+}
+
+/*
+ * Answer a connection we do not take with one result, then end it.  Only
+ * our side is shut at once: closing the socket would make a client that
+ * has not sent its request yet fail to send it (EPIPE) before it reads why.
+ * The socket goes when the request arrives, the client hangs up or
+ * CTL_REFUSED_SECONDS pass (at once when too many are waiting already).
+ */
 static void
-refuse(int fd, uint32_t code, const char *msg)
+refuse(int fd, const struct ucred *cr, uint32_t code, const char *msg)
 {
 	struct ctl_hdr h = { CTL_MAGIC, CTL_VERSION, CTL_RESULT,
 	    (uint32_t)(4 + strlen(msg) + 1) };
@@ -283,14 +327,16 @@ refuse(int fd, uint32_t code, const char *msg)
 	    { (void *)msg, strlen(msg) + 1 } };
 
 	(void)writev(fd, iov, 3);
-	close(fd);
+	if (shutdown(fd, SHUT_WR) != 0 || nrefused >= CTL_MAX_CLIENTS)
+		close(fd);
+	else
+		(void)client_new(fd, cr, true);
 }
 
 static void
 accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct ctl_listener *l = arg;
-	struct timeval idle = { CTL_IDLE_SECONDS, 0 };
 	struct ctl_client *c;
 	struct ucred cr = { 0 };
 	int fd;
@@ -305,31 +351,17 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 	} else if (!peer_allowed(fd, &cr)) {
 		log_warnx("control: uid %u refused on %s", (unsigned)cr.uid,
 		    l->path);
-		refuse(fd, CTL_EPERM, "permission denied");
+		refuse(fd, &cr, CTL_EPERM, "permission denied");
 		return;
 	}
 	if (nclients >= CTL_MAX_CLIENTS) {
 		log_warnx("control: %d clients already; refused", nclients);
-		refuse(fd, CTL_EBUSY, "too many control clients; try again "
-		    "later");
+		refuse(fd, &cr, CTL_EBUSY, "too many control clients; try "
+		    "again later");
 		return;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->bev = bufferevent_socket_new(main_loop->base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		free(c);
-		close(fd);
-		return;
-	}
-	c->readonly = l->readonly;
-	c->uid = cr.uid;
-	c->pid = cr.pid;
-	TAILQ_INSERT_TAIL(&clients, c, entry);
-	nclients++;
-	bufferevent_setcb(c->bev, client_read_cb, client_write_cb,
-	    client_event_cb, c);
-	bufferevent_set_timeouts(c->bev, &idle, &idle);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	if ((c = client_new(fd, &cr, false)) != NULL)
+		c->readonly = l->readonly;
 }
 
 /* Is a daemon answering on path?  Then we must not take it over. */
