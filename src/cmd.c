@@ -189,11 +189,14 @@ usage_text(const struct cmd_entry *e, struct evbuffer *b)
 {
 	evbuffer_add_printf(b, "usage: nvmfctl %s%s%s\n  %s\n", e->name,
 	    *e->args ? " " : "", e->args, e->help);
-	for (const struct cmd_opt *o = e->opts; o->name; o++)
-		evbuffer_add_printf(b, "  --%s%s%*s%s\n", o->name,
-		    o->has_value ? " VALUE" : "",
-		    (int)(22 - strlen(o->name) - (o->has_value ? 6 : 0)), "",
-		    o->help);
+	for (const struct cmd_opt *o = e->opts; o->name; o++) {
+		char opt[64];
+
+		/* At least one space, however long the option. */
+		snprintf(opt, sizeof(opt), "%s%s", o->name,
+		    o->has_value ? " VALUE" : "");
+		evbuffer_add_printf(b, "  --%-21s %s\n", opt, o->help);
+	}
 }
 
 /* The whole list, or one command's usage (also used by nvmfctl alone). */
