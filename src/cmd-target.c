@@ -110,23 +110,32 @@ ylist(struct evbuffer *b, int indent, const char *key, const char *csv)
 	free(copy);
 }
 
-/* The running ports, so port references in the snippet resolve. */
-static void
-yports(struct evbuffer *b)
+/*
+ * A new snippet, starting with the running ports so port references in it
+ * resolve.  parse_snippet() frees it.
+ */
+static struct evbuffer *
+snippet_new(struct cmd_ctx *ctx, int *rc)
 {
+	struct evbuffer *b;
 	struct port *p;
 
+	if ((b = evbuffer_new()) == NULL) {
+		*rc = cmd_error(ctx, CTL_ERR, "out of memory");
+		return (NULL);
+	}
 	evbuffer_add_printf(b, "ports:\n");
 	TAILQ_FOREACH(p, &RUNNING->ports, entry) {
 		evbuffer_add_printf(b, "  - id: %u\n", p->id);
 		ykv(b, 4, "address", p->address);
 		ykv(b, 4, "port", p->service);
 	}
+	return (b);
 }
 
 /*
- * Parse a snippet; on error, name the option instead of the YAML path:
- * "command:3:5: subsystems[0].namespaces[0].block_size: ..." becomes
+ * Parse and free a snippet; on error, name the option instead of the YAML
+ * path: "command:3:5: subsystems[0].namespaces[0].block_size: ..." becomes
  * "--block-size: ...".
  */
 static struct config *
@@ -136,11 +145,14 @@ parse_snippet(struct cmd_ctx *ctx, struct evbuffer *b, int *rc)
 	struct config *cf;
 	size_t len = evbuffer_get_length(b);
 
-	if ((text = malloc(len + 1)) == NULL) {
+	text = malloc(len + 1);
+	if (text != NULL)
+		evbuffer_copyout(b, text, len);
+	evbuffer_free(b);
+	if (text == NULL) {
 		*rc = cmd_error(ctx, CTL_ERR, "out of memory");
 		return (NULL);
 	}
-	evbuffer_copyout(b, text, len);
 	text[len] = '\0';
 	cf = config_load_string("command", text, err, sizeof(err));
 	free(text);
@@ -252,19 +264,38 @@ cmd_list_subsys(struct cmd_ctx *ctx)
 }
 
 static void
-out_namespace(struct out *o, struct namespace *ns)
+out_namespaces(struct out *o, struct subsystem *ss)
 {
+	struct namespace *ns;
 	char uuid[40];
 
-	uuid_format(uuid, sizeof(uuid), ns->uuid);
-	out_object(o, NULL);
-	out_u64(o, "nsid", ns->nsid);
-	out_str(o, "backend", "%s", backend_type_name(ns->type));
-	out_str(o, "path", "%s", ns->path ? ns->path : "-");
-	out_u64(o, "size", ns->nlb << ns->lba_shift);
-	out_u64(o, "block_size", 1u << ns->lba_shift);
-	out_bool(o, "readonly", ns->readonly);
-	out_str(o, "uuid", "%s", uuid);
+	out_list(o, "namespaces");
+	TAILQ_FOREACH(ns, &ss->namespaces, entry) {
+		uuid_format(uuid, sizeof(uuid), ns->uuid);
+		out_object(o, NULL);
+		out_u64(o, "nsid", ns->nsid);
+		out_str(o, "backend", "%s", backend_type_name(ns->type));
+		out_str(o, "path", "%s", ns->path ? ns->path : "-");
+		out_u64(o, "size", ns->nlb << ns->lba_shift);
+		out_u64(o, "block_size", 1u << ns->lba_shift);
+		out_bool(o, "readonly", ns->readonly);
+		out_str(o, "uuid", "%s", uuid);
+		out_end(o);
+	}
+	out_end(o);
+}
+
+static void
+out_hosts(struct out *o, struct subsystem *ss)
+{
+	struct host *h;
+
+	out_list(o, "hosts");
+	TAILQ_FOREACH(h, &ss->hosts, entry) {
+		out_object(o, NULL);
+		out_str(o, "hostnqn", "%s", h->nqn);
+		out_end(o);
+	}
 	out_end(o);
 }
 
@@ -291,8 +322,6 @@ int
 cmd_show_subsys(struct cmd_ctx *ctx)
 {
 	struct subsystem *ss;
-	struct namespace *ns;
-	struct host *h;
 	struct controller *c;
 	int rc;
 
@@ -305,17 +334,8 @@ cmd_show_subsys(struct cmd_ctx *ctx)
 	out_bool(ctx->out, "allow_any_host", ss->allow_any_host);
 	out_ports_of(ctx->out, ss);
 	out_u64(ctx->out, "max_io_queues", ss->max_io_queues);
-	out_list(ctx->out, "hosts");
-	TAILQ_FOREACH(h, &ss->hosts, entry) {
-		out_object(ctx->out, NULL);
-		out_str(ctx->out, "hostnqn", "%s", h->nqn);
-		out_end(ctx->out);
-	}
-	out_end(ctx->out);
-	out_list(ctx->out, "namespaces");
-	TAILQ_FOREACH(ns, &ss->namespaces, entry)
-		out_namespace(ctx->out, ns);
-	out_end(ctx->out);
+	out_hosts(ctx->out, ss);
+	out_namespaces(ctx->out, ss);
 	out_list(ctx->out, "controllers");
 	TAILQ_FOREACH(c, &ss->controllers, entry)
 		if (!c->dying)
@@ -336,12 +356,10 @@ cmd_add_subsys(struct cmd_ctx *ctx)
 
 	if (subsystem_find(RUNNING, nqn) != NULL)
 		return (cmd_error(ctx, CTL_EEXIST, "subsystem %s exists", nqn));
-	if ((b = evbuffer_new()) == NULL)
-		return (cmd_error(ctx, CTL_ERR, "out of memory"));
-	yports(b);
-	evbuffer_add_printf(b, "subsystems:\n  - nqn: ");
-	yq(b, nqn);
-	evbuffer_add(b, "\n", 1);
+	if ((b = snippet_new(ctx, &rc)) == NULL)
+		return (rc);
+	evbuffer_add_printf(b, "subsystems:\n");
+	ykv(b, 2, "- nqn", nqn);
 	ykv(b, 4, "serial", cmd_opt(ctx, "serial"));
 	ykv(b, 4, "model", cmd_opt(ctx, "model"));
 	if (hosts != NULL && strcmp(hosts, "any") == 0)
@@ -350,19 +368,17 @@ cmd_add_subsys(struct cmd_ctx *ctx)
 		ylist(b, 4, "hosts", hosts);
 	ylist(b, 4, "ports", cmd_opt(ctx, "ports"));
 	ykv(b, 4, "max_io_queues", cmd_opt(ctx, "max-io-queues"));
-	cf = parse_snippet(ctx, b, &rc);
-	evbuffer_free(b);
-	if (cf == NULL)
+	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
 	ss = TAILQ_FIRST(&cf->subsystems);
 	TAILQ_REMOVE(&cf->subsystems, ss, entry);
-	config_free(cf);
 	if (subsystem_publish(RUNNING, ss, ctx->err, sizeof(ctx->err)) != 0) {
-		free(ss->ns_table);
-		free(ss->port_ids);
-		free(ss);
+		/* Back where config_free() frees all of it (its hosts too). */
+		TAILQ_INSERT_TAIL(&cf->subsystems, ss, entry);
+		config_free(cf);
 		return (CTL_ERR);
 	}
+	config_free(cf);
 	log_info("subsystem %s added", ss->nqn);
 	discovery_changed();
 	return (CTL_OK);
@@ -381,17 +397,14 @@ cmd_set_subsys(struct cmd_ctx *ctx)
 		return (rc);
 	if (any != NULL && (onoff = cmd_onoff(any)) < 0)
 		return (cmd_error(ctx, CTL_EUSAGE, "--allow-any-host: on or off"));
-	if ((b = evbuffer_new()) == NULL)
-		return (cmd_error(ctx, CTL_ERR, "out of memory"));
-	yports(b);
+	if ((b = snippet_new(ctx, &rc)) == NULL)
+		return (rc);
 	evbuffer_add_printf(b, "subsystems:\n");
 	ykv(b, 2, "- nqn", ss->nqn);
 	ykv(b, 4, "serial", cmd_opt(ctx, "serial"));
 	ykv(b, 4, "model", cmd_opt(ctx, "model"));
 	ykv(b, 4, "max_io_queues", cmd_opt(ctx, "max-io-queues"));
-	cf = parse_snippet(ctx, b, &rc);
-	evbuffer_free(b);
-	if (cf == NULL)
+	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
 	parsed = TAILQ_FIRST(&cf->subsystems);
 	/* Identify data is read per command: new values show at once. */
@@ -432,15 +445,11 @@ int
 cmd_list_ns(struct cmd_ctx *ctx)
 {
 	struct subsystem *ss;
-	struct namespace *ns;
 	int rc;
 
 	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
 		return (rc);
-	out_list(ctx->out, "namespaces");
-	TAILQ_FOREACH(ns, &ss->namespaces, entry)
-		out_namespace(ctx->out, ns);
-	out_end(ctx->out);
+	out_namespaces(ctx->out, ss);
 	return (CTL_OK);
 }
 
@@ -500,9 +509,8 @@ cmd_add_ns(struct cmd_ctx *ctx)
 			    ss->nqn));
 	}
 	snprintf(nsbuf, sizeof(nsbuf), "%lu", nsid);
-	if ((b = evbuffer_new()) == NULL)
-		return (cmd_error(ctx, CTL_ERR, "out of memory"));
-	yports(b);
+	if ((b = snippet_new(ctx, &rc)) == NULL)
+		return (rc);
 	evbuffer_add_printf(b, "subsystems:\n");
 	ykv(b, 2, "- nqn", ss->nqn);
 	evbuffer_add_printf(b, "    namespaces:\n");
@@ -513,9 +521,7 @@ cmd_add_ns(struct cmd_ctx *ctx)
 		ykv(b, 8, "readonly", "true");
 	if (cmd_opt(ctx, "direct"))
 		ykv(b, 8, "direct", "true");
-	cf = parse_snippet(ctx, b, &rc);
-	evbuffer_free(b);
-	if (cf == NULL)
+	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
 	ns = TAILQ_FIRST(&TAILQ_FIRST(&cf->subsystems)->namespaces);
 	TAILQ_REMOVE(&TAILQ_FIRST(&cf->subsystems)->namespaces, ns, entry);
@@ -583,19 +589,12 @@ int
 cmd_list_hosts(struct cmd_ctx *ctx)
 {
 	struct subsystem *ss;
-	struct host *h;
 	int rc;
 
 	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
 		return (rc);
 	out_bool(ctx->out, "allow_any_host", ss->allow_any_host);
-	out_list(ctx->out, "hosts");
-	TAILQ_FOREACH(h, &ss->hosts, entry) {
-		out_object(ctx->out, NULL);
-		out_str(ctx->out, "hostnqn", "%s", h->nqn);
-		out_end(ctx->out);
-	}
-	out_end(ctx->out);
+	out_hosts(ctx->out, ss);
 	return (CTL_OK);
 }
 
@@ -705,9 +704,8 @@ cmd_add_port(struct cmd_ctx *ctx)
 	    parse_uint(cmd_opt(ctx, "id"), 65535, &id) == 0 &&
 	    port_find(RUNNING, (uint16_t)id) != NULL)
 		return (cmd_error(ctx, CTL_EEXIST, "port %lu exists", id));
-	if ((b = evbuffer_new()) == NULL)
-		return (cmd_error(ctx, CTL_ERR, "out of memory"));
-	yports(b);
+	if ((b = snippet_new(ctx, &rc)) == NULL)
+		return (rc);
 	ykv(b, 2, "- address", cmd_opt(ctx, "address"));
 	for (size_t i = 0; i < nitems(keys); i++)
 		ykv(b, 4, keys[i][1], cmd_opt(ctx, keys[i][0]));
@@ -715,9 +713,7 @@ cmd_add_port(struct cmd_ctx *ctx)
 		ykv(b, 4, "header_digest", cmd_onoff(hd) ? "true" : "false");
 	if (dd)
 		ykv(b, 4, "data_digest", cmd_onoff(dd) ? "true" : "false");
-	cf = parse_snippet(ctx, b, &rc);
-	evbuffer_free(b);
-	if (cf == NULL)
+	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
 	p = TAILQ_LAST(&cf->ports, port_list);
 	TAILQ_REMOVE(&cf->ports, p, entry);
@@ -781,16 +777,13 @@ cmd_add_referral(struct cmd_ctx *ctx)
 	if (cmd_opt(ctx, "address") == NULL)
 		return (cmd_error(ctx, CTL_EUSAGE, "add-referral: --address is "
 		    "required"));
-	if ((b = evbuffer_new()) == NULL)
-		return (cmd_error(ctx, CTL_ERR, "out of memory"));
-	yports(b);
+	if ((b = snippet_new(ctx, &rc)) == NULL)
+		return (rc);
 	evbuffer_add_printf(b, "referrals:\n");
 	ykv(b, 2, "- address", cmd_opt(ctx, "address"));
 	ykv(b, 4, "port", cmd_opt(ctx, "port"));
 	ykv(b, 4, "port_id", cmd_opt(ctx, "port-id"));
-	cf = parse_snippet(ctx, b, &rc);
-	evbuffer_free(b);
-	if (cf == NULL)
+	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
 	r = TAILQ_FIRST(&cf->referrals);
 	TAILQ_REMOVE(&cf->referrals, r, entry);
