@@ -36,30 +36,41 @@ port_same_socket(const struct port *a, const struct port *b)
 	    strcmp(a->service, b->service) == 0);
 }
 
-/* Namespaces of next that need opening: new ones and changed storage. */
-static bool
-ns_needs_open(struct config *running, struct subsystem *nss,
-    struct namespace *nns)
+/* The running namespace that ns of next stays, or NULL: new or other
+ * storage, to be opened. */
+static struct namespace *
+ns_kept(struct config *running, struct subsystem *nss, struct namespace *nns)
 {
 	struct subsystem *rss = subsystem_find(running, nss->nqn);
 	struct namespace *rns = rss ? namespace_find(rss, nns->nsid) : NULL;
 
-	return (rns == NULL || !ns_same_storage(rns, nns));
+	return (rns != NULL && ns_same_storage(rns, nns) ? rns : NULL);
 }
 
 static int
 prepare(struct config *running, struct config *next, char *err, size_t errlen)
 {
 	struct subsystem *ss;
-	struct namespace *ns;
+	struct namespace *ns, *rns;
 	struct port *p, *rp;
 
 	TAILQ_FOREACH(ss, &next->subsystems, entry)
 		TAILQ_FOREACH(ns, &ss->namespaces, entry) {
 			char nerr[256];
 
-			if (!ns_needs_open(running, ss, ns))
+			if ((rns = ns_kept(running, ss, ns)) != NULL) {
+				/* Lifting write protection can fail: find out
+				 * now.  The flag itself changes in apply. */
+				if (rns->readonly && !ns->readonly &&
+				    rns->ops->set_writable != NULL &&
+				    rns->ops->set_writable(rns, nerr,
+				    sizeof(nerr)) != 0) {
+					snprintf(err, errlen, "%s namespace "
+					    "%u: %s", ss->nqn, ns->nsid, nerr);
+					return (-1);
+				}
 				continue;
+			}
 			if (namespace_open(ns, nerr, sizeof(nerr)) != 0) {
 				snprintf(err, errlen, "%s namespace %u: %s",
 				    ss->nqn, ns->nsid, nerr);
@@ -105,6 +116,19 @@ hosts_equal(struct subsystem *a, struct subsystem *b)
 	for (x = TAILQ_FIRST(&a->hosts), y = TAILQ_FIRST(&b->hosts); x && y;
 	    x = TAILQ_NEXT(x, entry), y = TAILQ_NEXT(y, entry))
 		if (strcmp(x->nqn, y->nqn))
+			return (false);
+	return (x == NULL && y == NULL);
+}
+
+static bool
+referrals_equal(struct config *a, struct config *b)
+{
+	struct referral *x, *y;
+
+	for (x = TAILQ_FIRST(&a->referrals), y = TAILQ_FIRST(&b->referrals);
+	    x && y; x = TAILQ_NEXT(x, entry), y = TAILQ_NEXT(y, entry))
+		if (strcmp(x->address, y->address) ||
+		    strcmp(x->service, y->service) || x->port_id != y->port_id)
 			return (false);
 	return (x == NULL && y == NULL);
 }
@@ -260,14 +284,12 @@ config_apply(struct config *running, struct config *next, char *err,
 	}
 
 	/* Referrals: take the new list as it is. */
-	while ((r = TAILQ_FIRST(&running->referrals)) != NULL) {
-		TAILQ_REMOVE(&running->referrals, r, entry);
-		free(r);
-		visible = true;
-	}
-	while ((r = TAILQ_FIRST(&next->referrals)) != NULL) {
-		TAILQ_REMOVE(&next->referrals, r, entry);
-		TAILQ_INSERT_TAIL(&running->referrals, r, entry);
+	if (!referrals_equal(running, next)) {
+		while ((r = TAILQ_FIRST(&running->referrals)) != NULL) {
+			TAILQ_REMOVE(&running->referrals, r, entry);
+			free(r);
+		}
+		TAILQ_CONCAT(&running->referrals, &next->referrals, entry);
 		visible = true;
 	}
 	if (next->path) {
@@ -290,6 +312,7 @@ config_reload(char *err, size_t errlen)
 	if (running_config->path == NULL) {
 		snprintf(err, errlen, "running on the built-in default "
 		    "configuration: there is no file to reload");
+		log_warnx("reload: %s", err);
 		return (-1);
 	}
 	service_notify("RELOADING=1");
