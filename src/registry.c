@@ -39,32 +39,33 @@ nloops(void)
 	return (loops_count() + 1);
 }
 
-/* Namespaces opened outside the registry (unit tests) are not counted. */
-void
-ns_hold(struct namespace *ns)
+/*
+ * This loop's in-flight count of ns, plus d.  Single writer: a plain load
+ * and store, no locked instruction.  Namespaces opened outside the registry
+ * (unit tests) are not counted.
+ */
+static void
+ns_inflight_add(struct namespace *ns, unsigned d)
 {
 	atomic_uint *n;
 
 	if (ns->inflight == NULL)
 		return;
 	n = &ns->inflight[loop_slot()].n;
-
-	/* Single writer: a plain load and store, no locked instruction. */
-	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + 1,
+	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + d,
 	    memory_order_release);
+}
+
+void
+ns_hold(struct namespace *ns)
+{
+	ns_inflight_add(ns, 1);
 }
 
 void
 ns_release(struct namespace *ns)
 {
-	atomic_uint *n;
-
-	if (ns->inflight == NULL)
-		return;
-	n = &ns->inflight[loop_slot()].n;
-
-	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) - 1,
-	    memory_order_release);
+	ns_inflight_add(ns, -1u);
 }
 
 /* Per-loop statistics, summed when read (cmd-*.c). */
@@ -255,18 +256,16 @@ subsystem_publish(struct config *cf, struct subsystem *ss, char *err,
 	return (0);
 }
 
+/* Its namespaces already left in subsystem_unpublish(). */
 static void
 subsystem_free(struct subsystem *ss)
 {
-	struct namespace *ns;
 	struct host *h;
 
 	while ((h = TAILQ_FIRST(&ss->hosts)) != NULL) {
 		TAILQ_REMOVE(&ss->hosts, h, entry);
 		free(h);
 	}
-	while ((ns = TAILQ_FIRST(&ss->namespaces)) != NULL)
-		ns_unpublish(ns);
 	free(ss->ns_table);
 	free(ss->port_ids);
 	free(ss);
