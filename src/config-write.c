@@ -5,21 +5,26 @@
  */
 #include "config.h"
 
-#include <sys/socket.h>
 #include <stdio.h>
 #include <time.h>
 
 #include "nvmfd.h"
 
-/* A double-quoted YAML scalar; config values are printable ASCII. */
+/* A double-quoted YAML scalar.  Paths may hold any byte but NUL: control
+ * characters are escaped, or a newline would load back as a space. */
 static void
 yq(FILE *fp, const char *s)
 {
 	fputc('"', fp);
 	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', fp);
-		fputc(*s, fp);
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(fp, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(fp, "\\x%02x", c);
+		else
+			fputc(c, fp);
 	}
 	fputc('"', fp);
 }
@@ -47,10 +52,9 @@ write_namespace(FILE *fp, const struct namespace *ns)
 	}
 	if (ns->type != BACKEND_BLOCK && ns->size)
 		fprintf(fp, "        size: %llu\n", (unsigned long long)ns->size);
+	/* 0 only for a block device that uses its own block size. */
 	if (ns->block_size)
 		fprintf(fp, "        block_size: %u\n", ns->block_size);
-	else if (ns->ops != NULL && ns->type != BACKEND_BLOCK)
-		fprintf(fp, "        block_size: %u\n", 1u << ns->lba_shift);
 	fprintf(fp, "        readonly: %s\n", ns->readonly ? "true" : "false");
 	if (ns->type != BACKEND_RAM)
 		fprintf(fp, "        direct: %s\n", ns->direct ? "true" : "false");

@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1248,6 +1249,18 @@ parse_referral(struct ctx *c, yaml_node_t *n, const char *path)
 
 /* ------------------------------------------------------------------ root */
 
+/* A group id that fits a gid_t, or a group name that exists. */
+static bool
+group_known(const char *g)
+{
+	const char *s = g;
+	uint64_t v;
+
+	if (parse_u64(&s, &v) == 0 && *s == '\0')
+		return (v < (gid_t)-1);
+	return (getgrnam(g) != NULL);
+}
+
 /* control: the Unix sockets nvmfctl talks to. */
 static int
 parse_control(struct ctx *c, yaml_node_t *n)
@@ -1273,9 +1286,14 @@ parse_control(struct ctx *c, yaml_node_t *n)
 			continue;
 		if (get_string(c, "control", &f[i], &v) == -1)
 			return (-1);
+		/* control_start() takes the same: a number, or a name the
+		 * group database knows. */
+		if (i == C_GROUP && !group_known(v))
+			return (fail(c, f[i].val, "control", f[i].name,
+			    "no such group \"%.64s\"", v));
 		if (i != C_GROUP && v[0] != '/')
 			return (fail(c, f[i].val, "control", f[i].name,
-			    "must be an absolute path, got %s", v));
+			    "must be an absolute path, got \"%.64s\"", v));
 		if (i != C_GROUP && strlen(v) >= sizeof(sun.sun_path))
 			return (fail(c, f[i].val, "control", f[i].name,
 			    "is longer than a socket path may be (%zu)",
@@ -1523,7 +1541,7 @@ out:
 	return (cfg);
 }
 
-/* Frees the configuration only; backends must be closed by their owner. */
+/* Frees the configuration, closing any namespace still open. */
 void
 config_free(struct config *cfg)
 {
