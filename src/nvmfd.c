@@ -25,7 +25,6 @@ static struct event *shutdown_timer;
 static struct timespec shutdown_deadline;
 static bool shutting_down;
 
-
 /*
  * Detach in two steps so that start-up errors still reach the terminal and
  * the exit status: the parent waits until the child is ready (exit 0) or
@@ -82,6 +81,24 @@ basename_of(const char *p)
 	const char *s = strrchr(p, '/');
 
 	return (s ? s + 1 : p);
+}
+
+/* Detaching moves to "/": anchor the relative path of option opt first. */
+static int
+anchor_path(int opt, const char **pp, char *buf, size_t len)
+{
+	char cwd[PATH_MAX];
+
+	if (*pp == NULL || (*pp)[0] == '/')
+		return (0);
+	if (getcwd(cwd, sizeof(cwd)) == NULL ||
+	    (size_t)snprintf(buf, len, "%s/%s", cwd, *pp) >= len) {
+		fprintf(stderr, "nvmfd: -%c %s: cannot make it absolute\n",
+		    opt, *pp);
+		return (-1);
+	}
+	*pp = buf;
+	return (0);
 }
 
 static __dead void
@@ -181,8 +198,8 @@ main(int argc, char *argv[])
 	static char abspath[PATH_MAX];
 	bool foreground = false, check_only = false;
 	int debug = 0, ch, nworkers;
-	struct event *sigev[4];
 	const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
+	struct event *sigev[nitems(sigs)];
 	char err[512];
 	struct config *cf;
 
@@ -244,26 +261,18 @@ main(int argc, char *argv[])
 		return (0);
 	}
 	if (!foreground) {
-		static char abspid[PATH_MAX];
-		char cwd[PATH_MAX];
+		static char abspid[PATH_MAX], absctl[PATH_MAX];
 
-		/* daemon() moves to "/": anchor a relative pidfile first. */
 		if (pidfile == NULL)
 			pidfile = NVMFD_DEFAULT_PIDFILE;
-		else if (pidfile[0] != '/') {
-			if (getcwd(cwd, sizeof(cwd)) == NULL ||
-			    (size_t)snprintf(abspid, sizeof(abspid), "%s/%s",
-			    cwd, pidfile) >= sizeof(abspid)) {
-				fprintf(stderr, "nvmfd: -p %s: cannot make it "
-				    "absolute\n", pidfile);
-				config_free(cf);
-				return (1);
-			}
-			pidfile = abspid;
+		if (anchor_path('p', &pidfile, abspid, sizeof(abspid)) != 0 ||
+		    anchor_path('s', &ctl_path, absctl, sizeof(absctl)) != 0) {
+			config_free(cf);
+			return (1);
 		}
 		detach_begin();
 	}
-	/* After daemon(): the pid written must be the daemon's.  Before the
+	/* After detaching: the pid written must be the daemon's.  Before the
 	 * listeners: a second instance stops here, not on a busy port. */
 	if (pidfile != NULL) {
 		if (service_pidfile_open(pidfile, err, sizeof(err)) != 0) {
