@@ -25,6 +25,9 @@
 
 #define HQ_RX_BUF	(256 * 1024)
 #define HQ_IOV_MAX	256
+/* Most iovecs one queued entry needs: a header and a digest per PDU, and
+ * its data, whose slices span at most HOST_REQ_IOV + PDUs - 1 iovecs. */
+#define REQ_TX_IOV	(3 * HOST_H2C_PDUS + HOST_REQ_IOV)
 
 enum { HTX_NONE, HTX_CAPSULE, HTX_H2C };
 
@@ -74,13 +77,12 @@ tcp_connect(const char *addr, const char *port, char *err, size_t errlen)
 	}
 	for (a = ai; a != NULL; a = a->ai_next) {
 		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
-			continue;
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+		if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) == 0)
 			break;
-		snprintf(err, errlen, "connect %s:%s: %s", addr, port,
-		    strerror(errno));
-		close(fd);
+		snprintf(err, errlen, "%s %s:%s: %s", fd < 0 ? "socket" :
+		    "connect", addr, port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		fd = -1;
 	}
 	freeaddrinfo(ai);
@@ -118,6 +120,7 @@ host_connect(struct event_base *base, const char *addr, const char *port,
 {
 	struct host_qpair *hq;
 	struct nvme_tcp_ic_pdu ic = { 0 };
+	struct pdu_limits lim = { 0 };
 	uint32_t fei;
 	int fd;
 
@@ -133,9 +136,11 @@ host_connect(struct event_base *base, const char *addr, const char *port,
 		close(fd);
 		return (NULL);
 	}
-	if (ic.hdr.type != NVME_TCP_ICRESP || ic.hdr.plen != sizeof(ic) ||
-	    ic.pfv != 0 || ic.maxr2t_or_maxh2cdata < NVME_TCP_MIN_MAXH2CDATA ||
-	    ic.pda > 31) {
+	/* The ICResp body has the ICReq's layout and rules (PFV, PDA,
+	 * digest bits), plus MAXH2CDATA. */
+	if (tcp_pdu_check_ch_host(&ic.hdr, false, &lim, &fei) != 0 ||
+	    tcp_pdu_check_icreq(&ic, &fei) != 0 ||
+	    ic.maxr2t_or_maxh2cdata < NVME_TCP_MIN_MAXH2CDATA) {
 		snprintf(err, errlen, "%s:%s: bad ICResp", addr, port);
 		close(fd);
 		return (NULL);
@@ -146,12 +151,18 @@ host_connect(struct event_base *base, const char *addr, const char *port,
 		close(fd);
 		return (NULL);
 	}
-	(void)fei;
 	if ((hq = calloc(1, sizeof(*hq))) == NULL ||
 	    (hq->reqs = calloc(depth, sizeof(*hq->reqs))) == NULL ||
-	    (hq->rx.buf = malloc(HQ_RX_BUF)) == NULL) {
-		if (hq)
+	    (hq->rx.buf = malloc(HQ_RX_BUF)) == NULL ||
+	    (hq->rev = event_new(base, fd, EV_READ | EV_PERSIST, hq_read_cb,
+	    hq)) == NULL ||
+	    (hq->wev = event_new(base, fd, EV_WRITE, hq_write_cb, hq)) == NULL) {
+		if (hq) {
+			if (hq->rev)
+				event_free(hq->rev);
+			free(hq->rx.buf);
 			free(hq->reqs);
+		}
 		free(hq);
 		close(fd);
 		snprintf(err, errlen, "out of memory");
@@ -167,8 +178,6 @@ host_connect(struct event_base *base, const char *addr, const char *port,
 	hq->maxh2cdata = ic.maxr2t_or_maxh2cdata;
 	hq->rx.cap = HQ_RX_BUF;
 	TAILQ_INIT(&hq->txq);
-	hq->rev = event_new(base, fd, EV_READ | EV_PERSIST, hq_read_cb, hq);
-	hq->wev = event_new(base, fd, EV_WRITE, hq_write_cb, hq);
 	event_add(hq->rev, NULL);
 	return (hq);
 }
@@ -202,49 +211,49 @@ hq_enqueue(struct host_qpair *hq, struct host_req *r, int kind)
 	hq->tx_pending = true;
 }
 
-/* iovecs of one queued entry; returns the count and its byte length. */
+/* Bytes of one queued entry on the wire: the PLEN of its PDUs. */
+static size_t
+req_tx_bytes(const struct host_req *r)
+{
+	size_t bytes = 0;
+
+	if (r->tx_kind == HTX_CAPSULE)
+		return (((const struct nvme_tcp_hdr *)r->hdr)->plen);
+	for (int p = 0; p < r->h2c_npdus; p++)
+		bytes += ((const struct nvme_tcp_hdr *)r->h2c_hdr[p])->plen;
+	return (bytes);
+}
+
+/* iovecs of one queued entry (at most REQ_TX_IOV); returns the count. */
 static int
-req_tx_iov(struct host_qpair *hq, struct host_req *r, struct iovec *iov,
-    int max, size_t *bytes)
+req_tx_iov(struct host_qpair *hq, struct host_req *r, struct iovec *iov)
 {
 	int n = 0;
 
-	*bytes = 0;
-	if (max < 4 + 2 * HOST_H2C_PDUS * 3)
-		return (0);
 	if (r->tx_kind == HTX_CAPSULE) {
 		iov[n].iov_base = r->hdr;
 		iov[n++].iov_len = r->hdr_len;
-		*bytes += r->hdr_len;
-		if (r->icd) {
-			int k = iov_slice(r->iov, r->iovcnt, 0, r->data_len,
-			    iov + n, max - n - 1);
-
-			n += k;
-			*bytes += r->data_len;
-			if (hq->ddgst) {
-				iov[n].iov_base = r->ddgst[0];
-				iov[n++].iov_len = NVME_TCP_DIGEST_LEN;
-				*bytes += NVME_TCP_DIGEST_LEN;
-			}
+		if (!r->icd)
+			return (n);
+		n += iov_slice(r->iov, r->iovcnt, 0, r->data_len, iov + n,
+		    HOST_REQ_IOV);
+		if (hq->ddgst) {
+			iov[n].iov_base = r->ddgst[0];
+			iov[n++].iov_len = NVME_TCP_DIGEST_LEN;
 		}
 		return (n);
 	}
 	/* H2C: the PDUs prepared for the current R2T. */
 	for (int p = 0; p < r->h2c_npdus; p++) {
 		struct nvme_tcp_data_pdu *h = (void *)r->h2c_hdr[p];
-		int k;
 
 		iov[n].iov_base = r->h2c_hdr[p];
 		iov[n++].iov_len = h->hdr.pdo;
-		k = iov_slice(r->iov, r->iovcnt, h->datao, h->datal, iov + n,
-		    max - n - 1);
-		n += k;
-		*bytes += h->hdr.pdo + h->datal;
+		n += iov_slice(r->iov, r->iovcnt, h->datao, h->datal, iov + n,
+		    HOST_REQ_IOV);
 		if (hq->ddgst) {
 			iov[n].iov_base = r->ddgst[p];
 			iov[n++].iov_len = NVME_TCP_DIGEST_LEN;
-			*bytes += NVME_TCP_DIGEST_LEN;
 		}
 	}
 	return (n);
@@ -260,26 +269,15 @@ host_flush(struct host_qpair *hq)
 
 	hq->tx_pending = false;
 	while (!hq->dead && !TAILQ_EMPTY(&hq->txq)) {
-		size_t skip = hq->tx_done, bytes;
 		int cnt = 0;
 
 		TAILQ_FOREACH(r, &hq->txq, tx_link) {
-			int k = req_tx_iov(hq, r, iov + cnt, HQ_IOV_MAX - cnt,
-			    &bytes);
-
-			if (k == 0)
+			if (HQ_IOV_MAX - cnt < REQ_TX_IOV)
 				break;
-			if (skip > 0) {
-				size_t sent = 0;
-
-				for (int j = 0; j < k; j++)
-					sent += iov[cnt + j].iov_len;
-				k = iov_skip(iov + cnt, k, skip);
-				skip -= MINIMUM(skip, sent);
-			}
-			cnt += k;
+			cnt += req_tx_iov(hq, r, iov + cnt);
 		}
-		msg.msg_iovlen = cnt;
+		/* The first entry may be partly sent already. */
+		msg.msg_iovlen = iov_skip(iov, cnt, hq->tx_done);
 		n = sendmsg(hq->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -290,10 +288,8 @@ host_flush(struct host_qpair *hq)
 			return;
 		}
 		while (n > 0 && (r = TAILQ_FIRST(&hq->txq)) != NULL) {
-			size_t left;
+			size_t left = req_tx_bytes(r) - hq->tx_done;
 
-			req_tx_iov(hq, r, iov, HQ_IOV_MAX, &bytes);
-			left = bytes - hq->tx_done;
 			if ((size_t)n < left) {
 				hq->tx_done += n;
 				n = 0;
@@ -420,15 +416,23 @@ req_finish(struct host_qpair *hq, uint16_t cid, const struct nvme_cqe *cqe)
 	r->done(r, cqe);
 }
 
+/*
+ * The outstanding request a received PDU names, or NULL.  One still
+ * waiting to send (its capsule or H2CData) cannot be answered yet: it
+ * must not complete while the transmit queue holds it.
+ */
 static struct host_req *
 req_by_cid(struct host_qpair *hq, uint16_t cid)
 {
-	return (cid < hq->depth ? hq->reqs[cid] : NULL);
+	struct host_req *r = cid < hq->depth ? hq->reqs[cid] : NULL;
+
+	return (r != NULL && r->tx_kind == HTX_NONE ? r : NULL);
 }
 
 static void
 hq_parse(struct host_qpair *hq)
 {
+	/* C2HData is aligned as our ICReq asked: HPDA 0. */
 	struct pdu_limits lim = {
 		.hdgst = hq->hdgst, .ddgst = hq->ddgst, .cpda = 0,
 		.max_icd = 0, .maxh2cdata = UINT32_MAX,
@@ -466,11 +470,8 @@ hq_parse(struct host_qpair *hq)
 		if (avail < sizeof(*ch))
 			return;
 		if (tcp_pdu_check_ch_host(ch, true, &lim, &fei) != 0) {
-			char why[64];
-
-			snprintf(why, sizeof(why), "bad %s header (FEI %u)",
+			hq_fail(hq, "bad %s header (FEI %u)",
 			    tcp_pdu_type_name(ch->type), fei);
-			hq_fail(hq, "%s", why);
 			return;
 		}
 		hd = ch->type != NVME_TCP_C2H_TERM && hq->hdgst ?
@@ -485,11 +486,9 @@ hq_parse(struct host_qpair *hq)
 		switch (ch->type) {
 		case NVME_TCP_C2H_TERM: {
 			const struct nvme_tcp_term_pdu *t = (const void *)p;
-			char why[96];
 
-			snprintf(why, sizeof(why), "C2HTermReq: %s, FEI %u",
+			hq_fail(hq, "C2HTermReq: %s, FEI %u",
 			    tcp_fes_name(t->fes), t->fei);
-			hq_fail(hq, "%s", why);
 			return;
 		}
 		case NVME_TCP_RSP: {
@@ -497,7 +496,8 @@ hq_parse(struct host_qpair *hq)
 
 			hq->rx.off += ch->plen;
 			if (req_by_cid(hq, rsp->cqe.cid) == NULL) {
-				hq_fail(hq, "%s", "response for an unknown CID");
+				hq_fail(hq, "CapsuleResp for CID %u, which awaits "
+				    "none", rsp->cqe.cid);
 				return;
 			}
 			req_finish(hq, rsp->cqe.cid, &rsp->cqe);
@@ -510,8 +510,7 @@ hq_parse(struct host_qpair *hq)
 			r = req_by_cid(hq, t->cccid);
 			if (r == NULL || r->dir != DIR_H2C || r->icd ||
 			    t->r2tl == 0 || t->r2to < r->h2c_sent ||
-			    (uint64_t)t->r2to + t->r2tl > r->data_len ||
-			    r->tx_kind != HTX_NONE) {
+			    (uint64_t)t->r2to + t->r2tl > r->data_len) {
 				hq_fail(hq, "%s", "unexpected R2T");
 				return;
 			}
@@ -528,12 +527,14 @@ hq_parse(struct host_qpair *hq)
 			    (hq->ddgst ? NVME_TCP_DIGEST_LEN : 0);
 			struct iovec part[HOST_REQ_IOV];
 
+			/* SUCCESS comes with LAST (tcp_pdu_check_ch_host),
+			 * and only with the last byte of the data. */
 			r = req_by_cid(hq, d->cccid);
 			if (r == NULL || r->dir != DIR_C2H || d->datal != datal ||
 			    d->datao != r->c2h_received ||
 			    (uint64_t)d->datao + datal > r->data_len ||
 			    ((ch->flags & NVME_TCP_F_DATA_SUCCESS) &&
-			    !(ch->flags & NVME_TCP_F_DATA_LAST))) {
+			    d->datao + datal != r->data_len)) {
 				hq_fail(hq, "%s", "unexpected C2HData");
 				return;
 			}
