@@ -24,6 +24,8 @@
 #define LAT_BUCKETS	(64 * 32)
 
 enum workload { W_READ, W_WRITE, W_RANDREAD, W_RANDWRITE, W_RANDRW };
+static const char *workload_names[] = { "read", "write", "randread",
+    "randwrite", "randrw" };
 
 struct perf_opts {
 	const char	*addr, *port, *nqn, *hostnqn;
@@ -33,7 +35,7 @@ struct perf_opts {
 	enum workload	workload;
 	int		mix;		/* percent reads for randrw */
 	double		seconds;
-	bool		hdgst, ddgst, verify, json, quiet, poll;
+	bool		hdgst, ddgst, verify, json, poll;
 };
 
 struct perf_thread;
@@ -177,7 +179,7 @@ perf_submit(struct perf_io *io)
 	struct perf_thread *t = io->t;
 	const struct perf_opts *o = t->o;
 	struct host_req *r = &io->req;
-	uint64_t slots = t->nlb / t->blocks_per_io;
+	uint64_t slots = t->nlb / t->blocks_per_io;	/* >= 1, see perf_main */
 
 	switch (o->workload) {
 	case W_READ:
@@ -213,7 +215,6 @@ perf_submit(struct perf_io *io)
 		return;
 	}
 	t->inflight++;
-	io->hq->tx_pending = true;
 }
 
 #define PERF_DRAIN_SECONDS	5
@@ -268,7 +269,7 @@ static __dead void
 perf_usage(void)
 {
 	fprintf(stderr,
-	    "usage: nvmfd perf [-gGjPvV] [-a address] [-s port] [-n nqn] [-N nsid]\n"
+	    "usage: nvmfd perf [-gGjPv] [-a address] [-s port] [-n nqn] [-N nsid]\n"
 	    "                  [-c queues] [-T threads] [-q depth] [-o bytes]\n"
 	    "                  [-w read|write|randread|randwrite|randrw] [-M read%%]\n"
 	    "                  [-t seconds] [-H hostnqn]\n");
@@ -278,15 +279,56 @@ perf_usage(void)
 static int
 parse_workload(const char *s, enum workload *w)
 {
-	static const char *names[] = { "read", "write", "randread",
-	    "randwrite", "randrw" };
-
-	for (size_t i = 0; i < nitems(names); i++)
-		if (strcmp(s, names[i]) == 0) {
+	for (size_t i = 0; i < nitems(workload_names); i++)
+		if (strcmp(s, workload_names[i]) == 0) {
 			*w = (enum workload)i;
 			return (0);
 		}
 	return (-1);
+}
+
+/* Run one admin command; any failure ends perf. */
+static void
+admin_run(struct host_qpair *hq, struct host_req *r, const char *what)
+{
+	if (host_run(hq, r, 5000) != 0 || (r->cqe.status >> 1) != 0)
+		fatalx("perf: %s failed", what);
+}
+
+/* Fabrics Property Get or Set of a 4-byte (or, wide, 8-byte) property. */
+static uint64_t
+admin_property(struct host_qpair *hq, uint8_t fctype, uint32_t ofst,
+    bool wide, uint32_t value, const char *what)
+{
+	struct host_req r;
+
+	memset(&r, 0, sizeof(r));
+	r.sqe.opc = NVME_FABRICS_COMMAND;
+	((uint8_t *)&r.sqe)[4] = fctype;
+	r.sqe.cdw10 = wide;
+	r.sqe.cdw11 = ofst;
+	r.sqe.cdw12 = value;
+	admin_run(hq, &r, what);
+	return (r.cqe.dw0 | (uint64_t)r.cqe.dw1 << 32);
+}
+
+/* Identify, one 4 KiB page into buf. */
+static void
+admin_identify(struct host_qpair *hq, uint8_t cns, uint32_t nsid, void *buf,
+    const char *what)
+{
+	struct host_req r;
+
+	memset(&r, 0, sizeof(r));
+	r.sqe.opc = NVME_ADM_IDENTIFY;
+	r.sqe.nsid = nsid;
+	r.sqe.cdw10 = cns;
+	r.iov[0].iov_base = buf;
+	r.iov[0].iov_len = 4096;
+	r.iovcnt = 1;
+	r.data_len = 4096;
+	r.dir = DIR_C2H;
+	admin_run(hq, &r, what);
 }
 
 /* Admin queue: Connect, enable, Identify; fills the namespace geometry. */
@@ -298,7 +340,8 @@ perf_admin(struct event_base *base, const struct perf_opts *o,
 	struct host_qpair *hq;
 	struct host_req r;
 	uint8_t *id;
-	char err[256];
+	char err[256], what[64];
+	uint32_t ioccsz, mqes;
 	uint16_t status;
 	int rc;
 
@@ -313,74 +356,45 @@ perf_admin(struct event_base *base, const struct perf_opts *o,
 	*cntlid = rc;
 
 	/* CC: 64-byte SQEs, 16-byte CQEs, enable; then wait for RDY. */
-	memset(&r, 0, sizeof(r));
-	r.sqe.opc = NVME_FABRICS_COMMAND;
-	((uint8_t *)&r.sqe)[4] = NVMF_FCTYPE_PROPERTY_SET;
-	r.sqe.cdw11 = NVME_REG_CC;
-	r.sqe.cdw12 = NVME_CC_EN | 6u << 16 | 4u << 20;
-	if (host_run(hq, &r, 5000) != 0 || (r.cqe.status >> 1) != 0)
-		fatalx("perf: enabling the controller failed");
+	admin_property(hq, NVMF_FCTYPE_PROPERTY_SET, NVME_REG_CC, false,
+	    NVME_CC_EN | 6u << 16 | 4u << 20, "enabling the controller");
 	for (int i = 0; i < 100; i++) {
-		memset(&r, 0, sizeof(r));
-		r.sqe.opc = NVME_FABRICS_COMMAND;
-		((uint8_t *)&r.sqe)[4] = NVMF_FCTYPE_PROPERTY_GET;
-		r.sqe.cdw11 = NVME_REG_CSTS;
-		if (host_run(hq, &r, 5000) != 0)
-			fatalx("perf: reading CSTS failed");
-		if (r.cqe.dw0 & NVME_CSTS_RDY)
+		if (admin_property(hq, NVMF_FCTYPE_PROPERTY_GET, NVME_REG_CSTS,
+		    false, 0, "reading CSTS") & NVME_CSTS_RDY)
 			break;
 		usleep(50000);
 	}
 	/* A queue of N entries holds N - 1 commands: depth + 1 must fit. */
-	memset(&r, 0, sizeof(r));
-	r.sqe.opc = NVME_FABRICS_COMMAND;
-	((uint8_t *)&r.sqe)[4] = NVMF_FCTYPE_PROPERTY_GET;
-	r.sqe.cdw10 = 1;		/* 8-byte property */
-	r.sqe.cdw11 = NVME_REG_CAP;
-	if (host_run(hq, &r, 5000) != 0 || (r.cqe.status >> 1) != 0)
-		fatalx("perf: reading CAP failed");
-	if ((uint32_t)o->depth > (r.cqe.dw0 & 0xffff))
+	mqes = admin_property(hq, NVMF_FCTYPE_PROPERTY_GET, NVME_REG_CAP, true,
+	    0, "reading CAP") & 0xffff;
+	if ((uint32_t)o->depth > mqes)
 		fatalx("perf: queue depth %d needs %d-entry queues but the "
 		    "controller allows %u (CAP.MQES + 1); use -q %u or less",
-		    o->depth, o->depth + 1, (r.cqe.dw0 & 0xffff) + 1,
-		    r.cqe.dw0 & 0xffff);
+		    o->depth, o->depth + 1, mqes + 1, mqes);
 	if ((id = aligned_alloc(4096, 4096)) == NULL)
 		fatal("perf");
-	memset(&r, 0, sizeof(r));
-	r.sqe.opc = NVME_ADM_IDENTIFY;
-	r.sqe.cdw10 = NVME_ID_CNS_CTRL;
-	r.iov[0].iov_base = id;
-	r.iov[0].iov_len = 4096;
-	r.iovcnt = 1;
-	r.data_len = 4096;
-	r.dir = DIR_C2H;
-	if (host_run(hq, &r, 5000) != 0 || (r.cqe.status >> 1) != 0)
-		fatalx("perf: Identify Controller failed");
-	*max_icd = get_le32(id + 1792) * 16 - 64;
-	*mdts = id[77] ? 4096u << id[77] : 0;
-	memset(&r, 0, sizeof(r));
-	r.sqe.opc = NVME_ADM_IDENTIFY;
-	r.sqe.nsid = o->nsid;
-	r.sqe.cdw10 = NVME_ID_CNS_NS;
-	r.iov[0].iov_base = id;
-	r.iov[0].iov_len = 4096;
-	r.iovcnt = 1;
-	r.data_len = 4096;
-	r.dir = DIR_C2H;
-	if (host_run(hq, &r, 5000) != 0 || (r.cqe.status >> 1) != 0)
-		fatalx("perf: Identify Namespace %u failed", o->nsid);
+	admin_identify(hq, NVME_ID_CNS_CTRL, 0, id, "Identify Controller");
+	/* IOCCSZ counts 16-byte units, the 64-byte SQE included; MDTS is
+	 * a power of two of (assumed 4 KiB) pages, >= 2^20 is no limit. */
+	ioccsz = get_le32(id + 1792);
+	*max_icd = ioccsz > 4 ? ioccsz * 16 - 64 : 0;
+	*mdts = id[77] && id[77] < 20 ? 4096u << id[77] : 0;
+	snprintf(what, sizeof(what), "Identify Namespace %u", o->nsid);
+	admin_identify(hq, NVME_ID_CNS_NS, o->nsid, id, what);
 	*nlb = get_le64(id);
 	*lba_shift = id[128 + 4 * (id[26] & 0xf) + 2];
 	free(id);
 	if (*nlb == 0)
 		fatalx("perf: namespace %u is not active", o->nsid);
+	if (*lba_shift < 9 || *lba_shift > 31)
+		fatalx("perf: namespace %u: unsupported LBA data size 2^%u",
+		    o->nsid, *lba_shift);
 
 	memset(&r, 0, sizeof(r));
 	r.sqe.opc = NVME_ADM_SET_FEATURES;
 	r.sqe.cdw10 = NVME_FEAT_NUM_QUEUES;
 	r.sqe.cdw11 = (uint32_t)(o->queues - 1) | (uint32_t)(o->queues - 1) << 16;
-	if (host_run(hq, &r, 5000) != 0 || (r.cqe.status >> 1) != 0)
-		fatalx("perf: Set Features (number of queues) failed");
+	admin_run(hq, &r, "Set Features (number of queues)");
 	if ((int)(r.cqe.dw0 & 0xffff) + 1 < o->queues)
 		fatalx("perf: the controller grants only %u I/O queues",
 		    (r.cqe.dw0 & 0xffff) + 1);
@@ -419,8 +433,6 @@ perf_main(int argc, char *argv[])
 		.threads = 0, .depth = 32, .bs = 4096, .workload = W_RANDREAD,
 		.mix = 70, .seconds = 10,
 	};
-	static const char *wnames[] = { "read", "write", "randread",
-	    "randwrite", "randrw" };
 	uint8_t hostid[16];
 	uint16_t cntlid;
 	uint64_t nlb, total = 0, reads = 0, writes = 0, errors = 0, verr = 0;
@@ -473,9 +485,11 @@ perf_main(int argc, char *argv[])
 	abase = event_base_new();
 	admin = perf_admin(abase, &o, hostid, &cntlid, &nlb, &lba_shift,
 	    &max_icd, &mdts);
-	if (o.bs % (1u << lba_shift) || (mdts && o.bs > mdts))
+	if (o.bs % (1u << lba_shift) || (mdts && o.bs > mdts) ||
+	    nlb < o.bs >> lba_shift)
 		fatalx("perf: block size %u does not fit the namespace "
-		    "(%u-byte blocks, MDTS %u)", o.bs, 1u << lba_shift, mdts);
+		    "(%llu blocks of %u bytes, MDTS %u)", o.bs,
+		    (unsigned long long)nlb, 1u << lba_shift, mdts);
 
 	if ((threads = calloc(o.threads, sizeof(*threads))) == NULL)
 		fatal("perf");
@@ -519,10 +533,10 @@ perf_main(int argc, char *argv[])
 		}
 	}
 
-	if (!o.quiet && !o.json)
+	if (!o.json)
 		fprintf(stderr, "perf: %s %u-byte %s, %d queue%s x depth %d, "
 		    "%d thread%s, %.1f s, namespace %u (%llu blocks of %u)\n",
-		    o.nqn, o.bs, wnames[o.workload], o.queues,
+		    o.nqn, o.bs, workload_names[o.workload], o.queues,
 		    o.queues == 1 ? "" : "s", o.depth, o.threads,
 		    o.threads == 1 ? "" : "s", o.seconds, o.nsid,
 		    (unsigned long long)nlb, 1u << lba_shift);
@@ -586,7 +600,7 @@ perf_main(int argc, char *argv[])
 		    "\"mbps\":%.1f,\"lat_avg_us\":%.2f,\"lat_p50_us\":%.2f,"
 		    "\"lat_p99_us\":%.2f,\"lat_p999_us\":%.2f,\"lat_max_us\":%.2f,"
 		    "\"client_cpu_us_per_io\":%.3f,\"errors\":%llu,"
-		    "\"verify_errors\":%llu}\n", wnames[o.workload], o.bs,
+		    "\"verify_errors\":%llu}\n", workload_names[o.workload], o.bs,
 		    o.queues, o.depth, secs, (unsigned long long)total, iops,
 		    mbps, total ? lat_sum / 1e3 / total : 0,
 		    percentile(lat, total, 0.5), percentile(lat, total, 0.99),
