@@ -2,8 +2,8 @@
 """qpairs.py: connect many idle NVMe/TCP I/O queue pairs to nvmfd and
 measure the daemon while they stay connected (for tests/bench/run.sh).
 
-    qpairs.py --pid PID --port PORT --nqn NQN --queues N --depth D \
-              [--per-ctrl M] [--hold SECONDS]
+    qpairs.py --pid PID --port PORT --nqn NQN [--addr ADDR] [--queues N] \
+              [--depth D] [--per-ctrl M] [--hold SECONDS] [--ns-size BYTES]
 
 Opens ceil(N / M) controllers (admin queue, CC.EN = 1, Set Features Number
 of Queues, KATO 0 so no keep-alive traffic), then N I/O queues of D entries

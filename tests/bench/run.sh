@@ -9,8 +9,9 @@
 # (pingpong.c, also with MSG_ZEROCOPY) in the same rounds, alternating with
 # the runs they are compared to; then 100 idle queue pairs and the memory
 # of 1000 queue pairs (qpairs.py); then queue depth 1 again with poll_us
-# set, and fio's nbd engine against NBD servers.  Writes results.csv, results.svg and summary.txt next to this
-# script and prints the targets with PASS or MISS.  See README.md.
+# set, and fio's nbd engine against NBD servers.  Writes results.csv,
+# results.svg and summary.txt next to this script (or to BENCH_OUT) and
+# prints the targets with PASS or MISS.  See README.md.
 #
 # Environment:
 #   BENCH_SECONDS=10        length of each run (1..600)
@@ -20,11 +21,11 @@
 #                           temporary directory; only checks numbers came out
 #   BENCH_OUT=DIR           where results.csv, results.svg, summary.txt go
 #   BENCH_KEEP=1            keep the work directory (daemon log, raw JSON)
-#   BENCH_NBD_URI=URI       also run fio's nbd engine against this NBD
-#   BENCH_NBD_PID=PID       export (nvmfd's, once it has one) and charge the
-#                           CPU time of PID to it; fio against `nbdkit
-#                           memory` runs as its baseline whenever fio and
-#                           nbdkit are installed
+#   BENCH_NBD_URI=URI       an NBD export (nvmfd's, once it has one) to run
+#   BENCH_NBD_PID=PID       fio's nbd engine against too, charging it the CPU
+#                           time of PID; fio against `nbdkit memory` runs as
+#                           the baseline whenever fio, nbdkit and python3
+#                           are installed
 #   CC                      compiler for pingpong.c (default cc)
 #
 # Loopback only.  Every wait is bounded; only processes started here are
@@ -155,6 +156,15 @@ jget() {
 	sed -n "s/.*\"$1\": *\"\{0,1\}\([^,\"}]*\)\"\{0,1\}[,}].*/\1/p"
 }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }	# FORMAT EXPRESSION
+# CPU seconds (utime + stime, all threads) of a process.
+pid_cpu() {	# PID
+	sed 's/^.*) //' "/proc/$1/stat" |
+	    awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / t }'
+}
+# A port number to try (20000..59999).
+random_port() {
+	echo $(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 + 20000 ))
+}
 
 # ------------------------------------------------------------ pingpong
 CC=${CC:-cc}
@@ -172,7 +182,7 @@ start_daemon() {
 	tries=0
 	while [ $tries -lt 10 ]; do
 		tries=$((tries + 1))
-		port=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 + 20000 ))
+		port=$(random_port)
 		if command -v ss >/dev/null 2>&1 &&
 		    ss -Htan "sport = :$port" 2>/dev/null | grep -q .; then
 			continue
@@ -221,12 +231,7 @@ EOF
 	exit 1
 }
 
-# CPU seconds (utime + stime, all threads) of the daemon.
-dcpu() {
-	tck=$(getconf CLK_TCK)
-	sed 's/^.*) //' "/proc/$dpid/stat" |
-	    awk -v t="$tck" '{ printf "%.2f", ($12 + $13) / t }'
-}
+dcpu() { pid_cpu "$dpid"; }	# the daemon's CPU seconds
 
 daemon_alive() {
 	if ! kill -0 "$dpid" 2>/dev/null; then
@@ -333,20 +338,28 @@ io() {
 	fi
 }
 
-# pp TEST DEPTH: the TCP ping-pong baseline (72 bytes out, 4120 back) with
-# DEPTH round trips in flight.  The TCP server's CPU time per round trip
-# goes in target_cpu_us_per_io, round trips per second in iops.
-pp() {
-	test=$1 qd=$2
+# pp_run TEST OPTIONS...: one pingpong run for $SECS s, pinned like the
+# nvmfd runs; sets j (its JSON line) and busy (machine_busy_pct).
+pp_run() {
+	test=$1
+	shift
 	b0=$(sysbusy)
-	if ! limited "$RUN_LIMIT" "$pingpong" -m lat -q 72 -r 4120 -D "$qd" \
-	    -t "$SECS" $PP_PIN >"$work/$test.json" 2>"$work/$test.err"; then
+	if ! limited "$RUN_LIMIT" "$pingpong" "$@" -t "$SECS" $PP_PIN \
+	    >"$work/$test.json" 2>"$work/$test.err"; then
 		echo "run.sh: $test: pingpong failed:" >&2
 		cat "$work/$test.err" >&2
 		exit 1
 	fi
 	busy=$(busy_pct "$b0" "$(sysbusy)")
 	j=$(cat "$work/$test.json")
+}
+
+# pp TEST DEPTH: the TCP ping-pong baseline (72 bytes out, 4120 back) with
+# DEPTH round trips in flight.  The TCP server's CPU time per round trip
+# goes in target_cpu_us_per_io, round trips per second in iops.
+pp() {
+	test=$1 qd=$2
+	pp_run "$test" -m lat -q 72 -r 4120 -D "$qd"
 	rate=$(echo "$j" | jget rtt_per_s)
 	ccpu=$(echo "$j" | jget client_cpu_us_per_rtt)
 	scpu=$(echo "$j" | jget server_cpu_us_per_rtt)
@@ -370,16 +383,7 @@ pp() {
 # same cache-hot buffer, or walking through MiB of memory; -z: MSG_ZEROCOPY.
 st() {
 	test=$1 dir=$2 span=${3:-0} zopt=${4:-}
-	b0=$(sysbusy)
-	if ! limited "$RUN_LIMIT" "$pingpong" -m stream -d "$dir" -b 1048576 \
-	    -B "$span" -t "$SECS" $PP_PIN $zopt >"$work/$test.json" \
-	    2>"$work/$test.err"; then
-		echo "run.sh: $test: pingpong failed:" >&2
-		cat "$work/$test.err" >&2
-		exit 1
-	fi
-	busy=$(busy_pct "$b0" "$(sysbusy)")
-	j=$(cat "$work/$test.json")
+	pp_run "$test" -m stream -d "$dir" -b 1048576 -B "$span" $zopt
 	m=$(echo "$j" | jget mbps)
 	secs=$(echo "$j" | jget seconds)
 	cpct=$(calc %.1f "$(echo "$j" | jget client_cpu_s) * 100 / $secs")
@@ -596,16 +600,12 @@ nbd_fio() {
 	printf '%-22s %8.0f IOPS            avg %7.1f us p99 %8.1f us | server %6.3f us/IO %5.1f%% | client %5.1f%% | other %5.1f%%\n' \
 	    "$test" "$2" "$4" "$6" "${11}" "${12}" "${10}" "$other"
 }
-pid_cpu() {	# CPU seconds of a process, all threads
-	sed 's/^.*) //' "/proc/$1/stat" |
-	    awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / t }'
-}
 nbdkit_pid=""
 if command -v fio >/dev/null 2>&1 && fio --enghelp 2>/dev/null |
     grep -qw nbd && command -v nbdkit >/dev/null 2>&1 &&
     command -v python3 >/dev/null 2>&1; then
 	echo "-- fio nbd engine"
-	nport=$(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 + 20000 ))
+	nport=$(random_port)
 	$DPIN nbdkit --foreground --exit-with-parent --ipaddr 127.0.0.1 \
 	    --port "$nport" memory $NS_SIZE 2>"$work/nbdkit.log" &
 	nbdkit_pid=$!
