@@ -12,14 +12,9 @@ NVMFD=${NVMFD:-}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 here="$top_srcdir/tests/integration"
 
-if [ -z "$NVMFD" ] || [ ! -x "$NVMFD" ]; then
-	echo "SKIP: NVMFD is not set to the nvmfd binary"
-	exit 77
-fi
-if ! command -v python3 >/dev/null 2>&1; then
-	echo "SKIP: python3 is not installed"
-	exit 77
-fi
+. "$here/lib.sh"
+need_nvmfd 77
+need_python3
 
 OPEN_NQN=nqn.2026-11.io.nvmfd.test:open
 CLOSED_NQN=nqn.2026-11.io.nvmfd.test:closed
@@ -29,21 +24,7 @@ MAXH2C=16384
 QDEPTH=64
 NS_SIZE=16777216
 
-. "$here/lib.sh"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmfd-bad-input.XXXXXX") || exit 1
-# shellcheck disable=SC2317  # called from the trap
-cleanup() {
-	daemon_kill
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-status=0
-fail() {
-	echo "FAIL: $*"
-	status=1
-}
+test_tmpdir bad-input || exit 1
 
 # shellcheck disable=SC2317  # called by daemon_start_on_ports
 write_config() {	# PORT

@@ -78,6 +78,15 @@ def expect_term(h, fes, fei=0, skip=(nc.R2T,)):
     return t
 
 
+def expect_closed(h, what="", timeout=None):
+    """The target must close h with nothing more sent (what: a prefix for
+    the failure)."""
+    try:
+        h.expect_closed(timeout)
+    except nc.NvmfError as e:
+        raise Fail(f"{what}{type(e).__name__}: {e}") from None
+
+
 def pattern(n, seed):
     return random.Random(seed).randbytes(n)
 
@@ -534,10 +543,7 @@ def _(env):
 def _(env):
     h = env.admin()
     h.send(nc.term_pdu(nc.H2C_TERM, nc.FES_INVALID_HEADER, 0))
-    try:
-        h.expect_closed()
-    except nc.NvmfError as e:
-        raise Fail(f"{type(e).__name__}: {e}") from None
+    expect_closed(h)
 
 
 @case("H2CTermReq on an I/O queue with a write waiting for data: closes")
@@ -545,10 +551,7 @@ def _(env):
     a, q = env.pair()
     start_r2t_write(q, env.lbas(8), 8 * BS)
     q.send(nc.term_pdu(nc.H2C_TERM, nc.FES_DATA_OUT_OF_RANGE, 0))
-    try:
-        q.expect_closed()
-    except nc.NvmfError as e:
-        raise Fail(f"{type(e).__name__}: {e}") from None
+    expect_closed(q)
 
 
 @case("C2HTermReq waits for a partly sent C2HData and nothing follows it")
@@ -588,10 +591,7 @@ def _(env):
             raise Fail(f"unexpected {pdu!r}")
     check((pdu.u16(8), pdu.u32(10)) == (nc.FES_INVALID_HEADER, 0),
           f"C2HTermReq FES {pdu.u16(8)} FEI {pdu.u32(10)}, expected 1 and 0")
-    try:
-        q.expect_closed()
-    except nc.NvmfError as e:
-        raise Fail(f"after the C2HTermReq: {type(e).__name__}: {e}") from None
+    expect_closed(q, "after the C2HTermReq: ")
 
 
 @case("more commands than SQSIZE outstanding: FES 2")
@@ -932,10 +932,7 @@ def _(env):
     h = env.admin(kato=1000, enable=False)
     t0 = time.monotonic()
     h.enable()
-    try:
-        h.expect_closed(timeout=3.0 - (time.monotonic() - t0))
-    except nc.NvmfError as e:
-        raise Fail(f"{type(e).__name__}: {e}") from None
+    expect_closed(h, timeout=3.0 - (time.monotonic() - t0))
     took = time.monotonic() - t0
     check(took > 0.5, f"closed after {took:.2f} s, before KATO")
 

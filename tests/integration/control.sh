@@ -23,14 +23,9 @@
 NVMFD=${NVMFD:-}
 here=$(cd "$(dirname "$0")" && pwd)
 
-if ! command -v python3 >/dev/null 2>&1; then
-	echo "SKIP: python3 is not installed"
-	exit 77
-fi
-if [ -z "$NVMFD" ] || [ ! -x "$NVMFD" ]; then
-	echo "ERROR: NVMFD is not set to the nvmfd binary"
-	exit 99
-fi
+. "$here/lib.sh"
+need_python3
+need_nvmfd 99
 
 NQN_A=nqn.2026-11.io.nvmfd.test:ctl-a
 NQN_IO=nqn.2026-11.io.nvmfd.test:ctl-io
@@ -39,32 +34,20 @@ HOST_PERF=nqn.2026-11.io.nvmfd.test:perf-host
 HOST_OTHER=nqn.2026-11.io.nvmfd.test:other-host
 
 # Control socket paths must fit sun_path (108 bytes).
-base=${TMPDIR:-/tmp}
-[ ${#base} -le 60 ] || base=/tmp
-. "$here/lib.sh"
-tmp=$(mktemp -d "$base/nvmfd-control.XXXXXX") || exit 99
+test_tmpdir control 60 || exit 99
 bgpids=
 # shellcheck disable=SC2317  # called from the trap
-cleanup() {
+test_cleanup() {
 	for p in $bgpids; do	# timeout(1) passes TERM on to perf
 		kill -TERM "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
-	daemon_kill
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
 unset NVMFD_SOCKET
 
 T0=$(date +%s)
 say() { echo "control: [$(($(date +%s) - T0))s] $*"; }
-status=0
-fail() {
-	say "FAIL: $*"
-	status=1
-}
 pass() { say "ok: $*"; }
 
 sock=$tmp/ctl.sock

@@ -1,6 +1,6 @@
 # shellcheck shell=sh disable=SC2034  # daemon_* are for the callers
-# Sourced by the integration tests that run nvmfd on this machine:
-# starting it on a free port, stopping it, and reading its log.
+# Sourced by the integration tests that run nvmfd on this machine: their
+# common set-up, starting nvmfd on a free port, stopping it, reading its log.
 #
 #   daemon_start CONFIG LOG [NVMFD-ARG...]
 #       nvmfd -F -f CONFIG, its output in LOG; waits up to 10 s until
@@ -23,6 +23,19 @@
 #       true if ASan, LSan or UBSan reported in a LOG; prints those LOGs.
 #   wait_gone PID SECONDS
 #       true once there is no process PID (it need not be a child).
+#   need_nvmfd RC
+#       exit RC (77 skip, 99 error) unless NVMFD is an executable.
+#   need_python3
+#       exit 77 (skip) when there is no python3.
+#   test_tmpdir NAME [MAXLEN]
+#       tmp: a new directory nvmfd-NAME.XXXXXX in $TMPDIR (in /tmp when
+#       TMPDIR is unset, or longer than MAXLEN: socket paths must fit
+#       sun_path).  At exit, and on INT/TERM/HUP (exit 1), the test's
+#       test_cleanup runs, the daemon is killed and tmp removed.  Returns
+#       non-zero when mktemp fails.
+#   say MESSAGE, fail MESSAGE
+#       say prints (a test may redefine it, after sourcing this, to add a
+#       prefix); fail says "FAIL: MESSAGE" and sets status=1.
 #
 # NVMFD names the daemon.  The helpers' own names start with "_".
 
@@ -38,6 +51,47 @@ daemon_pid=
 daemon_port=
 daemon_rc=
 daemon_error=
+status=0
+
+say() { echo "$*"; }
+fail() {
+	say "FAIL: $*"
+	status=1
+}
+
+need_nvmfd() {
+	[ -n "${NVMFD:-}" ] && [ -x "$NVMFD" ] && return 0
+	if [ "$1" = 77 ]; then
+		say "SKIP: NVMFD is not set to the nvmfd binary"
+	else
+		say "ERROR: NVMFD is not set to the nvmfd binary"
+	fi
+	exit "$1"
+}
+
+need_python3() {
+	command -v python3 >/dev/null 2>&1 && return 0
+	say "SKIP: python3 is not installed"
+	exit 77
+}
+
+# What the test has to stop besides the daemon; it redefines this.
+test_cleanup() { :; }
+
+test_tmpdir() {
+	_tt_base=${TMPDIR:-/tmp}
+	[ -n "${2:-}" ] && [ ${#_tt_base} -gt "$2" ] && _tt_base=/tmp
+	tmp=$(mktemp -d "$_tt_base/nvmfd-$1.XXXXXX") || return 1
+	trap _test_exit EXIT
+	trap 'exit 1' INT TERM HUP
+}
+
+# shellcheck disable=SC2317  # called from the trap
+_test_exit() {
+	test_cleanup
+	daemon_kill
+	rm -rf "$tmp"
+}
 
 # daemon_ready names the test for "ready" (called with LOG); a test that
 # waits for something else (notify.sh: the READY=1 datagram) sets its own.

@@ -22,43 +22,20 @@ NS1_BYTES=$((64 << 20))
 NS2_BYTES=$((32 << 20))
 VM_TIMEOUT=200          # seconds for the whole guest run
 
-T0=$(date +%s)
-say() { echo "linux-control: [$(($(date +%s) - T0))s] $*"; }
-skip() { say "SKIP: $*"; exit 77; }
-
-# ---------------------------------------------------------------- requirements
-[ -x "$peer/vm" ] ||
-	skip "no peer-linux harness at \$top_srcdir/../shared/peer-linux (only CI has it)"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
-command -v python3 >/dev/null || skip "python3 is not installed"
-if [ ! -x "$NVMFD" ]; then
-	say "ERROR: NVMFD=$NVMFD is not an executable"
-	exit 99
-fi
-
-# Control socket paths must fit sun_path (108 bytes).
-base=${TMPDIR:-/tmp}
-[ ${#base} -le 60 ] || base=/tmp
 . "$here/lib.sh"
-tmp=$(mktemp -d "$base/nvmfd-linux-control.XXXXXX") || exit 99
+. "$here/vm-run.sh"
+vm_test_init linux-control
+
 agent_pid=""
 vm_pid=""
+# Control socket paths must fit sun_path (108 bytes).
+test_tmpdir linux-control 60 || exit 99
 # shellcheck disable=SC2317  # called from the trap
-cleanup() {
+test_cleanup() {
 	for p in $vm_pid $agent_pid; do
 		kill "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
-	daemon_kill
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-failed=0
-fail() {
-	say "FAIL: $*"
-	failed=1
 }
 
 sock=$tmp/ctl.sock
@@ -127,7 +104,6 @@ ctl list-ns "$NQN" | sed 's/^/  /'
 
 # ---------------------------------------------------------------- the VM
 say "booting the Linux host VM (guest/linux-control.sh)"
-. "$here/vm-run.sh"
 run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" "$here/guest/linux-control.sh" \
 	"$port" $((port + 1)) "$NQN" "$NS1_BYTES" "$NS2_BYTES"
 tr -d '\r' <"$tmp/vm.out" >"$tmp/vm.txt"
@@ -171,7 +147,7 @@ daemon_stop fail
 
 log_has_sanitizer_report "$tmp/nvmfd.log" &&
 	fail "sanitizer report in the daemon log"
-if [ "$failed" != 0 ]; then
+if [ $status != 0 ]; then
 	echo "----- daemon log ($tmp/nvmfd.log, last 150 lines)"
 	tail -n 150 "$tmp/nvmfd.log"
 	echo "----- end of daemon log"

@@ -25,39 +25,18 @@ FILE_NQN=nqn.2026-11.io.nvmfd.test:file
 FILE_SIZE=$((128 << 20))
 VM_TIMEOUT=360          # seconds for the whole guest run
 
-T0=$(date +%s)
-say() { echo "linux-host: [$(($(date +%s) - T0))s] $*"; }
-skip() { say "SKIP: $*"; exit 77; }
-
-# ---------------------------------------------------------------- requirements
-[ -x "$peer/vm" ] ||
-	skip "no peer-linux harness at \$top_srcdir/../shared/peer-linux (only CI has it)"
-command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 is not installed"
-command -v python3 >/dev/null || skip "python3 is not installed"
-if [ ! -x "$NVMFD" ]; then
-	say "ERROR: NVMFD=$NVMFD is not an executable"
-	exit 99
-fi
-
 . "$here/lib.sh"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmfd-linux-host.XXXXXX") || exit 99
+. "$here/vm-run.sh"
+vm_test_init linux-host
+
 vm_pid=""
+test_tmpdir linux-host || exit 99
 # shellcheck disable=SC2317  # called from the trap
-cleanup() {
+test_cleanup() {
 	if [ -n "$vm_pid" ]; then
 		kill "$vm_pid" 2>/dev/null
 		wait "$vm_pid" 2>/dev/null
 	fi
-	daemon_kill
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-
-failed=0
-fail() {
-	say "FAIL: $*"
-	failed=1
 }
 
 dump_log() {
@@ -123,7 +102,6 @@ grep -q 'keep alive' "$tmp/nvmfd.log" || fail "no \"keep alive\" line in the dae
 
 # ---------------------------------------------------------------- the VM
 say "booting the Linux host VM (guest/linux-host.sh)"
-. "$here/vm-run.sh"
 run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" "$here/guest/linux-host.sh" \
 	"$port" $((port + 1)) "$RAM_NQN" "$RAM_MODEL" "$RAM_SERIAL" "$RAM_SIZE" \
 	"$FILE_NQN" "$FILE_SIZE"
@@ -175,7 +153,7 @@ log_has_sanitizer_report "$tmp/nvmfd.log" &&
 	fail "sanitizer report in the daemon log"
 
 dump_log
-if [ "$failed" != 0 ]; then
+if [ $status != 0 ]; then
 	say "FAILED"
 	exit 1
 fi

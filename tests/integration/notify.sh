@@ -17,30 +17,19 @@ here="$top_srcdir/tests/integration"
 # NVMFD_TEST_RELOAD=no turns it off.
 RELOAD_CHECK=${NVMFD_TEST_RELOAD:-yes}
 
-if ! command -v python3 >/dev/null 2>&1; then
-	echo "SKIP: python3 is not installed"
-	exit 77
-fi
-if [ -z "$NVMFD" ] || [ ! -x "$NVMFD" ]; then
-	echo "ERROR: NVMFD is not set to the nvmfd binary"
-	exit 99
-fi
-
 . "$here/lib.sh"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmfd-notify.XXXXXX") || exit 99
+need_python3
+need_nvmfd 99
+test_tmpdir notify || exit 99
 lpid=
 # shellcheck disable=SC2317  # called from the trap
-cleanup() {
-	daemon_kill
+test_cleanup() {
 	stop_listener
 	# A detached daemon is not our child: find it by its pidfile.
 	if [ -s "$tmp/detached.pid" ]; then
 		kill -KILL "$(cat "$tmp/detached.pid")" 2>/dev/null
 	fi
-	rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
 
 # A socket path must fit sun_path; a long TMPDIR falls back to an abstract
 # name, which systemd also uses.
@@ -49,11 +38,6 @@ if [ ${#sock} -ge 100 ]; then
 	sock="@nvmfd-notify-test-$$"
 fi
 events="$tmp/events"
-status=0
-fail() {
-	echo "FAIL: $*"
-	status=1
-}
 
 # shellcheck disable=SC2317  # called through setup
 write_config() {	# PORT
@@ -140,12 +124,16 @@ grep -q '^CONNECT ok$' "$events" ||
 grep -q ' ready: ' "$tmp/nvmfd.log" || fail "no 'ready' line in the log"
 
 # --------------------------------------------------------------- pidfile
+# The nvmfd runs below must end by themselves: bound them all the same.
+TIMEOUT=""
+command -v timeout >/dev/null 2>&1 && TIMEOUT="timeout -k 5 20"
 want="$daemon_pid"
 got=$(cat "$tmp/nvmfd.pid" 2>/dev/null)
 [ "$got" = "$want" ] || fail "pidfile holds '$got', not $want"
 # A second instance on the same pidfile stops before touching the port.
-"$NVMFD" -F -f "$tmp/nvmfd.yaml" -p "$tmp/nvmfd.pid" -s "$tmp/ctl2.sock" \
-    >"$tmp/second.log" 2>&1
+# shellcheck disable=SC2086  # $TIMEOUT is empty or four words
+$TIMEOUT "$NVMFD" -F -f "$tmp/nvmfd.yaml" -p "$tmp/nvmfd.pid" \
+    -s "$tmp/ctl2.sock" >"$tmp/second.log" 2>&1
 rc=$?
 [ $rc -eq 1 ] || fail "second nvmfd exited $rc, not 1"
 grep -q "already running (pid $daemon_pid)" "$tmp/second.log" ||
@@ -195,8 +183,9 @@ lpid=
 
 # --------------------------------------- detached: the pidfile names the daemon
 # No NOTIFY_SOCKET here: a detached nvmfd logs to syslog and must simply run.
-"$NVMFD" -f "$tmp/nvmfd.yaml" -p "$tmp/detached.pid" -s "$tmp/ctl3.sock" \
-    >"$tmp/detached.log" 2>&1
+# shellcheck disable=SC2086  # $TIMEOUT is empty or four words
+$TIMEOUT "$NVMFD" -f "$tmp/nvmfd.yaml" -p "$tmp/detached.pid" \
+    -s "$tmp/ctl3.sock" >"$tmp/detached.log" 2>&1
 rc=$?
 [ $rc -eq 0 ] || fail "detached nvmfd: parent exited $rc"
 i=0

@@ -15,6 +15,7 @@ the caller asked for it with expect_term().  Lower-level builders
 (build_pdu, sqe, h2c_data_pdu, ...) take overrides for each header field so
 tests can send malformed PDUs.
 """
+import select
 import socket
 import struct
 import time
@@ -304,6 +305,7 @@ class Host:
         self.cmds = {}
         self.done = {}              # completions that arrived early
         self.cntlid = self.qid = self.subnqn = None
+        self.closed_at = None       # when poll_closed() saw the close
 
     def close(self):
         try:
@@ -409,6 +411,23 @@ class Host:
             if not chunk:
                 return
             self.buf += chunk
+
+    def poll_closed(self):
+        """Without waiting: True once the target has closed the connection
+        (EOF or reset), its monotonic time then in closed_at.  What arrives
+        before the close (a C2HTermReq, say) is kept in buf."""
+        if self.closed_at is not None:
+            return True
+        while select.select([self.sock], [], [], 0)[0]:
+            try:
+                chunk = self.sock.recv(65536)
+            except ConnectionError:
+                chunk = b""
+            if not chunk:
+                self.closed_at = time.monotonic()
+                return True
+            self.buf += chunk
+        return False
 
     def expect_term(self, skip=(R2T,), timeout=None):
         """Read PDUs (skipping the given types) until a C2HTermReq, check it

@@ -7,33 +7,17 @@
 #
 # Run by "make check" with NVMFD (the daemon) and top_srcdir set; by hand:
 #   NVMFD=build/nvmfd top_srcdir=. sh tests/integration/poll.sh
-# Exit status: 0 pass, 77 skip (no free port), 1 fail.
+# Exit status: 0 pass, 77 skip (no daemon or no free port), 1 fail.
 
 NVMFD=${NVMFD:-}
 top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 here="$top_srcdir/tests/integration"
 NQN=nqn.2026-11.io.nvmfd.test:poll
 
-if [ -z "$NVMFD" ] || [ ! -x "$NVMFD" ]; then
-	echo "SKIP: NVMFD is not set to the nvmfd binary"
-	exit 77
-fi
-
 . "$here/lib.sh"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/nvmfd-poll.XXXXXX") || exit 1
-# shellcheck disable=SC2317  # called from the trap
-cleanup() {
-	daemon_kill
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+need_nvmfd 77
+test_tmpdir poll || exit 1
 
-status=0
-fail() {
-	echo "FAIL: $*"
-	status=1
-}
 pass() { echo "ok: $*"; }
 
 # shellcheck disable=SC2317  # called by daemon_start_on_ports

@@ -1,5 +1,23 @@
-# shellcheck shell=sh
-# Sourced by the Linux-host tests.  run_vm OUT VM-ARGS...: run peer-linux's
+# shellcheck shell=sh disable=SC2154  # peer is the caller's
+# Sourced by the Linux-host tests, after lib.sh, with peer set to
+# peer-linux's directory.
+#
+# vm_test_init NAME: say prefixes NAME and the seconds since this call; exit
+# 77 (skip) without peer-linux's vm, QEMU or python3, 99 without NVMFD.
+vm_test_init() {
+	_vm_name=$1
+	T0=$(date +%s)
+	[ -x "$peer/vm" ] || _vm_skip "no peer-linux harness at" \
+	    "\$top_srcdir/../shared/peer-linux (only CI has it)"
+	command -v qemu-system-x86_64 >/dev/null ||
+		_vm_skip "qemu-system-x86_64 is not installed"
+	need_python3
+	need_nvmfd 99
+}
+say() { echo "$_vm_name: [$(($(date +%s) - T0))s] $*"; }
+_vm_skip() { say "SKIP: $*"; exit 77; }
+
+# run_vm OUT VM-ARGS...: run peer-linux's
 # vm with its console in OUT (and on stdout), setting vm_rc.  Under TCG on
 # a busy machine the guest kernel occasionally dies while booting, before the
 # guest script starts; that is the emulator's fault, not nvmfd's, so such a
