@@ -29,12 +29,6 @@ static const uint8_t h_hostid[16] = {
 static struct h_conn *conns[MAX_CONNS];
 static int nconns;
 
-static uint64_t
-ms_now(void)
-{
-	return (now_ns() / 1000000);
-}
-
 /* ------------------------------------------------------ configuration */
 
 struct config *
@@ -155,27 +149,9 @@ h_add_referral(struct config *cf, const char *addr, const char *service,
 void
 h_start(struct config *cf)
 {
-	static bool loops_ready;
-	struct subsystem *ss;
-	struct port *port;
-	char err[512];
-
-	log_init(1, getenv("NVMFD_TEST_DEBUG") != NULL);
-	signal(SIGPIPE, SIG_IGN);
-	/* Once per process: Check normally forks per test, but CK_FORK=no
-	 * runs them all in one. */
-	if (!loops_ready) {
-		ck_assert_int_eq(loops_init(0, 1u << 20), 0);
-		loops_ready = true;
-	}
-	running_config = cf;
-	/* As registry_start() does, minus the listening sockets: the tests
-	 * hand connections to qpair_create() themselves. */
-	TAILQ_FOREACH(ss, &cf->subsystems, entry)
-		ck_assert_msg(subsystem_publish(cf, ss, err, sizeof(err)) == 0,
-		    "%s", err);
-	TAILQ_FOREACH(port, &cf->ports, entry)
-		atomic_init(&port->refs, 1);	/* the listing's reference */
+	h_env_init();
+	/* The tests hand connections to qpair_create() themselves. */
+	h_publish(cf);
 }
 
 static bool
@@ -209,7 +185,7 @@ h_stop(void)
 	struct subsystem *ss;
 	struct namespace *ns;
 	struct port *port;
-	uint64_t end = ms_now() + H_TIMEOUT_MS;
+	uint64_t end = h_ms_now() + H_TIMEOUT_MS;
 
 	for (int i = 0; i < nconns; i++)
 		if (conns[i]->fd >= 0) {
@@ -218,7 +194,7 @@ h_stop(void)
 		}
 	/* Every queue pair and controller must go once the host has closed
 	 * its sockets: a leftover one means a reference was leaked. */
-	while ((!no_controllers() || !no_qpairs()) && ms_now() < end) {
+	while ((!no_controllers() || !no_qpairs()) && h_ms_now() < end) {
 		h_pump();
 		usleep(1000);
 	}
@@ -242,31 +218,11 @@ h_stop(void)
 	running_config = NULL;
 }
 
-/* One pass over ready events, then write out what they produced (a test
- * calling into the controller directly leaves output queued, too). */
-void
-h_pump(void)
-{
-	event_base_loop(main_loop->base, EVLOOP_NONBLOCK);
-	loop_finish_turn(main_loop);
-}
-
-void
-h_pump_for(int ms)
-{
-	uint64_t end = ms_now() + ms;
-
-	do {
-		h_pump();
-		usleep(1000);
-	} while (ms_now() < end);
-}
-
 /* Pump until fd is ready for events or the time is up. */
 static bool
 wait_fd(int fd, short events, int ms)
 {
-	uint64_t end = ms_now() + ms;
+	uint64_t end = h_ms_now() + ms;
 
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = events };
@@ -274,7 +230,7 @@ wait_fd(int fd, short events, int ms)
 		h_pump();
 		if (poll(&pfd, 1, 1) > 0 && pfd.revents != 0)
 			return (true);
-		if (ms_now() >= end)
+		if (h_ms_now() >= end)
 			return (false);
 	}
 }
@@ -320,14 +276,14 @@ void
 h_send(struct h_conn *c, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
-	uint64_t end = ms_now() + H_TIMEOUT_MS;
+	uint64_t end = h_ms_now() + H_TIMEOUT_MS;
 
 	while (len > 0) {
 		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 			/* The daemon reads only when the loop runs. */
-			ck_assert_msg(ms_now() < end, "send timed out");
+			ck_assert_msg(h_ms_now() < end, "send timed out");
 			wait_fd(c->fd, POLLOUT, 10);
 			continue;
 		}
@@ -343,13 +299,13 @@ h_recv(struct h_conn *c, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 	size_t got = 0;
-	uint64_t end = ms_now() + H_TIMEOUT_MS;
+	uint64_t end = h_ms_now() + H_TIMEOUT_MS;
 
 	while (got < len) {
 		ssize_t n = recv(c->fd, p + got, len - got, MSG_DONTWAIT);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			ck_assert_msg(ms_now() < end, "timed out after %zu of "
+			ck_assert_msg(h_ms_now() < end, "timed out after %zu of "
 			    "%zu bytes", got, len);
 			wait_fd(c->fd, POLLIN, 10);
 			continue;
@@ -370,7 +326,7 @@ h_readable(struct h_conn *c, int ms)
 bool
 h_closed(struct h_conn *c, int ms)
 {
-	uint64_t end = ms_now() + ms;
+	uint64_t end = h_ms_now() + ms;
 	uint8_t b;
 
 	for (;;) {
@@ -379,7 +335,7 @@ h_closed(struct h_conn *c, int ms)
 		if (n == 0 || (n < 0 && errno == ECONNRESET))
 			return (true);
 		ck_assert_msg(n < 0, "unexpected data before the close");
-		if (ms_now() >= end)
+		if (h_ms_now() >= end)
 			return (false);
 		wait_fd(c->fd, POLLIN, 10);
 	}
@@ -916,6 +872,16 @@ h_write(struct h_conn *c, uint32_t nsid, uint64_t slba, uint32_t nlb,
 
 	rw_sqe(&sqe, NVME_CMD_WRITE, nsid, slba, nlb);
 	return (h_cmd(c, &sqe, buf, len, NULL, 0, NULL));
+}
+
+/* An Asynchronous Event Request; returns its CID (it stays outstanding). */
+uint16_t
+h_submit_aer(struct h_conn *c)
+{
+	struct nvme_sqe sqe = { .opc = NVME_ADM_ASYNC_EVENT };
+
+	h_sgl_xport(&sqe, 0);
+	return (h_submit(c, &sqe, NULL, 0));
 }
 
 /* --------------------------------------------------------- shortcuts */

@@ -27,7 +27,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "nvmfd.h"
+#include "harness.h"
 #include "ctl-proto.h"
 
 #define NQN_A		"nqn.2026-11.io.nvmfd.test:ctl-a"
@@ -36,7 +36,6 @@
 #define HOST_1		"nqn.2014-08.org.nvmexpress:uuid:" \
 			    "6e7f1a22-0000-4000-8000-0000000000c1"
 #define UUID_A1		"0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d"
-#define TIMEOUT_MS	3000
 #define MAX_CLIENTS	32	/* control.c's CTL_MAX_CLIENTS */
 
 /* Two subsystems, one with a fixed UUID, a host list and a referral.  The
@@ -63,49 +62,16 @@ static const char config_text[] =
 static char dir[200];
 static char sock_path[256], ro_path[256];
 
-static uint64_t
-ms_now(void)
-{
-	return (now_ns() / 1000000);
-}
-
-/* One pass over ready events, then write out what they produced. */
-static void
-pump(void)
-{
-	event_base_loop(main_loop->base, EVLOOP_NONBLOCK);
-	loop_finish_turn(main_loop);
-}
-
-static void
-pump_for(int ms)
-{
-	uint64_t end = ms_now() + ms;
-
-	do {
-		pump();
-		usleep(1000);
-	} while (ms_now() < end);
-}
-
 /* ----------------------------------------------------------- fixtures */
 
 static void
 env_start(bool with_sockets)
 {
-	static bool loops_ready;
 	const char *tmp = getenv("TMPDIR");
-	struct subsystem *ss;
-	struct port *p;
+	struct config *cf;
 	char err[512];
 
-	log_init(1, getenv("NVMFD_TEST_DEBUG") != NULL);
-	signal(SIGPIPE, SIG_IGN);
-	/* Once per process: CK_FORK=no runs every test in one. */
-	if (!loops_ready) {
-		ck_assert_int_eq(loops_init(0, 1u << 20), 0);
-		loops_ready = true;
-	}
+	h_env_init();
 	/* Socket paths must fit sun_path: fall back to /tmp. */
 	if (tmp == NULL || *tmp == '\0' || strlen(tmp) > 60)
 		tmp = "/tmp";
@@ -114,15 +80,9 @@ env_start(bool with_sockets)
 	snprintf(sock_path, sizeof(sock_path), "%s/ctl.sock", dir);
 	snprintf(ro_path, sizeof(ro_path), "%s/ro.sock", dir);
 
-	running_config = config_load_string("test", config_text, err,
-	    sizeof(err));
-	ck_assert_msg(running_config != NULL, "%s", err);
-	/* As registry_start() does, minus the listening sockets. */
-	TAILQ_FOREACH(ss, &running_config->subsystems, entry)
-		ck_assert_msg(subsystem_publish(running_config, ss, err,
-		    sizeof(err)) == 0, "%s", err);
-	TAILQ_FOREACH(p, &running_config->ports, entry)
-		atomic_init(&p->refs, 1);
+	cf = config_load_string("test", config_text, err, sizeof(err));
+	ck_assert_msg(cf != NULL, "%s", err);
+	h_publish(cf);
 	if (with_sockets)
 		ck_assert_int_eq(control_start(sock_path, NULL, ro_path), 0);
 }
@@ -145,7 +105,7 @@ teardown(void)
 	char cmd[300];
 
 	control_stop();
-	pump_for(30);		/* retire removed namespaces */
+	h_pump_for(30);		/* retire removed namespaces */
 	registry_stop(running_config);
 	config_free(running_config);
 	running_config = NULL;
@@ -168,7 +128,7 @@ cl_connect(const char *path)
 	ck_assert_msg(connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0,
 	    "connect %s: %s", path, strerror(errno));
 	ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
-	pump();			/* accept it */
+	h_pump();			/* accept it */
 	return (fd);
 }
 
@@ -176,14 +136,14 @@ static void
 cl_send(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
-	uint64_t end = ms_now() + TIMEOUT_MS;
+	uint64_t end = h_ms_now() + H_TIMEOUT_MS;
 
 	while (len > 0) {
 		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			ck_assert_msg(ms_now() < end, "send timed out");
-			pump();
+			ck_assert_msg(h_ms_now() < end, "send timed out");
+			h_pump();
 			usleep(500);
 			continue;
 		}
@@ -191,7 +151,7 @@ cl_send(int fd, const void *buf, size_t len)
 		p += n;
 		len -= n;
 	}
-	pump();
+	h_pump();
 }
 
 /* Read exactly len bytes, pumping the daemon's loop meanwhile. */
@@ -200,15 +160,15 @@ cl_recv(int fd, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 	size_t got = 0;
-	uint64_t end = ms_now() + TIMEOUT_MS;
+	uint64_t end = h_ms_now() + H_TIMEOUT_MS;
 
 	while (got < len) {
 		ssize_t n = recv(fd, p + got, len - got, MSG_DONTWAIT);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			ck_assert_msg(ms_now() < end, "timed out after %zu of "
+			ck_assert_msg(h_ms_now() < end, "timed out after %zu of "
 			    "%zu bytes", got, len);
-			pump();
+			h_pump();
 			usleep(200);
 			continue;
 		}
@@ -223,7 +183,7 @@ cl_recv(int fd, void *buf, size_t len)
 static bool
 cl_closed(int fd, int ms)
 {
-	uint64_t end = ms_now() + ms;
+	uint64_t end = h_ms_now() + ms;
 	uint8_t b;
 
 	for (;;) {
@@ -232,9 +192,9 @@ cl_closed(int fd, int ms)
 		if (n == 0 || (n < 0 && errno == ECONNRESET))
 			return (true);
 		ck_assert_msg(n < 0, "unexpected data before the close");
-		if (ms_now() >= end)
+		if (h_ms_now() >= end)
 			return (false);
-		pump();
+		h_pump();
 		usleep(200);
 	}
 }
@@ -243,15 +203,15 @@ cl_closed(int fd, int ms)
 static bool
 cl_quiet(int fd, int ms)
 {
-	uint64_t end = ms_now() + ms;
+	uint64_t end = h_ms_now() + ms;
 	uint8_t b;
 
-	while (ms_now() < end) {
+	while (h_ms_now() < end) {
 		ssize_t n = recv(fd, &b, 1, MSG_DONTWAIT | MSG_PEEK);
 
 		if (n >= 0)
 			return (false);
-		pump();
+		h_pump();
 		usleep(200);
 	}
 	return (true);
@@ -393,7 +353,7 @@ expect_eproto(const void *buf, size_t len, const char *what)
 	ck_assert_int_eq(a.noutput, 0);
 	ck_assert_msg(strstr(a.msg, what) != NULL, "message '%s' does not "
 	    "mention '%s'", a.msg, what);
-	ck_assert_msg(cl_closed(fd, TIMEOUT_MS), "socket still open after "
+	ck_assert_msg(cl_closed(fd, H_TIMEOUT_MS), "socket still open after "
 	    "'%s'", a.msg);
 	answer_free(&a);
 	close(fd);
@@ -768,7 +728,7 @@ START_TEST(pipelined)
 	cl_answer(fd, &a);
 	ck_assert_uint_eq(a.code, CTL_EPROTO);
 	answer_free(&a);
-	ck_assert(cl_closed(fd, TIMEOUT_MS));
+	ck_assert(cl_closed(fd, H_TIMEOUT_MS));
 	close(fd);
 }
 END_TEST
@@ -836,7 +796,7 @@ expect_busy(int fd)
 	ck_assert_ptr_nonnull(strstr(a.msg, "too many"));
 	ck_assert_int_eq(a.noutput, 0);
 	answer_free(&a);
-	ck_assert(cl_closed(fd, TIMEOUT_MS));
+	ck_assert(cl_closed(fd, H_TIMEOUT_MS));
 }
 
 START_TEST(client_limit)
@@ -860,7 +820,7 @@ START_TEST(client_limit)
 	expect_version_ok(fds[MAX_CLIENTS - 1]);
 	/* One leaves: there is room again. */
 	close(fds[5]);
-	pump_for(20);
+	h_pump_for(20);
 	fds[5] = cl_connect(sock_path);
 	expect_version_ok(fds[5]);
 	extra = cl_connect(sock_path);
@@ -868,7 +828,7 @@ START_TEST(client_limit)
 	close(extra);
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		close(fds[i]);
-	pump_for(20);
+	h_pump_for(20);
 	extra = cl_connect(sock_path);
 	expect_version_ok(extra);
 	close(extra);
@@ -891,7 +851,7 @@ START_TEST(error_isolated)
 	cl_answer(bad, &a);
 	ck_assert_uint_eq(a.code, CTL_EPROTO);
 	answer_free(&a);
-	ck_assert(cl_closed(bad, TIMEOUT_MS));
+	ck_assert(cl_closed(bad, H_TIMEOUT_MS));
 	close(bad);
 	cl_send(good, buf + 20, len - 20);
 	cl_answer(good, &a);
@@ -912,7 +872,7 @@ END_TEST
 static int
 other_user_request(const char *path, uid_t uid, gid_t gid, gid_t extra)
 {
-	uint64_t end = ms_now() + TIMEOUT_MS;
+	uint64_t end = h_ms_now() + H_TIMEOUT_MS;
 	pid_t pid;
 	int st;
 
@@ -963,8 +923,8 @@ other_user_request(const char *path, uid_t uid, gid_t gid, gid_t extra)
 	ck_assert_int_gt(pid, 0);
 	/* The daemon's loop runs here, in the parent. */
 	while (waitpid(pid, &st, WNOHANG) == 0) {
-		ck_assert_msg(ms_now() < end, "the other user's client hangs");
-		pump();
+		ck_assert_msg(h_ms_now() < end, "the other user's client hangs");
+		h_pump();
 		usleep(500);
 	}
 	ck_assert(WIFEXITED(st));
@@ -1155,7 +1115,7 @@ vrun(struct run *r, bool json, bool readonly, const char *const *args)
 	r->ctx.argv = NULL;
 	for (int i = 0; i < argc; i++)
 		free(argv[i]);
-	pump();
+	h_pump();
 	return (r->code);
 }
 

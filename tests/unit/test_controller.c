@@ -635,15 +635,6 @@ END_TEST
 
 /* ------------------------------------------------------------- events */
 
-static uint16_t
-submit_aer(struct h_conn *c)
-{
-	struct nvme_sqe sqe = { .opc = NVME_ADM_ASYNC_EVENT };
-
-	h_sgl_xport(&sqe, 0);
-	return (h_submit(c, &sqe, NULL, 0));
-}
-
 START_TEST(aer_namespace_change)
 {
 	struct h_conn *c = h_admin(port, NQN, H_HOSTNQN, 0);
@@ -654,7 +645,7 @@ START_TEST(aer_namespace_change)
 	memset(zero, 0, sizeof(zero));
 	ck_assert_uint_eq(h_set_feat(c, NVME_FEAT_ASYNC_EVENT,
 	    NVME_AEN_CFG_NS_ATTR, NULL), NVME_SC_SUCCESS);
-	aer = submit_aer(c);
+	aer = h_submit_aer(c);
 	/* Held: nothing comes back, other commands are answered. */
 	ck_assert(!h_readable(c, 50));
 	ck_assert_uint_eq(h_get_feat(c, NVME_FEAT_KATO, 0, NULL),
@@ -681,7 +672,7 @@ START_TEST(aer_namespace_change)
 	ctrl_notify_ns_changed(ss, 3);
 	ctrl_notify_ns_changed(ss, 1);
 	ctrl_notify_ns_changed(ss, 3);
-	aer = submit_aer(c);	/* the event waited for it */
+	aer = h_submit_aer(c);	/* the event waited for it */
 	h_wait(c, aer, &cqe, NULL, 0, NULL, 0);
 	ck_assert_uint_eq(cqe.dw0, NVME_AER_NS_CHANGED);
 	ck_assert_uint_eq(h_get_log(c, NVME_LOG_CHANGED_NS, 0, 4096, false,
@@ -700,8 +691,8 @@ START_TEST(aer_masked_until_log_read)
 	uint16_t a1, a2;
 
 	h_set_feat(c, NVME_FEAT_ASYNC_EVENT, NVME_AEN_CFG_NS_ATTR, NULL);
-	a1 = submit_aer(c);
-	a2 = submit_aer(c);
+	a1 = h_submit_aer(c);
+	a2 = h_submit_aer(c);
 	ctrl_notify_ns_changed(ss, 1);
 	h_wait(c, a2, &cqe, NULL, 0, NULL, 0);	/* one of them completes */
 	ck_assert_uint_eq(cqe.dw0, NVME_AER_NS_CHANGED);
@@ -727,7 +718,7 @@ START_TEST(aer_not_enabled)
 	uint8_t d[4096];
 
 	/* Without the configuration bit: no event, but the log records. */
-	submit_aer(c);
+	h_submit_aer(c);
 	ctrl_notify_ns_changed(ss, 3);
 	ck_assert(!h_readable(c, 50));
 	ck_assert_uint_eq(h_get_log(c, NVME_LOG_CHANGED_NS, 0, 4096, false,
@@ -744,9 +735,9 @@ START_TEST(aer_limit)
 
 	/* AERL is 0's based: NVMFD_AERL + 1 may be outstanding. */
 	for (int i = 0; i <= NVMFD_AERL; i++)
-		submit_aer(c);
+		h_submit_aer(c);
 	ck_assert(!h_readable(c, 20));
-	cid = submit_aer(c);
+	cid = h_submit_aer(c);
 	h_wait(c, cid, &cqe, NULL, 0, NULL, 0);
 	ck_assert_uint_eq(h_sc(&cqe), NVME_SC_AER_LIMIT);
 	ck_assert_uint_eq(h_sc(&cqe) >> 8, 1);		/* SCT */

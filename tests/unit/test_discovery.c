@@ -327,15 +327,6 @@ START_TEST(generation_counter)
 }
 END_TEST
 
-static uint16_t
-submit_aer(struct h_conn *c)
-{
-	struct nvme_sqe sqe = { .opc = NVME_ADM_ASYNC_EVENT };
-
-	h_sgl_xport(&sqe, 0);
-	return (h_submit(c, &sqe, NULL, 0));
-}
-
 START_TEST(log_change_event)
 {
 	struct h_conn *c = h_admin(port1, NVMF_DISCOVERY_NQN, H_HOSTNQN, 0);
@@ -354,9 +345,9 @@ START_TEST(log_change_event)
 	    NVME_SC_SUCCESS);
 	ck_assert_uint_eq(v, NVME_AEN_CFG_DISC_CHANGE);
 
-	a1 = submit_aer(c);
-	a2 = submit_aer(c);
-	submit_aer(quiet);		/* did not ask for the notice */
+	a1 = h_submit_aer(c);
+	a2 = h_submit_aer(c);
+	h_submit_aer(quiet);		/* did not ask for the notice */
 	ck_assert(!h_readable(c, 50));
 	discovery_changed();
 	h_wait(c, a2, &cqe, NULL, 0, NULL, 0);

@@ -349,7 +349,7 @@ END_TEST
 START_TEST(test_notify_unset)
 {
 	char path[300], missing[300];
-	int fd;
+	int fd, cwd;
 
 	snprintf(path, sizeof(path), "%s/notify", dir);
 	fd = bind_dgram(path);
@@ -357,8 +357,14 @@ START_TEST(test_notify_unset)
 	service_notify("READY=1");
 	ck_assert_int_eq(setenv("NOTIFY_SOCKET", "", 1), 0);
 	service_notify("READY=1");
+	/* Relative: from dir, where "notify" would reach fd's socket. */
+	cwd = open(".", O_RDONLY | O_DIRECTORY);
+	ck_assert_int_ge(cwd, 0);
+	ck_assert_int_eq(chdir(dir), 0);
 	ck_assert_int_eq(setenv("NOTIFY_SOCKET", "notify", 1), 0);
 	service_notify("READY=1");
+	ck_assert_int_eq(fchdir(cwd), 0);
+	close(cwd);
 	snprintf(missing, sizeof(missing), "%s/no-such-socket", dir);
 	ck_assert_int_eq(setenv("NOTIFY_SOCKET", missing, 1), 0);
 	service_notify("READY=1");
