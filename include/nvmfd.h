@@ -318,7 +318,6 @@ struct loop {
 	TAILQ_HEAD(, qpair) dirty;	/* queue pairs with output to flush */
 	uint64_t	now;		/* monotonic ns, read once per turn */
 	uint64_t	turns;		/* callbacks run, for adaptive polling */
-	atomic_bool	stopping;
 };
 
 /* loop.c */

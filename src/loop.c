@@ -108,18 +108,19 @@ worker_poll(struct loop *l)
 {
 	uint64_t last = now_ns(), seen = l->turns;
 
-	while (!atomic_load_explicit(&l->stopping, memory_order_relaxed)) {
+	/* loop_exit_msg() breaks the loop from inside a turn. */
+	do {
 		if (l->turns != seen) {
 			seen = l->turns;
 			last = l->now;
 		} else if (now_ns() - last > loop_poll_ns) {
-			event_base_loop(l->base, EVLOOP_ONCE);
+			event_base_loop(l->base, EVLOOP_ONCE);	/* sleep */
 			seen = l->turns;
 			last = now_ns();
 			continue;
 		}
 		event_base_loop(l->base, EVLOOP_NONBLOCK);
-	}
+	} while (!event_base_got_break(l->base));
 }
 
 static void *
@@ -154,7 +155,6 @@ loop_exit_msg(void *arg)
 {
 	struct loop *l = arg;
 
-	atomic_store(&l->stopping, true);
 	event_base_loopbreak(l->base);
 }
 
