@@ -835,10 +835,6 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
 		[N_DIRECT] = { "direct" }, [N_UUID] = { "uuid" },
 		[N_NGUID] = { "nguid" }, [N_EUI64] = { "eui64" },
 	};
-	static const char *const names[] = {
-		[BACKEND_RAM] = "ram", [BACKEND_FILE] = "file",
-		[BACKEND_BLOCK] = "block",
-	};
 	struct namespace *ns, *o;
 	const char *str;
 	uint64_t v;
@@ -871,10 +867,10 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
 		    "is required (ram, file or block)"));
 	if (get_string(c, path, &f[N_BACKEND], &str) == -1)
 		return (-1);
-	for (i = 0; i < nitems(names); i++)
-		if (strcmp(str, names[i]) == 0)
+	for (i = BACKEND_RAM; i <= BACKEND_BLOCK; i++)
+		if (strcmp(str, backend_type_name(i)) == 0)
 			break;
-	if (i == nitems(names))
+	if (i > BACKEND_BLOCK)
 		return (fail(c, f[N_BACKEND].val, path, "backend",
 		    "must be ram, file or block, got \"%.40s\"", str));
 	ns->type = i;
@@ -925,7 +921,7 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
 			return (fail_oom(c, f[N_PATH].val, path, "path"));
 	} else if (ns->type != BACKEND_RAM)
 		return (fail(c, n, path, "path", "is required for a %s "
-		    "namespace", names[ns->type]));
+		    "namespace", backend_type_name(ns->type)));
 
 	if (f[N_RO].val != NULL &&
 	    get_bool(c, path, &f[N_RO], &ns->readonly) == -1)
