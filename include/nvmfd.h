@@ -382,7 +382,8 @@ struct nvmf_cmd {
 	bool		in_backend;	/* the backend holds it: wait for done */
 };
 
-/* tcp-io.c: iovecs and the receive buffer, shared by both roles */
+/* tcp-io.c: iovecs, the receive buffer and blocking reads, shared by both
+ * roles (and nvmfctl) */
 struct rxbuf {
 	uint8_t		*buf;
 	size_t		cap, off, len;
@@ -395,6 +396,7 @@ int	iov_slice(const struct iovec *src, int srccnt, size_t off, size_t len,
 int	iov_skip(struct iovec *, int cnt, size_t skip);
 ssize_t	rxbuf_read(struct rxbuf *, int fd, bool *drained);
 void	rxbuf_take(struct rxbuf *, const struct iovec *dst, int ndst, size_t len);
+int	fd_read_full(int fd, void *buf, size_t len, int timeout_ms);
 
 enum qpair_state {
 	QP_WAIT_ICREQ,		/* nothing received yet */

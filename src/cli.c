@@ -9,7 +9,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,24 +39,6 @@ cli_usage(void)
 {
 	cli_help(STDERR_FILENO);
 	exit(CTL_EUSAGE);
-}
-
-static int
-read_full(int fd, void *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&pfd, 1, CLI_TIMEOUT_MS) <= 0)
-			return (-1);
-		if ((n = read(fd, (uint8_t *)buf + got, len - got)) <= 0)
-			return (-1);
-		got += n;
-	}
-	return (0);
 }
 
 /* A daemon that has hung up fails the send (no SIGPIPE). */
@@ -137,7 +118,7 @@ cli_request(int fd, int argc, char **argv, uint32_t flags)
 	for (;;) {
 		uint8_t *msg;
 
-		if (read_full(fd, &h, sizeof(h)) != 0) {
+		if (fd_read_full(fd, &h, sizeof(h), CLI_TIMEOUT_MS) != 0) {
 			if (werr)
 				fprintf(stderr, "nvmfctl: lost the daemon: %s\n",
 				    strerror(werr));
@@ -152,7 +133,7 @@ cli_request(int fd, int argc, char **argv, uint32_t flags)
 		}
 		if ((msg = malloc(h.len + 1)) == NULL)
 			return (CTL_ERR);
-		if (read_full(fd, msg, h.len) != 0) {
+		if (fd_read_full(fd, msg, h.len, CLI_TIMEOUT_MS) != 0) {
 			free(msg);
 			fprintf(stderr, "nvmfctl: truncated answer\n");
 			return (CTL_ECONN);

@@ -12,7 +12,6 @@
 #include <netinet/tcp.h>
 #include <errno.h>
 #include <netdb.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,25 +90,6 @@ tcp_connect(const char *addr, const char *port, char *err, size_t errlen)
 	return (fd);
 }
 
-static int
-read_full(int fd, void *buf, size_t len, int timeout_ms)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&pfd, 1, timeout_ms) <= 0)
-			return (-1);
-		n = read(fd, (uint8_t *)buf + got, len - got);
-		if (n <= 0)
-			return (-1);
-		got += n;
-	}
-	return (0);
-}
-
 /*
  * Connect and exchange ICReq/ICResp (blocking; set-up only).  The queue pair
  * then runs on base; depth is the number of commands it may have in flight.
@@ -131,7 +111,7 @@ host_connect(struct event_base *base, const char *addr, const char *port,
 	ic.hdr.plen = sizeof(ic);
 	ic.digest = (hdgst ? NVME_TCP_IC_HDGST : 0) | (ddgst ? NVME_TCP_IC_DDGST : 0);
 	if (write(fd, &ic, sizeof(ic)) != (ssize_t)sizeof(ic) ||
-	    read_full(fd, &ic, sizeof(ic), 10000) != 0) {
+	    fd_read_full(fd, &ic, sizeof(ic), 10000) != 0) {
 		snprintf(err, errlen, "%s:%s: no ICResp", addr, port);
 		close(fd);
 		return (NULL);

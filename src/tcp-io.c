@@ -1,15 +1,37 @@
 /*
- * Byte plumbing shared by both NVMe/TCP roles: iovec slicing, and the
- * receive buffer that reads as much as the socket has while letting a
- * large payload land in place in its destination.
+ * Byte plumbing shared by both NVMe/TCP roles: iovec slicing, the receive
+ * buffer that reads as much as the socket has while letting a large
+ * payload land in place in its destination, and the blocking read of the
+ * set-up exchanges (also nvmfctl's).
  */
 #include "config.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "nvmfd.h"
+
+/* Blocking read of exactly len bytes, waiting at most timeout_ms for each
+ * part; -1 on timeout, error or end of stream (set-up and nvmfctl only). */
+int
+fd_read_full(int fd, void *buf, size_t len, int timeout_ms)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, timeout_ms) <= 0)
+			return (-1);
+		if ((n = read(fd, (uint8_t *)buf + got, len - got)) <= 0)
+			return (-1);
+		got += n;
+	}
+	return (0);
+}
 
 /* Map [off, off + len) of src to at most max iovecs in dst (may be src). */
 int
