@@ -15,7 +15,9 @@
 #include <sys/socket.h>
 #include <errno.h>
 #include <limits.h>
+#ifdef HAVE_MALLOC_H
 #include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,8 +363,11 @@ qpair_maybe_finish(struct qpair *qp)
 	free(qp->rx.buf);
 	qp->rx.buf = NULL;
 	/* The last connection gone: give freed heap back to the system. */
-	if (atomic_fetch_sub(&nconnections, 1) == 1)
+	if (atomic_fetch_sub(&nconnections, 1) == 1) {
+#ifdef HAVE_MALLOC_TRIM
 		malloc_trim(0);
+#endif
+	}
 	/* The controller's reference keeps qp alive past our own. */
 	if (qp->ctrl != NULL && qp->qid == 0)
 		ctrl_admin_gone(qp->ctrl);	/* admin queues live on main */
