@@ -26,7 +26,7 @@ NS_SIZE=16777216
 
 test_tmpdir bad-input || exit 1
 
-# shellcheck disable=SC2317  # called by daemon_start_on_ports
+# shellcheck disable=SC2317  # called by daemon_start_or_skip
 write_config() {	# PORT
 	cat >"$tmp/nvmfd.yaml" <<EOF
 workers: 2
@@ -51,12 +51,8 @@ EOF
 }
 
 # Start on the first free port of 24480-24489.
-daemon_start_on_ports write_config "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
-    "24480 24481 24482 24483 24484 24485 24486 24487 24488 24489" || {
-	[ $? = 3 ] && { echo "SKIP: $daemon_error"; exit 77; }
-	echo "FAIL: $daemon_error"
-	exit 1
-}
+daemon_start_or_skip write_config \
+    "24480 24481 24482 24483 24484 24485 24486 24487 24488 24489"
 echo "nvmfd (pid $daemon_pid) listening on 127.0.0.1:$daemon_port"
 
 run_py() {
@@ -73,11 +69,4 @@ run_py "$here/bad_input.py" --addr 127.0.0.1 --port "$daemon_port" \
     --maxh2cdata "$MAXH2C" --max-queue-depth "$QDEPTH" --ns-size "$NS_SIZE" ||
     status=1
 
-daemon_stop fail
-log_has_sanitizer_report "$tmp/nvmfd.log" &&
-    fail "sanitizer report in the daemon's log"
-if [ $status -ne 0 ]; then
-	echo "---- nvmfd log (last 200 lines)"
-	tail -n 200 "$tmp/nvmfd.log"
-fi
-exit $status
+test_finish

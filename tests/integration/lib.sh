@@ -33,6 +33,18 @@
 #       sun_path).  At exit, and on INT/TERM/HUP (exit 1), the test's
 #       test_cleanup runs, the daemon is killed and tmp removed.  Returns
 #       non-zero when mktemp fails.
+#   ram_target_config PORT NQN [TOP-LEVEL-YAML]
+#       $tmp/nvmfd.yaml: one port on 127.0.0.1, one subsystem with a 4 MiB
+#       RAM namespace, the control socket in $tmp.
+#   daemon_start_or_skip SETUP PORTS
+#       daemon_start_on_ports with $tmp/nvmfd.yaml and $tmp/nvmfd.log;
+#       no free port: SKIP (exit 77); any other failure: FAIL (exit 1).
+#   daemon_cpu_ticks
+#       the daemon's CPU time so far (user + system), in clock ticks.
+#   test_finish
+#       SIGTERM must stop the daemon with status 0 and its log must hold
+#       no sanitizer report; prints the log's end on failure, else PASS;
+#       exits with status.
 #   say MESSAGE, fail MESSAGE
 #       say prints (a test may redefine it, after sourcing this, to add a
 #       prefix); fail says "FAIL: MESSAGE" and sets status=1.
@@ -73,6 +85,47 @@ need_python3() {
 	command -v python3 >/dev/null 2>&1 && return 0
 	say "SKIP: python3 is not installed"
 	exit 77
+}
+
+ram_target_config() {
+	cat >"$tmp/nvmfd.yaml" <<EOF
+${3:-}
+control:
+  socket: $tmp/ctl.sock
+ports:
+  - id: 1
+    address: 127.0.0.1
+    port: $1
+subsystems:
+  - nqn: $2
+    namespaces:
+      - {nsid: 1, backend: ram, size: 4M}
+EOF
+}
+
+daemon_start_or_skip() {
+	daemon_start_on_ports "$1" "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" "$2" &&
+	    return 0
+	[ $? = 3 ] && { say "SKIP: $daemon_error"; exit 77; }
+	say "FAIL: $daemon_error"
+	exit 1
+}
+
+daemon_cpu_ticks() {
+	sed 's/^.*) //' "/proc/$daemon_pid/stat" | awk '{ print $12 + $13 }'
+}
+
+test_finish() {
+	daemon_stop fail && say "ok: SIGTERM: exit 0"
+	log_has_sanitizer_report "$tmp/nvmfd.log" >/dev/null &&
+	    fail "sanitizer report in the daemon's log"
+	if [ "$status" -ne 0 ]; then
+		say "---- nvmfd log (last 200 lines)"
+		tail -n 200 "$tmp/nvmfd.log"
+	else
+		say "PASS"
+	fi
+	exit "$status"
 }
 
 # What the test has to stop besides the daemon; it redefines this.

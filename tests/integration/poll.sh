@@ -20,30 +20,14 @@ test_tmpdir poll || exit 1
 
 pass() { echo "ok: $*"; }
 
-# shellcheck disable=SC2317  # called by daemon_start_on_ports
+# shellcheck disable=SC2317  # called by daemon_start_or_skip
 write_config() {	# PORT
-	cat >"$tmp/nvmfd.yaml" <<EOF
-workers: 2
-poll_us: 200
-control:
-  socket: $tmp/ctl.sock
-ports:
-  - id: 1
-    address: 127.0.0.1
-    port: $1
-subsystems:
-  - nqn: $NQN
-    namespaces:
-      - {nsid: 1, backend: ram, size: 4M}
-EOF
+	ram_target_config "$1" "$NQN" "workers: 2
+poll_us: 200"
 }
 
-daemon_start_on_ports write_config "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
-    "24540 24541 24542 24543 24544 24545 24546 24547 24548 24549" || {
-	[ $? = 3 ] && { echo "SKIP: $daemon_error"; exit 77; }
-	echo "FAIL: $daemon_error"
-	exit 1
-}
+daemon_start_or_skip write_config \
+    "24540 24541 24542 24543 24544 24545 24546 24547 24548 24549"
 echo "nvmfd (pid $daemon_pid) on 127.0.0.1:$daemon_port"
 grep -q ' ready: .*(polling)' "$tmp/nvmfd.log" ||
     fail "the ready line does not say the workers poll"
@@ -72,12 +56,11 @@ perf randread_qd1 -q 1 -w randread -t 1
 perf randrw_qd8 -c 2 -q 8 -w randrw -t 1
 
 # Idle: the workers must sleep again once the window has passed.
-cpu_ticks() { sed 's/^.*) //' "/proc/$daemon_pid/stat" | awk '{ print $12 + $13 }'; }
 if [ -r "/proc/$daemon_pid/stat" ]; then
 	sleep 0.5
-	t0=$(cpu_ticks)
+	t0=$(daemon_cpu_ticks)
 	sleep 2
-	t1=$(cpu_ticks)
+	t1=$(daemon_cpu_ticks)
 	hz=$(getconf CLK_TCK)
 	if [ $((t1 - t0)) -le $((hz * 2 / 10)) ]; then
 		pass "idle after the load: $((t1 - t0)) clock ticks of $hz/s in 2 s"
@@ -87,13 +70,4 @@ if [ -r "/proc/$daemon_pid/stat" ]; then
 	fi
 fi
 
-daemon_stop fail && pass "SIGTERM: exit 0"
-log_has_sanitizer_report "$tmp/nvmfd.log" &&
-    fail "sanitizer report in the daemon's log"
-if [ $status -ne 0 ]; then
-	echo "---- nvmfd log (last 100 lines)"
-	tail -n 100 "$tmp/nvmfd.log"
-else
-	echo "PASS"
-fi
-exit $status
+test_finish
