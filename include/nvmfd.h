@@ -15,6 +15,7 @@
 
 #include <sys/types.h>
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -580,6 +581,7 @@ int	perf_main(int argc, char *argv[]);
 int	listener_start(struct port *);
 void	listener_stop(struct port *);
 void	listeners_stop(struct config *);
+int	accept_shedding(int lfd, struct sockaddr *, socklen_t *);
 extern atomic_uint nconnections;
 
 /* ------------------------------------------------------------ controller */
@@ -751,6 +753,10 @@ int	config_reload(char *err, size_t errlen);
  * while another process holds it.  Call after daemonizing. */
 int	service_pidfile_open(const char *path, char *err, size_t errlen);
 void	service_pidfile_remove(void);
+/* Soft RLIMIT_NOFILE up to the hard one; warn when max_connections plus
+ * NOFILE_RESERVE (listeners, loops, control, files) do not fit. */
+#define NOFILE_RESERVE	64
+void	service_raise_nofile(uint32_t max_connections);
 /* One datagram to $NOTIFY_SOCKET (a path, or '@' for the abstract
  * namespace); nothing when unset.  RELOADING=1 gains MONOTONIC_USEC. */
 void	service_notify(const char *fmt, ...) __printflike(1, 2);

@@ -341,8 +341,12 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 	struct ucred cr = { 0 };
 	int fd;
 
-	if ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) < 0)
+	if ((fd = accept_shedding(lfd, NULL, NULL)) < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			log_warnx("control: out of file descriptors: client "
+			    "refused");
 		return;
+	}
 	if (l->readonly) {
 		socklen_t len = sizeof(cr);
 

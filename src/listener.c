@@ -22,6 +22,36 @@
 
 atomic_uint nconnections;
 
+/* Held open so that a listener out of descriptors can still take the
+ * pending connection off its queue, and close it. */
+static int spare_fd = -1;
+
+/*
+ * accept4(), non-blocking and close-on-exec.  Out of descriptors, the
+ * connection waiting first is accepted on the spare one and closed at
+ * once: otherwise it stays queued and the listener's event fires again
+ * and again, a busy loop, until some descriptor is freed.  Returns -1 with
+ * errno (EMFILE or ENFILE for a connection shed that way).
+ */
+int
+accept_shedding(int lfd, struct sockaddr *sa, socklen_t *len)
+{
+	int fd, err;
+
+	if (spare_fd < 0)
+		spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	fd = accept4(lfd, sa, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd >= 0 || (errno != EMFILE && errno != ENFILE) || spare_fd < 0)
+		return (fd);
+	err = errno;
+	close(spare_fd);
+	if ((fd = accept(lfd, NULL, NULL)) >= 0)
+		close(fd);
+	spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	errno = err;
+	return (-1);
+}
+
 static void
 sockaddr_string(const struct sockaddr *sa, char *addr, size_t alen,
     char *full, size_t flen)
@@ -43,15 +73,19 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct port *port = arg;
 	struct sockaddr_storage peer, local;
-	socklen_t plen = sizeof(peer), llen = sizeof(local);
+	socklen_t plen, llen;
 	char peerstr[80], localstr[64];
 	int fd, one = 1;
 
 	for (int i = 0; i < 32; i++) {
-		fd = accept4(lfd, (struct sockaddr *)&peer, &plen,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		plen = sizeof(peer);
+		llen = sizeof(local);
+		fd = accept_shedding(lfd, (struct sockaddr *)&peer, &plen);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			if (errno == EMFILE || errno == ENFILE)
+				log_warnx("port %u: out of file descriptors: "
+				    "connection refused", port->id);
+			else if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR && errno != ECONNABORTED)
 				log_warn("accept on port %u", port->id);
 			return;
@@ -76,8 +110,6 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 			continue;
 		}
 		log_debug("%s: connected to port %u", peerstr, port->id);
-		plen = sizeof(peer);
-		llen = sizeof(local);
 	}
 }
 

@@ -284,6 +284,7 @@ main(int argc, char *argv[])
 	}
 	running_config = cf;
 	signal(SIGPIPE, SIG_IGN);
+	service_raise_nofile(cf->max_connections);
 
 	nworkers = cf->workers > 0 ? cf->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
 	if (nworkers < 1)

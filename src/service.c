@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -139,6 +140,31 @@ service_pidfile_remove(void)
 	pidfile_fd = -1;
 	free(pidfile_path);
 	pidfile_path = NULL;
+}
+
+/*
+ * Every connection is a descriptor: raise the soft open-file limit to the
+ * hard one, and say so when max_connections still does not fit under it
+ * (connections beyond the limit are then refused as they arrive).
+ */
+void
+service_raise_nofile(uint32_t max_connections)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    (uint64_t)max_connections + NOFILE_RESERVE > rl.rlim_cur)
+		log_warnx("open-file limit %llu is below max_connections %u "
+		    "plus %u for the daemon itself; connections beyond it "
+		    "will be refused", (unsigned long long)rl.rlim_cur,
+		    max_connections, NOFILE_RESERVE);
 }
 
 void
