@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <sys/stat.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +45,7 @@ cmd_save(struct cmd_ctx *ctx)
 {
 	const char *path = ctx->argc ? ctx->argv[0] : running_config->path;
 	char tmp[4096];
+	struct stat st;
 	FILE *fp;
 	int fd;
 
@@ -56,6 +59,12 @@ cmd_save(struct cmd_ctx *ctx)
 		return (cmd_error(ctx, CTL_EUSAGE, "path too long"));
 	if ((fd = mkstemp(tmp)) == -1)
 		return (cmd_error(ctx, CTL_ERR, "%s: %s", tmp, strerror(errno)));
+	/* mkstemp made it 0600: keep the mode and owner of the file it
+	 * replaces (a group that may read it, say). */
+	if (stat(path, &st) == 0) {
+		(void)fchown(fd, st.st_uid, st.st_gid);
+		(void)fchmod(fd, st.st_mode & 07777);
+	}
 	if ((fp = fdopen(fd, "w")) == NULL) {
 		close(fd);
 		unlink(tmp);

@@ -358,10 +358,13 @@ perf_admin(struct event_base *base, const struct perf_opts *o,
 	/* CC: 64-byte SQEs, 16-byte CQEs, enable; then wait for RDY. */
 	admin_property(hq, NVMF_FCTYPE_PROPERTY_SET, NVME_REG_CC, false,
 	    NVME_CC_EN | 6u << 16 | 4u << 20, "enabling the controller");
-	for (int i = 0; i < 100; i++) {
+	for (int i = 0;; i++) {
 		if (admin_property(hq, NVMF_FCTYPE_PROPERTY_GET, NVME_REG_CSTS,
 		    false, 0, "reading CSTS") & NVME_CSTS_RDY)
 			break;
+		if (i == 100)
+			fatalx("perf: the controller is not ready 5 s after "
+			    "enabling it (CSTS.RDY 0)");
 		usleep(50000);
 	}
 	/* A queue of N entries holds N - 1 commands: depth + 1 must fit. */
