@@ -146,6 +146,66 @@ h_add_referral(struct config *cf, const char *addr, const char *service,
 
 /* -------------------------------------------------------- environment */
 
+uint64_t
+h_ms_now(void)
+{
+	return (now_ns() / 1000000);
+}
+
+/* One pass over ready events, then write out what they produced (a test
+ * calling into the daemon directly leaves output queued, too). */
+void
+h_pump(void)
+{
+	event_base_loop(main_loop->base, EVLOOP_NONBLOCK);
+	loop_finish_turn(main_loop);
+}
+
+void
+h_pump_for(int ms)
+{
+	uint64_t end = h_ms_now() + ms;
+
+	do {
+		h_pump();
+		usleep(1000);
+	} while (h_ms_now() < end);
+}
+
+/* Logging, SIGPIPE ignored, and the main loop without workers: I/O queues
+ * stay on it (qpair_handoff to the same loop does nothing). */
+void
+h_env_init(void)
+{
+	static bool loops_ready;
+
+	log_init(1, getenv("NVMFD_TEST_DEBUG") != NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* Once per process: Check normally forks per test, but CK_FORK=no
+	 * runs them all in one. */
+	if (!loops_ready) {
+		ck_assert_int_eq(loops_init(0, 1u << 20), 0);
+		loops_ready = true;
+	}
+}
+
+/* cf becomes the running config, published as registry_start() does it,
+ * minus the listening sockets: the tests connect by themselves. */
+void
+h_publish(struct config *cf)
+{
+	struct subsystem *ss;
+	struct port *port;
+	char err[512];
+
+	running_config = cf;
+	TAILQ_FOREACH(ss, &cf->subsystems, entry)
+		ck_assert_msg(subsystem_publish(cf, ss, err, sizeof(err)) == 0,
+		    "%s", err);
+	TAILQ_FOREACH(port, &cf->ports, entry)
+		atomic_init(&port->refs, 1);	/* the listing's reference */
+}
+
 void
 h_start(struct config *cf)
 {
@@ -273,18 +333,18 @@ h_close(struct h_conn *c)
 }
 
 void
-h_send(struct h_conn *c, const void *buf, size_t len)
+h_send_fd(int fd, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	uint64_t end = h_ms_now() + H_TIMEOUT_MS;
 
 	while (len > 0) {
-		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 			/* The daemon reads only when the loop runs. */
 			ck_assert_msg(h_ms_now() < end, "send timed out");
-			wait_fd(c->fd, POLLOUT, 10);
+			wait_fd(fd, POLLOUT, 10);
 			continue;
 		}
 		ck_assert_msg(n > 0, "send: %s", strerror(errno));
@@ -295,19 +355,19 @@ h_send(struct h_conn *c, const void *buf, size_t len)
 }
 
 void
-h_recv(struct h_conn *c, void *buf, size_t len)
+h_recv_fd(int fd, void *buf, size_t len)
 {
 	uint8_t *p = buf;
 	size_t got = 0;
 	uint64_t end = h_ms_now() + H_TIMEOUT_MS;
 
 	while (got < len) {
-		ssize_t n = recv(c->fd, p + got, len - got, MSG_DONTWAIT);
+		ssize_t n = recv(fd, p + got, len - got, MSG_DONTWAIT);
 
 		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
 			ck_assert_msg(h_ms_now() < end, "timed out after %zu of "
 			    "%zu bytes", got, len);
-			wait_fd(c->fd, POLLIN, 10);
+			wait_fd(fd, POLLIN, 10);
 			continue;
 		}
 		ck_assert_msg(n != 0, "connection closed after %zu of %zu "
@@ -324,21 +384,39 @@ h_readable(struct h_conn *c, int ms)
 }
 
 bool
-h_closed(struct h_conn *c, int ms)
+h_closed_fd(int fd, int ms)
 {
 	uint64_t end = h_ms_now() + ms;
 	uint8_t b;
 
 	for (;;) {
-		ssize_t n = recv(c->fd, &b, 1, MSG_DONTWAIT);
+		ssize_t n = recv(fd, &b, 1, MSG_DONTWAIT);
 
 		if (n == 0 || (n < 0 && errno == ECONNRESET))
 			return (true);
 		ck_assert_msg(n < 0, "unexpected data before the close");
 		if (h_ms_now() >= end)
 			return (false);
-		wait_fd(c->fd, POLLIN, 10);
+		wait_fd(fd, POLLIN, 10);
 	}
+}
+
+void
+h_send(struct h_conn *c, const void *buf, size_t len)
+{
+	h_send_fd(c->fd, buf, len);
+}
+
+void
+h_recv(struct h_conn *c, void *buf, size_t len)
+{
+	h_recv_fd(c->fd, buf, len);
+}
+
+bool
+h_closed(struct h_conn *c, int ms)
+{
+	return (h_closed_fd(c->fd, ms));
 }
 
 static void

@@ -10,11 +10,6 @@
 #define NVMFD_TEST_HARNESS_H
 
 #include <check.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <unistd.h>
-
-#include <event2/event.h>
 
 #include "nvmfd.h"
 
@@ -81,69 +76,13 @@ struct referral	*h_add_referral(struct config *, const char *addr,
 void	h_start(struct config *cf);
 void	h_stop(void);
 
-/*
- * The pieces of that environment test_control.c, which drives the control
- * socket rather than queue pairs and does not link harness.c, uses too.
- */
-static inline uint64_t
-h_ms_now(void)
-{
-	return (now_ns() / 1000000);
-}
-
-/* One pass over ready events, then write out what they produced (a test
- * calling into the daemon directly leaves output queued, too). */
-static inline void
-h_pump(void)
-{
-	event_base_loop(main_loop->base, EVLOOP_NONBLOCK);
-	loop_finish_turn(main_loop);
-}
-
-static inline void
-h_pump_for(int ms)
-{
-	uint64_t end = h_ms_now() + ms;
-
-	do {
-		h_pump();
-		usleep(1000);
-	} while (h_ms_now() < end);
-}
-
-/* Logging, SIGPIPE ignored, and the main loop without workers: I/O queues
- * stay on it (qpair_handoff to the same loop does nothing). */
-static inline void
-h_env_init(void)
-{
-	static bool loops_ready;
-
-	log_init(1, getenv("NVMFD_TEST_DEBUG") != NULL);
-	signal(SIGPIPE, SIG_IGN);
-	/* Once per process: Check normally forks per test, but CK_FORK=no
-	 * runs them all in one. */
-	if (!loops_ready) {
-		ck_assert_int_eq(loops_init(0, 1u << 20), 0);
-		loops_ready = true;
-	}
-}
-
-/* cf becomes the running config, published as registry_start() does it,
- * minus the listening sockets: the tests connect by themselves. */
-static inline void
-h_publish(struct config *cf)
-{
-	struct subsystem *ss;
-	struct port *port;
-	char err[512];
-
-	running_config = cf;
-	TAILQ_FOREACH(ss, &cf->subsystems, entry)
-		ck_assert_msg(subsystem_publish(cf, ss, err, sizeof(err)) == 0,
-		    "%s", err);
-	TAILQ_FOREACH(port, &cf->ports, entry)
-		atomic_init(&port->refs, 1);	/* the listing's reference */
-}
+/* Pieces of that environment, for tests (test_control.c) that drive the
+ * control socket rather than queue pairs. */
+uint64_t h_ms_now(void);
+void	h_pump(void);		/* one pass over ready events, then flush */
+void	h_pump_for(int ms);
+void	h_env_init(void);	/* logging, SIGPIPE, the main loop only */
+void	h_publish(struct config *cf);	/* running, without listeners */
 
 /* Connections. */
 struct h_conn *h_open(struct port *, const char *local_addr);
@@ -152,6 +91,10 @@ void	h_send(struct h_conn *, const void *buf, size_t len);
 void	h_recv(struct h_conn *, void *buf, size_t len);
 bool	h_readable(struct h_conn *, int ms);
 bool	h_closed(struct h_conn *, int ms);	/* EOF with nothing before */
+/* The same on any socket, pumping the daemon's loop while waiting. */
+void	h_send_fd(int fd, const void *buf, size_t len);
+void	h_recv_fd(int fd, void *buf, size_t len);
+bool	h_closed_fd(int fd, int ms);
 uint8_t	*h_recv_pdu(struct h_conn *, size_t *len);	/* malloc'd */
 void	h_expect_term(struct h_conn *, uint16_t fes, uint32_t fei);
 

@@ -132,73 +132,6 @@ cl_connect(const char *path)
 	return (fd);
 }
 
-static void
-cl_send(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	uint64_t end = h_ms_now() + H_TIMEOUT_MS;
-
-	while (len > 0) {
-		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			ck_assert_msg(h_ms_now() < end, "send timed out");
-			h_pump();
-			usleep(500);
-			continue;
-		}
-		ck_assert_msg(n > 0, "send: %s", strerror(errno));
-		p += n;
-		len -= n;
-	}
-	h_pump();
-}
-
-/* Read exactly len bytes, pumping the daemon's loop meanwhile. */
-static void
-cl_recv(int fd, void *buf, size_t len)
-{
-	uint8_t *p = buf;
-	size_t got = 0;
-	uint64_t end = h_ms_now() + H_TIMEOUT_MS;
-
-	while (got < len) {
-		ssize_t n = recv(fd, p + got, len - got, MSG_DONTWAIT);
-
-		if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-			ck_assert_msg(h_ms_now() < end, "timed out after %zu of "
-			    "%zu bytes", got, len);
-			h_pump();
-			usleep(200);
-			continue;
-		}
-		ck_assert_msg(n != 0, "connection closed after %zu of %zu "
-		    "bytes", got, len);
-		ck_assert_msg(n > 0, "recv: %s", strerror(errno));
-		got += n;
-	}
-}
-
-/* True once the daemon closed fd with nothing more to read. */
-static bool
-cl_closed(int fd, int ms)
-{
-	uint64_t end = h_ms_now() + ms;
-	uint8_t b;
-
-	for (;;) {
-		ssize_t n = recv(fd, &b, 1, MSG_DONTWAIT);
-
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			return (true);
-		ck_assert_msg(n < 0, "unexpected data before the close");
-		if (h_ms_now() >= end)
-			return (false);
-		h_pump();
-		usleep(200);
-	}
-}
-
 /* Nothing arrives on fd for ms milliseconds, and it stays open. */
 static bool
 cl_quiet(int fd, int ms)
@@ -300,13 +233,13 @@ cl_answer(int fd, struct answer *a)
 		struct ctl_hdr h;
 		uint8_t *p;
 
-		cl_recv(fd, &h, sizeof(h));
+		h_recv_fd(fd, &h, sizeof(h));
 		ck_assert_uint_eq(h.magic, CTL_MAGIC);
 		ck_assert_uint_eq(h.version, CTL_VERSION);
 		ck_assert_uint_le(h.len, 1u << 20);
 		p = malloc(h.len + 1);
 		ck_assert_ptr_nonnull(p);
-		cl_recv(fd, p, h.len);
+		h_recv_fd(fd, p, h.len);
 		p[h.len] = '\0';
 		if (h.type == CTL_OUTPUT) {
 			ck_assert_uint_gt(h.len, 0);
@@ -336,7 +269,7 @@ static void
 expect_code(int fd, const void *buf, size_t len, uint32_t code,
     struct answer *a)
 {
-	cl_send(fd, buf, len);
+	h_send_fd(fd, buf, len);
 	cl_answer(fd, a);
 	ck_assert_msg(a->code == code, "result %u (%s), expected %u", a->code,
 	    a->msg, code);
@@ -353,7 +286,7 @@ expect_eproto(const void *buf, size_t len, const char *what)
 	ck_assert_int_eq(a.noutput, 0);
 	ck_assert_msg(strstr(a.msg, what) != NULL, "message '%s' does not "
 	    "mention '%s'", a.msg, what);
-	ck_assert_msg(cl_closed(fd, H_TIMEOUT_MS), "socket still open after "
+	ck_assert_msg(h_closed_fd(fd, H_TIMEOUT_MS), "socket still open after "
 	    "'%s'", a.msg);
 	answer_free(&a);
 	close(fd);
@@ -700,7 +633,7 @@ START_TEST(pipelined)
 	len += build_req(buf + len, CTL_F_JSON, "list-ns", NQN_B, NULL);
 	len += build_req(buf + len, 0, "frobnicate", NULL);
 	len += build_req(buf + len, 0, "add-host", NQN_B, HOST_1, NULL);
-	cl_send(fd, buf, len);
+	h_send_fd(fd, buf, len);
 	cl_answer(fd, &a);
 	ck_assert_uint_eq(a.code, CTL_ENOENT);
 	answer_free(&a);
@@ -721,14 +654,14 @@ START_TEST(pipelined)
 	 * answered, the garbage gets EPROTO and the close. */
 	len = build_req(buf, 0, "version", NULL);
 	memcpy(buf + len, "garbage garbage garbage", 23);
-	cl_send(fd, buf, len + 23);
+	h_send_fd(fd, buf, len + 23);
 	cl_answer(fd, &a);
 	ck_assert_uint_eq(a.code, CTL_OK);
 	answer_free(&a);
 	cl_answer(fd, &a);
 	ck_assert_uint_eq(a.code, CTL_EPROTO);
 	answer_free(&a);
-	ck_assert(cl_closed(fd, H_TIMEOUT_MS));
+	ck_assert(h_closed_fd(fd, H_TIMEOUT_MS));
 	close(fd);
 }
 END_TEST
@@ -743,7 +676,7 @@ START_TEST(split_writes)
 	/* One byte at a time: the daemon waits for the whole message. */
 	for (size_t i = 0; i < len; i++) {
 		ck_assert(cl_quiet(fd, 1));
-		cl_send(fd, buf + i, 1);
+		h_send_fd(fd, buf + i, 1);
 	}
 	cl_answer(fd, &a);
 	ck_assert_uint_eq(a.code, CTL_OK);
@@ -762,18 +695,18 @@ START_TEST(stalled_client)
 	int fast = cl_connect(sock_path);
 
 	/* Half a header, then nothing: the daemon must not wait for it. */
-	cl_send(slow, buf, sizeof(struct ctl_hdr) / 2);
+	h_send_fd(slow, buf, sizeof(struct ctl_hdr) / 2);
 	expect_version_ok(fast);
 	expect_code(fast, buf, build_req(buf, 0, "list-ports", NULL), CTL_OK,
 	    &a);
 	answer_free(&a);
 	/* A whole header and half the payload: still no answer... */
-	cl_send(slow, buf + sizeof(struct ctl_hdr) / 2,
+	h_send_fd(slow, buf + sizeof(struct ctl_hdr) / 2,
 	    sizeof(struct ctl_hdr) / 2 + 3);
 	ck_assert(cl_quiet(slow, 20));
 	expect_version_ok(fast);
 	/* ...until the rest arrives. */
-	cl_send(slow, buf + sizeof(struct ctl_hdr) + 3,
+	h_send_fd(slow, buf + sizeof(struct ctl_hdr) + 3,
 	    len - sizeof(struct ctl_hdr) - 3);
 	cl_answer(slow, &a);
 	ck_assert_uint_eq(a.code, CTL_OK);
@@ -796,7 +729,7 @@ expect_busy(int fd)
 	ck_assert_ptr_nonnull(strstr(a.msg, "too many"));
 	ck_assert_int_eq(a.noutput, 0);
 	answer_free(&a);
-	ck_assert(cl_closed(fd, H_TIMEOUT_MS));
+	ck_assert(h_closed_fd(fd, H_TIMEOUT_MS));
 }
 
 START_TEST(client_limit)
@@ -846,14 +779,14 @@ START_TEST(error_isolated)
 	int bad = cl_connect(sock_path);
 
 	expect_version_ok(good);
-	cl_send(good, buf, 20);
-	cl_send(bad, "\xff\xff\xff\xff\x01\x00\x01\x00\x00\x00\x00\x00", 12);
+	h_send_fd(good, buf, 20);
+	h_send_fd(bad, "\xff\xff\xff\xff\x01\x00\x01\x00\x00\x00\x00\x00", 12);
 	cl_answer(bad, &a);
 	ck_assert_uint_eq(a.code, CTL_EPROTO);
 	answer_free(&a);
-	ck_assert(cl_closed(bad, H_TIMEOUT_MS));
+	ck_assert(h_closed_fd(bad, H_TIMEOUT_MS));
 	close(bad);
-	cl_send(good, buf + 20, len - 20);
+	h_send_fd(good, buf + 20, len - 20);
 	cl_answer(good, &a);
 	ck_assert_uint_eq(a.code, CTL_OK);
 	ck_assert_ptr_nonnull(strstr(a.out, HOST_1));
