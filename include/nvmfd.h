@@ -638,6 +638,7 @@ extern TAILQ_HEAD(discovery_ctrl_list, controller) discovery_controllers;
 
 /* fabrics.c: Connect, Property Get/Set, Disconnect */
 void	fabrics_dispatch(struct nvmf_cmd *);
+void	hostid_format(const uint8_t id[16], char *buf, size_t len);
 
 /* identify.c */
 void	identify_ctrl(struct controller *, uint8_t *buf);

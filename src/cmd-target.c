@@ -303,11 +303,14 @@ static void
 out_ctrl(struct out *o, struct controller *c)
 {
 	struct qpair *a = c->admin;
+	char hostid[40];
 
+	hostid_format(c->hostid, hostid, sizeof(hostid));
 	out_object(o, NULL);
 	out_u64(o, "cntlid", c->cntlid);
 	out_str(o, "subsys", "%s", c->subnqn);
 	out_str(o, "host", "%s", c->hostnqn);
+	out_str(o, "hostid", "%s", hostid);
 	out_str(o, "address", "%s", a ? a->peer : "-");
 	out_u64(o, "port", c->port->id);
 	out_u64(o, "io_queues", c->nioq);

@@ -13,18 +13,39 @@
 #define CONNECT_SQE_QID		42
 #define CONNECT_SQE_SQSIZE	44
 
-/* Connect Invalid Parameters, pointing at the offending field. */
+/*
+ * Connect Invalid Parameters, pointing at the offending field.  Most
+ * refusals carry DNR: the same Connect can never succeed.
+ */
+static void
+connect_refuse(struct nvmf_cmd *cmd, bool in_data, uint16_t off, uint16_t sc,
+    bool dnr)
+{
+	cmd->cqe.dw0 = off | (in_data ? 1u << 16 : 0);
+	cmd_complete_status(cmd, sc | (dnr ? NVME_DNR >> 1 : 0));
+}
+
 static void
 connect_invalid(struct nvmf_cmd *cmd, bool in_data, uint16_t off, uint16_t sc)
 {
-	cmd->cqe.dw0 = off | (in_data ? 1u << 16 : 0);
-	cmd_complete_status(cmd, sc | NVME_DNR >> 1);
+	connect_refuse(cmd, in_data, off, sc, true);
 }
 
+/* An NQN field must end within its 256 bytes. */
 static bool
 nqn_terminated(const char *s)
 {
-	return (memchr(s, '\0', 256) != NULL && s[0] != '\0');
+	return (memchr(s, '\0', 256) != NULL);
+}
+
+/* "8-4-4-4-12" hex, the way nvme-cli prints a Host Identifier. */
+void
+hostid_format(const uint8_t id[16], char *buf, size_t len)
+{
+	snprintf(buf, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", id[0], id[1], id[2], id[3], id[4],
+	    id[5], id[6], id[7], id[8], id[9], id[10], id[11], id[12], id[13],
+	    id[14], id[15]);
 }
 
 static void
@@ -41,7 +62,7 @@ connect_data_ready(struct nvmf_cmd *cmd)
 	struct controller *ctrl;
 	bool discovery;
 
-	if (!nqn_terminated(d->subnqn)) {
+	if (!nqn_terminated(d->subnqn) || d->subnqn[0] == '\0') {
 		connect_invalid(cmd, true, NVMF_CONNECT_DATA_SUBNQN_OFF,
 		    NVME_SC_CONNECT_INVALID_PARAM);
 		return;
@@ -55,10 +76,15 @@ connect_data_ready(struct nvmf_cmd *cmd)
 	if (!discovery) {
 		ss = subsystem_find(cf, d->subnqn);
 		if (ss == NULL || !subsystem_on_port(ss, qp->port)) {
+			/*
+			 * No DNR: the subsystem may be (re)created at any
+			 * time, and a host told not to retry gives up on it
+			 * for good.
+			 */
 			log_warnx("%s: connect to unknown subsystem %.223s",
 			    qp->peer, d->subnqn);
-			connect_invalid(cmd, true, NVMF_CONNECT_DATA_SUBNQN_OFF,
-			    NVME_SC_CONNECT_INVALID_PARAM);
+			connect_refuse(cmd, true, NVMF_CONNECT_DATA_SUBNQN_OFF,
+			    NVME_SC_CONNECT_INVALID_PARAM, false);
 			return;
 		}
 		if (!subsystem_host_allowed(ss, d->hostnqn)) {
@@ -76,6 +102,14 @@ connect_data_ready(struct nvmf_cmd *cmd)
 	}
 
 	if (qid == 0) {
+		if (d->hostnqn[0] == '\0') {
+			/* SPDK's initiator sends none by default. */
+			char id[40];
+
+			hostid_format(d->hostid, id, sizeof(id));
+			log_info("%s: empty host NQN, host identifier %s",
+			    qp->peer, id);
+		}
 		if (d->cntlid != NVMF_CNTLID_DYNAMIC) {
 			connect_invalid(cmd, true, NVMF_CONNECT_DATA_CNTLID_OFF,
 			    NVME_SC_CONNECT_INVALID_PARAM);

@@ -614,10 +614,36 @@ def connect_fail(env, **kw):
     return h.connect(kw.pop("subnqn", env.open_nqn), **kw)
 
 
-@case("Connect to an unknown SUBNQN: SCT 1 SC 0x82 IATTR 1 IPO 256")
+@case("Connect to an unknown SUBNQN: SCT 1 SC 0x82 IATTR 1 IPO 256, no DNR")
 def _(env):
+    # Retryable: the subsystem may come (back) later.
     cpl = connect_fail(env, subnqn=env.open_nqn + "-nonexistent")
-    expect_status(cpl, 0x82, 1, ipo=256, iattr=1)
+    expect_status(cpl, 0x82, 1, dnr=False, ipo=256, iattr=1)
+
+
+@case("Connect with an empty SUBNQN: SCT 1 SC 0x82 IATTR 1 IPO 256, DNR")
+def _(env):
+    expect_status(connect_fail(env, subnqn=""), 0x82, 1, ipo=256, iattr=1)
+
+
+@case("Connect with an empty HOSTNQN to an any-host subsystem: admin and I/O work")
+def _(env):
+    a = env.admin(hostnqn="")
+    check(a.set_num_queues(1) >= 1, "no I/O queue granted")
+    q = env.io(a)
+    expect_ok(a.identify(nc.CNS_CTRL), "Identify Controller")
+    lba = env.lbas(1)
+    data = pattern(BS, 61)
+    expect_ok(q.write(1, lba, data), "Write")
+    cpl = q.read(1, lba, 1)
+    expect_ok(cpl, "Read")
+    check(cpl.data == data, "read back what was written")
+
+
+@case("Connect with an empty HOSTNQN to an allow-listed subsystem: SCT 1 SC 0x84, DNR")
+def _(env):
+    cpl = connect_fail(env, subnqn=env.closed_nqn, hostnqn="")
+    expect_status(cpl, 0x84, 1, ipo=512, iattr=1)
 
 
 @case("Connect from a host not allowed: SCT 1 SC 0x84 IATTR 1 IPO 512")
