@@ -137,6 +137,8 @@ struct namespace {
 	const struct backend_ops *ops;
 	void		*priv;
 	uint8_t		*mem;		/* RAM: data lives here (no copy) */
+	_Atomic uint8_t	*chunks;	/* RAM: state of each chunk of mem */
+	uint32_t	chunk_shift;
 	int		fd;
 	uint32_t	lba_shift;
 	uint64_t	nlb;		/* capacity in logical blocks */
@@ -234,6 +236,7 @@ struct nvmf_io_eng {
 	unsigned	flags;
 	int		trim[2];	/* iov indexes trimmed, -1 = none */
 	struct iovec	saved[2];	/* their original values */
+	int		(*call)(struct nvmf_io *);	/* io_engine_call */
 };
 
 struct nvmf_io {
@@ -285,6 +288,8 @@ void	namespace_close(struct namespace *);
 
 /* backend-ram.c, backend-file.c */
 extern const struct backend_ops backend_ram_ops;
+const uint8_t *ram_data(struct namespace *, uint64_t off, uint64_t len);
+bool	ram_ready(struct namespace *, uint64_t off, uint64_t len);
 extern const struct backend_ops backend_file_ops;
 
 /* io-engine.c: per-loop asynchronous file I/O (io_uring, thread-pool fallback) */
@@ -292,6 +297,10 @@ struct io_engine;
 struct io_engine *io_engine_create(struct loop *);
 void	io_engine_destroy(struct io_engine *);
 void	io_engine_submit(struct io_engine *, struct nvmf_io *, int fd);
+/* Run fn(io) on a pool thread (work that may block, off the loop); its
+ * result is the err given to io->done on the loop. */
+void	io_engine_call(struct io_engine *, struct nvmf_io *,
+	    int (*fn)(struct nvmf_io *));
 void	io_engine_flush(struct io_engine *);	/* push queued submissions */
 const char *io_engine_kind(struct io_engine *);
 

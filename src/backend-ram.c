@@ -1,18 +1,174 @@
 /*
- * RAM namespace: an anonymous mapping, populated lazily by the kernel.  io.c
- * moves data to and from ns->mem directly; submit() is the generic path and
- * completes synchronously.
+ * RAM namespace: an anonymous mapping, populated lazily.  io.c moves data to
+ * and from ns->mem directly; submit() is the generic path.
+ *
+ * The first write to a huge page makes the kernel find (and with THP's
+ * usual "madvise" defrag setting, compact memory for) 2 MiB, and zero it:
+ * hundreds of microseconds to milliseconds.  That must not happen on a worker
+ * loop, where every queue of the worker would wait.  So the mapping is
+ * tracked in chunks of one huge page: a chunk is populated by a pool thread
+ * (io_engine_call) before the first write lands in it, reads of chunks never
+ * written are served from a shared read-only zero mapping, and memory stays
+ * lazy, one chunk at a time.
  */
 #include "config.h"
 
 #include <sys/mman.h>
 
 #include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "nvmfd.h"
+
+/* ns->chunks[] */
+enum chunk_state {
+	CHUNK_UNTOUCHED,	/* never written: unmapped, reads as zeros */
+	CHUNK_READY,		/* populated: the loops read and write it */
+	CHUNK_DROPPED,		/* deallocated: reads as zeros, may hold stale
+				 * bytes from a write that raced the
+				 * deallocation, so it is cleared on refill */
+	CHUNK_FILLING,		/* a pool thread is populating it */
+};
+
+#define ZERO_MAP_LEN	(16u << 20)	/* the largest MDTS */
+
+static const uint8_t *zero_map;
+static pthread_once_t zero_once = PTHREAD_ONCE_INIT;
+
+static void
+zero_map_init(void)
+{
+	void *p = mmap(NULL, ZERO_MAP_LEN, PROT_READ,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return;
+#ifdef MADV_POPULATE_READ
+	/* Map the kernel's zero page everywhere now, not on a worker. */
+	(void)madvise(p, ZERO_MAP_LEN, MADV_POPULATE_READ);
+#endif
+	zero_map = p;
+}
+
+/* The THP size, or 2 MiB where the kernel does not say. */
+static uint32_t
+chunk_shift(void)
+{
+	char buf[32];
+	ssize_t n;
+	int fd;
+	unsigned long v = 0;
+
+	fd = open("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size",
+	    O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if ((n = read(fd, buf, sizeof(buf) - 1)) > 0) {
+			buf[n] = '\0';
+			v = strtoul(buf, NULL, 10);
+		}
+		close(fd);
+	}
+	if (v < 4096 || v > (1ul << 30) || (v & (v - 1)) != 0)
+		v = 2ul << 20;
+	return ((uint32_t)__builtin_ctzl(v));
+}
+
+static uint64_t
+chunk_count(const struct namespace *ns)
+{
+	return ((ns->size + (1ull << ns->chunk_shift) - 1) >> ns->chunk_shift);
+}
+
+/* Chunk indexes [*first, *last] that overlap [off, off + len), len > 0. */
+static void
+chunk_span(const struct namespace *ns, uint64_t off, uint64_t len,
+    uint64_t *first, uint64_t *last)
+{
+	*first = off >> ns->chunk_shift;
+	*last = (off + len - 1) >> ns->chunk_shift;
+}
+
+/* True if every chunk of the range is populated: writes may land there. */
+bool
+ram_ready(struct namespace *ns, uint64_t off, uint64_t len)
+{
+	uint64_t c, last;
+
+	if (len == 0)
+		return (true);
+	for (chunk_span(ns, off, len, &c, &last); c <= last; c++)
+		if (atomic_load_explicit(&ns->chunks[c], memory_order_acquire) !=
+		    CHUNK_READY)
+			return (false);
+	return (true);
+}
+
+/*
+ * Where a read of the range can be sent from without faulting on the loop:
+ * namespace memory if it is all populated, zeros if none of it is, NULL if
+ * it is mixed (the caller takes the generic path, which populates first).
+ */
+const uint8_t *
+ram_data(struct namespace *ns, uint64_t off, uint64_t len)
+{
+	uint64_t c, last;
+	int ready = 0, n = 0;
+
+	if (len == 0)
+		return (ns->mem + off);
+	for (chunk_span(ns, off, len, &c, &last); c <= last; c++, n++)
+		if (atomic_load_explicit(&ns->chunks[c], memory_order_acquire) ==
+		    CHUNK_READY)
+			ready++;
+	if (ready == n)
+		return (ns->mem + off);
+	if (ready == 0 && zero_map != NULL && len <= ZERO_MAP_LEN)
+		return (zero_map);
+	return (NULL);
+}
+
+/* Pool thread: make one chunk READY. */
+static void
+chunk_fill(struct namespace *ns, uint64_t c)
+{
+	uint64_t size = 1ull << ns->chunk_shift;
+	uint8_t *base = ns->mem + (c << ns->chunk_shift);
+	uint64_t len = MINIMUM(size, ns->size - (c << ns->chunk_shift));
+	uint8_t s;
+
+	for (;;) {
+		s = atomic_load_explicit(&ns->chunks[c], memory_order_acquire);
+		if (s == CHUNK_READY)
+			return;
+		if (s == CHUNK_FILLING) {
+			usleep(20);	/* another thread is at it */
+			continue;
+		}
+		if (atomic_compare_exchange_weak(&ns->chunks[c], &s,
+		    CHUNK_FILLING))
+			break;
+	}
+	if (s == CHUNK_DROPPED)
+		memset(base, 0, len);
+	else if (!ns->readonly) {
+		long pg = sysconf(_SC_PAGESIZE);
+		int r = -1;
+
+#ifdef MADV_POPULATE_WRITE
+		r = madvise(base, len, MADV_POPULATE_WRITE);
+#endif
+		/* Before Linux 5.14: touch each page.  Nothing else writes to
+		 * an untouched chunk while it fills, so a plain store is safe. */
+		for (uint64_t o = 0; r != 0 && o < len; o += pg)
+			((volatile uint8_t *)base)[o] = 0;
+	}
+	atomic_store_explicit(&ns->chunks[c], CHUNK_READY, memory_order_release);
+}
 
 static size_t
 ram_map_len(const struct namespace *ns)
@@ -44,6 +200,14 @@ ram_open(struct namespace *ns, char *err, size_t errlen)
 #ifdef MADV_HUGEPAGE
 	(void)madvise(p, ram_map_len(ns), MADV_HUGEPAGE);
 #endif
+	ns->chunk_shift = chunk_shift();
+	ns->chunks = calloc(chunk_count(ns), sizeof(*ns->chunks));
+	if (ns->chunks == NULL) {
+		snprintf(err, errlen, "out of memory");
+		munmap(p, ram_map_len(ns));
+		return (-1);
+	}
+	pthread_once(&zero_once, zero_map_init);
 	ns->mem = p;
 	ns->lba_shift = (uint32_t)__builtin_ctz(bs);
 	ns->vwc = false;
@@ -56,6 +220,8 @@ ram_close(struct namespace *ns)
 	if (ns->mem != NULL)
 		munmap(ns->mem, ram_map_len(ns));
 	ns->mem = NULL;
+	free(ns->chunks);
+	ns->chunks = NULL;
 }
 
 /* Copy between the namespace and the iovec; -EINVAL if the iovec is short. */
@@ -78,13 +244,13 @@ ram_copy(struct nvmf_io *io, bool to_mem)
 	return (left ? -EINVAL : 0);
 }
 
-/* Zero a range: whole pages go back to the kernel (they read as zeros and
- * free the memory), only the partial pages at the edges are cleared. */
+/* Zero [off, end) within one populated chunk: whole pages go back to the
+ * kernel (they read as zeros and free the memory), only the partial pages at
+ * the edges are cleared. */
 static void
-ram_zero(struct namespace *ns, uint64_t off, uint64_t len)
+zero_in_chunk(struct namespace *ns, uint64_t off, uint64_t end)
 {
 	uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
-	uint64_t end = off + len;
 	uint64_t a = (off + pg - 1) & ~(pg - 1);
 	uint64_t b = end & ~(pg - 1);
 
@@ -92,14 +258,75 @@ ram_zero(struct namespace *ns, uint64_t off, uint64_t len)
 		memset(ns->mem + off, 0, a - off);
 		memset(ns->mem + b, 0, end - b);
 	} else
-		memset(ns->mem + off, 0, len);
+		memset(ns->mem + off, 0, end - off);
+}
+
+/*
+ * Zero a range.  Chunks never written, or deallocated, already read as
+ * zeros; a whole populated chunk is given back to the kernel and marked
+ * DROPPED, so the next write there is populated off the loop again.
+ */
+static void
+ram_zero(struct namespace *ns, uint64_t off, uint64_t len)
+{
+	uint64_t c, last, size = 1ull << ns->chunk_shift;
+
+	if (len == 0)
+		return;
+	for (chunk_span(ns, off, len, &c, &last); c <= last; c++) {
+		uint64_t cs = c << ns->chunk_shift;
+		uint64_t ce = MINIMUM(cs + size, ns->size);
+		uint64_t a = MAXIMUM(off, cs), b = MINIMUM(off + len, ce);
+		uint8_t ready = CHUNK_READY;
+
+		if (atomic_load(&ns->chunks[c]) != CHUNK_READY)
+			continue;
+		if (a == cs && b == ce) {
+			if (atomic_compare_exchange_strong(&ns->chunks[c],
+			    &ready, CHUNK_DROPPED))
+				(void)madvise(ns->mem + cs, ce - cs,
+				    MADV_DONTNEED);
+		} else
+			zero_in_chunk(ns, a, b);
+	}
+}
+
+/* What ram_submit does, on the thread it runs on. */
+static int
+ram_exec(struct nvmf_io *io)
+{
+	struct namespace *ns = io->ns;
+
+	switch (io->op) {
+	case IO_READ:
+		return (ram_copy(io, false));
+	case IO_WRITE:
+		return (ram_copy(io, true));
+	case IO_FLUSH:
+		return (0);
+	case IO_WRITE_ZEROES:
+	case IO_DISCARD:
+		ram_zero(ns, io->offset, io->len);
+		return (0);
+	}
+	return (-EOPNOTSUPP);
+}
+
+/* Pool thread: populate the range's chunks, then do the I/O. */
+static int
+ram_fill_exec(struct nvmf_io *io)
+{
+	uint64_t c, last;
+
+	for (chunk_span(io->ns, io->offset, io->len, &c, &last); c <= last; c++)
+		chunk_fill(io->ns, c);
+	return (ram_exec(io));
 }
 
 static void
 ram_submit(struct nvmf_io *io)
 {
 	struct namespace *ns = io->ns;
-	int err = 0;
 
 	if (io->op != IO_FLUSH && (io->offset > ns->size ||
 	    io->len > ns->size - io->offset)) {
@@ -110,24 +337,13 @@ ram_submit(struct nvmf_io *io)
 		io->done(io, -EROFS);
 		return;
 	}
-	switch (io->op) {
-	case IO_READ:
-		err = ram_copy(io, false);
-		break;
-	case IO_WRITE:
-		err = ram_copy(io, true);
-		break;
-	case IO_FLUSH:
-		break;
-	case IO_WRITE_ZEROES:
-	case IO_DISCARD:
-		ram_zero(ns, io->offset, io->len);
-		break;
-	default:
-		err = -EOPNOTSUPP;
-		break;
+	/* Touching memory that is not populated yet faults: not here. */
+	if ((io->op == IO_READ || io->op == IO_WRITE) &&
+	    !ram_ready(ns, io->offset, io->len)) {
+		io_engine_call(cur_loop->engine, io, ram_fill_exec);
+		return;
 	}
-	io->done(io, err);
+	io->done(io, ram_exec(io));
 }
 
 /* Read-only RAM is mapped without write permission; lift that. */

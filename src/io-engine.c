@@ -299,6 +299,8 @@ blocking_exec(struct nvmf_io *io)
 {
 	int r;
 
+	if (io->eng.call != NULL)
+		return (io->eng.call(io));
 	switch (io->op) {
 	case IO_READ:
 	case IO_WRITE:
@@ -817,14 +819,30 @@ needs_pool(struct io_engine *e, const struct nvmf_io *io)
 #endif
 }
 
-void
-io_engine_submit(struct io_engine *e, struct nvmf_io *io, int fd)
+static void
+eng_reset(struct nvmf_io *io, int fd)
 {
 	io->eng.fd = fd;
 	io->eng.done = 0;
 	io->eng.res = 0;
 	io->eng.flags = 0;
 	io->eng.trim[0] = io->eng.trim[1] = -1;
+	io->eng.call = NULL;
+}
+
+void
+io_engine_call(struct io_engine *e, struct nvmf_io *io,
+    int (*fn)(struct nvmf_io *))
+{
+	eng_reset(io, -1);
+	io->eng.call = fn;
+	pool_queue(e, io);
+}
+
+void
+io_engine_submit(struct io_engine *e, struct nvmf_io *io, int fd)
+{
+	eng_reset(io, fd);
 
 	if ((io->op == IO_READ || io->op == IO_WRITE) &&
 	    (io->len == 0 || !iov_covers(io))) {

@@ -1,8 +1,10 @@
 /*
  * NVM command set on I/O queues (worker loops): Read, Write, Flush, Write
  * Zeroes, Dataset Management, Compare.  RAM namespaces are served in place:
- * reads send straight from namespace memory and writes land there directly.
- * Other backends get a pool buffer and an asynchronous request.
+ * reads send straight from namespace memory and writes land there directly,
+ * once the backend has populated that part (ram_ready/ram_data); before that,
+ * they take the generic path below.  Other backends get a pool buffer and an
+ * asynchronous request.
  */
 #include "config.h"
 
@@ -109,11 +111,15 @@ io_read(struct nvmf_cmd *cmd)
 	cmd->dir = DIR_C2H;
 	cmd->c2h_len = len;
 	if (ns->mem != NULL) {
-		cmd->iov[0].iov_base = ns->mem + off;
-		cmd->iov[0].iov_len = len;
-		cmd->iovcnt = 1;
-		cmd_complete_status(cmd, NVME_SC_SUCCESS);
-		return;
+		const uint8_t *src = ram_data(ns, off, len);
+
+		if (src != NULL) {
+			cmd->iov[0].iov_base = (void *)src;
+			cmd->iov[0].iov_len = len;
+			cmd->iovcnt = 1;
+			cmd_complete_status(cmd, NVME_SC_SUCCESS);
+			return;
+		}
 	}
 	if (cmd_alloc_buf(cmd, len) != 0) {
 		cmd_complete_status(cmd, NVME_SC_INTERNAL);
@@ -125,7 +131,7 @@ io_read(struct nvmf_cmd *cmd)
 static void
 io_write_ready(struct nvmf_cmd *cmd)
 {
-	if (cmd->ns->mem != NULL) {
+	if (cmd->ns->mem != NULL && cmd->buf == NULL) {
 		/* The data already landed in namespace memory. */
 		cmd_complete_status(cmd, NVME_SC_SUCCESS);
 		return;
@@ -151,7 +157,9 @@ io_write(struct nvmf_cmd *cmd)
 	cmd->dir = DIR_H2C;
 	cmd->io.offset = off;
 	cmd->io.len = len;
-	if (ns->mem != NULL) {
+	/* Into namespace memory once it is populated; until then through a
+	 * buffer, and the backend populates it off the loop. */
+	if (ns->mem != NULL && ram_ready(ns, off, len)) {
 		cmd->iov[0].iov_base = ns->mem + off;
 		cmd->iov[0].iov_len = len;
 		cmd->iovcnt = 1;
@@ -279,8 +287,10 @@ compare_ready(struct nvmf_cmd *cmd)
 	struct namespace *ns = cmd->ns;
 	uint64_t off = cmd->io.offset, len = cmd->io.len;
 
-	if (ns->mem != NULL) {
-		cmd_complete_status(cmd, memcmp(cmd->buf, ns->mem + off, len) == 0 ?
+	const uint8_t *media;
+
+	if (ns->mem != NULL && (media = ram_data(ns, off, len)) != NULL) {
+		cmd_complete_status(cmd, memcmp(cmd->buf, media, len) == 0 ?
 		    NVME_SC_SUCCESS : DNR(NVME_SC_COMPARE_FAILED));
 		return;
 	}

@@ -41,7 +41,7 @@ struct h_conn {
 	uint16_t	last_sqhd;
 	bool		last_c2h_success;
 	/* Completions that arrived while waiting for another CID. */
-	struct nvme_cqe	stash[64];
+	struct nvme_cqe	stash[256];	/* completions that came early */
 	int		nstash;
 };
 

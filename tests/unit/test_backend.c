@@ -322,17 +322,25 @@ END_TEST
 
 /* ------------------------------------------------------------------- RAM */
 
-/* The RAM backend completes synchronously: no loop needed. */
+/* RAM I/O runs on a loop: the first write to a chunk is populated on a pool
+ * thread and completes later. */
 static int
 ram_io(struct namespace *ns, enum io_op op, uint64_t off, uint64_t len,
     struct iovec *iov, int iovcnt)
 {
-	struct treq r;
+	return (do_io(ns, op, off, len, iov, iovcnt, false));
+}
 
-	req_init(&r, ns, op, off, len, iov, iovcnt);
-	ns->ops->submit(&r.io);
-	ck_assert(r.done);
-	return (r.err);
+static void
+ram_setup(void)
+{
+	tloop_init(0);
+}
+
+static void
+ram_teardown(void)
+{
+	tloop_fini();
 }
 
 START_TEST(test_ram_open)
@@ -409,9 +417,14 @@ ram_zero_case(enum io_op op)
 	const uint64_t off = 3 * 4096 - 512, len = 5 * 4096 + 1024;
 	uint64_t size = MIB;
 
+	static uint8_t data[MIB];
+	struct iovec iov = { data, sizeof(data) };
+
 	ns_init(&ns, BACKEND_RAM, NULL, size, 0);
 	ck_assert_int_eq(namespace_open(&ns, err, sizeof(err)), 0);
-	fill(ns.mem, size, 2);
+	fill(data, size, 2);
+	ck_assert_int_eq(ram_io(&ns, IO_WRITE, 0, size, &iov, 1), 0);
+	ck_assert(is_pat(ns.mem, 0, size, 2));
 	ck_assert_int_eq(ram_io(&ns, op, off, len, NULL, 0), 0);
 	ck_assert(all_zero(ns.mem + off, len));
 	ck_assert(is_pat(ns.mem, 0, off, 2));
@@ -454,6 +467,72 @@ START_TEST(test_ram_readonly)
 	    -EROFS);
 	ck_assert_int_eq(ram_io(&ns, IO_READ, 0, 512, &iov, 1), 0);
 	ck_assert(all_zero(buf, sizeof(buf)));
+	ns_fini(&ns);
+}
+END_TEST
+
+/*
+ * First touch: a write to a chunk never written is not done on the loop (the
+ * page fault could take milliseconds); reads of such chunks come from a
+ * zero mapping; a deallocated chunk reads as zeros and does not bring back
+ * its old data when written again.
+ */
+START_TEST(test_ram_first_touch)
+{
+	struct namespace ns;
+	static uint8_t a[8192], b[8192];
+	struct iovec av = { a, sizeof(a) }, bv = { b, sizeof(b) };
+	uint64_t chunk, off;
+	const uint8_t *z;
+	struct treq r;
+	char err[256];
+
+	ns_init(&ns, BACKEND_RAM, NULL, 64 * MIB, 0);
+	ck_assert_int_eq(namespace_open(&ns, err, sizeof(err)), 0);
+	chunk = 1ull << ns.chunk_shift;
+	ck_assert_uint_ge(chunk, 4096);
+	off = chunk + 4096;			/* inside the second chunk */
+
+	ck_assert(!ram_ready(&ns, off, sizeof(a)));
+	z = ram_data(&ns, off, sizeof(a));
+	ck_assert_ptr_nonnull(z);
+	ck_assert_ptr_ne(z, ns.mem + off);
+	ck_assert(all_zero(z, sizeof(a)));
+
+	/* The write is handed to a pool thread: not done when submit returns. */
+	fill(a, sizeof(a), 3);
+	req_init(&r, &ns, IO_WRITE, off, sizeof(a), &av, 1);
+	ns.ops->submit(&r.io);
+	ck_assert(!r.done);
+	run_until(1);
+	ck_assert_int_eq(r.err, 0);
+	ck_assert(pthread_equal(r.thread, pthread_self()));
+	ck_assert(ram_ready(&ns, off, sizeof(a)));
+	ck_assert_ptr_eq(ram_data(&ns, off, sizeof(a)), ns.mem + off);
+	ck_assert(is_pat(ns.mem + off, 0, sizeof(a), 3));
+
+	/* Now on the loop, at once. */
+	req_init(&r, &ns, IO_WRITE, off, sizeof(a), &av, 1);
+	ns.ops->submit(&r.io);
+	ck_assert(r.done);
+	ck_assert_int_eq(r.err, 0);
+
+	/* Across the end of a populated chunk: mixed, the generic path. */
+	ck_assert_ptr_null(ram_data(&ns, 2 * chunk - 4096, 8192));
+	ck_assert_int_eq(ram_io(&ns, IO_READ, 2 * chunk - 4096, 8192, &bv, 1),
+	    0);
+	ck_assert(all_zero(b, sizeof(b)));
+	ck_assert(ram_ready(&ns, 2 * chunk - 4096, 8192));
+
+	/* Deallocate the whole chunk: zeros, and a write elsewhere in it does
+	 * not bring the old data back. */
+	ck_assert_int_eq(ram_io(&ns, IO_DISCARD, chunk, chunk, NULL, 0), 0);
+	ck_assert(!ram_ready(&ns, off, sizeof(a)));
+	ck_assert(all_zero(ram_data(&ns, off, sizeof(a)), sizeof(a)));
+	fill(b, sizeof(b), 4);
+	ck_assert_int_eq(ram_io(&ns, IO_WRITE, chunk, sizeof(b), &bv, 1), 0);
+	ck_assert(is_pat(ns.mem + chunk, 0, sizeof(b), 4));
+	ck_assert(all_zero(ram_data(&ns, off + 4096, 4096), 4096));
 	ns_fini(&ns);
 }
 END_TEST
@@ -949,7 +1028,9 @@ backend_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("ram");
+	tcase_add_checked_fixture(tc, ram_setup, ram_teardown);
 	tcase_add_test(tc, test_ram_open);
+	tcase_add_test(tc, test_ram_first_touch);
 	tcase_add_test(tc, test_ram_rw);
 	tcase_add_test(tc, test_ram_write_zeroes);
 	tcase_add_test(tc, test_ram_discard);
