@@ -1,7 +1,8 @@
 #!/bin/sh
 # Install what the build and the tests need (Debian 12), then build and run
 # every test: once as a normal build, once under AddressSanitizer/UBSan, and
-# check that a fully static nvmfd links.  Integration tests that need the
+# check that a fully static nvmfd links.  Before and after, the README's
+# Quick start runs as written (tests/quickstart.sh).  Integration tests that need the
 # Linux kernel peer (../shared/peer-linux) skip where it is absent.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -17,9 +18,29 @@ if [ "${NVMFD_SKIP_APT:-0}" != 1 ]; then
 		python3 qemu-system-x86 xz-utils
 fi
 
-autoreconf -fi
+# A source tree configured in place (./configure && make at the top) stops
+# every configure in a separate build directory: clean it first.
+if [ -f "$top/config.status" ]; then
+	echo "run-all: the source tree is configured in place; make distclean"
+	make -C "$top" distclean >/dev/null 2>&1 ||
+	    rm -f "$top/config.status" "$top/config.h"
+fi
+
+qs_pass=0 qs_fail=0 qs_skip=0
+quickstart() {	# the README's Quick start, as written
+	rc=0
+	"$top/tests/quickstart.sh" || rc=$?
+	case $rc in
+	0) qs_pass=$((qs_pass + 1)) ;;
+	77) qs_skip=$((qs_skip + 1)) ;;
+	*) qs_fail=$((qs_fail + 1)); status=1 ;;
+	esac
+}
+
 jobs=$(nproc 2>/dev/null || echo 2)
 status=0
+quickstart
+autoreconf -fi
 
 build_and_check() {	# NAME CONFIGURE-ARGS...
 	name=$1; shift
@@ -46,13 +67,17 @@ rm -rf build-static; mkdir -p build-static
     make -j"$jobs" nvmfd >/dev/null 2>&1 && file nvmfd | grep -q 'statically linked') ||
     { echo "run-all: static build failed" >&2; status=1; }
 
-# One closing line over both builds' test results.
+# The Quick start again, after the test builds: the other order.
+quickstart
+
+# One closing line over both builds' test results and the Quick starts.
 pass=$(cat build-plain/tests/*/*.trs build-asan/tests/*/*.trs 2>/dev/null |
     grep -c '^:test-result: PASS' || true)
 fail=$(cat build-plain/tests/*/*.trs build-asan/tests/*/*.trs 2>/dev/null |
     grep -Ec '^:test-result: (FAIL|ERROR|XPASS)' || true)
 skip=$(cat build-plain/tests/*/*.trs build-asan/tests/*/*.trs 2>/dev/null |
     grep -c '^:test-result: SKIP' || true)
+pass=$((pass + qs_pass)) fail=$((fail + qs_fail)) skip=$((skip + qs_skip))
 [ "$status" = 0 ] || [ "$fail" -gt 0 ] || fail=1
 echo "$pass passed, $fail failed, $skip skipped"
 exit $status
