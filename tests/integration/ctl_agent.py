@@ -9,6 +9,8 @@ verb and gets one line back, "ok ..." or "fail ...":
   del-ns NSID        nvmfctl del-ns NQN NSID                      -> "ok"
   ctrl               the live controllers of NQN                  -> "ok ID ..."
   terminate          nvmfctl terminate on NQN's only controller   -> "ok ID"
+  recreate SIZE MS   del-subsys NQN, wait MS milliseconds, add-subsys NQN on
+                     port 1 with a SIZE-byte RAM namespace 1        -> "ok"
   done               -> "ok", and the listener exits
 
 Only these verbs exist; each request and its outcome is printed.
@@ -69,6 +71,19 @@ def handle(line, opts):
         if p.returncode != 0:
             return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
         return "ok %d" % ids[0]
+    if verb == "recreate" and len(args) == 2 and args[1].isdigit():
+        p = ctl(["del-subsys", opts.nqn], opts)
+        if p.returncode != 0:
+            return "fail del-subsys exit %d: %s" % (p.returncode, p.stderr.strip())
+        time.sleep(int(args[1]) / 1000)
+        for step in (["add-subsys", opts.nqn, "--ports", "1"],
+                     ["add-ns", opts.nqn, "--backend", "ram", "--nsid", "1",
+                      "--size", args[0]]):
+            p = ctl(step, opts)
+            if p.returncode != 0:
+                return "fail %s exit %d: %s" % (step[0], p.returncode,
+                                                p.stderr.strip())
+        return "ok"
     if verb == "done" and not args:
         return "ok"
     return "fail unknown request"

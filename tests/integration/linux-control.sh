@@ -113,7 +113,7 @@ case $vm_rc in
 125) fail "the guest reported no exit code (kernel panic?)" ;;
 *) fail "guest checks failed (exit $vm_rc)" ;;
 esac
-for check in connect add-ns del-ns terminate; do
+for check in connect add-ns del-ns terminate recreate; do
 	if grep -q "^PASS: $check:" "$tmp/vm.txt"; then
 		say "PASS: $check ($(grep -m1 "^PASS: $check:" "$tmp/vm.txt" | cut -d: -f3- | cut -c2-))"
 	else
@@ -138,7 +138,7 @@ grep -q "add-ns.* -> ok" "$tmp/agent.log" || fail "no successful add-ns in the a
 grep -q "terminated by nvmfctl" "$tmp/nvmfd.log" ||
 	fail "no 'terminated by nvmfctl' in the daemon log"
 n=$(grep -c "I/O controller .* on $NQN" "$tmp/nvmfd.log")
-[ "$n" -ge 2 ] || fail "the daemon logged $n controllers for $NQN, expected 2 (connect, reconnect)"
+[ "$n" -ge 3 ] || fail "the daemon logged $n controllers for $NQN, expected 3 (connect, reconnect after terminate, after re-create)"
 
 # ---------------------------------------------------------------- shutdown
 kill -0 "$daemon_pid" 2>/dev/null && ctl list-ctrl | sed 's/^/  /'

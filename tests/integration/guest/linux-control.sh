@@ -17,6 +17,10 @@
 #                    untouched
 #   terminate        nvmfctl terminate: the kernel reconnects by itself (a new
 #                    controller ID), namespace 1 keeps its data and takes I/O
+#   recreate         nvmfctl del-subsys, then add-subsys 1.5 s later: the
+#                    host's reconnects in between are refused without DNR,
+#                    so it keeps its controller and is live again within
+#                    10 s, with namespace 1 taking I/O
 # Exits 0 when every check passed, 1 otherwise (with dmesg).
 # shellcheck disable=SC2317  # functions from lib.sh are called indirectly
 
@@ -223,6 +227,38 @@ else
 		esac
 		io_check "$dev1b" /tmp/pc "$md5c" 12 "terminate" &&
 			pass "terminate: the host reconnected by itself (cntlid $cntlid -> $new), $dev1b kept its data and takes I/O"
+	fi
+fi
+
+# ------------------------------------------------------------ recreate
+say "delete the subsystem and create it again"
+before=$(cntlid_of "$ctrl")
+mark=$(dmesg | wc -l)
+ans=$(ask recreate "$NS1_BYTES" 1500) || abort "recreate: the agent says '$ans'"
+i=0
+seen=
+while [ $i -lt 100 ]; do		# 10 s
+	st=$(state_of "$ctrl")
+	case " $seen " in *" $st "*) ;; *) seen="$seen $st" ;; esac
+	now=$(cntlid_of "$ctrl")
+	[ "$st" = live ] && [ -n "$now" ] && [ "$now" != "$before" ] && break
+	sleep 0.1
+	i=$((i + 1))
+done
+if dmesg | tail -n +$((mark + 1)) | grep -q 'Removing ctrl\|Removing controller'; then
+	fail "recreate: the host removed its controller (states seen:$seen)"
+	dmesg | tail -n +$((mark + 1)) | grep -i nvme | tail -10
+elif [ $i -ge 100 ]; then
+	fail "recreate: not live again within 10 s (states seen:$seen; cntlid $(cntlid_of "$ctrl"))"
+else
+	say "live again $((i / 10)).$((i % 10)) s after the re-create: cntlid $before -> $now (states seen:$seen)"
+	dev1c=$(nvme_wait_ns "$NQN" 1 20)
+	md5d=$(pattern /tmp/pd 2)
+	if [ -z "$dev1c" ]; then
+		fail "recreate: namespace 1 did not come back"
+	else
+		io_check "$dev1c" /tmp/pd "$md5d" 2 "recreate" &&
+			pass "recreate: the host kept $ctrl and was live again $((i / 10)).$((i % 10)) s after the re-create (cntlid $before -> $now), $dev1c takes I/O"
 	fi
 fi
 
