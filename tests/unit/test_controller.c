@@ -53,14 +53,22 @@ ic_conn(void)
 	return (c);
 }
 
-/* Connect must fail with Connect Invalid Parameters pointing at ipo. */
+/* Connect must fail with status sc pointing at ipo, with DNR or not. */
+static void
+expect_refused(const struct nvme_cqe *cqe, uint16_t sc, bool in_data,
+    uint16_t ipo, bool dnr)
+{
+	ck_assert_msg(h_sc(cqe) == sc, "status 0x%x, want 0x%x", h_sc(cqe), sc);
+	ck_assert(h_dnr(cqe) == dnr);
+	ck_assert_uint_eq(cqe->dw0, ipo | (in_data ? 1u << 16 : 0));
+}
+
+/* A refusal that retrying cannot mend. */
 static void
 expect_invalid(const struct nvme_cqe *cqe, uint16_t sc, bool in_data,
     uint16_t ipo)
 {
-	ck_assert_msg(h_sc(cqe) == sc, "status 0x%x, want 0x%x", h_sc(cqe), sc);
-	ck_assert(h_dnr(cqe));
-	ck_assert_uint_eq(cqe->dw0, ipo | (in_data ? 1u << 16 : 0));
+	expect_refused(cqe, sc, in_data, ipo, true);
 }
 
 /* ----------------------------------------------------------- connect */
@@ -79,6 +87,9 @@ START_TEST(connect_admin)
 	cqe2 = h_connect(c2, 0, 31, NQN, H_HOSTNQN, NVMF_CNTLID_DYNAMIC, 0);
 	ck_assert_uint_eq(h_sc(&cqe2), NVME_SC_SUCCESS);
 	ck_assert_uint_ne(cqe2.dw0, cqe.dw0);
+	/* An empty host NQN (SPDK's default) where any host may connect. */
+	cqe2 = h_connect(ic_conn(), 0, 31, NQN, "", NVMF_CNTLID_DYNAMIC, 0);
+	ck_assert_uint_eq(h_sc(&cqe2), NVME_SC_SUCCESS);
 	/* The host on the list gets into the locked subsystem. */
 	c = ic_conn();
 	cqe = h_connect(c, 0, 31, NQN_LOCKED, H_HOSTNQN2, NVMF_CNTLID_DYNAMIC,
@@ -97,12 +108,20 @@ START_TEST(connect_errors)
 	struct nvme_cqe cqe;
 	struct h_conn *c;
 
+	/* Retryable: the subsystem may be created (again) later. */
 	cqe = h_connect(ic_conn(), 0, 31, NQN_UNKNOWN, H_HOSTNQN,
 	    NVMF_CNTLID_DYNAMIC, 0);
+	expect_refused(&cqe, NVME_SC_CONNECT_INVALID_PARAM, true, 256, false);
+	cqe = h_connect(ic_conn(), 0, 31, "", H_HOSTNQN, NVMF_CNTLID_DYNAMIC,
+	    0);
 	expect_invalid(&cqe, NVME_SC_CONNECT_INVALID_PARAM, true, 256);
 
 	cqe = h_connect(ic_conn(), 0, 31, NQN_LOCKED, H_HOSTNQN,
 	    NVMF_CNTLID_DYNAMIC, 0);
+	expect_invalid(&cqe, NVME_SC_CONNECT_INVALID_HOST, true, 512);
+	/* No host NQN at all (SPDK's default): not on an allow-list. */
+	cqe = h_connect(ic_conn(), 0, 31, NQN_LOCKED, "", NVMF_CNTLID_DYNAMIC,
+	    0);
 	expect_invalid(&cqe, NVME_SC_CONNECT_INVALID_HOST, true, 512);
 
 	/* SQSIZE is 0's based: 0 would be a one-entry queue. */
@@ -132,7 +151,8 @@ START_TEST(connect_errors)
 	memset(d.subnqn, 'a', sizeof(d.subnqn));
 	h_cmd(c, &sqe, &d, sizeof(d), NULL, 0, &cqe);
 	expect_invalid(&cqe, NVME_SC_CONNECT_INVALID_PARAM, true, 256);
-	h_connect_data(&d, NQN, "", NVMF_CNTLID_DYNAMIC);
+	h_connect_data(&d, NQN, H_HOSTNQN, NVMF_CNTLID_DYNAMIC);
+	memset(d.hostnqn, 'b', sizeof(d.hostnqn));
 	h_cmd(c, &sqe, &d, sizeof(d), NULL, 0, &cqe);
 	expect_invalid(&cqe, NVME_SC_CONNECT_INVALID_PARAM, true, 512);
 
