@@ -30,6 +30,7 @@
 
 #define DEF_WORKERS		0
 #define MAX_WORKERS		1024
+#define DEF_POLL_US		50	/* see poll_us in nvmfd.yaml(5) */
 #define MAX_POLL_US		100000	/* beyond 100 ms it is a spinning core */
 #define DEF_MDTS		(1u << 20)
 #define MIN_MDTS		4096u
@@ -571,6 +572,7 @@ config_new(void)
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
 		return (NULL);
 	cfg->workers = DEF_WORKERS;
+	cfg->poll_us = DEF_POLL_US;
 	cfg->mdts = DEF_MDTS;
 	cfg->max_controllers = DEF_MAX_CONTROLLERS;
 	cfg->max_connections = DEF_MAX_CONNECTIONS;

@@ -36,8 +36,8 @@ pio(s) = s eq "read_128k_qd16" ? 6 : s eq "write_128k_qd16" ? 7 : \
 	s eq "pingpong_72_4120_qd32" ? 8.3 : s eq "pingpong_72_4120" ? nan : p4k(s)
 grey(s) = strstrt(s, "pingpong") > 0 || strstrt(s, "stream") > 0 ? \
 	0xaaaaaa : 0x4477aa
-plat(s) = s eq "randread_4k_qd1" ? 0 : s eq "randread_4k_qd1_poll" ? 1 : \
-	s eq "randread_4k_qd1_poll_both" ? 2 : s eq "randwrite_4k_qd1" ? 3 : \
+plat(s) = s eq "randread_4k_qd1" ? 0 : s eq "randread_4k_qd1_P" ? 1 : \
+	s eq "randread_4k_qd1_poll0" ? 2 : s eq "randwrite_4k_qd1" ? 3 : \
 	s eq "pingpong_72_4120" ? 4 : nan
 pbw(s) = s eq "read_128k_qd16" ? 0 : s eq "stream_s2c" ? 1 : \
 	s eq "stream_s2c_1g" ? 2 : s eq "stream_s2c_1g_zc" ? 3 : \
@@ -88,8 +88,8 @@ unset arrow 1
 set title "Queue depth 1 latency vs. TCP ping-pong (72 B / 4120 B)"
 set ylabel "us (log scale)"
 set xrange [-0.6:4.6]
-set xtics ("nvmfd 4K\nrandread" 0, "randread\npoll\\_us 50" 1, \
-	"and client\npolls (-P)" 2, "nvmfd 4K\nrandwrite" 3, \
+set xtics ("nvmfd 4K\nrandread" 0, "randread,\nclient polls" 1, \
+	"randread\npoll\\_us 0" 2, "nvmfd 4K\nrandwrite" 3, \
 	"TCP\nping-pong" 4)
 set boxwidth 0.25
 set key top left

@@ -190,7 +190,7 @@ start_daemon() {
 		cat >"$work/nvmfd.yaml" <<EOF
 # Private configuration of tests/bench/run.sh.
 workers: 1
-poll_us: ${DPOLL:-0}
+${DPOLL:+poll_us: $DPOLL}
 max_controllers: 1024
 max_connections: 4096
 control:
@@ -456,6 +456,24 @@ fill() {
 	[ $fill_ok = 1 ] || echo "run.sh: warning: the namespace was not" \
 	    "filled completely; reads may hit never-written memory" >&2
 }
+
+# First writes: 4 KiB random writes on a freshly started daemon, before any
+# fill, where every huge-page chunk of the namespace is written for the
+# first time; compared with the same runs on the filled namespace below.
+r=0
+while [ $r -lt "$RUNS" ]; do
+	r=$((r + 1))
+	echo "-- fresh daemon, round $r of $RUNS"
+	for qd in 1 32; do
+		daemon_alive
+		stop_daemon
+		start_daemon
+		io randwrite_4k_qd${qd}_fresh randwrite 4096 $qd \
+		    "freshly started daemon, namespace never written"
+	done
+done
+emit randwrite_4k_qd1_fresh IOPS
+emit randwrite_4k_qd32_fresh IOPS
 fill
 
 # Rounds: every test once per round, each baseline right after the run it
@@ -465,6 +483,7 @@ while [ $r -lt "$RUNS" ]; do
 	r=$((r + 1))
 	echo "-- round $r of $RUNS"
 	io randread_4k_qd1 randread 4096 1
+	io randread_4k_qd1_P randread 4096 1 "perf -P: the client polls" -P
 	pp pingpong_72_4120 1
 	io randread_4k_qd32 randread 4096 32
 	pp pingpong_72_4120_qd32 32
@@ -479,7 +498,7 @@ while [ $r -lt "$RUNS" ]; do
 	io write_128k_qd16 write 131072 16
 	st stream_c2s c2s
 done
-for t in randread_4k_qd1 randread_4k_qd32 randread_4k_qd128 \
+for t in randread_4k_qd1 randread_4k_qd1_P randread_4k_qd32 randread_4k_qd128 \
     randwrite_4k_qd1 randwrite_4k_qd32 randwrite_4k_qd128 \
     read_128k_qd16 write_128k_qd16; do
 	emit $t IOPS
@@ -551,25 +570,28 @@ else
 fi
 
 # ------------------------------------------------------------ polling
-# Queue depth 1 again on a daemon with poll_us set, with a sleeping and a
-# polling client: what adaptive polling buys (not a target).
+# Queue depth 1 again on daemons with poll_us set explicitly: 50 (the
+# figure the default is held to) and 0 (polling off), each with a sleeping
+# and a polling client.
 daemon_alive
 stop_daemon
 cp "$work/nvmfd.log" "$work/nvmfd-1.log"
-echo "-- queue depth 1 with poll_us: 50"
-DPOLL=50 start_daemon
-fill
-r=0
-while [ $r -lt "$RUNS" ]; do
-	r=$((r + 1))
-	io randread_4k_qd1_poll randread 4096 1 "nvmfd with poll_us: 50"
-	io randread_4k_qd1_poll_both randread 4096 1 \
-	    "nvmfd with poll_us: 50; perf -P: the client polls too" -P
+for w in 50 0; do
+	echo "-- queue depth 1 with poll_us: $w"
+	DPOLL=$w start_daemon
+	fill
+	r=0
+	while [ $r -lt "$RUNS" ]; do
+		r=$((r + 1))
+		io randread_4k_qd1_poll$w randread 4096 1 "nvmfd with poll_us: $w"
+		io randread_4k_qd1_poll${w}_P randread 4096 1 \
+		    "nvmfd with poll_us: $w; perf -P: the client polls too" -P
+	done
+	emit randread_4k_qd1_poll$w IOPS
+	emit randread_4k_qd1_poll${w}_P IOPS
+	daemon_alive
+	stop_daemon
 done
-emit randread_4k_qd1_poll IOPS
-emit randread_4k_qd1_poll_both IOPS
-daemon_alive
-stop_daemon
 
 # ------------------------------------------------------------ NBD
 # fio's nbd engine: 4 KiB random reads against `nbdkit memory` (1 GiB,
@@ -700,8 +722,20 @@ I_PCT=$(val idle_100qp target_cpu_pct)
 M_B=$(val mem_1000qp_qd128 rss_before_kib)
 M_A=$(val mem_1000qp_qd128 rss_after_kib)
 M_NS=$(val mem_1000qp_qd128 ns_rss_kib)
-LP_LAT=$(val randread_4k_qd1_poll lat_avg_us)
-LPB_LAT=$(val randread_4k_qd1_poll_both lat_avg_us)
+LD_LAT=$(val randread_4k_qd1_P lat_avg_us)
+LD_CPU=$(val randread_4k_qd1 target_cpu_us_per_io)
+LDP_CPU=$(val randread_4k_qd1_P target_cpu_us_per_io)
+LP_LAT=$(val randread_4k_qd1_poll50 lat_avg_us)
+LP_CPU=$(val randread_4k_qd1_poll50 target_cpu_us_per_io)
+LPB_LAT=$(val randread_4k_qd1_poll50_P lat_avg_us)
+LPB_CPU=$(val randread_4k_qd1_poll50_P target_cpu_us_per_io)
+L0_LAT=$(val randread_4k_qd1_poll0 lat_avg_us)
+L0_CPU=$(val randread_4k_qd1_poll0 target_cpu_us_per_io)
+L0B_LAT=$(val randread_4k_qd1_poll0_P lat_avg_us)
+F1=$(val randwrite_4k_qd1_fresh iops)
+F32=$(val randwrite_4k_qd32_fresh iops)
+W1=$(val randwrite_4k_qd1 iops)
+W32=$(val randwrite_4k_qd32 iops)
 S_ZC=$(val stream_s2c_1g_zc mbps)
 S_ZCNOTE=$(val stream_s2c_1g_zc notes | sed -n 's/.*MSG_ZEROCOPY: \([0-9]* of [0-9]*\) sends.*/\1/p')
 NK1=$(val nbd_nbdkit_randread_4k_qd1 lat_avg_us)
@@ -742,12 +776,25 @@ NE32C=$(val nbd_export_randread_4k_qd32 target_cpu_us_per_io)
 	    "$(calc '%.1f MiB + %.1f MiB namespace' "($M_A - $M_NS) / 1024, $M_NS / 1024" 2>/dev/null)" \
 	    "$(calc '%.1f MiB + namespace before' "($M_B - $M_NS) / 1024" 2>/dev/null)" \
 	    "$(verdict "$M_A - $M_NS <= 65536")"
-	line "4K randread QD1, poll_us: 50 [3]" \
-	    "$(calc '%.1f us = %.2fx' "$LP_LAT, $LP_LAT / $P_LAT" 2>/dev/null)" \
-	    "TCP ping-pong: $P_LAT us" "(info)"
-	line "  (same, perf -P polls too)" \
-	    "$(calc '%.1f us = %.2fx' "$LPB_LAT, $LPB_LAT / $P_LAT" 2>/dev/null)" \
-	    "TCP ping-pong: $P_LAT us" "(info)"
+	line "4K randread QD1 -P: default <= 1.2x poll_us: 50 [3]" \
+	    "$(calc '%.1f us = %.2fx, %.2f us CPU/IO' "$LD_LAT, $LD_LAT / $LPB_LAT, $LDP_CPU" 2>/dev/null)" \
+	    "$(calc 'poll_us 50: %.1f us, %.2f us CPU/IO' "$LPB_LAT, $LPB_CPU" 2>/dev/null)" \
+	    "$(verdict "$LD_LAT <= 1.2 * $LPB_LAT")"
+	line "  (same, sleeping client)" \
+	    "$(calc '%.1f us, %.2f us CPU/IO' "$L_LAT, $LD_CPU" 2>/dev/null)" \
+	    "$(calc 'poll_us 50: %.1f us, %.2f us CPU/IO' "$LP_LAT, $LP_CPU" 2>/dev/null)" \
+	    "(info)"
+	line "  (polling off, poll_us: 0; sleeping, -P)" \
+	    "$(calc '%.1f us, %.2f us CPU/IO; -P %.1f us' "$L0_LAT, $L0_CPU, $L0B_LAT" 2>/dev/null)" \
+	    "-" "(info)"
+	line "4K randwrite QD1 fresh: >= 0.8x filled [7]" \
+	    "$(calc '%.0f IOPS = %.2fx' "$F1, $F1 / $W1" 2>/dev/null)" \
+	    "$(calc 'filled: %.0f IOPS' "$W1" 2>/dev/null)" \
+	    "$(verdict "$F1 >= 0.8 * $W1")"
+	line "4K randwrite QD32 fresh: >= 0.8x filled [7]" \
+	    "$(calc '%.0f IOPS = %.2fx' "$F32, $F32 / $W32" 2>/dev/null)" \
+	    "$(calc 'filled: %.0f IOPS' "$W32" 2>/dev/null)" \
+	    "$(verdict "$F32 >= 0.8 * $W32")"
 	line "MSG_ZEROCOPY stream, 1 GiB [4]" \
 	    "$(calc '%.0f MB/s = %.2fx' "$S_ZC, $S_ZC / $S_S2C1G" 2>/dev/null); ${S_ZCNOTE:-?} copied" \
 	    "TCP stream s2c 1 GiB: $S_S2C1G MB/s" "(info)"
@@ -768,8 +815,9 @@ NE32C=$(val nbd_export_randread_4k_qd32 target_cpu_us_per_io)
 	    "(CPU time over wall time)."
 	echo "[2] Not a target: nvmfd reads its data from a 1 GiB namespace;" \
 	    "the stream baseline resends one cache-hot 1 MiB buffer."
-	echo "[3] A second daemon with poll_us: 50; not a target (poll_us is off" \
-	    "by default)."
+	echo "[3] Default configuration (adaptive polling, poll_us 50) against" \
+	    "daemons with poll_us: 50 and poll_us: 0 set, all with perf -P" \
+	    "(the client polls); CPU per I/O is nvmfd's."
 	echo "[4] The stream walking 1 GiB sent with MSG_ZEROCOPY; 'copied' counts" \
 	    "the sends the kernel reported as copied after all."
 	echo "[5] fio's nbd engine; nvmfd's row needs BENCH_NBD_URI and" \
@@ -777,6 +825,8 @@ NE32C=$(val nbd_export_randread_4k_qd32 target_cpu_us_per_io)
 	echo "[6] The CPU time of the TCP stream sender walking 1 GiB in 1 MiB" \
 	    "writes, per 4 KiB: what sending a 4 KiB read's data costs here" \
 	    "before any protocol work."
+	echo "[7] A daemon started for the run, its RAM namespace never written:" \
+	    "every huge-page chunk is populated on first write (off the worker)."
 	awk -F, '!/^#/ && ($2 == "io" || $2 == "baseline") && $25 + 0 > m {
 		m = $25; t = $1 }
 	    END { if (m > 10)

@@ -312,7 +312,8 @@ alive "del-ns during I/O"
 ctl add-ns "$NQN_LIVE" --backend ram --size 32M >/dev/null || fail "add-ns again"
 
 say "--- terminate while perf runs"
-$PERF -n "$NQN_LIVE" -t 3 -w randrw >"$tmp/perf-term.out" 2>&1 &
+# Long enough to be running still on a loaded machine; terminate ends it.
+$PERF -n "$NQN_LIVE" -t 10 -w randrw >"$tmp/perf-term.out" 2>&1 &
 perf_pid=$!
 bgpids=$perf_pid
 cntlid=

@@ -1,5 +1,6 @@
 #!/bin/sh
-# poll.sh: adaptive polling (poll_us).  nvmfd with poll_us set must serve
+# poll.sh: adaptive polling (poll_us), on by default.  nvmfd with its default
+# poll_us (nothing set in the file) must say its workers poll, serve
 # verified writes and reads at queue depth 1 and 8 on two workers, go back
 # to sleep once the load stops (its CPU time over 2 idle seconds stays
 # under 10% of a core, where a worker that never stopped polling takes
@@ -22,8 +23,7 @@ pass() { echo "ok: $*"; }
 
 # shellcheck disable=SC2317  # called by daemon_start_or_skip
 write_config() {	# PORT
-	ram_target_config "$1" "$NQN" "workers: 2
-poll_us: 200"
+	ram_target_config "$1" "$NQN" "workers: 2"
 }
 
 daemon_start_or_skip write_config \

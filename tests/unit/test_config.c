@@ -119,6 +119,7 @@ START_TEST(test_default)
 	ck_assert_ptr_nonnull(cfg);
 	ck_assert_ptr_null(cfg->path);
 	ck_assert_int_eq(cfg->workers, 0);
+	ck_assert_uint_eq(cfg->poll_us, 50);
 	ck_assert_uint_eq(cfg->mdts, 1 << 20);
 	ck_assert_uint_eq(cfg->max_controllers, 256);
 	ck_assert_uint_eq(cfg->max_connections, 1024);
@@ -167,6 +168,18 @@ START_TEST(test_default)
 }
 END_TEST
 
+/* The adaptive polling default can still be turned off. */
+START_TEST(test_poll_off)
+{
+	struct config *cfg = LOAD_OK("poll_us: 0\n"
+	    "ports:\n"
+	    "  - address: 127.0.0.1\n");
+
+	ck_assert_uint_eq(cfg->poll_us, 0);
+	config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_minimal_defaults)
 {
 	struct config *cfg;
@@ -183,6 +196,7 @@ START_TEST(test_minimal_defaults)
 	    "      - backend: ram\n"
 	    "        size: 16M\n");
 	ck_assert_int_eq(cfg->workers, 0);
+	ck_assert_uint_eq(cfg->poll_us, 50);
 	ck_assert_uint_eq(cfg->mdts, 1 << 20);
 	ck_assert_uint_eq(cfg->max_controllers, 256);
 	ck_assert_uint_eq(cfg->max_connections, 1024);
@@ -987,6 +1001,7 @@ config_suite(void)
 	tc = tcase_create("load");
 	tcase_add_test(tc, test_default);
 	tcase_add_test(tc, test_minimal_defaults);
+	tcase_add_test(tc, test_poll_off);
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_example_conf);
 	tcase_add_test(tc, test_ok_distinct_ports);
