@@ -26,6 +26,7 @@
 
 #include "nvme.h"
 #include "nvme-tcp.h"
+#include "hmap.h"
 
 struct event_base;
 struct event;
@@ -195,6 +196,7 @@ struct config {
 	char		*ctl_ro_socket;	/* read-only socket, optional */
 	struct port_list ports;
 	struct subsystem_list subsystems;
+	struct hmap	subsys_by_nqn;	/* the subsystems, by NQN */
 	struct referral_list referrals;
 };
 
@@ -211,6 +213,9 @@ int	config_write(const struct config *, FILE *);
 
 /* subsystem.c: lookups and stable identifiers */
 struct subsystem *subsystem_find(struct config *, const char *nqn);
+/* Add to / take out of cfg->subsystems and its index; link: -1 = no memory */
+int	subsystem_link(struct config *, struct subsystem *);
+void	subsystem_unlink(struct config *, struct subsystem *);
 struct namespace *namespace_find(struct subsystem *, uint32_t nsid);
 struct port	*port_find(struct config *, uint16_t id);
 bool	subsystem_host_allowed(struct subsystem *, const char *hostnqn);

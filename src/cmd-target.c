@@ -374,7 +374,7 @@ cmd_add_subsys(struct cmd_ctx *ctx)
 	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
 	ss = TAILQ_FIRST(&cf->subsystems);
-	TAILQ_REMOVE(&cf->subsystems, ss, entry);
+	subsystem_unlink(cf, ss);
 	if (subsystem_publish(RUNNING, ss, ctx->err, sizeof(ctx->err)) != 0) {
 		/* Back where config_free() frees all of it (its hosts too). */
 		TAILQ_INSERT_TAIL(&cf->subsystems, ss, entry);

@@ -63,6 +63,7 @@ struct ctx {
 	char		*err;
 	size_t		 errlen;
 	struct config	*cfg;
+	struct hmap	 ids[3];	/* explicit uuid, nguid, eui64 seen */
 };
 
 /* One known key of a mapping, and where it was found (NULL: absent). */
@@ -794,33 +795,24 @@ parse_ports(struct ctx *c, yaml_node_t *root, const struct field *f)
 
 /* ------------------------------------------------------------ namespaces */
 
+/* An explicit identifier must be unique in the file: which is 0 for the
+ * UUID, 1 for the NGUID, 2 for the EUI-64.  By hash, as files written by
+ * save carry them for every namespace. */
 static int
 ns_id_clash(struct ctx *c, struct namespace *ns, const char *path,
     const struct field *f, int which)
 {
-	struct subsystem *s;
+	const uint8_t *id = which == 0 ? ns->uuid : which == 1 ? ns->nguid :
+	    ns->eui64;
+	size_t len = which == 2 ? 8 : 16;
 	struct namespace *o;
-	bool same;
 
-	TAILQ_FOREACH(s, &c->cfg->subsystems, entry) {
-		TAILQ_FOREACH(o, &s->namespaces, entry) {
-			if (o == ns)
-				continue;
-			if (which == 0)
-				same = o->has_uuid &&
-				    memcmp(o->uuid, ns->uuid, 16) == 0;
-			else if (which == 1)
-				same = o->has_nguid &&
-				    memcmp(o->nguid, ns->nguid, 16) == 0;
-			else
-				same = o->has_eui64 &&
-				    memcmp(o->eui64, ns->eui64, 8) == 0;
-			if (same)
-				return (fail(c, f->val, path, f->name,
-				    "is already used by the namespace at "
-				    "line %d", o->cfg_line));
-		}
-	}
+	if ((o = hmap_get(&c->ids[which], id, len)) != NULL && o != ns)
+		return (fail(c, f->val, path, f->name,
+		    "is already used by the namespace at line %d",
+		    o->cfg_line));
+	if (hmap_put(&c->ids[which], id, len, ns) == -1)
+		return (fail_oom(c, f->val, path, f->name));
 	return (0);
 }
 
@@ -1131,12 +1123,14 @@ parse_subsystem(struct ctx *c, yaml_node_t *n, const char *path)
 	if (strcmp(str, NVMF_DISCOVERY_NQN) == 0)
 		return (fail(c, f[S_NQN].val, path, "nqn",
 		    "is reserved for the discovery subsystem"));
-	TAILQ_FOREACH(o, &c->cfg->subsystems, entry)
-		if (o != s && strcmp(o->nqn, str) == 0)
-			return (fail(c, f[S_NQN].val, path, "nqn",
-			    "duplicate NQN, already used by the subsystem at "
-			    "line %d", o->cfg_line));
+	if ((o = subsystem_find(c->cfg, str)) != NULL)
+		return (fail(c, f[S_NQN].val, path, "nqn",
+		    "duplicate NQN, already used by the subsystem at "
+		    "line %d", o->cfg_line));
 	snprintf(s->nqn, sizeof(s->nqn), "%s", str);
+	/* Already on the list (so a failure frees it); now in the index. */
+	if (hmap_put(&c->cfg->subsys_by_nqn, s->nqn, strlen(s->nqn), s) == -1)
+		return (fail_oom(c, n, path, NULL));
 
 	if (f[S_SERIAL].val != NULL) {
 		if (get_string(c, path, &f[S_SERIAL], &str) == -1)
@@ -1409,8 +1403,11 @@ config_default(void)
 
 	if ((s = subsys_new()) == NULL)
 		goto fail;
-	TAILQ_INSERT_TAIL(&cfg->subsystems, s, entry);
 	snprintf(s->nqn, sizeof(s->nqn), "%s", NVMFD_DEFAULT_NQN);
+	if (subsystem_link(cfg, s) == -1) {
+		free(s);
+		goto fail;
+	}
 
 	if ((ns = ns_new(s)) == NULL)
 		goto fail;
@@ -1533,6 +1530,8 @@ bad:
 	config_free(cfg);
 	cfg = NULL;
 out_doc:
+	for (size_t i = 0; i < nitems(c.ids); i++)
+		hmap_free(&c.ids[i]);
 	yaml_document_delete(&doc);
 out:
 	yaml_parser_delete(&parser);
@@ -1573,6 +1572,7 @@ config_free(struct config *cfg)
 		TAILQ_REMOVE(&cfg->referrals, r, entry);
 		free(r);
 	}
+	hmap_free(&cfg->subsys_by_nqn);
 	free(cfg->ctl_socket);
 	free(cfg->ctl_group);
 	free(cfg->ctl_ro_socket);

@@ -251,8 +251,11 @@ subsystem_publish(struct config *cf, struct subsystem *ss, char *err,
 			return (-1);
 		}
 	}
-	if (subsystem_find(cf, ss->nqn) != ss)
-		TAILQ_INSERT_TAIL(&cf->subsystems, ss, entry);
+	if (subsystem_find(cf, ss->nqn) != ss &&
+	    subsystem_link(cf, ss) == -1) {
+		snprintf(err, errlen, "%s: out of memory", ss->nqn);
+		return (-1);
+	}
 	return (0);
 }
 
@@ -278,7 +281,7 @@ subsystem_unpublish(struct config *cf, struct subsystem *ss)
 	struct controller *ctrl, *next;
 	struct namespace *ns;
 
-	TAILQ_REMOVE(&cf->subsystems, ss, entry);
+	subsystem_unlink(cf, ss);
 	ss->removed = true;
 	/* Namespaces leave now: workers stop finding them at once. */
 	while ((ns = TAILQ_FIRST(&ss->namespaces)) != NULL)

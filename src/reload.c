@@ -277,7 +277,7 @@ config_apply(struct config *running, struct config *next, char *err,
 			visible |= apply_subsystem(rss, nss);
 			continue;
 		}
-		TAILQ_REMOVE(&next->subsystems, nss, entry);
+		subsystem_unlink(next, nss);
 		if (subsystem_publish(running, nss, err, errlen) != 0)
 			log_warnx("reload: %s", err);	/* prepared: unlikely */
 		visible = true;

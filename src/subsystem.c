@@ -29,17 +29,30 @@ uuid_format(char *buf, size_t len, const uint8_t *u)
 	    u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
 }
 
+/* By hash: Connect, reload and the control commands look subsystems up by
+ * NQN, and a site may have tens of thousands. */
 struct subsystem *
 subsystem_find(struct config *cfg, const char *nqn)
 {
-	struct subsystem *s;
-
 	if (cfg == NULL || nqn == NULL)
 		return (NULL);
-	TAILQ_FOREACH(s, &cfg->subsystems, entry)
-		if (strcmp(s->nqn, nqn) == 0)
-			return (s);
-	return (NULL);
+	return (hmap_get(&cfg->subsys_by_nqn, nqn, strlen(nqn)));
+}
+
+int
+subsystem_link(struct config *cfg, struct subsystem *s)
+{
+	if (hmap_put(&cfg->subsys_by_nqn, s->nqn, strlen(s->nqn), s) == -1)
+		return (-1);
+	TAILQ_INSERT_TAIL(&cfg->subsystems, s, entry);
+	return (0);
+}
+
+void
+subsystem_unlink(struct config *cfg, struct subsystem *s)
+{
+	hmap_del(&cfg->subsys_by_nqn, s->nqn, strlen(s->nqn), s);
+	TAILQ_REMOVE(&cfg->subsystems, s, entry);
 }
 
 struct namespace *

@@ -80,7 +80,7 @@ h_add_subsys(struct config *cf, const char *nqn)
 	ss->max_io_queues = 32;
 	ss->next_cntlid = 1;
 	subsystem_derive_serial(ss);
-	TAILQ_INSERT_TAIL(&cf->subsystems, ss, entry);
+	ck_assert_int_eq(subsystem_link(cf, ss), 0);
 	return (ss);
 }
 
