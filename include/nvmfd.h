@@ -189,7 +189,8 @@ struct config {
 	int		workers;	/* 0 = one per CPU */
 	uint32_t	poll_us;	/* adaptive polling window, 0 = off */
 	uint32_t	mdts;		/* max data transfer, bytes */
-	uint32_t	max_controllers;
+	uint32_t	max_controllers;	/* I/O controllers */
+	uint32_t	max_disc_controllers;	/* discovery controllers */
 	uint32_t	max_connections;
 	char		*ctl_socket;	/* NULL: the default or -s */
 	char		*ctl_group;	/* group allowed besides root */
@@ -629,6 +630,11 @@ struct controller {
 	bool		dying;
 	int		refs;		/* main loop only */
 	uint64_t	created;
+	/* Discovery: the log as built for this host, reused for every chunk
+	 * the host reads until the generation changes. */
+	uint8_t		*disc_log;
+	size_t		disc_len;
+	uint64_t	disc_gen;
 };
 
 /* controller.c */

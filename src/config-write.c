@@ -121,6 +121,8 @@ config_write(const struct config *cf, FILE *fp)
 	fprintf(fp, "poll_us: %u\n", cf->poll_us);
 	fprintf(fp, "mdts: %u\n", cf->mdts);
 	fprintf(fp, "max_controllers: %u\n", cf->max_controllers);
+	fprintf(fp, "max_discovery_controllers: %u\n",
+	    cf->max_disc_controllers);
 	fprintf(fp, "max_connections: %u\n", cf->max_connections);
 	if (cf->ctl_socket || cf->ctl_group || cf->ctl_ro_socket) {
 		fprintf(fp, "control:\n");

@@ -36,6 +36,7 @@
 #define MIN_MDTS		4096u
 #define MAX_MDTS		(16u << 20)
 #define DEF_MAX_CONTROLLERS	256
+#define DEF_MAX_DISC_CONTROLLERS 64
 #define MAX_CONTROLLERS		0xffef	/* CNTLID 1..0xffef */
 #define DEF_MAX_CONNECTIONS	1024
 #define MAX_CONNECTIONS		1048576
@@ -576,6 +577,7 @@ config_new(void)
 	cfg->poll_us = DEF_POLL_US;
 	cfg->mdts = DEF_MDTS;
 	cfg->max_controllers = DEF_MAX_CONTROLLERS;
+	cfg->max_disc_controllers = DEF_MAX_DISC_CONTROLLERS;
 	cfg->max_connections = DEF_MAX_CONNECTIONS;
 	TAILQ_INIT(&cfg->ports);
 	TAILQ_INIT(&cfg->subsystems);
@@ -1299,12 +1301,13 @@ parse_control(struct ctx *c, yaml_node_t *n)
 static int
 parse_root(struct ctx *c, yaml_node_t *root)
 {
-	enum { R_WORKERS, R_POLL, R_MDTS, R_MAXCTRL, R_MAXCONN, R_PORTS,
-	    R_SUBSYS, R_REFERRALS, R_CONTROL, R_N };
+	enum { R_WORKERS, R_POLL, R_MDTS, R_MAXCTRL, R_MAXDISC, R_MAXCONN,
+	    R_PORTS, R_SUBSYS, R_REFERRALS, R_CONTROL, R_N };
 	struct field f[R_N] = {
 		[R_WORKERS] = { "workers" }, [R_POLL] = { "poll_us" },
 		[R_MDTS] = { "mdts" },
 		[R_MAXCTRL] = { "max_controllers" },
+		[R_MAXDISC] = { "max_discovery_controllers" },
 		[R_MAXCONN] = { "max_connections" },
 		[R_PORTS] = { "ports" }, [R_SUBSYS] = { "subsystems" },
 		[R_REFERRALS] = { "referrals" }, [R_CONTROL] = { "control" },
@@ -1345,6 +1348,12 @@ parse_root(struct ctx *c, yaml_node_t *root)
 		    &v) == -1)
 			return (-1);
 		cfg->max_controllers = v;
+	}
+	if (f[R_MAXDISC].val != NULL) {
+		if (get_uint(c, "", &f[R_MAXDISC], 1, MAX_CONTROLLERS,
+		    &v) == -1)
+			return (-1);
+		cfg->max_disc_controllers = v;
 	}
 	if (f[R_MAXCONN].val != NULL) {
 		if (get_uint(c, "", &f[R_MAXCONN], 1, MAX_CONNECTIONS,

@@ -15,7 +15,7 @@
 
 struct discovery_ctrl_list discovery_controllers =
     TAILQ_HEAD_INITIALIZER(discovery_controllers);
-static unsigned ncontrollers;
+static unsigned ncontrollers, ndisc_controllers;
 
 static void
 kato_expired(evutil_socket_t fd, short what, void *arg)
@@ -63,7 +63,10 @@ ctrl_create(struct subsystem *ss, struct port *port, const char *subnqn,
 	uint16_t *next = ss ? &ss->next_cntlid : &next_disc_cntlid;
 	int tries;
 
-	if (ncontrollers >= running_config->max_controllers)
+	/* Separate limits: a full set of I/O controllers must not lock
+	 * hosts out of discovery. */
+	if (ss != NULL ? ncontrollers >= running_config->max_controllers :
+	    ndisc_controllers >= running_config->max_disc_controllers)
 		return (NULL);
 	if ((ctrl = calloc(1, sizeof(*ctrl))) == NULL)
 		return (NULL);
@@ -102,7 +105,10 @@ ctrl_create(struct subsystem *ss, struct port *port, const char *subnqn,
 		TAILQ_INSERT_TAIL(&ss->controllers, ctrl, entry);
 	else
 		TAILQ_INSERT_TAIL(&discovery_controllers, ctrl, entry);
-	ncontrollers++;
+	if (ss)
+		ncontrollers++;
+	else
+		ndisc_controllers++;
 	kato_arm(ctrl);
 	return (ctrl);
 }
@@ -127,7 +133,11 @@ ctrl_unref(struct controller *ctrl)
 		TAILQ_REMOVE(&ctrl->subsys->controllers, ctrl, entry);
 	else
 		TAILQ_REMOVE(&discovery_controllers, ctrl, entry);
-	ncontrollers--;
+	if (ctrl->subsys)
+		ncontrollers--;
+	else
+		ndisc_controllers--;
+	free(ctrl->disc_log);
 	event_free(ctrl->kato_ev);
 	if (ctrl->subsys)
 		subsystem_maybe_free(ctrl->subsys);

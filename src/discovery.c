@@ -1,8 +1,9 @@
 /*
  * Discovery log page (LID 0x70): the current discovery subsystem, then one
  * entry per subsystem and port the connected host may use, then referrals.
- * Built from the running configuration on every read; GENCTR changes with
- * every change so hosts reading it in chunks can detect one.
+ * Built from the running configuration for each discovery controller and
+ * kept until GENCTR changes (logpage.c); GENCTR changes with every change so
+ * hosts reading it in chunks can detect one.
  */
 #include "config.h"
 

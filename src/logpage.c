@@ -1,6 +1,9 @@
 /*
  * Log pages (NVMe base 2.0 section 5.16): each is built whole into a scratch
  * buffer, then the requested slice is copied, so any dword offset works.
+ * The discovery log is kept per controller and built again only when its
+ * generation changes: hosts read it in many chunks, and with thousands of
+ * subsystems building it is the expensive part.
  */
 #include "config.h"
 
@@ -72,9 +75,15 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint64_t off, uint8_t *buf,
 	if (lid == NVME_LOG_DISCOVERY) {
 		if (io)
 			return (NVME_SC_INVALID_LOG_PAGE | NVME_DNR >> 1);
-		size = discovery_log_build(ctrl, &page);
-		if (page == NULL)
-			return (NVME_SC_INTERNAL);
+		if (ctrl->disc_log == NULL || ctrl->disc_gen != discovery_genctr) {
+			free(ctrl->disc_log);
+			ctrl->disc_len = discovery_log_build(ctrl,
+			    &ctrl->disc_log);
+			if (ctrl->disc_log == NULL)
+				return (NVME_SC_INTERNAL);
+			ctrl->disc_gen = discovery_genctr;
+		}
+		size = ctrl->disc_len;
 	} else {
 		if (!io)
 			return (NVME_SC_INVALID_LOG_PAGE | NVME_DNR >> 1);
@@ -108,7 +117,8 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint64_t off, uint8_t *buf,
 		return (NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
 	}
 	if (off < size)
-		memcpy(buf, page + off, MINIMUM(len, size - off));
+		memcpy(buf, (page ? page : ctrl->disc_log) + off,
+		    MINIMUM(len, size - off));
 	free(page);
 	/* Cleared by a read, but not by one that failed. */
 	if (lid == NVME_LOG_CHANGED_NS)

@@ -241,6 +241,7 @@ config_apply(struct config *running, struct config *next, char *err,
 		log_warnx("reload: workers, poll_us and mdts change only at "
 		    "restart");
 	running->max_controllers = next->max_controllers;
+	running->max_disc_controllers = next->max_disc_controllers;
 	running->max_connections = next->max_connections;
 
 	/* Ports: remove, replace (new socket already bound), update, add. */

@@ -122,6 +122,7 @@ START_TEST(test_default)
 	ck_assert_uint_eq(cfg->poll_us, 50);
 	ck_assert_uint_eq(cfg->mdts, 1 << 20);
 	ck_assert_uint_eq(cfg->max_controllers, 256);
+	ck_assert_uint_eq(cfg->max_disc_controllers, 64);
 	ck_assert_uint_eq(cfg->max_connections, 1024);
 
 	p = TAILQ_FIRST(&cfg->ports);
@@ -199,6 +200,7 @@ START_TEST(test_minimal_defaults)
 	ck_assert_uint_eq(cfg->poll_us, 50);
 	ck_assert_uint_eq(cfg->mdts, 1 << 20);
 	ck_assert_uint_eq(cfg->max_controllers, 256);
+	ck_assert_uint_eq(cfg->max_disc_controllers, 64);
 	ck_assert_uint_eq(cfg->max_connections, 1024);
 	p = TAILQ_FIRST(&cfg->ports);
 	ck_assert_uint_eq(p->id, 1);
@@ -287,7 +289,8 @@ static const char full_yaml[] =
     "  - address: 198.51.100.7\n"
     "    port: 8010\n"
     "    port_id: 3\n"
-    "  - address: \"2001:db8::2\"\n";
+    "  - address: \"2001:db8::2\"\n"
+    "max_discovery_controllers: 7\n";
 
 START_TEST(test_full)
 {
@@ -307,6 +310,7 @@ START_TEST(test_full)
 	ck_assert_uint_eq(cfg->poll_us, 20);
 	ck_assert_uint_eq(cfg->mdts, 256 * 1024);
 	ck_assert_uint_eq(cfg->max_controllers, 10);
+	ck_assert_uint_eq(cfg->max_disc_controllers, 7);
 	ck_assert_uint_eq(cfg->max_connections, 99);
 
 	p = TAILQ_FIRST(&cfg->ports);
@@ -492,6 +496,8 @@ START_TEST(test_err_ranges)
 	EXPECT_ERR("workers: -1\n", 1, 10, "workers", "must be between");
 	EXPECT_ERR("poll_us: 100001\n", 1, 10, "poll_us",
 	    "must be between 0 and 100000");
+	EXPECT_ERR("max_discovery_controllers: 0\n", 1, 28,
+	    "max_discovery_controllers", "must be between 1 and 65519");
 	EXPECT_ERR("max_controllers: 0\n", 1, 18, "max_controllers",
 	    "must be between 1 and 65519");
 	EXPECT_ERR("max_connections: 99999999999999999999999\n", 1, 18,

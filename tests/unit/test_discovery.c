@@ -327,6 +327,37 @@ START_TEST(generation_counter)
 }
 END_TEST
 
+static struct h_conn *
+icreq_conn(struct port *port)
+{
+	struct h_conn *c = h_open(port, "127.0.0.1");
+
+	h_icreq(c, 0, 0, NULL);
+	return (c);
+}
+
+/* I/O and discovery controllers have limits of their own: a full set of
+ * I/O controllers does not keep a host from discovery. */
+START_TEST(separate_limits)
+{
+	struct h_conn *io, *disc;
+	struct nvme_cqe cqe;
+
+	running_config->max_controllers = 1;
+	running_config->max_disc_controllers = 1;
+	io = h_admin(port1, NQN_A, H_HOSTNQN, 0);
+	cqe = h_connect(icreq_conn(port1), 0, 31, NQN_A, H_HOSTNQN2,
+	    NVMF_CNTLID_DYNAMIC, 0);
+	ck_assert_uint_eq(h_sc(&cqe), NVME_SC_CONNECT_CTRL_BUSY);
+	disc = h_admin(port1, NVMF_DISCOVERY_NQN, H_HOSTNQN, 0);
+	cqe = h_connect(icreq_conn(port1), 0, 31, NVMF_DISCOVERY_NQN,
+	    H_HOSTNQN2, NVMF_CNTLID_DYNAMIC, 0);
+	ck_assert_uint_eq(h_sc(&cqe), NVME_SC_CONNECT_CTRL_BUSY);
+	(void)io;
+	(void)disc;
+}
+END_TEST
+
 START_TEST(log_change_event)
 {
 	struct h_conn *c = h_admin(port1, NVMF_DISCOVERY_NQN, H_HOSTNQN, 0);
@@ -404,6 +435,7 @@ discovery_suite(void)
 	tcase_add_test(tc, chunked_reads);
 	tcase_add_test(tc, generation_counter);
 	tcase_add_test(tc, log_change_event);
+	tcase_add_test(tc, separate_limits);
 	tcase_add_test(tc, keep_alive_and_kato);
 	suite_add_tcase(s, tc);
 	return (s);
