@@ -46,6 +46,7 @@ struct port;
 #define NVMFD_ADMIN_ICD		8192	/* admin queue in-capsule data */
 #define NVMFD_ADMIN_QUEUE_DEPTH	32
 #define NVMFD_CMD_MAX_IOV	4
+#define NVMFD_ERR_ENTRIES	64	/* Error Information log (ELPE + 1) */
 
 #ifndef TAILQ_FOREACH_SAFE
 #define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
@@ -110,9 +111,10 @@ struct ns_inflight {
 #define NS_LAT_BUCKETS	32	/* powers of two of microseconds */
 struct ns_stats {
 	uint64_t	reads, writes, other, errors;
+	uint64_t	media_errors;	/* backend I/O errors (SCT 2) */
 	uint64_t	bytes_read, bytes_written;
 	uint64_t	lat[NS_LAT_BUCKETS];
-	char		pad[64 - (6 * 8 + NS_LAT_BUCKETS * 8) % 64];
+	char		pad[64 - (7 * 8 + NS_LAT_BUCKETS * 8) % 64];
 };
 
 struct namespace {
@@ -172,6 +174,7 @@ struct subsystem {
 	/* NSID -> namespace, read lock-free by workers */
 	_Atomic(struct namespace *) *ns_table;
 	bool		removed;	/* freed when its controllers are gone */
+	uint64_t	created;	/* time it went live: power-on hours */
 };
 TAILQ_HEAD(subsystem_list, subsystem);
 
@@ -220,6 +223,7 @@ void	subsystem_unlink(struct config *, struct subsystem *);
 struct namespace *namespace_find(struct subsystem *, uint32_t nsid);
 struct port	*port_find(struct config *, uint16_t id);
 bool	subsystem_host_allowed(struct subsystem *, const char *hostnqn);
+bool	subsystem_has_vwc(struct subsystem *);
 bool	subsystem_on_port(struct subsystem *, struct port *);
 void	namespace_derive_ids(struct namespace *);
 void	subsystem_derive_serial(struct subsystem *);
@@ -278,6 +282,7 @@ void	ns_hold(struct namespace *);
 void	ns_release(struct namespace *);
 void	ns_account(struct namespace *, uint8_t opc, uint64_t bytes,
 	    uint16_t status, uint64_t lat_ns);
+void	ns_stats_sum(struct namespace *, struct ns_stats *);
 int	ns_set_readonly(struct namespace *, bool ro, char *err, size_t);
 int	subsystem_publish(struct config *, struct subsystem *, char *err, size_t);
 void	subsystem_unpublish(struct config *, struct subsystem *);
@@ -635,6 +640,11 @@ struct controller {
 	uint8_t		*disc_log;
 	size_t		disc_len;
 	uint64_t	disc_gen;
+	/* Error Information log: the last NVMFD_ERR_ENTRIES failed commands,
+	 * written by whichever loop completes them. */
+	pthread_mutex_t	err_mtx;
+	uint64_t	err_count;
+	uint8_t		err_log[NVMFD_ERR_ENTRIES][64];
 };
 
 /* controller.c */
@@ -648,6 +658,9 @@ void	ctrl_ioq_gone(struct qpair *);
 void	ctrl_notify_ns_changed(struct subsystem *, uint32_t nsid);
 void	ctrl_event(struct controller *, uint32_t aer_dw0);
 void	ctrl_log_read(struct controller *, uint8_t lid, bool rae);
+void	ctrl_error_record(struct controller *, struct nvmf_cmd *);
+size_t	ctrl_error_log(struct controller *, uint8_t *page);
+uint64_t ctrl_error_count(struct controller *);
 struct controller *ctrl_create(struct subsystem *, struct port *,
 	    const char *subnqn, const char *hostnqn, const uint8_t *hostid,
 	    uint32_t kato_ms);

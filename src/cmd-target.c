@@ -927,7 +927,7 @@ cmd_stats(struct cmd_ctx *ctx)
 	const char *only = cmd_opt(ctx, "subsys");
 	struct subsystem *ss;
 	struct namespace *ns;
-	int rc, nl = loops_count() + 1;
+	int rc;
 
 	if (only && find_subsys(ctx, only, &rc) == NULL)
 		return (rc);
@@ -936,22 +936,10 @@ cmd_stats(struct cmd_ctx *ctx)
 		if (only && strcmp(only, ss->nqn))
 			continue;
 		TAILQ_FOREACH(ns, &ss->namespaces, entry) {
-			struct ns_stats sum = { 0 };
+			struct ns_stats sum;
 			uint64_t total = 0;
 
-			/* Other loops' counters, read without stopping them. */
-			for (int l = 0; ns->stats && l < nl; l++) {
-				const struct ns_stats *st = &ns->stats[l];
-
-				sum.reads += st->reads;
-				sum.writes += st->writes;
-				sum.other += st->other;
-				sum.errors += st->errors;
-				sum.bytes_read += st->bytes_read;
-				sum.bytes_written += st->bytes_written;
-				for (int i = 0; i < NS_LAT_BUCKETS; i++)
-					sum.lat[i] += st->lat[i];
-			}
+			ns_stats_sum(ns, &sum);
 			for (int i = 0; i < NS_LAT_BUCKETS; i++)
 				total += sum.lat[i];
 			out_object(ctx->out, NULL);
@@ -961,6 +949,7 @@ cmd_stats(struct cmd_ctx *ctx)
 			out_u64(ctx->out, "writes", sum.writes);
 			out_u64(ctx->out, "other", sum.other);
 			out_u64(ctx->out, "errors", sum.errors);
+			out_u64(ctx->out, "media_errors", sum.media_errors);
 			out_u64(ctx->out, "bytes_read", sum.bytes_read);
 			out_u64(ctx->out, "bytes_written", sum.bytes_written);
 			out_double(ctx->out, "lat_p50_us_le",

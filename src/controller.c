@@ -101,6 +101,9 @@ ctrl_create(struct subsystem *ss, struct port *port, const char *subnqn,
 	ctrl->num_io_queues = ss ? ss->max_io_queues - 1 : 0;
 	ctrl->features[NVME_FEAT_TEMP_THRESH] = 0x0157;	/* 343 K */
 	ctrl->created = (uint64_t)time(NULL);
+	/* A page cache or disk cache is on until the host turns it off. */
+	ctrl->vwc_enabled = true;
+	pthread_mutex_init(&ctrl->err_mtx, NULL);
 	if (ss)
 		TAILQ_INSERT_TAIL(&ss->controllers, ctrl, entry);
 	else
@@ -138,6 +141,7 @@ ctrl_unref(struct controller *ctrl)
 	else
 		ndisc_controllers--;
 	free(ctrl->disc_log);
+	pthread_mutex_destroy(&ctrl->err_mtx);
 	event_free(ctrl->kato_ev);
 	if (ctrl->subsys)
 		subsystem_maybe_free(ctrl->subsys);
@@ -294,6 +298,63 @@ ctrl_event(struct controller *ctrl, uint32_t dw0)
 		ctrl->aen_pending[ctrl->naen_pending++] = dw0;
 }
 
+/*
+ * A command failed: keep it in the Error Information log (newest last, the
+ * oldest overwritten) and set the More bit, which tells the host that log
+ * holds more about it.  Called on the loop that completes the command;
+ * errors are rare, so a mutex is cheap here.
+ */
+void
+ctrl_error_record(struct controller *ctrl, struct nvmf_cmd *cmd)
+{
+	const struct nvme_sqe *sqe = &cmd->sqe;
+	bool has_lba = ctrl->subsys != NULL && cmd->qp->qid != 0 &&
+	    (sqe->opc == NVME_CMD_READ || sqe->opc == NVME_CMD_WRITE ||
+	    sqe->opc == NVME_CMD_COMPARE || sqe->opc == NVME_CMD_WRITE_ZEROES);
+	uint8_t *e;
+
+	cmd->cqe.status |= NVME_STATUS_MORE;
+	pthread_mutex_lock(&ctrl->err_mtx);
+	e = ctrl->err_log[ctrl->err_count % NVMFD_ERR_ENTRIES];
+	memset(e, 0, 64);
+	put_le64(e, ++ctrl->err_count);
+	put_le16(e + 8, cmd->qp->qid);
+	put_le16(e + 10, sqe->cid);
+	put_le16(e + 12, cmd->cqe.status & ~1u);	/* status, no phase */
+	put_le16(e + 14, 0xffff);		/* parameter location: none */
+	if (has_lba)
+		put_le64(e + 16, sqe->cdw10 | (uint64_t)sqe->cdw11 << 32);
+	put_le32(e + 24, sqe->nsid);
+	e[29] = NVMF_TRTYPE_TCP;
+	pthread_mutex_unlock(&ctrl->err_mtx);
+}
+
+uint64_t
+ctrl_error_count(struct controller *ctrl)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&ctrl->err_mtx);
+	n = ctrl->err_count;
+	pthread_mutex_unlock(&ctrl->err_mtx);
+	return (n);
+}
+
+/* The Error Information log page, newest entry first; the rest zeros. */
+size_t
+ctrl_error_log(struct controller *ctrl, uint8_t *p)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&ctrl->err_mtx);
+	n = MINIMUM(ctrl->err_count, NVMFD_ERR_ENTRIES);
+	for (uint64_t i = 0; i < n; i++)
+		memcpy(p + 64 * i, ctrl->err_log[(ctrl->err_count - 1 - i) %
+		    NVMFD_ERR_ENTRIES], 64);
+	pthread_mutex_unlock(&ctrl->err_mtx);
+	return (64 * NVMFD_ERR_ENTRIES);
+}
+
 void
 ctrl_log_read(struct controller *ctrl, uint8_t lid, bool rae)
 {
@@ -382,7 +443,8 @@ admin_set_features(struct nvmf_cmd *cmd)
 		kato_arm(ctrl);
 		break;
 	case NVME_FEAT_VOLATILE_WC:
-		if (ctrl->subsys == NULL)
+		/* Only where Identify says there is a cache to switch. */
+		if (ctrl->subsys == NULL || !subsystem_has_vwc(ctrl->subsys))
 			goto invalid;
 		ctrl->vwc_enabled = v & 1;
 		break;
@@ -426,7 +488,7 @@ admin_get_features(struct nvmf_cmd *cmd)
 		v = ctrl->kato_ms;
 		break;
 	case NVME_FEAT_VOLATILE_WC:
-		if (ctrl->subsys == NULL)
+		if (ctrl->subsys == NULL || !subsystem_has_vwc(ctrl->subsys))
 			goto invalid;
 		v = ctrl->vwc_enabled;
 		break;

@@ -9,17 +9,6 @@
 
 #include "nvmfd.h"
 
-static bool
-subsystem_has_vwc(struct subsystem *ss)
-{
-	struct namespace *ns;
-
-	TAILQ_FOREACH(ns, &ss->namespaces, entry)
-		if (ns->vwc)
-			return (true);
-	return (false);
-}
-
 static uint8_t
 mdts_shift(uint32_t mdts)
 {
@@ -55,7 +44,7 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	d[259] = NVMFD_AERL;
 	d[260] = ss ? 0x3 : 0;				/* FRMW: 1 slot, read-only */
 	d[261] = (ss ? 1u << 1 : 0) | 1u << 2;		/* LPA: effects, extended */
-	d[262] = 0;					/* ELPE */
+	d[262] = NVMFD_ERR_ENTRIES - 1;			/* ELPE */
 	put_le16(d + 320, 10);				/* KAS: 100 ms units */
 	if (ss) {
 		d[512] = 0x66;				/* SQES */

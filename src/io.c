@@ -61,7 +61,9 @@ io_submit(struct nvmf_cmd *cmd, enum io_op op, uint64_t off, uint64_t len,
 	io->len = len;
 	io->iov = cmd->iov;
 	io->iovcnt = cmd->iovcnt;
-	io->fua = op == IO_WRITE && (cmd->sqe.cdw12 & (1u << 30));
+	/* With the cache turned off (Set Features), every write is FUA. */
+	io->fua = op == IO_WRITE && ((cmd->sqe.cdw12 & (1u << 30)) ||
+	    !cmd->qp->ctrl->vwc_enabled);
 	io->done = done;
 	cmd->in_backend = true;
 	cmd->ns->ops->submit(io);

@@ -9,17 +9,55 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nvmfd.h"
 
-static size_t
-log_smart(uint8_t *p)
+/* A 128-bit little-endian counter field from a 64-bit value. */
+static void
+put_le128(uint8_t *p, uint64_t v)
 {
+	put_le64(p, v);
+	put_le64(p + 8, 0);
+}
+
+/*
+ * SMART / Health Information, for the whole subsystem (LPA does not offer
+ * it per namespace): what its namespaces' counters say, summed over the
+ * loops, the same numbers nvmfctl stats shows.
+ */
+static size_t
+log_smart(struct controller *ctrl, uint8_t *p)
+{
+	struct subsystem *ss = ctrl->subsys;
+	struct namespace *ns;
+	struct ns_stats st;
+	uint64_t rd = 0, wr = 0, brd = 0, bwr = 0, media = 0;
+
+	TAILQ_FOREACH(ns, &ss->namespaces, entry) {
+		ns_stats_sum(ns, &st);
+		rd += st.reads;
+		wr += st.writes;
+		brd += st.bytes_read;
+		bwr += st.bytes_written;
+		media += st.media_errors;
+	}
 	put_le16(p + 1, 0x0141);	/* composite temperature, 321 K */
 	p[3] = 100;			/* available spare */
 	p[4] = 10;			/* spare threshold */
+	/* Data units: thousands of 512-byte units, rounded up. */
+	put_le128(p + 32, (brd + 512000 - 1) / 512000);
+	put_le128(p + 48, (bwr + 512000 - 1) / 512000);
+	put_le128(p + 64, rd);		/* host read commands */
+	put_le128(p + 80, wr);		/* host write commands */
+	/* Power-on hours: since the subsystem was created. */
+	put_le128(p + 128, ((uint64_t)time(NULL) - ss->created) / 3600);
+	put_le128(p + 160, media);	/* media and data integrity errors */
+	put_le128(p + 176, ctrl_error_count(ctrl)); /* error log entries */
 	return (512);
 }
+
+
 
 static size_t
 log_fw_slot(uint8_t *p)
@@ -91,10 +129,10 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint64_t off, uint8_t *buf,
 			return (NVME_SC_INTERNAL);
 		switch (lid) {
 		case NVME_LOG_ERROR:
-			size = 64;
+			size = ctrl_error_log(ctrl, page);
 			break;
 		case NVME_LOG_SMART:
-			size = log_smart(page);
+			size = log_smart(ctrl, page);
 			break;
 		case NVME_LOG_FW_SLOT:
 			size = log_fw_slot(page);

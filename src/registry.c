@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 
@@ -82,6 +83,8 @@ ns_account(struct namespace *ns, uint8_t opc, uint64_t bytes, uint16_t status,
 	st = &ns->stats[loop_slot()];
 	if (status != 0)
 		st->errors++;
+	if (((status >> 8) & 7) == 2)
+		st->media_errors++;
 	if (opc == NVME_CMD_READ) {
 		st->reads++;
 		st->bytes_read += status ? 0 : bytes;
@@ -91,6 +94,26 @@ ns_account(struct namespace *ns, uint8_t opc, uint64_t bytes, uint16_t status,
 	} else
 		st->other++;
 	st->lat[MINIMUM(b, NS_LAT_BUCKETS - 1)]++;
+}
+
+/* Every loop's counters of ns added up, read without stopping the loops. */
+void
+ns_stats_sum(struct namespace *ns, struct ns_stats *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (int l = 0; ns->stats != NULL && l < nloops(); l++) {
+		const struct ns_stats *st = &ns->stats[l];
+
+		sum->reads += st->reads;
+		sum->writes += st->writes;
+		sum->other += st->other;
+		sum->errors += st->errors;
+		sum->media_errors += st->media_errors;
+		sum->bytes_read += st->bytes_read;
+		sum->bytes_written += st->bytes_written;
+		for (int i = 0; i < NS_LAT_BUCKETS; i++)
+			sum->lat[i] += st->lat[i];
+	}
 }
 
 static bool
@@ -237,6 +260,8 @@ subsystem_publish(struct config *cf, struct subsystem *ss, char *err,
 {
 	struct namespace *ns, *next;
 
+	if (ss->created == 0)
+		ss->created = (uint64_t)time(NULL);
 	if ((ss->ns_table = calloc(NVMFD_MAX_NSID + 1,
 	    sizeof(*ss->ns_table))) == NULL) {
 		snprintf(err, errlen, "out of memory");

@@ -89,6 +89,18 @@ port_find(struct config *cfg, uint16_t id)
 	return (NULL);
 }
 
+/* Identify's VWC bit: some namespace has a volatile write cache. */
+bool
+subsystem_has_vwc(struct subsystem *ss)
+{
+	struct namespace *ns;
+
+	TAILQ_FOREACH(ns, &ss->namespaces, entry)
+		if (ns->vwc)
+			return (true);
+	return (false);
+}
+
 bool
 subsystem_host_allowed(struct subsystem *s, const char *hostnqn)
 {

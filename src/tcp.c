@@ -679,8 +679,11 @@ cmd_complete(struct nvmf_cmd *cmd)
 		qpair_maybe_finish(qp);
 		return;
 	}
-	if (!ok)
+	if (!ok) {
 		qp->stats.errors++;
+		if (qp->ctrl != NULL)
+			ctrl_error_record(qp->ctrl, cmd);
+	}
 	cmd->hdr_len = 0;
 	cmd->pad_len = 0;
 	cmd->rsp_len = 0;

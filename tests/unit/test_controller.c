@@ -476,15 +476,20 @@ START_TEST(log_pages)
 	char fr[9];
 
 	memset(zero, 0, sizeof(zero));
-	/* Error information: one empty 64-byte entry. */
-	ck_assert_uint_eq(h_get_log(c, NVME_LOG_ERROR, 0, 64, false, d),
-	    NVME_SC_SUCCESS);
-	ck_assert_mem_eq(d, zero, 64);
+	/* Error information: 64 entries of 64 bytes, none used yet. */
 	ck_assert_uint_eq(h_get_log(c, NVME_LOG_ERROR, 0, 4096, false, d),
 	    NVME_SC_SUCCESS);
-	ck_assert_mem_eq(d, zero, 4096);	/* zero-filled past the end */
-	ck_assert_uint_eq(h_get_log(c, NVME_LOG_ERROR, 64, 64, false, d),
+	ck_assert_mem_eq(d, zero, 4096);
+	ck_assert_uint_eq(h_get_log(c, NVME_LOG_ERROR, 4096, 64, false, d),
 	    NVME_SC_INVALID_FIELD);
+	/* That failure is now its first entry (see test_qpair for I/O). */
+	ck_assert_uint_eq(h_get_log(c, NVME_LOG_ERROR, 0, 128, false, d),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(get_le64(d), 1);		/* error count */
+	ck_assert_uint_eq(get_le16(d + 8), 0);		/* SQID */
+	ck_assert_uint_eq((get_le16(d + 12) >> 1) & 0x7ff,
+	    NVME_SC_INVALID_FIELD);
+	ck_assert_mem_eq(d + 64, zero, 64);
 
 	/* SMART / health: 512 bytes, any dword offset. */
 	ck_assert_uint_eq(h_get_log(c, NVME_LOG_SMART, 0, 512, false, d),
@@ -569,6 +574,7 @@ START_TEST(features)
 {
 	struct h_conn *c = h_admin(port, NQN, H_HOSTNQN, 0);
 	struct nvme_sqe sqe = { .opc = NVME_ADM_SET_FEATURES };
+	uint8_t d[4096];
 	uint32_t v;
 
 	/* Number of queues: 0's based, capped at what the subsystem has. */
@@ -616,7 +622,24 @@ START_TEST(features)
 	    NVME_SC_SUCCESS);
 	ck_assert_uint_eq(v, NVME_AEN_CFG_NS_ATTR);
 
-	/* Volatile write cache. */
+	/* Volatile write cache: RAM has none, and Identify says so; Set and
+	 * Get Features agree with it. */
+	ck_assert_uint_eq(h_identify(c, NVME_ID_CNS_CTRL, 0, 0, d),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(d[525] & 1, 0);
+	ck_assert_uint_eq(h_set_feat(c, NVME_FEAT_VOLATILE_WC, 1, NULL),
+	    NVME_SC_INVALID_FIELD);
+	ck_assert_uint_eq(h_get_feat(c, NVME_FEAT_VOLATILE_WC, 0, &v),
+	    NVME_SC_INVALID_FIELD);
+	/* A namespace with a cache (as a file's open sets it): on by
+	 * default, and the host may turn it off. */
+	ns1->vwc = true;
+	ck_assert_uint_eq(h_identify(c, NVME_ID_CNS_CTRL, 0, 0, d),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(d[525] & 1, 1);
+	ck_assert_uint_eq(h_get_feat(c, NVME_FEAT_VOLATILE_WC, 0, &v),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(v, 1);
 	ck_assert_uint_eq(h_set_feat(c, NVME_FEAT_VOLATILE_WC, 1, NULL),
 	    NVME_SC_SUCCESS);
 	ck_assert_uint_eq(h_get_feat(c, NVME_FEAT_VOLATILE_WC, 0, &v),

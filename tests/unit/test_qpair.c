@@ -592,6 +592,54 @@ START_TEST(pipelined)
 }
 END_TEST
 
+/*
+ * Health that monitoring reads: the SMART log counts what the I/O queue did
+ * (commands, data units of 1000 x 512 bytes rounded up), and a failed I/O
+ * command is in the Error Information log with its queue, CID, status, LBA
+ * and NSID, its completion carrying the More bit.
+ */
+START_TEST(health_logs)
+{
+	struct h_conn *a, *c = io_queue(0, &a);
+	static uint8_t buf[8 * 512], log[4096];
+	struct nvme_sqe sqe = { .opc = NVME_CMD_READ, .nsid = 1 };
+	struct nvme_cqe cqe;
+	uint64_t past = ns1->nlb;
+
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_eq(h_write(c, 1, 8 * i, 8, buf, sizeof(buf)),
+		    NVME_SC_SUCCESS);
+	for (int i = 0; i < 5; i++)
+		ck_assert_uint_eq(h_read(c, 1, 8 * i, 8, buf, sizeof(buf)),
+		    NVME_SC_SUCCESS);
+	sqe.cdw10 = (uint32_t)past;
+	sqe.cdw11 = (uint32_t)(past >> 32);
+	h_sgl_xport(&sqe, 512);
+	h_cmd(c, &sqe, NULL, 0, buf, 512, &cqe);
+	ck_assert_uint_eq(h_sc(&cqe), NVME_SC_LBA_RANGE);
+	ck_assert(cqe.status & NVME_STATUS_MORE);
+
+	ck_assert_uint_eq(h_get_log(a, NVME_LOG_SMART, 0, 512, false, log),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(get_le64(log + 32), 1);	/* 20 KiB read */
+	ck_assert_uint_eq(get_le64(log + 48), 1);	/* 12 KiB written */
+	ck_assert_uint_eq(get_le64(log + 64), 6);	/* read commands */
+	ck_assert_uint_eq(get_le64(log + 80), 3);	/* write commands */
+	ck_assert_uint_eq(get_le64(log + 160), 0);	/* media errors */
+	ck_assert_uint_eq(get_le64(log + 176), 1);	/* error entries */
+
+	ck_assert_uint_eq(h_get_log(a, NVME_LOG_ERROR, 0, 4096, false, log),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(get_le64(log), 1);
+	ck_assert_uint_eq(get_le16(log + 8), 1);		/* SQID */
+	ck_assert_uint_eq(get_le16(log + 10), sqe.cid);
+	ck_assert_uint_eq((get_le16(log + 12) >> 1) & 0x7ff,
+	    NVME_SC_LBA_RANGE);
+	ck_assert_uint_eq(get_le64(log + 16), past);		/* LBA */
+	ck_assert_uint_eq(get_le32(log + 24), 1);		/* NSID */
+}
+END_TEST
+
 START_TEST(sq_flow_control)
 {
 	struct h_conn *a = h_admin(port, NQN, H_HOSTNQN, 0), *c;
@@ -755,6 +803,7 @@ qpair_suite(void)
 	tcase_add_test(tc, h2c_errors);
 	tcase_add_test(tc, partial_delivery);
 	tcase_add_test(tc, pipelined);
+	tcase_add_test(tc, health_logs);
 	tcase_add_test(tc, sq_flow_control);
 	tcase_add_test(tc, sgl_checks);
 	tcase_add_test(tc, disconnect);
