@@ -3,6 +3,7 @@
 # (busybox ash, lib.sh sourced), with the Linux kernel's NVMe/TCP host talking
 # to nvmfd on the test machine (10.0.2.2).
 #
+# Steps: 1 discovery ... 7 health logs (smart-log, error-log).
 # Args: PORT NODIGEST_PORT RAM_NQN RAM_MODEL RAM_SERIAL RAM_BYTES FILE_NQN FILE_BYTES
 #   PORT           the main port (digests allowed)
 #   NODIGEST_PORT  a port configured with header_digest/data_digest: false
@@ -215,6 +216,49 @@ state=$(cat "/sys/class/nvme/$ctrl/state")
 nvme get-log "/dev/$ctrl" --log-id=0x70 --log-len=1024 >/dev/null ||
 	fail "Get Log Page (discovery) on the persistent controller failed"
 disconnect "$DISC"
+
+# ------------------------------------------------------------------- 7
+check "7 health: smart-log and error-log"
+# jnum JSON KEY: a number from nvme-cli's JSON output.
+jnum() { echo "$1" | tr -d '\n' | sed -n "s/.*\"$2\" *: *\([0-9]*\).*/\1/p"; }
+connect "$RAM" "$P"
+s0=$(nvme smart-log "/dev/$ctrl" -o json) || fail "nvme smart-log failed"
+dd if=/dev/urandom of="$dev" bs=4k count=256 oflag=direct 2>/dev/null ||
+	fail "dd write of 256 x 4 KiB"
+dd if="$dev" of=/dev/null bs=4k count=128 iflag=direct 2>/dev/null ||
+	fail "dd read of 128 x 4 KiB"
+nlb=$(($(cat "/sys/block/${dev#/dev/}/size")))
+nvme read "$dev" --start-block="$nlb" --block-count=0 --data-size=512 \
+    >/dev/null 2>&1 && fail "a read past the end succeeded"
+s1=$(nvme smart-log "/dev/$ctrl" -o json) || fail "nvme smart-log failed"
+delta() { echo $(($(jnum "$s1" "$1") - $(jnum "$s0" "$1"))); }
+d_host_write_commands=$(delta host_write_commands)
+d_host_read_commands=$(delta host_read_commands)
+d_data_units_written=$(delta data_units_written)
+d_data_units_read=$(delta data_units_read)
+d_num_err_log_entries=$(delta num_err_log_entries)
+echo "  smart-log moved by: writes $d_host_write_commands, reads" \
+    "$d_host_read_commands, units written $d_data_units_written, units read" \
+    "$d_data_units_read, error entries $d_num_err_log_entries"
+[ "$d_host_write_commands" = 256 ] ||
+	fail "host_write_commands moved by $d_host_write_commands, expected 256"
+# 128 reads, plus the one past the end (it failed, but it was a read).
+[ "$d_host_read_commands" = 129 ] ||
+	fail "host_read_commands moved by $d_host_read_commands, expected 129"
+# 1 MiB = 2.048 thousand 512-byte units, rounded up: 2 or 3 more.
+case $d_data_units_written in 2|3) ;; *)
+	fail "data_units_written moved by $d_data_units_written, expected 2 or 3" ;;
+esac
+case $d_data_units_read in 1|2) ;; *)
+	fail "data_units_read moved by $d_data_units_read, expected 1 or 2" ;;
+esac
+[ "$d_num_err_log_entries" -ge 1 ] ||
+	fail "num_err_log_entries did not move after a failed read"
+el=$(nvme error-log "/dev/$ctrl" -o json) || fail "nvme error-log failed"
+echo "$el" | tr -d '\n ' | grep -q "\"lba\":$nlb," ||
+	fail "no error-log entry for LBA $nlb: $(echo "$el" | head -c 600)"
+echo "  error-log: the failed read at LBA $nlb is there"
+disconnect "$RAM"
 
 check "done"
 left=$(ls /sys/class/nvme 2>/dev/null)
