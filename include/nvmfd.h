@@ -139,6 +139,11 @@ struct namespace {
 	struct ns_stats	*stats;		/* per loop */
 	const struct backend_ops *ops;
 	void		*priv;
+	/* Injected errors (nvmfctl inject-error): the next fault_left reads
+	 * and/or writes fail with fault_errno, without reaching the backend. */
+	atomic_uint	fault_left;
+	uint8_t		fault_ops;	/* FAULT_READ | FAULT_WRITE */
+	int		fault_errno;
 	uint8_t		*mem;		/* RAM: data lives here (no copy) */
 	_Atomic uint8_t	*chunks;	/* RAM: state of each chunk of mem */
 	uint32_t	chunk_shift;
@@ -296,6 +301,9 @@ void	port_unref(struct port *);
 /* backend.c */
 int	namespace_open(struct namespace *, char *err, size_t errlen);
 void	namespace_close(struct namespace *);
+
+#define FAULT_READ	0x1
+#define FAULT_WRITE	0x2
 
 /* backend-ram.c, backend-file.c */
 extern const struct backend_ops backend_ram_ops;
@@ -759,6 +767,7 @@ int	cmd_del_subsys(struct cmd_ctx *);
 int	cmd_list_ns(struct cmd_ctx *);
 int	cmd_add_ns(struct cmd_ctx *);
 int	cmd_set_ns(struct cmd_ctx *);
+int	cmd_inject_error(struct cmd_ctx *);
 int	cmd_del_ns(struct cmd_ctx *);
 int	cmd_list_hosts(struct cmd_ctx *);
 int	cmd_add_host(struct cmd_ctx *);

@@ -568,6 +568,56 @@ cmd_set_ns(struct cmd_ctx *ctx)
 	return (CTL_OK);
 }
 
+/* Make the next reads and/or writes of a namespace fail (for tests of
+ * what hosts and monitoring see); --count 0 clears it. */
+int
+cmd_inject_error(struct cmd_ctx *ctx)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
+	const char *op = cmd_opt(ctx, "op"), *err = cmd_opt(ctx, "error");
+	const char *count = cmd_opt(ctx, "count");
+	unsigned long n = 1;
+	uint8_t ops;
+	char *end;
+	int rc, e;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL ||
+	    (ns = find_ns(ctx, ss, ctx->argv[1], &rc)) == NULL)
+		return (rc);
+	if (op == NULL || strcmp(op, "any") == 0)
+		ops = FAULT_READ | FAULT_WRITE;
+	else if (strcmp(op, "read") == 0)
+		ops = FAULT_READ;
+	else if (strcmp(op, "write") == 0)
+		ops = FAULT_WRITE;
+	else
+		return (cmd_error(ctx, CTL_EUSAGE, "--op: read, write or any"));
+	if (err == NULL || strcmp(err, "eio") == 0)
+		e = EIO;
+	else if (strcmp(err, "enospc") == 0)
+		e = ENOSPC;
+	else
+		return (cmd_error(ctx, CTL_EUSAGE, "--error: eio or enospc"));
+	if (count != NULL) {
+		errno = 0;
+		n = strtoul(count, &end, 10);
+		if (errno != 0 || end == count || *end != '\0' ||
+		    n > UINT32_MAX || count[0] == '-')
+			return (cmd_error(ctx, CTL_EUSAGE, "--count: 0 to %u",
+			    UINT32_MAX));
+	}
+	/* Mode first, then the count that arms it. */
+	atomic_store(&ns->fault_left, 0);
+	ns->fault_ops = ops;
+	ns->fault_errno = e;
+	atomic_store(&ns->fault_left, (unsigned)n);
+	log_info("%s namespace %u: the next %lu %s fail with %s", ss->nqn,
+	    ns->nsid, n, ops == FAULT_READ ? "reads" : ops == FAULT_WRITE ?
+	    "writes" : "reads and writes", e == EIO ? "EIO" : "ENOSPC");
+	return (CTL_OK);
+}
+
 int
 cmd_del_ns(struct cmd_ctx *ctx)
 {

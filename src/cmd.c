@@ -57,6 +57,13 @@ static const struct cmd_opt set_ns_opts[] = {
 	OPT_JSON, OPT_END
 };
 
+static const struct cmd_opt inject_opts[] = {
+	{ "op", true, "read, write or any (default any)" },
+	{ "error", true, "eio or enospc (default eio)" },
+	{ "count", true, "commands to fail (default 1; 0 clears)" },
+	OPT_JSON, OPT_END
+};
+
 static const struct cmd_opt port_opts[] = {
 	{ "id", true, "port ID (default: the lowest free one)" },
 	{ "address", true, "IPv4 or IPv6 address to listen on" },
@@ -110,6 +117,9 @@ static const struct cmd_entry cmd_table[] = {
 	    2, 2, set_ns_opts, 0, cmd_set_ns },
 	{ "del-ns", "NQN NSID", "remove a namespace; connected hosts are told",
 	    2, 2, no_opts, 0, cmd_del_ns },
+	{ "inject-error", "NQN NSID [--op OP] [--error E] [--count N]",
+	    "fail the next reads/writes of a namespace (testing)",
+	    2, 2, inject_opts, 0, cmd_inject_error },
 	{ "list-hosts", "NQN", "list the hosts allowed on a subsystem",
 	    1, 1, no_opts, CMD_READONLY, cmd_list_hosts },
 	{ "add-host", "NQN HOSTNQN", "allow a host on a subsystem",

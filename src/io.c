@@ -69,6 +69,30 @@ io_submit(struct nvmf_cmd *cmd, enum io_op op, uint64_t off, uint64_t len,
 	cmd->ns->ops->submit(io);
 }
 
+/*
+ * An error injected with nvmfctl inject-error: fail this command as the
+ * backend would have, while the count lasts.  One relaxed load per I/O when
+ * nothing is injected.
+ */
+static bool
+io_injected(struct nvmf_cmd *cmd, enum io_op op)
+{
+	struct namespace *ns = cmd->ns;
+	unsigned left = atomic_load_explicit(&ns->fault_left,
+	    memory_order_relaxed);
+
+	if (left == 0 ||
+	    !(ns->fault_ops & (op == IO_READ ? FAULT_READ : FAULT_WRITE)))
+		return (false);
+	do {
+		if (left == 0)
+			return (false);
+	} while (!atomic_compare_exchange_weak(&ns->fault_left, &left,
+	    left - 1));
+	cmd_complete_status(cmd, io_errno_status(op, -ns->fault_errno));
+	return (true);
+}
+
 /* Decode and check SLBA/NLB; returns 0 and the byte range, or a status. */
 static uint16_t
 io_range(struct nvmf_cmd *cmd, uint64_t *off, uint64_t *len)
@@ -110,6 +134,8 @@ io_read(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, sc);
 		return;
 	}
+	if (io_injected(cmd, IO_READ))
+		return;
 	cmd->dir = DIR_C2H;
 	cmd->c2h_len = len;
 	if (ns->mem != NULL) {
@@ -156,6 +182,8 @@ io_write(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, sc);
 		return;
 	}
+	if (io_injected(cmd, IO_WRITE))
+		return;
 	cmd->dir = DIR_H2C;
 	cmd->io.offset = off;
 	cmd->io.len = len;

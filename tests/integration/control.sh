@@ -188,6 +188,7 @@ js add-subsys "$NQN_NEW" --model "json model" --hosts any
 js set-subsys "$NQN_NEW" --serial JSON-1 --allow-any-host off
 js add-ns "$NQN_NEW" --backend ram --size 4M
 js set-ns "$NQN_NEW" 1 --readonly on
+js inject-error "$NQN_NEW" 1 --count 0
 js add-host "$NQN_NEW" "$HOST_OTHER"
 js del-host "$NQN_NEW" "$HOST_OTHER"
 js add-port --address 127.0.0.1 --port "$port2"
@@ -393,6 +394,15 @@ fi
 ctl save >/dev/null || fail "save (to the file it was loaded from)"
 perf -n "$NQN_LIVE" -t 0.5 -w randwrite >/dev/null 2>&1 ||
 	fail "perf on the restored subsystem failed"
+
+say "--- inject-error: what a host and the health logs see"
+if PYTHONPATH="$here" python3 "$here/inject.py" --port "$daemon_port" \
+    --nqn "$NQN_LIVE" --hostnqn "$HOST_PERF" --nvmfctl "$tmp/nvmfctl" \
+    --socket "$sock"; then
+	pass "inject-error"
+else
+	fail "inject-error: see above"
+fi
 
 # ------------------------------------------------------------ 5. reload
 say "--- reload"
