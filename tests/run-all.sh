@@ -1,8 +1,9 @@
 #!/bin/sh
 # Install what the build and the tests need (Debian 12), then build and run
 # every test: once as a normal build, once under AddressSanitizer/UBSan, and
-# check that a fully static nvmfd links.  Before and after, the README's
-# Quick start runs as written (tests/quickstart.sh).  Integration tests that need the
+# check that a fully static nvmfd links, and run the fuzz targets briefly.
+# Before and after, the README's Quick start runs as written
+# (tests/quickstart.sh).  Integration tests that need the
 # Linux kernel peer (../shared/peer-linux) skip where it is absent.
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,7 +16,7 @@ if [ "${NVMFD_SKIP_APT:-0}" != 1 ]; then
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
 		build-essential autoconf automake pkg-config file \
 		libevent-dev libssl-dev libyaml-dev liburing-dev check \
-		python3 qemu-system-x86 xz-utils
+		python3 qemu-system-x86 xz-utils clang libclang-rt-14-dev
 fi
 
 # A source tree configured in place (./configure && make at the top) stops
@@ -61,6 +62,20 @@ build_and_check() {	# NAME CONFIGURE-ARGS...
 build_and_check plain
 build_and_check asan --enable-asan
 
+# Fuzzing: the libFuzzer targets over their regression inputs, then a short
+# run each (tests/fuzz/README.md).
+rm -rf build-fuzz; mkdir -p build-fuzz
+fuzz_pass=0 fuzz_fail=0
+if (cd build-fuzz && "$top/configure" -q CC=clang --enable-fuzzing &&
+    make -j"$jobs" tests/fuzz/fuzz_tcp_target tests/fuzz/fuzz_config \
+    >/dev/null && make fuzz-smoke FUZZ_SECONDS=45); then
+	fuzz_pass=1
+else
+	echo "run-all: fuzz-smoke failed" >&2
+	fuzz_fail=1
+	status=1
+fi
+
 # A static binary for containers must link.
 rm -rf build-static; mkdir -p build-static
 (cd build-static && "$top/configure" -q --enable-static-binary &&
@@ -77,7 +92,8 @@ fail=$(cat build-plain/tests/*/*.trs build-asan/tests/*/*.trs 2>/dev/null |
     grep -Ec '^:test-result: (FAIL|ERROR|XPASS)' || true)
 skip=$(cat build-plain/tests/*/*.trs build-asan/tests/*/*.trs 2>/dev/null |
     grep -c '^:test-result: SKIP' || true)
-pass=$((pass + qs_pass)) fail=$((fail + qs_fail)) skip=$((skip + qs_skip))
+pass=$((pass + qs_pass + fuzz_pass)) fail=$((fail + qs_fail + fuzz_fail))
+skip=$((skip + qs_skip))
 [ "$status" = 0 ] || [ "$fail" -gt 0 ] || fail=1
 echo "$pass passed, $fail failed, $skip skipped"
 exit $status
