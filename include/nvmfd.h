@@ -67,6 +67,9 @@ void	log_warn(const char *, ...) __printflike(1, 2);
 void	log_warnx(const char *, ...) __printflike(1, 2);
 void	log_info(const char *, ...) __printflike(1, 2);
 void	log_debug(const char *, ...) __printflike(1, 2);
+/* Lines a remote peer can trigger: rate-limited together. */
+void	log_peer_warnx(const char *, ...) __printflike(1, 2);
+void	log_peer_info(const char *, ...) __printflike(1, 2);
 __dead void fatal(const char *, ...) __printflike(1, 2);
 __dead void fatalx(const char *, ...) __printflike(1, 2);
 extern int log_debug_enabled;

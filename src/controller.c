@@ -22,7 +22,7 @@ kato_expired(evutil_socket_t fd, short what, void *arg)
 {
 	struct controller *ctrl = arg;
 
-	log_warnx("controller %u (%s): no keep alive within %u ms",
+	log_peer_warnx("controller %u (%s): no keep alive within %u ms",
 	    ctrl->cntlid, ctrl->hostnqn, ctrl->kato_ms);
 	ctrl_destroy(ctrl, "keep alive timeout");
 	loop_finish_turn(main_loop);
@@ -178,7 +178,7 @@ ctrl_destroy(struct controller *ctrl, const char *why)
 {
 	if (ctrl->dying)
 		return;
-	log_info("controller %u of %s for %s: %s", ctrl->cntlid,
+	log_peer_info("controller %u of %s for %s: %s", ctrl->cntlid,
 	    ctrl->subnqn, ctrl->hostnqn, why);
 	ctrl->dying = true;
 	evtimer_del(ctrl->kato_ev);
@@ -198,7 +198,7 @@ ctrl_admin_closing(struct controller *ctrl)
 		cmd_complete_status(ctrl->aer[i], NVME_SC_ABORT_SQ_DELETED);
 	ctrl->naer = 0;
 	if (!ctrl->dying) {
-		log_info("controller %u of %s for %s: admin queue closed",
+		log_peer_info("controller %u of %s for %s: admin queue closed",
 		    ctrl->cntlid, ctrl->subnqn, ctrl->hostnqn);
 		ctrl->dying = true;
 		evtimer_del(ctrl->kato_ev);
@@ -251,7 +251,7 @@ ctrl_set_cc(struct controller *ctrl, uint32_t cc)
 		/* I/O queue entry sizes only matter to I/O controllers. */
 		if (mps != 0 || css != 0 || (ctrl->subsys &&
 		    (iosqes != 6 || iocqes != 4))) {
-			log_warnx("controller %u: bad CC 0x%08x", ctrl->cntlid, cc);
+			log_peer_warnx("controller %u: bad CC 0x%08x", ctrl->cntlid, cc);
 			ctrl->csts |= NVME_CSTS_CFS;
 			return;
 		}

@@ -81,14 +81,14 @@ connect_data_ready(struct nvmf_cmd *cmd)
 			 * time, and a host told not to retry gives up on it
 			 * for good.
 			 */
-			log_warnx("%s: connect to unknown subsystem %.223s",
+			log_peer_warnx("%s: connect to unknown subsystem %.223s",
 			    qp->peer, d->subnqn);
 			connect_refuse(cmd, true, NVMF_CONNECT_DATA_SUBNQN_OFF,
 			    NVME_SC_CONNECT_INVALID_PARAM, false);
 			return;
 		}
 		if (!subsystem_host_allowed(ss, d->hostnqn)) {
-			log_warnx("%s: host %.223s not allowed on %s", qp->peer,
+			log_peer_warnx("%s: host %.223s not allowed on %s", qp->peer,
 			    d->hostnqn, ss->nqn);
 			connect_invalid(cmd, true, NVMF_CONNECT_DATA_HOSTNQN_OFF,
 			    NVME_SC_CONNECT_INVALID_HOST);
@@ -107,7 +107,7 @@ connect_data_ready(struct nvmf_cmd *cmd)
 			char id[40];
 
 			hostid_format(d->hostid, id, sizeof(id));
-			log_info("%s: empty host NQN, host identifier %s",
+			log_peer_info("%s: empty host NQN, host identifier %s",
 			    qp->peer, id);
 		}
 		if (d->cntlid != NVMF_CNTLID_DYNAMIC) {
@@ -125,7 +125,7 @@ connect_data_ready(struct nvmf_cmd *cmd)
 		qpair_ref(qp);
 		qp->ctrl = ctrl;
 		qp->qid = 0;
-		log_info("%s: %s controller %u for %s on %s (KATO %u ms)",
+		log_peer_info("%s: %s controller %u for %s on %s (KATO %u ms)",
 		    qp->peer, discovery ? "discovery" : "I/O", ctrl->cntlid,
 		    d->hostnqn, d->subnqn, kato);
 	} else {
@@ -147,7 +147,7 @@ connect_data_ready(struct nvmf_cmd *cmd)
 		}
 		if (qid > ctrl->num_io_queues + 1 || ctrl->ioq[qid] != NULL) {
 			/* ioq[] has max_qid + 1 slots: only index it in range. */
-			log_warnx("%s: controller %u: I/O queue %u %s", qp->peer,
+			log_peer_warnx("%s: controller %u: I/O queue %u %s", qp->peer,
 			    ctrl->cntlid, qid, qid > ctrl->num_io_queues + 1 ?
 			    "beyond the granted count" : "already connected");
 			connect_invalid(cmd, false, CONNECT_SQE_QID,

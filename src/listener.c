@@ -93,7 +93,7 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 		sockaddr_string((struct sockaddr *)&peer, NULL, 0, peerstr,
 		    sizeof(peerstr));
 		if (atomic_load(&nconnections) >= running_config->max_connections) {
-			log_warnx("%s: refused: %u connections is the limit",
+			log_peer_warnx("%s: refused: %u connections is the limit",
 			    peerstr, running_config->max_connections);
 			close(fd);
 			continue;
@@ -104,7 +104,7 @@ accept_cb(evutil_socket_t lfd, short what, void *arg)
 		    sizeof(localstr), NULL, 0);
 		atomic_fetch_add(&nconnections, 1);
 		if (qpair_create(main_loop, fd, port, peerstr, localstr) == NULL) {
-			log_warnx("%s: out of memory", peerstr);
+			log_peer_warnx("%s: out of memory", peerstr);
 			atomic_fetch_sub(&nconnections, 1);
 			close(fd);
 			continue;

@@ -270,7 +270,7 @@ qpair_close(struct qpair *qp, const char *why)
 	qpair_ref(qp);
 	if (why != NULL && qp->error == NULL) {
 		qp->error = strdup(why);
-		log_info("%s: qid %u closed: %s", qp->peer, qp->qid, why);
+		log_peer_info("%s: qid %u closed: %s", qp->peer, qp->qid, why);
 	}
 	qp->state = QP_DEAD;
 	if (qp->rev)
@@ -416,7 +416,7 @@ qpair_fatal(struct qpair *qp, uint16_t fes, uint32_t fei, const char *why)
 
 	if (qp->state >= QP_CLOSING)
 		return;
-	log_warnx("%s: qid %u: %s (%s, FEI %u)", qp->peer, qp->qid, why,
+	log_peer_warnx("%s: qid %u: %s (%s, FEI %u)", qp->peer, qp->qid, why,
 	    tcp_fes_name(fes), fei);
 	qp->stats.errors++;
 	if (badlen > 0) {
@@ -984,7 +984,7 @@ h2c_payload_done(struct qpair *qp, const uint8_t *ddgst)
 	qp->rx_h2c_cmd = NULL;
 	if (ddgst != NULL && get_le32(ddgst) != crc32c_iov(cmd->iov,
 	    cmd->iovcnt, qp->rx_h2c_datao, qp->rx_h2c_datal)) {
-		log_warnx("%s: qid %u cid %u: H2CData data digest error",
+		log_peer_warnx("%s: qid %u cid %u: H2CData data digest error",
 		    qp->peer, qp->qid, cmd->sqe.cid);
 		/* The host still sends the rest of the transfer: take it,
 		 * then fail the command instead of running it. */
@@ -1061,7 +1061,7 @@ qpair_parse(struct qpair *qp)
 		case NVME_TCP_H2C_TERM: {
 			const struct nvme_tcp_term_pdu *t = (const void *)p;
 
-			log_warnx("%s: qid %u: host terminated the connection: "
+			log_peer_warnx("%s: qid %u: host terminated the connection: "
 			    "%s (FES %u, FEI %u)", qp->peer, qp->qid,
 			    tcp_fes_name(t->fes), t->fes, t->fei);
 			qp->rx.off += ch->plen;
@@ -1081,7 +1081,7 @@ qpair_parse(struct qpair *qp)
 					ok = get_le32(icd + icd_len) ==
 					    crc32c(icd, icd_len);
 				if (!ok)
-					log_warnx("%s: qid %u: capsule data "
+					log_peer_warnx("%s: qid %u: capsule data "
 					    "digest error", qp->peer, qp->qid);
 			}
 			qp->rx.off += ch->plen;
