@@ -1145,8 +1145,14 @@ qpair_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (drained)
 			break;
 	}
-	if (qp->handoff != NULL && qp->state < QP_CLOSING)
+	if (qp->handoff != NULL && qp->state < QP_CLOSING) {
+		/* From here the worker owns it and may be running it already:
+		 * touch nothing of it here but our reference. */
 		qpair_do_handoff(qp);
+		loop_finish_turn(l);
+		qpair_unref(qp);
+		return;
+	}
 	loop_finish_turn(l);
 	if (qp->state == QP_DEAD)
 		qpair_maybe_finish(qp);
