@@ -1,6 +1,7 @@
 #!/bin/sh
 # Install what the build and the tests need (Debian 12), then build and run
-# every test: once as a normal build, once under AddressSanitizer/UBSan, and
+# every test: once as a normal build, once under AddressSanitizer/UBSan, the
+# unit tests and the daemon's load tests under ThreadSanitizer, and
 # check that a fully static nvmfd links, and run the fuzz targets briefly.
 # Before and after, the README's Quick start runs as written
 # (tests/quickstart.sh).  Integration tests that need the
@@ -43,12 +44,12 @@ status=0
 quickstart
 autoreconf -fi
 
-build_and_check() {	# NAME CONFIGURE-ARGS...
+build_and_check() {	# NAME CONFIGURE-ARGS... ($TESTS, when set: a subset)
 	name=$1; shift
 	dir="$top/build-$name"
 	rm -rf "$dir"; mkdir -p "$dir"
 	(cd "$dir" && "$top/configure" -q "$@" && make -j"$jobs" &&
-	    make -j"$jobs" check) || {
+	    make -j"$jobs" check ${TESTS:+TESTS="$TESTS"}) || {
 		echo "run-all: $name build: tests failed" >&2
 		for f in "$dir"/tests/unit/*.log "$dir"/tests/integration/*.log; do
 			[ -f "$f" ] || continue
@@ -61,6 +62,17 @@ build_and_check() {	# NAME CONFIGURE-ARGS...
 
 build_and_check plain
 build_and_check asan --enable-asan
+# ThreadSanitizer: the unit tests and the daemon under multi-queue load on
+# two workers (the Linux VM and control tests are too slow under it).
+TESTS="tests/unit/test_crc32c tests/unit/test_tcp_pdu tests/unit/test_config \
+tests/unit/test_controller tests/unit/test_discovery tests/unit/test_backend \
+tests/unit/test_qpair tests/unit/test_service tests/unit/test_control \
+tests/unit/test_hmap tests/integration/bad-input.sh \
+tests/integration/poll.sh tests/integration/log-flood.sh"
+TSAN_OPTIONS="suppressions=$top/tests/tsan.supp"
+export TSAN_OPTIONS
+build_and_check tsan --enable-tsan
+unset TESTS TSAN_OPTIONS
 
 # Fuzzing: the libFuzzer targets over their regression inputs, then a short
 # run each (tests/fuzz/README.md).
@@ -86,12 +98,13 @@ rm -rf build-static; mkdir -p build-static
 quickstart
 
 # One closing line over both builds' test results and the Quick starts.
-pass=$(cat build-plain/tests/*/*.trs build-asan/tests/*/*.trs 2>/dev/null |
-    grep -c '^:test-result: PASS' || true)
-fail=$(cat build-plain/tests/*/*.trs build-asan/tests/*/*.trs 2>/dev/null |
-    grep -Ec '^:test-result: (FAIL|ERROR|XPASS)' || true)
-skip=$(cat build-plain/tests/*/*.trs build-asan/tests/*/*.trs 2>/dev/null |
-    grep -c '^:test-result: SKIP' || true)
+trs="build-plain/tests/*/*.trs build-asan/tests/*/*.trs build-tsan/tests/*/*.trs"
+# shellcheck disable=SC2086  # $trs is a list of globs
+pass=$(cat $trs 2>/dev/null | grep -c '^:test-result: PASS' || true)
+# shellcheck disable=SC2086
+fail=$(cat $trs 2>/dev/null | grep -Ec '^:test-result: (FAIL|ERROR|XPASS)' || true)
+# shellcheck disable=SC2086
+skip=$(cat $trs 2>/dev/null | grep -c '^:test-result: SKIP' || true)
 pass=$((pass + qs_pass + fuzz_pass)) fail=$((fail + qs_fail + fuzz_fail))
 skip=$((skip + qs_skip))
 [ "$status" = 0 ] || [ "$fail" -gt 0 ] || fail=1

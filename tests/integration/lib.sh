@@ -56,8 +56,10 @@
 # would land in the source tree.
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+# ThreadSanitizer builds: the races it may not report are in tsan.supp.
+TSAN_OPTIONS=${TSAN_OPTIONS:-suppressions=$top_srcdir/tests/tsan.supp}
 PYTHONDONTWRITEBYTECODE=1
-export ASAN_OPTIONS UBSAN_OPTIONS PYTHONDONTWRITEBYTECODE
+export ASAN_OPTIONS UBSAN_OPTIONS TSAN_OPTIONS PYTHONDONTWRITEBYTECODE
 
 daemon_pid=
 daemon_port=
@@ -257,7 +259,7 @@ daemon_kill() {
 
 # Not grep's status: a missing LOG would make it 2 even after a match.
 log_has_sanitizer_report() {
-	_sr_logs=$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error' \
+	_sr_logs=$(grep -lE 'AddressSanitizer|LeakSanitizer|ThreadSanitizer|runtime error' \
 	    "$@" 2>/dev/null)
 	[ -n "$_sr_logs" ] || return 1
 	echo "$_sr_logs"
