@@ -68,6 +68,7 @@ _Static_assert(sizeof(struct nvme_cqe) == 16, "CQE is 16 bytes");
 #define NVME_SC_NS_WRITE_PROTECTED	NVME_SC(0, 0x20)
 #define NVME_SC_LBA_RANGE		NVME_SC(0, 0x80)
 #define NVME_SC_CAP_EXCEEDED		NVME_SC(0, 0x81)
+#define NVME_SC_CMD_SIZE_LIMIT		NVME_SC(0, 0x83)
 #define NVME_SC_NS_NOT_READY		NVME_SC(0, 0x82)
 #define NVME_SC_INVALID_QUEUE_SIZE	NVME_SC(1, 0x02)
 #define NVME_SC_AER_LIMIT		NVME_SC(1, 0x05)
@@ -100,6 +101,8 @@ _Static_assert(sizeof(struct nvme_cqe) == 16, "CQE is 16 bytes");
 #define NVME_CMD_COMPARE		0x05
 #define NVME_CMD_WRITE_ZEROES		0x08
 #define NVME_CMD_DSM			0x09
+#define NVME_CMD_VERIFY			0x0C
+#define NVME_CMD_COPY			0x19
 
 /* Fabrics command types (SQE byte 4). */
 #define NVMF_FCTYPE_PROPERTY_SET	0x00

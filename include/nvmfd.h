@@ -384,7 +384,8 @@ struct nvmf_cmd {
 	struct iovec	iov[NVMFD_CMD_MAX_IOV];	/* where the data lives */
 	int		iovcnt;
 	void		*buf;		/* owned buffer, or NULL */
-	void		*buf2;		/* second pool buffer (Compare) */
+	void		*buf2;		/* second pool buffer (Compare, Copy) */
+	uint32_t	buf2_len;
 	uint32_t	seq;		/* progress through multi-step commands */
 	size_t		buf_len;
 	bool		buf_malloced;
@@ -684,8 +685,15 @@ extern TAILQ_HEAD(discovery_ctrl_list, controller) discovery_controllers;
 void	fabrics_dispatch(struct nvmf_cmd *);
 void	hostid_format(const uint8_t id[16], char *buf, size_t len);
 
+/* Copy (io.c, identify.c): source ranges per command (MSRC + 1), blocks per
+ * range (MSSRL, capped by MDTS) and in all (MCL). */
+#define NVMFD_COPY_RANGES	128
+#define NVMFD_COPY_RANGE_BLOCKS	65535
+#define NVMFD_COPY_MAX_BLOCKS	(1u << 20)
+
 /* identify.c */
 void	identify_ctrl(struct controller *, uint8_t *buf);
+void	identify_ctrl_nvm(struct controller *, uint8_t *buf);
 uint16_t identify_ns(struct controller *, uint32_t nsid, uint8_t *buf);
 void	identify_active_ns(struct controller *, uint32_t after, uint8_t *buf);
 uint16_t identify_ns_descs(struct controller *, uint32_t nsid, uint8_t *buf);

@@ -563,9 +563,10 @@ admin_identify(struct nvmf_cmd *cmd)
 		status = identify_ns_descs(ctrl, nsid, cmd->buf);
 		break;
 	case NVME_ID_CNS_CS_CTRL:
-		/* NVM command set specific controller data: no limits. */
 		if (csi != 0)
 			status = NVME_SC_INVALID_FIELD | NVME_DNR >> 1;
+		else
+			identify_ctrl_nvm(ctrl, cmd->buf);
 		break;
 	case NVME_ID_CNS_CS_NS:
 		if (csi != 0)

@@ -52,8 +52,10 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	}
 	put_le16(d + 514, port->max_queue_depth);	/* MAXCMD */
 	put_le32(d + 516, ss ? NVMFD_MAX_NSID : 0);	/* NN */
-	/* ONCS: Compare, Dataset Management, Write Zeroes. */
-	put_le16(d + 520, ss ? (1u << 0 | 1u << 2 | 1u << 3) : 0);
+	/* ONCS: Compare, Dataset Management, Write Zeroes, Verify, Copy. */
+	put_le16(d + 520, ss ? (1u << 0 | 1u << 2 | 1u << 3 | 1u << 7 |
+	    1u << 8) : 0);
+	put_le16(d + 534, ss ? 1u << 0 : 0);		/* OCFS: Copy format 0 */
 	d[525] = ss && subsystem_has_vwc(ss) ? 1 : 0;	/* VWC */
 	/* SGLS: supported, SGL offset for in-capsule data. */
 	put_le32(d + 536, 1u << 0 | 1u << 20);
@@ -65,6 +67,23 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	d[1803] = 1;					/* MSDBD */
 	put_le16(d + 1804, 1u << 0);			/* OFCS: Disconnect */
 	put_le16(d + 2048, 0);				/* PSD0 MP */
+}
+
+/* NVM command set specific controller data (CNS 06h, CSI 0). */
+void
+identify_ctrl_nvm(struct controller *ctrl, uint8_t *d)
+{
+	(void)ctrl;
+	d[0] = mdts_shift(running_config->mdts);	/* VSL: one transfer */
+}
+
+/* Copy limits of a namespace: a range must fit one transfer. */
+static uint16_t
+copy_range_blocks(const struct namespace *ns)
+{
+	uint64_t n = running_config->mdts >> ns->lba_shift;
+
+	return ((uint16_t)MINIMUM(n, NVMFD_COPY_RANGE_BLOCKS));
 }
 
 uint16_t
@@ -86,6 +105,9 @@ identify_ns(struct controller *ctrl, uint32_t nsid, uint8_t *d)
 	/* DLFEAT: deallocated blocks read as zeroes where that is certain
 	 * (RAM, and files with punched holes); a device's discard may not. */
 	d[33] = ns->type == BACKEND_BLOCK ? 0 : (1u << 3 | 1);
+	put_le16(d + 40, copy_range_blocks(ns));	/* MSSRL */
+	put_le32(d + 44, NVMFD_COPY_MAX_BLOCKS);	/* MCL */
+	d[48] = NVMFD_COPY_RANGES - 1;			/* MSRC */
 	d[99] = ns->readonly ? 1 : 0;			/* NSATTR: write protected */
 	memcpy(d + 104, ns->nguid, 16);
 	memcpy(d + 120, ns->eui64, 8);

@@ -1,6 +1,6 @@
 /*
  * NVM command set on I/O queues (worker loops): Read, Write, Flush, Write
- * Zeroes, Dataset Management, Compare.  RAM namespaces are served in place:
+ * Zeroes, Dataset Management, Compare, Verify, Copy.  RAM namespaces are served in place:
  * reads send straight from namespace memory and writes land there directly,
  * once the backend has populated that part (ram_ready/ram_data); before that,
  * they take the generic path below.  Other backends get a pool buffer and an
@@ -297,6 +297,163 @@ io_dsm(struct nvmf_cmd *cmd)
 	cmd_fetch_data(cmd, dsm_ready);
 }
 
+/*
+ * Verify: the blocks must be readable.  RAM always is; other backends read
+ * them into a pool buffer (VSL keeps it to one transfer) and drop the data.
+ */
+static void
+io_verify(struct nvmf_cmd *cmd)
+{
+	uint64_t off, len;
+	uint16_t sc;
+
+	if ((sc = io_range(cmd, &off, &len)) != 0) {
+		cmd_complete_status(cmd, sc);
+		return;
+	}
+	if (len > running_config->mdts) {
+		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_FIELD));
+		return;
+	}
+	if (io_injected(cmd, IO_READ))
+		return;
+	if (cmd->ns->mem != NULL) {
+		cmd_complete_status(cmd, NVME_SC_SUCCESS);
+		return;
+	}
+	if (cmd_alloc_buf(cmd, len) != 0) {
+		cmd_complete_status(cmd, NVME_SC_INTERNAL);
+		return;
+	}
+	io_submit(cmd, IO_READ, off, len, io_done);
+}
+
+/*
+ * Copy (descriptor format 0): each source range is read into buf2 and
+ * written at the destination, one after the other; cmd->seq counts the
+ * steps, two per range (read, then write).  The destination of range i is
+ * SDLBA plus the blocks of the ranges before it.
+ */
+#define COPY_DESC_LEN	32
+
+static void
+copy_range(const struct nvmf_cmd *cmd, uint32_t i, uint64_t *slba,
+    uint64_t *nlb)
+{
+	const uint8_t *d = (const uint8_t *)cmd->buf + COPY_DESC_LEN * i;
+
+	*slba = get_le64(d + 8);
+	*nlb = (uint64_t)get_le16(d + 16) + 1;
+}
+
+static void
+copy_next(struct nvmf_io *io, int err)
+{
+	struct nvmf_cmd *cmd = io_cmd(io);
+	struct namespace *ns = cmd->ns;
+	uint32_t nr = (cmd->sqe.cdw12 & 0xff) + 1, i = cmd->seq / 2;
+	uint64_t dst = cmd->sqe.cdw10 | (uint64_t)cmd->sqe.cdw11 << 32;
+	uint64_t slba, nlb;
+
+	if (err != 0) {
+		cmd_complete_status(cmd, io_errno_status(cmd->seq % 2 ?
+		    IO_READ : IO_WRITE, err));
+		return;
+	}
+	if (i >= nr) {
+		cmd_complete_status(cmd, NVME_SC_SUCCESS);
+		return;
+	}
+	copy_range(cmd, i, &slba, &nlb);
+	cmd->iov[0].iov_base = cmd->buf2;
+	cmd->iov[0].iov_len = nlb << ns->lba_shift;
+	cmd->iovcnt = 1;
+	if (cmd->seq++ % 2 == 0) {
+		io_submit(cmd, IO_READ, slba << ns->lba_shift,
+		    nlb << ns->lba_shift, copy_next);
+		return;
+	}
+	for (uint32_t j = 0; j < i; j++) {
+		uint64_t s, n;
+
+		copy_range(cmd, j, &s, &n);
+		dst += n;
+	}
+	io_submit(cmd, IO_WRITE, dst << ns->lba_shift, nlb << ns->lba_shift,
+	    copy_next);
+}
+
+static void
+copy_ready(struct nvmf_cmd *cmd)
+{
+	struct namespace *ns = cmd->ns;
+	uint32_t nr = (cmd->sqe.cdw12 & 0xff) + 1;
+	uint64_t dst = cmd->sqe.cdw10 | (uint64_t)cmd->sqe.cdw11 << 32;
+	uint64_t total = 0, range_max, slba, nlb;
+
+	range_max = MINIMUM(running_config->mdts >> ns->lba_shift,
+	    NVMFD_COPY_RANGE_BLOCKS);
+	/* Check every range, and the destination, before copying any. */
+	for (uint32_t i = 0; i < nr; i++) {
+		copy_range(cmd, i, &slba, &nlb);
+		if (nlb > range_max) {
+			cmd_complete_status(cmd, DNR(NVME_SC_CMD_SIZE_LIMIT));
+			return;
+		}
+		if (slba >= ns->nlb || nlb > ns->nlb - slba) {
+			cmd_complete_status(cmd, DNR(NVME_SC_LBA_RANGE));
+			return;
+		}
+		total += nlb;
+	}
+	if (total > NVMFD_COPY_MAX_BLOCKS) {
+		cmd_complete_status(cmd, DNR(NVME_SC_CMD_SIZE_LIMIT));
+		return;
+	}
+	if (dst >= ns->nlb || total > ns->nlb - dst) {
+		cmd_complete_status(cmd, DNR(NVME_SC_LBA_RANGE));
+		return;
+	}
+	cmd->buf2_len = range_max << ns->lba_shift;
+	if ((cmd->buf2 = bufpool_get(cmd->qp->loop->pool, cmd->buf2_len)) ==
+	    NULL) {
+		cmd_complete_status(cmd, NVME_SC_INTERNAL);
+		return;
+	}
+	cmd->seq = 0;
+	copy_next(&cmd->io, 0);
+}
+
+static void
+io_copy(struct nvmf_cmd *cmd)
+{
+	uint32_t nr = (cmd->sqe.cdw12 & 0xff) + 1;
+	uint8_t fmt = (cmd->sqe.cdw12 >> 8) & 0xf;
+
+	if (cmd->ns->readonly) {
+		cmd_complete_status(cmd, DNR(NVME_SC_NS_WRITE_PROTECTED));
+		return;
+	}
+	if (fmt != 0) {			/* OCFS offers format 0 only */
+		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_FIELD));
+		return;
+	}
+	if (nr > NVMFD_COPY_RANGES) {
+		cmd_complete_status(cmd, DNR(NVME_SC_CMD_SIZE_LIMIT));
+		return;
+	}
+	if (cmd->data_len != nr * COPY_DESC_LEN) {
+		cmd_complete_status(cmd, DNR(NVME_SC_SGL_INVALID_DATA_LEN));
+		return;
+	}
+	if (cmd_alloc_buf(cmd, cmd->data_len) != 0) {
+		cmd_complete_status(cmd, NVME_SC_INTERNAL);
+		return;
+	}
+	cmd->dir = DIR_H2C;
+	cmd_fetch_data(cmd, copy_ready);
+}
+
 /* Compare: host data in buf, media data read into buf2, then memcmp. */
 static void
 compare_read_done(struct nvmf_io *io, int err)
@@ -324,6 +481,7 @@ compare_ready(struct nvmf_cmd *cmd)
 		    NVME_SC_SUCCESS : DNR(NVME_SC_COMPARE_FAILED));
 		return;
 	}
+	cmd->buf2_len = len;
 	if ((cmd->buf2 = bufpool_get(cmd->qp->loop->pool, len)) == NULL) {
 		cmd_complete_status(cmd, NVME_SC_INTERNAL);
 		return;
@@ -383,6 +541,12 @@ io_dispatch(struct nvmf_cmd *cmd)
 		break;
 	case NVME_CMD_COMPARE:
 		io_compare(cmd);
+		break;
+	case NVME_CMD_VERIFY:
+		io_verify(cmd);
+		break;
+	case NVME_CMD_COPY:
+		io_copy(cmd);
 		break;
 	default:
 		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_OPCODE));

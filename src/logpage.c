@@ -88,9 +88,11 @@ log_cmd_effects(uint8_t *p)
 	};
 	static const uint8_t io[] = {
 		NVME_CMD_FLUSH, NVME_CMD_READ, NVME_CMD_COMPARE,
+		NVME_CMD_VERIFY,
 	};
 	static const uint8_t io_lbcc[] = {
 		NVME_CMD_WRITE, NVME_CMD_WRITE_ZEROES, NVME_CMD_DSM,
+		NVME_CMD_COPY,
 	};
 
 	for (size_t i = 0; i < nitems(admin); i++)

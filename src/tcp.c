@@ -746,7 +746,7 @@ cmd_release(struct nvmf_cmd *cmd)
 	}
 	if (cmd->buf2 != NULL) {
 		bufpool_put(qp->loop ? qp->loop->pool : cur_loop->pool,
-		    cmd->buf2, cmd->buf_len);
+		    cmd->buf2, cmd->buf2_len);
 		cmd->buf2 = NULL;
 	}
 	if (cmd->ns != NULL) {

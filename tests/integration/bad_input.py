@@ -100,6 +100,7 @@ class Env:
         self.maxh2cdata = a.maxh2cdata
         self.qdepth = a.max_queue_depth
         self.ns_blocks = a.ns_size // BS
+        self.mdts = 1 << 20             # the daemon's default
         self.hosts = []
         self.next_lba = 0
 
@@ -928,6 +929,76 @@ def _(env):
     other[1000] ^= 1
     expect_status(q.compare(1, lba, bytes(other)), 0x85, 2)
     expect_ok(q.compare(1, lba, data, inline=False), "Compare by R2T")
+
+
+NVM_VERIFY, NVM_COPY = 0x0C, 0x19
+
+
+def copy_desc(ranges):
+    """Copy source range descriptors, format 0: (slba, nlb) pairs."""
+    return b"".join(struct.pack("<8xQH14x", slba, nlb - 1)
+                    for slba, nlb in ranges)
+
+
+@case("Identify: ONCS offers Verify and Copy; MSSRL, MCL, MSRC, OCFS set")
+def _(env):
+    a = env.admin()
+    cpl = a.identify(nc.CNS_CTRL)
+    expect_ok(cpl, "Identify Controller")
+    oncs, ocfs = struct.unpack_from("<H", cpl.data, 520)[0], \
+        struct.unpack_from("<H", cpl.data, 534)[0]
+    check(oncs & 0x180 == 0x180, f"ONCS {oncs:#x}: no Verify or Copy bit")
+    check(ocfs == 1, f"OCFS {ocfs:#x}, expected format 0 only")
+    cpl = a.identify(nc.CNS_NS, nsid=1)
+    expect_ok(cpl, "Identify Namespace")
+    mssrl, mcl, msrc = struct.unpack_from("<H2xIB", cpl.data, 40)
+    check(mssrl == env.mdts // BS and msrc == 127 and mcl >= mssrl,
+          f"MSSRL {mssrl} MCL {mcl} MSRC {msrc}")
+
+
+@case("Verify: in range succeeds; past the end SC 0x80; beyond VSL SC 0x02")
+def _(env):
+    a, q = env.pair()
+    lba = env.lbas(8)
+    expect_ok(q.cmd(NVM_VERIFY, nsid=1, **q.rw_fields(lba, 8)), "Verify")
+    expect_status(q.cmd(NVM_VERIFY, nsid=1,
+                        **q.rw_fields(env.ns_blocks - 1, 2)), 0x80)
+    expect_status(q.cmd(NVM_VERIFY, nsid=1,
+                        **q.rw_fields(0, env.mdts // BS + 1)), 0x02)
+
+
+@case("Copy: two source ranges land one after the other at SDLBA")
+def _(env):
+    a, q = env.pair()
+    src1, src2, dst = env.lbas(8), env.lbas(4), env.lbas(12)
+    d1, d2 = pattern(8 * BS, 21), pattern(4 * BS, 22)
+    expect_ok(q.write(1, src1, d1), "write range 1")
+    expect_ok(q.write(1, src2, d2), "write range 2")
+    desc = copy_desc([(src1, 8), (src2, 4)])
+    cpl = q.cmd(NVM_COPY, nsid=1, data_out=desc, cdw10=dst & 0xFFFFFFFF,
+                cdw11=dst >> 32, cdw12=1)
+    expect_ok(cpl, "Copy")
+    cpl = q.read(1, dst, 12)
+    expect_ok(cpl, "read the destination")
+    check(cpl.data == d1 + d2, "the destination holds range 1 then range 2")
+
+
+@case("Copy refusals: format 1, too many ranges, a range too long, past the end")
+def _(env):
+    a, q = env.pair()
+    lba = env.lbas(8)
+
+    def copy(desc, nr, dst=lba, fmt=0):
+        return q.cmd(NVM_COPY, nsid=1, data_out=desc, cdw10=dst, cdw11=0,
+                     cdw12=(nr - 1) | fmt << 8, inline=len(desc) <= 1024)
+    expect_status(copy(copy_desc([(lba, 1)]), 1, fmt=1), 0x02)
+    expect_status(copy(copy_desc([(lba, 1)] * 129), 129), 0x83)
+    expect_status(copy(copy_desc([(0, env.mdts // BS + 1)]), 1), 0x83)
+    expect_status(copy(copy_desc([(env.ns_blocks - 1, 2)]), 1), 0x80)
+    expect_status(copy(copy_desc([(lba, 8)]), 1, dst=env.ns_blocks - 4),
+                  0x80)
+    expect_status(copy(copy_desc([(lba, 1)]), 2), 0x0F)   # 1 of 2 descriptors
+    expect_ok(copy(copy_desc([(lba, 8)]), 1, dst=lba), "Copy onto itself")
 
 
 # =================================================================== set-up time
