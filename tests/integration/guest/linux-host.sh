@@ -182,6 +182,18 @@ nvme flush "$dev" -n 1 >/dev/null || fail "nvme flush $dev failed"
 back=$(dd if="$dev" bs=1M skip=4 count=1 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)
 [ "$back" = "$md5" ] || fail "read back md5 $back, wrote $md5"
 echo "MD5=$md5"
+check "4 file: nvme verify and nvme copy"
+nvme verify "$dev" -n 1 --start-block=8192 --block-count=7 >/dev/null ||
+	fail "nvme verify failed"
+# 1 MiB pattern at 4 MiB = LBAs 8192..10239: copy two ranges of it (16 and
+# 8 blocks) to LBA 20480, one after the other.
+nvme copy "$dev" --sdlba=20480 --slbs=8192,9000 --blocks=15,7 >/dev/null ||
+	fail "nvme copy failed"
+want=$( { dd if=/tmp/pattern bs=512 count=16 2>/dev/null;
+    dd if=/tmp/pattern bs=512 skip=808 count=8 2>/dev/null; } | md5sum | cut -d' ' -f1)
+got=$(dd if="$dev" bs=512 skip=20480 count=24 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || fail "after nvme copy: md5 $got at LBA 20480, expected $want"
+echo "  nvme verify, nvme copy of 2 ranges: destination holds both"
 disconnect "$FILE"
 
 # ------------------------------------------------------------------- 5
