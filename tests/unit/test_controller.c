@@ -437,10 +437,12 @@ START_TEST(identify_other_cns)
 	uint8_t d[4096], zero[4096];
 
 	memset(zero, 0, sizeof(zero));
-	/* I/O command set specific controller data for NVM: all zeroes. */
+	/* NVM command set specific controller data: VSL (Verify) is one
+	 * transfer, MDTS's 1 MiB = 4 KiB << 8; the rest is zero. */
 	ck_assert_uint_eq(h_identify(c, NVME_ID_CNS_CS_CTRL, 0, 0, d),
 	    NVME_SC_SUCCESS);
-	ck_assert_mem_eq(d, zero, 4096);
+	ck_assert_uint_eq(d[0], 8);
+	ck_assert_mem_eq(d + 1, zero, 4095);
 	ck_assert_uint_eq(h_identify(c, NVME_ID_CNS_CS_CTRL, 0, 2, d),
 	    NVME_SC_INVALID_FIELD);
 	ck_assert_uint_eq(h_identify(c, NVME_ID_CNS_CS_NS, 1, 0, d),
