@@ -93,14 +93,20 @@ void	dhchap_dh_free(struct dhchap_dh *);
 
 /* ------------------------------------------------ controller protocol */
 
+/* Hashes and DH groups a port or subsystem offers, in preference order;
+ * a count of 0 means the default (all). */
+struct dhchap_offer {
+	uint8_t		hashes[DHCHAP_NHASHES];
+	uint8_t		nhashes;
+	uint8_t		groups[DHCHAP_NGROUPS];
+	uint8_t		ngroups;
+};
+
 /* What a controller may use with one host, copied out of the config. */
 struct dhchap_cred {
 	struct dhchap_key host;		/* len 0: no authentication */
 	struct dhchap_key ctrl;		/* len 0: not bidirectional */
-	uint8_t		hashes[DHCHAP_NHASHES];	/* in preference order */
-	uint8_t		nhashes;
-	uint8_t		groups[DHCHAP_NGROUPS];
-	uint8_t		ngroups;
+	struct dhchap_offer offer;	/* port and subsystem intersected */
 };
 
 struct host;

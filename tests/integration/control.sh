@@ -190,6 +190,8 @@ js add-ns "$NQN_NEW" --backend ram --size 4M
 js set-ns "$NQN_NEW" 1 --readonly on
 js inject-error "$NQN_NEW" 1 --count 0
 js add-host "$NQN_NEW" "$HOST_OTHER"
+js set-host "$NQN_NEW" "$HOST_OTHER" \
+    --dhchap-secret "DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
 js del-host "$NQN_NEW" "$HOST_OTHER"
 js add-port --address 127.0.0.1 --port "$port2"
 js del-port "$(json 'j["port"]["id"]' <"$tmp/out")"
