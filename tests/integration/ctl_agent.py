@@ -11,6 +11,7 @@ verb and gets one line back, "ok ..." or "fail ...":
   terminate          nvmfctl terminate on NQN's only controller   -> "ok ID"
   recreate SIZE MS   del-subsys NQN, wait MS milliseconds, add-subsys NQN on
                      port 1 with a SIZE-byte RAM namespace 1        -> "ok"
+  set-host HOST KEY  nvmfctl set-host NQN HOST --dhchap-secret KEY -> "ok"
   done               -> "ok", and the listener exits
 
 Only these verbs exist; each request and its outcome is printed.
@@ -30,7 +31,9 @@ def log(msg):
 def ctl(args, opts):
     cmd = [opts.nvmfctl, "-s", opts.socket] + args
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    log("nvmfctl %s -> exit %d%s" % (" ".join(args), p.returncode,
+    shown = ["(secret)" if i > 0 and args[i - 1] == "--dhchap-secret" else a
+             for i, a in enumerate(args)]
+    log("nvmfctl %s -> exit %d%s" % (" ".join(shown), p.returncode,
         (": " + p.stderr.strip()) if p.stderr.strip() else ""))
     return p
 
@@ -40,6 +43,11 @@ def controllers(opts):
     if p.returncode != 0:
         return None
     return [c["cntlid"] for c in json.loads(p.stdout)["controllers"]]
+
+
+def words_safe(line):
+    """Requests with a secret are not printed whole."""
+    return not line.startswith("set-host")
 
 
 def handle(line, opts):
@@ -83,6 +91,12 @@ def handle(line, opts):
             if p.returncode != 0:
                 return "fail %s exit %d: %s" % (step[0], p.returncode,
                                                 p.stderr.strip())
+        return "ok"
+    if verb == "set-host" and len(args) == 2:
+        p = ctl(["set-host", opts.nqn, args[0], "--dhchap-secret", args[1]],
+                opts)
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
         return "ok"
     if verb == "done" and not args:
         return "ok"
@@ -132,7 +146,8 @@ def main():
             except (OSError, ValueError, KeyError,
                     subprocess.SubprocessError) as e:
                 answer = "fail %s" % e
-            log("%s: %r -> %s" % (peer[0], line, answer))
+            shown = line if words_safe(line) else line.split()[0] + " ..."
+            log("%s: %r -> %s" % (peer[0], shown, answer))
             try:
                 conn.sendall((answer + "\n").encode())
             except OSError as e:
