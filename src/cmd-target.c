@@ -374,6 +374,8 @@ cmd_add_subsys(struct cmd_ctx *ctx)
 		ylist(b, 4, "hosts", hosts);
 	ylist(b, 4, "ports", cmd_opt(ctx, "ports"));
 	ykv(b, 4, "max_io_queues", cmd_opt(ctx, "max-io-queues"));
+	ylist(b, 4, "dhchap_hashes", cmd_opt(ctx, "dhchap-hashes"));
+	ylist(b, 4, "dhchap_dhgroups", cmd_opt(ctx, "dhchap-dhgroups"));
 	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
 	ss = TAILQ_FIRST(&cf->subsystems);
@@ -410,6 +412,8 @@ cmd_set_subsys(struct cmd_ctx *ctx)
 	ykv(b, 4, "serial", cmd_opt(ctx, "serial"));
 	ykv(b, 4, "model", cmd_opt(ctx, "model"));
 	ykv(b, 4, "max_io_queues", cmd_opt(ctx, "max-io-queues"));
+	ylist(b, 4, "dhchap_hashes", cmd_opt(ctx, "dhchap-hashes"));
+	ylist(b, 4, "dhchap_dhgroups", cmd_opt(ctx, "dhchap-dhgroups"));
 	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
 	parsed = TAILQ_FIRST(&cf->subsystems);
@@ -420,6 +424,18 @@ cmd_set_subsys(struct cmd_ctx *ctx)
 		memcpy(ss->model, parsed->model, sizeof(ss->model));
 	if (cmd_opt(ctx, "max-io-queues"))
 		ss->max_io_queues = parsed->max_io_queues;
+	/* Offers apply to the next authentication. */
+	if (cmd_opt(ctx, "dhchap-hashes")) {
+		memcpy(ss->dhchap.hashes, parsed->dhchap.hashes,
+		    sizeof(ss->dhchap.hashes));
+		ss->dhchap.nhashes = parsed->dhchap.nhashes;
+	}
+	if (cmd_opt(ctx, "dhchap-dhgroups")) {
+		memcpy(ss->dhchap.groups, parsed->dhchap.groups,
+		    sizeof(ss->dhchap.groups));
+		ss->dhchap.ngroups = parsed->dhchap.ngroups;
+	}
+	auth_subsys_refresh(ss);
 	config_free(cf);
 	if (onoff >= 0 && onoff != ss->allow_any_host) {
 		ss->allow_any_host = onoff;
@@ -853,6 +869,8 @@ cmd_add_port(struct cmd_ctx *ctx)
 		ykv(b, 4, "header_digest", cmd_onoff(hd) ? "true" : "false");
 	if (dd)
 		ykv(b, 4, "data_digest", cmd_onoff(dd) ? "true" : "false");
+	ylist(b, 4, "dhchap_hashes", cmd_opt(ctx, "dhchap-hashes"));
+	ylist(b, 4, "dhchap_dhgroups", cmd_opt(ctx, "dhchap-dhgroups"));
 	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
 	p = TAILQ_LAST(&cf->ports, port_list);

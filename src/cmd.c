@@ -27,6 +27,10 @@ static const struct cmd_opt subsys_opts[] = {
 	{ "hosts", true, "'any', or host NQNs separated by commas" },
 	{ "ports", true, "port IDs separated by commas (default: every port)" },
 	{ "max-io-queues", true, "I/O queues per controller (default 32)" },
+	{ "dhchap-hashes", true, "DH-HMAC-CHAP hashes offered, preferred "
+	    "first: sha256,sha384,sha512" },
+	{ "dhchap-dhgroups", true, "DH groups offered, preferred first: "
+	    "ffdhe2048,...,ffdhe8192,null" },
 	OPT_JSON, OPT_END
 };
 
@@ -35,6 +39,10 @@ static const struct cmd_opt set_subsys_opts[] = {
 	{ "model", true, "model number" },
 	{ "allow-any-host", true, "on: any host may connect; off: listed hosts" },
 	{ "max-io-queues", true, "I/O queues for new controllers" },
+	{ "dhchap-hashes", true, "DH-HMAC-CHAP hashes offered, preferred "
+	    "first: sha256,sha384,sha512" },
+	{ "dhchap-dhgroups", true, "DH groups offered, preferred first: "
+	    "ffdhe2048,...,ffdhe8192,null" },
 	OPT_JSON, OPT_END
 };
 
@@ -86,6 +94,8 @@ static const struct cmd_opt port_opts[] = {
 	{ "max-queue-depth", true, "largest queue a host may create" },
 	{ "header-digest", true, "on or off: allow header digests" },
 	{ "data-digest", true, "on or off: allow data digests" },
+	{ "dhchap-hashes", true, "DH-HMAC-CHAP hashes allowed here" },
+	{ "dhchap-dhgroups", true, "DH groups allowed here" },
 	OPT_JSON, OPT_END
 };
 

@@ -93,7 +93,7 @@ auth_sqe(struct nvme_sqe *sqe, uint8_t fctype, uint32_t len)
 	memset(sqe, 0, sizeof(*sqe));
 	sqe->opc = NVME_FABRICS_COMMAND;
 	((uint8_t *)sqe)[4] = fctype;
-	sqe->cdw10 = AUTH_SECP << 24 | AUTH_SPSP << 16 | AUTH_SPSP << 8;
+	sqe->cdw10 = (uint32_t)AUTH_SECP << 24 | AUTH_SPSP << 16 | AUTH_SPSP << 8;
 	sqe->cdw11 = len;
 }
 
@@ -518,11 +518,11 @@ START_TEST(bad_commands)
 	uint8_t m[128] = { 0 };
 
 	auth_sqe(&sqe, NVMF_FCTYPE_AUTH_SEND, sizeof(m));
-	sqe.cdw10 = 0xea << 24 | 1 << 16 | 1 << 8;
+	sqe.cdw10 = 0xeau << 24 | 1 << 16 | 1 << 8;
 	ck_assert_uint_eq(h_cmd(c, &sqe, m, sizeof(m), NULL, 0, NULL),
 	    NVME_SC_INVALID_FIELD);
 	auth_sqe(&sqe, NVMF_FCTYPE_AUTH_SEND, sizeof(m));
-	sqe.cdw10 = AUTH_SECP << 24 | 2 << 16 | 1 << 8;
+	sqe.cdw10 = (uint32_t)AUTH_SECP << 24 | 2 << 16 | 1 << 8;
 	ck_assert_uint_eq(h_cmd(c, &sqe, m, sizeof(m), NULL, 0, NULL),
 	    NVME_SC_INVALID_FIELD);
 	auth_sqe(&sqe, NVMF_FCTYPE_AUTH_RECV, 0);
