@@ -116,6 +116,7 @@ struct controller;
 struct subsystem;
 struct port;
 
+extern unsigned auth_timeout_ms;	/* a transaction's limit */
 void	auth_dispatch(struct nvmf_cmd *);
 void	auth_qpair_free(struct qpair *);
 /* Load the host's keys and the offered lists into ctrl (main loop). */

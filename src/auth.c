@@ -26,7 +26,6 @@
 #include "nvmfd.h"
 
 #define AUTH_XFER_MAX		8192	/* TL / AL we accept */
-#define AUTH_TIMEOUT_SECONDS	120	/* one transaction, start to end */
 #define ROLE_HOST		"HostHost"
 #define ROLE_CTRL		"Controller"
 
@@ -57,6 +56,8 @@ struct auth_qp {
 };
 
 static _Atomic uint32_t seqnum;
+/* One transaction, start to end; generous for ffdhe8192 on a slow host. */
+unsigned auth_timeout_ms = 120000;
 
 static const uint8_t default_hashes[] = {
 	DHCHAP_SHA256, DHCHAP_SHA384, DHCHAP_SHA512,
@@ -364,7 +365,8 @@ handle_negotiate(struct qpair *qp, const uint8_t *m, size_t n)
 	struct auth_qp *a = qp->auth;
 	struct controller *ctrl = qp->ctrl;
 	const uint8_t *d = NULL;
-	struct timeval tv = { AUTH_TIMEOUT_SECONDS, 0 };
+	struct timeval tv = { auth_timeout_ms / 1000,
+	    (auth_timeout_ms % 1000) * 1000 };
 	size_t gs;
 	uint8_t napd;
 

@@ -12,12 +12,15 @@ verb and gets one line back, "ok ..." or "fail ...":
   recreate SIZE MS   del-subsys NQN, wait MS milliseconds, add-subsys NQN on
                      port 1 with a SIZE-byte RAM namespace 1        -> "ok"
   set-host HOST KEY  nvmfctl set-host NQN HOST --dhchap-secret KEY -> "ok"
+  rekey KEY          write KEY into --keyfile (mode 0600), nvmfctl reload
+                                                                    -> "ok"
   done               -> "ok", and the listener exits
 
 Only these verbs exist; each request and its outcome is printed.
 """
 import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -47,7 +50,7 @@ def controllers(opts):
 
 def words_safe(line):
     """Requests with a secret are not printed whole."""
-    return not line.startswith("set-host")
+    return not line.startswith(("set-host", "rekey"))
 
 
 def handle(line, opts):
@@ -98,6 +101,16 @@ def handle(line, opts):
         if p.returncode != 0:
             return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
         return "ok"
+    if verb == "rekey" and len(args) == 1 and opts.keyfile:
+        fd = os.open(opts.keyfile + ".new", os.O_WRONLY | os.O_CREAT |
+                     os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(args[0] + "\n")
+        os.rename(opts.keyfile + ".new", opts.keyfile)
+        p = ctl(["reload"], opts)
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
+        return "ok"
     if verb == "done" and not args:
         return "ok"
     return "fail unknown request"
@@ -109,6 +122,7 @@ def main():
     ap.add_argument("--nvmfctl", required=True)
     ap.add_argument("--socket", required=True)
     ap.add_argument("--nqn", required=True)
+    ap.add_argument("--keyfile", help="the key file rekey writes")
     ap.add_argument("--timeout", type=float, default=300,
                     help="exit after this many seconds in any case")
     opts = ap.parse_args()

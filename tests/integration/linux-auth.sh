@@ -12,7 +12,8 @@
 # guest/linux-auth.sh: authenticated connects with I/O (fio verify on one),
 # a wrong host key, no key, a wrong controller key, and a key rotated with
 # nvmfctl set-host (through ctl_agent.py) followed by the host's
-# re-authentication on the live association.  Here: the daemon's log must
+# re-authentication on the live association, then once more by rewriting
+# the key file and nvmfctl reload.  Here: the daemon's log must
 # show each exchange and must not hold any key.
 set -u
 
@@ -106,7 +107,8 @@ start_agent() {	# PORT
 	stop_agent
 	: >"$tmp/agent.log"
 	python3 "$here/ctl_agent.py" --port "$1" --nvmfctl "$tmp/nvmfctl" \
-	    --socket "$sock" --nqn "$NQN_A" --timeout $((VM_TIMEOUT + 30)) \
+	    --socket "$sock" --nqn "$NQN_A" --keyfile "$tmp/host-a.key" \
+	    --timeout $((VM_TIMEOUT + 30)) \
 	    >"$tmp/agent.log" 2>&1 &
 	agent_pid=$!
 	for _ in $(seq 50); do
@@ -170,17 +172,18 @@ if [ "$vm_rc" = 0 ]; then
 	logged "wrong host key" "host $H: authentication failed: host response does not match"
 	logged "wrong controller key" "host $H: authentication failed: host sent Failure2"
 	logged "the rotation" "subsystem $NQN_A: host $H keys changed"
-	# Re-authentication: more sha256 successes on qid 0 than connects.
+	logged "the reload" "reloaded $tmp/nvmfd.yaml"
+	# Re-authentication: two more sha256 successes on qid 0 than connects.
 	n=$(grep -c "qid 0: host $H authenticated (sha256, null)" "$tmp/nvmfd.log")
-	[ "$n" -ge 2 ] || fail "qid 0 of $NQN_A authenticated $n times, not 2"
+	[ "$n" -ge 3 ] || fail "qid 0 of $NQN_A authenticated $n times, not 3"
 fi
 
 say "the daemon's authentication lines (H = $H):"
 grep -E 'authenticat|keys changed' "$tmp/nvmfd.log" | sed "s/$H/H/g; s/^/    /"
 
 # No key, in any form the daemon saw, is in its log.
-NEWKEY=$(sed -n 's/^NEWKEY=//p' "$tmp/vm.txt" | head -1)
-for k in "$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C" $NEWKEY; do
+NEWKEYS=$(sed -n 's/^NEWKEY=//p' "$tmp/vm.txt")
+for k in "$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C" $NEWKEYS; do
 	body=$(echo "$k" | cut -d: -f3)
 	if grep -qF "$body" "$tmp/nvmfd.log" "$tmp/agent.log"; then
 		fail "a key is in the daemon's or agent's log"

@@ -633,6 +633,38 @@ START_TEST(keep_alive_while_authenticating)
 }
 END_TEST
 
+/* A stalled first exchange closes the queue; a stalled re-authentication
+ * only ends the transaction. */
+START_TEST(transaction_timeout)
+{
+	struct h_conn *c = connect_admin(H_HOSTNQN, 0, true);
+	struct hauth a;
+	uint8_t id[4096];
+
+	auth_timeout_ms = 200;
+	hauth_init(&a, &host->key);
+	ck_assert_int_eq(h_negotiate(c, &a), -1);
+	ck_assert(h_closed(c, H_TIMEOUT_MS));
+	h_close(c);
+
+	c = connect_admin(H_HOSTNQN, 0, true);
+	ck_assert_int_eq(h_negotiate(c, &a), -1);
+	ck_assert_int_eq(h_finish(c, &a), -1);
+	h_enable(c);
+	a.tid++;
+	ck_assert_int_eq(h_negotiate(c, &a), -1);
+	h_pump_for(500);
+	ck_assert_uint_eq(h_identify(c, NVME_ID_CNS_CTRL, 0, 0, id),
+	    NVME_SC_SUCCESS);
+	/* A fresh exchange after the stalled one succeeds. */
+	a.tid++;
+	ck_assert_int_eq(h_negotiate(c, &a), -1);
+	ck_assert_int_eq(h_finish(c, &a), -1);
+	auth_timeout_ms = 120000;
+	h_close(c);
+}
+END_TEST
+
 static Suite *
 auth_suite(void)
 {
@@ -653,6 +685,7 @@ auth_suite(void)
 	tcase_add_test(tc, replayed_reply);
 	tcase_add_test(tc, io_queue_and_reauth);
 	tcase_add_test(tc, keep_alive_while_authenticating);
+	tcase_add_test(tc, transaction_timeout);
 	suite_add_tcase(s, tc);
 	return (s);
 }

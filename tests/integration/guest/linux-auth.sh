@@ -10,7 +10,7 @@
 # The agent (ctl_agent.py on 10.0.2.2:AGENT_PORT) runs nvmfctl set-host on
 # NQN_A for the key rotation.
 #
-# Prints NEWKEY= (the rotated key, so the test can look for it in the
+# Prints NEWKEY= (each rotated key, so the test can look for it in the
 # daemon's log).  Exits 0 when every check passed, 1 at the first failure.
 # shellcheck disable=SC2317  # functions from lib.sh are called indirectly
 
@@ -97,32 +97,49 @@ rw "$dev" 4
 dmesg | grep 'qid 0: authenticated with hash' | tail -1 | grep -q 'hmac(sha256) dhgroup null' ||
 	fail "not hmac(sha256) with the NULL group: $(dmesg | grep 'qid 0: auth' | tail -1)"
 cntlid=$(cat "/sys/class/nvme/$ctrl/cntlid")
-NEWKEY=$(nvme gen-dhchap-key --hmac=2 --nqn="$H") || fail "gen-dhchap-key"
-echo "NEWKEY=$NEWKEY"
-ans=$(echo "set-host $H $NEWKEY" | timeout 40 nc "$A" "$AP" | head -1)
-[ "${ans%% *}" = ok ] || fail "the agent's set-host says '$ans'"
-n1=$(authed)
-echo "$NEWKEY" >"/sys/class/nvme/$ctrl/dhchap_secret" ||
-	fail "writing the new key to sysfs failed"
-i=0
-while [ "$(authed)" -le "$n1" ] && [ $i -lt 30 ]; do
-	sleep 1
-	i=$((i + 1))
-done
-[ "$(authed)" -gt "$n1" ] || fail "no re-authentication within 30 s"
-sleep 2		# the I/O queues follow the admin queue
-dmesg | grep -i 'authentication failed' &&
-	fail "an authentication failed in dmesg"
-[ "$(cat "/sys/class/nvme/$ctrl/state")" = live ] || fail "controller not live"
-[ "$(cat "/sys/class/nvme/$ctrl/cntlid")" = "$cntlid" ] ||
-	fail "the association was replaced (cntlid changed)"
+
+# rotate HMAC VERB: a new key from nvme gen-dhchap-key, given to nvmfd by
+# the agent (VERB: set-host, or rekey = key file and reload), then to the
+# kernel through sysfs; the host must re-authenticate on the same
+# association.  Sets NEWKEY.
+rotate() {
+	NEWKEY=$(nvme gen-dhchap-key --hmac="$1" --nqn="$H") || fail "gen-dhchap-key"
+	echo "NEWKEY=$NEWKEY"
+	if [ "$2" = set-host ]; then
+		req="set-host $H $NEWKEY"
+	else
+		req="rekey $NEWKEY"
+	fi
+	ans=$(echo "$req" | timeout 40 nc "$A" "$AP" | head -1)
+	[ "${ans%% *}" = ok ] || fail "the agent's $2 says '$ans'"
+	n1=$(authed)
+	echo "$NEWKEY" >"/sys/class/nvme/$ctrl/dhchap_secret" ||
+		fail "writing the new key to sysfs failed"
+	i=0
+	while [ "$(authed)" -le "$n1" ] && [ $i -lt 30 ]; do
+		sleep 1
+		i=$((i + 1))
+	done
+	[ "$(authed)" -gt "$n1" ] || fail "no re-authentication within 30 s"
+	sleep 2		# the I/O queues follow the admin queue
+	dmesg | grep -i 'authentication failed' &&
+		fail "an authentication failed in dmesg"
+	[ "$(cat "/sys/class/nvme/$ctrl/state")" = live ] ||
+		fail "controller not live"
+	[ "$(cat "/sys/class/nvme/$ctrl/cntlid")" = "$cntlid" ] ||
+		fail "the association was replaced (cntlid changed)"
+	echo "  re-authenticated with a key set by $2"
+}
+rotate 2 set-host
+rw "$dev" 2
+rotate 3 rekey
 rw "$dev" 2
 disconnect "$NQN_A"
 
 check "2 a wrong host key, no key"
 refused "$NQN_A" --dhchap-secret="$WRONG"
 refused "$NQN_A"
-check "2b the old key after the rotation"
+check "2b the first keys after the rotations"
 refused "$NQN_A" --dhchap-secret="$KEY_A"
 
 # -------------------------------------------------------------------- 3
