@@ -319,6 +319,9 @@ out_ctrl(struct out *o, struct controller *c)
 	out_u64(o, "io_queues", c->nioq);
 	out_str(o, "digests", "%s", a == NULL ? "-" : a->hdgst && a->ddgst ?
 	    "header,data" : a->hdgst ? "header" : a->ddgst ? "data" : "none");
+	/* The admin queue's DH-HMAC-CHAP state (it lives on this loop). */
+	out_str(o, "dhchap", "%s", a == NULL || !a->auth_required ? "none" :
+	    a->authenticated ? "authenticated" : "pending");
 	out_u64(o, "kato_ms", c->kato_ms);
 	out_u64(o, "age_s", (uint64_t)(time(NULL) - (time_t)c->created));
 	out_end(o);
