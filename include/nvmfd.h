@@ -607,6 +607,7 @@ struct host_qpair {
 	struct host_req	*rx_req;	/* C2HData payload being read */
 	uint32_t	rx_datao, rx_datal;
 	bool		rx_success;
+	uint32_t	connect_dw0;	/* CNTLID and AUTHREQ of the Connect */
 };
 
 struct host_qpair *host_connect(struct event_base *, const char *addr,
@@ -620,6 +621,11 @@ int	host_run(struct host_qpair *, struct host_req *, int timeout_ms);
 int	host_fabrics_connect(struct host_qpair *, uint16_t qid, uint16_t sqsize,
 	    const char *subnqn, const char *hostnqn, const uint8_t hostid[16],
 	    uint16_t cntlid, uint32_t kato_ms, uint16_t *status);
+/* host-auth.c: DH-HMAC-CHAP on a queue whose Connect set ATR; ctrl_key
+ * NULL or empty for unidirectional.  0, or -1 with err. */
+int	host_authenticate(struct host_qpair *, const char *subnqn,
+	    const char *hostnqn, const struct dhchap_key *key,
+	    const struct dhchap_key *ctrl_key, char *err, size_t errlen);
 
 /* perf.c: the load generator (nvmfd perf) */
 int	perf_main(int argc, char *argv[]);

@@ -142,6 +142,23 @@ else
 fi
 chmod 0600 "$tmp/host-a.key"
 
+# nvmfd's own host role (perf) authenticates too, bidirectionally.
+perf() { "$NVMFD" perf -a 127.0.0.1 -s "$port" -n "$NQN_B" -H "$H" -t 1 \
+    -c 2 -q 4 -w randread "$@" >"$tmp/perf.out" 2>&1; }
+if perf -S "$KEY_B" -C "$CTRL_B"; then
+	say "ok: perf authenticated (sha384, ffdhe2048, bidirectional): $(tail -1 "$tmp/perf.out" | cut -c1-60)"
+else
+	fail "perf with the keys: $(tail -1 "$tmp/perf.out")"
+fi
+if perf -S "$KEY_C"; then
+	fail "perf with a wrong host key got in"
+elif ! grep -q 'Failure1 reason 0x01' "$tmp/perf.out"; then
+	fail "perf with a wrong host key: $(tail -1 "$tmp/perf.out")"
+fi
+if perf -S "$KEY_B" -C "$KEY_C"; then
+	fail "perf accepted a controller that does not know the controller key"
+fi
+
 say "booting the Linux host VM (guest/linux-auth.sh)"
 run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" "$here/guest/linux-auth.sh" \
 	"$port" $((port + 1)) "$H" "$HID" "$NQN_A" "$NQN_B" "$NQN_C" \
