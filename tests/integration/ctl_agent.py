@@ -14,6 +14,10 @@ verb and gets one line back, "ok ..." or "fail ...":
   set-host HOST KEY  nvmfctl set-host NQN HOST --dhchap-secret KEY -> "ok"
   rekey KEY          write KEY into --keyfile (mode 0600), nvmfctl reload
                                                                     -> "ok"
+  perf-target PORT SUBNQN HOSTNQN KEY CTRLKEY
+                     nvmfctl perf against 127.0.0.1:PORT (the guest's
+                     kernel target through a forwarded port) with these
+                     DH-HMAC-CHAP keys                              -> "ok"
   done               -> "ok", and the listener exits
 
 Only these verbs exist; each request and its outcome is printed.
@@ -50,7 +54,7 @@ def controllers(opts):
 
 def words_safe(line):
     """Requests with a secret are not printed whole."""
-    return not line.startswith(("set-host", "rekey"))
+    return not line.startswith(("set-host", "rekey", "perf-target"))
 
 
 def handle(line, opts):
@@ -111,6 +115,19 @@ def handle(line, opts):
         if p.returncode != 0:
             return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
         return "ok"
+    if verb == "perf-target" and len(args) == 5 and args[0].isdigit():
+        cmd = [opts.nvmfctl, "perf", "-a", "127.0.0.1", "-s", args[0],
+               "-n", args[1], "-H", args[2], "-S", args[3], "-C", args[4],
+               "-c", "2", "-q", "4", "-t", "1", "-w", "randread"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        last = (p.stdout if p.returncode == 0 else
+                p.stderr).strip().splitlines()
+        last = last[-1] if last else ""
+        log("perf against 127.0.0.1:%s -> exit %d: %s" %
+            (args[0], p.returncode, last))
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, last[:120])
+        return "ok " + last[:60]
     if verb == "done" and not args:
         return "ok"
     return "fail unknown request"
@@ -145,7 +162,7 @@ def main():
             conn.settimeout(10)
             data = b""
             try:
-                while b"\n" not in data and len(data) < 256:
+                while b"\n" not in data and len(data) < 1024:
                     chunk = conn.recv(256)
                     if not chunk:
                         break

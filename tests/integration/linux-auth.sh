@@ -49,6 +49,7 @@ ln -s "$NVMFD" "$tmp/nvmfctl" || exit 99
 
 key() { python3 "$peer/tlspsk.py" dhchap "$1"; }
 KEY_A=$(key 1) KEY_B=$(key 2) CTRL_B=$(key 3) KEY_C=$(key 3) || exit 99
+KEY_T=$(key 1) CTRL_T=$(key 1) || exit 99	# for the guest's kernel target
 umask 077
 printf '%s\n' "$KEY_A" >"$tmp/host-a.key"
 
@@ -142,7 +143,8 @@ else
 fi
 chmod 0600 "$tmp/host-a.key"
 
-# nvmfd's own host role (perf) authenticates too, bidirectionally.
+# nvmfd's own host role (perf) authenticates too, bidirectionally (and in
+# the guest, to the kernel's target).
 perf() { "$NVMFD" perf -a 127.0.0.1 -s "$port" -n "$NQN_B" -H "$H" -t 1 \
     -c 2 -q 4 -w randread "$@" >"$tmp/perf.out" 2>&1; }
 if perf -S "$KEY_B" -C "$CTRL_B"; then
@@ -160,9 +162,11 @@ if perf -S "$KEY_B" -C "$KEY_C"; then
 fi
 
 say "booting the Linux host VM (guest/linux-auth.sh)"
-run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" "$here/guest/linux-auth.sh" \
+tport=$((port + 5))	# the guest's nvmet, forwarded to 127.0.0.1
+run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" --hostfwd "$tport" \
+	"$here/guest/linux-auth.sh" \
 	"$port" $((port + 1)) "$H" "$HID" "$NQN_A" "$NQN_B" "$NQN_C" \
-	"$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C"
+	"$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C" "$tport" "$KEY_T" "$CTRL_T"
 tr -d '\r' <"$tmp/vm.out" >"$tmp/vm.txt"
 case $vm_rc in
 0) say "guest checks passed" ;;
@@ -200,7 +204,7 @@ grep -E 'authenticat|keys changed' "$tmp/nvmfd.log" | sed "s/$H/H/g; s/^/    /"
 
 # No key, in any form the daemon saw, is in its log.
 NEWKEYS=$(sed -n 's/^NEWKEY=//p' "$tmp/vm.txt")
-for k in "$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C" $NEWKEYS; do
+for k in "$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C" "$KEY_T" "$CTRL_T" $NEWKEYS; do
 	body=$(echo "$k" | cut -d: -f3)
 	if grep -qF "$body" "$tmp/nvmfd.log" "$tmp/agent.log"; then
 		fail "a key is in the daemon's or agent's log"

@@ -3,10 +3,13 @@
 # VM (busybox ash, lib.sh sourced): the Linux kernel's NVMe/TCP host
 # authenticates to nvmfd on the test machine (10.0.2.2) with DH-HMAC-CHAP.
 #
-# Args: PORT AGENT_PORT HOSTNQN HOSTID NQN_A NQN_B NQN_C KEY_A KEY_B CTRL_B KEY_C
+# Args: PORT AGENT_PORT HOSTNQN HOSTID NQN_A NQN_B NQN_C KEY_A KEY_B CTRL_B
+#       KEY_C TARGET_PORT KEY_T CTRL_T
 #   NQN_A  sha256 + NULL group, host key KEY_A (a key file on the daemon)
 #   NQN_B  sha384 + ffdhe2048, host key KEY_B, controller key CTRL_B
 #   NQN_C  sha512 + ffdhe8192, host key KEY_C
+#   TARGET_PORT, KEY_T, CTRL_T: the kernel target (nvmet) set up here for
+#          nvmfd perf to authenticate to, through a forwarded port
 # The agent (ctl_agent.py on 10.0.2.2:AGENT_PORT) runs nvmfctl set-host on
 # NQN_A for the key rotation.
 #
@@ -19,7 +22,7 @@ A=10.0.2.2
 P=$1 AP=$2 H=$3 HID=$4 NQN_A=$5 NQN_B=$6 NQN_C=$7
 KEY_A=$8 KEY_B=$9
 shift 9
-CTRL_B=$1 KEY_C=$2
+CTRL_B=$1 KEY_C=$2 TP=$3 KEY_T=$4 CTRL_T=$5
 step=setup
 T0=$(cut -d. -f1 /proc/uptime)
 
@@ -168,6 +171,26 @@ dmesg | grep 'qid 0: authenticated with hash' | tail -1 | grep -q 'hmac(sha512) 
 	fail "not hmac(sha512) with ffdhe8192"
 rw "$dev" 2
 disconnect "$NQN_C"
+
+# -------------------------------------------------------------------- 6
+check "6 nvmfd perf (host role) against the kernel target"
+NQN_T=nqn.2026-11.io.nvmfd.test:nvmet
+HP=nqn.2026-11.io.nvmfd.test:perf
+nvmet_subsys "$NQN_T" || fail "nvmet_subsys"
+nvmet_ns "$NQN_T" 1 "$(ramdisk 32)" || fail "nvmet_ns"
+nvmet_host "$NQN_T" "$HP" "$KEY_T" "$CTRL_T" "hmac(sha384)" ffdhe3072 ||
+	fail "nvmet_host"
+nvmet_port_tcp 1 0.0.0.0 "$TP" || fail "nvmet_port_tcp"
+nvmet_link 1 "$NQN_T" || fail "nvmet_link"
+ans=$(echo "perf-target $TP $NQN_T $HP $KEY_T $CTRL_T" |
+    timeout 90 nc "$A" "$AP" | head -1)
+[ "${ans%% *}" = ok ] || fail "perf against nvmet with the keys: '$ans'"
+echo "  perf authenticated to nvmet (sha384, ffdhe3072, bidirectional): $ans"
+ans=$(echo "perf-target $TP $NQN_T $HP $WRONG $CTRL_T" |
+    timeout 90 nc "$A" "$AP" | head -1)
+[ "${ans%% *}" = fail ] || fail "perf with a wrong key got into nvmet: '$ans'"
+echo "  perf with a wrong host key refused by nvmet"
+dmesg | grep -i 'nvmet' | grep -iE 'auth|failed|ctrl' | tail -4
 
 check "done"
 left=$(ls /sys/class/nvme 2>/dev/null)
