@@ -44,7 +44,6 @@ struct auth_qp {
 	bool		bidirectional;
 	uint16_t	tid;
 	uint8_t		hashid, dhgid, hl;
-	uint8_t		rescode;	/* Failure1 reason */
 	const char	*why;		/* for the log */
 	uint32_t	s1;
 	uint8_t		c1[DHCHAP_HL_MAX];
@@ -295,7 +294,6 @@ auth_fail(struct qpair *qp, uint8_t rescode, const char *why)
 	m[6] = 0x01;		/* RESCODE: failed, reason follows */
 	m[7] = rescode;
 	a->msglen = AUTH_FAILURE_LEN;
-	a->rescode = rescode;
 	a->why = why;
 	a->step = ST_FAILURE1;
 }
