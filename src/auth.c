@@ -89,7 +89,8 @@ auth_key_load(const char *arg, struct dhchap_key *key, char *err,
 		    arg);
 		return (-1);
 	}
-	if ((fd = open(arg, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	/* O_NONBLOCK: a FIFO named here must not hang the loader. */
+	if ((fd = open(arg, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1) {
 		snprintf(err, errlen, "key file %s: %s", arg, strerror(errno));
 		return (-1);
 	}
