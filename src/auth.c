@@ -90,7 +90,8 @@ auth_key_load(const char *arg, struct dhchap_key *key, char *err,
 		return (-1);
 	}
 	/* O_NONBLOCK: a FIFO named here must not hang the loader. */
-	if ((fd = open(arg, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) == -1) {
+	if ((fd = open(arg, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK)) == -1) {
 		snprintf(err, errlen, "key file %s: %s", arg, strerror(errno));
 		return (-1);
 	}
@@ -267,8 +268,8 @@ auth_fatal_msg(void *arg)
 static void
 auth_teardown(struct qpair *qp, const char *why)
 {
-	log_warnx("%s: qid %u: host %s: authentication failed: %s", qp->peer,
-	    qp->qid, host_of(qp), why);
+	log_peer_warnx("%s: qid %u: host %s: authentication failed: %s",
+	    qp->peer, qp->qid, host_of(qp), why);
 	qp->authenticated = false;
 	qp->close_after_tx = true;
 	if (qp->error == NULL)
@@ -305,8 +306,8 @@ auth_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	struct qpair *qp = arg;
 	struct loop *l = qp->loop;
 
-	log_warnx("%s: qid %u: host %s: authentication transaction timed out",
-	    qp->peer, qp->qid, host_of(qp));
+	log_peer_warnx("%s: qid %u: host %s: authentication transaction "
+	    "timed out", qp->peer, qp->qid, host_of(qp));
 	if (qp->authenticated && qp->auth->step != ST_FAILURE1) {
 		/* A stalled re-authentication: the queue keeps its old one. */
 		auth_reset(qp);
@@ -405,7 +406,8 @@ handle_negotiate(struct qpair *qp, const uint8_t *m, size_t n)
 		return;
 	}
 	if (a->cred.host.len == 0) {
-		auth_fail(qp, AUTH_FAIL_FAILED, "no key configured for the host");
+		auth_fail(qp, AUTH_FAIL_FAILED, "no key configured for the "
+		    "host");
 		return;
 	}
 	if (!pick(a->cred.offer.hashes, a->cred.offer.nhashes, d + 4, d[2],
@@ -552,7 +554,7 @@ auth_done(struct qpair *qp)
 {
 	struct auth_qp *a = qp->auth;
 
-	log_info("%s: qid %u: host %s authenticated (%s, %s%s)", qp->peer,
+	log_peer_info("%s: qid %u: host %s authenticated (%s, %s%s)", qp->peer,
 	    qp->qid, host_of(qp), dhchap_hash_name(a->hashid),
 	    dhchap_group_name(a->dhgid), a->bidirectional ?
 	    ", bidirectional" : "");
@@ -651,7 +653,8 @@ auth_receive(struct nvmf_cmd *cmd, uint32_t al)
 		    NVME_DNR >> 1);
 		return;
 	}
-	if (step != ST_CHALLENGE && step != ST_SUCCESS1 && step != ST_FAILURE1) {
+	if (step != ST_CHALLENGE && step != ST_SUCCESS1 &&
+	    step != ST_FAILURE1) {
 		if (step == ST_NEGOTIATE)
 			auth_busy(qp, true);
 		auth_fail(qp, AUTH_FAIL_MESSAGE, "Receive out of sequence");
