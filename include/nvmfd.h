@@ -27,6 +27,7 @@
 #include "nvme.h"
 #include "nvme-tcp.h"
 #include "hmap.h"
+#include "auth.h"
 
 struct event_base;
 struct event;
@@ -36,6 +37,7 @@ struct controller;
 struct namespace;
 struct subsystem;
 struct port;
+struct auth_qp;
 
 #define NVMFD_VERSION_STRING	PACKAGE_VERSION
 #define NVMFD_DEFAULT_CONFIG	SYSCONFDIR "/nvmfd/nvmfd.yaml"
@@ -93,6 +95,7 @@ struct port {
 	uint32_t	max_queue_depth;  /* MQES + 1 */
 	bool		header_digest;	/* allowed when a host asks */
 	bool		data_digest;
+	struct dhchap_offer dhchap;	/* hashes and groups offered */
 	int		cfg_line, cfg_col; /* where it was declared */
 
 	/* runtime */
@@ -160,6 +163,9 @@ TAILQ_HEAD(namespace_list, namespace);
 struct host {
 	TAILQ_ENTRY(host) entry;
 	char		nqn[NVMFD_NQN_MAX + 1];
+	/* DH-HMAC-CHAP: as configured (the secret or "@PATH"), and parsed */
+	char		*dhchap_secret, *dhchap_ctrl_secret;
+	struct dhchap_key key, ctrl_key;
 };
 TAILQ_HEAD(host_list, host);
 
@@ -174,6 +180,7 @@ struct subsystem {
 	uint16_t	*port_ids;	/* NULL: every port */
 	size_t		nport_ids;
 	uint32_t	max_io_queues;
+	struct dhchap_offer dhchap;
 	int		cfg_line, cfg_col;
 
 	/* runtime (main loop) */
@@ -221,7 +228,8 @@ struct config *config_load_string(const char *name, const char *text,
 void	config_free(struct config *);
 
 /* config-write.c */
-int	config_write(const struct config *, FILE *);
+int	config_write(const struct config *, FILE *, bool secrets);
+bool	config_has_inline_secrets(const struct config *);
 
 /* subsystem.c: lookups and stable identifiers */
 struct subsystem *subsystem_find(struct config *, const char *nqn);
@@ -232,6 +240,8 @@ struct namespace *namespace_find(struct subsystem *, uint32_t nsid);
 struct port	*port_find(struct config *, uint16_t id);
 bool	subsystem_host_allowed(struct subsystem *, const char *hostnqn);
 bool	subsystem_has_vwc(struct subsystem *);
+struct host *host_find(struct subsystem *, const char *hostnqn);
+void	host_free(struct host *);
 bool	subsystem_on_port(struct subsystem *, struct port *);
 void	namespace_derive_ids(struct namespace *);
 void	subsystem_derive_serial(struct subsystem *);
@@ -493,6 +503,11 @@ struct qpair {
 
 	struct qpair_stats stats;
 	char		*error;		/* why it went down, for the log */
+
+	/* DH-HMAC-CHAP (auth.c), on the loop that owns the queue */
+	bool		auth_required;	/* Connect answered with ATR */
+	bool		authenticated;
+	struct auth_qp	*auth;		/* transaction state, NULL before one */
 };
 
 /* tcp-pdu.c: pure PDU codec */
@@ -592,6 +607,7 @@ struct host_qpair {
 	struct host_req	*rx_req;	/* C2HData payload being read */
 	uint32_t	rx_datao, rx_datal;
 	bool		rx_success;
+	uint32_t	connect_dw0;	/* CNTLID and AUTHREQ of the Connect */
 };
 
 struct host_qpair *host_connect(struct event_base *, const char *addr,
@@ -605,6 +621,11 @@ int	host_run(struct host_qpair *, struct host_req *, int timeout_ms);
 int	host_fabrics_connect(struct host_qpair *, uint16_t qid, uint16_t sqsize,
 	    const char *subnqn, const char *hostnqn, const uint8_t hostid[16],
 	    uint16_t cntlid, uint32_t kato_ms, uint16_t *status);
+/* host-auth.c: DH-HMAC-CHAP on a queue whose Connect set ATR; ctrl_key
+ * NULL or empty for unidirectional.  0, or -1 with err. */
+int	host_authenticate(struct host_qpair *, const char *subnqn,
+	    const char *hostnqn, const struct dhchap_key *key,
+	    const struct dhchap_key *ctrl_key, char *err, size_t errlen);
 
 /* perf.c: the load generator (nvmfd perf) */
 int	perf_main(int argc, char *argv[]);
@@ -657,6 +678,13 @@ struct controller {
 	pthread_mutex_t	err_mtx;
 	uint64_t	err_count;
 	uint8_t		err_log[NVMFD_ERR_ENTRIES][64];
+
+	/* DH-HMAC-CHAP: written on the main loop, copied by every queue's
+	 * Negotiate under auth_mtx (I/O queues run on workers) */
+	pthread_mutex_t	auth_mtx;
+	struct dhchap_cred auth_cred;
+	atomic_int	auth_busy;	/* queues in a transaction */
+	_Atomic uint64_t auth_last_ns;	/* last message, counts as traffic */
 };
 
 /* controller.c */
@@ -782,6 +810,7 @@ int	cmd_inject_error(struct cmd_ctx *);
 int	cmd_del_ns(struct cmd_ctx *);
 int	cmd_list_hosts(struct cmd_ctx *);
 int	cmd_add_host(struct cmd_ctx *);
+int	cmd_set_host(struct cmd_ctx *);
 int	cmd_del_host(struct cmd_ctx *);
 int	cmd_list_ports(struct cmd_ctx *);
 int	cmd_add_port(struct cmd_ctx *);

@@ -24,9 +24,13 @@ cmd_show_config(struct cmd_ctx *ctx)
 	size_t len = 0;
 	FILE *fp;
 
+	if (cmd_opt(ctx, "show-secrets") != NULL && ctx->readonly_client)
+		return (cmd_error(ctx, CTL_EPERM, "--show-secrets: not on the "
+		    "read-only socket"));
 	if ((fp = open_memstream(&text, &len)) == NULL)
 		return (cmd_error(ctx, CTL_ERR, "out of memory"));
-	if (config_write(running_config, fp) != 0 || fclose(fp) != 0) {
+	if (config_write(running_config, fp,
+	    cmd_opt(ctx, "show-secrets") != NULL) != 0 || fclose(fp) != 0) {
 		free(text);
 		return (cmd_error(ctx, CTL_ERR, "cannot format the configuration"));
 	}
@@ -44,6 +48,7 @@ int
 cmd_save(struct cmd_ctx *ctx)
 {
 	const char *path = ctx->argc ? ctx->argv[0] : running_config->path;
+	bool secrets = cmd_opt(ctx, "show-secrets") != NULL;
 	char tmp[4096];
 	struct stat st;
 	FILE *fp;
@@ -55,6 +60,12 @@ cmd_save(struct cmd_ctx *ctx)
 	if (path[0] != '/')
 		return (cmd_error(ctx, CTL_EUSAGE, "%s: give an absolute path "
 		    "(it is written by the daemon)", path));
+	/* Leaving secrets out would load back as hosts without keys. */
+	if (!secrets && config_has_inline_secrets(running_config))
+		return (cmd_error(ctx, CTL_EUSAGE, "the configuration holds "
+		    "DH-HMAC-CHAP secrets given inline: pass --show-secrets to "
+		    "write them into %s, or give them as key files (@PATH)",
+		    path));
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= sizeof(tmp))
 		return (cmd_error(ctx, CTL_EUSAGE, "path too long"));
 	if ((fd = mkstemp(tmp)) == -1)
@@ -63,14 +74,14 @@ cmd_save(struct cmd_ctx *ctx)
 	 * replaces (a group that may read it, say). */
 	if (stat(path, &st) == 0) {
 		(void)fchown(fd, st.st_uid, st.st_gid);
-		(void)fchmod(fd, st.st_mode & 07777);
+		(void)fchmod(fd, st.st_mode & (secrets ? 07700 : 07777));
 	}
 	if ((fp = fdopen(fd, "w")) == NULL) {
 		close(fd);
 		unlink(tmp);
 		return (cmd_error(ctx, CTL_ERR, "%s: %s", tmp, strerror(errno)));
 	}
-	if (config_write(running_config, fp) != 0 || fflush(fp) != 0 ||
+	if (config_write(running_config, fp, secrets) != 0 || fflush(fp) != 0 ||
 	    fsync(fileno(fp)) != 0) {
 		int e = errno;
 

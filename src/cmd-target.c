@@ -294,6 +294,9 @@ out_hosts(struct out *o, struct subsystem *ss)
 	TAILQ_FOREACH(h, &ss->hosts, entry) {
 		out_object(o, NULL);
 		out_str(o, "hostnqn", "%s", h->nqn);
+		/* Whether keys are set, never the keys. */
+		out_str(o, "dhchap", "%s", h->ctrl_key.len ? "bidirectional" :
+		    h->key.len ? "host" : "none");
 		out_end(o);
 	}
 	out_end(o);
@@ -316,6 +319,9 @@ out_ctrl(struct out *o, struct controller *c)
 	out_u64(o, "io_queues", c->nioq);
 	out_str(o, "digests", "%s", a == NULL ? "-" : a->hdgst && a->ddgst ?
 	    "header,data" : a->hdgst ? "header" : a->ddgst ? "data" : "none");
+	/* The admin queue's DH-HMAC-CHAP state (it lives on this loop). */
+	out_str(o, "dhchap", "%s", a == NULL || !a->auth_required ? "none" :
+	    a->authenticated ? "authenticated" : "pending");
 	out_u64(o, "kato_ms", c->kato_ms);
 	out_u64(o, "age_s", (uint64_t)(time(NULL) - (time_t)c->created));
 	out_end(o);
@@ -371,6 +377,8 @@ cmd_add_subsys(struct cmd_ctx *ctx)
 		ylist(b, 4, "hosts", hosts);
 	ylist(b, 4, "ports", cmd_opt(ctx, "ports"));
 	ykv(b, 4, "max_io_queues", cmd_opt(ctx, "max-io-queues"));
+	ylist(b, 4, "dhchap_hashes", cmd_opt(ctx, "dhchap-hashes"));
+	ylist(b, 4, "dhchap_dhgroups", cmd_opt(ctx, "dhchap-dhgroups"));
 	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
 	ss = TAILQ_FIRST(&cf->subsystems);
@@ -407,6 +415,8 @@ cmd_set_subsys(struct cmd_ctx *ctx)
 	ykv(b, 4, "serial", cmd_opt(ctx, "serial"));
 	ykv(b, 4, "model", cmd_opt(ctx, "model"));
 	ykv(b, 4, "max_io_queues", cmd_opt(ctx, "max-io-queues"));
+	ylist(b, 4, "dhchap_hashes", cmd_opt(ctx, "dhchap-hashes"));
+	ylist(b, 4, "dhchap_dhgroups", cmd_opt(ctx, "dhchap-dhgroups"));
 	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
 	parsed = TAILQ_FIRST(&cf->subsystems);
@@ -417,6 +427,18 @@ cmd_set_subsys(struct cmd_ctx *ctx)
 		memcpy(ss->model, parsed->model, sizeof(ss->model));
 	if (cmd_opt(ctx, "max-io-queues"))
 		ss->max_io_queues = parsed->max_io_queues;
+	/* Offers apply to the next authentication. */
+	if (cmd_opt(ctx, "dhchap-hashes")) {
+		memcpy(ss->dhchap.hashes, parsed->dhchap.hashes,
+		    sizeof(ss->dhchap.hashes));
+		ss->dhchap.nhashes = parsed->dhchap.nhashes;
+	}
+	if (cmd_opt(ctx, "dhchap-dhgroups")) {
+		memcpy(ss->dhchap.groups, parsed->dhchap.groups,
+		    sizeof(ss->dhchap.groups));
+		ss->dhchap.ngroups = parsed->dhchap.ngroups;
+	}
+	auth_subsys_refresh(ss);
 	config_free(cf);
 	if (onoff >= 0 && onoff != ss->allow_any_host) {
 		ss->allow_any_host = onoff;
@@ -651,6 +673,61 @@ cmd_list_hosts(struct cmd_ctx *ctx)
 	return (CTL_OK);
 }
 
+/*
+ * --dhchap-secret / --dhchap-ctrl-secret onto h, both checked before either
+ * applies.  "" removes a key.  Returns CTL_OK or an error code.
+ */
+static int
+host_set_keys(struct cmd_ctx *ctx, struct host *h)
+{
+	const char *hs = cmd_opt(ctx, "dhchap-secret");
+	const char *cs = cmd_opt(ctx, "dhchap-ctrl-secret");
+	struct dhchap_key hk = h->key, ck = h->ctrl_key;
+	char *hstr = NULL, *cstr = NULL, msg[256];
+	int rc = CTL_OK;
+
+	if (hs != NULL && *hs != '\0' &&
+	    auth_key_load(hs, &hk, msg, sizeof(msg)) == -1)
+		rc = cmd_error(ctx, CTL_EUSAGE, "--dhchap-secret: %s", msg);
+	else if (hs != NULL && *hs == '\0')
+		memset(&hk, 0, sizeof(hk));
+	if (rc == CTL_OK && cs != NULL && *cs != '\0' &&
+	    auth_key_load(cs, &ck, msg, sizeof(msg)) == -1)
+		rc = cmd_error(ctx, CTL_EUSAGE, "--dhchap-ctrl-secret: %s", msg);
+	else if (cs != NULL && *cs == '\0')
+		memset(&ck, 0, sizeof(ck));
+	if (rc == CTL_OK && ck.len && !hk.len)
+		rc = cmd_error(ctx, CTL_EUSAGE, "a controller key needs a host "
+		    "key (--dhchap-secret) too");
+	if (rc == CTL_OK && ((hs && *hs && (hstr = strdup(hs)) == NULL) ||
+	    (cs && *cs && (cstr = strdup(cs)) == NULL)))
+		rc = cmd_error(ctx, CTL_ERR, "out of memory");
+	if (rc != CTL_OK) {
+		free(hstr);
+		free(cstr);
+		dhchap_key_clear(&hk);
+		dhchap_key_clear(&ck);
+		return (rc);
+	}
+	if (hs != NULL) {
+		struct host tmp = { .dhchap_secret = h->dhchap_secret };
+
+		auth_host_clear(&tmp);
+		h->dhchap_secret = hstr;
+	}
+	if (cs != NULL) {
+		struct host tmp = { .dhchap_ctrl_secret = h->dhchap_ctrl_secret };
+
+		auth_host_clear(&tmp);
+		h->dhchap_ctrl_secret = cstr;
+	}
+	h->key = hk;
+	h->ctrl_key = ck;
+	dhchap_key_clear(&hk);
+	dhchap_key_clear(&ck);
+	return (CTL_OK);
+}
+
 int
 cmd_add_host(struct cmd_ctx *ctx)
 {
@@ -663,20 +740,49 @@ cmd_add_host(struct cmd_ctx *ctx)
 	if (!nqn_valid(ctx->argv[1]))
 		return (cmd_error(ctx, CTL_EUSAGE, "'%s' is not a valid NQN",
 		    ctx->argv[1]));
-	TAILQ_FOREACH(h, &ss->hosts, entry)
-		if (strcmp(h->nqn, ctx->argv[1]) == 0)
-			return (cmd_error(ctx, CTL_EEXIST, "%s is allowed "
-			    "already", h->nqn));
+	if ((h = host_find(ss, ctx->argv[1])) != NULL)
+		return (cmd_error(ctx, CTL_EEXIST, "%s is allowed "
+		    "already", h->nqn));
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return (cmd_error(ctx, CTL_ERR, "out of memory"));
 	snprintf(h->nqn, sizeof(h->nqn), "%s", ctx->argv[1]);
+	if ((rc = host_set_keys(ctx, h)) != CTL_OK) {
+		host_free(h);
+		return (rc);
+	}
 	TAILQ_INSERT_TAIL(&ss->hosts, h, entry);
+	auth_subsys_refresh(ss);
 	discovery_changed();
-	log_info("subsystem %s: host %s allowed", ss->nqn, h->nqn);
+	log_info("subsystem %s: host %s allowed%s", ss->nqn, h->nqn,
+	    h->key.len ? " (DH-HMAC-CHAP)" : "");
 	if (ss->allow_any_host)
 		out_str(ctx->out, "note", "any host may still connect; "
 		    "'set-subsys %s --allow-any-host off' restricts it to the "
 		    "listed hosts", ss->nqn);
+	return (CTL_OK);
+}
+
+/* New keys apply to the next authentication, associations stay. */
+int
+cmd_set_host(struct cmd_ctx *ctx)
+{
+	struct subsystem *ss;
+	struct host *h;
+	int rc;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+		return (rc);
+	if ((h = host_find(ss, ctx->argv[1])) == NULL)
+		return (cmd_error(ctx, CTL_ENOENT, "%s is not listed on %s",
+		    ctx->argv[1], ss->nqn));
+	if (cmd_opt(ctx, "dhchap-secret") == NULL &&
+	    cmd_opt(ctx, "dhchap-ctrl-secret") == NULL)
+		return (cmd_error(ctx, CTL_EUSAGE, "nothing to change: give "
+		    "--dhchap-secret and/or --dhchap-ctrl-secret"));
+	if ((rc = host_set_keys(ctx, h)) != CTL_OK)
+		return (rc);
+	auth_subsys_refresh(ss);
+	log_info("subsystem %s: host %s keys changed", ss->nqn, h->nqn);
 	return (CTL_OK);
 }
 
@@ -698,7 +804,7 @@ cmd_del_host(struct cmd_ctx *ctx)
 	TAILQ_REMOVE(&ss->hosts, h, entry);
 	host_revoke(ss, h->nqn);
 	log_info("subsystem %s: host %s no longer allowed", ss->nqn, h->nqn);
-	free(h);
+	host_free(h);
 	discovery_changed();
 	return (CTL_OK);
 }
@@ -766,6 +872,8 @@ cmd_add_port(struct cmd_ctx *ctx)
 		ykv(b, 4, "header_digest", cmd_onoff(hd) ? "true" : "false");
 	if (dd)
 		ykv(b, 4, "data_digest", cmd_onoff(dd) ? "true" : "false");
+	ylist(b, 4, "dhchap_hashes", cmd_opt(ctx, "dhchap-hashes"));
+	ylist(b, 4, "dhchap_dhgroups", cmd_opt(ctx, "dhchap-dhgroups"));
 	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
 	p = TAILQ_LAST(&cf->ports, port_list);

@@ -27,6 +27,10 @@ static const struct cmd_opt subsys_opts[] = {
 	{ "hosts", true, "'any', or host NQNs separated by commas" },
 	{ "ports", true, "port IDs separated by commas (default: every port)" },
 	{ "max-io-queues", true, "I/O queues per controller (default 32)" },
+	{ "dhchap-hashes", true, "DH-HMAC-CHAP hashes offered, preferred "
+	    "first: sha256,sha384,sha512" },
+	{ "dhchap-dhgroups", true, "DH groups offered, preferred first: "
+	    "ffdhe2048,...,ffdhe8192,null" },
 	OPT_JSON, OPT_END
 };
 
@@ -35,6 +39,10 @@ static const struct cmd_opt set_subsys_opts[] = {
 	{ "model", true, "model number" },
 	{ "allow-any-host", true, "on: any host may connect; off: listed hosts" },
 	{ "max-io-queues", true, "I/O queues for new controllers" },
+	{ "dhchap-hashes", true, "DH-HMAC-CHAP hashes offered, preferred "
+	    "first: sha256,sha384,sha512" },
+	{ "dhchap-dhgroups", true, "DH groups offered, preferred first: "
+	    "ffdhe2048,...,ffdhe8192,null" },
 	OPT_JSON, OPT_END
 };
 
@@ -49,6 +57,19 @@ static const struct cmd_opt ns_opts[] = {
 	{ "uuid", true, "UUID (default: derived)" },
 	{ "nguid", true, "NGUID, 32 hex digits (default: derived)" },
 	{ "eui64", true, "EUI-64, 16 hex digits (default: derived)" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt host_opts[] = {
+	{ "dhchap-secret", true, "DH-HMAC-CHAP host key: DHHC-1:XX:...: or "
+	    "@FILE" },
+	{ "dhchap-ctrl-secret", true, "controller key (bidirectional): "
+	    "DHHC-1:XX:...: or @FILE" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt config_opts[] = {
+	{ "show-secrets", false, "include DH-HMAC-CHAP secrets given inline" },
 	OPT_JSON, OPT_END
 };
 
@@ -73,6 +94,8 @@ static const struct cmd_opt port_opts[] = {
 	{ "max-queue-depth", true, "largest queue a host may create" },
 	{ "header-digest", true, "on or off: allow header digests" },
 	{ "data-digest", true, "on or off: allow data digests" },
+	{ "dhchap-hashes", true, "DH-HMAC-CHAP hashes allowed here" },
+	{ "dhchap-dhgroups", true, "DH groups allowed here" },
 	OPT_JSON, OPT_END
 };
 
@@ -122,8 +145,11 @@ static const struct cmd_entry cmd_table[] = {
 	    2, 2, inject_opts, 0, cmd_inject_error },
 	{ "list-hosts", "NQN", "list the hosts allowed on a subsystem",
 	    1, 1, no_opts, CMD_READONLY, cmd_list_hosts },
-	{ "add-host", "NQN HOSTNQN", "allow a host on a subsystem",
-	    2, 2, no_opts, 0, cmd_add_host },
+	{ "add-host", "NQN HOSTNQN [options]", "allow a host on a subsystem",
+	    2, 2, host_opts, 0, cmd_add_host },
+	{ "set-host", "NQN HOSTNQN [options]", "change or rotate a host's "
+	    "keys; live associations keep going", 2, 2, host_opts, 0,
+	    cmd_set_host },
 	{ "del-host", "NQN HOSTNQN", "disallow a host (its controllers go)",
 	    2, 2, no_opts, 0, cmd_del_host },
 	{ "list-ports", "", "list ports",
@@ -145,9 +171,9 @@ static const struct cmd_entry cmd_table[] = {
 	{ "stats", "[options]", "command, byte, error and latency counters",
 	    0, 0, stats_opts, CMD_READONLY, cmd_stats },
 	{ "show-config", "", "print the running configuration as YAML",
-	    0, 0, no_opts, CMD_READONLY, cmd_show_config },
+	    0, 0, config_opts, CMD_READONLY, cmd_show_config },
 	{ "save", "[FILE]", "write the running configuration as YAML (default: "
-	    "the file it was loaded from)", 0, 1, no_opts, 0, cmd_save },
+	    "the file it was loaded from)", 0, 1, config_opts, 0, cmd_save },
 	{ "reload", "", "apply the configuration file again",
 	    0, 0, no_opts, 0, cmd_reload },
 };

@@ -1,7 +1,8 @@
 /*
  * Write a configuration back as YAML that loads to the same state
  * (nvmfctl save, show-config).  Derived identifiers are written out, so a
- * saved file pins them even if the derivation ever changes.
+ * saved file pins them even if the derivation ever changes.  DH-HMAC-CHAP
+ * secrets given inline are written only when the caller asks for them.
  */
 #include "config.h"
 
@@ -66,8 +67,58 @@ write_namespace(FILE *fp, const struct namespace *ns)
 	fputc('\n', fp);
 }
 
+/* Key files are named; a secret itself only when asked for. */
 static void
-write_subsystem(FILE *fp, const struct subsystem *ss)
+write_secret(FILE *fp, const char *key, const char *secret, bool secrets)
+{
+	if (secret == NULL)
+		return;
+	if (secret[0] != '@' && !secrets) {
+		fprintf(fp, "        # %s: hidden (--show-secrets shows it)\n",
+		    key);
+		return;
+	}
+	fprintf(fp, "        %s: ", key);
+	yq(fp, secret);
+	fputc('\n', fp);
+}
+
+static void
+write_offer(FILE *fp, const char *indent, const struct dhchap_offer *o)
+{
+	if (o->nhashes) {
+		fprintf(fp, "%sdhchap_hashes: [", indent);
+		for (int i = 0; i < o->nhashes; i++)
+			fprintf(fp, "%s%s", i ? ", " : "",
+			    dhchap_hash_name(o->hashes[i]));
+		fprintf(fp, "]\n");
+	}
+	if (o->ngroups) {
+		fprintf(fp, "%sdhchap_dhgroups: [", indent);
+		for (int i = 0; i < o->ngroups; i++)
+			fprintf(fp, "%s%s", i ? ", " : "",
+			    dhchap_group_name(o->groups[i]));
+		fprintf(fp, "]\n");
+	}
+}
+
+bool
+config_has_inline_secrets(const struct config *cf)
+{
+	const struct subsystem *ss;
+	const struct host *h;
+
+	TAILQ_FOREACH(ss, &cf->subsystems, entry)
+		TAILQ_FOREACH(h, &ss->hosts, entry)
+			if ((h->dhchap_secret && h->dhchap_secret[0] != '@') ||
+			    (h->dhchap_ctrl_secret &&
+			    h->dhchap_ctrl_secret[0] != '@'))
+				return (true);
+	return (false);
+}
+
+static void
+write_subsystem(FILE *fp, const struct subsystem *ss, bool secrets)
 {
 	const struct namespace *ns;
 	const struct host *h;
@@ -86,9 +137,13 @@ write_subsystem(FILE *fp, const struct subsystem *ss)
 	else {
 		fprintf(fp, "    hosts:\n");
 		TAILQ_FOREACH(h, &ss->hosts, entry) {
-			fprintf(fp, "      - ");
+			fprintf(fp, "      - %s", h->dhchap_secret ? "nqn: " : "");
 			yq(fp, h->nqn);
 			fputc('\n', fp);
+			write_secret(fp, "dhchap_secret", h->dhchap_secret,
+			    secrets);
+			write_secret(fp, "dhchap_ctrl_secret",
+			    h->dhchap_ctrl_secret, secrets);
 		}
 	}
 	if (ss->port_ids != NULL) {
@@ -98,6 +153,7 @@ write_subsystem(FILE *fp, const struct subsystem *ss)
 		fprintf(fp, "]\n");
 	}
 	fprintf(fp, "    max_io_queues: %u\n", ss->max_io_queues);
+	write_offer(fp, "    ", &ss->dhchap);
 	if (!TAILQ_EMPTY(&ss->namespaces)) {
 		fprintf(fp, "    namespaces:\n");
 		TAILQ_FOREACH(ns, &ss->namespaces, entry)
@@ -106,7 +162,7 @@ write_subsystem(FILE *fp, const struct subsystem *ss)
 }
 
 int
-config_write(const struct config *cf, FILE *fp)
+config_write(const struct config *cf, FILE *fp, bool secrets)
 {
 	const struct port *p;
 	const struct subsystem *ss;
@@ -154,11 +210,12 @@ config_write(const struct config *cf, FILE *fp)
 		    p->header_digest ? "true" : "false");
 		fprintf(fp, "    data_digest: %s\n",
 		    p->data_digest ? "true" : "false");
+		write_offer(fp, "    ", &p->dhchap);
 	}
 	if (!TAILQ_EMPTY(&cf->subsystems)) {
 		fprintf(fp, "subsystems:\n");
 		TAILQ_FOREACH(ss, &cf->subsystems, entry)
-			write_subsystem(fp, ss);
+			write_subsystem(fp, ss, secrets);
 	}
 	if (!TAILQ_EMPTY(&cf->referrals)) {
 		fprintf(fp, "referrals:\n");

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
@@ -646,6 +647,68 @@ config_finish(struct config *cfg)
 	}
 }
 
+/* ------------------------------------------------------ DH-HMAC-CHAP */
+
+/* dhchap_hashes / dhchap_dhgroups: names in preference order. */
+static int
+parse_offer(struct ctx *c, const char *path, const struct field *f,
+    bool groups, struct dhchap_offer *o)
+{
+	struct field item = { .name = "" };
+	char ipath[128];
+	uint8_t *list = groups ? o->groups : o->hashes;
+	uint8_t *n = groups ? &o->ngroups : &o->nhashes;
+	const char *name;
+	size_t i, j;
+	int id;
+
+	if (check_list(c, path, f, groups ? "DH groups" : "hashes") == -1)
+		return (-1);
+	if (list_len(f->val) == 0)
+		return (fail(c, f->val, path, f->name, "must name at least one "
+		    "(leave it out to offer all)"));
+	for (i = 0; i < list_len(f->val); i++) {
+		snprintf(ipath, sizeof(ipath), "%s%s%s[%zu]", path,
+		    *path ? "." : "", f->name, i);
+		item.val = list_item(c, f->val, i);
+		/* An unquoted null is YAML's null, and the group's name. */
+		if (groups && item.val->type == YAML_SCALAR_NODE &&
+		    strcasecmp(sval(item.val), "null") == 0)
+			name = "null";
+		else if (get_string(c, ipath, &item, &name) == -1)
+			return (-1);
+		id = groups ? dhchap_group_id(name) : dhchap_hash_id(name);
+		if (id < 0)
+			return (fail(c, item.val, ipath, NULL, "must be %s, got "
+			    "\"%.32s\"", groups ? "null, ffdhe2048, ffdhe3072, "
+			    "ffdhe4096, ffdhe6144 or ffdhe8192" :
+			    "sha256, sha384 or sha512", name));
+		for (j = 0; j < *n; j++)
+			if (list[j] == id)
+				return (fail(c, item.val, ipath, NULL,
+				    "\"%s\" is listed twice", name));
+		list[(*n)++] = id;
+	}
+	return (0);
+}
+
+/* A secret as written (kept for save) and parsed (file read now). */
+static int
+get_secret(struct ctx *c, const char *path, const struct field *f,
+    char **text, struct dhchap_key *key)
+{
+	const char *s;
+	char msg[256];
+
+	if (get_string(c, path, f, &s) == -1)
+		return (-1);
+	if (auth_key_load(s, key, msg, sizeof(msg)) == -1)
+		return (fail(c, f->val, path, f->name, "%s", msg));
+	if ((*text = strdup(s)) == NULL)
+		return (fail_oom(c, f->val, path, f->name));
+	return (0);
+}
+
 /* ----------------------------------------------------------------- ports */
 
 /* True if a and b cannot both be bound: same address, or one a wildcard. */
@@ -667,13 +730,15 @@ static int
 parse_port(struct ctx *c, yaml_node_t *n, const char *path)
 {
 	enum { P_ID, P_ADDRESS, P_PORT, P_INLINE, P_MAXH2C, P_QDEPTH,
-	    P_HDGST, P_DDGST, P_N };
+	    P_HDGST, P_DDGST, P_HASHES, P_GROUPS, P_N };
 	struct field f[P_N] = {
 		[P_ID] = { "id" }, [P_ADDRESS] = { "address" },
 		[P_PORT] = { "port" }, [P_INLINE] = { "inline_data_size" },
 		[P_MAXH2C] = { "maxh2cdata" },
 		[P_QDEPTH] = { "max_queue_depth" },
 		[P_HDGST] = { "header_digest" }, [P_DDGST] = { "data_digest" },
+		[P_HASHES] = { "dhchap_hashes" },
+		[P_GROUPS] = { "dhchap_dhgroups" },
 	};
 	struct config *cfg = c->cfg;
 	struct port *p, *o;
@@ -742,6 +807,12 @@ parse_port(struct ctx *c, yaml_node_t *n, const char *path)
 		return (-1);
 	if (f[P_DDGST].val != NULL &&
 	    get_bool(c, path, &f[P_DDGST], &p->data_digest) == -1)
+		return (-1);
+	if (f[P_HASHES].val != NULL &&
+	    parse_offer(c, path, &f[P_HASHES], false, &p->dhchap) == -1)
+		return (-1);
+	if (f[P_GROUPS].val != NULL &&
+	    parse_offer(c, path, &f[P_GROUPS], true, &p->dhchap) == -1)
 		return (-1);
 
 	TAILQ_FOREACH(o, &cfg->ports, entry) {
@@ -1013,13 +1084,57 @@ check_nqn(struct ctx *c, yaml_node_t *v, const char *path, const char *key,
 	return (0);
 }
 
+/* One allowed host: its NQN, or a mapping with the NQN and its keys. */
+static int
+parse_host(struct ctx *c, struct subsystem *s, const char *ipath,
+    yaml_node_t *n)
+{
+	enum { H_NQN, H_SECRET, H_CTRL, H_N };
+	struct field f[H_N] = {
+		[H_NQN] = { "nqn" }, [H_SECRET] = { "dhchap_secret" },
+		[H_CTRL] = { "dhchap_ctrl_secret" },
+	};
+	struct field item = { .name = "", .val = n };
+	struct host *h;
+	const char *nqn;
+	char d[64];
+
+	if (n->type == YAML_MAPPING_NODE) {
+		if (get_fields(c, n, ipath, f, H_N) == -1)
+			return (-1);
+		if (f[H_NQN].val == NULL)
+			return (fail(c, n, ipath, "nqn", "is required"));
+		item = f[H_NQN];
+	} else if (n->type != YAML_SCALAR_NODE || is_null(n))
+		return (fail(c, n, ipath, NULL, "must be a host NQN or a "
+		    "mapping with nqn and dhchap_secret, got %s",
+		    describe(n, d, sizeof(d))));
+	if (get_string(c, ipath, &item, &nqn) == -1 ||
+	    check_nqn(c, item.val, ipath, item.name, nqn) == -1)
+		return (-1);
+	if (host_find(s, nqn) != NULL)
+		return (fail(c, item.val, ipath, item.name,
+		    "host NQN is listed twice"));
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		return (fail_oom(c, item.val, ipath, NULL));
+	snprintf(h->nqn, sizeof(h->nqn), "%s", nqn);
+	TAILQ_INSERT_TAIL(&s->hosts, h, entry);
+	if (f[H_CTRL].val != NULL && f[H_SECRET].val == NULL)
+		return (fail(c, f[H_CTRL].key, ipath, "dhchap_ctrl_secret",
+		    "needs dhchap_secret too (the host authenticates first)"));
+	if (f[H_SECRET].val != NULL && get_secret(c, ipath, &f[H_SECRET],
+	    &h->dhchap_secret, &h->key) == -1)
+		return (-1);
+	if (f[H_CTRL].val != NULL && get_secret(c, ipath, &f[H_CTRL],
+	    &h->dhchap_ctrl_secret, &h->ctrl_key) == -1)
+		return (-1);
+	return (0);
+}
+
 static int
 parse_hosts(struct ctx *c, struct subsystem *s, const char *path,
     const struct field *f)
 {
-	struct field item = { .name = "" };
-	struct host *h, *o;
-	const char *nqn;
 	char ipath[96], d[64];
 	size_t i;
 
@@ -1032,23 +1147,8 @@ parse_hosts(struct ctx *c, struct subsystem *s, const char *path,
 	s->allow_any_host = false;
 	for (i = 0; i < list_len(f->val); i++) {
 		snprintf(ipath, sizeof(ipath), "%s.hosts[%zu]", path, i);
-		item.val = list_item(c, f->val, i);
-		if (item.val->type != YAML_SCALAR_NODE || is_null(item.val))
-			return (fail(c, item.val, ipath, NULL,
-			    "must be a host NQN, got %s",
-			    describe(item.val, d, sizeof(d))));
-		if (get_string(c, ipath, &item, &nqn) == -1)
+		if (parse_host(c, s, ipath, list_item(c, f->val, i)) == -1)
 			return (-1);
-		if (check_nqn(c, item.val, ipath, NULL, nqn) == -1)
-			return (-1);
-		TAILQ_FOREACH(o, &s->hosts, entry)
-			if (strcmp(o->nqn, nqn) == 0)
-				return (fail(c, item.val, ipath, NULL,
-				    "host NQN is listed twice"));
-		if ((h = calloc(1, sizeof(*h))) == NULL)
-			return (fail_oom(c, item.val, ipath, NULL));
-		snprintf(h->nqn, sizeof(h->nqn), "%s", nqn);
-		TAILQ_INSERT_TAIL(&s->hosts, h, entry);
 	}
 	return (0);
 }
@@ -1093,12 +1193,13 @@ static int
 parse_subsystem(struct ctx *c, yaml_node_t *n, const char *path)
 {
 	enum { S_NQN, S_SERIAL, S_MODEL, S_HOSTS, S_PORTS, S_MAXIOQ, S_NS,
-	    S_N };
+	    S_HASHES, S_GROUPS, S_N };
 	struct field f[S_N] = {
 		[S_NQN] = { "nqn" }, [S_SERIAL] = { "serial" },
 		[S_MODEL] = { "model" }, [S_HOSTS] = { "hosts" },
 		[S_PORTS] = { "ports" }, [S_MAXIOQ] = { "max_io_queues" },
-		[S_NS] = { "namespaces" },
+		[S_NS] = { "namespaces" }, [S_HASHES] = { "dhchap_hashes" },
+		[S_GROUPS] = { "dhchap_dhgroups" },
 	};
 	struct subsystem *s, *o;
 	const char *str;
@@ -1163,6 +1264,12 @@ parse_subsystem(struct ctx *c, yaml_node_t *n, const char *path)
 		return (-1);
 	if (f[S_PORTS].val != NULL &&
 	    parse_subsys_ports(c, s, path, &f[S_PORTS]) == -1)
+		return (-1);
+	if (f[S_HASHES].val != NULL &&
+	    parse_offer(c, path, &f[S_HASHES], false, &s->dhchap) == -1)
+		return (-1);
+	if (f[S_GROUPS].val != NULL &&
+	    parse_offer(c, path, &f[S_GROUPS], true, &s->dhchap) == -1)
 		return (-1);
 	if (f[S_MAXIOQ].val != NULL) {
 		if (get_uint(c, path, &f[S_MAXIOQ], 1, MAX_IO_QUEUES, &v) == -1)
@@ -1567,7 +1674,7 @@ config_free(struct config *cfg)
 		TAILQ_REMOVE(&cfg->subsystems, s, entry);
 		while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
 			TAILQ_REMOVE(&s->hosts, h, entry);
-			free(h);
+			host_free(h);
 		}
 		while ((ns = TAILQ_FIRST(&s->namespaces)) != NULL) {
 			TAILQ_REMOVE(&s->namespaces, ns, entry);

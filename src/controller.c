@@ -17,11 +17,20 @@ struct discovery_ctrl_list discovery_controllers =
     TAILQ_HEAD_INITIALIZER(discovery_controllers);
 static unsigned ncontrollers, ndisc_controllers;
 
+static void kato_arm(struct controller *);
+
 static void
 kato_expired(evutil_socket_t fd, short what, void *arg)
 {
 	struct controller *ctrl = arg;
+	uint64_t idle_ms = (now_ns() - atomic_load(&ctrl->auth_last_ns)) /
+	    1000000;
 
+	/* A queue busy authenticating (slow DH on a slow host) is traffic. */
+	if (atomic_load(&ctrl->auth_busy) > 0 || idle_ms < ctrl->kato_ms) {
+		kato_arm(ctrl);
+		return;
+	}
 	log_peer_warnx("controller %u (%s): no keep alive within %u ms",
 	    ctrl->cntlid, ctrl->hostnqn, ctrl->kato_ms);
 	ctrl_destroy(ctrl, "keep alive timeout");
@@ -97,6 +106,7 @@ ctrl_create(struct subsystem *ss, struct port *port, const char *subnqn,
 	}
 	ctrl->kato_ms = kato_ms;
 	ctrl->kato_ev = evtimer_new(main_loop->base, kato_expired, ctrl);
+	pthread_mutex_init(&ctrl->auth_mtx, NULL);
 	ctrl->refs = 1;		/* the admin queue */
 	ctrl->num_io_queues = ss ? ss->max_io_queues - 1 : 0;
 	ctrl->features[NVME_FEAT_TEMP_THRESH] = 0x0157;	/* 343 K */
@@ -143,6 +153,9 @@ ctrl_unref(struct controller *ctrl)
 	free(ctrl->disc_log);
 	pthread_mutex_destroy(&ctrl->err_mtx);
 	event_free(ctrl->kato_ev);
+	pthread_mutex_destroy(&ctrl->auth_mtx);
+	dhchap_key_clear(&ctrl->auth_cred.host);
+	dhchap_key_clear(&ctrl->auth_cred.ctrl);
 	if (ctrl->subsys)
 		subsystem_maybe_free(ctrl->subsys);
 	free(ctrl->ioq);
@@ -624,6 +637,10 @@ ctrl_dispatch_admin(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, NVME_SC_CMD_SEQ_ERROR | NVME_DNR >> 1);
 		return;
 	}
+	if (qp->auth_required && !qp->authenticated) {
+		cmd_complete_status(cmd, NVME_SC_AUTH_REQUIRED | NVME_DNR >> 1);
+		return;
+	}
 	if (!(ctrl->csts & NVME_CSTS_RDY)) {
 		cmd_complete_status(cmd, NVME_SC_CMD_SEQ_ERROR);
 		return;
@@ -669,6 +686,10 @@ ctrl_dispatch_io(struct nvmf_cmd *cmd)
 	cmd->dir = DIR_NONE;
 	if (cmd->sqe.opc == NVME_FABRICS_COMMAND) {
 		fabrics_dispatch(cmd);
+		return;
+	}
+	if (cmd->qp->auth_required && !cmd->qp->authenticated) {
+		cmd_complete_status(cmd, NVME_SC_AUTH_REQUIRED | NVME_DNR >> 1);
 		return;
 	}
 	io_dispatch(cmd);

@@ -1,7 +1,8 @@
 /*
  * Fabrics commands: Connect, Property Get/Set, Disconnect (NVMe over
- * Fabrics 1.1, section 3).  Connect on an I/O queue hands the queue pair to a
- * worker loop once the response is queued.
+ * Fabrics 1.1, section 3); Authentication Send/Receive go to auth.c.
+ * Connect on an I/O queue hands the queue pair to a worker loop once the
+ * response is queued: its authentication, if any, runs there.
  */
 #include "config.h"
 
@@ -125,6 +126,7 @@ connect_data_ready(struct nvmf_cmd *cmd)
 		qpair_ref(qp);
 		qp->ctrl = ctrl;
 		qp->qid = 0;
+		auth_ctrl_refresh(ctrl);
 		log_peer_info("%s: %s controller %u for %s on %s (KATO %u ms)",
 		    qp->peer, discovery ? "discovery" : "I/O", ctrl->cntlid,
 		    d->hostnqn, d->subnqn, kato);
@@ -167,6 +169,11 @@ connect_data_ready(struct nvmf_cmd *cmd)
 		return;
 	}
 	cmd->cqe.dw0 = ctrl->cntlid;
+	/* A host with a key authenticates every queue before using it. */
+	if (ctrl->auth_cred.host.len != 0) {
+		qp->auth_required = true;
+		cmd->cqe.dw0 |= NVMF_CONNECT_AUTHREQ_ATR;
+	}
 	cmd_complete_status(cmd, NVME_SC_SUCCESS);
 	if (qid != 0)
 		qpair_handoff(qp, loop_pick_worker());
@@ -270,6 +277,14 @@ fabrics_dispatch(struct nvmf_cmd *cmd)
 	}
 	if (qp->state != QP_ACTIVE || qp->ctrl == NULL) {
 		cmd_complete_status(cmd, NVME_SC_CMD_SEQ_ERROR | NVME_DNR >> 1);
+		return;
+	}
+	if (fctype == NVMF_FCTYPE_AUTH_SEND || fctype == NVMF_FCTYPE_AUTH_RECV) {
+		auth_dispatch(cmd);
+		return;
+	}
+	if (qp->auth_required && !qp->authenticated) {
+		cmd_complete_status(cmd, NVME_SC_AUTH_REQUIRED | NVME_DNR >> 1);
 		return;
 	}
 	switch (fctype) {

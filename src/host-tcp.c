@@ -624,5 +624,6 @@ host_fabrics_connect(struct host_qpair *hq, uint16_t qid, uint16_t sqsize,
 	*status = r.cqe.status >> 1;
 	if (*status != 0)
 		return (-1);
+	hq->connect_dw0 = r.cqe.dw0;
 	return (r.cqe.dw0 & 0xffff);
 }

@@ -36,6 +36,7 @@ struct perf_opts {
 	int		mix;		/* percent reads for randrw */
 	double		seconds;
 	bool		hdgst, ddgst, verify, json, poll;
+	struct dhchap_key key, ctrl_key;	/* DH-HMAC-CHAP, len 0: none */
 };
 
 struct perf_thread;
@@ -272,7 +273,8 @@ perf_usage(void)
 	    "usage: nvmfd perf [-gGjPv] [-a address] [-s port] [-n nqn] [-N nsid]\n"
 	    "                  [-c queues] [-T threads] [-q depth] [-o bytes]\n"
 	    "                  [-w read|write|randread|randwrite|randrw] [-M read%%]\n"
-	    "                  [-t seconds] [-H hostnqn]\n");
+	    "                  [-t seconds] [-H hostnqn] [-S dhchap-secret]\n"
+	    "                  [-C dhchap-ctrl-secret]\n");
 	exit(2);
 }
 
@@ -331,6 +333,27 @@ admin_identify(struct host_qpair *hq, uint8_t cns, uint32_t nsid, void *buf,
 	admin_run(hq, &r, what);
 }
 
+/* After a Connect: DH-HMAC-CHAP when the controller asks for it. */
+static void
+perf_auth(struct host_qpair *hq, const struct perf_opts *o, int qid)
+{
+	char err[256];
+
+	if (!(hq->connect_dw0 & NVMF_CONNECT_AUTHREQ_ATR)) {
+		if (o->ctrl_key.len)
+			fatalx("perf: queue %d: the controller asks for no "
+			    "authentication, so it cannot prove itself (-C)",
+			    qid);
+		return;
+	}
+	if (o->key.len == 0)
+		fatalx("perf: queue %d: the controller requires DH-HMAC-CHAP: "
+		    "give the host key with -S", qid);
+	if (host_authenticate(hq, o->nqn, o->hostnqn, &o->key, &o->ctrl_key,
+	    err, sizeof(err)) != 0)
+		fatalx("perf: queue %d: authentication failed: %s", qid, err);
+}
+
 /* Admin queue: Connect, enable, Identify; fills the namespace geometry. */
 static struct host_qpair *
 perf_admin(struct event_base *base, const struct perf_opts *o,
@@ -354,6 +377,7 @@ perf_admin(struct event_base *base, const struct perf_opts *o,
 		fatalx("perf: admin connect to %s failed: status 0x%x %s",
 		    o->nqn, status, hq->error);
 	*cntlid = rc;
+	perf_auth(hq, o, 0);
 
 	/* CC: 64-byte SQEs, 16-byte CQEs, enable; then wait for RDY. */
 	admin_property(hq, NVMF_FCTYPE_PROPERTY_SET, NVME_REG_CC, false,
@@ -445,12 +469,19 @@ perf_main(int argc, char *argv[])
 	struct host_qpair *admin;
 	struct perf_thread *threads;
 	double t0, t1, c0, c1, secs, iops, mbps;
+	char kerr[256];
 	int ch;
 
-	while ((ch = getopt(argc, argv, "a:c:gGH:jM:n:N:o:Pq:s:t:T:vw:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:c:C:gGH:jM:n:N:o:Pq:s:S:t:T:vw:")) != -1) {
 		switch (ch) {
 		case 'a': o.addr = optarg; break;
 		case 'c': o.queues = atoi(optarg); break;
+		case 'C':
+		case 'S':
+			if (auth_key_load(optarg, ch == 'S' ? &o.key : &o.ctrl_key,
+			    kerr, sizeof(kerr)) != 0)
+				fatalx("perf: -%c: %s", ch, kerr);
+			break;
 		case 'g': o.hdgst = true; break;
 		case 'G': o.ddgst = true; break;
 		case 'H': o.hostnqn = optarg; break;
@@ -475,7 +506,7 @@ perf_main(int argc, char *argv[])
 	}
 	if (optind != argc || o.queues < 1 || o.queues > 1024 || o.depth < 1 ||
 	    o.depth > 1023 || o.bs < 512 || o.bs % 512 || o.seconds <= 0 ||
-	    o.mix < 0 || o.mix > 100)
+	    o.mix < 0 || o.mix > 100 || (o.ctrl_key.len && !o.key.len))
 		perf_usage();
 	if (o.threads <= 0)
 		o.threads = MINIMUM(o.queues, (int)sysconf(_SC_NPROCESSORS_ONLN));
@@ -524,6 +555,7 @@ perf_main(int argc, char *argv[])
 		    o.hostnqn, hostid, cntlid, 0, &status) < 0)
 			fatalx("perf: I/O queue %d connect failed: status 0x%x %s",
 			    q + 1, status, hq->error);
+		perf_auth(hq, &o, q + 1);
 		t->hqs[t->nhq++] = hq;
 		for (int d = 0; d < o.depth; d++) {
 			struct perf_io *io = &t->ios[t->nios++];

@@ -292,7 +292,7 @@ subsystem_free(struct subsystem *ss)
 
 	while ((h = TAILQ_FIRST(&ss->hosts)) != NULL) {
 		TAILQ_REMOVE(&ss->hosts, h, entry);
-		free(h);
+		host_free(h);
 	}
 	free(ss->ns_table);
 	free(ss->port_ids);

@@ -107,6 +107,13 @@ unprepare(struct config *next)
 }
 
 static bool
+secret_equal(const char *a, const char *b)
+{
+	return (a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0);
+}
+
+/* Keys too: a key file may have new contents under the same name. */
+static bool
 hosts_equal(struct subsystem *a, struct subsystem *b)
 {
 	struct host *x, *y;
@@ -115,7 +122,12 @@ hosts_equal(struct subsystem *a, struct subsystem *b)
 		return (false);
 	for (x = TAILQ_FIRST(&a->hosts), y = TAILQ_FIRST(&b->hosts); x && y;
 	    x = TAILQ_NEXT(x, entry), y = TAILQ_NEXT(y, entry))
-		if (strcmp(x->nqn, y->nqn))
+		if (strcmp(x->nqn, y->nqn) ||
+		    !secret_equal(x->dhchap_secret, y->dhchap_secret) ||
+		    !secret_equal(x->dhchap_ctrl_secret,
+		    y->dhchap_ctrl_secret) ||
+		    memcmp(&x->key, &y->key, sizeof(x->key)) ||
+		    memcmp(&x->ctrl_key, &y->ctrl_key, sizeof(x->ctrl_key)))
 			return (false);
 	return (x == NULL && y == NULL);
 }
@@ -155,6 +167,7 @@ apply_subsystem(struct subsystem *rss, struct subsystem *nss)
 	memcpy(rss->serial, nss->serial, sizeof(rss->serial));
 	memcpy(rss->model, nss->model, sizeof(rss->model));
 	rss->max_io_queues = nss->max_io_queues;
+	rss->dhchap = nss->dhchap;
 	if (!hosts_equal(rss, nss)) {
 		struct host_list tmp = TAILQ_HEAD_INITIALIZER(tmp);
 
@@ -166,6 +179,8 @@ apply_subsystem(struct subsystem *rss, struct subsystem *nss)
 		host_revoke(rss, NULL);
 		visible = true;
 	}
+	/* New keys and offers serve the next authentication; nothing drops. */
+	auth_subsys_refresh(rss);
 	if (!ports_equal(rss, nss)) {
 		uint16_t *ids = rss->port_ids;
 		size_t n = rss->nport_ids;
@@ -253,6 +268,7 @@ config_apply(struct config *running, struct config *next, char *err,
 			rp->max_queue_depth = np->max_queue_depth;
 			rp->header_digest = np->header_digest;
 			rp->data_digest = np->data_digest;
+			rp->dhchap = np->dhchap;
 			continue;
 		}
 		if (np != NULL)

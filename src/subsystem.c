@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -99,6 +100,25 @@ subsystem_has_vwc(struct subsystem *ss)
 		if (ns->vwc)
 			return (true);
 	return (false);
+}
+
+struct host *
+host_find(struct subsystem *s, const char *hostnqn)
+{
+	struct host *h;
+
+	TAILQ_FOREACH(h, &s->hosts, entry)
+		if (strcmp(h->nqn, hostnqn) == 0)
+			return (h);
+	return (NULL);
+}
+
+/* Secrets are wiped, not just freed. */
+void
+host_free(struct host *h)
+{
+	auth_host_clear(h);
+	free(h);
 }
 
 bool

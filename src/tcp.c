@@ -279,6 +279,7 @@ qpair_close(struct qpair *qp, const char *why)
 		event_del(qp->wev);
 	if (qp->timer)
 		evtimer_del(qp->timer);
+	auth_qpair_free(qp);
 	if (qp->fd >= 0) {
 		close(qp->fd);
 		qp->fd = -1;

@@ -185,11 +185,16 @@ js list-ctrl
 js stats
 js show-config
 js add-subsys "$NQN_NEW" --model "json model" --hosts any
-js set-subsys "$NQN_NEW" --serial JSON-1 --allow-any-host off
+js set-subsys "$NQN_NEW" --serial JSON-1 --allow-any-host off \
+    --dhchap-hashes sha512,sha256 --dhchap-dhgroups ffdhe4096,null
+ctl show-config | grep -q "dhchap_dhgroups: \[ffdhe4096, null\]" ||
+	fail "set-subsys --dhchap-dhgroups does not show in show-config"
 js add-ns "$NQN_NEW" --backend ram --size 4M
 js set-ns "$NQN_NEW" 1 --readonly on
 js inject-error "$NQN_NEW" 1 --count 0
 js add-host "$NQN_NEW" "$HOST_OTHER"
+js set-host "$NQN_NEW" "$HOST_OTHER" \
+    --dhchap-secret "DHHC-1:00:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
 js del-host "$NQN_NEW" "$HOST_OTHER"
 js add-port --address 127.0.0.1 --port "$port2"
 js del-port "$(json 'j["port"]["id"]' <"$tmp/out")"

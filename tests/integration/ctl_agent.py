@@ -11,12 +11,20 @@ verb and gets one line back, "ok ..." or "fail ...":
   terminate          nvmfctl terminate on NQN's only controller   -> "ok ID"
   recreate SIZE MS   del-subsys NQN, wait MS milliseconds, add-subsys NQN on
                      port 1 with a SIZE-byte RAM namespace 1        -> "ok"
+  set-host HOST KEY  nvmfctl set-host NQN HOST --dhchap-secret KEY -> "ok"
+  rekey KEY          write KEY into --keyfile (mode 0600), nvmfctl reload
+                                                                    -> "ok"
+  perf-target PORT SUBNQN HOSTNQN KEY CTRLKEY
+                     nvmfctl perf against 127.0.0.1:PORT (the guest's
+                     kernel target through a forwarded port) with these
+                     DH-HMAC-CHAP keys                              -> "ok"
   done               -> "ok", and the listener exits
 
 Only these verbs exist; each request and its outcome is printed.
 """
 import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -30,7 +38,9 @@ def log(msg):
 def ctl(args, opts):
     cmd = [opts.nvmfctl, "-s", opts.socket] + args
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    log("nvmfctl %s -> exit %d%s" % (" ".join(args), p.returncode,
+    shown = ["(secret)" if i > 0 and args[i - 1] == "--dhchap-secret" else a
+             for i, a in enumerate(args)]
+    log("nvmfctl %s -> exit %d%s" % (" ".join(shown), p.returncode,
         (": " + p.stderr.strip()) if p.stderr.strip() else ""))
     return p
 
@@ -40,6 +50,11 @@ def controllers(opts):
     if p.returncode != 0:
         return None
     return [c["cntlid"] for c in json.loads(p.stdout)["controllers"]]
+
+
+def words_safe(line):
+    """Requests with a secret are not printed whole."""
+    return not line.startswith(("set-host", "rekey", "perf-target"))
 
 
 def handle(line, opts):
@@ -84,6 +99,35 @@ def handle(line, opts):
                 return "fail %s exit %d: %s" % (step[0], p.returncode,
                                                 p.stderr.strip())
         return "ok"
+    if verb == "set-host" and len(args) == 2:
+        p = ctl(["set-host", opts.nqn, args[0], "--dhchap-secret", args[1]],
+                opts)
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
+        return "ok"
+    if verb == "rekey" and len(args) == 1 and opts.keyfile:
+        fd = os.open(opts.keyfile + ".new", os.O_WRONLY | os.O_CREAT |
+                     os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(args[0] + "\n")
+        os.rename(opts.keyfile + ".new", opts.keyfile)
+        p = ctl(["reload"], opts)
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
+        return "ok"
+    if verb == "perf-target" and len(args) == 5 and args[0].isdigit():
+        cmd = [opts.nvmfctl, "perf", "-a", "127.0.0.1", "-s", args[0],
+               "-n", args[1], "-H", args[2], "-S", args[3], "-C", args[4],
+               "-c", "2", "-q", "4", "-t", "1", "-w", "randread"]
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        last = (p.stdout if p.returncode == 0 else
+                p.stderr).strip().splitlines()
+        last = last[-1] if last else ""
+        log("perf against 127.0.0.1:%s -> exit %d: %s" %
+            (args[0], p.returncode, last))
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, last[:120])
+        return "ok " + last[:60]
     if verb == "done" and not args:
         return "ok"
     return "fail unknown request"
@@ -95,6 +139,7 @@ def main():
     ap.add_argument("--nvmfctl", required=True)
     ap.add_argument("--socket", required=True)
     ap.add_argument("--nqn", required=True)
+    ap.add_argument("--keyfile", help="the key file rekey writes")
     ap.add_argument("--timeout", type=float, default=300,
                     help="exit after this many seconds in any case")
     opts = ap.parse_args()
@@ -117,7 +162,7 @@ def main():
             conn.settimeout(10)
             data = b""
             try:
-                while b"\n" not in data and len(data) < 256:
+                while b"\n" not in data and len(data) < 1024:
                     chunk = conn.recv(256)
                     if not chunk:
                         break
@@ -132,7 +177,8 @@ def main():
             except (OSError, ValueError, KeyError,
                     subprocess.SubprocessError) as e:
                 answer = "fail %s" % e
-            log("%s: %r -> %s" % (peer[0], line, answer))
+            shown = line if words_safe(line) else line.split()[0] + " ..."
+            log("%s: %r -> %s" % (peer[0], shown, answer))
             try:
                 conn.sendall((answer + "\n").encode())
             except OSError as e:

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include <check.h>
 #include <stdio.h>
@@ -758,6 +759,107 @@ START_TEST(test_err_nqn)
 }
 END_TEST
 
+/* ------------------------------------------------------- DH-HMAC-CHAP */
+
+#define KEY_A	"DHHC-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
+#define KEY_BAD	"DHHC-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaS:"
+#define AUTH_HEAD \
+	"ports:\n" \
+	"  - address: 127.0.0.1\n" \
+	"    dhchap_dhgroups: [ffdhe2048, null]\n" \
+	"subsystems:\n" \
+	"  - nqn: nqn.2026-11.io.nvmfd:t\n" \
+	"    dhchap_hashes: [sha512, sha256]\n" \
+	"    hosts:\n" \
+	"      - nqn.2026-11.io.x:plain\n"
+
+START_TEST(test_dhchap)
+{
+	char *keyfile = write_tmp(KEY_A "\n"), *text, *yaml, *saved = NULL;
+	struct config *cfg, *again;
+	struct subsystem *s;
+	struct host *h;
+	size_t len;
+	FILE *fp;
+
+	ck_assert_int_eq(chmod(keyfile, 0600), 0);
+	ck_assert_int_ne(asprintf(&text, AUTH_HEAD
+	    "      - nqn: nqn.2026-11.io.x:a\n"
+	    "        dhchap_secret: \"%s\"\n"
+	    "        dhchap_ctrl_secret: \"@%s\"\n", KEY_A, keyfile), -1);
+	cfg = LOAD_OK(text);
+	s = first_subsys(cfg);
+	ck_assert_uint_eq(s->dhchap.nhashes, 2);
+	ck_assert_uint_eq(s->dhchap.hashes[0], DHCHAP_SHA512);
+	ck_assert_uint_eq(TAILQ_FIRST(&cfg->ports)->dhchap.ngroups, 2);
+	ck_assert_uint_eq(TAILQ_FIRST(&cfg->ports)->dhchap.groups[1],
+	    DHCHAP_NULL);
+	ck_assert_uint_eq(host_find(s, "nqn.2026-11.io.x:plain")->key.len, 0);
+	h = host_find(s, "nqn.2026-11.io.x:a");
+	ck_assert_uint_eq(h->key.len, 32);
+	ck_assert_uint_eq(h->ctrl_key.len, 32);
+	ck_assert(config_has_inline_secrets(cfg));
+
+	/* Hidden unless asked for; the key file is only named. */
+	fp = open_memstream(&yaml, &len);
+	ck_assert_int_eq(config_write(cfg, fp, false), 0);
+	fclose(fp);
+	ck_assert_ptr_null(strstr(yaml, "AAECAw"));
+	ck_assert_ptr_nonnull(strstr(yaml, keyfile));
+	ck_assert_ptr_nonnull(strstr(yaml, "# dhchap_secret: hidden"));
+	free(yaml);
+	/* With them, the file loads back to the same keys and offers. */
+	fp = open_memstream(&saved, &len);
+	ck_assert_int_eq(config_write(cfg, fp, true), 0);
+	fclose(fp);
+	again = LOAD_OK(saved);
+	s = first_subsys(again);
+	h = host_find(s, "nqn.2026-11.io.x:a");
+	ck_assert_mem_eq(&h->key, &host_find(first_subsys(cfg),
+	    "nqn.2026-11.io.x:a")->key, sizeof(h->key));
+	ck_assert_str_eq(h->dhchap_ctrl_secret + 1, keyfile);
+	ck_assert_uint_eq(s->dhchap.hashes[1], DHCHAP_SHA256);
+	ck_assert_uint_eq(TAILQ_FIRST(&again->ports)->dhchap.ngroups, 2);
+	config_free(again);
+	config_free(cfg);
+	free(saved);
+	free(text);
+
+	/* A key file others may read is refused, naming file and mode. */
+	ck_assert_int_eq(chmod(keyfile, 0644), 0);
+	ck_assert_int_ne(asprintf(&text, AUTH_HEAD
+	    "      - nqn: nqn.2026-11.io.x:a\n"
+	    "        dhchap_secret: \"@%s\"\n", keyfile), -1);
+	EXPECT_ERR(text, 10, 24, "subsystems[0].hosts[1].dhchap_secret",
+	    "mode 0644");
+	ck_assert_ptr_nonnull(strstr(errbuf, keyfile));
+	free(text);
+	unlink(keyfile);
+	free(keyfile);
+
+	EXPECT_ERR(AUTH_HEAD "      - nqn: nqn.2026-11.io.x:a\n"
+	    "        dhchap_secret: \"" KEY_BAD "\"\n", 10, 24,
+	    "subsystems[0].hosts[1].dhchap_secret", "CRC-32");
+	EXPECT_ERR(AUTH_HEAD "      - nqn: nqn.2026-11.io.x:a\n"
+	    "        dhchap_ctrl_secret: \"" KEY_A "\"\n", 10, 9,
+	    "subsystems[0].hosts[1].dhchap_ctrl_secret", "needs dhchap_secret");
+	EXPECT_ERR(AUTH_HEAD "      - dhchap_secret: \"" KEY_A "\"\n", 9, 9,
+	    "subsystems[0].hosts[1].nqn", "is required");
+	EXPECT_ERR(AUTH_HEAD "      - nqn: nqn.2026-11.io.x:a\n"
+	    "        dhchap_secret: \"@relative\"\n", 10, 24,
+	    "subsystems[0].hosts[1].dhchap_secret", "absolute");
+	EXPECT_ERR("ports:\n  - address: 127.0.0.1\n"
+	    "    dhchap_hashes: [sha1]\n", 3, 21,
+	    "ports[0].dhchap_hashes[0]", "sha256, sha384 or sha512");
+	EXPECT_ERR("ports:\n  - address: 127.0.0.1\n"
+	    "    dhchap_dhgroups: [ffdhe2048, ffdhe2048]\n", 3, 34,
+	    "ports[0].dhchap_dhgroups[1]", "listed twice");
+	EXPECT_ERR("ports:\n  - address: 127.0.0.1\n"
+	    "    dhchap_dhgroups: []\n", 3, 22,
+	    "ports[0].dhchap_dhgroups", "at least one");
+}
+END_TEST
+
 START_TEST(test_err_yaml)
 {
 	/* A tab where indentation is expected. */
@@ -1032,6 +1134,7 @@ config_suite(void)
 	tcase_add_test(tc, test_derive_direct);
 	tcase_add_test(tc, test_nqn_valid);
 	tcase_add_test(tc, test_lookups_null);
+	tcase_add_test(tc, test_dhchap);
 	suite_add_tcase(s, tc);
 	return (s);
 }

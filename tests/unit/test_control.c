@@ -1521,6 +1521,79 @@ START_TEST(reload_file)
 }
 END_TEST
 
+/* DH-HMAC-CHAP keys on hosts: checked, rotated, listed as "host" or
+ * "bidirectional" but never shown, hidden by show-config and kept out of a
+ * saved file unless asked for. */
+#define KEY_A	"DHHC-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
+#define KEY_BAD	"DHHC-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaS:"
+#define HOST_K	"nqn.2026-11.io.nvmfd.test:keyed"
+
+START_TEST(dhchap_hosts)
+{
+	char path[300], keyfile[300], arg[310];
+	struct subsystem *ss = subsystem_find(running_config, NQN_B);
+	struct host *h;
+	struct stat st;
+	struct run r;
+	FILE *fp;
+
+	EXPECT(CTL_EUSAGE, "CRC-32", "add-host", NQN_B, HOST_K,
+	    "--dhchap-secret", KEY_BAD);
+	EXPECT(CTL_EUSAGE, "needs a host key", "add-host", NQN_B, HOST_K,
+	    "--dhchap-ctrl-secret", KEY_A);
+	ck_assert_ptr_null(host_find(ss, HOST_K));
+	OK("add-host", NQN_B, HOST_K, "--dhchap-secret", KEY_A);
+	h = host_find(ss, HOST_K);
+	ck_assert_uint_eq(h->key.len, 32);
+	ck_assert_int_eq(run(&r, "list-hosts", NQN_B, NULL), CTL_OK);
+	ck_assert_ptr_null(strstr(r.text, "AAECAw"));
+	ck_assert_ptr_nonnull(strstr(r.text, "host"));
+	run_free(&r);
+	ck_assert_int_eq(run(&r, "show-config", NULL), CTL_OK);
+	ck_assert_ptr_null(strstr(r.text, "AAECAw"));
+	run_free(&r);
+	ck_assert_int_eq(run(&r, "show-config", "--show-secrets", NULL), CTL_OK);
+	ck_assert_ptr_nonnull(strstr(r.text, KEY_A));
+	run_free(&r);
+
+	snprintf(path, sizeof(path), "%s/secrets.yaml", dir);
+	EXPECT(CTL_EUSAGE, "--show-secrets", "save", path);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	OK("save", "--show-secrets", path);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 077, 0);
+
+	/* A key file: refused while others may read it. */
+	snprintf(keyfile, sizeof(keyfile), "%s/k.key", dir);
+	fp = fopen(keyfile, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(KEY_A "\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(chmod(keyfile, 0640), 0);
+	snprintf(arg, sizeof(arg), "@%s", keyfile);
+	EXPECT(CTL_EUSAGE, "mode 0640", "set-host", NQN_B, HOST_K,
+	    "--dhchap-ctrl-secret", arg);
+	ck_assert_uint_eq(h->ctrl_key.len, 0);
+	ck_assert_int_eq(chmod(keyfile, 0600), 0);
+	OK("set-host", NQN_B, HOST_K, "--dhchap-ctrl-secret", arg);
+	ck_assert_uint_eq(h->ctrl_key.len, 32);
+	ck_assert_str_eq(h->dhchap_ctrl_secret, arg);
+	ck_assert_int_eq(run(&r, "list-hosts", NQN_B, NULL), CTL_OK);
+	ck_assert_ptr_nonnull(strstr(r.text, "bidirectional"));
+	run_free(&r);
+	EXPECT(CTL_EUSAGE, "nothing to change", "set-host", NQN_B, HOST_K);
+	EXPECT(CTL_ENOENT, "not listed", "set-host", NQN_B, HOST_1 "x",
+	    "--dhchap-secret", KEY_A);
+	/* "" removes keys; then nothing inline is left to hide. */
+	OK("set-host", NQN_B, HOST_K, "--dhchap-secret", "",
+	    "--dhchap-ctrl-secret", "");
+	ck_assert_uint_eq(h->key.len, 0);
+	ck_assert_ptr_null(h->dhchap_secret);
+	OK("save", path);
+	unlink(keyfile);
+}
+END_TEST
+
 static Suite *
 control_suite(void)
 {
@@ -1559,6 +1632,7 @@ control_suite(void)
 	tcase_add_test(tt, subsys_options);
 	tcase_add_test(tt, save_and_load);
 	tcase_add_test(tt, reload_file);
+	tcase_add_test(tt, dhchap_hosts);
 	suite_add_tcase(s, tt);
 	return (s);
 }

@@ -1,0 +1,215 @@
+#!/bin/sh
+# Integration test: DH-HMAC-CHAP between the Linux kernel's NVMe/TCP host
+# (Debian's 6.12 in a QEMU VM from ../shared/peer-linux) and nvmfd running
+# on this machine.
+#
+# Environment (set by `make check`): NVMFD = the daemon binary, top_srcdir.
+# Exit: 0 pass, 77 skip (no peer-linux, QEMU or python3), 1 fail, 99 error.
+#
+# Three subsystems, each offering one hash and one DH group so the host must
+# use it: sha256/NULL (host key in a key file), sha384/ffdhe2048 (with a
+# controller key: bidirectional) and sha512/ffdhe8192.  One VM boot runs
+# guest/linux-auth.sh: authenticated connects with I/O (fio verify on one),
+# a wrong host key, no key, a wrong controller key, and a key rotated with
+# nvmfctl set-host (through ctl_agent.py) followed by the host's
+# re-authentication on the live association, then once more by rewriting
+# the key file and nvmfctl reload.  Here: the daemon's log must
+# show each exchange and must not hold any key.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
+NVMFD=${NVMFD:-$PWD/nvmfd}
+peer=$top_srcdir/../shared/peer-linux
+
+NQN_A=nqn.2026-11.io.nvmfd.test:auth-sha256-null
+NQN_B=nqn.2026-11.io.nvmfd.test:auth-sha384-2048
+NQN_C=nqn.2026-11.io.nvmfd.test:auth-sha512-8192
+HID=5a3e0c1e-7b7e-4d0a-9a51-3f2a6c1d0e01
+H=nqn.2014-08.org.nvmexpress:uuid:$HID
+VM_TIMEOUT=300
+
+. "$here/lib.sh"
+. "$here/vm-run.sh"
+vm_test_init linux-auth
+
+vm_pid=""
+agent_pid=""
+test_tmpdir linux-auth 60 || exit 99
+# shellcheck disable=SC2317  # called from the trap
+test_cleanup() {
+	for p in $vm_pid $agent_pid; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+}
+
+sock=$tmp/ctl.sock
+ln -s "$NVMFD" "$tmp/nvmfctl" || exit 99
+
+key() { python3 "$peer/tlspsk.py" dhchap "$1"; }
+KEY_A=$(key 1) KEY_B=$(key 2) CTRL_B=$(key 3) KEY_C=$(key 3) || exit 99
+KEY_T=$(key 1) CTRL_T=$(key 1) || exit 99	# for the guest's kernel target
+umask 077
+printf '%s\n' "$KEY_A" >"$tmp/host-a.key"
+
+# shellcheck disable=SC2317  # called through setup
+write_config() {	# PORT
+	cat >"$tmp/nvmfd.yaml" <<EOF
+workers: 2
+control:
+  socket: $sock
+ports:
+  - id: 1
+    address: 127.0.0.1
+    port: $1
+subsystems:
+  - nqn: $NQN_A
+    dhchap_hashes: [sha256]
+    dhchap_dhgroups: [null]
+    hosts:
+      - nqn: $H
+        dhchap_secret: "@$tmp/host-a.key"
+    namespaces:
+      - backend: ram
+        size: 32M
+  - nqn: $NQN_B
+    dhchap_hashes: [sha384]
+    dhchap_dhgroups: [ffdhe2048]
+    hosts:
+      - nqn: $H
+        dhchap_secret: "$KEY_B"
+        dhchap_ctrl_secret: "$CTRL_B"
+    namespaces:
+      - backend: ram
+        size: 32M
+  - nqn: $NQN_C
+    dhchap_hashes: [sha512]
+    dhchap_dhgroups: [ffdhe8192]
+    hosts:
+      - nqn: $H
+        dhchap_secret: "$KEY_C"
+    namespaces:
+      - backend: ram
+        size: 32M
+EOF
+}
+
+# shellcheck disable=SC2317  # called through setup
+stop_agent() {
+	[ -n "$agent_pid" ] || return 0
+	kill "$agent_pid" 2>/dev/null
+	wait "$agent_pid" 2>/dev/null
+	agent_pid=""
+}
+
+# shellcheck disable=SC2317  # called through setup
+start_agent() {	# PORT
+	stop_agent
+	: >"$tmp/agent.log"
+	python3 "$here/ctl_agent.py" --port "$1" --nvmfctl "$tmp/nvmfctl" \
+	    --socket "$sock" --nqn "$NQN_A" --keyfile "$tmp/host-a.key" \
+	    --timeout $((VM_TIMEOUT + 30)) \
+	    >"$tmp/agent.log" 2>&1 &
+	agent_pid=$!
+	for _ in $(seq 50); do
+		grep -q 'listening' "$tmp/agent.log" && return 0
+		kill -0 "$agent_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop_agent
+	return 1
+}
+
+# Ports 24540-24549: the NVMe/TCP port and, next to it, the agent's.
+# shellcheck disable=SC2317  # called by daemon_start_on_ports
+setup() { write_config "$1" && start_agent $(($1 + 1)); }
+if ! daemon_start_on_ports setup "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
+    "24540 24542 24544 24546 24548" -d; then
+	say "ERROR: $daemon_error"
+	exit 99
+fi
+port=$daemon_port
+say "nvmfd (pid $daemon_pid) ready on 127.0.0.1:$port, agent on $((port + 1))"
+
+# A key file others may read is refused, naming the file and its mode.
+chmod 0644 "$tmp/host-a.key"
+if "$NVMFD" -n -f "$tmp/nvmfd.yaml" >"$tmp/check.out" 2>&1; then
+	fail "a group/world-readable key file was accepted"
+elif ! grep -q "host-a.key: mode 0644" "$tmp/check.out"; then
+	fail "the refusal does not name the file and mode: $(cat "$tmp/check.out")"
+else
+	say "ok: a 0644 key file is refused: $(head -1 "$tmp/check.out")"
+fi
+chmod 0600 "$tmp/host-a.key"
+
+# nvmfd's own host role (perf) authenticates too, bidirectionally (and in
+# the guest, to the kernel's target).
+perf() { "$NVMFD" perf -a 127.0.0.1 -s "$port" -n "$NQN_B" -H "$H" -t 1 \
+    -c 2 -q 4 -w randread "$@" >"$tmp/perf.out" 2>&1; }
+if perf -S "$KEY_B" -C "$CTRL_B"; then
+	say "ok: perf authenticated (sha384, ffdhe2048, bidirectional): $(tail -1 "$tmp/perf.out" | cut -c1-60)"
+else
+	fail "perf with the keys: $(tail -1 "$tmp/perf.out")"
+fi
+if perf -S "$KEY_C"; then
+	fail "perf with a wrong host key got in"
+elif ! grep -q 'Failure1 reason 0x01' "$tmp/perf.out"; then
+	fail "perf with a wrong host key: $(tail -1 "$tmp/perf.out")"
+fi
+if perf -S "$KEY_B" -C "$KEY_C"; then
+	fail "perf accepted a controller that does not know the controller key"
+fi
+
+say "booting the Linux host VM (guest/linux-auth.sh)"
+tport=$((port + 5))	# the guest's nvmet, forwarded to 127.0.0.1
+run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" --hostfwd "$tport" \
+	"$here/guest/linux-auth.sh" \
+	"$port" $((port + 1)) "$H" "$HID" "$NQN_A" "$NQN_B" "$NQN_C" \
+	"$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C" "$tport" "$KEY_T" "$CTRL_T"
+tr -d '\r' <"$tmp/vm.out" >"$tmp/vm.txt"
+case $vm_rc in
+0) say "guest checks passed" ;;
+124) fail "the VM timed out after ${VM_TIMEOUT}s" ;;
+125) fail "the guest reported no exit code (kernel panic?)" ;;
+*) fail "guest checks failed (exit $vm_rc): $(grep -m1 '^FAIL' "$tmp/vm.txt")" ;;
+esac
+stop_agent
+
+# The daemon's side of each exchange.
+logged() {	# WHAT PATTERN
+	if grep -qE "$2" "$tmp/nvmfd.log"; then
+		say "ok: daemon log: $1"
+	else
+		fail "daemon log has no line for: $1 ($2)"
+	fi
+}
+if [ "$vm_rc" = 0 ]; then
+	logged "sha256/NULL" "qid 0: host $H authenticated \(sha256, null\)"
+	logged "an I/O queue authenticated" "qid [1-9]: host $H authenticated"
+	logged "sha384/ffdhe2048 bidirectional" \
+	    "qid 0: host $H authenticated \(sha384, ffdhe2048, bidirectional\)"
+	logged "sha512/ffdhe8192" "qid 0: host $H authenticated \(sha512, ffdhe8192\)"
+	logged "wrong host key" "host $H: authentication failed: host response does not match"
+	logged "wrong controller key" "host $H: authentication failed: host sent Failure2"
+	logged "the rotation" "subsystem $NQN_A: host $H keys changed"
+	logged "the reload" "reloaded $tmp/nvmfd.yaml"
+	# Re-authentication: two more sha256 successes on qid 0 than connects.
+	n=$(grep -c "qid 0: host $H authenticated (sha256, null)" "$tmp/nvmfd.log")
+	[ "$n" -ge 3 ] || fail "qid 0 of $NQN_A authenticated $n times, not 3"
+fi
+
+say "the daemon's authentication lines (H = $H):"
+grep -E 'authenticat|keys changed' "$tmp/nvmfd.log" | sed "s/$H/H/g; s/^/    /"
+
+# No key, in any form the daemon saw, is in its log.
+NEWKEYS=$(sed -n 's/^NEWKEY=//p' "$tmp/vm.txt")
+for k in "$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C" "$KEY_T" "$CTRL_T" $NEWKEYS; do
+	body=$(echo "$k" | cut -d: -f3)
+	if grep -qF "$body" "$tmp/nvmfd.log" "$tmp/agent.log"; then
+		fail "a key is in the daemon's or agent's log"
+	fi
+done
+say "ok: no key in the logs"
+
+test_finish
