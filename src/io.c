@@ -229,6 +229,20 @@ io_write_zeroes(struct nvmf_cmd *cmd)
 	io_submit(cmd, IO_WRITE_ZEROES, off, len, io_done);
 }
 
+/* Commands whose data are parameters (ranges, descriptors, the data to
+ * compare): into a buffer, then ready(). */
+static void
+io_fetch_params(struct nvmf_cmd *cmd, size_t len,
+    void (*ready)(struct nvmf_cmd *))
+{
+	if (cmd_alloc_buf(cmd, len) != 0) {
+		cmd_complete_status(cmd, NVME_SC_INTERNAL);
+		return;
+	}
+	cmd->dir = DIR_H2C;
+	cmd_fetch_data(cmd, ready);
+}
+
 /* Dataset Management: deallocate each range in turn (cmd->seq counts). */
 static void
 dsm_next(struct nvmf_io *io, int err)
@@ -289,12 +303,7 @@ io_dsm(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, DNR(NVME_SC_SGL_INVALID_DATA_LEN));
 		return;
 	}
-	if (cmd_alloc_buf(cmd, cmd->data_len) != 0) {
-		cmd_complete_status(cmd, NVME_SC_INTERNAL);
-		return;
-	}
-	cmd->dir = DIR_H2C;
-	cmd_fetch_data(cmd, dsm_ready);
+	io_fetch_params(cmd, cmd->data_len, dsm_ready);
 }
 
 /*
@@ -446,12 +455,7 @@ io_copy(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, DNR(NVME_SC_SGL_INVALID_DATA_LEN));
 		return;
 	}
-	if (cmd_alloc_buf(cmd, cmd->data_len) != 0) {
-		cmd_complete_status(cmd, NVME_SC_INTERNAL);
-		return;
-	}
-	cmd->dir = DIR_H2C;
-	cmd_fetch_data(cmd, copy_ready);
+	io_fetch_params(cmd, cmd->data_len, copy_ready);
 }
 
 /* Compare: host data in buf, media data read into buf2, then memcmp. */
@@ -502,14 +506,9 @@ io_compare(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, sc);
 		return;
 	}
-	if (cmd_alloc_buf(cmd, len) != 0) {
-		cmd_complete_status(cmd, NVME_SC_INTERNAL);
-		return;
-	}
 	cmd->io.offset = off;
 	cmd->io.len = len;
-	cmd->dir = DIR_H2C;
-	cmd_fetch_data(cmd, compare_ready);
+	io_fetch_params(cmd, len, compare_ready);
 }
 
 void
