@@ -20,6 +20,12 @@ doubles), and the 4 KiB / 1 MiB discovery ratio at 10000.  It exits 1 when
 a normalized factor exceeds --max-factor (default 1.6: linear with room for
 noise), or the discovery ratio exceeds 10.
 
+With --datapath N, it then starts one daemon with 1 subsystem and one with
+N (one worker each, pinned to CPU 0, perf on CPU 1 where there are two)
+and runs `nvmfd perf` 4 KiB randread QD32 against subsystem 0 of each in
+turn, --rounds times: the data path must not care how many subsystems
+exist (goal: at least 0.97x the IOPS, median of the rounds).
+
 Usage: scale.py NVMFD [--counts 1000,5000,10000,20000] [--json FILE]
 Loopback only; every wait is bounded; only the daemons it starts are
 stopped, by PID.
@@ -160,12 +166,69 @@ def measure(nvmfd, n, work):
     return r
 
 
+def start_daemon(nvmfd, n, work, tag):
+    port = free_port()
+    sock = os.path.join(work, f"ctl-{tag}.sock")
+    cfg = os.path.join(work, f"dp-{tag}.yaml")
+    write_config(cfg, n, port, sock)
+    log = open(os.path.join(work, f"dp-{tag}.log"), "w")
+    pin = ["taskset", "-c", "0"] if os.cpu_count() >= 2 else []
+    d = subprocess.Popen(pin + [nvmfd, "-F", "-f", cfg], stdout=log,
+                         stderr=log)
+    deadline = time.monotonic() + 600
+    while True:
+        with open(log.name) as f:
+            if " ready" in f.read():
+                return d, port
+        if d.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"scale.py: nvmfd did not start with {n}")
+        time.sleep(0.05)
+
+
+def perf_iops(nvmfd, port, secs):
+    pin = ["taskset", "-c", "1"] if os.cpu_count() >= 2 else []
+    p = subprocess.run(pin + [nvmfd, "perf", "-a", "127.0.0.1", "-s",
+                       str(port), "-n", "nqn.2026-11.io.nvmfd.scale:vol0",
+                       "-q", "32", "-o", "4096", "-w", "randread", "-t",
+                       str(secs), "-j"], capture_output=True, text=True,
+                       timeout=secs + 60)
+    if p.returncode != 0:
+        raise SystemExit(f"scale.py: perf: {p.stderr.strip()[-300:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])["iops"]
+
+
+def datapath(nvmfd, n, rounds, secs):
+    with tempfile.TemporaryDirectory(prefix="nvmfd-scale.") as work:
+        d1, p1 = start_daemon(nvmfd, 1, work, "one")
+        dn, pn = start_daemon(nvmfd, n, work, "many")
+        one, many = [], []
+        try:
+            for _ in range(rounds):
+                one.append(perf_iops(nvmfd, p1, secs))
+                many.append(perf_iops(nvmfd, pn, secs))
+        finally:
+            for d in (d1, dn):
+                d.terminate()
+                d.wait(30)
+    one.sort()
+    many.sort()
+    ratio = many[len(many) // 2] / one[len(one) // 2]
+    print(f"data path: 4K randread QD32 with 1 subsystem "
+          f"{', '.join('%.0f' % x for x in one)} IOPS; with {n} "
+          f"{', '.join('%.0f' % x for x in many)} IOPS; median ratio "
+          f"{ratio:.3f} (goal >= 0.97)")
+    return ratio
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("nvmfd")
     ap.add_argument("--counts", default="1000,5000,10000,20000")
     ap.add_argument("--max-factor", type=float, default=1.6)
     ap.add_argument("--json")
+    ap.add_argument("--datapath", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=5)
     o = ap.parse_args()
     counts = [int(x) for x in o.counts.split(",")]
     rows = []
@@ -199,6 +262,9 @@ def main():
                   "1 MiB chunks' CPU (goal <= 10)")
             if ratio > 10:
                 bad.append(f"discovery 4K/1M ratio {ratio:.1f}")
+    if o.datapath:
+        if datapath(o.nvmfd, o.datapath, o.rounds, o.seconds) < 0.97:
+            bad.append("data path slower with more subsystems")
     if o.json:
         with open(o.json, "w") as f:
             json.dump(rows, f, indent=1)
