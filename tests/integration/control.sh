@@ -319,7 +319,7 @@ ctl add-ns "$NQN_LIVE" --backend ram --size 32M >/dev/null || fail "add-ns again
 
 say "--- terminate while perf runs"
 # Long enough to be running still on a loaded machine; terminate ends it.
-$PERF -n "$NQN_LIVE" -t 10 -w randrw >"$tmp/perf-term.out" 2>&1 &
+$PERF -n "$NQN_LIVE" -t 30 -w randrw >"$tmp/perf-term.out" 2>&1 &
 perf_pid=$!
 bgpids=$perf_pid
 cntlid=
@@ -399,6 +399,34 @@ fi
 ctl save >/dev/null || fail "save (to the file it was loaded from)"
 perf -n "$NQN_LIVE" -t 0.5 -w randwrite >/dev/null 2>&1 ||
 	fail "perf on the restored subsystem failed"
+
+say "--- 1000 control clients at once"
+fd0=$(ls "/proc/$daemon_pid/fd" | wc -l)
+python3 - "$sock" <<'PY' || fail "the control flood itself failed"
+import socket, sys
+socks = []
+for _ in range(1000):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(sys.argv[1])
+    except OSError:
+        s.close()
+        continue
+    socks.append(s)
+ctl_ok = 0
+for s in socks:
+    s.close()
+print("held", len(socks), flush=True)
+PY
+sleep 0.5
+if ctl version >/dev/null 2>&1; then
+	pass "nvmfctl is served after 1000 clients connected at once"
+else
+	fail "nvmfctl is not served after the control flood"
+fi
+fd1=$(ls "/proc/$daemon_pid/fd" | wc -l)
+[ "$fd1" -le "$fd0" ] && pass "control flood: fds $fd0 -> $fd1" ||
+	fail "control flood left descriptors open: $fd0 -> $fd1"
 
 say "--- inject-error: what a host and the health logs see"
 if PYTHONPATH="$here" python3 "$here/inject.py" --port "$daemon_port" \
