@@ -63,6 +63,8 @@ struct perf_thread {
 	uint32_t	lba_shift;
 	bool		stopping;
 	bool		finished;	/* the loop may return */
+	atomic_bool	exited;		/* the thread is done: all its queues
+					 * finished, or died */
 	int		inflight;
 	atomic_ullong	done_ios;
 	uint64_t	reads, writes, errors, verify_errors;
@@ -263,6 +265,7 @@ perf_thread_main(void *arg)
 			event_base_loop(t->base, EVLOOP_NONBLOCK);
 	} else
 		event_base_loop(t->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	atomic_store(&t->exited, true);
 	return (NULL);
 }
 
@@ -581,17 +584,21 @@ perf_main(int argc, char *argv[])
 		if (pthread_create(&threads[i].tid, NULL, perf_thread_main,
 		    &threads[i]) != 0)
 			fatal("perf: pthread_create");
-	/* Progress once a second while the threads run. */
+	/* Progress once a second while the threads run; they end early when
+	 * their queues die (a controller terminated or reset). */
 	for (uint64_t last = 0;;) {
 		double now;
 		uint64_t sum = 0;
+		int running = 0;
 
 		usleep(200000);
 		now = now_ns() / 1e9;
-		for (int i = 0; i < o.threads; i++)
+		for (int i = 0; i < o.threads; i++) {
 			sum += atomic_load_explicit(&threads[i].done_ios,
 			    memory_order_relaxed);
-		if (now - t0 >= o.seconds)
+			running += !atomic_load(&threads[i].exited);
+		}
+		if (now - t0 >= o.seconds || running == 0)
 			break;
 		if (!o.json && (uint64_t)(now - t0) != last) {
 			last = (uint64_t)(now - t0);
