@@ -134,7 +134,9 @@ struct host_assoc *host_assoc_create(const struct host_params *, char *err,
 void	host_assoc_delete(struct host_assoc *);
 void	host_assocs_delete_all(void);
 struct host_assoc *host_assoc_find(const char *nqn_or_id);
-int	host_start(struct config *, char *err, size_t errlen);
+/* The NBD socket defaults to nbd.sock beside ctl_path. */
+int	host_start(struct config *, const char *ctl_path, char *err,
+	    size_t errlen);
 void	host_stop(void);
 const char *host_assoc_state_name(enum assoc_state);
 /* Queue a data command; done() always runs later from the loop. */

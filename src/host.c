@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -916,8 +917,10 @@ host_assoc_find(const char *key)
 
 /* At start: the NBD listeners, then the connections the file declares. */
 int
-host_start(struct config *cf, char *err, size_t errlen)
+host_start(struct config *cf, const char *ctl_path, char *err, size_t errlen)
 {
+	char def[PATH_MAX];
+	const char *slash = ctl_path ? strrchr(ctl_path, '/') : NULL;
 	struct nbd_settings st = {
 		.socket = cf->nbd_socket, .address = cf->nbd_address,
 		.port = cf->nbd_port,
@@ -925,8 +928,14 @@ host_start(struct config *cf, char *err, size_t errlen)
 	char e[256];
 
 	if (st.socket == NULL && st.address == NULL) {
-		/* Not asked for: the default socket, if it can be had. */
-		st.socket = CTL_RUN_DIR "/nbd.sock";
+		/* Not asked for: nbd.sock beside the control socket, if it
+		 * can be had. */
+		if (slash != NULL)
+			snprintf(def, sizeof(def), "%.*s/nbd.sock",
+			    (int)(slash - ctl_path), ctl_path);
+		else
+			snprintf(def, sizeof(def), "%s/nbd.sock", CTL_RUN_DIR);
+		st.socket = def;
 		if (nbd_server_start(&st, e, sizeof(e)) != 0)
 			log_warnx("%s; no NBD listener", e);
 	} else if (nbd_server_start(&st, err, errlen) != 0)

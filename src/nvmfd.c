@@ -309,7 +309,8 @@ main(int argc, char *argv[])
 		    cf->ctl_ro_socket) != 0)
 			log_warnx("running without a control socket");
 	}
-	if (host_start(cf, err, sizeof(err)) != 0) {
+	if (host_start(cf, ctl_path ? ctl_path : CTL_DEFAULT_SOCKET, err,
+	    sizeof(err)) != 0) {
 		log_warnx("%s", err);
 		return (1);
 	}

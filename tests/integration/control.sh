@@ -204,6 +204,12 @@ js save "$tmp/json-save.yaml"
 js del-ns "$NQN_NEW" 1
 js del-subsys "$NQN_NEW"
 js reload
+# The host role: the daemon connects to its own target.
+js connect -t tcp -a 127.0.0.1 -s "$port" -n "$NQN_A" -i 1
+js list-host
+js disconnect -n "$NQN_A"
+js connect -t tcp -a 127.0.0.1 -s "$port" -n "$NQN_A"
+js disconnect-all
 # terminate is run (with --json) while perf runs, below.
 ctl help --json | python3 -c 'import json, sys
 for c in json.load(sys.stdin)["commands"]: print(c["name"])' >"$tmp/names"
