@@ -26,6 +26,7 @@ void	nbd_export_remove(struct nbd_export *);
 /* Start or restart the listeners; 0, or -1 with err. */
 int	nbd_server_start(const struct nbd_settings *, char *err, size_t errlen);
 void	nbd_server_stop(void);
+void	nbd_server_reap(void);
 /* The export's fields and URIs, into the current object of o. */
 void	nbd_export_describe(struct nbd_export *, struct out *o);
 

@@ -920,7 +920,6 @@ int
 host_start(struct config *cf, const char *ctl_path, char *err, size_t errlen)
 {
 	char def[PATH_MAX];
-	const char *slash = ctl_path ? strrchr(ctl_path, '/') : NULL;
 	struct nbd_settings st = {
 		.socket = cf->nbd_socket, .address = cf->nbd_address,
 		.port = cf->nbd_port,
@@ -928,13 +927,13 @@ host_start(struct config *cf, const char *ctl_path, char *err, size_t errlen)
 	char e[256];
 
 	if (st.socket == NULL && st.address == NULL) {
-		/* Not asked for: nbd.sock beside the control socket, if it
-		 * can be had. */
-		if (slash != NULL)
-			snprintf(def, sizeof(def), "%.*s/nbd.sock",
-			    (int)(slash - ctl_path), ctl_path);
-		else
-			snprintf(def, sizeof(def), "%s/nbd.sock", CTL_RUN_DIR);
+		/* Not asked for: NAME-nbd.sock beside the control socket
+		 * NAME.sock, if it can be had. */
+		size_t n = strlen(ctl_path);
+
+		if (n > 5 && strcmp(ctl_path + n - 5, ".sock") == 0)
+			n -= 5;
+		snprintf(def, sizeof(def), "%.*s-nbd.sock", (int)n, ctl_path);
 		st.socket = def;
 		if (nbd_server_start(&st, e, sizeof(e)) != 0)
 			log_warnx("%s; no NBD listener", e);
@@ -957,4 +956,5 @@ host_stop(void)
 		a->state = AS_DELETING;
 		assoc_free(a);
 	}
+	nbd_server_reap();
 }

@@ -80,6 +80,7 @@ struct nbd_conn {
 	TAILQ_ENTRY(nbd_conn) exp_link;	/* its export's */
 	int		fd;
 	struct event	*rev, *wev;
+	struct event	*free_ev;	/* frees it from a callback of its own */
 	enum conn_state	state;
 	struct nbd_export *exp;
 	char		peer[80];
@@ -110,6 +111,8 @@ static struct {
 	int		ufd, tfd;
 	struct event	*uev, *tev;
 	char		*socket;
+	ino_t		ino;		/* of the socket we bound */
+	dev_t		dev;
 	char		address[64], port[16];
 } srv = { .ufd = -1, .tfd = -1 };
 
@@ -255,6 +258,7 @@ conn_free(struct nbd_conn *c)
 		TAILQ_REMOVE(&c->exp->conns, c, exp_link);
 	event_free(c->rev);
 	event_free(c->wev);
+	event_free(c->free_ev);
 	close(c->fd);
 	for (int i = 0; i < NBD_SLOTS; i++)
 		free(c->slots[i].buf);
@@ -264,7 +268,19 @@ conn_free(struct nbd_conn *c)
 	free(c);
 }
 
-/* Stop now; free once no NVMe command still points into it. */
+static void
+conn_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	if (c->pieces == 0)
+		conn_free(c);
+}
+
+/*
+ * Stop now; free once no NVMe command still points into it, and never
+ * under a caller that may still look at it.
+ */
 static void
 conn_close(struct nbd_conn *c, const char *why)
 {
@@ -274,7 +290,7 @@ conn_close(struct nbd_conn *c, const char *why)
 	event_del(c->rev);
 	event_del(c->wev);
 	if (c->pieces == 0)
-		conn_free(c);
+		event_active(c->free_ev, 0, 0);
 }
 
 static void
@@ -358,7 +374,7 @@ piece_done(struct host_io *io, uint16_t status)
 		if (s->inflight == 0)
 			slot_free(s);
 		if (c->pieces == 0)
-			conn_free(c);
+			event_active(c->free_ev, 0, 0);
 		return;
 	}
 	if (s->error == 0 && s->next < s->req.length)
@@ -929,10 +945,14 @@ conn_new(int fd, const char *peer)
 	    (c->rev = event_new(main_loop->base, fd, EV_READ | EV_PERSIST,
 	    conn_read_cb, c)) == NULL ||
 	    (c->wev = event_new(main_loop->base, fd, EV_WRITE,
-	    conn_write_cb, c)) == NULL) {
+	    conn_write_cb, c)) == NULL ||
+	    (c->free_ev = event_new(main_loop->base, -1, 0, conn_free_cb,
+	    c)) == NULL) {
 		if (c) {
 			if (c->rev)
 				event_free(c->rev);
+			if (c->wev)
+				event_free(c->wev);
 			if (c->hs_out)
 				evbuffer_free(c->hs_out);
 			free(c->slots);
@@ -1005,6 +1025,20 @@ listen_unix(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "nbd socket: %s", strerror(errno));
 		return (-1);
 	}
+	/* A socket someone answers on is theirs; a dead one is stale. */
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ||
+	    errno == EAGAIN) {
+		snprintf(err, errlen, "nbd socket %s: in use by another "
+		    "process", path);
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) < 0) {
+		snprintf(err, errlen, "nbd socket: %s", strerror(errno));
+		return (-1);
+	}
 	unlink(path);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
 	    listen(fd, 64) != 0) {
@@ -1050,9 +1084,15 @@ nbd_server_start(const struct nbd_settings *st, char *err, size_t errlen)
 {
 	nbd_server_stop();
 	if (st->socket != NULL) {
+		struct stat sb;
+
 		if ((srv.ufd = listen_unix(st->socket, err, errlen)) < 0 ||
 		    (srv.socket = strdup(st->socket)) == NULL)
 			goto fail;
+		if (stat(srv.socket, &sb) == 0) {
+			srv.ino = sb.st_ino;
+			srv.dev = sb.st_dev;
+		}
 		srv.uev = event_new(main_loop->base, srv.ufd,
 		    EV_READ | EV_PERSIST, accept_cb, NULL);
 		event_add(srv.uev, NULL);
@@ -1088,8 +1128,13 @@ nbd_server_stop(void)
 	if (srv.tev)
 		event_free(srv.tev);
 	if (srv.ufd >= 0) {
+		struct stat st;
+
+		/* Only our own: another daemon may have taken the path. */
+		if (stat(srv.socket, &st) == 0 && st.st_ino == srv.ino &&
+		    st.st_dev == srv.dev)
+			unlink(srv.socket);
 		close(srv.ufd);
-		unlink(srv.socket);
 	}
 	if (srv.tfd >= 0)
 		close(srv.tfd);
@@ -1100,4 +1145,15 @@ nbd_server_stop(void)
 	TAILQ_FOREACH_SAFE(c, &conns, entry, next)
 		if (c->state != CS_CLOSING)
 			conn_close(c, "server stopping");
+}
+
+/* At exit, once the associations are gone: free what is left. */
+void
+nbd_server_reap(void)
+{
+	struct nbd_conn *c, *next;
+
+	TAILQ_FOREACH_SAFE(c, &conns, entry, next)
+		if (c->pieces == 0)
+			conn_free(c);
 }
