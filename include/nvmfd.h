@@ -833,6 +833,8 @@ int	cmd_connect(struct cmd_ctx *);
 int	cmd_disconnect(struct cmd_ctx *);
 int	cmd_disconnect_all(struct cmd_ctx *);
 int	cmd_list_host(struct cmd_ctx *);
+/* host-discover.c (run in nvmfctl) */
+int	cmd_discover(struct cmd_ctx *);
 /* cmd-config.c */
 int	cmd_show_config(struct cmd_ctx *);
 int	cmd_save(struct cmd_ctx *);
@@ -862,6 +864,8 @@ void	control_stop(void);
 
 /* cli.c: nvmfctl */
 int	cli_main(int argc, char *argv[]);
+int	cli_connect_remote(struct cmd_ctx *, const char *addr, const char *svc,
+	    const char *nqn);
 
 /* registry.c, loop.c */
 extern struct config *running_config;

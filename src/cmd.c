@@ -140,6 +140,18 @@ static const struct cmd_opt connect_opts[] = {
 	OPT_JSON, OPT_END
 };
 
+static const struct cmd_opt discover_opts[] = {
+	{ "transport", true, "tcp (the only one)" },
+	{ "traddr", true, "the discovery controller's address" },
+	{ "trsvcid", true, "its TCP port (default 8009)" },
+	{ "hostnqn", true, "our host NQN (default: derived from the host "
+	    "name)" },
+	{ "hostid", true, "our host ID, a UUID (default: derived)" },
+	{ "hdr-digest", false, "header digests" },
+	{ "data-digest", false, "data digests" },
+	OPT_JSON, OPT_END
+};
+
 static const struct cmd_opt disconnect_opts[] = {
 	{ "nqn", true, "every association to this subsystem" },
 	OPT_JSON, OPT_END
@@ -158,6 +170,18 @@ static const struct cmd_short {
 	{ "connect", 'c', "reconnect-delay" },
 	{ "connect", 'l', "ctrl-loss-tmo" }, { "connect", 'g', "hdr-digest" },
 	{ "connect", 'G', "data-digest" }, { "disconnect", 'n', "nqn" },
+	{ "discover", 't', "transport" }, { "discover", 'a', "traddr" },
+	{ "discover", 's', "trsvcid" }, { "discover", 'g', "hdr-digest" },
+	{ "discover", 'G', "data-digest" },
+	{ "connect-all", 't', "transport" }, { "connect-all", 'a', "traddr" },
+	{ "connect-all", 's', "trsvcid" },
+	{ "connect-all", 'i', "nr-io-queues" },
+	{ "connect-all", 'Q', "queue-size" },
+	{ "connect-all", 'k', "keep-alive-tmo" },
+	{ "connect-all", 'c', "reconnect-delay" },
+	{ "connect-all", 'l', "ctrl-loss-tmo" },
+	{ "connect-all", 'g', "hdr-digest" },
+	{ "connect-all", 'G', "data-digest" },
 };
 
 static const char *
@@ -240,6 +264,12 @@ static const struct cmd_entry cmd_table[] = {
 	    "(orderly shutdown)", 0, 1, disconnect_opts, 0, cmd_disconnect },
 	{ "disconnect-all", "", "disconnect every remote controller",
 	    0, 0, no_opts, 0, cmd_disconnect_all },
+	{ "discover", "-t tcp -a ADDR [-s SVCID] [options]", "read a discovery "
+	    "controller's log (run by nvmfctl)", 0, 0, discover_opts,
+	    CMD_READONLY | CMD_LOCAL, cmd_discover },
+	{ "connect-all", "-t tcp -a ADDR [-s SVCID] [options]", "connect to "
+	    "every NVM subsystem a discovery log lists", 0, 0, connect_opts,
+	    CMD_LOCAL, cmd_discover },
 	{ "list-host", "", "remote controllers, their state and NBD exports",
 	    0, 0, no_opts, CMD_READONLY, cmd_list_host },
 	{ "show-config", "", "print the running configuration as YAML",
