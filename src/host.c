@@ -527,6 +527,7 @@ ka_timer_cb(evutil_socket_t fd, short what, void *arg)
 		assoc_lost(a, "%s", "Keep Alive unanswered");
 		return;
 	}
+	kick(a);	/* notices a dead I/O queue */
 	/* A command stuck past its timeout: the queue is reset. */
 	for (int q = 0; q < a->nioq; q++) {
 		struct host_qpair *hq = a->ioq[q];
@@ -726,6 +727,13 @@ kick_cb(evutil_socket_t fd, short what, void *arg)
 		    a->id, a->p.fast_io_fail_tmo_s);
 		a->io_failing = true;
 	}
+	/* An I/O queue that died with nothing on it told no one. */
+	for (int i = 0; a->state == AS_LIVE && i < a->nioq; i++)
+		if (a->ioq[i]->dead) {
+			assoc_lost(a, "I/O queue %d: %s", i + 1,
+			    a->ioq[i]->error);
+			break;
+		}
 	while ((io = TAILQ_FIRST(&a->held)) != NULL) {
 		if (a->state == AS_LIVE) {
 			TAILQ_REMOVE(&a->held, io, link);

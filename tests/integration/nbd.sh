@@ -160,6 +160,25 @@ timeout 20 nbdinfo --json "$U2" >"$tmp/info2.json" || fail "nbdinfo $U2"
 [ "$(json 'j["exports"][0]["is_read_only"]' <"$tmp/info2.json")" = True ] &&
     pass "nbdinfo: namespace 2 is read-only" || fail "nbdinfo: not read-only"
 
+# ------------------------------------ namespace changes: AER, rescan
+tctl() { "$tmp/nvmfctl" -s "$tmp/target.sock" "$@"; }
+has_export() {	# NAME SECONDS: listed within SECONDS (or, with !, gone)
+	end=$(($(date +%s) + $2))
+	while [ "$(date +%s)" -le $end ]; do
+		ctl list-host --json | grep -q "\"name\": \"$1\"" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+tctl add-ns "$NQN" --nsid 3 --backend ram --size 2M >/dev/null ||
+    fail "add-ns on the target"
+has_export "$NQN/3" 5 && pass "a namespace added on the target is exported" ||
+    fail "no export for the new namespace"
+tctl del-ns "$NQN" 3 >/dev/null || fail "del-ns on the target"
+sleep 1
+has_export "$NQN/3" 0 && fail "the removed namespace is still exported" ||
+    pass "a namespace removed on the target is no longer exported"
+
 # ------------------------------------------------- nbdcopy and qemu-img
 head -c 33554432 /dev/urandom >"$tmp/rand.img"
 timeout 60 nbdcopy "$tmp/rand.img" "$U1" || fail "nbdcopy in"
