@@ -102,7 +102,7 @@ discover(const struct host_params *p, struct nvmf_disc_log_entry **entries,
 		}
 		usleep(50000);
 	}
-	if ((hdr = aligned_alloc(4096, sizeof(*hdr))) == NULL)
+	if ((hdr = malloc(sizeof(*hdr))) == NULL)
 		goto oom;
 	for (tries = 0; tries < DISC_TRIES; tries++) {
 		uint64_t len;
