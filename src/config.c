@@ -1381,7 +1381,7 @@ parse_host_conn(struct ctx *c, yaml_node_t *n, const char *path)
 
 /* host: the NBD listeners and the connections made at start. */
 static int
-parse_host(struct ctx *c, yaml_node_t *n)
+parse_host_role(struct ctx *c, yaml_node_t *n)
 {
 	enum { H_NBD, H_CONNS, H_N };
 	enum { N_SOCKET, N_ADDRESS, N_PORT, N_N };
@@ -1574,7 +1574,7 @@ parse_root(struct ctx *c, yaml_node_t *root)
 	if (f[R_CONTROL].val != NULL &&
 	    parse_control(c, f[R_CONTROL].val) == -1)
 		return (-1);
-	if (f[R_HOST].val != NULL && parse_host(c, f[R_HOST].val) == -1)
+	if (f[R_HOST].val != NULL && parse_host_role(c, f[R_HOST].val) == -1)
 		return (-1);
 	/* Ports first: subsystems refer to them by id. */
 	if (parse_ports(c, root, &f[R_PORTS]) == -1)
