@@ -38,6 +38,7 @@ struct namespace;
 struct subsystem;
 struct port;
 struct auth_qp;
+struct host_params;
 
 #define NVMFD_VERSION_STRING	PACKAGE_VERSION
 #define NVMFD_DEFAULT_CONFIG	SYSCONFDIR "/nvmfd/nvmfd.yaml"
@@ -217,6 +218,12 @@ struct config {
 	struct subsystem_list subsystems;
 	struct hmap	subsys_by_nqn;	/* the subsystems, by NQN */
 	struct referral_list referrals;
+	/* host role (host.h): read at start only */
+	struct host_params *host_conns;
+	size_t		nhost_conns;
+	char		*nbd_socket;	/* NBD listeners */
+	char		*nbd_address;
+	char		*nbd_port;
 };
 
 /* config.c */
@@ -821,6 +828,13 @@ int	cmd_del_referral(struct cmd_ctx *);
 int	cmd_list_ctrl(struct cmd_ctx *);
 int	cmd_terminate(struct cmd_ctx *);
 int	cmd_stats(struct cmd_ctx *);
+/* cmd-host.c */
+int	cmd_connect(struct cmd_ctx *);
+int	cmd_disconnect(struct cmd_ctx *);
+int	cmd_disconnect_all(struct cmd_ctx *);
+int	cmd_list_host(struct cmd_ctx *);
+/* host-discover.c (run in nvmfctl) */
+int	cmd_discover(struct cmd_ctx *);
 /* cmd-config.c */
 int	cmd_show_config(struct cmd_ctx *);
 int	cmd_save(struct cmd_ctx *);
@@ -850,6 +864,8 @@ void	control_stop(void);
 
 /* cli.c: nvmfctl */
 int	cli_main(int argc, char *argv[]);
+int	cli_connect_remote(struct cmd_ctx *, const char *addr, const char *svc,
+	    const char *nqn);
 
 /* registry.c, loop.c */
 extern struct config *running_config;

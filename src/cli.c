@@ -160,6 +160,49 @@ cli_request(int fd, int argc, char **argv, uint32_t flags)
 	}
 }
 
+static const char *cli_path;	/* the daemon's control socket */
+
+/*
+ * connect-all: one connect request to the daemon, with the options the
+ * command was given (a discovery address and port are not the target's).
+ */
+int
+cli_connect_remote(struct cmd_ctx *ctx, const char *addr, const char *svc,
+    const char *nqn)
+{
+	char *argv[CTL_MAX_ARGS];
+	char ob[32][48];
+	int argc = 0, fd, rc;
+
+	argv[argc++] = (char *)"connect";
+	argv[argc++] = (char *)"--traddr";
+	argv[argc++] = (char *)addr;
+	argv[argc++] = (char *)"--trsvcid";
+	argv[argc++] = (char *)svc;
+	argv[argc++] = (char *)"--nqn";
+	argv[argc++] = (char *)nqn;
+	for (int i = 0; i < ctx->nopts && argc + 2 < CTL_MAX_ARGS &&
+	    i < (int)nitems(ob); i++) {
+		const char *n = ctx->opts[i].name;
+
+		if (!strcmp(n, "traddr") || !strcmp(n, "trsvcid") ||
+		    !strcmp(n, "nqn") || !strcmp(n, "json"))
+			continue;
+		snprintf(ob[i], sizeof(ob[i]), "--%s", n);
+		argv[argc++] = ob[i];
+		if (ctx->opts[i].value != NULL)
+			argv[argc++] = (char *)ctx->opts[i].value;
+	}
+	if ((fd = cli_connect(cli_path)) < 0)
+		return (cmd_error(ctx, CTL_ECONN, "cannot reach nvmfd"));
+	rc = cli_request(fd, argc, argv, ctx->json ? CTL_F_JSON : 0);
+	close(fd);
+	if (rc != CTL_OK)
+		return (cmd_error(ctx, rc, "connect to %s at %s:%s failed", nqn,
+		    addr, svc));
+	return (CTL_OK);
+}
+
 /* A command nvmfctl answers itself (help), checked by the same table. */
 static int
 cli_local(int argc, char **argv, uint32_t flags)
@@ -234,6 +277,7 @@ cli_main(int argc, char *argv[])
 					flags |= CTL_F_JSON;
 			return (cli_local(2, hargs, flags));
 		}
+	cli_path = path;
 	if (e != NULL && (e->flags & CMD_LOCAL))
 		return (cli_local(argc - i, argv + i, flags));
 	if (argc - i > CTL_MAX_ARGS) {

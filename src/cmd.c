@@ -117,6 +117,93 @@ static const struct cmd_opt stats_opts[] = {
 	OPT_JSON, OPT_END
 };
 
+static const struct cmd_opt connect_opts[] = {
+	{ "transport", true, "tcp (the only one)" },
+	{ "traddr", true, "the controller's address" },
+	{ "trsvcid", true, "its TCP port (default 4420)" },
+	{ "nqn", true, "the subsystem NQN" },
+	{ "hostnqn", true, "our host NQN (default: derived from the host "
+	    "name)" },
+	{ "hostid", true, "our host ID, a UUID (default: derived)" },
+	{ "nr-io-queues", true, "I/O queues (default 1)" },
+	{ "queue-size", true, "entries per I/O queue (default 128)" },
+	{ "keep-alive-tmo", true, "KATO in seconds (default 5, 0 = off)" },
+	{ "reconnect-delay", true, "seconds between reconnects (default 2)" },
+	{ "ctrl-loss-tmo", true, "seconds before a lost controller's I/O "
+	    "fails (default 600)" },
+	{ "fast_io_fail_tmo", true, "seconds before held I/O fails "
+	    "(default: at ctrl-loss-tmo)" },
+	{ "hdr-digest", false, "header digests" },
+	{ "data-digest", false, "data digests" },
+	{ "export-prefix", true, "NBD export names PREFIX/NSID (default: "
+	    "the NQN)" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt discover_opts[] = {
+	{ "transport", true, "tcp (the only one)" },
+	{ "traddr", true, "the discovery controller's address" },
+	{ "trsvcid", true, "its TCP port (default 8009)" },
+	{ "hostnqn", true, "our host NQN (default: derived from the host "
+	    "name)" },
+	{ "hostid", true, "our host ID, a UUID (default: derived)" },
+	{ "hdr-digest", false, "header digests" },
+	{ "data-digest", false, "data digests" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt disconnect_opts[] = {
+	{ "nqn", true, "every association to this subsystem" },
+	OPT_JSON, OPT_END
+};
+
+/* nvme-cli's short options, where the concept is the same. */
+static const struct cmd_short {
+	const char	*cmd;
+	char		letter;
+	const char	*opt;
+} short_opts[] = {
+	{ "connect", 't', "transport" }, { "connect", 'a', "traddr" },
+	{ "connect", 's', "trsvcid" }, { "connect", 'n', "nqn" },
+	{ "connect", 'i', "nr-io-queues" }, { "connect", 'Q', "queue-size" },
+	{ "connect", 'k', "keep-alive-tmo" },
+	{ "connect", 'c', "reconnect-delay" },
+	{ "connect", 'l', "ctrl-loss-tmo" }, { "connect", 'g', "hdr-digest" },
+	{ "connect", 'G', "data-digest" }, { "disconnect", 'n', "nqn" },
+	{ "discover", 't', "transport" }, { "discover", 'a', "traddr" },
+	{ "discover", 's', "trsvcid" }, { "discover", 'g', "hdr-digest" },
+	{ "discover", 'G', "data-digest" },
+	{ "connect-all", 't', "transport" }, { "connect-all", 'a', "traddr" },
+	{ "connect-all", 's', "trsvcid" },
+	{ "connect-all", 'i', "nr-io-queues" },
+	{ "connect-all", 'Q', "queue-size" },
+	{ "connect-all", 'k', "keep-alive-tmo" },
+	{ "connect-all", 'c', "reconnect-delay" },
+	{ "connect-all", 'l', "ctrl-loss-tmo" },
+	{ "connect-all", 'g', "hdr-digest" },
+	{ "connect-all", 'G', "data-digest" },
+};
+
+static const char *
+short_opt(const struct cmd_entry *e, char letter)
+{
+	for (size_t i = 0; i < nitems(short_opts); i++)
+		if (short_opts[i].letter == letter &&
+		    strcmp(short_opts[i].cmd, e->name) == 0)
+			return (short_opts[i].opt);
+	return (NULL);
+}
+
+static char
+short_letter(const struct cmd_entry *e, const char *opt)
+{
+	for (size_t i = 0; i < nitems(short_opts); i++)
+		if (strcmp(short_opts[i].opt, opt) == 0 &&
+		    strcmp(short_opts[i].cmd, e->name) == 0)
+			return (short_opts[i].letter);
+	return ('\0');
+}
+
 static const struct cmd_entry cmd_table[] = {
 	{ "help", "[COMMAND]", "list the commands, or describe one",
 	    0, 1, no_opts, CMD_READONLY | CMD_LOCAL, cmd_help },
@@ -170,6 +257,21 @@ static const struct cmd_entry cmd_table[] = {
 	    1, 1, ctrl_opts, 0, cmd_terminate },
 	{ "stats", "[options]", "command, byte, error and latency counters",
 	    0, 0, stats_opts, CMD_READONLY, cmd_stats },
+	{ "connect", "-t tcp -a ADDR -s SVCID -n NQN [options]", "connect to a "
+	    "remote controller; its namespaces become NBD exports",
+	    0, 0, connect_opts, 0, cmd_connect },
+	{ "disconnect", "-n NQN | ID", "disconnect from a remote controller "
+	    "(orderly shutdown)", 0, 1, disconnect_opts, 0, cmd_disconnect },
+	{ "disconnect-all", "", "disconnect every remote controller",
+	    0, 0, no_opts, 0, cmd_disconnect_all },
+	{ "discover", "-t tcp -a ADDR [-s SVCID] [options]", "read a discovery "
+	    "controller's log (run by nvmfctl)", 0, 0, discover_opts,
+	    CMD_READONLY | CMD_LOCAL, cmd_discover },
+	{ "connect-all", "-t tcp -a ADDR [-s SVCID] [options]", "connect to "
+	    "every NVM subsystem a discovery log lists", 0, 0, connect_opts,
+	    CMD_LOCAL, cmd_discover },
+	{ "list-host", "", "remote controllers, their state and NBD exports",
+	    0, 0, no_opts, CMD_READONLY, cmd_list_host },
 	{ "show-config", "", "print the running configuration as YAML",
 	    0, 0, config_opts, CMD_READONLY, cmd_show_config },
 	{ "save", "[FILE]", "write the running configuration as YAML (default: "
@@ -226,12 +328,16 @@ usage_text(const struct cmd_entry *e, struct evbuffer *b)
 	evbuffer_add_printf(b, "usage: nvmfctl %s%s%s\n  %s\n", e->name,
 	    *e->args ? " " : "", e->args, e->help);
 	for (const struct cmd_opt *o = e->opts; o->name; o++) {
-		char opt[64];
+		char opt[64], letter = short_letter(e, o->name);
 
 		/* At least one space, however long the option. */
 		snprintf(opt, sizeof(opt), "%s%s", o->name,
 		    o->has_value ? " VALUE" : "");
-		evbuffer_add_printf(b, "  --%-21s %s\n", opt, o->help);
+		if (letter)
+			evbuffer_add_printf(b, "  -%c, --%-17s %s\n", letter,
+			    opt, o->help);
+		else
+			evbuffer_add_printf(b, "  --%-21s %s\n", opt, o->help);
 	}
 }
 
@@ -317,7 +423,8 @@ cmd_execute(struct cmd_ctx *ctx, int argc, char **argv)
 {
 	const struct cmd_entry *e;
 	char *pos[CTL_MAX_ARGS];
-	int npos = 0;
+	static char shortbuf[32][40];
+	int npos = 0, nshort = 0;
 
 	if (argc < 1)
 		return (cmd_error(ctx, CTL_EUSAGE, "no command given"));
@@ -332,6 +439,14 @@ cmd_execute(struct cmd_ctx *ctx, int argc, char **argv)
 		const struct cmd_opt *o;
 		char *name = argv[i], *eq;
 
+		/* -X: the option whose short name it is, if any. */
+		if (name[0] == '-' && name[1] != '-' && name[1] != '\0' &&
+		    name[2] == '\0' && short_opt(e, name[1]) != NULL) {
+			snprintf(shortbuf[nshort], sizeof(shortbuf[0]), "--%s",
+			    short_opt(e, name[1]));
+			name = shortbuf[nshort];
+			nshort = (nshort + 1) % nitems(shortbuf);
+		}
 		if (strncmp(name, "--", 2) != 0 || name[2] == '\0') {
 			if (npos == (int)nitems(pos))
 				return (cmd_error(ctx, CTL_EUSAGE,

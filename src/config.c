@@ -28,6 +28,7 @@
 #include <yaml.h>
 
 #include "nvmfd.h"
+#include "host.h"
 
 #define DEF_WORKERS		0
 #define MAX_WORKERS		1024
@@ -1348,6 +1349,107 @@ parse_referral(struct ctx *c, yaml_node_t *n, const char *path)
 	return (0);
 }
 
+/* ------------------------------------------------------------------ host */
+
+/* host.connections[i]: the settings nvmfctl connect takes, by name. */
+static int
+parse_host_conn(struct ctx *c, yaml_node_t *n, const char *path)
+{
+	struct host_params *p;
+	yaml_node_pair_t *pair;
+	char err[256];
+
+	if (check_mapping(c, n, path, "a connection") == -1)
+		return (-1);
+	p = &c->cfg->host_conns[c->cfg->nhost_conns++];
+	host_params_default(p);
+	for (pair = n->data.mapping.pairs.start;
+	    pair < n->data.mapping.pairs.top; pair++) {
+		yaml_node_t *k = node(c, pair->key), *v = node(c, pair->value);
+
+		if (k == NULL || k->type != YAML_SCALAR_NODE || v == NULL ||
+		    v->type != YAML_SCALAR_NODE)
+			return (fail(c, k ? k : n, path, NULL,
+			    "keys and values must be plain words"));
+		if (host_param_set(p, sval(k), sval(v), err, sizeof(err)) != 0)
+			return (fail(c, v, path, sval(k), "%s", err));
+	}
+	if (host_params_check(p, err, sizeof(err)) != 0)
+		return (fail(c, n, path, NULL, "%s", err));
+	return (0);
+}
+
+/* host: the NBD listeners and the connections made at start. */
+static int
+parse_host_role(struct ctx *c, yaml_node_t *n)
+{
+	enum { H_NBD, H_CONNS, H_N };
+	enum { N_SOCKET, N_ADDRESS, N_PORT, N_N };
+	struct field f[H_N] = {
+		[H_NBD] = { "nbd" }, [H_CONNS] = { "connections" },
+	};
+	struct field nf[N_N] = {
+		[N_SOCKET] = { "socket" }, [N_ADDRESS] = { "address" },
+		[N_PORT] = { "port" },
+	};
+	char **dst[N_N] = {
+		[N_SOCKET] = &c->cfg->nbd_socket,
+		[N_ADDRESS] = &c->cfg->nbd_address,
+		[N_PORT] = &c->cfg->nbd_port,
+	};
+	char path[64];
+	const char *v;
+	uint8_t bin[16];
+	uint64_t u;
+
+	if (check_mapping(c, n, "host", "the host settings") == -1 ||
+	    get_fields(c, n, "host", f, H_N) == -1)
+		return (-1);
+	if (f[H_NBD].val != NULL) {
+		if (check_mapping(c, f[H_NBD].val, "host.nbd",
+		    "the NBD listeners") == -1 ||
+		    get_fields(c, f[H_NBD].val, "host.nbd", nf, N_N) == -1)
+			return (-1);
+		for (int i = 0; i < N_N; i++) {
+			if (nf[i].val == NULL)
+				continue;
+			if (i == N_PORT) {
+				if (get_uint(c, "host.nbd", &nf[i], 1, 65535,
+				    &u) == -1)
+					return (-1);
+			} else if (get_string(c, "host.nbd", &nf[i], &v) == -1)
+				return (-1);
+			if (i == N_SOCKET && v[0] != '/')
+				return (fail(c, nf[i].val, "host.nbd", "socket",
+				    "must be an absolute path"));
+			if (i == N_ADDRESS && parse_addr(v, bin) < 0)
+				return (fail(c, nf[i].val, "host.nbd",
+				    "address", "must be a numeric address"));
+			if ((*dst[i] = strdup(sval(nf[i].val))) == NULL)
+				return (fail_oom(c, nf[i].val, "host.nbd",
+				    nf[i].name));
+		}
+	}
+	if (f[H_CONNS].val != NULL) {
+		size_t len;
+
+		if (check_list(c, "host", &f[H_CONNS], "connections") == -1)
+			return (-1);
+		len = list_len(f[H_CONNS].val);
+		if ((c->cfg->host_conns = calloc(len + 1,
+		    sizeof(*c->cfg->host_conns))) == NULL)
+			return (fail_oom(c, f[H_CONNS].val, "host",
+			    "connections"));
+		for (size_t i = 0; i < len; i++) {
+			snprintf(path, sizeof(path), "host.connections[%zu]", i);
+			if (parse_host_conn(c, list_item(c, f[H_CONNS].val, i),
+			    path) == -1)
+				return (-1);
+		}
+	}
+	return (0);
+}
+
 /* ------------------------------------------------------------------ root */
 
 /* A group id that fits a gid_t, or a group name that exists. */
@@ -1409,7 +1511,7 @@ static int
 parse_root(struct ctx *c, yaml_node_t *root)
 {
 	enum { R_WORKERS, R_POLL, R_MDTS, R_MAXCTRL, R_MAXDISC, R_MAXCONN,
-	    R_PORTS, R_SUBSYS, R_REFERRALS, R_CONTROL, R_N };
+	    R_PORTS, R_SUBSYS, R_REFERRALS, R_CONTROL, R_HOST, R_N };
 	struct field f[R_N] = {
 		[R_WORKERS] = { "workers" }, [R_POLL] = { "poll_us" },
 		[R_MDTS] = { "mdts" },
@@ -1418,6 +1520,7 @@ parse_root(struct ctx *c, yaml_node_t *root)
 		[R_MAXCONN] = { "max_connections" },
 		[R_PORTS] = { "ports" }, [R_SUBSYS] = { "subsystems" },
 		[R_REFERRALS] = { "referrals" }, [R_CONTROL] = { "control" },
+		[R_HOST] = { "host" },
 	};
 	struct config *cfg = c->cfg;
 	char path[64], d[64];
@@ -1470,6 +1573,8 @@ parse_root(struct ctx *c, yaml_node_t *root)
 	}
 	if (f[R_CONTROL].val != NULL &&
 	    parse_control(c, f[R_CONTROL].val) == -1)
+		return (-1);
+	if (f[R_HOST].val != NULL && parse_host_role(c, f[R_HOST].val) == -1)
 		return (-1);
 	/* Ports first: subsystems refer to them by id. */
 	if (parse_ports(c, root, &f[R_PORTS]) == -1)
@@ -1689,6 +1794,10 @@ config_free(struct config *cfg)
 		free(r);
 	}
 	hmap_free(&cfg->subsys_by_nqn);
+	free(cfg->host_conns);
+	free(cfg->nbd_socket);
+	free(cfg->nbd_address);
+	free(cfg->nbd_port);
 	free(cfg->ctl_socket);
 	free(cfg->ctl_group);
 	free(cfg->ctl_ro_socket);

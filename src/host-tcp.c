@@ -21,6 +21,7 @@
 #include <event2/event.h>
 
 #include "nvmfd.h"
+#include "host.h"
 
 #define HQ_RX_BUF	(256 * 1024)
 #define HQ_IOV_MAX	256
@@ -602,22 +603,9 @@ host_fabrics_connect(struct host_qpair *hq, uint16_t qid, uint16_t sqsize,
 	struct nvmf_connect_data d;
 	struct host_req r;
 
-	memset(&d, 0, sizeof(d));
-	memcpy(d.hostid, hostid, 16);
-	d.cntlid = cntlid;
-	snprintf(d.subnqn, sizeof(d.subnqn), "%s", subnqn);
-	snprintf(d.hostnqn, sizeof(d.hostnqn), "%s", hostnqn);
 	memset(&r, 0, sizeof(r));
-	r.sqe.opc = NVME_FABRICS_COMMAND;
-	((uint8_t *)&r.sqe)[4] = NVMF_FCTYPE_CONNECT;
-	r.sqe.cdw10 = (uint32_t)qid << 16;
-	r.sqe.cdw11 = sqsize - 1u;
-	r.sqe.cdw12 = kato_ms;
-	r.iov[0].iov_base = &d;
-	r.iov[0].iov_len = sizeof(d);
-	r.iovcnt = 1;
-	r.data_len = sizeof(d);
-	r.dir = DIR_H2C;
+	host_cmd_connect(&r, &d, qid, sqsize, subnqn, hostnqn, hostid, cntlid,
+	    kato_ms);
 	hq->qid = qid;
 	if (host_run(hq, &r, 10000) != 0)
 		return (-1);

@@ -19,6 +19,7 @@
 #include <event2/event.h>
 
 #include "nvmfd.h"
+#include "host.h"
 #include "ctl-proto.h"
 
 static struct event *shutdown_timer;
@@ -127,7 +128,7 @@ shutdown_poll(evutil_socket_t fd, short what, void *arg)
 	struct timeval tv = { 0, 50 * 1000 };
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (atomic_load(&nconnections) == 0 ||
+	if ((atomic_load(&nconnections) == 0 && TAILQ_EMPTY(&host_assocs)) ||
 	    now.tv_sec > shutdown_deadline.tv_sec) {
 		if (atomic_load(&nconnections) > 0)
 			log_warnx("exiting with %u connections still open",
@@ -151,6 +152,7 @@ begin_shutdown(void)
 	service_notify("STOPPING=1");
 	log_info("shutting down");
 	control_stop();
+	host_assocs_delete_all();
 	listeners_stop(running_config);
 	qpairs_close_port(NULL);
 	TAILQ_FOREACH(ss, &running_config->subsystems, entry)
@@ -307,6 +309,11 @@ main(int argc, char *argv[])
 		    cf->ctl_ro_socket) != 0)
 			log_warnx("running without a control socket");
 	}
+	if (host_start(cf, ctl_path ? ctl_path : CTL_DEFAULT_SOCKET, err,
+	    sizeof(err)) != 0) {
+		log_warnx("%s", err);
+		return (1);
+	}
 	loops_start();
 	for (size_t i = 0; i < nitems(sigs); i++) {
 		sigev[i] = evsignal_new(main_loop->base, sigs[i], signal_cb, NULL);
@@ -324,6 +331,7 @@ main(int argc, char *argv[])
 
 	event_base_loop(main_loop->base, EVLOOP_NO_EXIT_ON_EMPTY);
 
+	host_stop();
 	loops_stop();
 	registry_stop(cf);
 	log_info("stopped");

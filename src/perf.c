@@ -20,6 +20,7 @@
 #include <event2/event.h>
 
 #include "nvmfd.h"
+#include "host.h"
 
 #define LAT_BUCKETS	(64 * 32)
 
@@ -308,11 +309,7 @@ admin_property(struct host_qpair *hq, uint8_t fctype, uint32_t ofst,
 	struct host_req r;
 
 	memset(&r, 0, sizeof(r));
-	r.sqe.opc = NVME_FABRICS_COMMAND;
-	((uint8_t *)&r.sqe)[4] = fctype;
-	r.sqe.cdw10 = wide;
-	r.sqe.cdw11 = ofst;
-	r.sqe.cdw12 = value;
+	host_cmd_property(&r, fctype, ofst, wide, value);
 	admin_run(hq, &r, what);
 	return (r.cqe.dw0 | (uint64_t)r.cqe.dw1 << 32);
 }
@@ -325,14 +322,7 @@ admin_identify(struct host_qpair *hq, uint8_t cns, uint32_t nsid, void *buf,
 	struct host_req r;
 
 	memset(&r, 0, sizeof(r));
-	r.sqe.opc = NVME_ADM_IDENTIFY;
-	r.sqe.nsid = nsid;
-	r.sqe.cdw10 = cns;
-	r.iov[0].iov_base = buf;
-	r.iov[0].iov_len = 4096;
-	r.iovcnt = 1;
-	r.data_len = 4096;
-	r.dir = DIR_C2H;
+	host_cmd_identify(&r, cns, nsid, buf);
 	admin_run(hq, &r, what);
 }
 

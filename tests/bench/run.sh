@@ -21,11 +21,11 @@
 #                           temporary directory; only checks numbers came out
 #   BENCH_OUT=DIR           where results.csv, results.svg, summary.txt go
 #   BENCH_KEEP=1            keep the work directory (daemon log, raw JSON)
-#   BENCH_NBD_URI=URI       an NBD export (nvmfd's, once it has one) to run
-#   BENCH_NBD_PID=PID       fio's nbd engine against too, charging it the CPU
-#                           time of PID; fio against `nbdkit memory` runs as
-#                           the baseline whenever fio, nbdkit and python3
-#                           are installed
+#   BENCH_NBD_URI=URI       an NBD export to run fio's nbd engine against
+#   BENCH_NBD_PID=PID       instead of nvmfd's own, charging it the CPU time
+#                           of PID; fio against `nbdkit memory` runs as the
+#                           baseline whenever fio, nbdkit and python3 are
+#                           installed
 #   CC                      compiler for pingpong.c (default cc)
 #
 # Loopback only.  Every wait is bounded; only processes started here are
@@ -92,6 +92,7 @@ stop_daemon() {
 }
 cleanup() {
 	stop_daemon
+	[ -z "${nbd_dpid:-}" ] || stop_nbd_nvmfd
 	if [ -n "${nbdkit_pid:-}" ]; then
 		kill "$nbdkit_pid" 2>/dev/null
 		wait "$nbdkit_pid" 2>/dev/null
@@ -595,8 +596,8 @@ done
 
 # ------------------------------------------------------------ NBD
 # fio's nbd engine: 4 KiB random reads against `nbdkit memory` (1 GiB,
-# filled first) as the baseline, and against BENCH_NBD_URI when given
-# (nvmfd's NBD export in front of an nvmfd target, once it exists).
+# filled first) as the baseline, and against nvmfd's NBD export of its
+# own target's namespace (or BENCH_NBD_URI when given).
 # nbd_fio TEST URI PID DEPTH NOTE
 nbd_fio() {
 	test=$1 uri=$2 tpid=$3 qd=$4 nnote=$5
@@ -623,6 +624,60 @@ nbd_fio() {
 	    "$test" "$2" "$4" "$6" "${11}" "${12}" "${10}" "$other"
 }
 nbdkit_pid=""
+nbd_dpid=""
+start_nbd_nvmfd() {
+	p=$(random_port)
+	cat >"$work/nvmfd-nbd.yaml" <<EOF
+# Private configuration of tests/bench/run.sh: target and NBD host.
+workers: 1
+${DPOLL:+poll_us: $DPOLL}
+control:
+  socket: $work/nvmfd-nbd.sock
+ports:
+  - {id: 1, address: 127.0.0.1, port: $p, max_queue_depth: 256}
+subsystems:
+  - nqn: $NQN
+    namespaces:
+      - {nsid: 1, backend: ram, size: $NS_SIZE}
+host:
+  nbd:
+    socket: $work/nbd.sock
+  connections:
+    - {address: 127.0.0.1, port: $p, nqn: $NQN, queue_size: 128}
+EOF
+	$DPIN "$NVMFD" -F -f "$work/nvmfd-nbd.yaml" 2>"$work/nvmfd-nbd.log" &
+	nbd_dpid=$!
+	nbd_uri="nbd+unix:///$(echo "$NQN" | sed 's/:/%3A/g')/1?socket=$work/nbd.sock"
+	i=0
+	until nbdinfo --size "$nbd_uri" >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -ge 100 ] || ! kill -0 "$nbd_dpid" 2>/dev/null; then
+			echo "run.sh: nvmfd's NBD export did not come up;" \
+			    "its rows are skipped:" >&2
+			tail -20 "$work/nvmfd-nbd.log" >&2
+			stop_nbd_nvmfd
+			return 1
+		fi
+		sleep 0.1
+	done
+	limited 120 $CPIN fio --name=fill --ioengine=nbd --uri="$nbd_uri" \
+	    --rw=write --bs=128k --iodepth=16 --size=$NS_SIZE \
+	    >"$work/nbd-fill-nvmfd.out" 2>&1 ||
+	    echo "run.sh: warning: could not fill nvmfd's export" >&2
+	return 0
+}
+stop_nbd_nvmfd() {
+	[ -n "$nbd_dpid" ] || return 0
+	kill "$nbd_dpid" 2>/dev/null
+	i=0
+	while kill -0 "$nbd_dpid" 2>/dev/null && [ $i -lt 50 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -9 "$nbd_dpid" 2>/dev/null
+	wait "$nbd_dpid" 2>/dev/null
+	nbd_dpid=""
+}
 if command -v fio >/dev/null 2>&1 && fio --enghelp 2>/dev/null |
     grep -qw nbd && command -v nbdkit >/dev/null 2>&1 &&
     command -v python3 >/dev/null 2>&1; then
@@ -641,6 +696,13 @@ if command -v fio >/dev/null 2>&1 && fio --enghelp 2>/dev/null |
 	    --uri="nbd://127.0.0.1:$nport" --rw=write --bs=128k --iodepth=16 \
 	    --size=$NS_SIZE >"$work/nbd-fill.out" 2>&1 ||
 	    echo "run.sh: warning: could not fill nbdkit's memory" >&2
+	# nvmfd's own export unless one is given: one nvmfd (pinned like
+	# the others) is the target of a 1 GiB RAM namespace and, connected
+	# to itself over loopback NVMe/TCP, the host exporting it over NBD.
+	if [ -z "${BENCH_NBD_URI:-}" ] && start_nbd_nvmfd; then
+		BENCH_NBD_URI=$nbd_uri
+		BENCH_NBD_PID=$nbd_dpid
+	fi
 	r=0
 	while [ $r -lt "$RUNS" ]; do
 		r=$((r + 1))
@@ -661,6 +723,7 @@ if command -v fio >/dev/null 2>&1 && fio --enghelp 2>/dev/null |
 	kill "$nbdkit_pid" 2>/dev/null
 	wait "$nbdkit_pid" 2>/dev/null
 	nbdkit_pid=""
+	stop_nbd_nvmfd
 	for t in nbd_nbdkit_randread_4k_qd1 nbd_nbdkit_randread_4k_qd32 \
 	    nbd_export_randread_4k_qd1 nbd_export_randread_4k_qd32; do
 		emit $t IOPS

@@ -204,6 +204,18 @@ js save "$tmp/json-save.yaml"
 js del-ns "$NQN_NEW" 1
 js del-subsys "$NQN_NEW"
 js reload
+# The host role: the daemon connects to its own target.
+js connect -t tcp -a 127.0.0.1 -s "$port" -n "$NQN_A" -i 1
+js list-host
+js disconnect -n "$NQN_A"
+js connect -t tcp -a 127.0.0.1 -s "$port" -n "$NQN_A"
+js disconnect-all
+js discover -t tcp -a 127.0.0.1 -s "$port"
+grep -q "\"subnqn\": \"$NQN_A\"" "$tmp/out" || fail "discover does not list $NQN_A"
+js connect-all -t tcp -a 127.0.0.1 -s "$port"
+ctl list-host --json | grep -q "\"nqn\": \"$NQN_A\"" ||
+    fail "connect-all did not connect to $NQN_A"
+ctl disconnect-all || fail "disconnect-all after connect-all"
 # terminate is run (with --json) while perf runs, below.
 ctl help --json | python3 -c 'import json, sys
 for c in json.load(sys.stdin)["commands"]: print(c["name"])' >"$tmp/names"

@@ -1,0 +1,157 @@
+/*
+ * The host role inside the daemon: associations with remote NVMe/TCP
+ * controllers (host.c) and the I/O path the NBD exports use.  Everything
+ * here runs on the main loop.
+ */
+#ifndef NVMFD_HOST_H
+#define NVMFD_HOST_H
+
+#include "nvmfd.h"
+
+#define HOST_MAX_IOQ		16
+#define HOST_MAX_NS		64	/* namespaces exported per association */
+#define HOST_DEF_KATO		5	/* seconds */
+#define HOST_DEF_RECONNECT	2
+#define HOST_DEF_CTRL_LOSS	600
+#define HOST_DEF_QUEUE_SIZE	128
+#define HOST_CMD_TIMEOUT_S	30	/* an I/O older than this kills the queue */
+
+/* Status given to host_io done() when the association cannot carry it. */
+#define HOST_ST_PATH_ERROR	NVME_SC(3, 0x70)
+
+enum assoc_state {
+	AS_CONNECTING,		/* first bring-up */
+	AS_LIVE,
+	AS_RECONNECTING,	/* lost; I/O held until it is back */
+	AS_DELETING,		/* orderly shutdown, then freed */
+	AS_FAILED,		/* past ctrl-loss-tmo or refused for good */
+};
+
+struct host_params {
+	char		traddr[64];
+	char		trsvcid[16];
+	char		subnqn[NVMFD_NQN_MAX + 1];
+	char		hostnqn[NVMFD_NQN_MAX + 1];
+	uint8_t		hostid[16];
+	int		nr_io_queues;
+	int		queue_size;	/* entries; depth is one less */
+	uint32_t	kato_s;
+	uint32_t	reconnect_delay_s;
+	uint32_t	ctrl_loss_tmo_s;
+	uint32_t	fast_io_fail_tmo_s;	/* 0: hold I/O until ctrl-loss */
+	bool		hdgst, ddgst;
+	char		export_prefix[128];	/* "" : the subsystem NQN */
+};
+
+struct host_ns {
+	uint32_t	nsid;
+	uint64_t	nlb;
+	uint32_t	lba_shift;
+	bool		readonly;
+	bool		seen;		/* in the latest active list */
+	struct nbd_export *exp;
+};
+
+struct host_assoc;
+
+/* One NVMe command of the data path, embedded in its user's memory. */
+struct host_io {
+	TAILQ_ENTRY(host_io) link;	/* held list */
+	struct host_req	req;		/* sqe, iov, data_len, dir: the caller */
+	struct host_assoc *a;
+	uint64_t	held_since;
+	void		(*done)(struct host_io *, uint16_t status);
+	void		*arg;
+};
+TAILQ_HEAD(host_io_list, host_io);
+
+struct host_assoc {
+	TAILQ_ENTRY(host_assoc) entry;
+	int		id;
+	struct host_params p;
+	enum assoc_state state;
+	char		error[160];	/* why it is not live */
+
+	struct host_qpair *admin;
+	struct host_qpair *ioq[HOST_MAX_IOQ];
+	int		nioq;		/* connected */
+	int		want_ioq;	/* granted by Set Features */
+	int		next_q;
+	uint16_t	cntlid;
+	uint64_t	cap;
+	uint32_t	vs;
+	uint32_t	mdts;		/* bytes, 0 = no limit */
+	uint32_t	max_icd;
+	uint16_t	oncs;
+	bool		vwc;
+
+	struct host_ns	ns[HOST_MAX_NS];
+	int		nns;
+
+	/* bring-up and rescan: one admin command at a time */
+	int		step;
+	int		step_i;
+	bool		rescan_pending;
+	bool		step_busy;
+	struct host_req	step_req;
+	struct nvmf_connect_data cdata;	/* Connect's data, until answered */
+	uint8_t		*page;		/* 4 KiB, aligned */
+	uint32_t	*nslist;	/* 1024 entries */
+	int		nnslist;
+	uint64_t	deadline;	/* CSTS.RDY or SHST */
+	struct event	*step_ev;	/* retry timer for polled steps */
+
+	struct host_req	ka_req;
+	bool		ka_busy;
+	struct event	*ka_ev;
+	struct host_req	aer_req;
+	bool		aer_busy;
+
+	struct host_io_list held;
+	struct event	*kick_ev;	/* run the held list */
+	struct event	*lost_ev;	/* tear down after a failure */
+	struct event	*retry_ev;	/* reconnect-delay */
+	uint64_t	lost_at;	/* ns; 0 while live */
+	uint64_t	connected_at;
+	unsigned	reconnects;
+	bool		io_failing;	/* past fast-io-fail: fail, do not hold */
+	bool		tearing;	/* closing its queues */
+	struct connect_job *job;	/* a queue being connected */
+};
+TAILQ_HEAD(host_assoc_list, host_assoc);
+
+/* host-params.c */
+void	host_params_default(struct host_params *);
+int	host_param_set(struct host_params *, const char *key, const char *value,
+	    char *err, size_t errlen);
+int	host_params_check(const struct host_params *, char *err, size_t errlen);
+
+/* host.c */
+extern struct host_assoc_list host_assocs;
+struct host_assoc *host_assoc_create(const struct host_params *, char *err,
+	    size_t errlen);
+/* Orderly shutdown (CC.SHN) then free; exports go at once. */
+void	host_assoc_delete(struct host_assoc *);
+void	host_assocs_delete_all(void);
+struct host_assoc *host_assoc_find(const char *nqn_or_id);
+/* The NBD socket defaults to nbd.sock beside ctl_path. */
+int	host_start(struct config *, const char *ctl_path, char *err,
+	    size_t errlen);
+void	host_stop(void);
+const char *host_assoc_state_name(enum assoc_state);
+/* Queue a data command; done() always runs later from the loop. */
+void	host_io_submit(struct host_assoc *, struct host_io *);
+/* Push what the turn queued to the sockets. */
+void	host_assoc_flush(struct host_assoc *);
+
+/* host-cmd.c: admin command builders shared with perf */
+void	host_cmd_property(struct host_req *, uint8_t fctype, uint32_t ofst,
+	    bool wide, uint64_t value);
+void	host_cmd_identify(struct host_req *, uint8_t cns, uint32_t nsid,
+	    void *buf);
+void	host_cmd_connect(struct host_req *, struct nvmf_connect_data *,
+	    uint16_t qid, uint16_t sqsize, const char *subnqn,
+	    const char *hostnqn, const uint8_t hostid[16], uint16_t cntlid,
+	    uint32_t kato_ms);
+
+#endif

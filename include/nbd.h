@@ -1,0 +1,33 @@
+/*
+ * NBD exports of remote namespaces (nbd-server.c), served on the main
+ * loop from Unix and TCP listeners.
+ */
+#ifndef NVMFD_NBD_H
+#define NVMFD_NBD_H
+
+#include "nbd-proto.h"
+
+struct host_assoc;
+struct host_ns;
+struct out;
+
+#define NBD_DEFAULT_PORT	"10809"
+
+struct nbd_settings {
+	char		*socket;	/* Unix socket path, or NULL */
+	char		*address;	/* TCP address, or NULL: no TCP */
+	char		*port;		/* NULL: 10809 */
+};
+
+struct nbd_export *nbd_export_add(struct host_assoc *, struct host_ns *);
+void	nbd_export_update(struct nbd_export *, struct host_assoc *,
+	    struct host_ns *);
+void	nbd_export_remove(struct nbd_export *);
+/* Start or restart the listeners; 0, or -1 with err. */
+int	nbd_server_start(const struct nbd_settings *, char *err, size_t errlen);
+void	nbd_server_stop(void);
+void	nbd_server_reap(void);
+/* The export's fields and URIs, into the current object of o. */
+void	nbd_export_describe(struct nbd_export *, struct out *o);
+
+#endif

@@ -1,0 +1,255 @@
+/*
+ * nvmfctl discover and connect-all: read a discovery controller's log in
+ * nvmfctl itself (blocking is fine there, never in the daemon), the right
+ * way: the header, the entries in chunks, the header again, retried while
+ * the generation counter moves.  connect-all then asks the daemon to
+ * connect to every NVM subsystem the log lists.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "nvmfd.h"
+#include "ctl-proto.h"
+#include "host.h"
+
+#define DISC_MAX_RECORDS	1024	/* a log that claims more is cut */
+#define DISC_CHUNK		4096
+#define DISC_TRIES		5
+
+static int
+run(struct host_qpair *hq, struct host_req *r)
+{
+	return (host_run(hq, r, 5000) == 0 && (r->cqe.status >> 1) == 0 ?
+	    0 : -1);
+}
+
+static int
+get_log(struct host_qpair *hq, uint64_t off, void *buf, uint32_t len)
+{
+	struct host_req r;
+	uint32_t numd = len / 4 - 1;
+
+	memset(&r, 0, sizeof(r));
+	r.sqe.opc = NVME_ADM_GET_LOG_PAGE;
+	r.sqe.cdw10 = NVME_LOG_DISCOVERY | (numd & 0xffff) << 16;
+	r.sqe.cdw11 = numd >> 16;
+	r.sqe.cdw12 = (uint32_t)off;
+	r.sqe.cdw13 = (uint32_t)(off >> 32);
+	r.iov[0].iov_base = buf;
+	r.iov[0].iov_len = len;
+	r.iovcnt = 1;
+	r.data_len = len;
+	r.dir = DIR_C2H;
+	return (run(hq, &r));
+}
+
+/*
+ * The discovery log of addr:port into *entries (malloc'd), *n records.
+ * Returns 0, or -1 with err.
+ */
+static int
+discover(const struct host_params *p, struct nvmf_disc_log_entry **entries,
+    uint64_t *n, char *err, size_t errlen)
+{
+	struct event_base *base;
+	struct host_qpair *hq;
+	struct host_req r;
+	struct nvmf_disc_log_hdr *hdr = NULL;
+	uint8_t *buf = NULL;
+	uint64_t gen, numrec = 0;
+	uint16_t status;
+	int rc = -1, tries;
+
+	*entries = NULL;
+	*n = 0;
+	if ((base = event_base_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (-1);
+	}
+	if ((hq = host_connect(base, p->traddr, p->trsvcid, p->hdgst,
+	    p->ddgst, NVMFD_ADMIN_QUEUE_DEPTH - 1, err, errlen)) == NULL) {
+		event_base_free(base);
+		return (-1);
+	}
+	if (host_fabrics_connect(hq, 0, NVMFD_ADMIN_QUEUE_DEPTH,
+	    NVMF_DISCOVERY_NQN, p->hostnqn, p->hostid, NVMF_CNTLID_DYNAMIC, 0,
+	    &status) < 0) {
+		snprintf(err, errlen, "Connect to the discovery controller: "
+		    "status 0x%x %s", status, hq->error);
+		goto out;
+	}
+	memset(&r, 0, sizeof(r));
+	host_cmd_property(&r, NVMF_FCTYPE_PROPERTY_SET, NVME_REG_CC, false,
+	    NVME_CC_EN | 6u << 16 | 4u << 20);
+	if (run(hq, &r) != 0) {
+		snprintf(err, errlen, "cannot enable the discovery controller");
+		goto out;
+	}
+	for (int i = 0;; i++) {
+		host_cmd_property(&r, NVMF_FCTYPE_PROPERTY_GET, NVME_REG_CSTS,
+		    false, 0);
+		if (run(hq, &r) == 0 && (r.cqe.dw0 & NVME_CSTS_RDY))
+			break;
+		if (i == 100) {
+			snprintf(err, errlen, "discovery controller not ready");
+			goto out;
+		}
+		usleep(50000);
+	}
+	if ((hdr = malloc(sizeof(*hdr))) == NULL)
+		goto oom;
+	for (tries = 0; tries < DISC_TRIES; tries++) {
+		uint64_t len;
+
+		if (get_log(hq, 0, hdr, sizeof(*hdr)) != 0) {
+			snprintf(err, errlen, "Get Log Page (discovery) failed");
+			goto out;
+		}
+		gen = hdr->genctr;
+		numrec = MINIMUM(hdr->numrec, DISC_MAX_RECORDS);
+		free(buf);
+		len = numrec * sizeof(struct nvmf_disc_log_entry);
+		if ((buf = calloc(1, len + 1)) == NULL)
+			goto oom;
+		for (uint64_t off = 0; off < len; off += DISC_CHUNK) {
+			if (get_log(hq, sizeof(*hdr) + off, buf + off,
+			    (uint32_t)MINIMUM(len - off, DISC_CHUNK)) != 0) {
+				snprintf(err, errlen, "Get Log Page (discovery "
+				    "entries) failed");
+				goto out;
+			}
+		}
+		if (get_log(hq, 0, hdr, sizeof(*hdr)) != 0) {
+			snprintf(err, errlen, "Get Log Page (discovery) failed");
+			goto out;
+		}
+		/* Unchanged while we read: the entries are one version. */
+		if (hdr->genctr == gen)
+			break;
+	}
+	if (tries == DISC_TRIES) {
+		snprintf(err, errlen, "the discovery log kept changing");
+		goto out;
+	}
+	*entries = (struct nvmf_disc_log_entry *)buf;
+	*n = numrec;
+	buf = NULL;
+	rc = 0;
+	goto out;
+oom:
+	snprintf(err, errlen, "out of memory");
+out:
+	free(buf);
+	free(hdr);
+	host_close(hq);
+	event_base_free(base);
+	return (rc);
+}
+
+/* A fixed-width field of an entry, without its space padding. */
+static void
+field(char *dst, size_t dlen, const char *src, size_t slen)
+{
+	size_t n = strnlen(src, slen);
+
+	while (n > 0 && src[n - 1] == ' ')
+		n--;
+	snprintf(dst, dlen, "%.*s", (int)n, src);
+}
+
+static const char *
+subtype_name(uint8_t t)
+{
+	switch (t) {
+	case NVMF_SUBTYPE_REFERRAL:	return ("referral");
+	case NVMF_SUBTYPE_NVME:		return ("nvme");
+	case NVMF_SUBTYPE_CURRENT_DISC:	return ("discovery");
+	}
+	return ("?");
+}
+
+static int
+params_from(struct cmd_ctx *ctx, struct host_params *p)
+{
+	char err[256];
+
+	host_params_default(p);
+	snprintf(p->trsvcid, sizeof(p->trsvcid), "8009");
+	for (int i = 0; i < ctx->nopts; i++) {
+		if (strcmp(ctx->opts[i].name, "json") == 0)
+			continue;
+		if (host_param_set(p, ctx->opts[i].name, ctx->opts[i].value,
+		    err, sizeof(err)) != 0)
+			return (cmd_error(ctx, CTL_EUSAGE, "%s: %s",
+			    ctx->entry->name, err));
+	}
+	if (p->traddr[0] == '\0')
+		return (cmd_error(ctx, CTL_EUSAGE, "%s: an address (-a) is "
+		    "required", ctx->entry->name));
+	return (CTL_OK);
+}
+
+int
+cmd_discover(struct cmd_ctx *ctx)
+{
+	struct host_params p;
+	struct nvmf_disc_log_entry *e;
+	uint64_t n;
+	char err[256], s[257];
+	int rc;
+
+	/* The daemon's loops must never wait on a remote peer. */
+	if (main_loop != NULL)
+		return (cmd_error(ctx, CTL_EUSAGE, "%s runs in nvmfctl",
+		    ctx->entry->name));
+	if ((rc = params_from(ctx, &p)) != CTL_OK)
+		return (rc);
+	if (discover(&p, &e, &n, err, sizeof(err)) != 0)
+		return (cmd_error(ctx, CTL_ERR, "%s: %s:%s: %s",
+		    ctx->entry->name, p.traddr, p.trsvcid, err));
+	if (strcmp(ctx->entry->name, "connect-all") == 0) {
+		rc = CTL_OK;
+		for (uint64_t i = 0; i < n && rc == CTL_OK; i++) {
+			char addr[257], svc[33], nqn[257];
+
+			if (e[i].subtype != NVMF_SUBTYPE_NVME ||
+			    e[i].trtype != NVMF_TRTYPE_TCP)
+				continue;
+			field(addr, sizeof(addr), e[i].traddr,
+			    sizeof(e[i].traddr));
+			field(svc, sizeof(svc), e[i].trsvcid,
+			    sizeof(e[i].trsvcid));
+			field(nqn, sizeof(nqn), e[i].subnqn,
+			    sizeof(e[i].subnqn));
+			rc = cli_connect_remote(ctx, addr, svc, nqn);
+		}
+		free(e);
+		return (rc);
+	}
+	out_list(ctx->out, "entries");
+	for (uint64_t i = 0; i < n; i++) {
+		out_object(ctx->out, NULL);
+		out_str(ctx->out, "subtype", "%s", subtype_name(e[i].subtype));
+		out_str(ctx->out, "trtype", "%s", e[i].trtype == NVMF_TRTYPE_TCP ?
+		    "tcp" : "other");
+		out_str(ctx->out, "adrfam", "%s", e[i].adrfam ==
+		    NVMF_ADRFAM_IPV6 ? "ipv6" : "ipv4");
+		field(s, sizeof(s), e[i].traddr, sizeof(e[i].traddr));
+		out_str(ctx->out, "traddr", "%s", s);
+		field(s, sizeof(s), e[i].trsvcid, sizeof(e[i].trsvcid));
+		out_str(ctx->out, "trsvcid", "%s", s);
+		out_u64(ctx->out, "portid", e[i].portid);
+		field(s, sizeof(s), e[i].subnqn, sizeof(e[i].subnqn));
+		out_str(ctx->out, "subnqn", "%s", s);
+		out_end(ctx->out);
+	}
+	out_end(ctx->out);
+	free(e);
+	return (CTL_OK);
+}

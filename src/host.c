@@ -1,0 +1,968 @@
+/*
+ * Associations with remote NVMe/TCP controllers (host role in the daemon).
+ * Bring-up is a chain of admin commands, one at a time, each completion
+ * starting the next: Connect, CAP, VS, CC.EN, CSTS.RDY (polled within
+ * CAP.TO), Identify Controller, Number of Queues, Async Event
+ * Configuration, the active namespace list and each namespace, then the
+ * I/O queues.  A live association keeps an AER outstanding and sends Keep
+ * Alive at KATO/2.  A lost one is rebuilt every reconnect-delay until
+ * ctrl-loss-tmo; its I/O is held meanwhile.
+ *
+ * Everything runs on the main loop, the I/O queues too.  Only the TCP
+ * connect and the ICReq/ICResp exchange (host_connect, which blocks) run
+ * on a short-lived thread, so the loop never waits for a remote peer, and
+ * a daemon can connect to its own target.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "nvmfd.h"
+#include "ctl-proto.h"
+#include "host.h"
+#include "nbd.h"
+
+/* A queue's TCP connect and ICReq, on a thread of its own. */
+struct connect_job {
+	struct host_assoc *a;		/* NULL once it is gone */
+	struct host_params p;
+	uint16_t	depth;
+	struct host_qpair *hq;
+	char		err[256];
+};
+
+struct host_assoc_list host_assocs = TAILQ_HEAD_INITIALIZER(host_assocs);
+static int next_assoc_id = 1;
+
+enum {
+	ST_ADMIN, ST_CAP, ST_VS, ST_CC, ST_RDY, ST_IDCTRL, ST_NQ, ST_AEC,
+	ST_NSLIST, ST_IDNS, ST_IOQ, ST_DONE,
+	ST_CHANGED_LOG,			/* rescan: clear the event first */
+	ST_SHN, ST_SHST,		/* orderly shutdown */
+};
+
+static void step_run(struct host_assoc *);
+static void step_done(struct host_req *, const struct nvme_cqe *);
+static void assoc_lost(struct host_assoc *, const char *, ...)
+	    __printflike(2, 3);
+static void assoc_free(struct host_assoc *);
+static void aer_submit(struct host_assoc *);
+static void kick(struct host_assoc *);
+static void connect_done(void *);
+
+const char *
+host_assoc_state_name(enum assoc_state s)
+{
+	switch (s) {
+	case AS_CONNECTING:	return ("connecting");
+	case AS_LIVE:		return ("live");
+	case AS_RECONNECTING:	return ("reconnecting");
+	case AS_DELETING:	return ("deleting");
+	case AS_FAILED:		return ("failed");
+	}
+	return ("?");
+}
+
+static void
+tv_set(struct timeval *tv, uint64_t ms)
+{
+	tv->tv_sec = ms / 1000;
+	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+/* ------------------------------------------------------------ queues */
+
+static void
+close_queues(struct host_assoc *a)
+{
+	/* A queue still connecting is closed when it is done. */
+	if (a->job != NULL) {
+		a->job->a = NULL;
+		a->job = NULL;
+	}
+	/* Closing fails what they carry: their done callbacks hold it. */
+	for (int i = 0; i < a->nioq; i++) {
+		host_close(a->ioq[i]);
+		a->ioq[i] = NULL;
+	}
+	a->nioq = 0;
+	if (a->admin != NULL) {
+		host_close(a->admin);
+		a->admin = NULL;
+	}
+	a->step_busy = a->ka_busy = a->aer_busy = false;
+	evtimer_del(a->ka_ev);
+	evtimer_del(a->step_ev);
+}
+
+/* ---------------------------------------------------------- exports */
+
+static void
+exports_update(struct host_assoc *a)
+{
+	for (int i = 0; i < a->nns; i++) {
+		struct host_ns *n = &a->ns[i];
+
+		if (n->seen && n->exp == NULL)
+			n->exp = nbd_export_add(a, n);
+		else if (n->seen)
+			nbd_export_update(n->exp, a, n);
+	}
+	/* Namespaces gone from the active list: their exports go too. */
+	for (int i = 0; i < a->nns;) {
+		if (a->ns[i].seen) {
+			i++;
+			continue;
+		}
+		if (a->ns[i].exp != NULL)
+			nbd_export_remove(a->ns[i].exp);
+		a->ns[i] = a->ns[--a->nns];
+	}
+}
+
+/* ------------------------------------------------------ bring-up chain */
+
+static void
+step_fail(struct host_assoc *a, uint16_t status, const char *what)
+{
+	/* A refusal the controller says not to retry ends the association. */
+	if (status & NVME_DNR >> 1) {
+		snprintf(a->error, sizeof(a->error), "%s: status 0x%x (do not "
+		    "retry)", what, status & 0x7ff);
+		log_warnx("host %d: %s: %s", a->id, a->p.subnqn, a->error);
+		a->state = AS_FAILED;
+		event_active(a->lost_ev, 0, 0);
+		return;
+	}
+	assoc_lost(a, "%s: status 0x%x%s%s", what, status & 0x7ff,
+	    a->admin && a->admin->dead ? ": " : "",
+	    a->admin && a->admin->dead ? a->admin->error : "");
+}
+
+static void
+step_submit(struct host_assoc *a, struct host_qpair *hq)
+{
+	a->step_req.done = step_done;
+	a->step_req.arg = a;
+	if (host_submit(hq, &a->step_req) != 0) {
+		assoc_lost(a, "step %d: cannot submit", a->step);
+		return;
+	}
+	a->step_busy = true;
+	host_flush(hq);
+}
+
+static void
+step_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	step_run(arg);
+}
+
+static void *
+connect_thread(void *arg)
+{
+	struct connect_job *j = arg;
+
+	j->hq = host_connect(main_loop->base, j->p.traddr, j->p.trsvcid,
+	    j->p.hdgst, j->p.ddgst, j->depth, j->err, sizeof(j->err));
+	loop_post(main_loop, connect_done, j);
+	return (NULL);
+}
+
+/* Back on the main loop: the queue is connected (or not). */
+static void
+connect_done(void *arg)
+{
+	struct connect_job *j = arg;
+	struct host_assoc *a = j->a;
+	struct host_qpair *hq = j->hq;
+	uint16_t qid;
+
+	if (a == NULL) {
+		if (hq != NULL)
+			host_close(hq);
+		free(j);
+		return;
+	}
+	a->job = NULL;
+	a->step_busy = false;
+	if (hq == NULL) {
+		assoc_lost(a, "%s%s", a->step == ST_ADMIN ? "" : "I/O queue: ",
+		    j->err);
+		free(j);
+		return;
+	}
+	free(j);
+	if (a->step == ST_ADMIN) {
+		a->admin = hq;
+		qid = 0;
+		host_cmd_connect(&a->step_req, &a->cdata, 0,
+		    NVMFD_ADMIN_QUEUE_DEPTH, a->p.subnqn, a->p.hostnqn,
+		    a->p.hostid, NVMF_CNTLID_DYNAMIC, a->p.kato_s * 1000);
+	} else {
+		hq->max_icd = a->max_icd;
+		a->ioq[a->nioq++] = hq;
+		qid = a->nioq;
+		host_cmd_connect(&a->step_req, &a->cdata, qid,
+		    a->p.queue_size, a->p.subnqn, a->p.hostnqn, a->p.hostid,
+		    a->cntlid, 0);
+	}
+	/* Its own queue: qid set before the capsule is built. */
+	hq->qid = qid;
+	step_submit(a, hq);
+}
+
+static void
+connect_start(struct host_assoc *a, uint16_t depth)
+{
+	struct connect_job *j;
+	pthread_attr_t attr;
+	pthread_t tid;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		assoc_lost(a, "%s", "out of memory");
+		return;
+	}
+	j->a = a;
+	j->p = a->p;
+	j->depth = depth;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&tid, &attr, connect_thread, j) != 0) {
+		pthread_attr_destroy(&attr);
+		free(j);
+		assoc_lost(a, "%s", "cannot start a connect thread");
+		return;
+	}
+	pthread_attr_destroy(&attr);
+	a->job = j;
+	a->step_busy = true;
+}
+
+static void
+step_run(struct host_assoc *a)
+{
+	struct host_req *r = &a->step_req;
+
+	if (a->step_busy)
+		return;
+	switch (a->step) {
+	case ST_ADMIN:
+		connect_start(a, NVMFD_ADMIN_QUEUE_DEPTH - 1);
+		return;
+	case ST_CAP:
+		host_cmd_property(r, NVMF_FCTYPE_PROPERTY_GET, NVME_REG_CAP,
+		    true, 0);
+		break;
+	case ST_VS:
+		host_cmd_property(r, NVMF_FCTYPE_PROPERTY_GET, NVME_REG_VS,
+		    false, 0);
+		break;
+	case ST_CC:
+		/* 64-byte SQEs, 16-byte CQEs, enable. */
+		host_cmd_property(r, NVMF_FCTYPE_PROPERTY_SET, NVME_REG_CC,
+		    false, NVME_CC_EN | 6u << 16 | 4u << 20);
+		break;
+	case ST_RDY:
+	case ST_SHST:
+		host_cmd_property(r, NVMF_FCTYPE_PROPERTY_GET, NVME_REG_CSTS,
+		    false, 0);
+		break;
+	case ST_IDCTRL:
+		host_cmd_identify(r, NVME_ID_CNS_CTRL, 0, a->page);
+		break;
+	case ST_NQ:
+		memset(r, 0, offsetof(struct host_req, hq));
+		r->sqe.opc = NVME_ADM_SET_FEATURES;
+		r->sqe.cdw10 = NVME_FEAT_NUM_QUEUES;
+		r->sqe.cdw11 = (uint32_t)(a->p.nr_io_queues - 1) * 0x10001u;
+		break;
+	case ST_AEC:
+		memset(r, 0, offsetof(struct host_req, hq));
+		r->sqe.opc = NVME_ADM_SET_FEATURES;
+		r->sqe.cdw10 = NVME_FEAT_ASYNC_EVENT;
+		r->sqe.cdw11 = NVME_AEN_CFG_NS_ATTR;
+		break;
+	case ST_CHANGED_LOG:
+		memset(r, 0, offsetof(struct host_req, hq));
+		r->sqe.opc = NVME_ADM_GET_LOG_PAGE;
+		r->sqe.cdw10 = NVME_LOG_CHANGED_NS | (4096 / 4 - 1) << 16;
+		r->iov[0].iov_base = a->page;
+		r->iov[0].iov_len = 4096;
+		r->iovcnt = 1;
+		r->data_len = 4096;
+		r->dir = DIR_C2H;
+		break;
+	case ST_NSLIST:
+		host_cmd_identify(r, NVME_ID_CNS_NS_ACTIVE_LIST, 0, a->page);
+		break;
+	case ST_IDNS:
+		if (a->step_i >= a->nnslist) {
+			a->step = ST_IOQ;
+			exports_update(a);
+			step_run(a);
+			return;
+		}
+		host_cmd_identify(r, NVME_ID_CNS_NS, a->nslist[a->step_i],
+		    a->page);
+		break;
+	case ST_IOQ:
+		if (a->nioq < a->want_ioq) {
+			connect_start(a, a->p.queue_size - 1);
+			return;
+		}
+		a->step = ST_DONE;
+		/* FALLTHROUGH */
+	case ST_DONE:
+		if (a->state != AS_LIVE) {
+			struct timeval tv;
+
+			log_info("host %d: %s at %s:%s live: controller %u, "
+			    "%d I/O queue%s, %d namespace%s", a->id,
+			    a->p.subnqn, a->p.traddr, a->p.trsvcid, a->cntlid,
+			    a->nioq, a->nioq == 1 ? "" : "s", a->nns,
+			    a->nns == 1 ? "" : "s");
+			a->state = AS_LIVE;
+			a->error[0] = '\0';
+			a->lost_at = 0;
+			a->io_failing = false;
+			a->connected_at = now_ns();
+			tv_set(&tv, a->p.kato_s * 500);
+			if (a->p.kato_s)
+				evtimer_add(a->ka_ev, &tv);
+		}
+		if (!a->aer_busy)
+			aer_submit(a);
+		if (a->rescan_pending) {
+			a->rescan_pending = false;
+			a->step = ST_CHANGED_LOG;
+			step_run(a);
+		}
+		kick(a);
+		return;
+	case ST_SHN:
+		host_cmd_property(r, NVMF_FCTYPE_PROPERTY_SET, NVME_REG_CC,
+		    false, NVME_CC_EN | 6u << 16 | 4u << 20 |
+		    1u << NVME_CC_SHN_SHIFT);
+		break;
+	}
+	step_submit(a, a->admin);
+}
+
+static void
+step_done(struct host_req *r, const struct nvme_cqe *cqe)
+{
+	struct host_assoc *a = r->arg;
+	uint16_t status = cqe->status >> 1;
+	uint64_t v = cqe->dw0 | (uint64_t)cqe->dw1 << 32;
+	const uint8_t *id = a->page;
+	struct timeval tv;
+
+	a->step_busy = false;
+	if (a->state == AS_DELETING && (a->step == ST_SHN ||
+	    a->step == ST_SHST)) {
+		/* Shutdown: a failure or SHST complete ends it. */
+		if (status == 0 && a->step == ST_SHN) {
+			a->step = ST_SHST;
+			a->deadline = now_ns() + 5000000000ull;
+			step_run(a);
+			return;
+		}
+		if (status == 0 && (v & NVME_CSTS_SHST_MASK) !=
+		    NVME_CSTS_SHST_COMPLETE && now_ns() < a->deadline) {
+			tv_set(&tv, 20);
+			evtimer_add(a->step_ev, &tv);
+			return;
+		}
+		event_active(a->lost_ev, 0, 0);
+		return;
+	}
+	if (a->state != AS_CONNECTING && a->state != AS_RECONNECTING &&
+	    a->state != AS_LIVE)
+		return;
+	if (status != 0) {
+		step_fail(a, cqe->status >> 1, a->step == ST_ADMIN ?
+		    "Connect" : a->step == ST_IOQ ? "I/O queue Connect" :
+		    "bring-up");
+		return;
+	}
+	switch (a->step) {
+	case ST_ADMIN:
+		a->cntlid = cqe->dw0 & 0xffff;
+		a->step = ST_CAP;
+		break;
+	case ST_CAP:
+		a->cap = v;
+		/* Queues hold MQES + 1 entries at most. */
+		if ((uint64_t)a->p.queue_size > (v & 0xffff) + 1)
+			a->p.queue_size = (int)(v & 0xffff) + 1;
+		a->step = ST_VS;
+		break;
+	case ST_VS:
+		a->vs = (uint32_t)v;
+		a->step = ST_CC;
+		break;
+	case ST_CC:
+		/* CAP.TO: 500 ms units. */
+		a->deadline = now_ns() + (((a->cap >> 24) & 0xff) + 1) *
+		    500000000ull;
+		a->step = ST_RDY;
+		break;
+	case ST_RDY:
+		if (v & NVME_CSTS_CFS) {
+			assoc_lost(a, "%s", "controller fatal status");
+			return;
+		}
+		if (!(v & NVME_CSTS_RDY)) {
+			if (now_ns() > a->deadline) {
+				assoc_lost(a, "%s", "not ready within CAP.TO");
+				return;
+			}
+			tv_set(&tv, 20);
+			evtimer_add(a->step_ev, &tv);
+			return;
+		}
+		a->step = ST_IDCTRL;
+		break;
+	case ST_IDCTRL: {
+		uint32_t ioccsz = get_le32(id + 1792);
+
+		/* MDTS counts 4 KiB pages (CAP.MPSMIN 0) as a power of 2. */
+		a->mdts = id[77] && id[77] < 20 ? 4096u << id[77] : 0;
+		a->max_icd = ioccsz > 4 ? ioccsz * 16 - 64 : 0;
+		a->oncs = get_le16(id + 520);
+		a->vwc = id[525] & 1;
+		a->step = ST_NQ;
+		break;
+	}
+	case ST_NQ:
+		a->want_ioq = MINIMUM((int)(cqe->dw0 & 0xffff) + 1,
+		    (int)(cqe->dw0 >> 16) + 1);
+		a->want_ioq = MINIMUM(a->want_ioq, a->p.nr_io_queues);
+		a->step = ST_AEC;
+		break;
+	case ST_AEC:
+		a->step = ST_NSLIST;
+		break;
+	case ST_CHANGED_LOG:
+		a->step = ST_NSLIST;
+		break;
+	case ST_NSLIST:
+		a->nnslist = 0;
+		for (int i = 0; i < 1024 && a->nnslist < HOST_MAX_NS; i++) {
+			uint32_t nsid = get_le32(id + 4 * i);
+
+			if (nsid == 0)
+				break;
+			a->nslist[a->nnslist++] = nsid;
+		}
+		for (int i = 0; i < a->nns; i++)
+			a->ns[i].seen = false;
+		a->step_i = 0;
+		a->step = ST_IDNS;
+		break;
+	case ST_IDNS: {
+		uint32_t nsid = a->nslist[a->step_i++];
+		uint32_t lbads = id[128 + 4 * (id[26] & 0xf) + 2];
+		struct host_ns *n = NULL;
+
+		if (get_le64(id) == 0 || lbads < 9 || lbads > 16) {
+			log_warnx("host %d: namespace %u: not usable (size %llu,"
+			    " LBA 2^%u)", a->id, nsid,
+			    (unsigned long long)get_le64(id), lbads);
+			break;
+		}
+		for (int i = 0; i < a->nns; i++)
+			if (a->ns[i].nsid == nsid)
+				n = &a->ns[i];
+		if (n == NULL) {
+			n = &a->ns[a->nns++];
+			memset(n, 0, sizeof(*n));
+			n->nsid = nsid;
+		}
+		n->nlb = get_le64(id);
+		n->lba_shift = lbads;
+		n->readonly = id[99] & 1;
+		n->seen = true;
+		break;
+	}
+	case ST_IOQ:
+		break;			/* the next queue, or done */
+	}
+	step_run(a);
+}
+
+/* ------------------------------------------------ keep alive and AER */
+
+static void
+ka_done(struct host_req *r, const struct nvme_cqe *cqe)
+{
+	struct host_assoc *a = r->arg;
+
+	a->ka_busy = false;
+	if ((cqe->status >> 1) != 0 && a->state == AS_LIVE)
+		assoc_lost(a, "Keep Alive failed: status 0x%x",
+		    cqe->status >> 1);
+}
+
+static void
+ka_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct host_assoc *a = arg;
+	struct timeval tv;
+	uint64_t now = now_ns();
+
+	if (a->state != AS_LIVE)
+		return;
+	if (a->ka_busy) {
+		/* Unanswered for KATO/2: the association is dead. */
+		assoc_lost(a, "%s", "Keep Alive unanswered");
+		return;
+	}
+	kick(a);	/* notices a dead I/O queue */
+	/* A command stuck past its timeout: the queue is reset. */
+	for (int q = 0; q < a->nioq; q++) {
+		struct host_qpair *hq = a->ioq[q];
+
+		for (uint16_t c = 0; c < hq->depth; c++)
+			if (hq->reqs[c] != NULL && now - hq->reqs[c]->start_ns >
+			    HOST_CMD_TIMEOUT_S * 1000000000ull) {
+				assoc_lost(a, "I/O queue %d: command %u timed "
+				    "out", q + 1, c);
+				return;
+			}
+	}
+	memset(&a->ka_req, 0, offsetof(struct host_req, hq));
+	a->ka_req.sqe.opc = NVME_ADM_KEEP_ALIVE;
+	a->ka_req.done = ka_done;
+	a->ka_req.arg = a;
+	if (host_submit(a->admin, &a->ka_req) != 0) {
+		assoc_lost(a, "%s", "admin queue gone");
+		return;
+	}
+	a->ka_busy = true;
+	host_flush(a->admin);
+	tv_set(&tv, a->p.kato_s * 500);
+	evtimer_add(a->ka_ev, &tv);
+}
+
+static void
+aer_done(struct host_req *r, const struct nvme_cqe *cqe)
+{
+	struct host_assoc *a = r->arg;
+
+	a->aer_busy = false;
+	if (a->state != AS_LIVE)
+		return;
+	if ((cqe->status >> 1) != 0) {
+		/* Aborted at shutdown, or the queue failed. */
+		if (a->admin->dead)
+			assoc_lost(a, "admin queue: %s", a->admin->error);
+		return;
+	}
+	log_info("host %d: asynchronous event 0x%08x", a->id, cqe->dw0);
+	if ((cqe->dw0 & 0xff00ff) == (NVME_AER_NS_CHANGED & 0xff00ff)) {
+		if (a->step_busy || a->step != ST_DONE)
+			a->rescan_pending = true;
+		else {
+			a->step = ST_CHANGED_LOG;
+			step_run(a);
+		}
+	}
+	aer_submit(a);
+}
+
+static void
+aer_submit(struct host_assoc *a)
+{
+	memset(&a->aer_req, 0, offsetof(struct host_req, hq));
+	a->aer_req.sqe.opc = NVME_ADM_ASYNC_EVENT;
+	a->aer_req.done = aer_done;
+	a->aer_req.arg = a;
+	if (host_submit(a->admin, &a->aer_req) == 0) {
+		a->aer_busy = true;
+		host_flush(a->admin);
+	}
+}
+
+/* ----------------------------------------------- loss and reconnection */
+
+static void
+assoc_lost(struct host_assoc *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (a->state == AS_DELETING) {
+		event_active(a->lost_ev, 0, 0);
+		return;
+	}
+	/* Queues being closed report their end: that is known. */
+	if (a->state == AS_FAILED || a->tearing)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(a->error, sizeof(a->error), fmt, ap);
+	va_end(ap);
+	log_warnx("host %d: %s at %s:%s: %s", a->id, a->p.subnqn,
+	    a->p.traddr, a->p.trsvcid, a->error);
+	if (a->lost_at == 0)
+		a->lost_at = now_ns();
+	a->state = AS_RECONNECTING;
+	/* Not here: a queue's own callback may be on the stack. */
+	event_active(a->lost_ev, 0, 0);
+}
+
+static void
+retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct host_assoc *a = arg;
+	uint64_t down = now_ns() - a->lost_at;
+
+	if (a->state != AS_RECONNECTING)
+		return;
+	if (down >= (uint64_t)a->p.ctrl_loss_tmo_s * 1000000000ull) {
+		log_warnx("host %d: %s: controller loss timeout (%u s); I/O "
+		    "fails from now on", a->id, a->p.subnqn,
+		    a->p.ctrl_loss_tmo_s);
+		a->state = AS_FAILED;
+		kick(a);
+		return;
+	}
+	a->reconnects++;
+	a->step = ST_ADMIN;
+	a->step_busy = false;
+	step_run(a);
+}
+
+static void
+lost_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct host_assoc *a = arg;
+	struct timeval tv;
+
+	a->tearing = true;
+	close_queues(a);
+	a->tearing = false;
+	if (a->state == AS_DELETING) {
+		assoc_free(a);
+		return;
+	}
+	if (a->state == AS_RECONNECTING) {
+		tv_set(&tv, (uint64_t)a->p.reconnect_delay_s * 1000);
+		evtimer_add(a->retry_ev, &tv);
+	}
+	kick(a);
+}
+
+/* ------------------------------------------------------------ data path */
+
+static void
+io_req_done(struct host_req *r, const struct nvme_cqe *cqe)
+{
+	struct host_io *io = r->arg;
+	struct host_assoc *a = io->a;
+
+	if (r->hq->dead && a->state != AS_FAILED && a->state != AS_DELETING) {
+		/* The transport failed under it: hold it for the next
+		 * association. */
+		io->held_since = now_ns();
+		TAILQ_INSERT_TAIL(&a->held, io, link);
+		assoc_lost(a, "I/O queue %u: %s", r->hq->qid, r->hq->error);
+		return;
+	}
+	io->done(io, cqe->status >> 1);
+	if (!TAILQ_EMPTY(&a->held))
+		kick(a);
+}
+
+static struct host_qpair *
+pick_queue(struct host_assoc *a)
+{
+	for (int k = 0; k < a->nioq; k++) {
+		struct host_qpair *hq = a->ioq[(a->next_q + k) % a->nioq];
+
+		if (!hq->dead && hq->outstanding < hq->depth) {
+			a->next_q = (a->next_q + k + 1) % a->nioq;
+			return (hq);
+		}
+	}
+	return (NULL);
+}
+
+static bool
+try_submit(struct host_assoc *a, struct host_io *io)
+{
+	struct host_qpair *hq = pick_queue(a);
+
+	if (hq == NULL)
+		return (false);
+	io->req.done = io_req_done;
+	io->req.arg = io;
+	io->req.start_ns = now_ns();
+	if (host_submit(hq, &io->req) != 0)
+		return (false);
+	/* Sent once this turn's callbacks are done: one write for all
+	 * the commands they queued, on whichever queue. */
+	event_active(a->kick_ev, 0, 0);
+	return (true);
+}
+
+static void
+kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct host_assoc *a = arg;
+	struct host_io *io;
+	uint64_t fast = (uint64_t)a->p.fast_io_fail_tmo_s * 1000000000ull;
+
+	if (a->state == AS_RECONNECTING && fast && a->lost_at &&
+	    now_ns() - a->lost_at >= fast && !a->io_failing) {
+		log_warnx("host %d: fast-io-fail timeout (%u s): failing I/O",
+		    a->id, a->p.fast_io_fail_tmo_s);
+		a->io_failing = true;
+	}
+	/* An I/O queue that died with nothing on it told no one. */
+	for (int i = 0; a->state == AS_LIVE && i < a->nioq; i++)
+		if (a->ioq[i]->dead) {
+			assoc_lost(a, "I/O queue %d: %s", i + 1,
+			    a->ioq[i]->error);
+			break;
+		}
+	while ((io = TAILQ_FIRST(&a->held)) != NULL) {
+		if (a->state == AS_LIVE) {
+			TAILQ_REMOVE(&a->held, io, link);
+			if (!try_submit(a, io)) {
+				TAILQ_INSERT_HEAD(&a->held, io, link);
+				break;
+			}
+			continue;
+		}
+		if (a->state == AS_FAILED || a->state == AS_DELETING ||
+		    a->io_failing) {
+			TAILQ_REMOVE(&a->held, io, link);
+			io->done(io, HOST_ST_PATH_ERROR);
+			continue;
+		}
+		break;
+	}
+	host_assoc_flush(a);
+	/* fast-io-fail needs a clock while I/O waits. */
+	if (a->state == AS_RECONNECTING && fast && !a->io_failing &&
+	    !TAILQ_EMPTY(&a->held)) {
+		struct timeval tv = { 1, 0 };
+
+		event_add(a->kick_ev, &tv);
+	}
+}
+
+static void
+kick(struct host_assoc *a)
+{
+	event_active(a->kick_ev, 0, 0);
+}
+
+void
+host_io_submit(struct host_assoc *a, struct host_io *io)
+{
+	io->a = a;
+	io->held_since = now_ns();
+	if (a->state == AS_LIVE && TAILQ_EMPTY(&a->held) && try_submit(a, io))
+		return;
+	TAILQ_INSERT_TAIL(&a->held, io, link);
+	kick(a);
+}
+
+void
+host_assoc_flush(struct host_assoc *a)
+{
+	for (int i = 0; i < a->nioq; i++)
+		if (a->ioq[i]->tx_pending)
+			host_flush(a->ioq[i]);
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+struct host_assoc *
+host_assoc_create(const struct host_params *p, char *err, size_t errlen)
+{
+	struct host_assoc *a;
+	struct event_base *base = main_loop->base;
+
+	if (p->nr_io_queues < 1 || p->nr_io_queues > HOST_MAX_IOQ) {
+		snprintf(err, errlen, "nr-io-queues: 1 to %d", HOST_MAX_IOQ);
+		return (NULL);
+	}
+	if (p->queue_size < 2 || p->queue_size > 1024) {
+		snprintf(err, errlen, "queue-size: 2 to 1024");
+		return (NULL);
+	}
+	if (!nqn_valid(p->subnqn) || !nqn_valid(p->hostnqn)) {
+		snprintf(err, errlen, "invalid NQN");
+		return (NULL);
+	}
+	TAILQ_FOREACH(a, &host_assocs, entry)
+		if (strcmp(a->p.subnqn, p->subnqn) == 0 &&
+		    strcmp(a->p.traddr, p->traddr) == 0 &&
+		    strcmp(a->p.trsvcid, p->trsvcid) == 0) {
+			snprintf(err, errlen, "already connected to %s at "
+			    "%s:%s (host %d)", p->subnqn, p->traddr,
+			    p->trsvcid, a->id);
+			return (NULL);
+		}
+	if ((a = calloc(1, sizeof(*a))) == NULL ||
+	    (a->page = aligned_alloc(4096, 4096)) == NULL ||
+	    (a->nslist = calloc(1024, sizeof(*a->nslist))) == NULL ||
+	    (a->step_ev = evtimer_new(base, step_timer_cb, a)) == NULL ||
+	    (a->ka_ev = evtimer_new(base, ka_timer_cb, a)) == NULL ||
+	    (a->kick_ev = event_new(base, -1, 0, kick_cb, a)) == NULL ||
+	    (a->lost_ev = event_new(base, -1, 0, lost_cb, a)) == NULL ||
+	    (a->retry_ev = evtimer_new(base, retry_cb, a)) == NULL) {
+		if (a)
+			assoc_free(a);
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	a->p = *p;
+	a->id = next_assoc_id++;
+	a->state = AS_CONNECTING;
+	snprintf(a->error, sizeof(a->error), "connecting");
+	TAILQ_INIT(&a->held);
+	TAILQ_INSERT_TAIL(&host_assocs, a, entry);
+	a->lost_at = now_ns();	/* ctrl-loss-tmo bounds the first try too */
+	a->step = ST_ADMIN;
+	step_run(a);
+	return (a);
+}
+
+static void
+assoc_free(struct host_assoc *a)
+{
+	struct host_io *io;
+
+	if (a->id)
+		TAILQ_REMOVE(&host_assocs, a, entry);
+	close_queues(a);
+	for (int i = 0; i < a->nns; i++)
+		if (a->ns[i].exp != NULL)
+			nbd_export_remove(a->ns[i].exp);
+	while ((io = TAILQ_FIRST(&a->held)) != NULL) {
+		TAILQ_REMOVE(&a->held, io, link);
+		io->done(io, HOST_ST_PATH_ERROR);
+	}
+	if (a->step_ev)
+		event_free(a->step_ev);
+	if (a->ka_ev)
+		event_free(a->ka_ev);
+	if (a->kick_ev)
+		event_free(a->kick_ev);
+	if (a->lost_ev)
+		event_free(a->lost_ev);
+	if (a->retry_ev)
+		event_free(a->retry_ev);
+	free(a->page);
+	free(a->nslist);
+	free(a);
+}
+
+void
+host_assoc_delete(struct host_assoc *a)
+{
+	enum assoc_state was = a->state;
+
+	log_info("host %d: disconnecting from %s", a->id, a->p.subnqn);
+	a->state = AS_DELETING;
+	/* Exports go first: their clients' I/O fails now. */
+	for (int i = 0; i < a->nns; i++)
+		if (a->ns[i].exp != NULL) {
+			nbd_export_remove(a->ns[i].exp);
+			a->ns[i].exp = NULL;
+		}
+	evtimer_del(a->retry_ev);
+	evtimer_del(a->ka_ev);
+	evtimer_del(a->step_ev);
+	if (was == AS_LIVE && !a->step_busy && a->admin != NULL &&
+	    !a->admin->dead) {
+		/* Orderly: CC.SHN, then wait for CSTS.SHST. */
+		a->step = ST_SHN;
+		step_run(a);
+		return;
+	}
+	event_active(a->lost_ev, 0, 0);
+}
+
+void
+host_assocs_delete_all(void)
+{
+	struct host_assoc *a, *next;
+
+	TAILQ_FOREACH_SAFE(a, &host_assocs, entry, next)
+		if (a->state != AS_DELETING)
+			host_assoc_delete(a);
+}
+
+struct host_assoc *
+host_assoc_find(const char *key)
+{
+	struct host_assoc *a;
+	char *end;
+	long id = strtol(key, &end, 10);
+
+	TAILQ_FOREACH(a, &host_assocs, entry) {
+		if (a->state == AS_DELETING)
+			continue;
+		if ((*end == '\0' && a->id == id) ||
+		    strcmp(a->p.subnqn, key) == 0)
+			return (a);
+	}
+	return (NULL);
+}
+
+/* At start: the NBD listeners, then the connections the file declares. */
+int
+host_start(struct config *cf, const char *ctl_path, char *err, size_t errlen)
+{
+	char def[PATH_MAX];
+	struct nbd_settings st = {
+		.socket = cf->nbd_socket, .address = cf->nbd_address,
+		.port = cf->nbd_port,
+	};
+	char e[256];
+
+	if (st.socket == NULL && st.address == NULL) {
+		/* Not asked for: NAME-nbd.sock beside the control socket
+		 * NAME.sock, if it can be had. */
+		size_t n = strlen(ctl_path);
+
+		if (n > 5 && strcmp(ctl_path + n - 5, ".sock") == 0)
+			n -= 5;
+		snprintf(def, sizeof(def), "%.*s-nbd.sock", (int)n, ctl_path);
+		st.socket = def;
+		if (nbd_server_start(&st, e, sizeof(e)) != 0)
+			log_warnx("%s; no NBD listener", e);
+	} else if (nbd_server_start(&st, err, errlen) != 0)
+		return (-1);
+	for (size_t i = 0; i < cf->nhost_conns; i++)
+		if (host_assoc_create(&cf->host_conns[i], e, sizeof(e)) == NULL)
+			log_warnx("host connection %zu: %s", i, e);
+	return (0);
+}
+
+/* At exit: whatever the orderly shutdown did not finish. */
+void
+host_stop(void)
+{
+	struct host_assoc *a;
+
+	nbd_server_stop();
+	while ((a = TAILQ_FIRST(&host_assocs)) != NULL) {
+		a->state = AS_DELETING;
+		assoc_free(a);
+	}
+	nbd_server_reap();
+}

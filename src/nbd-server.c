@@ -1,0 +1,1159 @@
+/*
+ * The NBD server: remote namespaces (host.c) served as NBD exports, fixed
+ * newstyle handshake then transmission, on the main loop.
+ *
+ * Each connection owns NBD_SLOTS request slots, allocated when it is
+ * accepted (a slot's data buffer on its first use), so the data path never
+ * allocates.  A request larger than MDTS runs as several NVMe commands, at
+ * most NBD_PIECES at once per slot.  With every slot busy the connection
+ * stops reading: back-pressure reaches the client through TCP, and
+ * memory stays bounded.  Commands the remote queues cannot take at once
+ * wait in the association's held list, itself bounded by the slots.
+ */
+#include "config.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "nvmfd.h"
+#include "host.h"
+#include "nbd.h"
+
+#define NBD_SLOTS		32	/* requests in flight per connection */
+#define NBD_PIECES		4	/* NVMe commands in flight per request */
+#define NBD_MAX_PAYLOAD		(1024 * 1024)
+#define NBD_RX_BUF		(64 * 1024)
+#define NBD_MAX_CONNS		256
+#define NBD_MAX_DISCARD		(64ull << 20)	/* refused payload we skip */
+#define NBD_MAX_OPTIONS		256	/* options in one handshake */
+
+enum conn_state {
+	CS_FLAGS, CS_OPT_HDR, CS_OPT_DATA, CS_REQ_HDR, CS_REQ_DATA,
+	CS_DISCARD, CS_CLOSING,
+};
+
+struct nbd_export {
+	TAILQ_ENTRY(nbd_export) entry;
+	char		name[NBD_NAME_MAX + 1];
+	struct host_assoc *a;
+	uint32_t	nsid;
+	uint32_t	lba_shift;
+	uint32_t	max_cmd;	/* bytes one Read or Write may carry */
+	bool		vwc;
+	struct nbd_geom	g;
+	TAILQ_HEAD(, nbd_conn) conns;
+};
+
+struct nbd_conn;
+
+struct nbd_slot {
+	TAILQ_ENTRY(nbd_slot) link;	/* free list or transmit queue */
+	struct nbd_conn	*c;
+	struct nbd_request req;
+	uint8_t		*buf;
+	uint64_t	next;		/* bytes handed to NVMe commands */
+	int		inflight;
+	unsigned	piece_busy;	/* bitmap of io[] */
+	uint32_t	error;
+	struct host_io	io[NBD_PIECES];
+	uint32_t	io_len[NBD_PIECES];
+	uint8_t		dsm[NBD_PIECES][16];
+	uint8_t		rhdr[32];
+	uint32_t	rhdr_len;
+	uint32_t	payload_len;
+};
+
+struct nbd_conn {
+	TAILQ_ENTRY(nbd_conn) entry;	/* all connections */
+	TAILQ_ENTRY(nbd_conn) exp_link;	/* its export's */
+	int		fd;
+	struct event	*rev, *wev;
+	struct event	*free_ev;	/* frees it from a callback of its own */
+	enum conn_state	state;
+	struct nbd_export *exp;
+	char		peer[80];
+	bool		no_zeroes, structured, paused, disc;
+	int		noptions;
+
+	uint8_t		*rx;
+	size_t		rx_off, rx_len;
+	uint32_t	opt, opt_len;
+	uint64_t	discard_left;
+	enum conn_state	after_discard;
+	struct nbd_slot	*rx_slot;	/* WRITE payload being read */
+	uint32_t	rx_got;
+
+	struct evbuffer	*hs_out;	/* handshake replies */
+	struct nbd_slot	*slots;
+	TAILQ_HEAD(, nbd_slot) free_slots, txq;
+	int		busy;		/* slots not free */
+	int		pieces;		/* NVMe commands in flight */
+	size_t		tx_done;
+};
+
+static TAILQ_HEAD(, nbd_export) exports = TAILQ_HEAD_INITIALIZER(exports);
+static TAILQ_HEAD(, nbd_conn) conns = TAILQ_HEAD_INITIALIZER(conns);
+static int nconns;
+
+static struct {
+	int		ufd, tfd;
+	struct event	*uev, *tev;
+	char		*socket;
+	ino_t		ino;		/* of the socket we bound */
+	dev_t		dev;
+	char		address[64], port[16];
+} srv = { .ufd = -1, .tfd = -1 };
+
+static void conn_process(struct nbd_conn *);
+static void conn_write(struct nbd_conn *);
+static void conn_close(struct nbd_conn *, const char *why);
+static void slot_issue(struct nbd_slot *);
+
+/* ------------------------------------------------------------ exports */
+
+static void
+export_fill(struct nbd_export *e, struct host_assoc *a, struct host_ns *n)
+{
+	e->a = a;
+	e->nsid = n->nsid;
+	e->lba_shift = n->lba_shift;
+	e->vwc = a->vwc;
+	e->g.size = n->nlb << n->lba_shift;
+	e->g.block = 1u << n->lba_shift;
+	e->g.max_payload = NBD_MAX_PAYLOAD;
+	e->g.readonly = n->readonly;
+	e->g.flush = true;
+	e->g.fua = true;
+	e->g.trim = a->oncs & (1u << 2);
+	e->g.zeroes = a->oncs & (1u << 3);
+	/* Beyond MDTS a request is split; a piece stays block aligned. */
+	e->max_cmd = a->mdts && a->mdts < NBD_MAX_PAYLOAD ? a->mdts :
+	    NBD_MAX_PAYLOAD;
+	e->max_cmd &= ~(e->g.block - 1);
+	if (e->max_cmd < e->g.block)
+		e->max_cmd = e->g.block;
+}
+
+struct nbd_export *
+nbd_export_add(struct host_assoc *a, struct host_ns *n)
+{
+	struct nbd_export *e;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL) {
+		log_warnx("nbd: out of memory for an export");
+		return (NULL);
+	}
+	snprintf(e->name, sizeof(e->name), "%s/%u", a->p.export_prefix[0] ?
+	    a->p.export_prefix : a->p.subnqn, n->nsid);
+	TAILQ_INIT(&e->conns);
+	export_fill(e, a, n);
+	TAILQ_INSERT_TAIL(&exports, e, entry);
+	log_info("nbd: export %s: %llu bytes, %u-byte blocks%s", e->name,
+	    (unsigned long long)e->g.size, e->g.block,
+	    e->g.readonly ? ", read-only" : "");
+	return (e);
+}
+
+void
+nbd_export_update(struct nbd_export *e, struct host_assoc *a,
+    struct host_ns *n)
+{
+	if (e != NULL)
+		export_fill(e, a, n);
+}
+
+void
+nbd_export_remove(struct nbd_export *e)
+{
+	struct nbd_conn *c;
+
+	if (e == NULL)
+		return;
+	log_info("nbd: export %s removed", e->name);
+	while ((c = TAILQ_FIRST(&e->conns)) != NULL) {
+		TAILQ_REMOVE(&e->conns, c, exp_link);
+		c->exp = NULL;
+		conn_close(c, "export removed");
+	}
+	TAILQ_REMOVE(&exports, e, entry);
+	free(e);
+}
+
+static struct nbd_export *
+export_find(const char *name)
+{
+	struct nbd_export *e;
+
+	/* The empty name is the default export: the first one. */
+	if (*name == '\0')
+		return (TAILQ_FIRST(&exports));
+	TAILQ_FOREACH(e, &exports, entry)
+		if (strcmp(e->name, name) == 0)
+			return (e);
+	return (NULL);
+}
+
+/* URIs in libnbd's form: the name is a path, so escape what must be. */
+static void
+uri_escape(const char *s, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *s && o + 4 < len; s++) {
+		if ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		    (*s >= '0' && *s <= '9') || strchr("-._~/", *s))
+			out[o++] = *s;
+		else
+			o += snprintf(out + o, len - o, "%%%02X",
+			    (unsigned char)*s);
+	}
+	out[o] = '\0';
+}
+
+void
+nbd_export_describe(struct nbd_export *e, struct out *o)
+{
+	char name[3 * NBD_NAME_MAX + 1];
+	int n = 0;
+	struct nbd_conn *c;
+
+	TAILQ_FOREACH(c, &e->conns, exp_link)
+		n++;
+	uri_escape(e->name, name, sizeof(name));
+	out_str(o, "name", "%s", e->name);
+	out_u64(o, "nsid", e->nsid);
+	out_u64(o, "size", e->g.size);
+	out_u64(o, "block_size", e->g.block);
+	out_bool(o, "readonly", e->g.readonly);
+	out_u64(o, "clients", n);
+	if (srv.socket != NULL)
+		out_str(o, "uri_unix", "nbd+unix:///%s?socket=%s", name,
+		    srv.socket);
+	if (srv.tfd >= 0)
+		out_str(o, "uri_tcp", strchr(srv.address, ':') ?
+		    "nbd://[%s]:%s/%s" : "nbd://%s:%s/%s", srv.address,
+		    srv.port, name);
+}
+
+/* ------------------------------------------------------- connections */
+
+static void
+conn_free(struct nbd_conn *c)
+{
+	TAILQ_REMOVE(&conns, c, entry);
+	nconns--;
+	if (c->exp != NULL)
+		TAILQ_REMOVE(&c->exp->conns, c, exp_link);
+	event_free(c->rev);
+	event_free(c->wev);
+	event_free(c->free_ev);
+	close(c->fd);
+	for (int i = 0; i < NBD_SLOTS; i++)
+		free(c->slots[i].buf);
+	free(c->slots);
+	free(c->rx);
+	evbuffer_free(c->hs_out);
+	free(c);
+}
+
+static void
+conn_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	if (c->pieces == 0)
+		conn_free(c);
+}
+
+/*
+ * Stop now; free once no NVMe command still points into it, and never
+ * under a caller that may still look at it.
+ */
+static void
+conn_close(struct nbd_conn *c, const char *why)
+{
+	if (c->state != CS_CLOSING)
+		log_debug("nbd: %s: %s", c->peer, why);
+	c->state = CS_CLOSING;
+	event_del(c->rev);
+	event_del(c->wev);
+	if (c->pieces == 0)
+		event_active(c->free_ev, 0, 0);
+}
+
+static void
+conn_pause(struct nbd_conn *c)
+{
+	if (!c->paused) {
+		c->paused = true;
+		event_del(c->rev);
+	}
+}
+
+static void
+conn_resume(struct nbd_conn *c)
+{
+	if (c->paused && c->state != CS_CLOSING && !c->disc) {
+		c->paused = false;
+		event_add(c->rev, NULL);
+		/* What is already buffered will not wake us. */
+		conn_process(c);
+	}
+}
+
+static void
+slot_free(struct nbd_slot *s)
+{
+	struct nbd_conn *c = s->c;
+
+	c->busy--;
+	TAILQ_INSERT_HEAD(&c->free_slots, s, link);
+}
+
+/* Queue the slot's reply; the slot is free once it is sent. */
+static void
+slot_reply(struct nbd_slot *s)
+{
+	struct nbd_conn *c = s->c;
+	const struct nbd_request *r = &s->req;
+
+	s->payload_len = 0;
+	if (c->structured && r->type == NBD_CMD_READ && s->error == 0) {
+		s->rhdr_len = nbd_structured_reply(s->rhdr,
+		    NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
+		    8 + r->length);
+		nbd_put64(s->rhdr + s->rhdr_len, r->offset);
+		s->rhdr_len += 8;
+		s->payload_len = r->length;
+	} else if (c->structured && s->error) {
+		s->rhdr_len = nbd_structured_reply(s->rhdr,
+		    NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, r->cookie, 6);
+		nbd_put32(s->rhdr + s->rhdr_len, s->error);
+		nbd_put16(s->rhdr + s->rhdr_len + 4, 0);
+		s->rhdr_len += 6;
+	} else if (c->structured) {
+		s->rhdr_len = nbd_structured_reply(s->rhdr,
+		    NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, r->cookie, 0);
+	} else {
+		s->rhdr_len = nbd_simple_reply(s->rhdr, s->error, r->cookie);
+		if (r->type == NBD_CMD_READ && s->error == 0)
+			s->payload_len = r->length;
+	}
+	TAILQ_INSERT_TAIL(&c->txq, s, link);
+}
+
+static void
+piece_done(struct host_io *io, uint16_t status)
+{
+	struct nbd_slot *s = io->arg;
+	struct nbd_conn *c = s->c;
+	int k = (int)(io - s->io);
+
+	s->piece_busy &= ~(1u << k);
+	s->inflight--;
+	c->pieces--;
+	if (status != 0 && s->error == 0) {
+		s->error = nbd_errno_from_nvme(status);
+		if (status != HOST_ST_PATH_ERROR)
+			log_debug("nbd: %s: command 0x%x failed: status 0x%x",
+			    c->peer, io->req.sqe.opc, status);
+	}
+	if (c->state == CS_CLOSING) {
+		if (s->inflight == 0)
+			slot_free(s);
+		if (c->pieces == 0)
+			event_active(c->free_ev, 0, 0);
+		return;
+	}
+	if (s->error == 0 && s->next < s->req.length)
+		slot_issue(s);
+	if (s->inflight > 0)
+		return;
+	slot_reply(s);
+	conn_write(c);
+}
+
+/* One NVMe command for the slot's next range (or its flush). */
+static void
+piece_start(struct nbd_slot *s, uint64_t len)
+{
+	struct nbd_conn *c = s->c;
+	struct nbd_export *e = c->exp;
+	const struct nbd_request *r = &s->req;
+	int k = __builtin_ctz(~s->piece_busy);
+	struct host_io *io = &s->io[k];
+	struct host_req *q = &io->req;
+	uint64_t slba = (r->offset + s->next) >> e->lba_shift;
+	uint32_t nlb = (uint32_t)(len >> e->lba_shift);
+	uint32_t fua = r->flags & NBD_CMD_FLAG_FUA ? 1u << 30 : 0;
+
+	memset(q, 0, offsetof(struct host_req, hq));
+	q->sqe.nsid = e->nsid;
+	q->sqe.cdw10 = (uint32_t)slba;
+	q->sqe.cdw11 = (uint32_t)(slba >> 32);
+	switch (r->type) {
+	case NBD_CMD_READ:
+	case NBD_CMD_WRITE:
+		q->sqe.opc = r->type == NBD_CMD_READ ? NVME_CMD_READ :
+		    NVME_CMD_WRITE;
+		q->sqe.cdw12 = (nlb - 1) | fua;
+		q->iov[0].iov_base = s->buf + s->next;
+		q->iov[0].iov_len = len;
+		q->iovcnt = 1;
+		q->data_len = (uint32_t)len;
+		q->dir = r->type == NBD_CMD_READ ? DIR_C2H : DIR_H2C;
+		break;
+	case NBD_CMD_WRITE_ZEROES:
+		q->sqe.opc = NVME_CMD_WRITE_ZEROES;
+		/* Without NO_HOLE the target may deallocate (DEAC). */
+		q->sqe.cdw12 = (nlb - 1) | fua |
+		    (r->flags & NBD_CMD_FLAG_NO_HOLE ? 0 : 1u << 25);
+		break;
+	case NBD_CMD_TRIM:
+		q->sqe.opc = NVME_CMD_DSM;
+		q->sqe.cdw10 = 0;		/* one range */
+		q->sqe.cdw11 = 1u << 2;		/* deallocate */
+		q->sqe.cdw12 = 0;
+		memset(s->dsm[k], 0, 16);
+		put_le32(s->dsm[k] + 4, nlb);
+		put_le64(s->dsm[k] + 8, slba);
+		q->iov[0].iov_base = s->dsm[k];
+		q->iov[0].iov_len = 16;
+		q->iovcnt = 1;
+		q->data_len = 16;
+		q->dir = DIR_H2C;
+		break;
+	case NBD_CMD_FLUSH:
+		q->sqe.opc = NVME_CMD_FLUSH;
+		q->sqe.cdw10 = q->sqe.cdw11 = 0;
+		break;
+	}
+	s->piece_busy |= 1u << k;
+	s->io_len[k] = (uint32_t)len;
+	s->inflight++;
+	s->next += len;
+	c->pieces++;
+	io->done = piece_done;
+	io->arg = s;
+	host_io_submit(e->a, io);
+}
+
+static void
+slot_issue(struct nbd_slot *s)
+{
+	struct nbd_export *e = s->c->exp;
+	const struct nbd_request *r = &s->req;
+	uint64_t max;
+
+	switch (r->type) {
+	case NBD_CMD_WRITE_ZEROES:
+		max = 65536ull << e->lba_shift;	/* NLB is 16 bits */
+		break;
+	case NBD_CMD_TRIM:
+		max = 1ull << 30;
+		break;
+	default:
+		max = e->max_cmd;
+	}
+	while (s->inflight < NBD_PIECES && s->next < r->length)
+		piece_start(s, MINIMUM(r->length - s->next, max));
+}
+
+/* A request whose header (and payload) is in: run it. */
+static void
+slot_run(struct nbd_slot *s)
+{
+	struct nbd_conn *c = s->c;
+
+	s->next = 0;
+	s->inflight = 0;
+	s->piece_busy = 0;
+	switch (s->req.type) {
+	case NBD_CMD_CACHE:
+		break;
+	case NBD_CMD_FLUSH:
+		if (!c->exp->vwc)
+			break;
+		piece_start(s, 0);
+		return;
+	default:
+		slot_issue(s);
+		return;
+	}
+	slot_reply(s);
+	conn_write(c);
+}
+
+/* ---------------------------------------------------------- handshake */
+
+static void
+opt_reply(struct nbd_conn *c, uint32_t type, const void *data, uint32_t len)
+{
+	uint8_t h[20];
+
+	nbd_opt_reply(h, c->opt, type, len);
+	evbuffer_add(c->hs_out, h, sizeof(h));
+	if (len)
+		evbuffer_add(c->hs_out, data, len);
+}
+
+static void
+info_export(struct nbd_conn *c, struct nbd_export *e)
+{
+	uint8_t d[12];
+
+	nbd_put16(d, NBD_INFO_EXPORT);
+	nbd_put64(d + 2, e->g.size);
+	nbd_put16(d + 10, nbd_transmission_flags(&e->g));
+	opt_reply(c, NBD_REP_INFO, d, sizeof(d));
+}
+
+static void
+opt_go(struct nbd_conn *c, const uint8_t *data)
+{
+	struct nbd_go go;
+	struct nbd_export *e;
+	uint32_t err;
+	uint8_t d[2 + NBD_NAME_MAX];
+
+	if ((err = nbd_parse_go(data, c->opt_len, &go)) != 0) {
+		opt_reply(c, err, NULL, 0);
+		return;
+	}
+	if ((e = export_find(go.name)) == NULL) {
+		opt_reply(c, NBD_REP_ERR_UNKNOWN, NULL, 0);
+		return;
+	}
+	info_export(c, e);
+	for (int i = 0; i < go.ninfo; i++) {
+		switch (go.info[i]) {
+		case NBD_INFO_NAME: {
+			size_t n = strlen(e->name);
+
+			nbd_put16(d, NBD_INFO_NAME);
+			memcpy(d + 2, e->name, n);
+			opt_reply(c, NBD_REP_INFO, d, (uint32_t)(2 + n));
+			break;
+		}
+		case NBD_INFO_BLOCK_SIZE:
+			nbd_put16(d, NBD_INFO_BLOCK_SIZE);
+			nbd_put32(d + 2, e->g.block);
+			nbd_put32(d + 6, MAXIMUM(e->g.block, 4096));
+			nbd_put32(d + 10, e->g.max_payload);
+			opt_reply(c, NBD_REP_INFO, d, 14);
+			break;
+		}
+	}
+	opt_reply(c, NBD_REP_ACK, NULL, 0);
+	if (c->opt == NBD_OPT_GO) {
+		c->exp = e;
+		TAILQ_INSERT_TAIL(&e->conns, c, exp_link);
+		c->state = CS_REQ_HDR;
+		log_debug("nbd: %s: export %s", c->peer, e->name);
+	}
+}
+
+static void
+opt_export_name(struct nbd_conn *c, const uint8_t *data)
+{
+	char name[NBD_NAME_MAX + 1];
+	struct nbd_export *e;
+	uint8_t d[10 + 124];
+
+	/* No error reply exists for this option: a bad name closes. */
+	if (c->opt_len > NBD_NAME_MAX || memchr(data, '\0', c->opt_len)) {
+		conn_close(c, "bad NBD_OPT_EXPORT_NAME");
+		return;
+	}
+	memcpy(name, data, c->opt_len);
+	name[c->opt_len] = '\0';
+	if ((e = export_find(name)) == NULL) {
+		conn_close(c, "NBD_OPT_EXPORT_NAME: no such export");
+		return;
+	}
+	memset(d, 0, sizeof(d));
+	nbd_put64(d, e->g.size);
+	nbd_put16(d + 8, nbd_transmission_flags(&e->g));
+	evbuffer_add(c->hs_out, d, c->no_zeroes ? 10 : sizeof(d));
+	c->exp = e;
+	TAILQ_INSERT_TAIL(&e->conns, c, exp_link);
+	c->state = CS_REQ_HDR;
+}
+
+static void
+opt_list(struct nbd_conn *c)
+{
+	struct nbd_export *e;
+	uint8_t d[4 + NBD_NAME_MAX];
+
+	if (c->opt_len != 0) {
+		opt_reply(c, NBD_REP_ERR_INVALID, NULL, 0);
+		return;
+	}
+	TAILQ_FOREACH(e, &exports, entry) {
+		size_t n = strlen(e->name);
+
+		nbd_put32(d, (uint32_t)n);
+		memcpy(d + 4, e->name, n);
+		opt_reply(c, NBD_REP_SERVER, d, (uint32_t)(4 + n));
+	}
+	opt_reply(c, NBD_REP_ACK, NULL, 0);
+}
+
+static void
+option(struct nbd_conn *c, const uint8_t *data)
+{
+	if (++c->noptions > NBD_MAX_OPTIONS) {
+		conn_close(c, "too many options");
+		return;
+	}
+	c->state = CS_OPT_HDR;
+	switch (c->opt) {
+	case NBD_OPT_EXPORT_NAME:
+		opt_export_name(c, data);
+		break;
+	case NBD_OPT_ABORT:
+		opt_reply(c, NBD_REP_ACK, NULL, 0);
+		conn_write(c);
+		conn_close(c, "NBD_OPT_ABORT");
+		return;
+	case NBD_OPT_LIST:
+		opt_list(c);
+		break;
+	case NBD_OPT_INFO:
+	case NBD_OPT_GO:
+		opt_go(c, data);
+		break;
+	case NBD_OPT_STRUCTURED_REPLY:
+		if (c->opt_len != 0)
+			opt_reply(c, NBD_REP_ERR_INVALID, NULL, 0);
+		else {
+			c->structured = true;
+			opt_reply(c, NBD_REP_ACK, NULL, 0);
+		}
+		break;
+	default:
+		opt_reply(c, NBD_REP_ERR_UNSUP, NULL, 0);
+		break;
+	}
+	if (c->state != CS_CLOSING)
+		conn_write(c);
+}
+
+/* ------------------------------------------------------- transmission */
+
+/* A request header is in; returns false to stop reading. */
+static bool
+request(struct nbd_conn *c, const uint8_t *p)
+{
+	struct nbd_slot *s;
+	uint32_t err;
+
+	if (c->exp == NULL) {
+		conn_close(c, "export gone");
+		return (false);
+	}
+	s = TAILQ_FIRST(&c->free_slots);
+	if (nbd_parse_request(p, &s->req) != 0) {
+		conn_close(c, "bad request magic");
+		return (false);
+	}
+	if (s->req.type == NBD_CMD_DISC) {
+		c->disc = true;
+		conn_pause(c);
+		if (c->busy == 0)
+			conn_close(c, "NBD_CMD_DISC");
+		return (false);
+	}
+	TAILQ_REMOVE(&c->free_slots, s, link);
+	c->busy++;
+	s->error = 0;
+	err = nbd_check_request(&s->req, &c->exp->g);
+	if (s->req.type == NBD_CMD_WRITE && err != 0) {
+		/* Its payload follows all the same: skip it, or give up. */
+		if (s->req.length > NBD_MAX_DISCARD) {
+			conn_close(c, "oversized write");
+			return (false);
+		}
+		c->discard_left = s->req.length;
+		c->after_discard = CS_REQ_HDR;
+		c->state = CS_DISCARD;
+	}
+	if (err != 0) {
+		s->error = err;
+		slot_reply(s);
+		conn_write(c);
+		return (c->state != CS_CLOSING);
+	}
+	if ((s->req.type == NBD_CMD_READ || s->req.type == NBD_CMD_WRITE) &&
+	    s->buf == NULL && (s->buf = aligned_alloc(4096,
+	    NBD_MAX_PAYLOAD)) == NULL) {
+		conn_close(c, "out of memory");
+		return (false);
+	}
+	if (s->req.type == NBD_CMD_WRITE) {
+		c->rx_slot = s;
+		c->rx_got = 0;
+		c->state = CS_REQ_DATA;
+		return (true);
+	}
+	slot_run(s);
+	return (c->state != CS_CLOSING);
+}
+
+/* ------------------------------------------------------------ receive */
+
+/* Consume what the buffer holds, as the state wants. */
+static void
+conn_process(struct nbd_conn *c)
+{
+	for (;;) {
+		uint8_t *p = c->rx + c->rx_off;
+		size_t avail = c->rx_len - c->rx_off;
+		uint32_t flags;
+
+		switch (c->state) {
+		case CS_CLOSING:
+			return;
+		case CS_FLAGS:
+			if (avail < 4)
+				return;
+			flags = nbd_get32(p);
+			c->rx_off += 4;
+			if (!(flags & NBD_FLAG_C_FIXED_NEWSTYLE) ||
+			    (flags & ~(NBD_FLAG_C_FIXED_NEWSTYLE |
+			    NBD_FLAG_C_NO_ZEROES))) {
+				conn_close(c, "unsupported client flags");
+				return;
+			}
+			c->no_zeroes = flags & NBD_FLAG_C_NO_ZEROES;
+			c->state = CS_OPT_HDR;
+			break;
+		case CS_OPT_HDR:
+			if (avail < 16)
+				return;
+			if (nbd_parse_opt_hdr(p, &c->opt, &c->opt_len) != 0) {
+				conn_close(c, "bad option magic");
+				return;
+			}
+			c->rx_off += 16;
+			if (c->opt_len > NBD_OPT_MAX_LEN) {
+				opt_reply(c, NBD_REP_ERR_TOO_BIG, NULL, 0);
+				conn_write(c);
+				if (c->opt_len > NBD_MAX_DISCARD) {
+					conn_close(c, "option too long");
+					return;
+				}
+				c->discard_left = c->opt_len;
+				c->after_discard = CS_OPT_HDR;
+				c->state = CS_DISCARD;
+				break;
+			}
+			c->state = CS_OPT_DATA;
+			break;
+		case CS_OPT_DATA:
+			if (avail < c->opt_len)
+				return;
+			c->rx_off += c->opt_len;
+			option(c, p);
+			break;
+		case CS_REQ_HDR:
+			if (c->disc)
+				return;
+			if (TAILQ_EMPTY(&c->free_slots)) {
+				conn_pause(c);
+				return;
+			}
+			if (avail < NBD_REQUEST_LEN)
+				return;
+			c->rx_off += NBD_REQUEST_LEN;
+			if (!request(c, p))
+				return;
+			break;
+		case CS_REQ_DATA: {
+			struct nbd_slot *s = c->rx_slot;
+			size_t n = MINIMUM(avail, s->req.length - c->rx_got);
+
+			memcpy(s->buf + c->rx_got, p, n);
+			c->rx_off += n;
+			c->rx_got += n;
+			if (c->rx_got < s->req.length)
+				return;
+			c->rx_slot = NULL;
+			c->state = CS_REQ_HDR;
+			slot_run(s);
+			break;
+		}
+		case CS_DISCARD: {
+			size_t n = MINIMUM(avail, c->discard_left);
+
+			c->rx_off += n;
+			c->discard_left -= n;
+			if (c->discard_left > 0)
+				return;
+			c->state = c->after_discard;
+			break;
+		}
+		}
+	}
+}
+
+static void
+conn_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	for (int round = 0; round < 8 && c->state != CS_CLOSING &&
+	    !c->paused; round++) {
+		ssize_t n;
+
+		/* Keep the unread part at the front: room for a whole
+		 * option or header after it. */
+		if (c->rx_off > 0) {
+			memmove(c->rx, c->rx + c->rx_off, c->rx_len - c->rx_off);
+			c->rx_len -= c->rx_off;
+			c->rx_off = 0;
+		}
+		n = recv(c->fd, c->rx + c->rx_len, NBD_RX_BUF - c->rx_len, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			conn_close(c, n == 0 ? "closed by the client" :
+			    strerror(errno));
+			return;
+		}
+		c->rx_len += n;
+		conn_process(c);
+		if (c->state == CS_CLOSING)
+			return;
+		if ((size_t)n < NBD_RX_BUF / 2)
+			break;
+	}
+	if (c->exp != NULL)
+		host_assoc_flush(c->exp->a);
+}
+
+/* ----------------------------------------------------------- transmit */
+
+static void
+conn_write(struct nbd_conn *c)
+{
+	struct iovec iov[2 * 16];
+	struct nbd_slot *s;
+	bool freed = false;
+
+	if (c->state == CS_CLOSING)
+		return;
+	while (evbuffer_get_length(c->hs_out) > 0) {
+		if (evbuffer_write(c->hs_out, c->fd) < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR)
+				goto blocked;
+			conn_close(c, strerror(errno));
+			return;
+		}
+	}
+	while (!TAILQ_EMPTY(&c->txq)) {
+		int cnt = 0;
+		ssize_t n;
+		size_t skip = c->tx_done;
+
+		TAILQ_FOREACH(s, &c->txq, link) {
+			if (cnt == (int)nitems(iov))
+				break;
+			iov[cnt].iov_base = s->rhdr;
+			iov[cnt++].iov_len = s->rhdr_len;
+			if (s->payload_len) {
+				iov[cnt].iov_base = s->buf;
+				iov[cnt++].iov_len = s->payload_len;
+			}
+		}
+		cnt = iov_skip(iov, cnt, skip);
+		n = writev(c->fd, iov, cnt);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK ||
+			    errno == EINTR)
+				goto blocked;
+			conn_close(c, strerror(errno));
+			return;
+		}
+		while (n > 0 && (s = TAILQ_FIRST(&c->txq)) != NULL) {
+			size_t left = s->rhdr_len + s->payload_len - c->tx_done;
+
+			if ((size_t)n < left) {
+				c->tx_done += n;
+				break;
+			}
+			n -= left;
+			c->tx_done = 0;
+			TAILQ_REMOVE(&c->txq, s, link);
+			slot_free(s);
+			freed = true;
+		}
+	}
+	event_del(c->wev);
+	if (c->disc && c->busy == 0) {
+		conn_close(c, "NBD_CMD_DISC");
+		return;
+	}
+	if (freed)
+		conn_resume(c);
+	return;
+blocked:
+	event_add(c->wev, NULL);
+	if (freed)
+		conn_resume(c);
+}
+
+static void
+conn_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_write(arg);
+}
+
+/* ------------------------------------------------------------ accept */
+
+static void
+conn_new(int fd, const char *peer)
+{
+	struct nbd_conn *c;
+	uint8_t hello[18];
+
+	if (nconns >= NBD_MAX_CONNS) {
+		log_warnx("nbd: %s: too many connections", peer);
+		close(fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->rx = malloc(NBD_RX_BUF)) == NULL ||
+	    (c->slots = calloc(NBD_SLOTS, sizeof(*c->slots))) == NULL ||
+	    (c->hs_out = evbuffer_new()) == NULL ||
+	    (c->rev = event_new(main_loop->base, fd, EV_READ | EV_PERSIST,
+	    conn_read_cb, c)) == NULL ||
+	    (c->wev = event_new(main_loop->base, fd, EV_WRITE,
+	    conn_write_cb, c)) == NULL ||
+	    (c->free_ev = event_new(main_loop->base, -1, 0, conn_free_cb,
+	    c)) == NULL) {
+		if (c) {
+			if (c->rev)
+				event_free(c->rev);
+			if (c->wev)
+				event_free(c->wev);
+			if (c->hs_out)
+				evbuffer_free(c->hs_out);
+			free(c->slots);
+			free(c->rx);
+		}
+		free(c);
+		close(fd);
+		log_warnx("nbd: %s: out of memory", peer);
+		return;
+	}
+	c->fd = fd;
+	snprintf(c->peer, sizeof(c->peer), "%s", peer);
+	TAILQ_INIT(&c->free_slots);
+	TAILQ_INIT(&c->txq);
+	for (int i = 0; i < NBD_SLOTS; i++) {
+		c->slots[i].c = c;
+		TAILQ_INSERT_TAIL(&c->free_slots, &c->slots[i], link);
+	}
+	TAILQ_INSERT_TAIL(&conns, c, entry);
+	nconns++;
+	nbd_put64(hello, NBD_MAGIC);
+	nbd_put64(hello + 8, NBD_IHAVEOPT);
+	nbd_put16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
+	evbuffer_add(c->hs_out, hello, sizeof(hello));
+	c->state = CS_FLAGS;
+	event_add(c->rev, NULL);
+	conn_write(c);
+}
+
+static void
+accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct sockaddr_storage ss;
+	char peer[80], host[64] = "?", serv[16] = "?";
+	int one = 1;
+
+	for (int i = 0; i < 16; i++) {
+		socklen_t len = sizeof(ss);
+		int fd = accept_shedding(lfd, (struct sockaddr *)&ss, &len);
+
+		if (fd < 0)
+			return;
+		if (ss.ss_family == AF_UNIX)
+			snprintf(peer, sizeof(peer), "unix");
+		else {
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			    sizeof(one));
+			getnameinfo((struct sockaddr *)&ss, len, host,
+			    sizeof(host), serv, sizeof(serv),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
+			snprintf(peer, sizeof(peer), "%s:%s", host, serv);
+		}
+		conn_new(fd, peer);
+	}
+}
+
+static int
+listen_unix(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "nbd socket %s: path too long", path);
+		return (-1);
+	}
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) < 0) {
+		snprintf(err, errlen, "nbd socket: %s", strerror(errno));
+		return (-1);
+	}
+	/* A socket someone answers on is theirs; a dead one is stale. */
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ||
+	    errno == EAGAIN) {
+		snprintf(err, errlen, "nbd socket %s: in use by another "
+		    "process", path);
+		close(fd);
+		return (-1);
+	}
+	close(fd);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) < 0) {
+		snprintf(err, errlen, "nbd socket: %s", strerror(errno));
+		return (-1);
+	}
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0 ||
+	    listen(fd, 64) != 0) {
+		snprintf(err, errlen, "nbd socket %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+static int
+listen_tcp(const char *addr, const char *port, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+	    .ai_flags = AI_PASSIVE | AI_NUMERICHOST }, *ai;
+	int fd, one = 1, rc;
+
+	if ((rc = getaddrinfo(addr, port, &hints, &ai)) != 0) {
+		snprintf(err, errlen, "nbd %s:%s: %s", addr, port,
+		    gai_strerror(rc));
+		return (-1);
+	}
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+	    listen(fd, 64) != 0) {
+		snprintf(err, errlen, "nbd %s:%s: %s", addr, port,
+		    strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(ai);
+		return (-1);
+	}
+	freeaddrinfo(ai);
+	return (fd);
+}
+
+int
+nbd_server_start(const struct nbd_settings *st, char *err, size_t errlen)
+{
+	nbd_server_stop();
+	if (st->socket != NULL) {
+		struct stat sb;
+
+		if ((srv.ufd = listen_unix(st->socket, err, errlen)) < 0 ||
+		    (srv.socket = strdup(st->socket)) == NULL)
+			goto fail;
+		if (stat(srv.socket, &sb) == 0) {
+			srv.ino = sb.st_ino;
+			srv.dev = sb.st_dev;
+		}
+		srv.uev = event_new(main_loop->base, srv.ufd,
+		    EV_READ | EV_PERSIST, accept_cb, NULL);
+		event_add(srv.uev, NULL);
+	}
+	if (st->address != NULL) {
+		snprintf(srv.address, sizeof(srv.address), "%s", st->address);
+		snprintf(srv.port, sizeof(srv.port), "%s", st->port ?
+		    st->port : NBD_DEFAULT_PORT);
+		if ((srv.tfd = listen_tcp(srv.address, srv.port, err,
+		    errlen)) < 0)
+			goto fail;
+		srv.tev = event_new(main_loop->base, srv.tfd,
+		    EV_READ | EV_PERSIST, accept_cb, NULL);
+		event_add(srv.tev, NULL);
+	}
+	if (srv.ufd >= 0)
+		log_info("nbd: listening on %s", srv.socket);
+	if (srv.tfd >= 0)
+		log_info("nbd: listening on %s:%s", srv.address, srv.port);
+	return (0);
+fail:
+	nbd_server_stop();
+	return (-1);
+}
+
+void
+nbd_server_stop(void)
+{
+	struct nbd_conn *c, *next;
+
+	if (srv.uev)
+		event_free(srv.uev);
+	if (srv.tev)
+		event_free(srv.tev);
+	if (srv.ufd >= 0) {
+		struct stat st;
+
+		/* Only our own: another daemon may have taken the path. */
+		if (stat(srv.socket, &st) == 0 && st.st_ino == srv.ino &&
+		    st.st_dev == srv.dev)
+			unlink(srv.socket);
+		close(srv.ufd);
+	}
+	if (srv.tfd >= 0)
+		close(srv.tfd);
+	free(srv.socket);
+	srv.uev = srv.tev = NULL;
+	srv.socket = NULL;
+	srv.ufd = srv.tfd = -1;
+	TAILQ_FOREACH_SAFE(c, &conns, entry, next)
+		if (c->state != CS_CLOSING)
+			conn_close(c, "server stopping");
+}
+
+/* At exit, once the associations are gone: free what is left. */
+void
+nbd_server_reap(void)
+{
+	struct nbd_conn *c, *next;
+
+	TAILQ_FOREACH_SAFE(c, &conns, entry, next)
+		if (c->pieces == 0)
+			conn_free(c);
+}

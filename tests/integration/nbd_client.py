@@ -1,0 +1,185 @@
+"""nbd_client: a small NBD client for tests (Python 3, standard library only).
+
+It speaks the fixed newstyle handshake and simple or structured replies,
+correctly or on purpose not:
+
+    c = Client(path="/tmp/nbd.sock")      # or Client(host=..., port=...)
+    c.handshake()                          # greeting and client flags
+    c.structured_reply()                   # optional
+    size, flags, info = c.go("name", [INFO_BLOCK_SIZE])
+    c.write(0, b"x" * 512); data = c.read(0, 512)
+    err = c.cmd(CMD_TRIM, 0, 4096)         # the NBD error, 0 on success
+
+Every receive has a timeout (Client.timeout seconds, 10 by default);
+EOF raises Closed.
+"""
+import socket
+import struct
+
+NBDMAGIC = 0x4e42444d41474943
+IHAVEOPT = 0x49484156454f5054
+REP_MAGIC = 0x0003e889045565a9
+REQUEST_MAGIC = 0x25609513
+SIMPLE_MAGIC = 0x67446698
+STRUCTURED_MAGIC = 0x668e33ef
+
+OPT_EXPORT_NAME, OPT_ABORT, OPT_LIST = 1, 2, 3
+OPT_INFO, OPT_GO, OPT_STRUCTURED_REPLY = 6, 7, 8
+OPT_LIST_META_CONTEXT = 9
+REP_ACK, REP_SERVER, REP_INFO = 1, 2, 3
+REP_ERR_UNSUP = 0x80000001
+REP_ERR_INVALID = 0x80000003
+REP_ERR_UNKNOWN = 0x80000006
+REP_ERR_TOO_BIG = 0x80000009
+INFO_EXPORT, INFO_NAME, INFO_BLOCK_SIZE = 0, 1, 3
+
+CMD_READ, CMD_WRITE, CMD_DISC, CMD_FLUSH = 0, 1, 2, 3
+CMD_TRIM, CMD_CACHE, CMD_WRITE_ZEROES = 4, 5, 6
+FLAG_FUA, FLAG_NO_HOLE = 1, 2
+FLAG_READ_ONLY = 2
+EPERM, EIO, EINVAL, ENOSPC = 1, 5, 22, 28
+
+
+class Closed(Exception):
+    pass
+
+
+class OptError(Exception):
+    def __init__(self, rep):
+        super().__init__("option error 0x%x" % rep)
+        self.rep = rep
+
+
+class Client:
+    def __init__(self, path=None, host=None, port=None, timeout=10):
+        if path:
+            self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.s.settimeout(timeout)
+            self.s.connect(path)
+        else:
+            self.s = socket.create_connection((host, port), timeout)
+        self.structured = False
+        self.cookie = 0
+
+    def close(self):
+        self.s.close()
+
+    def send(self, b):
+        self.s.sendall(b)
+
+    def recv(self, n):
+        out = b""
+        while len(out) < n:
+            b = self.s.recv(n - len(out))
+            if not b:
+                raise Closed()
+            out += b
+        return out
+
+    def is_closed(self):
+        """True once the server has closed: EOF within the timeout."""
+        try:
+            return self.s.recv(1) == b""
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+
+    # ------------------------------------------------------- handshake
+    def handshake(self, flags=3):
+        magic, opt, hflags = struct.unpack(">QQH", self.recv(18))
+        assert magic == NBDMAGIC and opt == IHAVEOPT, "bad greeting"
+        self.send(struct.pack(">I", flags))
+        return hflags
+
+    def opt(self, code, data=b"", length=None):
+        n = len(data) if length is None else length
+        self.send(struct.pack(">QII", IHAVEOPT, code, n) + data)
+
+    def reply(self):
+        magic, opt, rtype, n = struct.unpack(">QIII", self.recv(20))
+        assert magic == REP_MAGIC, "bad option reply magic"
+        return opt, rtype, self.recv(n)
+
+    def structured_reply(self):
+        self.opt(OPT_STRUCTURED_REPLY)
+        _, rtype, _ = self.reply()
+        if rtype != REP_ACK:
+            raise OptError(rtype)
+        self.structured = True
+
+    def list(self):
+        self.opt(OPT_LIST)
+        names = []
+        while True:
+            _, rtype, data = self.reply()
+            if rtype == REP_ACK:
+                return names
+            if rtype != REP_SERVER:
+                raise OptError(rtype)
+            n = struct.unpack(">I", data[:4])[0]
+            names.append(data[4:4 + n].decode())
+
+    def go(self, name, infos=(), code=OPT_GO):
+        nb = name.encode() if isinstance(name, str) else name
+        data = struct.pack(">I", len(nb)) + nb + struct.pack(">H", len(infos))
+        data += b"".join(struct.pack(">H", i) for i in infos)
+        self.opt(code, data)
+        size = flags = None
+        info = {}
+        while True:
+            _, rtype, d = self.reply()
+            if rtype == REP_ACK:
+                return size, flags, info
+            if rtype != REP_INFO:
+                raise OptError(rtype)
+            t = struct.unpack(">H", d[:2])[0]
+            if t == INFO_EXPORT:
+                size, flags = struct.unpack(">QH", d[2:12])
+            elif t == INFO_BLOCK_SIZE:
+                info["block_size"] = struct.unpack(">III", d[2:14])
+            elif t == INFO_NAME:
+                info["name"] = d[2:].decode()
+
+    # ---------------------------------------------------- transmission
+    def request(self, cmd, offset, length, flags=0, payload=b"",
+                magic=REQUEST_MAGIC):
+        self.cookie += 1
+        self.send(struct.pack(">IHHQQI", magic, flags, cmd, self.cookie,
+                              offset, length) + payload)
+        return self.cookie
+
+    def response(self, length=0):
+        """(error, data) for the oldest request (no reordering here)."""
+        magic = struct.unpack(">I", self.recv(4))[0]
+        if magic == SIMPLE_MAGIC:
+            err, _ = struct.unpack(">IQ", self.recv(12))
+            return err, (self.recv(length) if err == 0 and length else b"")
+        assert magic == STRUCTURED_MAGIC, "bad reply magic 0x%x" % magic
+        data, err = b"", 0
+        while True:
+            flags, rtype, _, n = struct.unpack(">HHQI", self.recv(16))
+            body = self.recv(n)
+            if rtype == 1:
+                data += body[8:]
+            elif rtype & 0x8000:
+                err = struct.unpack(">I", body[:4])[0]
+            if flags & 1:
+                return err, data
+            magic = struct.unpack(">I", self.recv(4))[0]
+
+    def cmd(self, cmd, offset, length, flags=0, payload=b""):
+        self.request(cmd, offset, length, flags, payload)
+        return self.response(length if cmd == CMD_READ else 0)[0]
+
+    def read(self, offset, length):
+        self.request(CMD_READ, offset, length)
+        err, data = self.response(length)
+        if err:
+            raise IOError(err, "NBD read error %d" % err)
+        return data
+
+    def write(self, offset, data, flags=0):
+        err = self.cmd(CMD_WRITE, offset, len(data), flags, data)
+        if err:
+            raise IOError(err, "NBD write error %d" % err)
