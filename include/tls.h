@@ -38,6 +38,13 @@ struct tls_identity {
 	char		digest[65];	/* version 1 only */
 };
 
+/* A host's PSK as configured (tls-key.c). */
+struct host_tls {
+	struct tls_key	key;
+	enum tls_kdf	kdf;
+	char		*spec;		/* as given: the string, or "@FILE" */
+};
+
 /* Parse an interchange string; 0, or -1 with *why set (never key bytes). */
 int	tls_key_parse(const char *s, struct tls_key *, const char **why);
 /* The SHA-2 the key's TLS PSK uses: 1 SHA-256 or 2 SHA-384. */

@@ -297,6 +297,7 @@ out_hosts(struct out *o, struct subsystem *ss)
 		/* Whether keys are set, never the keys. */
 		out_str(o, "dhchap", "%s", h->ctrl_key.len ? "bidirectional" :
 		    h->key.len ? "host" : "none");
+		out_bool(o, "tls_key", h->tls != NULL);	/* never the key */
 		out_end(o);
 	}
 	out_end(o);
@@ -673,9 +674,34 @@ cmd_list_hosts(struct cmd_ctx *ctx)
 	return (CTL_OK);
 }
 
+/* --tls-key KEY|@FILE [--tls-kdf compat|rfc8446]; *t stays NULL for
+ * "none" (or "") and without the option.  Returns CTL_OK or an error
+ * already reported. */
+static int
+host_tls_opts(struct cmd_ctx *ctx, struct host_tls **t, bool *given)
+{
+	const char *key = cmd_opt(ctx, "tls-key");
+	const char *kdf = cmd_opt(ctx, "tls-kdf");
+	char err[300];
+
+	*t = NULL;
+	*given = key != NULL;
+	if (key == NULL) {
+		if (kdf != NULL)
+			return (cmd_error(ctx, CTL_EUSAGE, "--tls-kdf needs "
+			    "--tls-key"));
+		return (CTL_OK);
+	}
+	if (strcmp(key, "none") == 0 || *key == '\0')
+		return (CTL_OK);
+	if ((*t = host_tls_load(key, kdf, err, sizeof(err))) == NULL)
+		return (cmd_error(ctx, CTL_EUSAGE, "%s", err));
+	return (CTL_OK);
+}
+
 /*
- * --dhchap-secret / --dhchap-ctrl-secret onto h, both checked before either
- * applies.  "" removes a key.  Returns CTL_OK or an error code.
+ * --dhchap-secret / --dhchap-ctrl-secret / --tls-key onto h, all checked
+ * before any applies.  "" removes a key.  Returns CTL_OK or an error code.
  */
 static int
 host_set_keys(struct cmd_ctx *ctx, struct host *h)
@@ -684,6 +710,8 @@ host_set_keys(struct cmd_ctx *ctx, struct host *h)
 	const char *cs = cmd_opt(ctx, "dhchap-ctrl-secret");
 	struct dhchap_key hk = h->key, ck = h->ctrl_key;
 	char *hstr = NULL, *cstr = NULL, msg[256];
+	struct host_tls *t = NULL;
+	bool tgiven = false;
 	int rc = CTL_OK;
 
 	if (hs != NULL && *hs != '\0' &&
@@ -702,6 +730,8 @@ host_set_keys(struct cmd_ctx *ctx, struct host *h)
 	if (rc == CTL_OK && ((hs && *hs && (hstr = strdup(hs)) == NULL) ||
 	    (cs && *cs && (cstr = strdup(cs)) == NULL)))
 		rc = cmd_error(ctx, CTL_ERR, "out of memory");
+	if (rc == CTL_OK)
+		rc = host_tls_opts(ctx, &t, &tgiven);
 	if (rc != CTL_OK) {
 		free(hstr);
 		free(cstr);
@@ -725,6 +755,10 @@ host_set_keys(struct cmd_ctx *ctx, struct host *h)
 	h->ctrl_key = ck;
 	dhchap_key_clear(&hk);
 	dhchap_key_clear(&ck);
+	if (tgiven) {
+		host_tls_free(h->tls);
+		h->tls = t;
+	}
 	return (CTL_OK);
 }
 
@@ -753,8 +787,9 @@ cmd_add_host(struct cmd_ctx *ctx)
 	TAILQ_INSERT_TAIL(&ss->hosts, h, entry);
 	auth_subsys_refresh(ss);
 	discovery_changed();
-	log_info("subsystem %s: host %s allowed%s", ss->nqn, h->nqn,
-	    h->key.len ? " (DH-HMAC-CHAP)" : "");
+	log_info("subsystem %s: host %s allowed%s%s", ss->nqn, h->nqn,
+	    h->key.len ? " (DH-HMAC-CHAP)" : "",
+	    h->tls ? " (TLS key)" : "");
 	if (ss->allow_any_host)
 		out_str(ctx->out, "note", "any host may still connect; "
 		    "'set-subsys %s --allow-any-host off' restricts it to the "
@@ -776,9 +811,10 @@ cmd_set_host(struct cmd_ctx *ctx)
 		return (cmd_error(ctx, CTL_ENOENT, "%s is not listed on %s",
 		    ctx->argv[1], ss->nqn));
 	if (cmd_opt(ctx, "dhchap-secret") == NULL &&
-	    cmd_opt(ctx, "dhchap-ctrl-secret") == NULL)
+	    cmd_opt(ctx, "dhchap-ctrl-secret") == NULL &&
+	    cmd_opt(ctx, "tls-key") == NULL)
 		return (cmd_error(ctx, CTL_EUSAGE, "nothing to change: give "
-		    "--dhchap-secret and/or --dhchap-ctrl-secret"));
+		    "--dhchap-secret, --dhchap-ctrl-secret or --tls-key"));
 	if ((rc = host_set_keys(ctx, h)) != CTL_OK)
 		return (rc);
 	auth_subsys_refresh(ss);
@@ -827,6 +863,7 @@ cmd_list_ports(struct cmd_ctx *ctx)
 		out_u64(ctx->out, "max_queue_depth", p->max_queue_depth);
 		out_bool(ctx->out, "header_digest", p->header_digest);
 		out_bool(ctx->out, "data_digest", p->data_digest);
+		out_str(ctx->out, "tls", "%s", port_tls_name(p->tls));
 		/* The list's own reference is not a connection. */
 		out_u64(ctx->out, "connections",
 		    (uint64_t)(atomic_load(&p->refs) - 1));
@@ -843,7 +880,7 @@ cmd_add_port(struct cmd_ctx *ctx)
 		{ "id", "id" }, { "port", "port" },
 		{ "inline-data-size", "inline_data_size" },
 		{ "maxh2cdata", "maxh2cdata" },
-		{ "max-queue-depth", "max_queue_depth" },
+		{ "max-queue-depth", "max_queue_depth" }, { "tls", "tls" },
 	};
 	const char *hd = cmd_opt(ctx, "header-digest");
 	const char *dd = cmd_opt(ctx, "data-digest");

@@ -541,7 +541,7 @@ hq_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	for (int round = 0; !hq->dead && round < 16; round++) {
 		bool drained = false;
-		ssize_t n = rxbuf_read(&hq->rx, hq->fd, &drained);
+		ssize_t n = rxbuf_read(&hq->rx, hq->fd, NULL, &drained);
 
 		if (n < 0) {
 			if (errno == EINTR)
