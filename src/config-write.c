@@ -147,10 +147,13 @@ write_subsystem(FILE *fp, const struct subsystem *ss, bool secrets)
 			write_secret(fp, "dhchap_ctrl_secret",
 			    h->dhchap_ctrl_secret, secrets);
 			if (h->tls != NULL) {
-				write_secret(fp, "tls_key", host_tls_spec(h->tls),
-				    secrets);
-				fprintf(fp, "        tls_kdf: %s\n",
-				    host_tls_kdf_name(h->tls));
+				const char *k = host_tls_spec(h->tls);
+
+				write_secret(fp, "tls_key", k, secrets);
+				/* Only with the key it belongs to. */
+				if (secrets || k[0] == '@')
+					fprintf(fp, "        tls_kdf: %s\n",
+					    host_tls_kdf_name(h->tls));
 			}
 		}
 	}
