@@ -264,6 +264,9 @@ void	host_tls_free(struct host_tls *);
 bool	host_tls_equal(const struct host_tls *, const struct host_tls *);
 const char *host_tls_spec(const struct host_tls *);
 const char *host_tls_kdf_name(const struct host_tls *);
+struct host_psk;
+int	host_psk_make(struct host_psk *, const char *spec, const char *kdf,
+	    const char *hostnqn, const char *subnqn, char *err, size_t errlen);
 /* The allowed host's PSK for a subsystem (the discovery NQN: any
  * subsystem's); NULL if there is none. */
 const struct host_tls *host_tls_find(struct config *, const char *subnqn,
@@ -452,6 +455,11 @@ struct tls_conn;
 int	tls_server_init(void);
 void	tls_server_free(void);
 struct tls_conn *tls_conn_accept(int fd, const char *peer);
+struct tls_conn *tls_conn_connect(int fd, const char *peer,
+	    const char *identity, const uint8_t *psk, size_t psklen, int hash,
+	    char *err, size_t errlen);
+int	tls_conn_write_full(struct tls_conn *, const void *, size_t);
+int	tls_conn_read_full(struct tls_conn *, void *, size_t);
 void	tls_conn_free(struct tls_conn *);
 /* 1 done, 0 wants to read, 2 wants to write, -1 failed (why set). */
 int	tls_conn_handshake(struct tls_conn *, char *why, size_t whylen);
@@ -651,8 +659,17 @@ struct host_req {
 	uint8_t		ddgst[HOST_H2C_PDUS][4];
 };
 
+/* A TLS PSK for the host role: the identity to offer and its TLS PSK. */
+struct host_psk {
+	char		identity[16 + 2 * 224];
+	uint8_t		psk[48];
+	size_t		len;
+	int		hash;		/* 1 SHA-256, 2 SHA-384 */
+};
+
 struct host_qpair {
 	int		fd;
+	struct tls_conn	*tls;		/* NULL: plain TCP */
 	struct event_base *base;
 	struct event	*rev, *wev;
 	bool		dead;
@@ -677,6 +694,10 @@ struct host_qpair {
 struct host_qpair *host_connect(struct event_base *, const char *addr,
 	    const char *port, bool hdgst, bool ddgst, uint16_t depth,
 	    char *err, size_t errlen);
+/* The same inside TLS with psk (NULL: plain). */
+struct host_qpair *host_connect_tls(struct event_base *, const char *addr,
+	    const char *port, const struct host_psk *psk, bool hdgst,
+	    bool ddgst, uint16_t depth, char *err, size_t errlen);
 void	host_close(struct host_qpair *);
 int	host_submit(struct host_qpair *, struct host_req *);
 void	host_flush(struct host_qpair *);

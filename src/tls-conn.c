@@ -1,8 +1,9 @@
 /*
- * TLS 1.3 under an NVMe/TCP queue pair, controller role: the server
- * context (PSK only, no tickets, no renegotiation), the non-blocking
- * handshake, and record I/O behind the same readv/sendmsg-like calls the
- * plain socket has (stream_readv/stream_sendv in nvmfd.h).
+ * TLS 1.3 under an NVMe/TCP queue pair: the server context (PSK only, no
+ * tickets, no renegotiation) and its non-blocking handshake, the client's
+ * blocking one (host role, perf), and record I/O behind the same
+ * readv/sendmsg-like calls the plain socket has (stream_readv/stream_sendv
+ * in nvmfd.h).
  *
  * Writes are staged: PDUs gathered in one loop turn are copied into one
  * buffer and written with one SSL_write, so many PDUs share a record and
@@ -12,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +35,13 @@ struct tls_conn {
 	bool		have_identity;
 	uint8_t		*stage;
 	size_t		slen, soff;	/* staged bytes, of which written */
+	SSL_SESSION	*client_psk;	/* client: the session to offer */
+	char		*client_id;
 };
 
 static SSL_CTX *server_ctx;
+static SSL_CTX *client_ctx;
+static pthread_mutex_t client_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 /* The first queued OpenSSL error, for a log line; clears the queue. */
 static const char *
@@ -49,6 +55,15 @@ tls_error(char *buf, size_t len)
 		ERR_error_string_n(e, buf, len);
 	ERR_clear_error();
 	return (buf);
+}
+
+static const unsigned char *
+suite_id(int hash)
+{
+	static const unsigned char aes128[] = { 0x13, 0x01 };
+	static const unsigned char aes256[] = { 0x13, 0x02 };
+
+	return (hash == 2 ? aes256 : aes128);
 }
 
 /* Printable and bounded, for logging what a peer sent. */
@@ -71,8 +86,6 @@ static int
 psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen,
     SSL_SESSION **sess)
 {
-	static const unsigned char aes128[] = { 0x13, 0x01 };
-	static const unsigned char aes256[] = { 0x13, 0x02 };
 	struct tls_conn *t = SSL_get_app_data(ssl);
 	const struct host_tls *hk;
 	struct tls_identity ti;
@@ -111,8 +124,8 @@ psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen,
 	}
 	if ((s = SSL_SESSION_new()) == NULL ||
 	    !SSL_SESSION_set1_master_key(s, psk, psklen) ||
-	    !SSL_SESSION_set_cipher(s, SSL_CIPHER_find(ssl, ti.hash == 2 ?
-	    aes256 : aes128)) ||
+	    !SSL_SESSION_set_cipher(s, SSL_CIPHER_find(ssl,
+	    suite_id(ti.hash))) ||
 	    !SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION)) {
 		OPENSSL_cleanse(psk, sizeof(psk));
 		SSL_SESSION_free(s);
@@ -126,21 +139,20 @@ psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen,
 	return (1);
 }
 
-int
-tls_server_init(void)
+/* The settings both roles share. */
+static SSL_CTX *
+ctx_new(const SSL_METHOD *method)
 {
 	SSL_CTX *ctx;
 
-	if (server_ctx != NULL)
-		return (0);
-	if ((ctx = SSL_CTX_new(TLS_server_method())) == NULL)
-		return (-1);
+	if ((ctx = SSL_CTX_new(method)) == NULL)
+		return (NULL);
 	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
 	SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
 	if (!SSL_CTX_set_ciphersuites(ctx,
 	    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384")) {
 		SSL_CTX_free(ctx);
-		return (-1);
+		return (NULL);
 	}
 	/* A ticket would be a record the Linux host does not expect
 	 * before ICResp; TLS 1.3 has no renegotiation. */
@@ -156,8 +168,17 @@ tls_server_init(void)
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_default_read_buffer_len(ctx, TLS_RBUF);
-	SSL_CTX_set_psk_find_session_callback(ctx, psk_find_cb);
-	server_ctx = ctx;
+	return (ctx);
+}
+
+int
+tls_server_init(void)
+{
+	if (server_ctx != NULL)
+		return (0);
+	if ((server_ctx = ctx_new(TLS_server_method())) == NULL)
+		return (-1);
+	SSL_CTX_set_psk_find_session_callback(server_ctx, psk_find_cb);
 	return (0);
 }
 
@@ -166,6 +187,100 @@ tls_server_free(void)
 {
 	SSL_CTX_free(server_ctx);
 	server_ctx = NULL;
+}
+
+/* Client: offer the one PSK.  md is set after a HelloRetryRequest. */
+static int
+psk_use_cb(SSL *ssl, const EVP_MD *md, const unsigned char **id,
+    size_t *idlen, SSL_SESSION **sess)
+{
+	struct tls_conn *t = SSL_get_app_data(ssl);
+	const SSL_CIPHER *c = SSL_SESSION_get0_cipher(t->client_psk);
+
+	*sess = NULL;
+	if (md != NULL && md != SSL_CIPHER_get_handshake_digest(c))
+		return (1);
+	if (!SSL_SESSION_up_ref(t->client_psk))
+		return (0);
+	*sess = t->client_psk;
+	*id = (const unsigned char *)t->client_id;
+	*idlen = strlen(t->client_id);
+	return (1);
+}
+
+/*
+ * Host role: a blocking handshake on a connected blocking socket, offering
+ * identity with the TLS PSK psk (hash: 1 SHA-256, 2 SHA-384).
+ */
+struct tls_conn *
+tls_conn_connect(int fd, const char *peer, const char *identity,
+    const uint8_t *psk, size_t psklen, int hash, char *err, size_t errlen)
+{
+	struct tls_conn *t;
+	char e[160];
+
+	pthread_mutex_lock(&client_mtx);
+	if (client_ctx == NULL && (client_ctx =
+	    ctx_new(TLS_client_method())) != NULL)
+		SSL_CTX_set_psk_use_session_callback(client_ctx, psk_use_cb);
+	pthread_mutex_unlock(&client_mtx);
+	if (client_ctx == NULL || (t = calloc(1, sizeof(*t))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (NULL);
+	}
+	snprintf(t->peer, sizeof(t->peer), "%s", peer);
+	if ((t->client_id = strdup(identity)) == NULL ||
+	    (t->stage = malloc(TLS_STAGE)) == NULL ||
+	    (t->ssl = SSL_new(client_ctx)) == NULL ||
+	    !SSL_set_fd(t->ssl, fd) ||
+	    (t->client_psk = SSL_SESSION_new()) == NULL ||
+	    !SSL_SESSION_set1_master_key(t->client_psk, psk, psklen) ||
+	    !SSL_SESSION_set_cipher(t->client_psk,
+	    SSL_CIPHER_find(t->ssl, suite_id(hash))) ||
+	    !SSL_SESSION_set_protocol_version(t->client_psk, TLS1_3_VERSION)) {
+		snprintf(err, errlen, "TLS set-up: %s", tls_error(e, sizeof(e)));
+		tls_conn_free(t);
+		return (NULL);
+	}
+	SSL_set_app_data(t->ssl, t);
+	if (SSL_connect(t->ssl) != 1) {
+		snprintf(err, errlen, "%s: TLS handshake failed: %s", peer,
+		    tls_error(e, sizeof(e)));
+		tls_conn_free(t);
+		return (NULL);
+	}
+	return (t);
+}
+
+/* Blocking exchange during set-up (host role); 0 or -1. */
+int
+tls_conn_write_full(struct tls_conn *t, const void *buf, size_t len)
+{
+	size_t n;
+
+	ERR_clear_error();
+	if (SSL_write_ex(t->ssl, buf, len, &n) != 1 || n != len) {
+		ERR_clear_error();
+		return (-1);
+	}
+	return (0);
+}
+
+int
+tls_conn_read_full(struct tls_conn *t, void *buf, size_t len)
+{
+	size_t got = 0, n;
+
+	ERR_clear_error();
+	while (got < len) {
+		if (SSL_read_ex(t->ssl, (uint8_t *)buf + got, len - got,
+		    &n) != 1) {
+			ERR_clear_error();
+			return (-1);
+		}
+		got += n;
+	}
+	return (0);
 }
 
 struct tls_conn *
@@ -205,6 +320,8 @@ tls_conn_free(struct tls_conn *t)
 		OPENSSL_cleanse(t->stage, TLS_STAGE);
 		free(t->stage);
 	}
+	SSL_SESSION_free(t->client_psk);
+	free(t->client_id);
 	free(t);
 }
 

@@ -199,3 +199,37 @@ host_tls_find(struct config *cf, const char *subnqn, const char *hostnqn)
 			break;
 	return (t);
 }
+
+/*
+ * Host role: from a configured key (spec as for host_tls_load) the
+ * version 0 identity for hostnqn and subnqn and its TLS PSK, derived as
+ * kdf says (NULL: compat, like nvme-cli 2.13).
+ */
+int
+host_psk_make(struct host_psk *hp, const char *spec, const char *kdf,
+    const char *hostnqn, const char *subnqn, char *err, size_t errlen)
+{
+	struct host_tls *t;
+	struct tls_identity ti;
+	uint8_t retained[TLS_PSK_MAX];
+	int rc = -1;
+
+	memset(hp, 0, sizeof(*hp));
+	if ((t = host_tls_load(spec, kdf, err, errlen)) == NULL)
+		return (-1);
+	hp->hash = tls_key_hash(&t->key);
+	if (tls_retained_psk(&t->key, hostnqn, t->kdf, retained) != 0 ||
+	    tls_identity_build(0, hp->hash, retained, t->key.len, hostnqn,
+	    subnqn, hp->identity, sizeof(hp->identity)) != 0 ||
+	    tls_identity_parse((const uint8_t *)hp->identity,
+	    strlen(hp->identity), &ti) != 0 ||
+	    tls_psk_for_identity(&t->key, &ti, hp->identity, t->kdf, hp->psk,
+	    &hp->len) != 0)
+		snprintf(err, errlen, "cannot derive a TLS PSK for %s on %s",
+		    hostnqn, subnqn);
+	else
+		rc = 0;
+	OPENSSL_cleanse(retained, sizeof(retained));
+	host_tls_free(t);
+	return (rc);
+}
