@@ -26,6 +26,7 @@
 
 #define TLS_STAGE	(64 * 1024)	/* plaintext per SSL_write: 4 records */
 #define TLS_RBUF	(64 * 1024)	/* ciphertext read per system call */
+#define TLS_WBUF	(256 * 1024)	/* ciphertext written per system call */
 
 struct tls_conn {
 	SSL		*ssl;
@@ -38,6 +39,9 @@ struct tls_conn {
 	SSL_SESSION	*client_psk;	/* client: the session to offer */
 	char		*client_id;
 };
+
+static int flush_records(struct tls_conn *);
+static void buffer_writes(struct tls_conn *);
 
 static SSL_CTX *server_ctx;
 static SSL_CTX *client_ctx;
@@ -249,6 +253,7 @@ tls_conn_connect(int fd, const char *peer, const char *identity,
 		tls_conn_free(t);
 		return (NULL);
 	}
+	buffer_writes(t);
 	return (t);
 }
 
@@ -259,7 +264,8 @@ tls_conn_write_full(struct tls_conn *t, const void *buf, size_t len)
 	size_t n;
 
 	ERR_clear_error();
-	if (SSL_write_ex(t->ssl, buf, len, &n) != 1 || n != len) {
+	if (SSL_write_ex(t->ssl, buf, len, &n) != 1 || n != len ||
+	    flush_records(t) != 0) {
 		ERR_clear_error();
 		return (-1);
 	}
@@ -325,6 +331,27 @@ tls_conn_free(struct tls_conn *t)
 	free(t);
 }
 
+/*
+ * Records go out one write(2) each; put a buffer in front of the socket
+ * so that the records of a loop turn leave in one.  Not under kTLS, where
+ * the kernel makes the records.
+ */
+static void
+buffer_writes(struct tls_conn *t)
+{
+	BIO *sock = SSL_get_wbio(t->ssl), *buf;
+
+	if (BIO_get_ktls_send(sock) || (buf = BIO_new(BIO_f_buffer())) == NULL)
+		return;
+	if (BIO_set_write_buffer_size(buf, TLS_WBUF) != 1 ||
+	    !BIO_up_ref(sock)) {
+		BIO_free(buf);
+		return;
+	}
+	BIO_push(buf, sock);
+	SSL_set0_wbio(t->ssl, buf);	/* drops the SSL's own reference */
+}
+
 int
 tls_conn_handshake(struct tls_conn *t, char *why, size_t whylen)
 {
@@ -338,6 +365,7 @@ tls_conn_handshake(struct tls_conn *t, char *why, size_t whylen)
 			snprintf(why, whylen, "out of memory");
 			return (-1);
 		}
+		buffer_writes(t);
 		return (1);
 	}
 	switch (SSL_get_error(t->ssl, rc)) {
@@ -374,7 +402,28 @@ tls_conn_rx_pending(struct tls_conn *t)
 bool
 tls_conn_tx_pending(struct tls_conn *t)
 {
-	return (t->soff < t->slen);
+	return (t->soff < t->slen || BIO_wpending(SSL_get_wbio(t->ssl)) > 0);
+}
+
+/* Records buffered in front of the socket: out.  0, or -1 with errno. */
+static int
+flush_records(struct tls_conn *t)
+{
+	BIO *w = SSL_get_wbio(t->ssl);
+
+	if (BIO_wpending(w) <= 0)
+		return (0);
+	errno = 0;
+	if (BIO_flush(w) == 1)
+		return (0);
+	if (BIO_should_retry(w)) {
+		errno = EAGAIN;
+		return (-1);
+	}
+	if (errno == 0)
+		errno = EPIPE;
+	ERR_clear_error();
+	return (-1);
 }
 
 /* errno for an SSL I/O failure: EAGAIN to wait, anything else is fatal. */
@@ -424,9 +473,9 @@ tls_conn_readv(struct tls_conn *t, const struct iovec *iov, int cnt)
 	return (total);
 }
 
-/* Write what is staged; 0 when all of it went out, else -1 with errno. */
-int
-tls_conn_flush(struct tls_conn *t)
+/* Make records of what is staged; 0, or -1 with errno. */
+static int
+stage_out(struct tls_conn *t)
 {
 	size_t n;
 	int rc;
@@ -445,16 +494,27 @@ tls_conn_flush(struct tls_conn *t)
 	return (0);
 }
 
+/* Write what is staged and buffered; 0 when all of it went out, else -1
+ * with errno (EAGAIN: the socket is full). */
+int
+tls_conn_flush(struct tls_conn *t)
+{
+	if (stage_out(t) != 0)
+		return (-1);
+	return (flush_records(t));
+}
+
 /*
- * Take bytes from iov into the stage and write them; returns how many were
- * taken (fewer than offered only when the socket is full), or -1.
+ * Take bytes from iov into the stage and make records of them; returns how
+ * many were taken (fewer than offered only when the socket is full), or
+ * -1.  The records go out together at the end.
  */
 ssize_t
 tls_conn_sendv(struct tls_conn *t, const struct iovec *iov, int cnt)
 {
 	size_t total = 0;
 
-	if (t->slen > 0 && tls_conn_flush(t) != 0)
+	if (tls_conn_tx_pending(t) && tls_conn_flush(t) != 0)
 		return (-1);
 	for (int i = 0; i < cnt; i++) {
 		const uint8_t *p = iov[i].iov_base;
@@ -468,11 +528,11 @@ tls_conn_sendv(struct tls_conn *t, const struct iovec *iov, int cnt)
 			p += n;
 			left -= n;
 			total += n;
-			if (t->slen == TLS_STAGE && tls_conn_flush(t) != 0)
+			if (t->slen == TLS_STAGE && stage_out(t) != 0)
 				return (errno == EAGAIN ? (ssize_t)total : -1);
 		}
 	}
-	if (t->slen > 0 && tls_conn_flush(t) != 0 && errno != EAGAIN)
+	if (tls_conn_flush(t) != 0 && errno != EAGAIN)
 		return (-1);
 	return (total);
 }

@@ -623,7 +623,7 @@ if [ -n "$TLS_KEY" ]; then
 	cp "$work/nvmfd.log" "$work/nvmfd-2.log"
 	DTLS=1 start_daemon
 	fill
-	tnote="TLS 1.3 TLS_AES_128_GCM_SHA256, PSK (perf -K); userspace records (no kTLS here)"
+	tnote="TLS 1.3 TLS_AES_128_GCM_SHA256 with a PSK (perf -K); userspace records (no kTLS here)"
 	r=0
 	while [ $r -lt "$RUNS" ]; do
 		r=$((r + 1))
