@@ -2,6 +2,7 @@
 # tls.sh: TLS 1.3 with PSKs, from this machine through openssl s_client
 # (tls_client.py): an ICReq answered inside TLS on a required and on an
 # optional port, with identity versions 0 and 1 and both key derivations;
+# nvmfd perf -K verifying data written and read over TLS;
 # refused: a wrong PSK, a host without a key, a plain ICReq on a required
 # port, a garbage ClientHello; a stalled handshake dropped within the
 # set-up time; key files readable by others refused; keys set, listed (as
@@ -136,6 +137,17 @@ grep -q 'plain connection on a port that requires TLS' "$tmp/nvmfd.log" ||
     fail "no log line for the plain connection"
 grep -q "TLS: no key for host $H3" "$tmp/nvmfd.log" ||
     fail "no log line for the host without a key"
+
+# nvmfd's own host role over TLS: verified writes, then reads.
+for w in "write -o 131072" "randread -o 4096"; do
+	# shellcheck disable=SC2086  # $w is the workload and its size
+	if out=$(timeout 30 "$NVMFD" perf -a 127.0.0.1 -s "$P" -n "$NQN" \
+	    -H "$H1" -K "$K1" -v -t 1 -q 16 -w $w 2>&1); then
+		pass "perf -K, $w: $(echo "$out" | tail -1 | cut -d, -f1)"
+	else
+		fail "perf -K, $w: $(echo "$out" | tail -1)"
+	fi
+done
 
 # ------------------------------------------------------------ hostile input
 python3 - "$P" <<'EOP' && pass "garbage ClientHellos: connections closed" || fail "garbage ClientHello not closed"
