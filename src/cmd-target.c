@@ -797,6 +797,20 @@ cmd_add_host(struct cmd_ctx *ctx)
 	return (CTL_OK);
 }
 
+/* The host argv[1] listed on subsystem argv[0]. */
+static struct host *
+find_listed_host(struct cmd_ctx *ctx, struct subsystem **ss, int *rc)
+{
+	struct host *h;
+
+	if ((*ss = find_subsys(ctx, ctx->argv[0], rc)) == NULL)
+		return (NULL);
+	if ((h = host_find(*ss, ctx->argv[1])) == NULL)
+		*rc = cmd_error(ctx, CTL_ENOENT, "%s is not listed on %s",
+		    ctx->argv[1], (*ss)->nqn);
+	return (h);
+}
+
 /* New keys apply to the next authentication, associations stay. */
 int
 cmd_set_host(struct cmd_ctx *ctx)
@@ -805,11 +819,8 @@ cmd_set_host(struct cmd_ctx *ctx)
 	struct host *h;
 	int rc;
 
-	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+	if ((h = find_listed_host(ctx, &ss, &rc)) == NULL)
 		return (rc);
-	if ((h = host_find(ss, ctx->argv[1])) == NULL)
-		return (cmd_error(ctx, CTL_ENOENT, "%s is not listed on %s",
-		    ctx->argv[1], ss->nqn));
 	if (cmd_opt(ctx, "dhchap-secret") == NULL &&
 	    cmd_opt(ctx, "dhchap-ctrl-secret") == NULL &&
 	    cmd_opt(ctx, "tls-key") == NULL)
@@ -829,14 +840,8 @@ cmd_del_host(struct cmd_ctx *ctx)
 	struct host *h;
 	int rc;
 
-	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+	if ((h = find_listed_host(ctx, &ss, &rc)) == NULL)
 		return (rc);
-	TAILQ_FOREACH(h, &ss->hosts, entry)
-		if (strcmp(h->nqn, ctx->argv[1]) == 0)
-			break;
-	if (h == NULL)
-		return (cmd_error(ctx, CTL_ENOENT, "%s is not listed on %s",
-		    ctx->argv[1], ss->nqn));
 	TAILQ_REMOVE(&ss->hosts, h, entry);
 	host_revoke(ss, h->nqn);
 	log_info("subsystem %s: host %s no longer allowed", ss->nqn, h->nqn);

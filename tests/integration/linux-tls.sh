@@ -34,13 +34,7 @@ test_cleanup() {
 	fi
 }
 
-# A configured PSK in interchange form: 32 random bytes, CRC-32, base64.
-gen_key() {
-	python3 -c 'import base64, os, struct, zlib
-k = os.urandom(32)
-print("NVMeTLSkey-1:01:%s:" % base64.b64encode(k + struct.pack("<I", zlib.crc32(k))).decode())'
-}
-KEY=$(gen_key) KEY_OTHER=$(gen_key) WRONG=$(gen_key)
+KEY=$(tls_gen_key) KEY_OTHER=$(tls_gen_key) WRONG=$(tls_gen_key)
 # One key from a file, as an administrator would keep it.
 umask 077
 echo "$KEY_OTHER" >"$tmp/other.key"

@@ -34,13 +34,7 @@ H4=nqn.2026-11.io.nvmfd.test:host4
 test_tmpdir tls 80 || exit 1
 pass() { say "ok: $*"; }
 
-gen_key() {	# gen_key [01|02]
-	python3 -c 'import base64, os, struct, sys, zlib
-h = sys.argv[1]
-k = os.urandom(48 if h == "02" else 32)
-print("NVMeTLSkey-1:%s:%s:" % (h, base64.b64encode(k + struct.pack("<I", zlib.crc32(k))).decode()))' "${1:-01}"
-}
-K1=$(gen_key) K2=$(gen_key) K4=$(gen_key)
+K1=$(tls_gen_key) K2=$(tls_gen_key) K4=$(tls_gen_key)
 (umask 077 && echo "$K2" >"$tmp/k2.key")
 echo "$K4" >"$tmp/open.key"
 chmod 644 "$tmp/open.key"
