@@ -323,6 +323,7 @@ out_ctrl(struct out *o, struct controller *c)
 	/* The admin queue's DH-HMAC-CHAP state (it lives on this loop). */
 	out_str(o, "dhchap", "%s", a == NULL || !a->auth_required ? "none" :
 	    a->authenticated ? "authenticated" : "pending");
+	out_bool(o, "tls", a != NULL && a->tls != NULL);
 	out_u64(o, "kato_ms", c->kato_ms);
 	out_u64(o, "age_s", (uint64_t)(time(NULL) - (time_t)c->created));
 	out_end(o);
