@@ -55,7 +55,7 @@ read_key_file(const char *path, char *buf, size_t bufsz, char *err,
 		    "path", path);
 		return (-1);
 	}
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1 ||
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1 ||
 	    fstat(fd, &st) == -1) {
 		snprintf(err, errlen, "key file %.200s: %s", path,
 		    strerror(errno));
