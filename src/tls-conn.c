@@ -468,6 +468,11 @@ tls_conn_readv(struct tls_conn *t, const struct iovec *iov, int cnt)
 			p += n;
 			left -= n;
 			total += n;
+			/* Nothing buffered: the socket is likely empty too, and
+			 * asking costs a system call; the next readable event
+			 * brings the rest. */
+			if (left > 0 && !SSL_has_pending(t->ssl))
+				return (total);
 		}
 	}
 	return (total);
