@@ -3,7 +3,10 @@
 # Debian 6.12 QEMU guest from ../shared/peer-linux) against an nvmfd port with
 # "tls: required": discovery and connect with --tls, dd and fio verify over
 # it; a wrong PSK, a host without a PSK on nvmfd's side and a plain connect
-# refused.  Keys never reach nvmfd's log.
+# refused.  Keys never reach nvmfd's log.  Then the other way round: a
+# second guest runs the kernel's target (nvmet) with a TLS-only port, and
+# nvmfd's host role (perf -K) writes and reads back verified data over it;
+# a wrong key is refused.
 #
 # Environment (set by `make check`): NVMFD = the daemon binary, top_srcdir.
 # Exit: 0 pass, 77 skip (no peer-linux, QEMU or python3), 1 fail, 99 error.
@@ -100,6 +103,49 @@ done
 
 say "stopping nvmfd with SIGTERM"
 daemon_stop fail
+
+# --------------------------------------------- nvmfd's host role vs nvmet
+PH=nqn.2026-11.io.nvmfd.test:perf-tls
+PSUB=nqn.2026-11.io.nvmfd.test:nvmet-tls
+TPORT=24497
+perf_tls() {	# perf_tls KEY PERF-ARGS...
+	pk=$1
+	shift
+	timeout 90 "$NVMFD" perf -a 127.0.0.1 -s "$TPORT" -n "$PSUB" -H "$PH" \
+	    -K "$pk" "$@"
+}
+say "booting the Linux target VM (guest/nvmet-tls.sh)"
+"$peer/vm" --hostfwd "$TPORT" --timeout 400 "$here/guest/nvmet-tls.sh" \
+    "$PH" "$KEY" "$TPORT" 300 >"$tmp/vm-target.out" 2>&1 &
+vm_pid=$!
+i=0
+while [ $i -lt 300 ] && ! grep -q '^READY' "$tmp/vm-target.out" &&
+    kill -0 "$vm_pid" 2>/dev/null; do
+	sleep 1
+	i=$((i + 1))
+done
+if ! grep -q '^READY' "$tmp/vm-target.out"; then
+	fail "the nvmet guest never got ready: $(grep -m1 FAIL "$tmp/vm-target.out")"
+else
+	if out=$(perf_tls "$KEY" -v -q 8 -o 131072 -w write -t 6 2>&1); then
+		say "ok: perf -K writes to nvmet over TLS: $(echo "$out" | tail -1 | cut -d, -f1)"
+	else
+		fail "perf -K write to nvmet: $(echo "$out" | tail -1)"
+	fi
+	if out=$(perf_tls "$KEY" -v -q 8 -o 131072 -w read -t 2 2>&1); then
+		say "ok: perf -K reads back and verifies: $(echo "$out" | tail -1 | cut -d, -f1)"
+	else
+		fail "perf -K read from nvmet: $(echo "$out" | tail -1)"
+	fi
+	if out=$(perf_tls "$WRONG" -t 1 2>&1); then
+		fail "perf with a wrong key got through to nvmet"
+	else
+		say "ok: a wrong key is refused: $(echo "$out" | tail -1)"
+	fi
+fi
+kill "$vm_pid" 2>/dev/null
+wait "$vm_pid" 2>/dev/null
+vm_pid=""
 log_has_sanitizer_report "$tmp/nvmfd.log" &&
 	fail "sanitizer report in the daemon log"
 if [ "$status" != 0 ]; then
