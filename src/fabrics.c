@@ -76,7 +76,7 @@ connect_data_ready(struct nvmf_cmd *cmd)
 	/* Over TLS the PSK identity named host and subsystem: the same. */
 	if (qp->tls != NULL && !tls_conn_names(qp->tls, d->hostnqn,
 	    d->subnqn)) {
-		log_warnx("%s: Connect as %.223s to %.223s does not match the "
+		log_peer_warnx("%s: Connect as %.223s to %.223s does not match the "
 		    "TLS PSK identity", qp->peer, d->hostnqn, d->subnqn);
 		connect_invalid(cmd, true, NVMF_CONNECT_DATA_HOSTNQN_OFF,
 		    NVME_SC_CONNECT_INVALID_HOST);

@@ -102,7 +102,7 @@ psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen,
 	*sess = NULL;
 	if (tls_identity_parse(id, idlen, &ti) != 0) {
 		sanitize(id, MINIMUM(idlen, 120), idstr, sizeof(idstr));
-		log_warnx("%s: TLS: not an NVMe PSK identity: \"%s\"", t->peer,
+		log_peer_warnx("%s: TLS: not an NVMe PSK identity: \"%s\"", t->peer,
 		    idstr);
 		return (1);
 	}
@@ -110,7 +110,7 @@ psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen,
 	idstr[idlen] = '\0';
 	if ((hk = host_tls_find(running_config, ti.subnqn,
 	    ti.hostnqn)) == NULL) {
-		log_warnx("%s: TLS: no key for host %s on %s", t->peer,
+		log_peer_warnx("%s: TLS: no key for host %s on %s", t->peer,
 		    ti.hostnqn, ti.subnqn);
 		return (1);
 	}
@@ -121,7 +121,7 @@ psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen,
 		    hk->kdf == TLS_KDF_COMPAT ? TLS_KDF_RFC8446 :
 		    TLS_KDF_COMPAT, psk, &psklen);
 	if (rc != 0) {
-		log_warnx("%s: TLS: identity NVMe%d%c%02d for host %s on %s "
+		log_peer_warnx("%s: TLS: identity NVMe%d%c%02d for host %s on %s "
 		    "does not fit the configured key", t->peer, ti.version,
 		    ti.type, ti.hash, ti.hostnqn, ti.subnqn);
 		return (1);
