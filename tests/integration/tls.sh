@@ -214,7 +214,9 @@ ok_client "key changed with set-host" "$P" "$K1" "$H4"
 ctl add-port --address 127.0.0.1 --port $((P + 2)) --tls required >/dev/null ||
     fail "add-port --tls required"
 ctl list-ports --json | tr -d ' \n' | grep -q '"tls":"required"' || fail "list-ports shows no tls"
-ctl save "$tmp/saved.yaml" >/dev/null || fail "save"
+ctl save "$tmp/saved.yaml" >/dev/null 2>&1 &&
+    fail "save wrote inline keys without --show-secrets"
+ctl save --show-secrets "$tmp/saved.yaml" >/dev/null || fail "save --show-secrets"
 if "$NVMFD" -n -f "$tmp/saved.yaml" >/dev/null 2>&1 &&
     grep -qF "tls_key: \"$K1\"" "$tmp/saved.yaml" &&
     grep -qF "tls_key: \"@$tmp/k2.key\"" "$tmp/saved.yaml" &&
