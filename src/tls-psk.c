@@ -15,6 +15,7 @@
 #include <openssl/hmac.h>
 
 #include "nvmfd.h"
+#include "auth.h"
 #include "tls.h"
 
 #define KEY_PREFIX	"NVMeTLSkey-1:"
@@ -23,20 +24,6 @@ static const EVP_MD *
 hash_md(int hash)
 {
 	return (hash == 2 ? EVP_sha384() : hash == 1 ? EVP_sha256() : NULL);
-}
-
-/* CRC-32 (IEEE, reflected), as the interchange format appends it. */
-static uint32_t
-crc32_ieee(const uint8_t *p, size_t len)
-{
-	uint32_t crc = 0xffffffff;
-
-	while (len-- > 0) {
-		crc ^= *p++;
-		for (int i = 0; i < 8; i++)
-			crc = (crc >> 1) ^ (0xedb88320 & -(crc & 1));
-	}
-	return (~crc);
 }
 
 static int
@@ -131,7 +118,7 @@ tls_key_parse(const char *s, struct tls_key *k, const char **why)
 	k->len = rawlen - 4;
 	crc = raw[k->len] | raw[k->len + 1] << 8 | raw[k->len + 2] << 16 |
 	    (uint32_t)raw[k->len + 3] << 24;
-	if (crc != crc32_ieee(raw, k->len)) {
+	if (crc != dhchap_crc32(raw, k->len)) {	/* DHHC-1's CRC too */
 		OPENSSL_cleanse(raw, sizeof(raw));
 		k->len = 0;
 		*why = "fails its CRC-32 check";
