@@ -202,6 +202,8 @@ _Static_assert(sizeof(struct nvmf_connect_data) == 1024, "connect data is 1 KiB"
 #define NVMF_TREQ_REQUIRED		1
 #define NVMF_TREQ_NOT_REQUIRED		2
 #define NVMF_TREQ_DISABLE_SQFLOW	(1u << 2)
+#define NVMF_TCP_SECTYPE_NONE		0
+#define NVMF_TCP_SECTYPE_TLS13		2
 #define NVMF_DISC_EFLAGS_DUPRETINFO	(1u << 0)
 #define NVMF_DISC_EFLAGS_EPCSD		(1u << 1)
 

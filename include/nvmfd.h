@@ -39,6 +39,7 @@ struct subsystem;
 struct port;
 struct auth_qp;
 struct host_params;
+struct host_tls;
 
 #define NVMFD_VERSION_STRING	PACKAGE_VERSION
 #define NVMFD_DEFAULT_CONFIG	SYSCONFDIR "/nvmfd/nvmfd.yaml"
@@ -84,6 +85,9 @@ uint32_t crc32c_iov(const struct iovec *iov, int iovcnt, size_t skip, size_t len
 
 /* ---------------------------------------------------------------- config */
 
+/* TLS on a port: an optional port serves plain and TLS connections. */
+enum port_tls { PORT_TLS_OFF, PORT_TLS_OPTIONAL, PORT_TLS_REQUIRED };
+
 /* Port (listener) settings. */
 struct port {
 	TAILQ_ENTRY(port) entry;
@@ -97,6 +101,7 @@ struct port {
 	bool		header_digest;	/* allowed when a host asks */
 	bool		data_digest;
 	struct dhchap_offer dhchap;	/* hashes and groups offered */
+	enum port_tls	tls;
 	int		cfg_line, cfg_col; /* where it was declared */
 
 	/* runtime */
@@ -167,6 +172,7 @@ struct host {
 	/* DH-HMAC-CHAP: as configured (the secret or "@PATH"), and parsed */
 	char		*dhchap_secret, *dhchap_ctrl_secret;
 	struct dhchap_key key, ctrl_key;
+	struct host_tls	*tls;		/* TLS PSK; NULL: none */
 };
 TAILQ_HEAD(host_list, host);
 
@@ -253,6 +259,25 @@ bool	subsystem_on_port(struct subsystem *, struct port *);
 void	namespace_derive_ids(struct namespace *);
 void	subsystem_derive_serial(struct subsystem *);
 bool	nqn_valid(const char *nqn);
+
+/* tls-key.c: TLS settings of ports and allowed hosts */
+const char *port_tls_name(enum port_tls);
+int	port_tls_parse(const char *, enum port_tls *);
+/* spec: "NVMeTLSkey-1:..." or "@FILE"; kdf: "compat", "rfc8446" or NULL.
+ * NULL with err set (never key bytes) on failure. */
+struct host_tls *host_tls_load(const char *spec, const char *kdf, char *err,
+	    size_t errlen);
+void	host_tls_free(struct host_tls *);
+bool	host_tls_equal(const struct host_tls *, const struct host_tls *);
+const char *host_tls_spec(const struct host_tls *);
+const char *host_tls_kdf_name(const struct host_tls *);
+struct host_psk;
+int	host_psk_make(struct host_psk *, const char *spec, const char *kdf,
+	    const char *hostnqn, const char *subnqn, char *err, size_t errlen);
+/* The allowed host's PSK for a subsystem (the discovery NQN: any
+ * subsystem's); NULL if there is none. */
+const struct host_tls *host_tls_find(struct config *, const char *subnqn,
+	    const char *hostnqn);
 const char *backend_type_name(enum backend_type);
 void	uuid_format(char *buf, size_t len, const uint8_t *uuid);
 
@@ -432,6 +457,51 @@ struct nvmf_cmd {
 	bool		in_backend;	/* the backend holds it: wait for done */
 };
 
+/* tls-conn.c: TLS 1.3 on a connection's socket, controller role */
+struct tls_conn;
+int	tls_server_init(void);
+void	tls_server_free(void);
+struct tls_conn *tls_conn_accept(int fd, const char *peer);
+struct tls_conn *tls_conn_connect(int fd, const char *peer,
+	    const char *identity, const uint8_t *psk, size_t psklen, int hash,
+	    char *err, size_t errlen);
+int	tls_conn_write_full(struct tls_conn *, const void *, size_t);
+int	tls_conn_read_full(struct tls_conn *, void *, size_t);
+void	tls_conn_free(struct tls_conn *);
+/* 1 done, 0 wants to read, 2 wants to write, -1 failed (why set). */
+int	tls_conn_handshake(struct tls_conn *, char *why, size_t whylen);
+const char *tls_conn_cipher(struct tls_conn *);
+/* True if the PSK identity named this host and subsystem. */
+bool	tls_conn_names(struct tls_conn *, const char *hostnqn,
+	    const char *subnqn);
+bool	tls_conn_rx_pending(struct tls_conn *);
+bool	tls_conn_tx_pending(struct tls_conn *);
+int	tls_conn_flush(struct tls_conn *);
+ssize_t	tls_conn_readv(struct tls_conn *, const struct iovec *, int cnt);
+ssize_t	tls_conn_sendv(struct tls_conn *, const struct iovec *, int cnt);
+
+/*
+ * The byte stream under NVMe/TCP: the socket itself, or TLS on it.  The
+ * plain case is the system call and nothing else.
+ */
+static inline ssize_t
+stream_readv(int fd, struct tls_conn *t, const struct iovec *iov, int cnt)
+{
+	if (t == NULL)
+		return (readv(fd, iov, cnt));
+	return (tls_conn_readv(t, iov, cnt));
+}
+
+static inline ssize_t
+stream_sendv(int fd, struct tls_conn *t, struct iovec *iov, int cnt)
+{
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = cnt };
+
+	if (t == NULL)
+		return (sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT));
+	return (tls_conn_sendv(t, iov, cnt));
+}
+
 /* tcp-io.c: iovecs, the receive buffer and blocking reads, shared by both
  * roles (and nvmfctl) */
 struct rxbuf {
@@ -444,11 +514,12 @@ struct rxbuf {
 int	iov_slice(const struct iovec *src, int srccnt, size_t off, size_t len,
 	    struct iovec *dst, int max);
 int	iov_skip(struct iovec *, int cnt, size_t skip);
-ssize_t	rxbuf_read(struct rxbuf *, int fd, bool *drained);
+ssize_t	rxbuf_read(struct rxbuf *, int fd, struct tls_conn *, bool *drained);
 void	rxbuf_take(struct rxbuf *, const struct iovec *dst, int ndst, size_t len);
 int	fd_read_full(int fd, void *buf, size_t len, int timeout_ms);
 
 enum qpair_state {
+	QP_TLS_HANDSHAKE,	/* TLS port: first byte, then the handshake */
 	QP_WAIT_ICREQ,		/* nothing received yet */
 	QP_WAIT_CONNECT,	/* IC exchanged, only Connect accepted */
 	QP_ACTIVE,
@@ -470,6 +541,7 @@ struct qpair {
 	struct loop	*owner;		/* where messages for it go */
 	struct loop	*handoff;	/* move here after this read turn */
 	int		fd;
+	struct tls_conn	*tls;		/* NULL: plain TCP */
 	struct event	*rev, *wev, *timer;
 	enum qpair_state state;
 	struct port	*port;
@@ -594,8 +666,17 @@ struct host_req {
 	uint8_t		ddgst[HOST_H2C_PDUS][4];
 };
 
+/* A TLS PSK for the host role: the identity to offer and its TLS PSK. */
+struct host_psk {
+	char		identity[16 + 2 * 224];
+	uint8_t		psk[48];
+	size_t		len;
+	int		hash;		/* 1 SHA-256, 2 SHA-384 */
+};
+
 struct host_qpair {
 	int		fd;
+	struct tls_conn	*tls;		/* NULL: plain TCP */
 	struct event_base *base;
 	struct event	*rev, *wev;
 	bool		dead;
@@ -620,6 +701,10 @@ struct host_qpair {
 struct host_qpair *host_connect(struct event_base *, const char *addr,
 	    const char *port, bool hdgst, bool ddgst, uint16_t depth,
 	    char *err, size_t errlen);
+/* The same inside TLS with psk (NULL: plain). */
+struct host_qpair *host_connect_tls(struct event_base *, const char *addr,
+	    const char *port, const struct host_psk *psk, bool hdgst,
+	    bool ddgst, uint16_t depth, char *err, size_t errlen);
 void	host_close(struct host_qpair *);
 int	host_submit(struct host_qpair *, struct host_req *);
 void	host_flush(struct host_qpair *);

@@ -63,7 +63,8 @@ cmd_save(struct cmd_ctx *ctx)
 	/* Leaving secrets out would load back as hosts without keys. */
 	if (!secrets && config_has_inline_secrets(running_config))
 		return (cmd_error(ctx, CTL_EUSAGE, "the configuration holds "
-		    "DH-HMAC-CHAP secrets given inline: pass --show-secrets to "
+		    "secrets given inline (DH-HMAC-CHAP, TLS keys): pass "
+		    "--show-secrets to "
 		    "write them into %s, or give them as key files (@PATH)",
 		    path));
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmpXXXXXX", path) >= sizeof(tmp))

@@ -297,6 +297,7 @@ out_hosts(struct out *o, struct subsystem *ss)
 		/* Whether keys are set, never the keys. */
 		out_str(o, "dhchap", "%s", h->ctrl_key.len ? "bidirectional" :
 		    h->key.len ? "host" : "none");
+		out_bool(o, "tls_key", h->tls != NULL);	/* never the key */
 		out_end(o);
 	}
 	out_end(o);
@@ -322,6 +323,7 @@ out_ctrl(struct out *o, struct controller *c)
 	/* The admin queue's DH-HMAC-CHAP state (it lives on this loop). */
 	out_str(o, "dhchap", "%s", a == NULL || !a->auth_required ? "none" :
 	    a->authenticated ? "authenticated" : "pending");
+	out_bool(o, "tls", a != NULL && a->tls != NULL);
 	out_u64(o, "kato_ms", c->kato_ms);
 	out_u64(o, "age_s", (uint64_t)(time(NULL) - (time_t)c->created));
 	out_end(o);
@@ -673,9 +675,34 @@ cmd_list_hosts(struct cmd_ctx *ctx)
 	return (CTL_OK);
 }
 
+/* --tls-key KEY|@FILE [--tls-kdf compat|rfc8446]; *t stays NULL for
+ * "none" (or "") and without the option.  Returns CTL_OK or an error
+ * already reported. */
+static int
+host_tls_opts(struct cmd_ctx *ctx, struct host_tls **t, bool *given)
+{
+	const char *key = cmd_opt(ctx, "tls-key");
+	const char *kdf = cmd_opt(ctx, "tls-kdf");
+	char err[300];
+
+	*t = NULL;
+	*given = key != NULL;
+	if (key == NULL) {
+		if (kdf != NULL)
+			return (cmd_error(ctx, CTL_EUSAGE, "--tls-kdf needs "
+			    "--tls-key"));
+		return (CTL_OK);
+	}
+	if (strcmp(key, "none") == 0 || *key == '\0')
+		return (CTL_OK);
+	if ((*t = host_tls_load(key, kdf, err, sizeof(err))) == NULL)
+		return (cmd_error(ctx, CTL_EUSAGE, "%s", err));
+	return (CTL_OK);
+}
+
 /*
- * --dhchap-secret / --dhchap-ctrl-secret onto h, both checked before either
- * applies.  "" removes a key.  Returns CTL_OK or an error code.
+ * --dhchap-secret / --dhchap-ctrl-secret / --tls-key onto h, all checked
+ * before any applies.  "" removes a key.  Returns CTL_OK or an error code.
  */
 static int
 host_set_keys(struct cmd_ctx *ctx, struct host *h)
@@ -684,6 +711,8 @@ host_set_keys(struct cmd_ctx *ctx, struct host *h)
 	const char *cs = cmd_opt(ctx, "dhchap-ctrl-secret");
 	struct dhchap_key hk = h->key, ck = h->ctrl_key;
 	char *hstr = NULL, *cstr = NULL, msg[256];
+	struct host_tls *t = NULL;
+	bool tgiven = false;
 	int rc = CTL_OK;
 
 	if (hs != NULL && *hs != '\0' &&
@@ -702,6 +731,8 @@ host_set_keys(struct cmd_ctx *ctx, struct host *h)
 	if (rc == CTL_OK && ((hs && *hs && (hstr = strdup(hs)) == NULL) ||
 	    (cs && *cs && (cstr = strdup(cs)) == NULL)))
 		rc = cmd_error(ctx, CTL_ERR, "out of memory");
+	if (rc == CTL_OK)
+		rc = host_tls_opts(ctx, &t, &tgiven);
 	if (rc != CTL_OK) {
 		free(hstr);
 		free(cstr);
@@ -725,6 +756,10 @@ host_set_keys(struct cmd_ctx *ctx, struct host *h)
 	h->ctrl_key = ck;
 	dhchap_key_clear(&hk);
 	dhchap_key_clear(&ck);
+	if (tgiven) {
+		host_tls_free(h->tls);
+		h->tls = t;
+	}
 	return (CTL_OK);
 }
 
@@ -753,13 +788,28 @@ cmd_add_host(struct cmd_ctx *ctx)
 	TAILQ_INSERT_TAIL(&ss->hosts, h, entry);
 	auth_subsys_refresh(ss);
 	discovery_changed();
-	log_info("subsystem %s: host %s allowed%s", ss->nqn, h->nqn,
-	    h->key.len ? " (DH-HMAC-CHAP)" : "");
+	log_info("subsystem %s: host %s allowed%s%s", ss->nqn, h->nqn,
+	    h->key.len ? " (DH-HMAC-CHAP)" : "",
+	    h->tls ? " (TLS key)" : "");
 	if (ss->allow_any_host)
 		out_str(ctx->out, "note", "any host may still connect; "
 		    "'set-subsys %s --allow-any-host off' restricts it to the "
 		    "listed hosts", ss->nqn);
 	return (CTL_OK);
+}
+
+/* The host argv[1] listed on subsystem argv[0]. */
+static struct host *
+find_listed_host(struct cmd_ctx *ctx, struct subsystem **ss, int *rc)
+{
+	struct host *h;
+
+	if ((*ss = find_subsys(ctx, ctx->argv[0], rc)) == NULL)
+		return (NULL);
+	if ((h = host_find(*ss, ctx->argv[1])) == NULL)
+		*rc = cmd_error(ctx, CTL_ENOENT, "%s is not listed on %s",
+		    ctx->argv[1], (*ss)->nqn);
+	return (h);
 }
 
 /* New keys apply to the next authentication, associations stay. */
@@ -770,15 +820,13 @@ cmd_set_host(struct cmd_ctx *ctx)
 	struct host *h;
 	int rc;
 
-	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+	if ((h = find_listed_host(ctx, &ss, &rc)) == NULL)
 		return (rc);
-	if ((h = host_find(ss, ctx->argv[1])) == NULL)
-		return (cmd_error(ctx, CTL_ENOENT, "%s is not listed on %s",
-		    ctx->argv[1], ss->nqn));
 	if (cmd_opt(ctx, "dhchap-secret") == NULL &&
-	    cmd_opt(ctx, "dhchap-ctrl-secret") == NULL)
+	    cmd_opt(ctx, "dhchap-ctrl-secret") == NULL &&
+	    cmd_opt(ctx, "tls-key") == NULL)
 		return (cmd_error(ctx, CTL_EUSAGE, "nothing to change: give "
-		    "--dhchap-secret and/or --dhchap-ctrl-secret"));
+		    "--dhchap-secret, --dhchap-ctrl-secret or --tls-key"));
 	if ((rc = host_set_keys(ctx, h)) != CTL_OK)
 		return (rc);
 	auth_subsys_refresh(ss);
@@ -793,14 +841,8 @@ cmd_del_host(struct cmd_ctx *ctx)
 	struct host *h;
 	int rc;
 
-	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+	if ((h = find_listed_host(ctx, &ss, &rc)) == NULL)
 		return (rc);
-	TAILQ_FOREACH(h, &ss->hosts, entry)
-		if (strcmp(h->nqn, ctx->argv[1]) == 0)
-			break;
-	if (h == NULL)
-		return (cmd_error(ctx, CTL_ENOENT, "%s is not listed on %s",
-		    ctx->argv[1], ss->nqn));
 	TAILQ_REMOVE(&ss->hosts, h, entry);
 	host_revoke(ss, h->nqn);
 	log_info("subsystem %s: host %s no longer allowed", ss->nqn, h->nqn);
@@ -827,6 +869,7 @@ cmd_list_ports(struct cmd_ctx *ctx)
 		out_u64(ctx->out, "max_queue_depth", p->max_queue_depth);
 		out_bool(ctx->out, "header_digest", p->header_digest);
 		out_bool(ctx->out, "data_digest", p->data_digest);
+		out_str(ctx->out, "tls", "%s", port_tls_name(p->tls));
 		/* The list's own reference is not a connection. */
 		out_u64(ctx->out, "connections",
 		    (uint64_t)(atomic_load(&p->refs) - 1));
@@ -843,7 +886,7 @@ cmd_add_port(struct cmd_ctx *ctx)
 		{ "id", "id" }, { "port", "port" },
 		{ "inline-data-size", "inline_data_size" },
 		{ "maxh2cdata", "maxh2cdata" },
-		{ "max-queue-depth", "max_queue_depth" },
+		{ "max-queue-depth", "max_queue_depth" }, { "tls", "tls" },
 	};
 	const char *hd = cmd_opt(ctx, "header-digest");
 	const char *dd = cmd_opt(ctx, "data-digest");

@@ -65,11 +65,15 @@ static const struct cmd_opt host_opts[] = {
 	    "@FILE" },
 	{ "dhchap-ctrl-secret", true, "controller key (bidirectional): "
 	    "DHHC-1:XX:...: or @FILE" },
+	{ "tls-key", true, "TLS PSK, NVMeTLSkey-1:XX:...: or @FILE "
+	    "(set-host: none removes it)" },
+	{ "tls-kdf", true, "compat (nvme-cli 2.13, default) or rfc8446" },
 	OPT_JSON, OPT_END
 };
 
 static const struct cmd_opt config_opts[] = {
-	{ "show-secrets", false, "include DH-HMAC-CHAP secrets given inline" },
+	{ "show-secrets", false, "include secrets given inline (DH-HMAC-CHAP, "
+	    "TLS keys)" },
 	OPT_JSON, OPT_END
 };
 
@@ -96,6 +100,7 @@ static const struct cmd_opt port_opts[] = {
 	{ "data-digest", true, "on or off: allow data digests" },
 	{ "dhchap-hashes", true, "DH-HMAC-CHAP hashes allowed here" },
 	{ "dhchap-dhgroups", true, "DH groups allowed here" },
+	{ "tls", true, "off, optional or required: TLS 1.3 with a PSK" },
 	OPT_JSON, OPT_END
 };
 

@@ -112,7 +112,8 @@ config_has_inline_secrets(const struct config *cf)
 		TAILQ_FOREACH(h, &ss->hosts, entry)
 			if ((h->dhchap_secret && h->dhchap_secret[0] != '@') ||
 			    (h->dhchap_ctrl_secret &&
-			    h->dhchap_ctrl_secret[0] != '@'))
+			    h->dhchap_ctrl_secret[0] != '@') ||
+			    (h->tls && host_tls_spec(h->tls)[0] != '@'))
 				return (true);
 	return (false);
 }
@@ -137,13 +138,23 @@ write_subsystem(FILE *fp, const struct subsystem *ss, bool secrets)
 	else {
 		fprintf(fp, "    hosts:\n");
 		TAILQ_FOREACH(h, &ss->hosts, entry) {
-			fprintf(fp, "      - %s", h->dhchap_secret ? "nqn: " : "");
+			fprintf(fp, "      - %s", h->dhchap_secret || h->tls ?
+			    "nqn: " : "");
 			yq(fp, h->nqn);
 			fputc('\n', fp);
 			write_secret(fp, "dhchap_secret", h->dhchap_secret,
 			    secrets);
 			write_secret(fp, "dhchap_ctrl_secret",
 			    h->dhchap_ctrl_secret, secrets);
+			if (h->tls != NULL) {
+				const char *k = host_tls_spec(h->tls);
+
+				write_secret(fp, "tls_key", k, secrets);
+				/* Only with the key it belongs to. */
+				if (secrets || k[0] == '@')
+					fprintf(fp, "        tls_kdf: %s\n",
+					    host_tls_kdf_name(h->tls));
+			}
 		}
 	}
 	if (ss->port_ids != NULL) {
@@ -211,6 +222,7 @@ config_write(const struct config *cf, FILE *fp, bool secrets)
 		fprintf(fp, "    data_digest: %s\n",
 		    p->data_digest ? "true" : "false");
 		write_offer(fp, "    ", &p->dhchap);
+		fprintf(fp, "    tls: %s\n", port_tls_name(p->tls));
 	}
 	if (!TAILQ_EMPTY(&cf->subsystems)) {
 		fprintf(fp, "subsystems:\n");

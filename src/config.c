@@ -731,7 +731,7 @@ static int
 parse_port(struct ctx *c, yaml_node_t *n, const char *path)
 {
 	enum { P_ID, P_ADDRESS, P_PORT, P_INLINE, P_MAXH2C, P_QDEPTH,
-	    P_HDGST, P_DDGST, P_HASHES, P_GROUPS, P_N };
+	    P_HDGST, P_DDGST, P_HASHES, P_GROUPS, P_TLS, P_N };
 	struct field f[P_N] = {
 		[P_ID] = { "id" }, [P_ADDRESS] = { "address" },
 		[P_PORT] = { "port" }, [P_INLINE] = { "inline_data_size" },
@@ -740,9 +740,11 @@ parse_port(struct ctx *c, yaml_node_t *n, const char *path)
 		[P_HDGST] = { "header_digest" }, [P_DDGST] = { "data_digest" },
 		[P_HASHES] = { "dhchap_hashes" },
 		[P_GROUPS] = { "dhchap_dhgroups" },
+		[P_TLS] = { "tls" },
 	};
 	struct config *cfg = c->cfg;
 	struct port *p, *o;
+	const char *str;
 	uint8_t bin[16];
 	uint64_t v;
 
@@ -815,6 +817,13 @@ parse_port(struct ctx *c, yaml_node_t *n, const char *path)
 	if (f[P_GROUPS].val != NULL &&
 	    parse_offer(c, path, &f[P_GROUPS], true, &p->dhchap) == -1)
 		return (-1);
+	if (f[P_TLS].val != NULL) {
+		if (get_string(c, path, &f[P_TLS], &str) == -1)
+			return (-1);
+		if (port_tls_parse(str, &p->tls) != 0)
+			return (fail(c, f[P_TLS].val, path, "tls", "must be off, "
+			    "optional or required, got \"%.40s\"", str));
+	}
 
 	TAILQ_FOREACH(o, &cfg->ports, entry) {
 		if (o == p)
@@ -1085,20 +1094,22 @@ check_nqn(struct ctx *c, yaml_node_t *v, const char *path, const char *key,
 	return (0);
 }
 
-/* One allowed host: its NQN, or a mapping with the NQN and its keys. */
+/* One allowed host: its NQN, or a mapping with the NQN and its keys
+ * (DH-HMAC-CHAP secrets, TLS PSK). */
 static int
 parse_host(struct ctx *c, struct subsystem *s, const char *ipath,
     yaml_node_t *n)
 {
-	enum { H_NQN, H_SECRET, H_CTRL, H_N };
+	enum { H_NQN, H_SECRET, H_CTRL, H_TLS_KEY, H_TLS_KDF, H_N };
 	struct field f[H_N] = {
 		[H_NQN] = { "nqn" }, [H_SECRET] = { "dhchap_secret" },
 		[H_CTRL] = { "dhchap_ctrl_secret" },
+		[H_TLS_KEY] = { "tls_key" }, [H_TLS_KDF] = { "tls_kdf" },
 	};
 	struct field item = { .name = "", .val = n };
 	struct host *h;
-	const char *nqn;
-	char d[64];
+	const char *nqn, *key = NULL, *kdf = NULL;
+	char d[64], err[300];
 
 	if (n->type == YAML_MAPPING_NODE) {
 		if (get_fields(c, n, ipath, f, H_N) == -1)
@@ -1106,9 +1117,16 @@ parse_host(struct ctx *c, struct subsystem *s, const char *ipath,
 		if (f[H_NQN].val == NULL)
 			return (fail(c, n, ipath, "nqn", "is required"));
 		item = f[H_NQN];
+		if ((f[H_TLS_KEY].val != NULL && get_string(c, ipath,
+		    &f[H_TLS_KEY], &key) == -1) || (f[H_TLS_KDF].val != NULL &&
+		    get_string(c, ipath, &f[H_TLS_KDF], &kdf) == -1))
+			return (-1);
+		if (kdf != NULL && key == NULL)
+			return (fail(c, f[H_TLS_KDF].val, ipath, "tls_kdf",
+			    "needs a tls_key"));
 	} else if (n->type != YAML_SCALAR_NODE || is_null(n))
 		return (fail(c, n, ipath, NULL, "must be a host NQN or a "
-		    "mapping with nqn and dhchap_secret, got %s",
+		    "mapping with nqn and its keys, got %s",
 		    describe(n, d, sizeof(d))));
 	if (get_string(c, ipath, &item, &nqn) == -1 ||
 	    check_nqn(c, item.val, ipath, item.name, nqn) == -1)
@@ -1129,6 +1147,9 @@ parse_host(struct ctx *c, struct subsystem *s, const char *ipath,
 	if (f[H_CTRL].val != NULL && get_secret(c, ipath, &f[H_CTRL],
 	    &h->dhchap_ctrl_secret, &h->ctrl_key) == -1)
 		return (-1);
+	if (key != NULL &&
+	    (h->tls = host_tls_load(key, kdf, err, sizeof(err))) == NULL)
+		return (fail(c, f[H_TLS_KEY].val, ipath, "tls_key", "%s", err));
 	return (0);
 }
 

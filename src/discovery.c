@@ -24,13 +24,16 @@ is_wildcard(const char *addr)
 
 static void
 fill_entry(struct nvmf_disc_log_entry *e, uint8_t subtype, const char *nqn,
-    int family, const char *addr, const char *service, uint16_t portid)
+    int family, const char *addr, const char *service, uint16_t portid,
+    enum port_tls tls)
 {
 	memset(e, 0, sizeof(*e));
 	e->trtype = NVMF_TRTYPE_TCP;
 	e->adrfam = family == AF_INET6 ? NVMF_ADRFAM_IPV6 : NVMF_ADRFAM_IPV4;
 	e->subtype = subtype;
-	e->treq = NVMF_TREQ_NOT_SPECIFIED | NVMF_TREQ_DISABLE_SQFLOW;
+	e->treq = NVMF_TREQ_DISABLE_SQFLOW | (tls == PORT_TLS_REQUIRED ?
+	    NVMF_TREQ_REQUIRED : tls == PORT_TLS_OPTIONAL ?
+	    NVMF_TREQ_NOT_REQUIRED : NVMF_TREQ_NOT_SPECIFIED);
 	e->portid = portid;
 	e->cntlid = NVMF_CNTLID_DYNAMIC;
 	e->asqsz = NVMFD_ADMIN_QUEUE_DEPTH;
@@ -39,7 +42,9 @@ fill_entry(struct nvmf_disc_log_entry *e, uint8_t subtype, const char *nqn,
 	put_padded(e->trsvcid, sizeof(e->trsvcid), service);
 	snprintf(e->subnqn, sizeof(e->subnqn), "%s", nqn);
 	put_padded(e->traddr, sizeof(e->traddr), addr);
-	e->tsas[0] = 0;		/* SECTYPE: none */
+	/* SECTYPE: none, or TLS 1.3 */
+	e->tsas[0] = tls == PORT_TLS_OFF ? NVMF_TCP_SECTYPE_NONE :
+	    NVMF_TCP_SECTYPE_TLS13;
 }
 
 /* The address to advertise for a port: a wildcard becomes the address the
@@ -83,17 +88,18 @@ discovery_log_build(struct controller *ctrl, uint8_t **out)
 
 	port = ctrl->port;
 	fill_entry(e++, NVMF_SUBTYPE_CURRENT_DISC, ctrl->subnqn, port->family,
-	    port_address(port, ctrl), port->service, port->id);
+	    port_address(port, ctrl), port->service, port->id, port->tls);
 	TAILQ_FOREACH(ss, &cf->subsystems, entry)
 		TAILQ_FOREACH(port, &cf->ports, entry)
 			if (subsystem_on_port(ss, port) &&
 			    subsystem_host_allowed(ss, ctrl->hostnqn))
 				fill_entry(e++, NVMF_SUBTYPE_NVME, ss->nqn,
 				    port->family, port_address(port, ctrl),
-				    port->service, port->id);
+				    port->service, port->id, port->tls);
 	TAILQ_FOREACH(ref, &cf->referrals, entry)
 		fill_entry(e++, NVMF_SUBTYPE_REFERRAL, NVMF_DISCOVERY_NQN,
-		    ref->family, ref->address, ref->service, ref->port_id);
+		    ref->family, ref->address, ref->service, ref->port_id,
+		    PORT_TLS_OFF);
 	hdr->genctr = discovery_genctr;
 	hdr->numrec = n;
 	hdr->recfmt = 0;

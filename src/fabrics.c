@@ -73,6 +73,15 @@ connect_data_ready(struct nvmf_cmd *cmd)
 		    NVME_SC_CONNECT_INVALID_PARAM);
 		return;
 	}
+	/* Over TLS the PSK identity named host and subsystem: the same. */
+	if (qp->tls != NULL && !tls_conn_names(qp->tls, d->hostnqn,
+	    d->subnqn)) {
+		log_peer_warnx("%s: Connect as %.223s to %.223s does not match the "
+		    "TLS PSK identity", qp->peer, d->hostnqn, d->subnqn);
+		connect_invalid(cmd, true, NVMF_CONNECT_DATA_HOSTNQN_OFF,
+		    NVME_SC_CONNECT_INVALID_HOST);
+		return;
+	}
 	discovery = strcmp(d->subnqn, NVMF_DISCOVERY_NQN) == 0;
 	if (!discovery) {
 		ss = subsystem_find(cf, d->subnqn);

@@ -99,9 +99,28 @@ struct host_qpair *
 host_connect(struct event_base *base, const char *addr, const char *port,
     bool hdgst, bool ddgst, uint16_t depth, char *err, size_t errlen)
 {
+	return (host_connect_tls(base, addr, port, NULL, hdgst, ddgst, depth,
+	    err, errlen));
+}
+
+/* Close what host_connect_tls() set up before failing. */
+static void
+setup_fail(int fd, struct tls_conn *tls)
+{
+	tls_conn_free(tls);
+	close(fd);
+}
+
+struct host_qpair *
+host_connect_tls(struct event_base *base, const char *addr, const char *port,
+    const struct host_psk *psk, bool hdgst, bool ddgst, uint16_t depth,
+    char *err, size_t errlen)
+{
 	struct host_qpair *hq;
 	struct nvme_tcp_ic_pdu ic = { 0 };
 	struct pdu_limits lim = { 0 };
+	struct tls_conn *tls = NULL;
+	struct timeval tv = { 10, 0 };
 	uint32_t fei;
 	int fd;
 
@@ -111,10 +130,23 @@ host_connect(struct event_base *base, const char *addr, const char *port,
 	ic.hdr.hlen = sizeof(ic);
 	ic.hdr.plen = sizeof(ic);
 	ic.digest = (hdgst ? NVME_TCP_IC_HDGST : 0) | (ddgst ? NVME_TCP_IC_DDGST : 0);
-	if (write(fd, &ic, sizeof(ic)) != (ssize_t)sizeof(ic) ||
-	    fd_read_full(fd, &ic, sizeof(ic), 10000) != 0) {
+	if (psk != NULL) {
+		/* The blocking set-up: the handshake and IC exchange are
+		 * bounded like the plain exchange is. */
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+		if ((tls = tls_conn_connect(fd, addr, psk->identity, psk->psk,
+		    psk->len, psk->hash, err, errlen)) == NULL) {
+			close(fd);
+			return (NULL);
+		}
+	}
+	if ((tls == NULL && (write(fd, &ic, sizeof(ic)) != (ssize_t)sizeof(ic) ||
+	    fd_read_full(fd, &ic, sizeof(ic), 10000) != 0)) ||
+	    (tls != NULL && (tls_conn_write_full(tls, &ic, sizeof(ic)) != 0 ||
+	    tls_conn_read_full(tls, &ic, sizeof(ic)) != 0))) {
 		snprintf(err, errlen, "%s:%s: no ICResp", addr, port);
-		close(fd);
+		setup_fail(fd, tls);
 		return (NULL);
 	}
 	/* The ICResp body has the ICReq's layout and rules (PFV, PDA,
@@ -123,13 +155,13 @@ host_connect(struct event_base *base, const char *addr, const char *port,
 	    tcp_pdu_check_icreq(&ic, &fei) != 0 ||
 	    ic.maxr2t_or_maxh2cdata < NVME_TCP_MIN_MAXH2CDATA) {
 		snprintf(err, errlen, "%s:%s: bad ICResp", addr, port);
-		close(fd);
+		setup_fail(fd, tls);
 		return (NULL);
 	}
 	if (!!(ic.digest & NVME_TCP_IC_HDGST) != hdgst ||
 	    !!(ic.digest & NVME_TCP_IC_DDGST) != ddgst) {
 		snprintf(err, errlen, "%s:%s: digests refused", addr, port);
-		close(fd);
+		setup_fail(fd, tls);
 		return (NULL);
 	}
 	if ((hq = calloc(1, sizeof(*hq))) == NULL ||
@@ -145,12 +177,13 @@ host_connect(struct event_base *base, const char *addr, const char *port,
 			free(hq->reqs);
 		}
 		free(hq);
-		close(fd);
+		setup_fail(fd, tls);
 		snprintf(err, errlen, "out of memory");
 		return (NULL);
 	}
 	evutil_make_socket_nonblocking(fd);
 	hq->fd = fd;
+	hq->tls = tls;
 	hq->base = base;
 	hq->depth = depth;
 	hq->hdgst = hdgst;
@@ -169,6 +202,7 @@ host_close(struct host_qpair *hq)
 	hq_fail(hq, "%s", "closed");
 	event_free(hq->rev);
 	event_free(hq->wev);
+	tls_conn_free(hq->tls);
 	close(hq->fd);
 	free(hq->reqs);
 	free(hq->rx.buf);
@@ -244,11 +278,19 @@ void
 host_flush(struct host_qpair *hq)
 {
 	struct iovec iov[HQ_IOV_MAX];
-	struct msghdr msg = { .msg_iov = iov };
 	struct host_req *r;
 	ssize_t n;
 
 	hq->tx_pending = false;
+	/* TLS records staged by an earlier turn go first. */
+	if (hq->tls != NULL && tls_conn_tx_pending(hq->tls) &&
+	    tls_conn_flush(hq->tls) != 0) {
+		if (errno == EAGAIN)
+			event_add(hq->wev, NULL);
+		else
+			hq_fail(hq, "send: %s", strerror(errno));
+		return;
+	}
 	while (!hq->dead && !TAILQ_EMPTY(&hq->txq)) {
 		int cnt = 0;
 
@@ -258,8 +300,8 @@ host_flush(struct host_qpair *hq)
 			cnt += req_tx_iov(hq, r, iov + cnt);
 		}
 		/* The first entry may be partly sent already. */
-		msg.msg_iovlen = iov_skip(iov, cnt, hq->tx_done);
-		n = sendmsg(hq->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		cnt = iov_skip(iov, cnt, hq->tx_done);
+		n = stream_sendv(hq->fd, hq->tls, iov, cnt);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -289,7 +331,8 @@ host_flush(struct host_qpair *hq)
 		if (hq->tx_done > 0)
 			break;
 	}
-	if (!hq->dead && !TAILQ_EMPTY(&hq->txq))
+	if (!hq->dead && (!TAILQ_EMPTY(&hq->txq) ||
+	    (hq->tls != NULL && tls_conn_tx_pending(hq->tls))))
 		event_add(hq->wev, NULL);
 }
 
@@ -542,7 +585,7 @@ hq_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	for (int round = 0; !hq->dead && round < 16; round++) {
 		bool drained = false;
-		ssize_t n = rxbuf_read(&hq->rx, hq->fd, &drained);
+		ssize_t n = rxbuf_read(&hq->rx, hq->fd, hq->tls, &drained);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -559,6 +602,9 @@ hq_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (drained)
 			break;
 	}
+	/* Records already decrypted wait for no socket event. */
+	if (!hq->dead && hq->tls != NULL && tls_conn_rx_pending(hq->tls))
+		event_active(hq->rev, EV_READ, 0);
 	if (hq->tx_pending)
 		host_flush(hq);
 }

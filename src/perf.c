@@ -38,6 +38,8 @@ struct perf_opts {
 	double		seconds;
 	bool		hdgst, ddgst, verify, json, poll;
 	struct dhchap_key key, ctrl_key;	/* DH-HMAC-CHAP, len 0: none */
+	const char	*tls_key, *tls_kdf;	/* -K, -k */
+	struct host_psk	psk;			/* derived from -K */
 };
 
 struct perf_thread;
@@ -278,7 +280,7 @@ perf_usage(void)
 	    "                  [-c queues] [-T threads] [-q depth] [-o bytes]\n"
 	    "                  [-w read|write|randread|randwrite|randrw] [-M read%%]\n"
 	    "                  [-t seconds] [-H hostnqn] [-S dhchap-secret]\n"
-	    "                  [-C dhchap-ctrl-secret]\n");
+	    "                  [-C dhchap-ctrl-secret] [-K tls-key [-k kdf]]\n");
 	exit(2);
 }
 
@@ -361,8 +363,8 @@ perf_admin(struct event_base *base, const struct perf_opts *o,
 	uint16_t status;
 	int rc;
 
-	if ((hq = host_connect(base, o->addr, o->port, false, false, 32, err,
-	    sizeof(err))) == NULL)
+	if ((hq = host_connect_tls(base, o->addr, o->port, o->tls_key ?
+	    &o->psk : NULL, false, false, 32, err, sizeof(err))) == NULL)
 		fatalx("perf: %s", err);
 	rc = host_fabrics_connect(hq, 0, 32, o->nqn, o->hostnqn, hostid,
 	    NVMF_CNTLID_DYNAMIC, 0, &status);
@@ -465,7 +467,7 @@ perf_main(int argc, char *argv[])
 	char kerr[256];
 	int ch;
 
-	while ((ch = getopt(argc, argv, "a:c:C:gGH:jM:n:N:o:Pq:s:S:t:T:vw:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:c:C:gGH:jk:K:M:n:N:o:Pq:s:S:t:T:vw:")) != -1) {
 		switch (ch) {
 		case 'a': o.addr = optarg; break;
 		case 'c': o.queues = atoi(optarg); break;
@@ -479,6 +481,8 @@ perf_main(int argc, char *argv[])
 		case 'G': o.ddgst = true; break;
 		case 'H': o.hostnqn = optarg; break;
 		case 'j': o.json = true; break;
+		case 'k': o.tls_kdf = optarg; break;
+		case 'K': o.tls_key = optarg; break;
 		case 'M': o.mix = atoi(optarg); break;
 		case 'n': o.nqn = optarg; break;
 		case 'N': o.nsid = (uint32_t)strtoul(optarg, NULL, 0); break;
@@ -506,6 +510,14 @@ perf_main(int argc, char *argv[])
 	o.threads = MINIMUM(o.threads, o.queues);
 	log_init(1, 0);
 	signal(SIGPIPE, SIG_IGN);
+	if (o.tls_key != NULL) {
+		char err[300];
+
+		if (host_psk_make(&o.psk, o.tls_key, o.tls_kdf, o.hostnqn,
+		    o.nqn, err, sizeof(err)) != 0)
+			fatalx("perf: %s", err);
+	} else if (o.tls_kdf != NULL)
+		perf_usage();
 	for (int i = 0; i < 16; i++)
 		hostid[i] = (uint8_t)(getpid() >> (i % 4 * 8)) ^ (uint8_t)i;
 
@@ -538,8 +550,8 @@ perf_main(int argc, char *argv[])
 			if (t->hqs == NULL || t->ios == NULL)
 				fatal("perf");
 		}
-		hq = host_connect(t->base, o.addr, o.port, o.hdgst, o.ddgst,
-		    o.depth, err, sizeof(err));
+		hq = host_connect_tls(t->base, o.addr, o.port, o.tls_key ?
+		    &o.psk : NULL, o.hdgst, o.ddgst, o.depth, err, sizeof(err));
 		if (hq == NULL)
 			fatalx("perf: %s", err);
 		hq->max_icd = max_icd;

@@ -127,7 +127,8 @@ hosts_equal(struct subsystem *a, struct subsystem *b)
 		    !secret_equal(x->dhchap_ctrl_secret,
 		    y->dhchap_ctrl_secret) ||
 		    memcmp(&x->key, &y->key, sizeof(x->key)) ||
-		    memcmp(&x->ctrl_key, &y->ctrl_key, sizeof(x->ctrl_key)))
+		    memcmp(&x->ctrl_key, &y->ctrl_key, sizeof(x->ctrl_key)) ||
+		    !host_tls_equal(x->tls, y->tls))
 			return (false);
 	return (x == NULL && y == NULL);
 }
@@ -269,6 +270,7 @@ config_apply(struct config *running, struct config *next, char *err,
 			rp->header_digest = np->header_digest;
 			rp->data_digest = np->data_digest;
 			rp->dhchap = np->dhchap;
+			rp->tls = np->tls;
 			continue;
 		}
 		if (np != NULL)

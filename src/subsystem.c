@@ -118,6 +118,7 @@ void
 host_free(struct host *h)
 {
 	auth_host_clear(h);
+	host_tls_free(h->tls);
 	free(h);
 }
 

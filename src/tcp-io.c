@@ -1,6 +1,6 @@
 /*
  * Byte plumbing shared by both NVMe/TCP roles: iovec slicing, the receive
- * buffer that reads as much as the socket has while letting a large
+ * buffer that reads as much as the stream has while letting a large
  * payload land in place in its destination, and the blocking read of the
  * set-up exchanges (also nvmfctl's).
  */
@@ -80,7 +80,7 @@ iov_skip(struct iovec *iov, int cnt, size_t skip)
  * socket had less than there was room for.
  */
 ssize_t
-rxbuf_read(struct rxbuf *rx, int fd, bool *drained)
+rxbuf_read(struct rxbuf *rx, int fd, struct tls_conn *tls, bool *drained)
 {
 	struct iovec iov[NVMFD_CMD_MAX_IOV + 1];
 	size_t want, d;
@@ -101,7 +101,7 @@ rxbuf_read(struct rxbuf *rx, int fd, bool *drained)
 	iov[cnt].iov_base = rx->buf + rx->len;
 	iov[cnt++].iov_len = rx->cap - rx->len;
 	want = rx->direct_left + (rx->cap - rx->len);
-	n = got = readv(fd, iov, cnt);
+	n = got = stream_readv(fd, tls, iov, cnt);
 	if (n <= 0)
 		return (n);
 	if (rx->direct_left > 0) {

@@ -76,7 +76,7 @@ qpair_create(struct loop *l, int fd, struct port *port, const char *peer,
 	atomic_init(&qp->refs, 1);
 	qp->fd = fd;
 	qp->port = port;
-	qp->state = QP_WAIT_ICREQ;
+	qp->state = port->tls != PORT_TLS_OFF ? QP_TLS_HANDSHAKE : QP_WAIT_ICREQ;
 	snprintf(qp->peer, sizeof(qp->peer), "%s", peer);
 	snprintf(qp->local_addr, sizeof(qp->local_addr), "%s", local_addr);
 	qp->max_icd = NVMFD_ADMIN_ICD;	/* Fabrics commands until Connect */
@@ -124,7 +124,8 @@ qpair_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 	qpair_ref(qp);
 	qpair_close(qp, qp->state == QP_CLOSING ? "peer stopped reading" :
-	    "no Connect within the set-up time");
+	    qp->state == QP_TLS_HANDSHAKE ? "no TLS handshake within the "
+	    "set-up time" : "no Connect within the set-up time");
 	loop_finish_turn(l);
 	qpair_unref(qp);
 }
@@ -155,8 +156,10 @@ qpair_attach(struct qpair *qp, struct loop *l)
 	event_add(qp->rev, NULL);
 	if (qp->state != QP_ACTIVE)
 		qpair_arm_timer(qp, QP_SETUP_SECONDS);
-	/* PDUs that arrived behind the Connect are already buffered. */
-	if (qp->rx.len > qp->rx.off)
+	/* PDUs that arrived behind the Connect are already buffered (here,
+	 * or decrypted or not inside TLS). */
+	if (qp->rx.len > qp->rx.off ||
+	    (qp->tls != NULL && tls_conn_rx_pending(qp->tls)))
 		event_active(qp->rev, EV_READ, 0);
 	if (!TAILQ_EMPTY(&qp->txq) || qp->ctl_len)
 		qpair_mark_dirty(qp);
@@ -280,6 +283,10 @@ qpair_close(struct qpair *qp, const char *why)
 	if (qp->timer)
 		evtimer_del(qp->timer);
 	auth_qpair_free(qp);
+	if (qp->tls != NULL) {
+		tls_conn_free(qp->tls);
+		qp->tls = NULL;
+	}
 	if (qp->fd >= 0) {
 		close(qp->fd);
 		qp->fd = -1;
@@ -498,18 +505,33 @@ cmd_tx_done(struct nvmf_cmd *cmd)
 		cmd_release(cmd);
 }
 
+/* TLS: records staged earlier go first.  0, or -1 to wait or when closed. */
+static int
+qpair_flush_stream(struct qpair *qp)
+{
+	if (qp->tls == NULL || !tls_conn_tx_pending(qp->tls))
+		return (0);
+	if (tls_conn_flush(qp->tls) == 0)
+		return (0);
+	if (errno == EAGAIN)
+		event_add(qp->wev, NULL);
+	else
+		qpair_close(qp, strerror(errno));
+	return (-1);
+}
+
 void
 qpair_flush(struct qpair *qp)
 {
 	struct iovec iov[TX_IOV_MAX];
-	struct msghdr msg = { .msg_iov = iov };
 	struct nvmf_cmd *cmd;
 	size_t skip;
 	ssize_t n;
 	int cnt;
 	bool ctl;
 
-	if (qp->fd < 0 || qp->state == QP_DEAD)
+	if (qp->fd < 0 || qp->state == QP_DEAD ||
+	    qp->state == QP_TLS_HANDSHAKE || qpair_flush_stream(qp) != 0)
 		return;
 	while (qp->ctl_len > 0 || !TAILQ_EMPTY(&qp->txq)) {
 		cnt = 0;
@@ -538,8 +560,7 @@ qpair_flush(struct qpair *qp)
 					break;
 			}
 		}
-		msg.msg_iovlen = cnt;
-		n = sendmsg(qp->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = stream_sendv(qp->fd, qp->tls, iov, cnt);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -553,9 +574,11 @@ qpair_flush(struct qpair *qp)
 			if (qp->ctl_sent < qp->ctl_len)
 				break;	/* the socket is full */
 			qp->ctl_len = qp->ctl_sent = 0;
-			/* Nothing may follow a C2HTermReq: drop the rest. */
+			/* Nothing may follow a C2HTermReq: drop the rest
+			 * (once TLS wrote it out). */
 			if (qp->state == QP_CLOSING) {
-				qpair_close(qp, NULL);
+				if (qpair_flush_stream(qp) == 0)
+					qpair_close(qp, NULL);
 				return;
 			}
 			continue;
@@ -576,7 +599,8 @@ qpair_flush(struct qpair *qp)
 		if (n > 0 || qp->tx_done > 0)
 			break;	/* short write: the socket is full */
 	}
-	if (qp->ctl_len > 0 || !TAILQ_EMPTY(&qp->txq)) {
+	if (qp->ctl_len > 0 || !TAILQ_EMPTY(&qp->txq) ||
+	    (qp->tls != NULL && tls_conn_tx_pending(qp->tls))) {
 		event_add(qp->wev, NULL);
 		return;
 	}
@@ -591,7 +615,10 @@ qpair_write_cb(evutil_socket_t fd, short what, void *arg)
 	struct loop *l = qp->loop;
 
 	qpair_ref(qp);
-	qpair_flush(qp);
+	if (qp->state == QP_TLS_HANDSHAKE)
+		event_active(qp->rev, EV_READ, 0);	/* it drives the handshake */
+	else
+		qpair_flush(qp);
 	loop_finish_turn(l);
 	qpair_unref(qp);
 }
@@ -1116,6 +1143,60 @@ qpair_parse(struct qpair *qp)
 	}
 }
 
+/*
+ * A TLS port's connection before ICReq: tell TLS from plain by the first
+ * byte (a handshake record is 0x16, an ICReq 0x00), then run the handshake
+ * on this loop.  Returns true once the stream is ready for PDUs.
+ */
+static bool
+qpair_tls_start(struct qpair *qp)
+{
+	char why[200];
+	uint8_t first;
+	ssize_t n;
+	int rc;
+
+	if (qp->tls == NULL) {
+		n = recv(qp->fd, &first, 1, MSG_PEEK);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+		    errno == EINTR))
+			return (false);
+		if (n <= 0) {
+			qpair_close(qp, n == 0 ? "connection closed by host" :
+			    strerror(errno));
+			return (false);
+		}
+		if (first != 0x16) {
+			if (qp->port->tls == PORT_TLS_REQUIRED) {
+				qpair_close(qp, "plain connection on a port "
+				    "that requires TLS");
+				return (false);
+			}
+			qp->state = QP_WAIT_ICREQ;
+			return (true);
+		}
+		if ((qp->tls = tls_conn_accept(qp->fd, qp->peer)) == NULL) {
+			qpair_close(qp, "out of memory for TLS");
+			return (false);
+		}
+	}
+	switch ((rc = tls_conn_handshake(qp->tls, why, sizeof(why)))) {
+	case 0:
+		event_del(qp->wev);
+		return (false);
+	case 2:
+		event_add(qp->wev, NULL);
+		return (false);
+	case 1:
+		log_debug("%s: TLS 1.3 %s", qp->peer, tls_conn_cipher(qp->tls));
+		qp->state = QP_WAIT_ICREQ;
+		return (true);
+	default:
+		qpair_close(qp, why);
+		return (false);
+	}
+}
+
 static void
 qpair_read_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1125,11 +1206,13 @@ qpair_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	qpair_ref(qp);		/* closing may drop the last reference */
 	loop_tick(l);
+	if (qp->state == QP_TLS_HANDSHAKE && !qpair_tls_start(qp))
+		goto out;
 	/* Parse what is buffered first (PDUs that came with a handoff). */
 	qpair_parse(qp);
 	while (qp->state < QP_CLOSING && qp->handoff == NULL && rounds++ < 16) {
 		bool drained = false;
-		ssize_t n = rxbuf_read(&qp->rx, qp->fd, &drained);
+		ssize_t n = rxbuf_read(&qp->rx, qp->fd, qp->tls, &drained);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -1154,6 +1237,10 @@ qpair_read_cb(evutil_socket_t fd, short what, void *arg)
 		qpair_unref(qp);
 		return;
 	}
+	if (qp->tls != NULL && qp->state < QP_CLOSING &&
+	    tls_conn_rx_pending(qp->tls))
+		event_active(qp->rev, EV_READ, 0);	/* decrypted, not read */
+ out:
 	loop_finish_turn(l);
 	if (qp->state == QP_DEAD)
 		qpair_maybe_finish(qp);

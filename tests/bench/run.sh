@@ -185,8 +185,24 @@ start_daemon() {
 		tries=$((tries + 1))
 		port=$(random_port)
 		if command -v ss >/dev/null 2>&1 &&
-		    ss -Htan "sport = :$port" 2>/dev/null | grep -q .; then
+		    ss -Htan "sport = :$port or sport = :$((port + 1))" \
+		    2>/dev/null | grep -q .; then
 			continue
+		fi
+		# DTLS=1: a second port, port + 1, that requires TLS, and the
+		# subsystem open to perf's host NQN only, with its key.
+		tls_port="" tls_hosts=""
+		if [ "${DTLS:-0}" = 1 ]; then
+			tls_port="
+  - id: 2
+    address: 127.0.0.1
+    port: $((port + 1))
+    max_queue_depth: 256
+    tls: required"
+			tls_hosts="
+    hosts:
+      - nqn: nqn.2026-11.io.nvmfd:perf
+        tls_key: '$TLS_KEY'"
 		fi
 		cat >"$work/nvmfd.yaml" <<EOF
 # Private configuration of tests/bench/run.sh.
@@ -200,10 +216,10 @@ ports:
   - id: 1
     address: 127.0.0.1
     port: $port
-    max_queue_depth: 256
+    max_queue_depth: 256$tls_port
 subsystems:
   - nqn: $NQN
-    max_io_queues: 1024
+    max_io_queues: 1024$tls_hosts
     namespaces:
       - nsid: 1
         backend: ram
@@ -303,9 +319,9 @@ io() {
 	test=$1 wl=$2 bs=$3 qd=$4 inote=${5:-} popt=${6:-}
 	daemon_alive
 	b0=$(sysbusy); c0=$(dcpu); w0=$(now)
-	limited "$RUN_LIMIT" $CPIN "$NVMFD" perf -a 127.0.0.1 -s "$port" \
-	    -n "$NQN" -N 1 -c 1 -q "$qd" -o "$bs" -w "$wl" -t "$SECS" -j \
-	    $popt >"$work/$test.json" 2>"$work/$test.err"
+	limited "$RUN_LIMIT" $CPIN "$NVMFD" perf -a 127.0.0.1 \
+	    -s "${io_port:-$port}" -n "$NQN" -N 1 -c 1 -q "$qd" -o "$bs" \
+	    -w "$wl" -t "$SECS" -j $popt >"$work/$test.json" 2>"$work/$test.err"
 	rc=$?
 	w1=$(now); c1=$(dcpu); b1=$(sysbusy)
 	j=$(tail -1 "$work/$test.json")
@@ -594,6 +610,47 @@ for w in 50 0; do
 	stop_daemon
 done
 
+# ------------------------------------------------------------ TLS
+# The same I/O inside TLS 1.3 (AES-128-GCM, a PSK; perf -K), each run next
+# to its plain TCP twin on the same daemon.
+TLS_KEY=""
+if command -v python3 >/dev/null 2>&1; then
+	TLS_KEY=$(python3 -c 'import base64, os, struct, zlib
+k = os.urandom(32)
+print("NVMeTLSkey-1:01:%s:" % base64.b64encode(k + struct.pack("<I", zlib.crc32(k))).decode())')
+fi
+if [ -n "$TLS_KEY" ]; then
+	echo "-- TLS 1.3 with a PSK"
+	cp "$work/nvmfd.log" "$work/nvmfd-2.log"
+	DTLS=1 start_daemon
+	fill
+	tnote="TLS 1.3 TLS_AES_128_GCM_SHA256 with a PSK (perf -K); userspace records (no kTLS here)"
+	r=0
+	while [ $r -lt "$RUNS" ]; do
+		r=$((r + 1))
+		io tcp_randread_4k_qd32 randread 4096 32 "plain TCP twin of the TLS row"
+		io_port=$((port + 1))
+		io tls_randread_4k_qd32 randread 4096 32 "$tnote" "-K $TLS_KEY"
+		io_port=""
+		io tcp_read_128k_qd16 read 131072 16 "plain TCP twin of the TLS row"
+		io_port=$((port + 1))
+		io tls_read_128k_qd16 read 131072 16 "$tnote" "-K $TLS_KEY"
+		io_port=""
+		io tcp_write_128k_qd16 write 131072 16 "plain TCP twin of the TLS row"
+		io_port=$((port + 1))
+		io tls_write_128k_qd16 write 131072 16 "$tnote" "-K $TLS_KEY"
+		io_port=""
+	done
+	for t in tcp_randread_4k_qd32 tls_randread_4k_qd32 tcp_read_128k_qd16 \
+	    tls_read_128k_qd16 tcp_write_128k_qd16 tls_write_128k_qd16; do
+		emit $t IOPS
+	done
+	daemon_alive
+	stop_daemon
+else
+	echo "run.sh: python3 not found: TLS rows skipped" >&2
+fi
+
 # ------------------------------------------------------------ NBD
 # fio's nbd engine: 4 KiB random reads against `nbdkit memory` (1 GiB,
 # filled first) as the baseline, and against nvmfd's NBD export of its
@@ -807,6 +864,12 @@ NK32C=$(val nbd_nbdkit_randread_4k_qd32 target_cpu_us_per_io)
 NE1=$(val nbd_export_randread_4k_qd1 lat_avg_us)
 NE32=$(val nbd_export_randread_4k_qd32 iops)
 NE32C=$(val nbd_export_randread_4k_qd32 target_cpu_us_per_io)
+T4=$(val tls_randread_4k_qd32 iops)
+T4P=$(val tcp_randread_4k_qd32 iops)
+TR=$(val tls_read_128k_qd16 mbps)
+TRP=$(val tcp_read_128k_qd16 mbps)
+TW=$(val tls_write_128k_qd16 mbps)
+TWP=$(val tcp_write_128k_qd16 mbps)
 {
 	echo
 	echo "Targets: $SECS s per run, median of $RUNS, $pinning," \
@@ -874,6 +937,15 @@ NE32C=$(val nbd_export_randread_4k_qd32 target_cpu_us_per_io)
 		nbd_b="not run (fio or nbdkit missing)"
 	fi
 	line "NBD export, fio 4K randread QD32 [5]" "$nbd_m" "$nbd_b" "(info)"
+	line "TLS 4K randread QD32: >= 0.5x TCP [8]" \
+	    "$(calc '%.0f IOPS = %.2fx' "$T4, $T4 / $T4P" 2>/dev/null)" \
+	    "TCP, same daemon: $T4P IOPS" "$(verdict "$T4 >= 0.5 * $T4P")"
+	line "TLS 128K seq read QD16: >= 0.5x TCP" \
+	    "$(calc '%.0f MB/s = %.2fx' "$TR, $TR / $TRP" 2>/dev/null)" \
+	    "TCP, same daemon: $TRP MB/s" "$(verdict "$TR >= 0.5 * $TRP")"
+	line "TLS 128K seq write QD16: >= 0.5x TCP" \
+	    "$(calc '%.0f MB/s = %.2fx' "$TW, $TW / $TWP" 2>/dev/null)" \
+	    "TCP, same daemon: $TWP MB/s" "$(verdict "$TW >= 0.5 * $TWP")"
 	echo "[1] PASS when the client's core is >= 90% busy and nvmfd's < 90%" \
 	    "(CPU time over wall time)."
 	echo "[2] Not a target: nvmfd reads its data from a 1 GiB namespace;" \
@@ -890,6 +962,9 @@ NE32C=$(val nbd_export_randread_4k_qd32 target_cpu_us_per_io)
 	    "before any protocol work."
 	echo "[7] A daemon started for the run, its RAM namespace never written:" \
 	    "every huge-page chunk is populated on first write (off the worker)."
+	echo "[8] A daemon with a port that requires TLS; TLS and plain" \
+	    "runs alternate on it.  Records are made and read in userspace" \
+	    "(this kernel has no kTLS)."
 	awk -F, '!/^#/ && ($2 == "io" || $2 == "baseline") && $25 + 0 > m {
 		m = $25; t = $1 }
 	    END { if (m > 10)

@@ -45,6 +45,10 @@
 #       SIGTERM must stop the daemon with status 0 and its log must hold
 #       no sanitizer report; prints the log's end on failure, else PASS;
 #       exits with status.
+#   tls_gen_key [01|02]
+#       prints a new TLS PSK in interchange form, NVMeTLSkey-1:XX:<base64>:
+#       (32 random bytes for 01, the default; 48 for 02), as nvme
+#       gen-tls-key writes it.  Needs python3.
 #   say MESSAGE, fail MESSAGE
 #       say prints (a test may redefine it, after sourcing this, to add a
 #       prefix); fail says "FAIL: MESSAGE" and sets status=1.
@@ -263,4 +267,11 @@ log_has_sanitizer_report() {
 	    "$@" 2>/dev/null)
 	[ -n "$_sr_logs" ] || return 1
 	echo "$_sr_logs"
+}
+
+tls_gen_key() {
+	python3 -c 'import base64, os, struct, sys, zlib
+h = sys.argv[1]
+k = os.urandom(48 if h == "02" else 32)
+print("NVMeTLSkey-1:%s:%s:" % (h, base64.b64encode(k + struct.pack("<I", zlib.crc32(k))).decode()))' "${1:-01}"
 }

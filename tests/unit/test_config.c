@@ -1100,6 +1100,89 @@ START_TEST(test_lookups_null)
 }
 END_TEST
 
+/* ----------------------------------------------------------------- TLS */
+
+#define TLS_KEY	"NVMeTLSkey-1:01:VRLbtnN9AQb2WXW3c9+wEf/DRLz0QuLdbYvEhwtdWwNf9LrZ:"
+#define TLS_HEAD \
+	"ports:\n" \
+	"  - {address: 127.0.0.1, tls: required}\n" \
+	"  - {address: 127.0.0.1, port: 4421, tls: optional}\n" \
+	"  - {address: 127.0.0.1, port: 4422}\n" \
+	"subsystems:\n" \
+	"  - nqn: nqn.2026-11.io.nvmfd:t\n" \
+	"    hosts:\n"
+
+START_TEST(test_tls)
+{
+	struct config *cfg;
+	struct subsystem *ss;
+	struct port *p;
+	struct host *h;
+	char *path, text[1024];
+
+	cfg = LOAD_OK(TLS_HEAD
+	    "      - nqn.2026-11.io.example:plain\n"
+	    "      - nqn: nqn.2026-11.io.example:h1\n"
+	    "        tls_key: '" TLS_KEY "'\n"
+	    "      - {nqn: nqn.2026-11.io.example:h2, tls_key: '" TLS_KEY "',"
+	    " tls_kdf: rfc8446}\n");
+	p = TAILQ_FIRST(&cfg->ports);
+	ck_assert_int_eq(p->tls, PORT_TLS_REQUIRED);
+	ck_assert_int_eq(TAILQ_NEXT(p, entry)->tls, PORT_TLS_OPTIONAL);
+	ck_assert_int_eq(TAILQ_LAST(&cfg->ports, port_list)->tls, PORT_TLS_OFF);
+	ss = first_subsys(cfg);
+	h = TAILQ_FIRST(&ss->hosts);
+	ck_assert_ptr_null(h->tls);
+	h = TAILQ_NEXT(h, entry);
+	ck_assert_ptr_nonnull(h->tls);
+	ck_assert_str_eq(host_tls_kdf_name(h->tls), "compat");
+	ck_assert_str_eq(host_tls_kdf_name(TAILQ_NEXT(h, entry)->tls),
+	    "rfc8446");
+	ck_assert_ptr_eq(host_tls_find(cfg, ss->nqn,
+	    "nqn.2026-11.io.example:h1"), h->tls);
+	ck_assert_ptr_eq(host_tls_find(cfg, NVMF_DISCOVERY_NQN,
+	    "nqn.2026-11.io.example:h1"), h->tls);
+	ck_assert_ptr_null(host_tls_find(cfg, ss->nqn,
+	    "nqn.2026-11.io.example:plain"));
+	ck_assert_ptr_null(host_tls_find(cfg, "nqn.2026-11.io.nvmfd:other",
+	    "nqn.2026-11.io.example:h1"));
+	config_free(cfg);
+
+	EXPECT_ERR("ports:\n  - {address: 127.0.0.1, tls: maybe}\n", 2, 31,
+	    "ports[0].tls", "must be off, optional or required");
+	EXPECT_ERR(TLS_HEAD "      - {nqn: nqn.2026-11.io.example:h1, tls_key: "
+	    "'NVMeTLSkey-1:01:VRLbtnN9AQb2WXW3c9+wEf/DRLz0QuLdbYvEhwtdWwJf9LrZ:'}\n",
+	    8, 51, "subsystems[0].hosts[0].tls_key", "CRC-32");
+	EXPECT_ERR(TLS_HEAD "      - {nqn: nqn.2026-11.io.example:h1, tls_kdf: "
+	    "compat}\n", 8, 51, "subsystems[0].hosts[0].tls_kdf",
+	    "needs a tls_key");
+	EXPECT_ERR(TLS_HEAD "      - {nqn: nqn.2026-11.io.example:h1, key: x}\n",
+	    8, 42, "subsystems[0].hosts[0].key", "unknown key");
+	EXPECT_ERR(TLS_HEAD "      - {tls_key: '" TLS_KEY "'}\n", 8, 9,
+	    "subsystems[0].hosts[0].nqn", "is required");
+
+	/* Key files: only the owner may read them, and the key in them is
+	 * checked like an inline one. */
+	path = write_tmp(TLS_KEY "\n");
+	ck_assert_int_eq(chmod(path, 0600), 0);
+	snprintf(text, sizeof(text), TLS_HEAD
+	    "      - {nqn: nqn.2026-11.io.example:h1, tls_key: '@%s'}\n", path);
+	cfg = LOAD_OK(text);
+	h = TAILQ_FIRST(&first_subsys(cfg)->hosts);
+	ck_assert_ptr_nonnull(h->tls);
+	ck_assert_str_eq(host_tls_spec(h->tls) + 1, path);
+	config_free(cfg);
+	ck_assert_int_eq(chmod(path, 0640), 0);
+	ck_assert_ptr_null(load_text(text));
+	ck_assert_msg(strstr(errbuf, "mode 0640") != NULL, "%s", errbuf);
+	ck_assert_msg(strstr(errbuf, path) != NULL, "%s", errbuf);
+	unlink(path);
+	free(path);
+	ck_assert_ptr_null(load_text(text));
+	ck_assert_msg(strstr(errbuf, "No such file") != NULL, "%s", errbuf);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1135,6 +1218,7 @@ config_suite(void)
 	tcase_add_test(tc, test_nqn_valid);
 	tcase_add_test(tc, test_lookups_null);
 	tcase_add_test(tc, test_dhchap);
+	tcase_add_test(tc, test_tls);
 	suite_add_tcase(s, tc);
 	return (s);
 }
