@@ -30,7 +30,7 @@ write_config() {	# PORT
 }
 
 daemon_start_or_skip write_config \
-    "24570 24571 24572 24573 24574 24575 24576 24577 24578 24579"
+    "24610 24611 24612 24613 24614 24615 24616 24617 24618 24619"
 echo "nvmfd (pid $daemon_pid) on 127.0.0.1:$daemon_port"
 
 fds() { ls "/proc/$daemon_pid/fd" 2>/dev/null | wc -l; }

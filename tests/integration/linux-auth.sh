@@ -121,11 +121,11 @@ start_agent() {	# PORT
 	return 1
 }
 
-# Ports 24540-24549: the NVMe/TCP port and, next to it, the agent's.
+# Ports 24650-24659: the NVMe/TCP port and, next to it, the agent's.
 # shellcheck disable=SC2317  # called by daemon_start_on_ports
 setup() { write_config "$1" && start_agent $(($1 + 1)); }
 if ! daemon_start_on_ports setup "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
-    "24540 24542 24544 24546 24548" -d; then
+    "24650 24652 24654 24656 24658" -d; then
 	say "ERROR: $daemon_error"
 	exit 99
 fi

@@ -67,7 +67,7 @@ EOC
 }
 
 if ! daemon_start_on_ports write_config "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
-    "24490 24491 24492 24493 24494" -d; then
+    "24640 24641 24642 24643 24644" -d; then
 	say "ERROR: $daemon_error"
 	exit 99
 fi
@@ -107,7 +107,7 @@ daemon_stop fail
 # --------------------------------------------- nvmfd's host role vs nvmet
 PH=nqn.2026-11.io.nvmfd.test:perf-tls
 PSUB=nqn.2026-11.io.nvmfd.test:nvmet-tls
-TPORT=24497
+TPORT=24645
 perf_tls() {	# perf_tls KEY PERF-ARGS...
 	pk=$1
 	shift

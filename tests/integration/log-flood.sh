@@ -31,7 +31,7 @@ max_connections: 4096"
 }
 
 daemon_start_or_skip write_config \
-    "24560 24561 24562 24563 24564 24565 24566 24567 24568 24569"
+    "24600 24601 24602 24603 24604 24605 24606 24607 24608 24609"
 echo "nvmfd (pid $daemon_pid) on 127.0.0.1:$daemon_port"
 before=$(wc -l <"$tmp/nvmfd.log")
 t0=$(date +%s)

@@ -101,7 +101,7 @@ EOF
 	return 1
 }
 daemon_start_on_ports setup "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
-    "24560 24563 24566 24569 24572" -d || {
+    "24620 24623 24626 24629 24632" -d || {
 	[ $? = 3 ] && { say "SKIP: $daemon_error"; exit 77; }
 	say "FAIL: $daemon_error"
 	exit 1
