@@ -62,7 +62,10 @@ int	dhchap_key_parse(const char *, struct dhchap_key *, char *err,
 	    size_t errlen);
 int	dhchap_key_format(const struct dhchap_key *, char *buf, size_t len);
 void	dhchap_key_clear(struct dhchap_key *);
+/* The two key interchange formats (DHHC-1, NVMeTLSkey-1) share these:
+ * CRC-32 (IEEE) and strict, padded base64 (returns the bytes, or -1). */
 uint32_t dhchap_crc32(const uint8_t *, size_t);
+int	key_b64_decode(const char *, size_t, uint8_t *out, size_t max);
 
 size_t	dhchap_hash_len(uint8_t hashid);	/* 0: unknown */
 const char *dhchap_hash_name(uint8_t hashid);

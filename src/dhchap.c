@@ -129,8 +129,8 @@ b64val(char c)
 }
 
 /* Strict standard base64 with padding; returns bytes or -1. */
-static int
-b64_decode(const char *s, size_t n, uint8_t *out, size_t max)
+int
+key_b64_decode(const char *s, size_t n, uint8_t *out, size_t max)
 {
 	size_t o = 0;
 
@@ -212,7 +212,7 @@ dhchap_key_parse(const char *s, struct dhchap_key *key, char *err,
 		snprintf(err, errlen, "the secret must end with ':'");
 		return (-1);
 	}
-	n = b64_decode(b, end - b, raw, sizeof(raw));
+	n = key_b64_decode(b, end - b, raw, sizeof(raw));
 	if (n < 0 || (n != 36 && n != 52 && n != 68)) {
 		OPENSSL_cleanse(raw, sizeof(raw));
 		if (n < 0)

@@ -26,58 +26,6 @@ hash_md(int hash)
 	return (hash == 2 ? EVP_sha384() : hash == 1 ? EVP_sha256() : NULL);
 }
 
-static int
-b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return (c - 'A');
-	if (c >= 'a' && c <= 'z')
-		return (c - 'a' + 26);
-	if (c >= '0' && c <= '9')
-		return (c - '0' + 52);
-	if (c == '+')
-		return (62);
-	if (c == '/')
-		return (63);
-	return (-1);
-}
-
-/* Strict base64 of exactly len characters into out; -1 on anything odd. */
-static int
-b64_decode(const char *s, size_t len, uint8_t *out, size_t outsz,
-    size_t *outlen)
-{
-	size_t n = 0, pad = 0;
-	uint32_t acc = 0;
-
-	if (len == 0 || len % 4 != 0)
-		return (-1);
-	for (size_t i = 0; i < len; i++) {
-		int v;
-
-		if (s[i] == '=') {
-			if (i < len - 2)
-				return (-1);
-			pad++;
-			v = 0;
-		} else if (pad > 0 || (v = b64_value(s[i])) < 0)
-			return (-1);
-		acc = acc << 6 | (uint32_t)v;
-		if (i % 4 == 3) {
-			uint8_t b[3] = { acc >> 16, acc >> 8, acc };
-			size_t k = 3 - (i == len - 1 ? pad : 0);
-
-			if (n + k > outsz)
-				return (-1);
-			memcpy(out + n, b, k);
-			n += k;
-			acc = 0;
-		}
-	}
-	*outlen = n;
-	return (0);
-}
-
 int
 tls_key_parse(const char *s, struct tls_key *k, const char **why)
 {
@@ -85,6 +33,7 @@ tls_key_parse(const char *s, struct tls_key *k, const char **why)
 	const char *b64, *end;
 	size_t rawlen = 0, plen = strlen(KEY_PREFIX);
 	uint32_t crc;
+	int n;
 
 	memset(k, 0, sizeof(*k));
 	*why = NULL;
@@ -109,8 +58,9 @@ tls_key_parse(const char *s, struct tls_key *k, const char **why)
 		*why = "does not end with ':'";
 		return (-1);
 	}
-	if (b64_decode(b64, end - b64, raw, sizeof(raw), &rawlen) != 0 ||
-	    (rawlen != 32 + 4 && rawlen != 48 + 4)) {
+	n = key_b64_decode(b64, end - b64, raw, sizeof(raw));
+	rawlen = n < 0 ? 0 : (size_t)n;
+	if (rawlen != 32 + 4 && rawlen != 48 + 4) {
 		OPENSSL_cleanse(raw, sizeof(raw));
 		*why = "is not base64 of a 32 or 48 byte key and its CRC-32";
 		return (-1);
