@@ -486,7 +486,7 @@ while [ $r -lt "$RUNS" ]; do
 		stop_daemon
 		start_daemon
 		io randwrite_4k_qd${qd}_fresh randwrite 4096 $qd \
-		    "freshly started daemon, namespace never written"
+		    "freshly started daemon; namespace never written"
 	done
 done
 emit randwrite_4k_qd1_fresh IOPS
