@@ -84,13 +84,6 @@ echo "open fds $fd0 -> $fd1 -> $fd2, VmRSS $rss1 -> $rss2 KiB," \
 [ $((rss2 - rss1)) -le 2048 ] &&
 	pass "RSS flat over 9000 cycles: $rss1 -> $rss2 KiB" ||
 	fail "RSS grew by $((rss2 - rss1)) KiB over 9000 cycles"
-# shellcheck disable=SC2086
-if $TIMEOUT "$NVMFD" perf -a 127.0.0.1 -s "$daemon_port" -n "$NQN" \
-    -q 4 -o 4096 -w write -t 1 -v -j >"$tmp/perf.json" 2>"$tmp/perf.err"
-then
-	pass "serves after the churn"
-else
-	fail "perf after the churn: $(tail -1 "$tmp/perf.err")"
-fi
+daemon_serves "after the churn"
 
 test_finish

@@ -95,14 +95,6 @@ fi
 
 # Descriptors free again: the target serves.
 sleep 0.5
-# shellcheck disable=SC2086
-if $TIMEOUT "$real_nvmfd" perf -a 127.0.0.1 -s "$daemon_port" -n "$NQN" \
-    -q 4 -o 4096 -w write -t 1 -v -j >"$tmp/perf.json" 2>"$tmp/perf.err"
-then
-	pass "serves again: $(sed -n 's/.*"ios":\([0-9]*\).*/\1/p' \
-	    "$tmp/perf.json") verified writes"
-else
-	fail "perf after the flood: $(tail -1 "$tmp/perf.err")"
-fi
+daemon_serves "again, descriptors free"
 
 test_finish

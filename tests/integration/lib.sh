@@ -41,6 +41,9 @@
 #       no free port: SKIP (exit 77); any other failure: FAIL (exit 1).
 #   daemon_cpu_ticks
 #       the daemon's CPU time so far (user + system), in clock ticks.
+#   daemon_serves WHAT [NQN]
+#       a 1 s verified perf write run (QD4, 4 KiB) against the daemon's
+#       namespace 1 of NQN (default $NQN): "ok: serves WHAT", or FAIL.
 #   test_finish
 #       SIGTERM must stop the daemon with status 0 and its log must hold
 #       no sanitizer report; prints the log's end on failure, else PASS;
@@ -119,6 +122,20 @@ daemon_start_or_skip() {
 
 daemon_cpu_ticks() {
 	sed 's/^.*) //' "/proc/$daemon_pid/stat" | awk '{ print $12 + $13 }'
+}
+
+daemon_serves() {
+	_ds_to=""
+	command -v timeout >/dev/null 2>&1 && _ds_to="timeout -k 5 30"
+	# shellcheck disable=SC2086  # $_ds_to is empty or three words
+	if $_ds_to "${real_nvmfd:-$NVMFD}" perf -a 127.0.0.1 -s "$daemon_port" \
+	    -n "${2:-$NQN}" -q 4 -o 4096 -w write -t 1 -v -j \
+	    >"$tmp/perf.json" 2>"$tmp/perf.err"; then
+		echo "ok: serves $1: $(sed -n 's/.*"ios":\([0-9]*\).*/\1/p' \
+		    "$tmp/perf.json") verified writes"
+	else
+		fail "perf $1: $(tail -1 "$tmp/perf.err")"
+	fi
 }
 
 test_finish() {

@@ -72,13 +72,6 @@ else
 	grep -q 'lines about peers left out' "$tmp/nvmfd.log" ||
 		fail "no line says how many were left out"
 fi
-# shellcheck disable=SC2086
-if $TIMEOUT "$NVMFD" perf -a 127.0.0.1 -s "$daemon_port" -n "$NQN" \
-    -q 4 -o 4096 -w write -t 1 -v -j >"$tmp/perf.json" 2>"$tmp/perf.err"
-then
-	pass "serves after the flood"
-else
-	fail "perf after the flood: $(tail -1 "$tmp/perf.err")"
-fi
+daemon_serves "after the flood"
 
 test_finish
