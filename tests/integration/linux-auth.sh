@@ -34,7 +34,6 @@ VM_TIMEOUT=300
 vm_test_init linux-auth
 
 vm_pid=""
-agent_pid=""
 test_tmpdir linux-auth 60 || exit 99
 # shellcheck disable=SC2317  # called from the trap
 test_cleanup() {
@@ -95,35 +94,12 @@ subsystems:
 EOF
 }
 
-# shellcheck disable=SC2317  # called through setup
-stop_agent() {
-	[ -n "$agent_pid" ] || return 0
-	kill "$agent_pid" 2>/dev/null
-	wait "$agent_pid" 2>/dev/null
-	agent_pid=""
-}
-
-# shellcheck disable=SC2317  # called through setup
-start_agent() {	# PORT
-	stop_agent
-	: >"$tmp/agent.log"
-	python3 "$here/ctl_agent.py" --port "$1" --nvmfctl "$tmp/nvmfctl" \
-	    --socket "$sock" --nqn "$NQN_A" --keyfile "$tmp/host-a.key" \
-	    --timeout $((VM_TIMEOUT + 30)) \
-	    >"$tmp/agent.log" 2>&1 &
-	agent_pid=$!
-	for _ in $(seq 50); do
-		grep -q 'listening' "$tmp/agent.log" && return 0
-		kill -0 "$agent_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	stop_agent
-	return 1
-}
-
 # Ports 24650-24659: the NVMe/TCP port and, next to it, the agent's.
 # shellcheck disable=SC2317  # called by daemon_start_on_ports
-setup() { write_config "$1" && start_agent $(($1 + 1)); }
+setup() {
+	write_config "$1" && start_agent $(($1 + 1)) --nqn "$NQN_A" \
+	    --keyfile "$tmp/host-a.key"
+}
 if ! daemon_start_on_ports setup "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
     "24650 24652 24654 24656 24658" -d; then
 	say "ERROR: $daemon_error"

@@ -26,7 +26,6 @@ VM_TIMEOUT=200          # seconds for the whole guest run
 . "$here/vm-run.sh"
 vm_test_init linux-control
 
-agent_pid=""
 vm_pid=""
 # Control socket paths must fit sun_path (108 bytes).
 test_tmpdir linux-control 60 || exit 99
@@ -63,36 +62,9 @@ subsystems:
 EOF
 }
 
-# shellcheck disable=SC2317  # called through setup
-stop_agent() {
-	[ -n "$agent_pid" ] || return 0
-	kill "$agent_pid" 2>/dev/null
-	wait "$agent_pid" 2>/dev/null
-	agent_pid=""
-}
-
-# start_agent PORT: ctl_agent.py on PORT (it needs no daemon to listen);
-# non-zero when it cannot listen there.
-# shellcheck disable=SC2317  # called through setup
-start_agent() {
-	stop_agent	# the previous pair's: its daemon found its port in use
-	: >"$tmp/agent.log"
-	python3 "$here/ctl_agent.py" --port "$1" --nvmfctl "$tmp/nvmfctl" \
-	    --socket "$sock" --nqn "$NQN" --timeout $((VM_TIMEOUT + 30)) \
-	    >"$tmp/agent.log" 2>&1 &
-	agent_pid=$!
-	for _ in $(seq 50); do
-		grep -q 'listening' "$tmp/agent.log" && return 0
-		kill -0 "$agent_pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	stop_agent
-	return 1
-}
-
 # Ports 24530-24539: the NVMe/TCP port and, next to it, the agent's.
 # shellcheck disable=SC2317  # called by daemon_start_on_ports
-setup() { write_config "$1" && start_agent $(($1 + 1)); }
+setup() { write_config "$1" && start_agent $(($1 + 1)) --nqn "$NQN"; }
 if ! daemon_start_on_ports setup "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
     "24530 24532 24534 24536 24538" -d; then
 	say "ERROR: $daemon_error"

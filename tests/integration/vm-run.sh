@@ -17,6 +17,36 @@ vm_test_init() {
 say() { echo "$_vm_name: [$(($(date +%s) - T0))s] $*"; }
 _vm_skip() { say "SKIP: $*"; exit 77; }
 
+# The guest cannot reach the control socket: ctl_agent.py runs nvmfctl for
+# it.  start_agent PORT AGENT-ARG...: the agent on 127.0.0.1:PORT with
+# $tmp/nvmfctl and $sock, its log in $tmp/agent.log, agent_pid set;
+# non-zero when it cannot listen there (it needs no daemon to listen).
+# stop_agent: ends it, if running.
+agent_pid=""
+stop_agent() {
+	[ -n "$agent_pid" ] || return 0
+	kill "$agent_pid" 2>/dev/null
+	wait "$agent_pid" 2>/dev/null
+	agent_pid=""
+}
+start_agent() {
+	_ag_port=$1
+	shift
+	stop_agent	# the previous try's: its daemon found its port in use
+	: >"$tmp/agent.log"
+	python3 "$here/ctl_agent.py" --port "$_ag_port" --nvmfctl "$tmp/nvmfctl" \
+	    --socket "$sock" --timeout $((VM_TIMEOUT + 30)) "$@" \
+	    >"$tmp/agent.log" 2>&1 &
+	agent_pid=$!
+	for _ in $(seq 50); do
+		grep -q 'listening' "$tmp/agent.log" && return 0
+		kill -0 "$agent_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop_agent
+	return 1
+}
+
 # run_vm OUT VM-ARGS...: run peer-linux's
 # vm with its console in OUT (and on stdout), setting vm_rc.  Under TCG on
 # a busy machine the guest kernel occasionally dies (a double fault or an
