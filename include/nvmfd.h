@@ -129,6 +129,12 @@ struct ns_stats {
 	char		pad[64 - (7 * 8 + NS_LAT_BUCKETS * 8) % 64];
 };
 
+/* When a RAM namespace's memory is populated (ram-populate.c). */
+enum ram_populate {
+	RAM_POPULATE_BACKGROUND,	/* all of it, by a thread, from start */
+	RAM_POPULATE_LAZY,		/* a chunk at a time, as written */
+};
+
 struct namespace {
 	TAILQ_ENTRY(namespace) entry;
 	struct subsystem *subsys;
@@ -139,6 +145,7 @@ struct namespace {
 	uint32_t	block_size;	/* 0 = default / from the device */
 	bool		readonly;
 	bool		direct;		/* O_DIRECT for file/block */
+	uint8_t		populate;	/* RAM: enum ram_populate */
 	uint8_t		uuid[16];
 	uint8_t		nguid[16];
 	uint8_t		eui64[8];
@@ -354,6 +361,12 @@ void	namespace_close(struct namespace *);
 extern const struct backend_ops backend_ram_ops;
 const uint8_t *ram_data(struct namespace *, uint64_t off, uint64_t len);
 bool	ram_ready(struct namespace *, uint64_t off, uint64_t len);
+uint64_t ram_chunk_count(const struct namespace *);
+bool	ram_chunk_prefill(struct namespace *, uint64_t chunk);
+
+/* ram-populate.c */
+void	ram_populate_start(struct namespace *);
+void	ram_populate_cancel(struct namespace *);
 extern const struct backend_ops backend_file_ops;
 
 /* io-engine.c: per-loop asynchronous file I/O (io_uring, thread-pool fallback) */

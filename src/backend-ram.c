@@ -1,5 +1,5 @@
 /*
- * RAM namespace: an anonymous mapping, populated lazily.  io.c moves data to
+ * RAM namespace: an anonymous mapping, populated off the worker loops.  io.c moves data to
  * and from ns->mem directly; submit() is the generic path.
  *
  * The first write to a huge page makes the kernel find (and with THP's
@@ -8,8 +8,9 @@
  * loop, where every queue of the worker would wait.  So the mapping is
  * tracked in chunks of one huge page: a chunk is populated by a pool thread
  * (io_engine_call) before the first write lands in it, reads of chunks never
- * written are served from a shared read-only zero mapping, and memory stays
- * lazy, one chunk at a time.
+ * written are served from a shared read-only zero mapping.  ram-populate.c
+ * fills the chunks ahead of the writes, in the background, unless the
+ * namespace is lazy.
  */
 #include "config.h"
 
@@ -93,8 +94,8 @@ chunk_shift(void)
 	return ((uint32_t)__builtin_ctzl(v));
 }
 
-static uint64_t
-chunk_count(const struct namespace *ns)
+uint64_t
+ram_chunk_count(const struct namespace *ns)
 {
 	return ((ns->size + (1ull << ns->chunk_shift) - 1) >> ns->chunk_shift);
 }
@@ -185,6 +186,34 @@ chunk_fill(struct namespace *ns, uint64_t c)
 	atomic_store_explicit(&ns->chunks[c], CHUNK_READY, memory_order_release);
 }
 
+/*
+ * ram-populate.c's thread: populate chunk c if nobody wrote there yet.  It
+ * never claims the chunk (FILLING), so a write never waits for this
+ * low-priority thread: populating pages does not change what they hold,
+ * and if a pool thread filled the chunk meanwhile, the CAS below fails.
+ */
+bool
+ram_chunk_prefill(struct namespace *ns, uint64_t c)
+{
+	uint64_t size = 1ull << ns->chunk_shift;
+	uint8_t *base = ns->mem + (c << ns->chunk_shift);
+	uint64_t len = MINIMUM(size, ns->size - (c << ns->chunk_shift));
+	uint8_t s = CHUNK_UNTOUCHED;
+	int r = -1;
+
+	if (atomic_load_explicit(&ns->chunks[c], memory_order_acquire) != s)
+		return (false);
+#ifdef MADV_POPULATE_WRITE
+	r = madvise(base, len, MADV_POPULATE_WRITE);
+#endif
+	/* Before Linux 5.14: write each page without changing it; a plain
+	 * store could undo a write that landed after the chunk turned READY. */
+	for (uint64_t o = 0; r != 0 && o < len; o += (uint64_t)getpagesize())
+		__atomic_fetch_or(base + o, 0, __ATOMIC_RELAXED);
+	return (atomic_compare_exchange_strong(&ns->chunks[c], &s,
+	    CHUNK_READY));
+}
+
 static size_t
 ram_map_len(const struct namespace *ns)
 {
@@ -216,7 +245,7 @@ ram_open(struct namespace *ns, char *err, size_t errlen)
 	(void)madvise(p, ram_map_len(ns), MADV_HUGEPAGE);
 #endif
 	ns->chunk_shift = chunk_shift();
-	ns->chunks = calloc(chunk_count(ns), sizeof(*ns->chunks));
+	ns->chunks = calloc(ram_chunk_count(ns), sizeof(*ns->chunks));
 	if (ns->chunks == NULL) {
 		snprintf(err, errlen, "out of memory");
 		munmap(p, ram_map_len(ns));
@@ -227,12 +256,14 @@ ram_open(struct namespace *ns, char *err, size_t errlen)
 	ns->mem = p;
 	ns->lba_shift = (uint32_t)__builtin_ctz(bs);
 	ns->vwc = false;
+	ram_populate_start(ns);
 	return (0);
 }
 
 static void
 ram_close(struct namespace *ns)
 {
+	ram_populate_cancel(ns);
 	if (ns->mem != NULL)
 		munmap(ns->mem, ram_map_len(ns));
 	ns->mem = NULL;

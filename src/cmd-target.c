@@ -503,6 +503,7 @@ cmd_add_ns(struct cmd_ctx *ctx)
 		{ "backend", "backend" }, { "size", "size" },
 		{ "path", "path" }, { "block-size", "block_size" },
 		{ "uuid", "uuid" }, { "nguid", "nguid" }, { "eui64", "eui64" },
+		{ "populate", "populate" },
 	};
 	struct subsystem *ss;
 	struct namespace *ns, *o;

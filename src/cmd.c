@@ -54,6 +54,7 @@ static const struct cmd_opt ns_opts[] = {
 	{ "block-size", true, "512 or 4096" },
 	{ "readonly", false, "write-protect the namespace" },
 	{ "direct", false, "O_DIRECT I/O (file, block)" },
+	{ "populate", true, "ram: background (default) or lazy" },
 	{ "uuid", true, "UUID (default: derived)" },
 	{ "nguid", true, "NGUID, 32 hex digits (default: derived)" },
 	{ "eui64", true, "EUI-64, 16 hex digits (default: derived)" },

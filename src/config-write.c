@@ -59,6 +59,9 @@ write_namespace(FILE *fp, const struct namespace *ns)
 	fprintf(fp, "        readonly: %s\n", ns->readonly ? "true" : "false");
 	if (ns->type != BACKEND_RAM)
 		fprintf(fp, "        direct: %s\n", ns->direct ? "true" : "false");
+	else
+		fprintf(fp, "        populate: %s\n",
+		    ns->populate == RAM_POPULATE_LAZY ? "lazy" : "background");
 	uuid_format(text, sizeof(text), ns->uuid);
 	fprintf(fp, "        uuid: \"%s\"\n        nguid: ", text);
 	hex(fp, ns->nguid, sizeof(ns->nguid));

@@ -904,12 +904,13 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
     const char *path)
 {
 	enum { N_NSID, N_BACKEND, N_SIZE, N_BSIZE, N_PATH, N_RO, N_DIRECT,
-	    N_UUID, N_NGUID, N_EUI64, N_N };
+	    N_POPULATE, N_UUID, N_NGUID, N_EUI64, N_N };
 	struct field f[N_N] = {
 		[N_NSID] = { "nsid" }, [N_BACKEND] = { "backend" },
 		[N_SIZE] = { "size" }, [N_BSIZE] = { "block_size" },
 		[N_PATH] = { "path" }, [N_RO] = { "readonly" },
-		[N_DIRECT] = { "direct" }, [N_UUID] = { "uuid" },
+		[N_DIRECT] = { "direct" }, [N_POPULATE] = { "populate" },
+		[N_UUID] = { "uuid" },
 		[N_NGUID] = { "nguid" }, [N_EUI64] = { "eui64" },
 	};
 	struct namespace *ns, *o;
@@ -1009,6 +1010,21 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
 			    "is not allowed for a ram namespace"));
 		if (get_bool(c, path, &f[N_DIRECT], &ns->direct) == -1)
 			return (-1);
+	}
+	if (f[N_POPULATE].val != NULL) {
+		if (ns->type != BACKEND_RAM)
+			return (fail(c, f[N_POPULATE].key, path, "populate",
+			    "is only for a ram namespace"));
+		if (get_string(c, path, &f[N_POPULATE], &str) == -1)
+			return (-1);
+		if (strcmp(str, "background") == 0)
+			ns->populate = RAM_POPULATE_BACKGROUND;
+		else if (strcmp(str, "lazy") == 0)
+			ns->populate = RAM_POPULATE_LAZY;
+		else
+			return (fail(c, f[N_POPULATE].val, path, "populate",
+			    "must be background or lazy, got \"%.40s\"",
+			    str));
 	}
 
 	/* Explicit IDs must be unique; derived ones are filled in later. */

@@ -229,6 +229,7 @@ START_TEST(test_minimal_defaults)
 	ck_assert_uint_eq(ns->size, 16 << 20);
 	ck_assert_uint_eq(ns->block_size, 512);
 	ck_assert(!ns->readonly && !ns->direct);
+	ck_assert_int_eq(ns->populate, RAM_POPULATE_BACKGROUND);
 	ck_assert_int_eq(ns->fd, -1);
 	ck_assert_int_eq(ns->cfg_line, 6);
 	ck_assert_int_eq(ns->cfg_col, 9);
@@ -673,6 +674,16 @@ START_TEST(test_err_namespaces)
 	    "        size: 1M\n"
 	    "        direct: true\n", 8, 9,
 	    "subsystems[0].namespaces[0].direct", "not allowed for a ram");
+	EXPECT_ERR(NS_HEAD
+	    "      - backend: file\n"
+	    "        path: /x\n"
+	    "        populate: lazy\n", 8, 9,
+	    "subsystems[0].namespaces[0].populate", "only for a ram");
+	EXPECT_ERR(NS_HEAD
+	    "      - backend: ram\n"
+	    "        size: 1M\n"
+	    "        populate: eager\n", 8, 19,
+	    "subsystems[0].namespaces[0].populate", "background or lazy");
 	EXPECT_ERR(NS_HEAD "      - 1\n", 6, 9, "subsystems[0].namespaces[0]",
 	    "must be a namespace");
 }
