@@ -955,6 +955,8 @@ void	service_raise_nofile(uint32_t max_connections);
 /* One datagram to $NOTIFY_SOCKET (a path, or '@' for the abstract
  * namespace); nothing when unset.  RELOADING=1 gains MONOTONIC_USEC. */
 void	service_notify(const char *fmt, ...) __printflike(1, 2);
+/* Keep freed heap memory for reuse; give it back once a minute. */
+void	service_heap_policy(struct event_base *);
 
 /* control.c: the control sockets */
 int	control_start(const char *path, const char *group, const char *ro_path);

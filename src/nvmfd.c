@@ -315,6 +315,7 @@ main(int argc, char *argv[])
 		return (1);
 	}
 	loops_start();
+	service_heap_policy(main_loop->base);
 	for (size_t i = 0; i < nitems(sigs); i++) {
 		sigev[i] = evsignal_new(main_loop->base, sigs[i], signal_cb, NULL);
 		evsignal_add(sigev[i], NULL);

@@ -1,6 +1,7 @@
 /*
- * Life as a service: a locked pidfile, and the sd_notify(3) datagram
- * protocol spoken directly, so nvmfd needs no libsystemd.
+ * Life as a service: a locked pidfile, the sd_notify(3) datagram protocol
+ * spoken directly (so nvmfd needs no libsystemd), and the process's limits
+ * and heap policy.
  */
 #include "config.h"
 
@@ -11,12 +12,18 @@
 #include <sys/un.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#ifdef HAVE_MALLOC_H
+#include <malloc.h>
+#endif
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "nvmfd.h"
 
@@ -220,4 +227,48 @@ service_notify(const char *fmt, ...)
 	    slen) != n)
 		log_warn("notify %s", where);
 	close(fd);
+}
+
+/*
+ * Heap policy.  glibc gives freed memory at the top of the heap back to the
+ * kernel once it passes a threshold that moves with large frees.  A reload
+ * builds a second configuration and frees one: with 20,000 subsystems about
+ * 54 MB, given back and faulted in again on every reload (13,500 page
+ * faults, 0.45 s of the 0.53 s it took, where a VM makes a first touch cost
+ * 30 us), while with 10,000 the same memory happened to stay, so reload
+ * time grew 5x for 2x the subsystems.  So freed memory is kept for reuse,
+ * and handed back once a minute by malloc_trim instead: a reload then costs
+ * what the configuration's size says, and memory still shrinks after a big
+ * deletion.
+ */
+#define TRIM_SECS	60
+
+#if defined(HAVE_MALLOC_H) && defined(M_TRIM_THRESHOLD)
+static void
+trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	malloc_trim(0);
+}
+#endif
+
+void
+service_heap_policy(struct event_base *base)
+{
+#if defined(HAVE_MALLOC_H) && defined(M_TRIM_THRESHOLD)
+	static struct event *trim_ev;
+	struct timeval tv = { TRIM_SECS, 0 };
+
+	(void)mallopt(M_TRIM_THRESHOLD, INT_MAX);
+	/* Big tables (the YAML parser's node array is 40 MB at 20,000
+	 * subsystems) come from the heap too, not from a fresh mmap. */
+	(void)mallopt(M_MMAP_MAX, 0);
+	if (trim_ev == NULL &&
+	    (trim_ev = event_new(base, -1, EV_PERSIST, trim_cb, NULL)) != NULL)
+		event_add(trim_ev, &tv);
+#else
+	(void)base;
+#endif
 }

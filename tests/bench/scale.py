@@ -71,6 +71,7 @@ def write_config(path, n, port, sock):
                 "      - nsid: 1",
                 "        backend: ram",
                 "        size: 1M",
+                "        populate: lazy",
                 f"        uuid: 5ca1ab1e-0000-4000-8000-{h}",
                 f"        nguid: 5ca1ab1e00004000{i:016x}",
                 f"        eui64: \"5c:a1:{(i >> 40) & 255:02x}:{(i >> 32) & 255:02x}:"
