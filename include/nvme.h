@@ -163,6 +163,9 @@ _Static_assert(sizeof(struct nvmf_connect_data) == 1024, "connect data is 1 KiB"
 #define NVME_NIDT_UUID			0x03
 #define NVME_NIDT_CSI			0x04
 
+/* NSID meaning every namespace. */
+#define NVME_NSID_ALL			0xffffffffu
+
 /* Log page identifiers. */
 #define NVME_LOG_ERROR			0x01
 #define NVME_LOG_SMART			0x02

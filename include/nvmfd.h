@@ -833,8 +833,8 @@ uint16_t identify_ns_descs(struct controller *, uint32_t nsid, uint8_t *buf);
 uint16_t identify_ns_indep(struct controller *, uint32_t nsid, uint8_t *buf);
 
 /* logpage.c */
-uint16_t logpage_get(struct controller *, uint8_t lid, uint64_t offset,
-	    uint8_t *buf, uint32_t len, bool rae);
+uint16_t logpage_get(struct controller *, uint8_t lid, uint32_t nsid,
+	    uint64_t offset, uint8_t *buf, uint32_t len, bool rae);
 
 /* discovery.c */
 extern uint64_t discovery_genctr;

@@ -615,7 +615,7 @@ admin_get_log_page(struct nvmf_cmd *cmd)
 	}
 	if (admin_c2h_buf(cmd, len) != 0)
 		return;
-	status = logpage_get(ctrl, lid, off, cmd->buf, len, rae);
+	status = logpage_get(ctrl, lid, cmd->sqe.nsid, off, cmd->buf, len, rae);
 	cmd_complete_status(cmd, status);
 }
 

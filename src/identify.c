@@ -43,7 +43,8 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	d[258] = 3;					/* ACL */
 	d[259] = NVMFD_AERL;
 	d[260] = ss ? 0x3 : 0;				/* FRMW: 1 slot, read-only */
-	d[261] = (ss ? 1u << 1 : 0) | 1u << 2;		/* LPA: effects, extended */
+	/* LPA: SMART per namespace, effects log, extended data */
+	d[261] = (ss ? 1u << 0 | 1u << 1 : 0) | 1u << 2;
 	d[262] = NVMFD_ERR_ENTRIES - 1;			/* ELPE */
 	put_le16(d + 320, 10);				/* KAS: 100 ms units */
 	if (ss) {

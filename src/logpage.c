@@ -22,19 +22,25 @@ put_le128(uint8_t *p, uint64_t v)
 }
 
 /*
- * SMART / Health Information, for the whole subsystem (LPA does not offer
- * it per namespace): what its namespaces' counters say, summed over the
- * loops, the same numbers nvmfctl stats shows.
+ * SMART / Health Information: for the whole subsystem (NSID 0 or FFFFFFFFh,
+ * what the Linux kernel target reports too: every host's I/O), or for one
+ * namespace (LPA bit 0): what the namespaces' counters say, summed over the
+ * loops, the same numbers nvmfctl stats shows.  0 if the NSID is neither.
  */
 static size_t
-log_smart(struct controller *ctrl, uint8_t *p)
+log_smart(struct controller *ctrl, uint32_t nsid, uint8_t *p)
 {
 	struct subsystem *ss = ctrl->subsys;
 	struct namespace *ns;
 	struct ns_stats st;
 	uint64_t rd = 0, wr = 0, brd = 0, bwr = 0, media = 0;
+	bool all = nsid == 0 || nsid == NVME_NSID_ALL;
 
+	if (!all && namespace_find(ss, nsid) == NULL)
+		return (0);
 	TAILQ_FOREACH(ns, &ss->namespaces, entry) {
+		if (!all && ns->nsid != nsid)
+			continue;
 		ns_stats_sum(ns, &st);
 		rd += st.reads;
 		wr += st.writes;
@@ -50,14 +56,14 @@ log_smart(struct controller *ctrl, uint8_t *p)
 	put_le128(p + 48, (bwr + 512000 - 1) / 512000);
 	put_le128(p + 64, rd);		/* host read commands */
 	put_le128(p + 80, wr);		/* host write commands */
+	/* Power cycles: the subsystem was powered on once, when created. */
+	put_le128(p + 112, 1);
 	/* Power-on hours: since the subsystem was created. */
 	put_le128(p + 128, ((uint64_t)time(NULL) - ss->created) / 3600);
 	put_le128(p + 160, media);	/* media and data integrity errors */
 	put_le128(p + 176, ctrl_error_count(ctrl)); /* error log entries */
 	return (512);
 }
-
-
 
 static size_t
 log_fw_slot(uint8_t *p)
@@ -105,8 +111,8 @@ log_cmd_effects(uint8_t *p)
 }
 
 uint16_t
-logpage_get(struct controller *ctrl, uint8_t lid, uint64_t off, uint8_t *buf,
-    uint32_t len, bool rae)
+logpage_get(struct controller *ctrl, uint8_t lid, uint32_t nsid, uint64_t off,
+    uint8_t *buf, uint32_t len, bool rae)
 {
 	uint8_t *page = NULL;
 	size_t size;
@@ -134,7 +140,10 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint64_t off, uint8_t *buf,
 			size = ctrl_error_log(ctrl, page);
 			break;
 		case NVME_LOG_SMART:
-			size = log_smart(ctrl, page);
+			if ((size = log_smart(ctrl, nsid, page)) == 0) {
+				free(page);
+				return (NVME_SC_INVALID_NS | NVME_DNR >> 1);
+			}
 			break;
 		case NVME_LOG_FW_SLOT:
 			size = log_fw_slot(page);

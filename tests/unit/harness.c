@@ -876,11 +876,11 @@ h_identify(struct h_conn *c, uint8_t cns, uint32_t nsid, uint8_t csi,
 	return (h_cmd(c, &sqe, NULL, 0, data, 4096, NULL));
 }
 
-uint16_t
-h_get_log(struct h_conn *c, uint8_t lid, uint64_t offset, uint32_t len,
-    bool rae, void *data)
+static uint16_t
+get_log(struct h_conn *c, uint8_t lid, uint32_t nsid, uint64_t offset,
+    uint32_t len, bool rae, void *data)
 {
-	struct nvme_sqe sqe = { .opc = NVME_ADM_GET_LOG_PAGE };
+	struct nvme_sqe sqe = { .opc = NVME_ADM_GET_LOG_PAGE, .nsid = nsid };
 	uint32_t numd = len / 4 - 1;
 
 	sqe.cdw10 = lid | (rae ? 1u << 15 : 0) | (numd & 0xffff) << 16;
@@ -889,6 +889,20 @@ h_get_log(struct h_conn *c, uint8_t lid, uint64_t offset, uint32_t len,
 	sqe.cdw13 = (uint32_t)(offset >> 32);
 	memset(data, 0xa5, len);
 	return (h_cmd(c, &sqe, NULL, 0, data, len, NULL));
+}
+
+uint16_t
+h_get_log(struct h_conn *c, uint8_t lid, uint64_t offset, uint32_t len,
+    bool rae, void *data)
+{
+	return (get_log(c, lid, 0, offset, len, rae, data));
+}
+
+uint16_t
+h_get_log_ns(struct h_conn *c, uint8_t lid, uint32_t nsid, uint32_t len,
+    void *data)
+{
+	return (get_log(c, lid, nsid, 0, len, false, data));
 }
 
 uint16_t

@@ -136,6 +136,9 @@ uint16_t h_identify(struct h_conn *, uint8_t cns, uint32_t nsid, uint8_t csi,
 	    void *data);
 uint16_t h_get_log(struct h_conn *, uint8_t lid, uint64_t offset,
 	    uint32_t len, bool rae, void *data);
+/* Get Log Page for one NSID, from offset 0. */
+uint16_t h_get_log_ns(struct h_conn *, uint8_t lid, uint32_t nsid,
+	    uint32_t len, void *data);
 uint16_t h_set_feat(struct h_conn *, uint8_t fid, uint32_t v, uint32_t *dw0);
 uint16_t h_get_feat(struct h_conn *, uint8_t fid, uint8_t sel, uint32_t *dw0);
 uint16_t h_read(struct h_conn *, uint32_t nsid, uint64_t slba, uint32_t nlb,

@@ -637,6 +637,14 @@ START_TEST(health_logs)
 	    NVME_SC_LBA_RANGE);
 	ck_assert_uint_eq(get_le64(log + 16), past);		/* LBA */
 	ck_assert_uint_eq(get_le32(log + 24), 1);		/* NSID */
+
+	/* The same for namespace 1 alone (LPA bit 0); no such NSID 9. */
+	ck_assert_uint_eq(h_get_log_ns(a, NVME_LOG_SMART, 1, 512, log),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(get_le64(log + 64), 6);
+	ck_assert_uint_eq(get_le64(log + 80), 3);
+	ck_assert_uint_eq(h_get_log_ns(a, NVME_LOG_SMART, 9, 512, log),
+	    NVME_SC_INVALID_NS);
 }
 END_TEST
 

@@ -269,6 +269,14 @@ case $d_data_units_read in 1|2) ;; *)
 esac
 [ "$d_num_err_log_entries" -ge 1 ] ||
 	fail "num_err_log_entries did not move after a failed read"
+# Per namespace (LPA bit 0): the RAM subsystem has only namespace 1, so it
+# reads the same write count as the whole; namespace 2 does not exist.
+sn=$(nvme smart-log "/dev/$ctrl" --namespace-id=1 -o json) ||
+	fail "nvme smart-log --namespace-id=1 failed"
+[ "$(jnum "$sn" host_write_commands)" = "$(jnum "$s1" host_write_commands)" ] ||
+	fail "namespace 1's smart-log disagrees with the controller's"
+nvme smart-log "/dev/$ctrl" --namespace-id=2 >/dev/null 2>&1 &&
+	fail "smart-log of a namespace that does not exist succeeded"
 el=$(nvme error-log "/dev/$ctrl" -o json) || fail "nvme error-log failed"
 echo "$el" | tr -d '\n ' | grep -q "\"lba\":$nlb," ||
 	fail "no error-log entry for LBA $nlb: $(echo "$el" | head -c 600)"
