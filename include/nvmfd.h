@@ -120,13 +120,23 @@ struct ns_inflight {
 	char		pad[60];
 };
 
+/*
+ * Counters with one writer (a loop thread) and readers on other threads
+ * (listings, metrics): relaxed loads and stores, which cost what plain ones
+ * do on the writer's side and are no data race.
+ */
+#define STAT_GET(f)	__atomic_load_n(&(f), __ATOMIC_RELAXED)
+#define STAT_ADD(f, v)	__atomic_store_n(&(f), STAT_GET(f) + (v), \
+			    __ATOMIC_RELAXED)
+
 #define NS_LAT_BUCKETS	32	/* powers of two of microseconds */
 struct ns_stats {
 	uint64_t	reads, writes, other, errors;
 	uint64_t	media_errors;	/* backend I/O errors (SCT 2) */
 	uint64_t	bytes_read, bytes_written;
+	uint64_t	lat_sum_ns;	/* of every command counted in lat[] */
 	uint64_t	lat[NS_LAT_BUCKETS];
-	char		pad[64 - (7 * 8 + NS_LAT_BUCKETS * 8) % 64];
+	char		pad[64 - (8 * 8 + NS_LAT_BUCKETS * 8) % 64];
 };
 
 /* When a RAM namespace's memory is populated (ram-populate.c). */
@@ -227,6 +237,8 @@ struct config {
 	char		*ctl_socket;	/* NULL: the default or -s */
 	char		*ctl_group;	/* group allowed besides root */
 	char		*ctl_ro_socket;	/* read-only socket, optional */
+	char		metrics_address[64];	/* numeric, for metrics.c */
+	uint32_t	metrics_port;	/* 0: no metrics listener */
 	struct port_list ports;
 	struct subsystem_list subsystems;
 	struct hmap	subsys_by_nqn;	/* the subsystems, by NQN */
@@ -340,6 +352,10 @@ void	ns_release(struct namespace *);
 void	ns_account(struct namespace *, uint8_t opc, uint64_t bytes,
 	    uint16_t status, uint64_t lat_ns);
 void	ns_stats_sum(struct namespace *, struct ns_stats *);
+/* Error completions by status (SCT << 8 | SC), counted per loop. */
+#define METRICS_STATUSES	0x800
+void	status_account(uint16_t status);
+void	status_counts(uint64_t out[METRICS_STATUSES]);
 int	ns_set_readonly(struct namespace *, bool ro, char *err, size_t);
 int	subsystem_publish(struct config *, struct subsystem *, char *err, size_t);
 void	subsystem_unpublish(struct config *, struct subsystem *);
@@ -806,6 +822,7 @@ void	ctrl_log_read(struct controller *, uint8_t lid, bool rae);
 void	ctrl_error_record(struct controller *, struct nvmf_cmd *);
 size_t	ctrl_error_log(struct controller *, uint8_t *page);
 uint64_t ctrl_error_count(struct controller *);
+void	ctrl_counts(unsigned *io, unsigned *disc);
 struct controller *ctrl_create(struct subsystem *, struct port *,
 	    const char *subnqn, const char *hostnqn, const uint8_t *hostid,
 	    uint32_t kato_ms);
@@ -957,6 +974,12 @@ void	service_raise_nofile(uint32_t max_connections);
 void	service_notify(const char *fmt, ...) __printflike(1, 2);
 /* Keep freed heap memory for reuse; give it back once a minute. */
 void	service_heap_policy(struct event_base *);
+
+/* metrics.c: Prometheus text format over HTTP (evhttp) */
+struct evbuffer;
+int	metrics_start(const struct config *, char *err, size_t errlen);
+void	metrics_stop(void);
+void	metrics_render(struct evbuffer *);
 
 /* control.c: the control sockets */
 int	control_start(const char *path, const char *group, const char *ro_path);

@@ -1116,10 +1116,11 @@ out_qpair_stats(struct qpair *qp, void *arg)
 	out_u64(a->out, "cntlid", c->cntlid);
 	out_u64(a->out, "qid", qp->qid);
 	out_str(a->out, "peer", "%s", qp->peer);
-	out_u64(a->out, "commands", qp->stats.cmds);
-	out_u64(a->out, "bytes_read", qp->stats.bytes_read);
-	out_u64(a->out, "bytes_written", qp->stats.bytes_written);
-	out_u64(a->out, "errors", qp->stats.errors);
+	out_u64(a->out, "commands", STAT_GET(qp->stats.cmds));
+	out_u64(a->out, "bytes_read", STAT_GET(qp->stats.bytes_read));
+	out_u64(a->out, "bytes_written",
+	    STAT_GET(qp->stats.bytes_written));
+	out_u64(a->out, "errors", STAT_GET(qp->stats.errors));
 	out_end(a->out);
 }
 

@@ -212,6 +212,11 @@ config_write(const struct config *cf, FILE *fp, bool secrets)
 			fputc('\n', fp);
 		}
 	}
+	if (cf->metrics_port != 0) {
+		fprintf(fp, "metrics:\n  address: ");
+		yq(fp, cf->metrics_address);
+		fprintf(fp, "\n  port: %u\n", cf->metrics_port);
+	}
 	fprintf(fp, "ports:\n");
 	TAILQ_FOREACH(p, &cf->ports, entry) {
 		fprintf(fp, "  - id: %u\n    address: ", p->id);

@@ -1544,11 +1544,43 @@ parse_control(struct ctx *c, yaml_node_t *n)
 	return (0);
 }
 
+/* metrics: the Prometheus listener, loopback unless told otherwise. */
+static int
+parse_metrics(struct ctx *c, yaml_node_t *n)
+{
+	enum { M_ADDRESS, M_PORT, M_N };
+	struct field f[M_N] = {
+		[M_ADDRESS] = { "address" }, [M_PORT] = { "port" },
+	};
+	struct config *cfg = c->cfg;
+	uint8_t bin[16];
+	uint64_t v;
+	int family;
+
+	if (check_mapping(c, n, "metrics", "the metrics settings") == -1 ||
+	    get_fields(c, n, "metrics", f, M_N) == -1)
+		return (-1);
+	if (f[M_PORT].val == NULL)
+		return (fail(c, n, "metrics", "port", "is required (the HTTP "
+		    "port Prometheus scrapes, e.g. 9720)"));
+	if (get_uint(c, "metrics", &f[M_PORT], 1, 65535, &v) == -1)
+		return (-1);
+	cfg->metrics_port = v;
+	if (f[M_ADDRESS].val != NULL)
+		return (get_addr(c, "metrics", &f[M_ADDRESS],
+		    cfg->metrics_address, sizeof(cfg->metrics_address), &family,
+		    bin));
+	snprintf(cfg->metrics_address, sizeof(cfg->metrics_address),
+	    "127.0.0.1");
+	return (0);
+}
+
 static int
 parse_root(struct ctx *c, yaml_node_t *root)
 {
 	enum { R_WORKERS, R_POLL, R_MDTS, R_MAXCTRL, R_MAXDISC, R_MAXCONN,
-	    R_PORTS, R_SUBSYS, R_REFERRALS, R_CONTROL, R_HOST, R_N };
+	    R_PORTS, R_SUBSYS, R_REFERRALS, R_CONTROL, R_HOST, R_METRICS,
+	    R_N };
 	struct field f[R_N] = {
 		[R_WORKERS] = { "workers" }, [R_POLL] = { "poll_us" },
 		[R_MDTS] = { "mdts" },
@@ -1557,7 +1589,7 @@ parse_root(struct ctx *c, yaml_node_t *root)
 		[R_MAXCONN] = { "max_connections" },
 		[R_PORTS] = { "ports" }, [R_SUBSYS] = { "subsystems" },
 		[R_REFERRALS] = { "referrals" }, [R_CONTROL] = { "control" },
-		[R_HOST] = { "host" },
+		[R_HOST] = { "host" }, [R_METRICS] = { "metrics" },
 	};
 	struct config *cfg = c->cfg;
 	char path[64], d[64];
@@ -1612,6 +1644,9 @@ parse_root(struct ctx *c, yaml_node_t *root)
 	    parse_control(c, f[R_CONTROL].val) == -1)
 		return (-1);
 	if (f[R_HOST].val != NULL && parse_host_role(c, f[R_HOST].val) == -1)
+		return (-1);
+	if (f[R_METRICS].val != NULL &&
+	    parse_metrics(c, f[R_METRICS].val) == -1)
 		return (-1);
 	/* Ports first: subsystems refer to them by id. */
 	if (parse_ports(c, root, &f[R_PORTS]) == -1)

@@ -342,6 +342,14 @@ ctrl_error_record(struct controller *ctrl, struct nvmf_cmd *cmd)
 	pthread_mutex_unlock(&ctrl->err_mtx);
 }
 
+/* How many controllers exist (main loop). */
+void
+ctrl_counts(unsigned *io, unsigned *disc)
+{
+	*io = ncontrollers;
+	*disc = ndisc_controllers;
+}
+
 uint64_t
 ctrl_error_count(struct controller *ctrl)
 {

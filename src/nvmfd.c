@@ -309,6 +309,10 @@ main(int argc, char *argv[])
 		    cf->ctl_ro_socket) != 0)
 			log_warnx("running without a control socket");
 	}
+	if (metrics_start(cf, err, sizeof(err)) != 0) {
+		log_warnx("%s", err);
+		return (1);
+	}
 	if (host_start(cf, ctl_path ? ctl_path : CTL_DEFAULT_SOCKET, err,
 	    sizeof(err)) != 0) {
 		log_warnx("%s", err);
@@ -332,6 +336,7 @@ main(int argc, char *argv[])
 
 	event_base_loop(main_loop->base, EVLOOP_NO_EXIT_ON_EMPTY);
 
+	metrics_stop();
 	host_stop();
 	loops_stop();
 	registry_stop(cf);

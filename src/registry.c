@@ -82,18 +82,38 @@ ns_account(struct namespace *ns, uint8_t opc, uint64_t bytes, uint16_t status,
 		return;
 	st = &ns->stats[loop_slot()];
 	if (status != 0)
-		st->errors++;
+		STAT_ADD(st->errors, 1);
 	if (((status >> 8) & 7) == 2)
-		st->media_errors++;
+		STAT_ADD(st->media_errors, 1);
 	if (opc == NVME_CMD_READ) {
-		st->reads++;
-		st->bytes_read += status ? 0 : bytes;
+		STAT_ADD(st->reads, 1);
+		STAT_ADD(st->bytes_read, status ? 0 : bytes);
 	} else if (opc == NVME_CMD_WRITE) {
-		st->writes++;
-		st->bytes_written += status ? 0 : bytes;
+		STAT_ADD(st->writes, 1);
+		STAT_ADD(st->bytes_written, status ? 0 : bytes);
 	} else
-		st->other++;
-	st->lat[MINIMUM(b, NS_LAT_BUCKETS - 1)]++;
+		STAT_ADD(st->other, 1);
+	STAT_ADD(st->lat_sum_ns, lat_ns);
+	STAT_ADD(st->lat[MINIMUM(b, NS_LAT_BUCKETS - 1)], 1);
+}
+
+/* Error completions by status code type and code (11 bits), per loop. */
+static uint64_t (*status_errs)[METRICS_STATUSES];
+
+void
+status_account(uint16_t status)
+{
+	if (status_errs != NULL)
+		STAT_ADD(status_errs[loop_slot()][status & 0x7ff], 1);
+}
+
+void
+status_counts(uint64_t out[METRICS_STATUSES])
+{
+	memset(out, 0, sizeof(uint64_t) * METRICS_STATUSES);
+	for (int l = 0; status_errs != NULL && l < nloops(); l++)
+		for (int i = 0; i < METRICS_STATUSES; i++)
+			out[i] += STAT_GET(status_errs[l][i]);
 }
 
 /* Every loop's counters of ns added up, read without stopping the loops. */
@@ -104,15 +124,16 @@ ns_stats_sum(struct namespace *ns, struct ns_stats *sum)
 	for (int l = 0; ns->stats != NULL && l < nloops(); l++) {
 		const struct ns_stats *st = &ns->stats[l];
 
-		sum->reads += st->reads;
-		sum->writes += st->writes;
-		sum->other += st->other;
-		sum->errors += st->errors;
-		sum->media_errors += st->media_errors;
-		sum->bytes_read += st->bytes_read;
-		sum->bytes_written += st->bytes_written;
+		sum->reads += STAT_GET(st->reads);
+		sum->writes += STAT_GET(st->writes);
+		sum->other += STAT_GET(st->other);
+		sum->errors += STAT_GET(st->errors);
+		sum->media_errors += STAT_GET(st->media_errors);
+		sum->bytes_read += STAT_GET(st->bytes_read);
+		sum->bytes_written += STAT_GET(st->bytes_written);
+		sum->lat_sum_ns += STAT_GET(st->lat_sum_ns);
 		for (int i = 0; i < NS_LAT_BUCKETS; i++)
-			sum->lat[i] += st->lat[i];
+			sum->lat[i] += STAT_GET(st->lat[i]);
 	}
 }
 
@@ -395,6 +416,11 @@ registry_start(struct config *cf)
 	struct port *port;
 	char err[512];
 
+	if (status_errs == NULL &&
+	    (status_errs = calloc(nloops(), sizeof(*status_errs))) == NULL) {
+		log_warnx("out of memory");
+		return (-1);
+	}
 	TAILQ_FOREACH(ss, &cf->subsystems, entry)
 		if (subsystem_publish(cf, ss, err, sizeof(err)) != 0) {
 			log_warnx("%s", err);

@@ -253,9 +253,11 @@ config_apply(struct config *running, struct config *next, char *err,
 		return (-1);
 	}
 	if (next->workers != running->workers || next->mdts != running->mdts ||
-	    next->poll_us != running->poll_us)
-		log_warnx("reload: workers, poll_us and mdts change only at "
-		    "restart");
+	    next->poll_us != running->poll_us ||
+	    next->metrics_port != running->metrics_port ||
+	    strcmp(next->metrics_address, running->metrics_address) != 0)
+		log_warnx("reload: workers, poll_us, mdts and metrics change "
+		    "only at restart");
 	running->max_controllers = next->max_controllers;
 	running->max_disc_controllers = next->max_disc_controllers;
 	running->max_connections = next->max_connections;

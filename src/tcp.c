@@ -426,7 +426,7 @@ qpair_fatal(struct qpair *qp, uint16_t fes, uint32_t fei, const char *why)
 		return;
 	log_peer_warnx("%s: qid %u: %s (%s, FEI %u)", qp->peer, qp->qid, why,
 	    tcp_fes_name(fes), fei);
-	qp->stats.errors++;
+	STAT_ADD(qp->stats.errors, 1);
 	if (badlen > 0) {
 		const struct nvme_tcp_hdr *ch = (const void *)bad;
 
@@ -708,7 +708,8 @@ cmd_complete(struct nvmf_cmd *cmd)
 		return;
 	}
 	if (!ok) {
-		qp->stats.errors++;
+		STAT_ADD(qp->stats.errors, 1);
+		status_account(cmd->cqe.status >> 1);
 		if (qp->ctrl != NULL)
 			ctrl_error_record(qp->ctrl, cmd);
 	}
@@ -719,7 +720,7 @@ cmd_complete(struct nvmf_cmd *cmd)
 		bool success = qp->sqflow_disabled && cmd->cqe.dw0 == 0 &&
 		    cmd->cqe.dw1 == 0;
 
-		qp->stats.bytes_read += cmd->c2h_len;
+		STAT_ADD(qp->stats.bytes_read, cmd->c2h_len);
 		build_c2h(cmd, success);
 		if (!success)
 			build_rsp(cmd);
@@ -944,7 +945,7 @@ handle_capsule(struct qpair *qp, const struct nvme_tcp_cmd_pdu *pdu,
 		return;
 	}
 	memcpy(&cmd->sqe, &pdu->sqe, sizeof(cmd->sqe));
-	qp->stats.cmds++;
+	STAT_ADD(qp->stats.cmds, 1);
 	if (qp->sqsize)
 		qp->sqhd = (qp->sqhd + 1) % qp->sqsize;
 	cmd->start_ns = 0;
@@ -1019,7 +1020,7 @@ h2c_payload_done(struct qpair *qp, const uint8_t *ddgst)
 		cmd->h2c_failed = true;
 	}
 	cmd->h2c_received += qp->rx_h2c_datal;
-	qp->stats.bytes_written += qp->rx_h2c_datal;
+	STAT_ADD(qp->stats.bytes_written, qp->rx_h2c_datal);
 	if (cmd->h2c_received == cmd->data_len) {
 		void (*ready)(struct nvmf_cmd *) = cmd->data_ready;
 
