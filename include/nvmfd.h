@@ -183,9 +183,19 @@ struct namespace {
 };
 TAILQ_HEAD(namespace_list, namespace);
 
+/* An address prefix (prefix.c): 10.0.0.0/8, fd00::/8, 192.0.2.7/32. */
+struct addr_prefix {
+	int		family;		/* AF_INET or AF_INET6 */
+	uint8_t		addr[16];
+	uint8_t		bits;
+};
+
 struct host {
 	TAILQ_ENTRY(host) entry;
 	char		nqn[NVMFD_NQN_MAX + 1];
+	/* Where it may connect from; none: anywhere. */
+	struct addr_prefix *from;
+	size_t		nfrom;
 	/* DH-HMAC-CHAP: as configured (the secret or "@PATH"), and parsed */
 	char		*dhchap_secret, *dhchap_ctrl_secret;
 	struct dhchap_key key, ctrl_key;
@@ -270,7 +280,17 @@ int	subsystem_link(struct config *, struct subsystem *);
 void	subsystem_unlink(struct config *, struct subsystem *);
 struct namespace *namespace_find(struct subsystem *, uint32_t nsid);
 struct port	*port_find(struct config *, uint16_t id);
-bool	subsystem_host_allowed(struct subsystem *, const char *hostnqn);
+/* Whether hostnqn, connecting from peer, may use the subsystem. */
+bool	subsystem_host_allowed(struct subsystem *, const char *hostnqn,
+	    const struct sockaddr *peer);
+
+/* prefix.c */
+int	prefix_parse(const char *, struct addr_prefix *);
+void	prefix_format(const struct addr_prefix *, char *, size_t);
+bool	prefix_match(const struct addr_prefix *, size_t,
+	    const struct sockaddr *);
+/* "A[,B...]" into a new array; "any" or "" gives none.  0 or -1. */
+int	prefix_list_parse(const char *, struct addr_prefix **, size_t *);
 bool	subsystem_has_vwc(struct subsystem *);
 struct host *host_find(struct subsystem *, const char *hostnqn);
 void	host_free(struct host *);
@@ -575,6 +595,7 @@ struct qpair {
 	enum qpair_state state;
 	struct port	*port;
 	char		peer[80];	/* "addr:port" of the host */
+	struct sockaddr_storage peer_sa;
 	char		local_addr[64];	/* our address the host reached */
 
 	/* negotiated */

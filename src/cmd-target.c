@@ -285,6 +285,24 @@ out_namespaces(struct out *o, struct subsystem *ss)
 	out_end(o);
 }
 
+#define MAX_FROM_TEXT	(64 * 44)	/* 64 prefixes, as text */
+
+/* "10.0.0.0/8,fd00::/8", or "any". */
+static void
+out_from(struct out *o, const struct host *h)
+{
+	char list[MAX_FROM_TEXT], pfx[64];
+	size_t len = 0;
+
+	list[0] = '\0';
+	for (size_t i = 0; i < h->nfrom && len < sizeof(list); i++) {
+		prefix_format(&h->from[i], pfx, sizeof(pfx));
+		len += snprintf(list + len, sizeof(list) - len, "%s%s",
+		    i ? "," : "", pfx);
+	}
+	out_str(o, "from", "%s", h->nfrom ? list : "any");
+}
+
 static void
 out_hosts(struct out *o, struct subsystem *ss)
 {
@@ -298,6 +316,7 @@ out_hosts(struct out *o, struct subsystem *ss)
 		out_str(o, "dhchap", "%s", h->ctrl_key.len ? "bidirectional" :
 		    h->key.len ? "host" : "none");
 		out_bool(o, "tls_key", h->tls != NULL);	/* never the key */
+		out_from(o, h);
 		out_end(o);
 	}
 	out_end(o);
@@ -764,11 +783,26 @@ host_set_keys(struct cmd_ctx *ctx, struct host *h)
 	return (CTL_OK);
 }
 
+/* --from parsed into *p, *n (nothing given: *given false). */
+static int
+from_opt(struct cmd_ctx *ctx, struct addr_prefix **p, size_t *n, bool *given)
+{
+	const char *v = cmd_opt(ctx, "from");
+
+	*given = v != NULL;
+	if (v != NULL && prefix_list_parse(v, p, n) != 0)
+		return (cmd_error(ctx, CTL_EUSAGE, "--from: '%s' is not a list "
+		    "of addresses or prefixes like 10.0.0.0/8,fd00::/8 "
+		    "(or any)", v));
+	return (CTL_OK);
+}
+
 int
 cmd_add_host(struct cmd_ctx *ctx)
 {
 	struct subsystem *ss;
 	struct host *h;
+	bool given;
 	int rc;
 
 	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
@@ -782,7 +816,8 @@ cmd_add_host(struct cmd_ctx *ctx)
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return (cmd_error(ctx, CTL_ERR, "out of memory"));
 	snprintf(h->nqn, sizeof(h->nqn), "%s", ctx->argv[1]);
-	if ((rc = host_set_keys(ctx, h)) != CTL_OK) {
+	if ((rc = from_opt(ctx, &h->from, &h->nfrom, &given)) != CTL_OK ||
+	    (rc = host_set_keys(ctx, h)) != CTL_OK) {
 		host_free(h);
 		return (rc);
 	}
@@ -819,19 +854,36 @@ cmd_set_host(struct cmd_ctx *ctx)
 {
 	struct subsystem *ss;
 	struct host *h;
+	struct addr_prefix *from = NULL;
+	size_t nfrom = 0;
+	bool given;
 	int rc;
 
 	if ((h = find_listed_host(ctx, &ss, &rc)) == NULL)
 		return (rc);
 	if (cmd_opt(ctx, "dhchap-secret") == NULL &&
 	    cmd_opt(ctx, "dhchap-ctrl-secret") == NULL &&
-	    cmd_opt(ctx, "tls-key") == NULL)
+	    cmd_opt(ctx, "tls-key") == NULL && cmd_opt(ctx, "from") == NULL)
 		return (cmd_error(ctx, CTL_EUSAGE, "nothing to change: give "
-		    "--dhchap-secret, --dhchap-ctrl-secret or --tls-key"));
-	if ((rc = host_set_keys(ctx, h)) != CTL_OK)
+		    "--dhchap-secret, --dhchap-ctrl-secret, --tls-key or "
+		    "--from"));
+	if ((rc = from_opt(ctx, &from, &nfrom, &given)) != CTL_OK)
 		return (rc);
+	if ((rc = host_set_keys(ctx, h)) != CTL_OK) {
+		free(from);
+		return (rc);
+	}
 	auth_subsys_refresh(ss);
-	log_info("subsystem %s: host %s keys changed", ss->nqn, h->nqn);
+	if (given) {
+		free(h->from);
+		h->from = from;
+		h->nfrom = nfrom;
+		host_revoke(ss, h->nqn);
+		discovery_changed();
+		log_info("subsystem %s: host %s may connect from %s", ss->nqn,
+		    h->nqn, h->nfrom ? cmd_opt(ctx, "from") : "anywhere");
+	}
+	log_info("subsystem %s: host %s changed", ss->nqn, h->nqn);
 	return (CTL_OK);
 }
 

@@ -69,6 +69,8 @@ static const struct cmd_opt host_opts[] = {
 	{ "tls-key", true, "TLS PSK, NVMeTLSkey-1:XX:...: or @FILE "
 	    "(set-host: none removes it)" },
 	{ "tls-kdf", true, "compat (nvme-cli 2.13, default) or rfc8446" },
+	{ "from", true, "addresses or prefixes it may connect from, "
+	    "comma-separated (any: anywhere)" },
 	OPT_JSON, OPT_END
 };
 

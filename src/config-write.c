@@ -141,10 +141,22 @@ write_subsystem(FILE *fp, const struct subsystem *ss, bool secrets)
 	else {
 		fprintf(fp, "    hosts:\n");
 		TAILQ_FOREACH(h, &ss->hosts, entry) {
-			fprintf(fp, "      - %s", h->dhchap_secret || h->tls ?
-			    "nqn: " : "");
+			fprintf(fp, "      - %s", h->dhchap_secret || h->tls ||
+			    h->nfrom ? "nqn: " : "");
 			yq(fp, h->nqn);
 			fputc('\n', fp);
+			if (h->nfrom) {
+				char pfx[64];
+
+				fprintf(fp, "        from: [");
+				for (size_t i = 0; i < h->nfrom; i++) {
+					prefix_format(&h->from[i], pfx,
+					    sizeof(pfx));
+					fprintf(fp, "%s\"%s\"", i ? ", " : "",
+					    pfx);
+				}
+				fprintf(fp, "]\n");
+			}
 			write_secret(fp, "dhchap_secret", h->dhchap_secret,
 			    secrets);
 			write_secret(fp, "dhchap_ctrl_secret",

@@ -31,6 +31,7 @@
 #include "host.h"
 
 #define DEF_WORKERS		0
+#define MAX_HOST_PREFIXES	64	/* from: entries per host */
 #define MAX_WORKERS		1024
 #define DEF_POLL_US		50	/* see poll_us in nvmfd.yaml(5) */
 #define MAX_POLL_US		100000	/* beyond 100 ms it is a spinning core */
@@ -1112,15 +1113,51 @@ check_nqn(struct ctx *c, yaml_node_t *v, const char *path, const char *key,
 
 /* One allowed host: its NQN, or a mapping with the NQN and its keys
  * (DH-HMAC-CHAP secrets, TLS PSK). */
+/* from: one prefix or a list of them. */
+static int
+parse_from(struct ctx *c, const char *ipath, const struct field *f,
+    struct host *h)
+{
+	yaml_node_t *n = f->val;
+	size_t cnt = n->type == YAML_SEQUENCE_NODE ? list_len(n) : 1;
+	char d[64];
+
+	if (n->type != YAML_SCALAR_NODE && n->type != YAML_SEQUENCE_NODE)
+		return (fail(c, n, ipath, "from", "must be an address prefix "
+		    "or a list of them, got %s", describe(n, d, sizeof(d))));
+	if (cnt == 0 || cnt > MAX_HOST_PREFIXES)
+		return (fail(c, n, ipath, "from", "must list 1 to %d "
+		    "prefixes", MAX_HOST_PREFIXES));
+	if ((h->from = calloc(cnt, sizeof(*h->from))) == NULL)
+		return (fail_oom(c, n, ipath, "from"));
+	for (size_t i = 0; i < cnt; i++) {
+		struct field item = { .name = "from", .val = n };
+		const char *v;
+
+		if (n->type == YAML_SEQUENCE_NODE)
+			item.val = list_item(c, n, i);
+		if (get_string(c, ipath, &item, &v) == -1)
+			return (-1);
+		if (prefix_parse(v, &h->from[i]) != 0)
+			return (fail(c, item.val, ipath, "from", "must be a "
+			    "numeric address or prefix like 10.0.0.0/8 or "
+			    "fd00::/8 (no host bits past the length), got "
+			    "\"%.64s\"", v));
+		h->nfrom++;
+	}
+	return (0);
+}
+
 static int
 parse_host(struct ctx *c, struct subsystem *s, const char *ipath,
     yaml_node_t *n)
 {
-	enum { H_NQN, H_SECRET, H_CTRL, H_TLS_KEY, H_TLS_KDF, H_N };
+	enum { H_NQN, H_SECRET, H_CTRL, H_TLS_KEY, H_TLS_KDF, H_FROM, H_N };
 	struct field f[H_N] = {
 		[H_NQN] = { "nqn" }, [H_SECRET] = { "dhchap_secret" },
 		[H_CTRL] = { "dhchap_ctrl_secret" },
 		[H_TLS_KEY] = { "tls_key" }, [H_TLS_KDF] = { "tls_kdf" },
+		[H_FROM] = { "from" },
 	};
 	struct field item = { .name = "", .val = n };
 	struct host *h;
@@ -1166,6 +1203,8 @@ parse_host(struct ctx *c, struct subsystem *s, const char *ipath,
 	if (key != NULL &&
 	    (h->tls = host_tls_load(key, kdf, err, sizeof(err))) == NULL)
 		return (fail(c, f[H_TLS_KEY].val, ipath, "tls_key", "%s", err));
+	if (f[H_FROM].val != NULL)
+		return (parse_from(c, ipath, &f[H_FROM], h));
 	return (0);
 }
 

@@ -72,11 +72,14 @@ discovery_log_build(struct controller *ctrl, uint8_t **out)
 	struct port *port;
 	struct referral *ref;
 	size_t n = 1, size;
+	/* Only what this host may connect to, from where it is. */
+	const struct sockaddr *peer = ctrl->admin ?
+	    (struct sockaddr *)&ctrl->admin->peer_sa : NULL;
 
 	TAILQ_FOREACH(ss, &cf->subsystems, entry)
 		TAILQ_FOREACH(port, &cf->ports, entry)
 			if (subsystem_on_port(ss, port) &&
-			    subsystem_host_allowed(ss, ctrl->hostnqn))
+			    subsystem_host_allowed(ss, ctrl->hostnqn, peer))
 				n++;
 	TAILQ_FOREACH(ref, &cf->referrals, entry)
 		n++;
@@ -92,7 +95,7 @@ discovery_log_build(struct controller *ctrl, uint8_t **out)
 	TAILQ_FOREACH(ss, &cf->subsystems, entry)
 		TAILQ_FOREACH(port, &cf->ports, entry)
 			if (subsystem_on_port(ss, port) &&
-			    subsystem_host_allowed(ss, ctrl->hostnqn))
+			    subsystem_host_allowed(ss, ctrl->hostnqn, peer))
 				fill_entry(e++, NVMF_SUBTYPE_NVME, ss->nqn,
 				    port->family, port_address(port, ctrl),
 				    port->service, port->id, port->tls);

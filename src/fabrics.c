@@ -97,7 +97,8 @@ connect_data_ready(struct nvmf_cmd *cmd)
 			    NVME_SC_CONNECT_INVALID_PARAM, false);
 			return;
 		}
-		if (!subsystem_host_allowed(ss, d->hostnqn)) {
+		if (!subsystem_host_allowed(ss, d->hostnqn,
+		    (struct sockaddr *)&qp->peer_sa)) {
 			log_peer_warnx("%s: host %.223s not allowed on %s", qp->peer,
 			    d->hostnqn, ss->nqn);
 			connect_invalid(cmd, true, NVMF_CONNECT_DATA_HOSTNQN_OFF,

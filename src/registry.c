@@ -352,7 +352,8 @@ host_revoke(struct subsystem *ss, const char *hostnqn)
 	struct controller *ctrl, *next;
 
 	TAILQ_FOREACH_SAFE(ctrl, &ss->controllers, entry, next)
-		if (!subsystem_host_allowed(ss, ctrl->hostnqn) &&
+		if (!subsystem_host_allowed(ss, ctrl->hostnqn, ctrl->admin ?
+		    (struct sockaddr *)&ctrl->admin->peer_sa : NULL) &&
 		    (hostnqn == NULL || strcmp(ctrl->hostnqn, hostnqn) == 0))
 			ctrl_destroy(ctrl, "host no longer allowed");
 }

@@ -128,7 +128,9 @@ hosts_equal(struct subsystem *a, struct subsystem *b)
 		    y->dhchap_ctrl_secret) ||
 		    memcmp(&x->key, &y->key, sizeof(x->key)) ||
 		    memcmp(&x->ctrl_key, &y->ctrl_key, sizeof(x->ctrl_key)) ||
-		    !host_tls_equal(x->tls, y->tls))
+		    !host_tls_equal(x->tls, y->tls) || x->nfrom != y->nfrom ||
+		    (x->nfrom && memcmp(x->from, y->from,
+		    x->nfrom * sizeof(*x->from))))
 			return (false);
 	return (x == NULL && y == NULL);
 }

@@ -119,11 +119,13 @@ host_free(struct host *h)
 {
 	auth_host_clear(h);
 	host_tls_free(h->tls);
+	free(h->from);
 	free(h);
 }
 
 bool
-subsystem_host_allowed(struct subsystem *s, const char *hostnqn)
+subsystem_host_allowed(struct subsystem *s, const char *hostnqn,
+    const struct sockaddr *peer)
 {
 	struct host *h;
 
@@ -135,7 +137,8 @@ subsystem_host_allowed(struct subsystem *s, const char *hostnqn)
 		return (false);
 	TAILQ_FOREACH(h, &s->hosts, entry)
 		if (strcmp(h->nqn, hostnqn) == 0)
-			return (true);
+			return (h->nfrom == 0 ||
+			    prefix_match(h->from, h->nfrom, peer));
 	return (false);
 }
 

@@ -76,6 +76,10 @@ qpair_create(struct loop *l, int fd, struct port *port, const char *peer,
 	atomic_init(&qp->refs, 1);
 	qp->fd = fd;
 	qp->port = port;
+	/* For allow lists bound to addresses; AF_UNSPEC if unknown. */
+	if (getpeername(fd, (struct sockaddr *)&qp->peer_sa,
+	    &(socklen_t){ sizeof(qp->peer_sa) }) != 0)
+		qp->peer_sa.ss_family = AF_UNSPEC;
 	qp->state = port->tls != PORT_TLS_OFF ? QP_TLS_HANDSHAKE : QP_WAIT_ICREQ;
 	snprintf(qp->peer, sizeof(qp->peer), "%s", peer);
 	snprintf(qp->local_addr, sizeof(qp->local_addr), "%s", local_addr);

@@ -275,10 +275,13 @@ class Host:
     """One NVMe/TCP connection (one queue pair) in the host role."""
 
     def __init__(self, addr, port, *, timeout=5.0, hostnqn=None, hostid=None,
-                 rcvbuf=None):
+                 rcvbuf=None, source=None):
         self.timeout = timeout
         if rcvbuf is None:
-            self.sock = socket.create_connection((addr, port), timeout=timeout)
+            # source: the local address to connect from (127.0.0.2, ...).
+            self.sock = socket.create_connection(
+                (addr, port), timeout=timeout,
+                source_address=(source, 0) if source else None)
         else:
             # A small receive buffer (set before connecting, so the window
             # stays small) lets tests make the target's sends block.

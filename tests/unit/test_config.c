@@ -6,6 +6,8 @@
 
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include <check.h>
 #include <stdio.h>
@@ -347,9 +349,11 @@ START_TEST(test_full)
 	h = TAILQ_NEXT(h, entry);
 	ck_assert_str_eq(h->nqn, "nqn.2026-11.io.example:host2");
 	ck_assert_ptr_null(TAILQ_NEXT(h, entry));
-	ck_assert(subsystem_host_allowed(s, "nqn.2026-11.io.example:host2"));
-	ck_assert(!subsystem_host_allowed(s, "nqn.2026-11.io.example:host3"));
-	ck_assert(!subsystem_host_allowed(s, NULL));
+	ck_assert(subsystem_host_allowed(s, "nqn.2026-11.io.example:host2",
+	    NULL));
+	ck_assert(!subsystem_host_allowed(s, "nqn.2026-11.io.example:host3",
+	    NULL));
+	ck_assert(!subsystem_host_allowed(s, NULL, NULL));
 	ck_assert_uint_eq(s->nport_ids, 1);
 	ck_assert_uint_eq(s->port_ids[0], 7);
 	ck_assert(subsystem_on_port(s, port_find(cfg, 7)));
@@ -393,7 +397,8 @@ START_TEST(test_full)
 	s = TAILQ_NEXT(s, entry);
 	ck_assert_str_eq(s->nqn, "nqn.2026-11.io.nvmfd:second");
 	ck_assert(s->allow_any_host);
-	ck_assert(subsystem_host_allowed(s, "nqn.2026-11.io.example:any"));
+	ck_assert(subsystem_host_allowed(s, "nqn.2026-11.io.example:any",
+	    NULL));
 	ck_assert(TAILQ_EMPTY(&s->namespaces));
 	ck_assert(subsystem_on_port(s, port_find(cfg, 1)));
 	ck_assert_ptr_eq(subsystem_find(cfg, "nqn.2026-11.io.nvmfd:second"), s);
@@ -1106,7 +1111,7 @@ START_TEST(test_lookups_null)
 	ck_assert_ptr_null(subsystem_find(NULL, "x"));
 	ck_assert_ptr_null(namespace_find(NULL, 1));
 	ck_assert_ptr_null(port_find(NULL, 1));
-	ck_assert(!subsystem_host_allowed(NULL, "x"));
+	ck_assert(!subsystem_host_allowed(NULL, "x", NULL));
 	ck_assert(!subsystem_on_port(NULL, NULL));
 }
 END_TEST
@@ -1194,6 +1199,70 @@ START_TEST(test_tls)
 }
 END_TEST
 
+/* An allowed host bound to address prefixes (from:). */
+static struct sockaddr *
+sa(const char *addr, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr,
+	    &((struct sockaddr_in *)ss)->sin_addr) == 1)
+		ss->ss_family = AF_INET;
+	else {
+		ck_assert(inet_pton(AF_INET6, addr,
+		    &((struct sockaddr_in6 *)ss)->sin6_addr) == 1);
+		ss->ss_family = AF_INET6;
+	}
+	return ((struct sockaddr *)ss);
+}
+
+START_TEST(test_host_from)
+{
+	struct config *cfg = LOAD_OK(
+	    "ports:\n"
+	    "  - address: 127.0.0.1\n"
+	    "subsystems:\n"
+	    "  - nqn: nqn.2026-11.io.nvmfd:from\n"
+	    "    hosts:\n"
+	    "      - nqn: nqn.2026-11.io.example:a\n"
+	    "        from: [10.1.0.0/16, \"fd00::/8\", 192.0.2.7]\n"
+	    "      - nqn: nqn.2026-11.io.example:b\n"
+	    "        from: 127.0.0.2/32\n");
+	struct subsystem *s = first_subsys(cfg);
+	const char *a = "nqn.2026-11.io.example:a";
+	struct sockaddr_storage ss;
+
+	ck_assert(subsystem_host_allowed(s, a, sa("10.1.200.3", &ss)));
+	ck_assert(!subsystem_host_allowed(s, a, sa("10.2.0.1", &ss)));
+	ck_assert(subsystem_host_allowed(s, a, sa("::ffff:10.1.0.9", &ss)));
+	ck_assert(subsystem_host_allowed(s, a, sa("fd12::1", &ss)));
+	ck_assert(!subsystem_host_allowed(s, a, sa("fe80::1", &ss)));
+	ck_assert(subsystem_host_allowed(s, a, sa("192.0.2.7", &ss)));
+	ck_assert(!subsystem_host_allowed(s, a, sa("192.0.2.8", &ss)));
+	ck_assert(!subsystem_host_allowed(s, a, NULL));
+	ck_assert(subsystem_host_allowed(s, "nqn.2026-11.io.example:b",
+	    sa("127.0.0.2", &ss)));
+	ck_assert(!subsystem_host_allowed(s, "nqn.2026-11.io.example:b",
+	    sa("127.0.0.1", &ss)));
+	config_free(cfg);
+
+#define FROM_HEAD \
+	"ports:\n" \
+	"  - address: 127.0.0.1\n" \
+	"subsystems:\n" \
+	"  - nqn: nqn.2026-11.io.nvmfd:from\n" \
+	"    hosts:\n" \
+	"      - nqn: nqn.2026-11.io.example:a\n"
+	EXPECT_ERR(FROM_HEAD "        from: 10.1.0.1/16\n", 7, 15,
+	    "subsystems[0].hosts[0].from", "no host bits");
+	EXPECT_ERR(FROM_HEAD "        from: [10.0.0.0/8, 300.1.1.1]\n", 7, 28,
+	    "subsystems[0].hosts[0].from", "numeric address");
+	EXPECT_ERR(FROM_HEAD "        from: 10.0.0.0/33\n", 7, 15,
+	    "subsystems[0].hosts[0].from", NULL);
+	EXPECT_ERR(FROM_HEAD "        from: []\n", 7, 15,
+	    "subsystems[0].hosts[0].from", "1 to 64");
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1230,6 +1299,7 @@ config_suite(void)
 	tcase_add_test(tc, test_lookups_null);
 	tcase_add_test(tc, test_dhchap);
 	tcase_add_test(tc, test_tls);
+	tcase_add_test(tc, test_host_from);
 	suite_add_tcase(s, tc);
 	return (s);
 }
