@@ -31,27 +31,18 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "bench"))
+from scale import free_port  # noqa: E402
+
 SUBSYS = 4
 NS_SIZE = 16 << 20
 NQN = "nqn.2026-11.io.nvmfd.soak:s{}"
-
-
-def free_port():
-    for _ in range(50):
-        p = random.randint(20000, 59999)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", p))
-                return p
-            except OSError:
-                continue
-    raise SystemExit("soak: no free port")
 
 
 def proc_sample(pid):
