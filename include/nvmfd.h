@@ -398,6 +398,7 @@ extern const struct backend_ops backend_ram_ops;
 const uint8_t *ram_data(struct namespace *, uint64_t off, uint64_t len);
 bool	ram_ready(struct namespace *, uint64_t off, uint64_t len);
 uint64_t ram_chunk_count(const struct namespace *);
+uint64_t ram_resident(struct namespace *);
 bool	ram_chunk_prefill(struct namespace *, uint64_t chunk);
 
 /* ram-populate.c */

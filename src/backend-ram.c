@@ -109,6 +109,19 @@ chunk_span(const struct namespace *ns, uint64_t off, uint64_t len,
 	*last = (off + len - 1) >> ns->chunk_shift;
 }
 
+/* Bytes of the namespace populated now (listings). */
+uint64_t
+ram_resident(struct namespace *ns)
+{
+	uint64_t c, n = ram_chunk_count(ns), ready = 0;
+
+	for (c = 0; c < n; c++)
+		if (atomic_load_explicit(&ns->chunks[c], memory_order_relaxed) ==
+		    CHUNK_READY)
+			ready++;
+	return (MINIMUM(ready << ns->chunk_shift, ns->size));
+}
+
 /* True if every chunk of the range is populated: writes may land there. */
 bool
 ram_ready(struct namespace *ns, uint64_t off, uint64_t len)

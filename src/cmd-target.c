@@ -280,6 +280,9 @@ out_namespaces(struct out *o, struct subsystem *ss)
 		out_u64(o, "block_size", 1u << ns->lba_shift);
 		out_bool(o, "readonly", ns->readonly);
 		out_str(o, "uuid", "%s", uuid);
+		/* RAM: how much is populated (background fill progress). */
+		if (ns->chunks != NULL)
+			out_u64(o, "resident", ram_resident(ns));
 		out_end(o);
 	}
 	out_end(o);

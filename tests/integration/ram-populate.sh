@@ -63,6 +63,13 @@ r=$(resident $BG)
 r=$(resident $LAZY)
 [ "$r" -ge 0 ] && [ "$r" -le 4096 ] && pass "lazy: $r KiB resident" ||
     fail "lazy: $r KiB resident before any write (expected at most 4096)"
+ln -s "$NVMFD" "$tmp/nvmfctl" || exit 1
+"$tmp/nvmfctl" -s "$tmp/ctl.sock" list-ns "$NQN" --json | python3 -c '
+import json, sys
+ns = {n["nsid"]: n["resident"] for n in json.load(sys.stdin)["namespaces"]}
+sys.exit(0 if ns[1] == 64 << 20 and ns[2] == 0 else 1)' &&
+    pass "list-ns: resident 64 MiB and 0" ||
+    fail "list-ns: $("$tmp/nvmfctl" -s "$tmp/ctl.sock" list-ns "$NQN")"
 
 # Writes make the lazy namespace resident.
 "$NVMFD" perf -a 127.0.0.1 -s "$daemon_port" -n "$NQN" -N 2 -q 1 \
@@ -75,7 +82,6 @@ r=$(resident $LAZY)
     fail "lazy: $r KiB resident after ${ios:-0} 1 MiB writes"
 
 daemon_serves "namespace 1"
-ln -s "$NVMFD" "$tmp/nvmfctl" || exit 1
 "$tmp/nvmfctl" -s "$tmp/ctl.sock" save "$tmp/saved.yaml" >/dev/null 2>&1 ||
 	fail "nvmfctl save failed"
 grep -q "populate: lazy" "$tmp/saved.yaml" &&
