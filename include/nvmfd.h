@@ -180,6 +180,10 @@ struct namespace {
 	uint32_t	lba_shift;
 	uint64_t	nlb;		/* capacity in logical blocks */
 	bool		vwc;		/* volatile write cache: Flush matters */
+	/* Sizes that spare the backend work, in bytes, 0 = none (Identify
+	 * NPWG, NOWS, NPDG): preferred write and deallocate granularity,
+	 * optimal write size. */
+	uint32_t	pref_write, opt_write, pref_discard;
 };
 TAILQ_HEAD(namespace_list, namespace);
 

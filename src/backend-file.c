@@ -6,6 +6,7 @@
 
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/types.h>
 
 #include <linux/fs.h>
@@ -13,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -54,6 +56,48 @@ block_geometry(struct namespace *ns, uint64_t *size, uint32_t *lbs, char *err,
 	}
 	*lbs = (uint32_t)ssz;
 	return (0);
+}
+
+/* A number from the device's queue limits in sysfs; 0 if unknown. */
+static uint32_t
+queue_limit(dev_t dev, const char *name)
+{
+	/* A partition's limits are its disk's, one directory up. */
+	static const char *const dirs[] = { "queue", "../queue" };
+	char path[128], buf[32];
+	unsigned long v = 0;
+	FILE *fp;
+
+	for (size_t i = 0; i < nitems(dirs) && v == 0; i++) {
+		snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/%s/%s",
+		    major(dev), minor(dev), dirs[i], name);
+		if ((fp = fopen(path, "re")) == NULL)
+			continue;
+		if (fgets(buf, sizeof(buf), fp) != NULL)
+			v = strtoul(buf, NULL, 10);
+		fclose(fp);
+	}
+	return (v <= UINT32_MAX ? (uint32_t)v : 0);
+}
+
+/*
+ * The sizes writes and deallocations should come in to avoid extra work
+ * below (a read-modify-write of a page or a physical sector): the device's
+ * queue limits, or for a file its file system's block size.  Identify
+ * reports them (NPWG, NOWS, NPDG), and hosts align to them.
+ */
+static void
+io_hints(struct namespace *ns, const struct stat *st)
+{
+	if (ns->type == BACKEND_BLOCK) {
+		ns->pref_write = queue_limit(st->st_rdev, "minimum_io_size");
+		ns->opt_write = queue_limit(st->st_rdev, "optimal_io_size");
+		ns->pref_discard = queue_limit(st->st_rdev,
+		    "discard_granularity");
+	} else {
+		ns->pref_write = ns->pref_discard = (uint32_t)st->st_blksize;
+		ns->opt_write = 0;
+	}
 }
 
 /* With O_DIRECT a regular file has its own alignment rule: blocks smaller
@@ -168,6 +212,7 @@ file_open(struct namespace *ns, char *err, size_t errlen)
 	ns->size = size;
 	ns->lba_shift = (uint32_t)__builtin_ctz(bs);
 	ns->vwc = true;		/* the page cache or the disk cache */
+	io_hints(ns, &st);
 	return (0);
 fail:
 	file_close(ns);

@@ -87,6 +87,37 @@ copy_range_blocks(const struct namespace *ns)
 	return ((uint16_t)MINIMUM(n, NVMFD_COPY_RANGE_BLOCKS));
 }
 
+/* A size in bytes as a 0's based count of blocks; -1 if it says nothing
+ * (not more than a block, not a whole number of them, too many). */
+static int
+blocks0(const struct namespace *ns, uint32_t bytes)
+{
+	uint32_t bs = 1u << ns->lba_shift;
+
+	if (bytes <= bs || bytes % bs != 0 || bytes / bs > 65536)
+		return (-1);
+	return ((int)(bytes / bs - 1));
+}
+
+/* NSFEAT.OPTPERF with NPWG/NPWA, NPDG/NPDA and NOWS, where the backend
+ * knows sizes larger than a block (file systems, devices). */
+static void
+io_hint_fields(const struct namespace *ns, uint8_t *d)
+{
+	int pwg = blocks0(ns, ns->pref_write);
+	int pdg = blocks0(ns, ns->pref_discard);
+	int ows = blocks0(ns, ns->opt_write);
+
+	if (pwg < 0)
+		return;
+	d[24] |= 1u << 4;				/* NSFEAT: OPTPERF */
+	put_le16(d + 64, pwg);				/* NPWG */
+	put_le16(d + 66, pwg);				/* NPWA */
+	put_le16(d + 68, pdg < 0 ? 0 : pdg);		/* NPDG */
+	put_le16(d + 70, pdg < 0 ? 0 : pdg);		/* NPDA */
+	put_le16(d + 72, ows < pwg ? pwg : ows);	/* NOWS */
+}
+
 uint16_t
 identify_ns(struct controller *ctrl, uint32_t nsid, uint8_t *d)
 {
@@ -109,6 +140,7 @@ identify_ns(struct controller *ctrl, uint32_t nsid, uint8_t *d)
 	put_le16(d + 40, copy_range_blocks(ns));	/* MSSRL */
 	put_le32(d + 44, NVMFD_COPY_MAX_BLOCKS);	/* MCL */
 	d[48] = NVMFD_COPY_RANGES - 1;			/* MSRC */
+	io_hint_fields(ns, d);
 	d[99] = ns->readonly ? 1 : 0;			/* NSATTR: write protected */
 	memcpy(d + 104, ns->nguid, 16);
 	memcpy(d + 120, ns->eui64, 8);

@@ -104,7 +104,7 @@ grep -q 'keep alive' "$tmp/nvmfd.log" || fail "no \"keep alive\" line in the dae
 say "booting the Linux host VM (guest/linux-host.sh)"
 run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" "$here/guest/linux-host.sh" \
 	"$port" $((port + 1)) "$RAM_NQN" "$RAM_MODEL" "$RAM_SERIAL" "$RAM_SIZE" \
-	"$FILE_NQN" "$FILE_SIZE"
+	"$FILE_NQN" "$FILE_SIZE" "$(stat -c %o "$tmp/disk.img")"
 tr -d '\r' < "$tmp/vm.out" > "$tmp/vm.txt"
 case $vm_rc in
 0) say "guest checks passed" ;;

@@ -135,6 +135,8 @@ ns_init(struct namespace *ns, enum backend_type type, const char *path,
 	ns->size = size;
 	ns->block_size = bs;
 	ns->fd = -1;
+	/* RAM tests watch chunks fill on demand: no background thread. */
+	ns->populate = RAM_POPULATE_LAZY;
 }
 
 static void
@@ -537,6 +539,43 @@ START_TEST(test_ram_first_touch)
 }
 END_TEST
 
+/*
+ * populate: background: a thread fills the namespace with nobody writing;
+ * data written meanwhile stays; closing a namespace the thread is still
+ * filling waits for it to let go (ASan would see a use after unmap).
+ */
+START_TEST(test_ram_background)
+{
+	struct namespace ns;
+	static uint8_t a[4096], b[4096];
+	struct iovec av = { a, sizeof(a) }, bv = { b, sizeof(b) };
+	char err[256];
+	int i;
+
+	ns_init(&ns, BACKEND_RAM, NULL, 16 * MIB, 0);
+	ns.populate = RAM_POPULATE_BACKGROUND;
+	ck_assert_int_eq(namespace_open(&ns, err, sizeof(err)), 0);
+	fill(a, sizeof(a), 7);
+	ck_assert_int_eq(ram_io(&ns, IO_WRITE, 5 * MIB, sizeof(a), &av, 1), 0);
+	for (i = 0; i < 1000 && ram_resident(&ns) < ns.size; i++)
+		usleep(10000);
+	ck_assert_uint_eq(ram_resident(&ns), ns.size);
+	ck_assert(ram_ready(&ns, 0, ns.size));
+	ck_assert_int_eq(ram_io(&ns, IO_READ, 5 * MIB, sizeof(b), &bv, 1), 0);
+	ck_assert(is_pat(b, 0, sizeof(b), 7));
+	ck_assert(all_zero(ns.mem, 4096));
+	ns_fini(&ns);
+
+	for (i = 0; i < 4; i++) {
+		ns_init(&ns, BACKEND_RAM, NULL, 1024 * MIB, 0);
+		ns.populate = RAM_POPULATE_BACKGROUND;
+		ck_assert_int_eq(namespace_open(&ns, err, sizeof(err)), 0);
+		usleep(i * 2000);
+		ns_fini(&ns);
+	}
+}
+END_TEST
+
 /* ------------------------------------------------------------------ file */
 
 static void
@@ -577,6 +616,9 @@ START_TEST(test_file_open)
 	ck_assert_int_eq(stat(tpath("a"), &st), 0);
 	ck_assert_int_eq(st.st_size, 8 * MIB);
 	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	/* Writes and deallocations are best in file system blocks. */
+	ck_assert_uint_eq(ns.pref_write, st.st_blksize);
+	ck_assert_uint_eq(ns.pref_discard, st.st_blksize);
 	ns_fini(&ns);
 	ck_assert_int_eq(ns.fd, -1);
 
@@ -1030,6 +1072,7 @@ backend_suite(void)
 	tc = tcase_create("ram");
 	tcase_add_checked_fixture(tc, ram_setup, ram_teardown);
 	tcase_add_test(tc, test_ram_open);
+	tcase_add_test(tc, test_ram_background);
 	tcase_add_test(tc, test_ram_first_touch);
 	tcase_add_test(tc, test_ram_rw);
 	tcase_add_test(tc, test_ram_write_zeroes);

@@ -5,6 +5,7 @@
 #
 # Steps: 1 discovery ... 7 health logs (smart-log, error-log).
 # Args: PORT NODIGEST_PORT RAM_NQN RAM_MODEL RAM_SERIAL RAM_BYTES FILE_NQN FILE_BYTES
+#       FILE_IO_MIN (the backing file system's block size: NPWG)
 #   PORT           the main port (digests allowed)
 #   NODIGEST_PORT  a port configured with header_digest/data_digest: false
 #
@@ -16,6 +17,7 @@
 echo "guest: started"
 A=10.0.2.2
 P=$1 P_NODGST=$2 RAM=$3 RAM_MODEL=$4 RAM_SERIAL=$5 RAM_BYTES=$6 FILE=$7 FILE_BYTES=$8
+FILE_IO_MIN=${9:-512}
 DISC=nqn.2014-08.org.nvmexpress.discovery
 HOSTNQN=$(cat /etc/nvme/hostnqn)
 step=setup
@@ -174,6 +176,11 @@ connect "$FILE" "$P"
 check_ctrl "$FILE" ""
 check_nsze "$FILE_BYTES"
 echo "FILECTRL=$cntlid $HOSTNQN"
+# NPWG/NOWS: the host aligns its I/O to the file system's blocks.
+iomin=$(cat "/sys/block/${dev#/dev/}/queue/minimum_io_size")
+[ "$iomin" = "$FILE_IO_MIN" ] ||
+	fail "minimum_io_size $iomin, expected $FILE_IO_MIN (NPWG)"
+echo "  minimum_io_size $iomin (NPWG)"
 check "4 file: fio 4k randwrite + verify (16M at 16M)"
 run_fio file4k "$dev" --rw=randwrite --bs=4k --offset=16M --size=16M
 check "4 file: 1 MiB pattern at 4 MiB"
