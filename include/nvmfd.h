@@ -28,6 +28,7 @@
 #include "nvme-tcp.h"
 #include "hmap.h"
 #include "auth.h"
+#include "reservation.h"
 
 struct event_base;
 struct event;
@@ -184,6 +185,10 @@ struct namespace {
 	 * NPWG, NOWS, NPDG): preferred write and deallocate granularity,
 	 * optimal write size. */
 	uint32_t	pref_write, opt_write, pref_discard;
+	/* Reservations (reservation.c): the type held, 0 for none, read by
+	 * the I/O path without a lock; the rest under resv->mtx. */
+	_Atomic uint8_t	resv_rtype;
+	struct ns_resv	*resv;
 };
 TAILQ_HEAD(namespace_list, namespace);
 
@@ -263,6 +268,7 @@ struct config {
 	char		*nbd_socket;	/* NBD listeners */
 	char		*nbd_address;
 	char		*nbd_port;
+	char		*state_dir;	/* reservation state files, or NULL */
 };
 
 /* config.c */
@@ -808,6 +814,15 @@ struct controller {
 	uint32_t	features[16];	/* plain stored values, by FID */
 	struct nvmf_cmd	*aer[NVMFD_AERL + 1];
 	int		naer;
+	/* Reservation notices (resv-log.c) */
+	uint8_t		resv_mask[NVMFD_MAX_NSID + 1];	/* by NSID */
+	uint64_t	resv_log_count;
+	struct resv_log_entry {
+		uint64_t count;
+		uint32_t nsid;
+		uint8_t	type;
+	}		resv_log[RESV_LOG_DEPTH];
+	int		resv_nlog;
 	uint32_t	changed_ns[1024];
 	int		nchanged_ns;	/* -1 overflow: report 0xffffffff */
 	bool		vwc_enabled;
@@ -886,6 +901,9 @@ void	discovery_changed(void);
 
 /* io.c: NVM command set */
 void	io_dispatch(struct nvmf_cmd *);
+/* The command's data into a pool buffer, then ready(). */
+void	io_fetch_params(struct nvmf_cmd *, size_t len,
+	    void (*ready)(struct nvmf_cmd *));
 
 /* ctl-out.c: structured command output, rendered as tables or JSON */
 struct out;

@@ -206,6 +206,11 @@ config_write(const struct config *cf, FILE *fp, bool secrets)
 	fprintf(fp, "max_discovery_controllers: %u\n",
 	    cf->max_disc_controllers);
 	fprintf(fp, "max_connections: %u\n", cf->max_connections);
+	if (cf->state_dir) {
+		fprintf(fp, "state_dir: ");
+		yq(fp, cf->state_dir);
+		fputc('\n', fp);
+	}
 	if (cf->ctl_socket || cf->ctl_group || cf->ctl_ro_socket) {
 		fprintf(fp, "control:\n");
 		if (cf->ctl_socket) {

@@ -1619,7 +1619,7 @@ parse_root(struct ctx *c, yaml_node_t *root)
 {
 	enum { R_WORKERS, R_POLL, R_MDTS, R_MAXCTRL, R_MAXDISC, R_MAXCONN,
 	    R_PORTS, R_SUBSYS, R_REFERRALS, R_CONTROL, R_HOST, R_METRICS,
-	    R_N };
+	    R_STATE, R_N };
 	struct field f[R_N] = {
 		[R_WORKERS] = { "workers" }, [R_POLL] = { "poll_us" },
 		[R_MDTS] = { "mdts" },
@@ -1629,6 +1629,7 @@ parse_root(struct ctx *c, yaml_node_t *root)
 		[R_PORTS] = { "ports" }, [R_SUBSYS] = { "subsystems" },
 		[R_REFERRALS] = { "referrals" }, [R_CONTROL] = { "control" },
 		[R_HOST] = { "host" }, [R_METRICS] = { "metrics" },
+		[R_STATE] = { "state_dir" },
 	};
 	struct config *cfg = c->cfg;
 	char path[64], d[64];
@@ -1678,6 +1679,18 @@ parse_root(struct ctx *c, yaml_node_t *root)
 		    &v) == -1)
 			return (-1);
 		cfg->max_connections = v;
+	}
+	if (f[R_STATE].val != NULL) {
+		const char *dir;
+
+		if (get_string(c, "", &f[R_STATE], &dir) == -1)
+			return (-1);
+		if (dir[0] != '/' || strlen(dir) > 1024)
+			return (fail(c, f[R_STATE].val, "", "state_dir",
+			    "must be an absolute path of at most 1024 "
+			    "characters, got \"%.64s\"", dir));
+		if ((cfg->state_dir = strdup(dir)) == NULL)
+			return (fail_oom(c, f[R_STATE].val, "", "state_dir"));
 	}
 	if (f[R_CONTROL].val != NULL &&
 	    parse_control(c, f[R_CONTROL].val) == -1)
@@ -1912,6 +1925,7 @@ config_free(struct config *cfg)
 	free(cfg->ctl_socket);
 	free(cfg->ctl_group);
 	free(cfg->ctl_ro_socket);
+	free(cfg->state_dir);
 	free(cfg->path);
 	free(cfg);
 }

@@ -429,6 +429,28 @@ admin_aer(struct nvmf_cmd *cmd)
 
 /* ---------------------------------------------------------- features */
 
+/* Reservation Notification Mask (82h) and Reservation Persistence (83h):
+ * per namespace, so they take the command's NSID. */
+static uint16_t
+feat_resv(struct nvmf_cmd *cmd, uint8_t fid, bool set, uint32_t *v)
+{
+	struct controller *ctrl = cmd->qp->ctrl;
+	uint32_t nsid = cmd->sqe.nsid;
+	struct namespace *ns;
+
+	if (ctrl->subsys == NULL)
+		return (NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+	if (fid == NVME_FEAT_RESV_MASK)
+		return (set ? resv_mask_set(ctrl, nsid, *v) :
+		    resv_mask_get(ctrl, nsid, v));
+	if ((ns = namespace_find(ctrl->subsys, nsid)) == NULL ||
+	    ns->resv == NULL)
+		return (NVME_SC_INVALID_NS | NVME_DNR >> 1);
+	if (set && (*v & ~1u))
+		return (NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+	return (set ? resv_set_ptpl(ns, *v & 1) : resv_get_ptpl(ns, v));
+}
+
 static void
 admin_set_features(struct nvmf_cmd *cmd)
 {
@@ -463,6 +485,10 @@ admin_set_features(struct nvmf_cmd *cmd)
 		ctrl->kato_ms = v;
 		kato_arm(ctrl);
 		break;
+	case NVME_FEAT_RESV_MASK:
+	case NVME_FEAT_RESV_PERSIST:
+		cmd_complete_status(cmd, feat_resv(cmd, fid, true, &v));
+		return;
 	case NVME_FEAT_VOLATILE_WC:
 		/* Only where Identify says there is a cache to switch. */
 		if (ctrl->subsys == NULL || !subsystem_has_vwc(ctrl->subsys))
@@ -508,6 +534,20 @@ admin_get_features(struct nvmf_cmd *cmd)
 	case NVME_FEAT_KATO:
 		v = ctrl->kato_ms;
 		break;
+	case NVME_FEAT_RESV_MASK:
+	case NVME_FEAT_RESV_PERSIST: {
+		uint16_t sc = sel == 3 ? 0 : feat_resv(cmd, fid, false, &v);
+
+		if (sc != 0) {
+			cmd_complete_status(cmd, sc);
+			return;
+		}
+		if (sel == 3)
+			v = 1u << 1 | 1u << 2;	/* per namespace, changeable */
+		cmd->cqe.dw0 = v;
+		cmd_complete_status(cmd, NVME_SC_SUCCESS);
+		return;
+	}
 	case NVME_FEAT_VOLATILE_WC:
 		if (ctrl->subsys == NULL || !subsystem_has_vwc(ctrl->subsys))
 			goto invalid;

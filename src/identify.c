@@ -53,9 +53,10 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	}
 	put_le16(d + 514, port->max_queue_depth);	/* MAXCMD */
 	put_le32(d + 516, ss ? NVMFD_MAX_NSID : 0);	/* NN */
-	/* ONCS: Compare, Dataset Management, Write Zeroes, Verify, Copy. */
-	put_le16(d + 520, ss ? (1u << 0 | 1u << 2 | 1u << 3 | 1u << 7 |
-	    1u << 8) : 0);
+	/* ONCS: Compare, Dataset Management, Write Zeroes, Reservations,
+	 * Verify, Copy. */
+	put_le16(d + 520, ss ? (1u << 0 | 1u << 2 | 1u << 3 | 1u << 5 |
+	    1u << 7 | 1u << 8) : 0);
 	put_le16(d + 534, ss ? 1u << 0 : 0);		/* OCFS: Copy format 0 */
 	d[525] = ss && subsystem_has_vwc(ss) ? 1 : 0;	/* VWC */
 	/* SGLS: supported, SGL offset for in-capsule data. */
@@ -134,6 +135,9 @@ identify_ns(struct controller *ctrl, uint32_t nsid, uint8_t *d)
 	d[25] = 0;					/* NLBAF: one format */
 	d[26] = 0;					/* FLBAS */
 	d[30] = 1;					/* NMIC: shared */
+	/* RESCAP: IEKEY, all six types, and PTPL where there is a state
+	 * file to keep it in. */
+	d[31] = 0xfe | (ns->resv && ns->resv->path ? 1 : 0);
 	/* DLFEAT: deallocated blocks read as zeroes where that is certain
 	 * (RAM, and files with punched holes); a device's discard may not. */
 	d[33] = ns->type == BACKEND_BLOCK ? 0 : (1u << 3 | 1);

@@ -1,10 +1,11 @@
 /*
  * NVM command set on I/O queues (worker loops): Read, Write, Flush, Write
- * Zeroes, Dataset Management, Compare, Verify, Copy.  RAM namespaces are served in place:
- * reads send straight from namespace memory and writes land there directly,
- * once the backend has populated that part (ram_ready/ram_data); before that,
- * they take the generic path below.  Other backends get a pool buffer and an
- * asynchronous request.
+ * Zeroes, Dataset Management, Compare, Verify, Copy, and the reservation
+ * commands (reservation.c), which also decide who may run the others.
+ * RAM namespaces are served in place: reads send straight from namespace
+ * memory and writes land there directly, once the backend has populated
+ * that part (ram_ready/ram_data); before that, they take the generic path
+ * below.  Other backends get a pool buffer and an asynchronous request.
  */
 #include "config.h"
 
@@ -231,7 +232,7 @@ io_write_zeroes(struct nvmf_cmd *cmd)
 
 /* Commands whose data are parameters (ranges, descriptors, the data to
  * compare): into a buffer, then ready(). */
-static void
+void
 io_fetch_params(struct nvmf_cmd *cmd, size_t len,
     void (*ready)(struct nvmf_cmd *))
 {
@@ -515,6 +516,7 @@ void
 io_dispatch(struct nvmf_cmd *cmd)
 {
 	struct controller *ctrl = cmd->qp->ctrl;
+	uint16_t sc;
 
 	if ((cmd->ns = namespace_find(ctrl->subsys, cmd->sqe.nsid)) == NULL) {
 		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_NS));
@@ -522,6 +524,13 @@ io_dispatch(struct nvmf_cmd *cmd)
 	}
 	ns_hold(cmd->ns);	/* released with the command */
 	cmd->start_ns = cur_loop->now;
+	/* No reservation (the usual case): one atomic load, no lock. */
+	if (atomic_load_explicit(&cmd->ns->resv_rtype,
+	    memory_order_acquire) != RESV_NONE &&
+	    (sc = resv_check_slow(cmd)) != 0) {
+		cmd_complete_status(cmd, sc);
+		return;
+	}
 	switch (cmd->sqe.opc) {
 	case NVME_CMD_READ:
 		io_read(cmd);
@@ -546,6 +555,12 @@ io_dispatch(struct nvmf_cmd *cmd)
 		break;
 	case NVME_CMD_COPY:
 		io_copy(cmd);
+		break;
+	case NVME_CMD_RESV_REGISTER:
+	case NVME_CMD_RESV_REPORT:
+	case NVME_CMD_RESV_ACQUIRE:
+	case NVME_CMD_RESV_RELEASE:
+		resv_dispatch(cmd);
 		break;
 	default:
 		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_OPCODE));

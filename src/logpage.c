@@ -94,7 +94,8 @@ log_cmd_effects(uint8_t *p)
 	};
 	static const uint8_t io[] = {
 		NVME_CMD_FLUSH, NVME_CMD_READ, NVME_CMD_COMPARE,
-		NVME_CMD_VERIFY,
+		NVME_CMD_VERIFY, NVME_CMD_RESV_REGISTER, NVME_CMD_RESV_REPORT,
+		NVME_CMD_RESV_ACQUIRE, NVME_CMD_RESV_RELEASE,
 	};
 	static const uint8_t io_lbcc[] = {
 		NVME_CMD_WRITE, NVME_CMD_WRITE_ZEROES, NVME_CMD_DSM,
@@ -154,6 +155,12 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint32_t nsid, uint64_t off,
 		case NVME_LOG_CMD_EFFECTS:
 			size = log_cmd_effects(page);
 			break;
+		case NVME_LOG_RESV_NOTICE:
+			/* Reading takes the oldest notice off the queue. */
+			if (off == 0)
+				resv_log_page(ctrl, page);
+			size = 64;
+			break;
 		default:
 			free(page);
 			return (NVME_SC_INVALID_LOG_PAGE | NVME_DNR >> 1);
@@ -173,5 +180,8 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint32_t nsid, uint64_t off,
 	if (lid == NVME_LOG_CHANGED_NS)
 		ctrl->nchanged_ns = 0;
 	ctrl_log_read(ctrl, lid, rae);
+	/* More notices queued: the host hears of the next one. */
+	if (lid == NVME_LOG_RESV_NOTICE && !rae && ctrl->resv_nlog > 0)
+		ctrl_event(ctrl, NVME_AER_RESV_LOG);
 	return (NVME_SC_SUCCESS);
 }

@@ -153,6 +153,7 @@ void
 namespace_free(struct namespace *ns)
 {
 	namespace_close(ns);
+	resv_detach(ns);
 	free(ns->inflight);
 	free(ns->stats);
 	free(ns->path);
@@ -205,6 +206,9 @@ ns_publish(struct subsystem *ss, struct namespace *ns, char *err, size_t errlen)
 	    (ns->stats = calloc(nloops(), sizeof(*ns->stats))) == NULL)
 		goto nomem;
 	if (ns->ops == NULL && namespace_open(ns, err, errlen) != 0)
+		return (-1);
+	if (resv_attach(ns, running_config ? running_config->state_dir : NULL,
+	    err, errlen) != 0)
 		return (-1);
 	ns->subsys = ss;
 	if (!ns->published) {

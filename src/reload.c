@@ -260,6 +260,9 @@ config_apply(struct config *running, struct config *next, char *err,
 	    strcmp(next->metrics_address, running->metrics_address) != 0)
 		log_warnx("reload: workers, poll_us, mdts and metrics change "
 		    "only at restart");
+	if ((next->state_dir == NULL) != (running->state_dir == NULL) ||
+	    (next->state_dir && strcmp(next->state_dir, running->state_dir)))
+		log_warnx("reload: state_dir changes only at restart");
 	running->max_controllers = next->max_controllers;
 	running->max_disc_controllers = next->max_disc_controllers;
 	running->max_connections = next->max_connections;

@@ -992,8 +992,8 @@ def _(env):
         return q.cmd(NVM_COPY, nsid=1, data_out=desc, cdw10=dst, cdw11=0,
                      cdw12=(nr - 1) | fmt << 8, inline=len(desc) <= 1024)
     expect_status(copy(copy_desc([(lba, 1)]), 1, fmt=1), 0x02)
-    expect_status(copy(copy_desc([(lba, 1)] * 129), 129), 0x83)
-    expect_status(copy(copy_desc([(0, env.mdts // BS + 1)]), 1), 0x83)
+    expect_status(copy(copy_desc([(lba, 1)] * 129), 129), 0x83, sct=1)
+    expect_status(copy(copy_desc([(0, env.mdts // BS + 1)]), 1), 0x83, sct=1)
     expect_status(copy(copy_desc([(env.ns_blocks - 1, 2)]), 1), 0x80)
     expect_status(copy(copy_desc([(lba, 8)]), 1, dst=env.ns_blocks - 4),
                   0x80)
