@@ -184,6 +184,21 @@ START_TEST(test_poll_off)
 }
 END_TEST
 
+/* Reservation state files: an absolute directory, or none. */
+START_TEST(test_state_dir)
+{
+	struct config *cfg = LOAD_OK("state_dir: /var/lib/nvmfd/state\n"
+	    "ports:\n"
+	    "  - address: 127.0.0.1\n");
+
+	ck_assert_str_eq(cfg->state_dir, "/var/lib/nvmfd/state");
+	config_free(cfg);
+	EXPECT_ERR("state_dir: state\n", 1, 12, "state_dir",
+	    "must be an absolute path");
+	EXPECT_ERR("state_dir: [a]\n", 1, 12, "state_dir", NULL);
+}
+END_TEST
+
 START_TEST(test_minimal_defaults)
 {
 	struct config *cfg;
@@ -1273,6 +1288,7 @@ config_suite(void)
 	tcase_add_test(tc, test_default);
 	tcase_add_test(tc, test_minimal_defaults);
 	tcase_add_test(tc, test_poll_off);
+	tcase_add_test(tc, test_state_dir);
 	tcase_add_test(tc, test_full);
 	tcase_add_test(tc, test_example_conf);
 	tcase_add_test(tc, test_ok_distinct_ports);
