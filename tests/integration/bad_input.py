@@ -1001,6 +1001,76 @@ def _(env):
     expect_ok(copy(copy_desc([(lba, 8)]), 1, dst=lba), "Copy onto itself")
 
 
+# =================================================================== reservations
+
+RESV_REGISTER, RESV_REPORT, RESV_ACQUIRE, RESV_RELEASE = 0x0D, 0x0E, 0x11, 0x15
+
+
+def resv_keys(crkey, other=0):
+    return struct.pack("<QQ", crkey, other)
+
+
+@case("Reservations: bad RTYPE, bad action, wrong key, no reservation left")
+def _(env):
+    a, q = env.pair()
+    key = random.getrandbits(63) | 1
+
+    def reg(action, data, cptpl=0, **kw):
+        return q.cmd(RESV_REGISTER, nsid=1, data_out=data,
+                     cdw10=action | cptpl << 30, **kw)
+    expect_ok(reg(0, resv_keys(0, key)), "register")
+    for rtype in (0, 7, 0x80, 0xFF):
+        expect_status(q.cmd(RESV_ACQUIRE, nsid=1, data_out=resv_keys(key),
+                            cdw10=rtype << 8), 0x02)
+    for action in (3, 7):
+        expect_status(q.cmd(RESV_ACQUIRE, nsid=1, data_out=resv_keys(key),
+                            cdw10=action | 1 << 8), 0x02)
+        expect_status(reg(action, resv_keys(key, key + 1)), 0x02)
+    expect_status(q.cmd(RESV_RELEASE, nsid=1, data_out=resv_keys(key),
+                        cdw10=2 | 1 << 8), 0x02)
+    expect_status(reg(0, resv_keys(0, key), cptpl=1), 0x02)   # reserved
+    expect_status(reg(0, resv_keys(0, key), cptpl=3), 0x02)   # no state_dir
+    expect_status(reg(0, resv_keys(0, 0)), 0x02)               # key 0
+    # Wrong keys: Reservation Conflict, without DNR.
+    expect_status(reg(0, resv_keys(0, key ^ 2)), 0x83, dnr=False)
+    expect_status(q.cmd(RESV_ACQUIRE, nsid=1, data_out=resv_keys(key ^ 2),
+                        cdw10=1 << 8), 0x83, dnr=False)
+    expect_status(reg(1, resv_keys(key ^ 2)), 0x83, dnr=False)
+    # A reservation taken and released again: writes work afterwards.
+    expect_ok(q.cmd(RESV_ACQUIRE, nsid=1, data_out=resv_keys(key),
+                    cdw10=1 << 8), "acquire")
+    expect_ok(q.cmd(RESV_RELEASE, nsid=1, data_out=resv_keys(key),
+                    cdw10=1 << 8), "release")
+    expect_ok(reg(1, resv_keys(key)), "unregister")
+    cpl = q.cmd(RESV_REPORT, nsid=1, read_len=64, cdw10=15, cdw11=1)
+    expect_ok(cpl, "report")
+    check(cpl.data[4] == 0, "a reservation is left")
+
+
+@case("Reservations: short data buffer, data by R2T, Report lengths")
+def _(env):
+    a, q = env.pair()
+    key = random.getrandbits(63) | 1
+    for opc in (RESV_REGISTER, RESV_ACQUIRE):
+        for n in (0, 8, 15):
+            expect_status(q.cmd(opc, nsid=1, data_out=b"\xff" * n,
+                                cdw10=1 << 8), 0x0F)
+    expect_status(q.cmd(RESV_RELEASE, nsid=1, data_out=b"\xff" * 7), 0x0F)
+    expect_status(q.cmd(RESV_REGISTER, nsid=1, data_out=b"\0" * 8192,
+                        inline=False), 0x0F)
+    # Keys by R2T/H2CData instead of in the capsule.
+    expect_ok(q.cmd(RESV_REGISTER, nsid=1, data_out=resv_keys(0, key),
+                    inline=False), "register by R2T")
+    expect_status(q.cmd(RESV_REPORT, nsid=1, read_len=64, cdw10=0xFFFFFFFF,
+                        cdw11=1), 0x0F)              # NUMD past the buffer
+    expect_status(q.cmd(RESV_REPORT, nsid=1, read_len=64, cdw10=15), 0x18)
+    cpl = q.cmd(RESV_REPORT, nsid=1, read_len=4, cdw10=0, cdw11=1)
+    expect_ok(cpl, "a 4-byte report")
+    check(len(cpl.data) == 4, f"{len(cpl.data)} bytes for NUMD 0")
+    expect_ok(q.cmd(RESV_REGISTER, nsid=1, data_out=resv_keys(key),
+                    cdw10=1), "unregister")
+
+
 # =================================================================== set-up time
 
 @case("connection that never sends ICReq is closed after the set-up time")
