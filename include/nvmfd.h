@@ -115,10 +115,12 @@ TAILQ_HEAD(port_list, port);
 
 enum backend_type { BACKEND_RAM, BACKEND_FILE, BACKEND_BLOCK };
 
-/* One cache line per loop: written only by that loop's thread. */
+/* One cache line per loop: written only by that loop's thread.  Commands
+ * count in the half of the namespace's epoch they started in, so Preempt
+ * and Abort can wait for those that started before it (registry.c). */
 struct ns_inflight {
-	atomic_uint	n;
-	char		pad[60];
+	atomic_uint	n[2];
+	char		pad[56];
 };
 
 /*
@@ -189,6 +191,7 @@ struct namespace {
 	 * the I/O path without a lock; the rest under resv->mtx. */
 	_Atomic uint8_t	resv_rtype;
 	struct ns_resv	*resv;
+	atomic_uint	epoch;		/* bumped by Preempt and Abort */
 };
 TAILQ_HEAD(namespace_list, namespace);
 
@@ -377,8 +380,13 @@ void	registry_stop(struct config *);
 int	ns_publish(struct subsystem *, struct namespace *, char *err, size_t);
 void	ns_unpublish(struct namespace *);
 void	namespace_free(struct namespace *);
-void	ns_hold(struct namespace *);
-void	ns_release(struct namespace *);
+/* Count a command in; returns the epoch half to count it out with. */
+unsigned ns_hold(struct namespace *);
+void	ns_release(struct namespace *, unsigned epoch);
+/* Start a new epoch; the old half's count, summed over loops, goes to 0
+ * once every command counted in before has been counted out. */
+unsigned ns_epoch_next(struct namespace *);
+unsigned ns_epoch_count(struct namespace *, unsigned epoch);
 void	ns_account(struct namespace *, uint8_t opc, uint64_t bytes,
 	    uint16_t status, uint64_t lat_ns);
 void	ns_stats_sum(struct namespace *, struct ns_stats *);
@@ -502,6 +510,7 @@ struct nvmf_cmd {
 	/* backend request */
 	struct nvmf_io	io;
 	struct namespace *ns;
+	unsigned	ns_epoch;	/* see ns_hold() */
 	uint64_t	start_ns;
 
 	/* transmit */

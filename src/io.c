@@ -522,7 +522,7 @@ io_dispatch(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_NS));
 		return;
 	}
-	ns_hold(cmd->ns);	/* released with the command */
+	cmd->ns_epoch = ns_hold(cmd->ns);	/* released with the command */
 	cmd->start_ns = cur_loop->now;
 	/* No reservation (the usual case): one atomic load, no lock. */
 	if (atomic_load_explicit(&cmd->ns->resv_rtype,

@@ -41,32 +41,54 @@ nloops(void)
 }
 
 /*
- * This loop's in-flight count of ns, plus d.  Single writer: a plain load
- * and store, no locked instruction.  Namespaces opened outside the registry
- * (unit tests) are not counted.
+ * This loop's in-flight count of ns in epoch half e, plus d.  Single
+ * writer: a plain load and store, no locked instruction.  Namespaces opened
+ * outside the registry (unit tests) are not counted.
  */
 static void
-ns_inflight_add(struct namespace *ns, unsigned d)
+ns_inflight_add(struct namespace *ns, unsigned e, unsigned d)
 {
 	atomic_uint *n;
 
 	if (ns->inflight == NULL)
 		return;
-	n = &ns->inflight[loop_slot()].n;
+	n = &ns->inflight[loop_slot()].n[e];
 	atomic_store_explicit(n, atomic_load_explicit(n, memory_order_relaxed) + d,
 	    memory_order_release);
 }
 
-void
+unsigned
 ns_hold(struct namespace *ns)
 {
-	ns_inflight_add(ns, 1);
+	unsigned e = atomic_load_explicit(&ns->epoch, memory_order_acquire) & 1;
+
+	ns_inflight_add(ns, e, 1);
+	return (e);
 }
 
 void
-ns_release(struct namespace *ns)
+ns_release(struct namespace *ns, unsigned e)
 {
-	ns_inflight_add(ns, -1u);
+	ns_inflight_add(ns, e, -1u);
+}
+
+unsigned
+ns_epoch_next(struct namespace *ns)
+{
+	return (atomic_fetch_add(&ns->epoch, 1) & 1);
+}
+
+unsigned
+ns_epoch_count(struct namespace *ns, unsigned e)
+{
+	unsigned sum = 0;
+
+	if (ns->inflight == NULL)
+		return (0);
+	for (int i = 0; i < nloops(); i++)
+		sum += atomic_load_explicit(&ns->inflight[i].n[e],
+		    memory_order_acquire);
+	return (sum);
 }
 
 /* Per-loop statistics, summed when read (cmd-*.c). */
@@ -140,12 +162,7 @@ ns_stats_sum(struct namespace *ns, struct ns_stats *sum)
 static bool
 ns_idle(struct namespace *ns)
 {
-	unsigned sum = 0;
-
-	for (int i = 0; i < nloops(); i++)
-		sum += atomic_load_explicit(&ns->inflight[i].n,
-		    memory_order_acquire);
-	return (sum == 0);
+	return (ns_epoch_count(ns, 0) + ns_epoch_count(ns, 1) == 0);
 }
 
 /* Close and free a namespace nobody can reach any more. */

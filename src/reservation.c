@@ -5,10 +5,12 @@
  * PTPL is on, and only then makes it current; notices go to the main loop,
  * which owns the controllers (resv-log.c).
  *
- * Preempt and Abort preempts like Preempt.  Commands of the preempted hosts
- * that already passed the reservation check (executing in the backend, or a
- * write whose data is still arriving) complete normally, as NVMe permits;
- * every command they send after the preemption gets Reservation Conflict.
+ * Preempt and Abort preempts like Preempt, then waits: it completes only
+ * once every command that started on the namespace before it (in the
+ * backend, or a write whose data is still arriving) has completed, so when
+ * the host sees it done, nothing the preempted hosts sent earlier can still
+ * land.  Those commands are not cut short; every command the preempted
+ * hosts send after the preemption gets Reservation Conflict.
  */
 #include "config.h"
 
@@ -19,10 +21,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "nvmfd.h"
 #include "reservation.h"
 
 #define DNR(sc)	((sc) | NVME_DNR >> 1)
+#define DRAIN_POLL_US		1000
+#define DRAIN_MAX_NS		(30ull * 1000000000)
 
 /* CDW10 fields */
 #define RESV_ACTION(cdw10)	((cdw10) & 0x7)
@@ -432,6 +438,89 @@ resv_check_slow(struct nvmf_cmd *cmd)
 	return (ok ? 0 : NVME_SC_RESV_CONFLICT);
 }
 
+/*
+ * Preempt and Abort's wait.  One at a time per namespace: a second waits
+ * for the first.  Then the namespace's epoch moves on (this command counts
+ * in the new half), every worker runs one turn (a command that read the old
+ * epoch has counted itself in by then), and the old half drains.
+ */
+struct resv_drain {
+	struct nvmf_cmd	*cmd;
+	struct event	*timer;
+	atomic_int	turns;		/* workers yet to run a turn */
+	unsigned	old;		/* epoch half to drain */
+	bool		started;
+	uint64_t	deadline;
+};
+
+static void
+drain_turn_msg(void *arg)
+{
+	struct resv_drain *d = arg;
+
+	atomic_fetch_sub(&d->turns, 1);
+}
+
+static void
+drain_start(struct resv_drain *d)
+{
+	struct namespace *ns = d->cmd->ns;
+
+	d->started = true;
+	d->old = ns_epoch_next(ns);
+	ns_release(ns, d->cmd->ns_epoch);
+	d->cmd->ns_epoch = ns_hold(ns);
+	atomic_init(&d->turns, loops_count());
+	for (int i = 0; i < loops_count(); i++)
+		loop_post(loop_worker(i), drain_turn_msg, d);
+}
+
+static void
+drain_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct resv_drain *d = arg;
+	struct namespace *ns = d->cmd->ns;
+	struct timeval tv = { 0, DRAIN_POLL_US };
+	bool idle = false;
+
+	if (!d->started &&
+	    atomic_compare_exchange_strong(&ns->resv->draining, &idle, true))
+		drain_start(d);
+	if (!d->started || atomic_load(&d->turns) > 0 ||
+	    (ns_epoch_count(ns, d->old) > 0 && now_ns() < d->deadline)) {
+		evtimer_add(d->timer, &tv);
+		return;
+	}
+	if (ns_epoch_count(ns, d->old) > 0)
+		log_warnx("namespace %u: preempt and abort: %u earlier "
+		    "command(s) still running after %llu s; completing it",
+		    ns->nsid, ns_epoch_count(ns, d->old),
+		    DRAIN_MAX_NS / 1000000000);
+	atomic_store(&ns->resv->draining, false);
+	cmd_complete_status(d->cmd, NVME_SC_SUCCESS);
+	event_free(d->timer);
+	free(d);
+	loop_finish_turn(cur_loop);
+}
+
+static void
+resv_drain(struct nvmf_cmd *cmd)
+{
+	struct resv_drain *d;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL ||
+	    (d->timer = evtimer_new(cur_loop->base, drain_poll, d)) == NULL) {
+		free(d);
+		log_warnx("namespace %u: preempt and abort: out of memory; "
+		    "completing it without waiting", cmd->ns->nsid);
+		cmd_complete_status(cmd, NVME_SC_SUCCESS);
+		return;
+	}
+	d->cmd = cmd;
+	d->deadline = now_ns() + DRAIN_MAX_NS;
+	drain_poll(-1, 0, d);
+}
+
 /* Data of Register (CRKEY, NRKEY), Acquire (CRKEY, PRKEY), Release (CRKEY) */
 static size_t
 resv_data_len(uint8_t opc)
@@ -473,7 +562,11 @@ resv_data_ready(struct nvmf_cmd *cmd)
 	pthread_mutex_unlock(&r->mtx);
 	if (nt.n > 0)
 		resv_log_post(ns->subsys->nqn, ns->nsid, &nt);
-	cmd_complete_status(cmd, sc);
+	if (sc == NVME_SC_SUCCESS && cmd->sqe.opc == NVME_CMD_RESV_ACQUIRE &&
+	    RESV_ACTION(cdw10) == 2)
+		resv_drain(cmd);
+	else
+		cmd_complete_status(cmd, sc);
 }
 
 static void

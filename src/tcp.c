@@ -783,7 +783,7 @@ cmd_release(struct nvmf_cmd *cmd)
 		cmd->buf2 = NULL;
 	}
 	if (cmd->ns != NULL) {
-		ns_release(cmd->ns);
+		ns_release(cmd->ns, cmd->ns_epoch);
 		cmd->ns = NULL;
 	}
 	cmd->busy = false;

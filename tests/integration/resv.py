@@ -6,7 +6,8 @@ nvmf_client.py, A with two controllers.
 first: Identify (ONCS, RESCAP); Report needs EDS; register, the access of
 holder, registrant and other host for reads and writes under each of the
 six types, a second controller of A sharing A's registration; preempt and
-abort, with A's notification (AER and log page 80h); the notification mask
+abort, which waits for A's earlier write, with A's notification (AER and
+log page 80h); the notification mask
 and the persistence features; bad fields.  It ends with PTPL on, B holding
 a Write Exclusive reservation and C registered.
 restarted: after nvmfd was killed (SIGKILL) and started again, the same
@@ -22,7 +23,7 @@ import uuid
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nvmf_client import open_admin, open_io  # noqa: E402
+from nvmf_client import Timeout, open_admin, open_io  # noqa: E402
 
 BS = 512
 NSID = 1
@@ -183,7 +184,20 @@ def first(a):
         def t_preempt():
             ok(A.acquire(0, 1, KEYS["A"]), "A takes write exclusive")
             aer = A.adm.submit(ADM_AER)
-            ok(B.acquire(2, 1, KEYS["B"], KEYS["A"]), "B preempts and aborts")
+            # A write of A's waits for its data (R2T) across the preemption:
+            # Preempt and Abort completes only after it.
+            w = A.io.submit(0x01, nsid=NSID, data_out=b"\xa5" * 8 * BS,
+                            inline=False, **A.io.rw_fields(64, 8))
+            pa = B.io.submit(ACQUIRE, nsid=NSID, cdw10=2 | 1 << 8,
+                             data_out=struct.pack("<QQ", KEYS["B"], KEYS["A"]))
+            try:
+                cpl = B.io.wait(pa, timeout=0.5)
+                raise AssertionError(f"preempt and abort done ({cpl}) while "
+                                     "an earlier write waits for its data")
+            except Timeout:
+                pass
+            ok(A.io.wait(w), "A's earlier write")
+            ok(B.io.wait(pa), "B preempts and aborts")
             cpl = A.adm.wait(aer)
             if not cpl.ok or cpl.dw0 != AER_RESV:
                 raise AssertionError(f"AER {cpl}")
