@@ -23,7 +23,7 @@ import uuid
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from nvmf_client import Timeout, open_admin, open_io  # noqa: E402
+from nvmf_client import R2T, Timeout, open_admin, open_io  # noqa: E402
 
 BS = 512
 NSID = 1
@@ -188,6 +188,7 @@ def first(a):
             # Preempt and Abort completes only after it.
             w = A.io.submit(0x01, nsid=NSID, data_out=b"\xa5" * 8 * BS,
                             inline=False, **A.io.rw_fields(64, 8))
+            r2t = A.io.expect_pdu(R2T)      # admitted, waiting for data
             pa = B.io.submit(ACQUIRE, nsid=NSID, cdw10=2 | 1 << 8,
                              data_out=struct.pack("<QQ", KEYS["B"], KEYS["A"]))
             try:
@@ -196,6 +197,7 @@ def first(a):
                                      "an earlier write waits for its data")
             except Timeout:
                 pass
+            A.io._answer_r2t(r2t)
             ok(A.io.wait(w), "A's earlier write")
             ok(B.io.wait(pa), "B preempts and aborts")
             cpl = A.adm.wait(aer)
