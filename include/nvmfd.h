@@ -191,7 +191,8 @@ struct namespace {
 	 * the I/O path without a lock; the rest under resv->mtx. */
 	_Atomic uint8_t	resv_rtype;
 	struct ns_resv	*resv;
-	atomic_uint	epoch;		/* bumped by Preempt and Abort */
+	atomic_uint	epoch;		/* moved on by ns_drain() */
+	atomic_bool	drain_busy;
 };
 TAILQ_HEAD(namespace_list, namespace);
 
@@ -387,6 +388,10 @@ void	ns_release(struct namespace *, unsigned epoch);
  * once every command counted in before has been counted out. */
 unsigned ns_epoch_next(struct namespace *);
 unsigned ns_epoch_count(struct namespace *, unsigned epoch);
+/* ns-drain.c: done(arg) on this loop once every command that started on
+ * the namespace before this call has completed, own[] (at most 2) aside. */
+void	ns_drain(struct namespace *, struct nvmf_cmd **own, int nown,
+	    void (*done)(void *), void *arg);
 void	ns_account(struct namespace *, uint8_t opc, uint64_t bytes,
 	    uint16_t status, uint64_t lat_ns);
 void	ns_stats_sum(struct namespace *, struct ns_stats *);

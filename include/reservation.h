@@ -12,7 +12,6 @@
 #define NVMFD_RESERVATION_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -79,7 +78,6 @@ struct ns_resv {
 	pthread_mutex_t	mtx;
 	struct resv_state st;
 	char		*path;		/* state file; NULL: PTPL not offered */
-	atomic_bool	draining;	/* a Preempt and Abort is waiting */
 };
 
 enum resv_role { RESV_ROLE_OTHER, RESV_ROLE_REGISTRANT, RESV_ROLE_HOLDER };

@@ -21,14 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/event.h>
-
 #include "nvmfd.h"
 #include "reservation.h"
 
 #define DNR(sc)	((sc) | NVME_DNR >> 1)
-#define DRAIN_POLL_US		1000
-#define DRAIN_MAX_NS		(30ull * 1000000000)
 
 /* CDW10 fields */
 #define RESV_ACTION(cdw10)	((cdw10) & 0x7)
@@ -438,87 +434,11 @@ resv_check_slow(struct nvmf_cmd *cmd)
 	return (ok ? 0 : NVME_SC_RESV_CONFLICT);
 }
 
-/*
- * Preempt and Abort's wait.  One at a time per namespace: a second waits
- * for the first.  Then the namespace's epoch moves on (this command counts
- * in the new half), every worker runs one turn (a command that read the old
- * epoch has counted itself in by then), and the old half drains.
- */
-struct resv_drain {
-	struct nvmf_cmd	*cmd;
-	struct event	*timer;
-	atomic_int	turns;		/* workers yet to run a turn */
-	unsigned	old;		/* epoch half to drain */
-	bool		started;
-	uint64_t	deadline;
-};
-
+/* Preempt and Abort completes once the earlier commands are done. */
 static void
-drain_turn_msg(void *arg)
+resv_drained(void *arg)
 {
-	struct resv_drain *d = arg;
-
-	atomic_fetch_sub(&d->turns, 1);
-}
-
-static void
-drain_start(struct resv_drain *d)
-{
-	struct namespace *ns = d->cmd->ns;
-
-	d->started = true;
-	d->old = ns_epoch_next(ns);
-	ns_release(ns, d->cmd->ns_epoch);
-	d->cmd->ns_epoch = ns_hold(ns);
-	atomic_init(&d->turns, loops_count());
-	for (int i = 0; i < loops_count(); i++)
-		loop_post(loop_worker(i), drain_turn_msg, d);
-}
-
-static void
-drain_poll(evutil_socket_t fd, short what, void *arg)
-{
-	struct resv_drain *d = arg;
-	struct namespace *ns = d->cmd->ns;
-	struct timeval tv = { 0, DRAIN_POLL_US };
-	bool idle = false;
-
-	if (!d->started &&
-	    atomic_compare_exchange_strong(&ns->resv->draining, &idle, true))
-		drain_start(d);
-	if (!d->started || atomic_load(&d->turns) > 0 ||
-	    (ns_epoch_count(ns, d->old) > 0 && now_ns() < d->deadline)) {
-		evtimer_add(d->timer, &tv);
-		return;
-	}
-	if (ns_epoch_count(ns, d->old) > 0)
-		log_warnx("namespace %u: preempt and abort: %u earlier "
-		    "command(s) still running after %llu s; completing it",
-		    ns->nsid, ns_epoch_count(ns, d->old),
-		    DRAIN_MAX_NS / 1000000000);
-	atomic_store(&ns->resv->draining, false);
-	cmd_complete_status(d->cmd, NVME_SC_SUCCESS);
-	event_free(d->timer);
-	free(d);
-	loop_finish_turn(cur_loop);
-}
-
-static void
-resv_drain(struct nvmf_cmd *cmd)
-{
-	struct resv_drain *d;
-
-	if ((d = calloc(1, sizeof(*d))) == NULL ||
-	    (d->timer = evtimer_new(cur_loop->base, drain_poll, d)) == NULL) {
-		free(d);
-		log_warnx("namespace %u: preempt and abort: out of memory; "
-		    "completing it without waiting", cmd->ns->nsid);
-		cmd_complete_status(cmd, NVME_SC_SUCCESS);
-		return;
-	}
-	d->cmd = cmd;
-	d->deadline = now_ns() + DRAIN_MAX_NS;
-	drain_poll(-1, 0, d);
+	cmd_complete_status(arg, NVME_SC_SUCCESS);
 }
 
 /* Data of Register (CRKEY, NRKEY), Acquire (CRKEY, PRKEY), Release (CRKEY) */
@@ -564,7 +484,7 @@ resv_data_ready(struct nvmf_cmd *cmd)
 		resv_log_post(ns->subsys->nqn, ns->nsid, &nt);
 	if (sc == NVME_SC_SUCCESS && cmd->sqe.opc == NVME_CMD_RESV_ACQUIRE &&
 	    RESV_ACTION(cdw10) == 2)
-		resv_drain(cmd);
+		ns_drain(ns, &cmd, 1, resv_drained, cmd);
 	else
 		cmd_complete_status(cmd, sc);
 }
