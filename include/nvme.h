@@ -27,6 +27,11 @@ struct nvme_sqe {
 } __attribute__((packed));
 _Static_assert(sizeof(struct nvme_sqe) == 64, "SQE is 64 bytes");
 
+/* FUSE (flags bits 1:0): a fused pair's first and second command. */
+#define NVME_FUSE_MASK			0x3
+#define NVME_FUSE_FIRST			0x1
+#define NVME_FUSE_SECOND		0x2
+
 /* Completion queue entry (16 bytes). */
 struct nvme_cqe {
 	uint32_t	dw0;
@@ -58,6 +63,8 @@ _Static_assert(sizeof(struct nvme_cqe) == 16, "CQE is 16 bytes");
 #define NVME_SC_INTERNAL		NVME_SC(0, 0x06)
 #define NVME_SC_ABORT_REQ		NVME_SC(0, 0x07)
 #define NVME_SC_ABORT_SQ_DELETED	NVME_SC(0, 0x08)
+#define NVME_SC_FUSED_FAILED		NVME_SC(0, 0x09)
+#define NVME_SC_FUSED_MISSING		NVME_SC(0, 0x0a)
 #define NVME_SC_INVALID_NS		NVME_SC(0, 0x0b)
 #define NVME_SC_CMD_SEQ_ERROR		NVME_SC(0, 0x0c)
 #define NVME_SC_SGL_INVALID_LAST	NVME_SC(0, 0x0d)

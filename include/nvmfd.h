@@ -193,6 +193,11 @@ struct namespace {
 	struct ns_resv	*resv;
 	atomic_uint	epoch;		/* moved on by ns_drain() */
 	atomic_bool	drain_busy;
+	/* Fused Compare and Write (fused.c): writes wait while write_gate
+	 * is set; held_back counts commands set aside meanwhile. */
+	atomic_uint	write_gate;
+	atomic_uint	held_back;
+	struct ns_fused	*fused;
 };
 TAILQ_HEAD(namespace_list, namespace);
 
@@ -516,6 +521,9 @@ struct nvmf_cmd {
 	struct nvmf_io	io;
 	struct namespace *ns;
 	unsigned	ns_epoch;	/* see ns_hold() */
+	void		(*next)(struct nvmf_cmd *, uint16_t);	/* step after */
+	struct nvmf_cmd	*fused_peer;	/* the other command of a fused pair */
+	bool		resumed;	/* dispatched again after being held */
 	uint64_t	start_ns;
 
 	/* transmit */
@@ -639,6 +647,7 @@ struct qpair {
 	struct nvmf_cmd	**cmds;		/* by transfer tag */
 	uint16_t	ncmds;		/* allocated so far (slabs) */
 	struct nvmf_cmd	*connect_cmd;	/* the one command before Connect */
+	struct nvmf_cmd	*fused_first;	/* a fused first awaiting its second */
 	TAILQ_HEAD(, nvmf_cmd) free_cmds;
 	unsigned	inflight;	/* commands handed to the layer above */
 
@@ -918,6 +927,23 @@ void	io_dispatch(struct nvmf_cmd *);
 /* The command's data into a pool buffer, then ready(). */
 void	io_fetch_params(struct nvmf_cmd *, size_t len,
 	    void (*ready)(struct nvmf_cmd *));
+/* After the namespace lookup: reservation check, fused pairs, the command. */
+void	io_execute(struct nvmf_cmd *);
+bool	io_opc_writes(uint8_t opc);
+uint16_t io_data_range(struct nvmf_cmd *, uint64_t *off, uint64_t *len);
+uint16_t io_error_status(enum io_op, int err);
+void	io_backend_submit(struct nvmf_cmd *, enum io_op, uint64_t off,
+	    uint64_t len, void (*done)(struct nvmf_io *, int));
+/* Compare cmd->buf with the media at cmd->io.offset/len, then then(). */
+void	io_compare_media(struct nvmf_cmd *,
+	    void (*then)(struct nvmf_cmd *, uint16_t));
+
+/* fused.c: fused Compare and Write */
+int	fused_attach(struct namespace *);
+void	fused_detach(struct namespace *);
+bool	fused_dispatch(struct nvmf_cmd *);
+bool	fused_hold_back(struct nvmf_cmd *);
+void	fused_qpair_closing(struct qpair *);
 
 /* ctl-out.c: structured command output, rendered as tables or JSON */
 struct out;

@@ -58,6 +58,10 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	put_le16(d + 520, ss ? (1u << 0 | 1u << 2 | 1u << 3 | 1u << 5 |
 	    1u << 7 | 1u << 8) : 0);
 	put_le16(d + 534, ss ? 1u << 0 : 0);		/* OCFS: Copy format 0 */
+	/* FUSES: Compare and Write; ACWU (0's based): in 4 KiB blocks, what
+	 * the capsule holds (a fused pair's data comes in it). */
+	put_le16(d + 522, ss ? 1u << 0 : 0);
+	put_le16(d + 532, ss && icd >= 4096 ? icd / 4096 - 1 : 0);
 	d[525] = ss && subsystem_has_vwc(ss) ? 1 : 0;	/* VWC */
 	/* SGLS: supported, SGL offset for in-capsule data. */
 	put_le32(d + 536, 1u << 0 | 1u << 20);

@@ -18,8 +18,8 @@
 #define DNR(sc)	((sc) | NVME_DNR >> 1)
 
 /* Status for a failed backend request. */
-static uint16_t
-io_errno_status(enum io_op op, int err)
+uint16_t
+io_error_status(enum io_op op, int err)
 {
 	if (err == -ENOSPC)
 		return (NVME_SC_CAP_EXCEEDED);
@@ -44,15 +44,15 @@ io_done(struct nvmf_io *io, int err)
 		    io->op == IO_READ ? "read" : "write",
 		    (unsigned long long)io->offset, (unsigned long long)io->len,
 		    strerror(-err));
-		cmd_complete_status(cmd, io_errno_status(io->op, err));
+		cmd_complete_status(cmd, io_error_status(io->op, err));
 		return;
 	}
 	cmd_complete_status(cmd, NVME_SC_SUCCESS);
 }
 
-static void
-io_submit(struct nvmf_cmd *cmd, enum io_op op, uint64_t off, uint64_t len,
-    void (*done)(struct nvmf_io *, int))
+void
+io_backend_submit(struct nvmf_cmd *cmd, enum io_op op, uint64_t off,
+    uint64_t len, void (*done)(struct nvmf_io *, int))
 {
 	struct nvmf_io *io = &cmd->io;
 
@@ -90,7 +90,7 @@ io_injected(struct nvmf_cmd *cmd, enum io_op op)
 			return (false);
 	} while (!atomic_compare_exchange_weak(&ns->fault_left, &left,
 	    left - 1));
-	cmd_complete_status(cmd, io_errno_status(op, -ns->fault_errno));
+	cmd_complete_status(cmd, io_error_status(op, -ns->fault_errno));
 	return (true);
 }
 
@@ -110,7 +110,7 @@ io_range(struct nvmf_cmd *cmd, uint64_t *off, uint64_t *len)
 }
 
 /* Data commands: the SGL must describe exactly the blocks, within MDTS. */
-static uint16_t
+uint16_t
 io_data_range(struct nvmf_cmd *cmd, uint64_t *off, uint64_t *len)
 {
 	uint16_t sc;
@@ -154,7 +154,7 @@ io_read(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, NVME_SC_INTERNAL);
 		return;
 	}
-	io_submit(cmd, IO_READ, off, len, io_done);
+	io_backend_submit(cmd, IO_READ, off, len, io_done);
 }
 
 static void
@@ -165,7 +165,7 @@ io_write_ready(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, NVME_SC_SUCCESS);
 		return;
 	}
-	io_submit(cmd, IO_WRITE, cmd->io.offset, cmd->io.len, io_done);
+	io_backend_submit(cmd, IO_WRITE, cmd->io.offset, cmd->io.len, io_done);
 }
 
 static void
@@ -209,7 +209,7 @@ io_flush(struct nvmf_cmd *cmd)
 		return;
 	}
 	cmd->iovcnt = 0;
-	io_submit(cmd, IO_FLUSH, 0, 0, io_done);
+	io_backend_submit(cmd, IO_FLUSH, 0, 0, io_done);
 }
 
 static void
@@ -227,7 +227,7 @@ io_write_zeroes(struct nvmf_cmd *cmd)
 		return;
 	}
 	cmd->iovcnt = 0;
-	io_submit(cmd, IO_WRITE_ZEROES, off, len, io_done);
+	io_backend_submit(cmd, IO_WRITE_ZEROES, off, len, io_done);
 }
 
 /* Commands whose data are parameters (ranges, descriptors, the data to
@@ -261,7 +261,7 @@ dsm_next(struct nvmf_io *io, int err)
 		slba = get_le64(r + 8);
 		if (nlb == 0)
 			continue;
-		io_submit(cmd, IO_DISCARD, slba << ns->lba_shift,
+		io_backend_submit(cmd, IO_DISCARD, slba << ns->lba_shift,
 		    nlb << ns->lba_shift, dsm_next);
 		return;
 	}
@@ -335,7 +335,7 @@ io_verify(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, NVME_SC_INTERNAL);
 		return;
 	}
-	io_submit(cmd, IO_READ, off, len, io_done);
+	io_backend_submit(cmd, IO_READ, off, len, io_done);
 }
 
 /*
@@ -366,7 +366,7 @@ copy_next(struct nvmf_io *io, int err)
 	uint64_t slba, nlb;
 
 	if (err != 0) {
-		cmd_complete_status(cmd, io_errno_status(cmd->seq % 2 ?
+		cmd_complete_status(cmd, io_error_status(cmd->seq % 2 ?
 		    IO_READ : IO_WRITE, err));
 		return;
 	}
@@ -379,7 +379,7 @@ copy_next(struct nvmf_io *io, int err)
 	cmd->iov[0].iov_len = nlb << ns->lba_shift;
 	cmd->iovcnt = 1;
 	if (cmd->seq++ % 2 == 0) {
-		io_submit(cmd, IO_READ, slba << ns->lba_shift,
+		io_backend_submit(cmd, IO_READ, slba << ns->lba_shift,
 		    nlb << ns->lba_shift, copy_next);
 		return;
 	}
@@ -389,7 +389,7 @@ copy_next(struct nvmf_io *io, int err)
 		copy_range(cmd, j, &s, &n);
 		dst += n;
 	}
-	io_submit(cmd, IO_WRITE, dst << ns->lba_shift, nlb << ns->lba_shift,
+	io_backend_submit(cmd, IO_WRITE, dst << ns->lba_shift, nlb << ns->lba_shift,
 	    copy_next);
 }
 
@@ -459,42 +459,50 @@ io_copy(struct nvmf_cmd *cmd)
 	io_fetch_params(cmd, cmd->data_len, copy_ready);
 }
 
-/* Compare: host data in buf, media data read into buf2, then memcmp. */
+/* Compare: host data in buf, media data read into buf2, then memcmp;
+ * cmd->next gets the outcome (the fused pair goes on with its write). */
 static void
 compare_read_done(struct nvmf_io *io, int err)
 {
 	struct nvmf_cmd *cmd = io_cmd(io);
 
 	if (err != 0) {
-		cmd_complete_status(cmd, io_errno_status(IO_READ, err));
+		cmd->next(cmd, io_error_status(IO_READ, err));
 		return;
 	}
-	cmd_complete_status(cmd, memcmp(cmd->buf, cmd->buf2, io->len) == 0 ?
+	cmd->next(cmd, memcmp(cmd->buf, cmd->buf2, io->len) == 0 ?
 	    NVME_SC_SUCCESS : DNR(NVME_SC_COMPARE_FAILED));
 }
 
-static void
-compare_ready(struct nvmf_cmd *cmd)
+void
+io_compare_media(struct nvmf_cmd *cmd,
+    void (*then)(struct nvmf_cmd *, uint16_t))
 {
 	struct namespace *ns = cmd->ns;
 	uint64_t off = cmd->io.offset, len = cmd->io.len;
-
 	const uint8_t *media;
 
+	cmd->next = then;
 	if (ns->mem != NULL && (media = ram_data(ns, off, len)) != NULL) {
-		cmd_complete_status(cmd, memcmp(cmd->buf, media, len) == 0 ?
+		then(cmd, memcmp(cmd->buf, media, len) == 0 ?
 		    NVME_SC_SUCCESS : DNR(NVME_SC_COMPARE_FAILED));
 		return;
 	}
 	cmd->buf2_len = len;
 	if ((cmd->buf2 = bufpool_get(cmd->qp->loop->pool, len)) == NULL) {
-		cmd_complete_status(cmd, NVME_SC_INTERNAL);
+		then(cmd, NVME_SC_INTERNAL);
 		return;
 	}
 	cmd->iov[0].iov_base = cmd->buf2;
 	cmd->iov[0].iov_len = len;
 	cmd->iovcnt = 1;
-	io_submit(cmd, IO_READ, off, len, compare_read_done);
+	io_backend_submit(cmd, IO_READ, off, len, compare_read_done);
+}
+
+static void
+compare_ready(struct nvmf_cmd *cmd)
+{
+	io_compare_media(cmd, cmd_complete_status);
 }
 
 static void
@@ -516,7 +524,6 @@ void
 io_dispatch(struct nvmf_cmd *cmd)
 {
 	struct controller *ctrl = cmd->qp->ctrl;
-	uint16_t sc;
 
 	if ((cmd->ns = namespace_find(ctrl->subsys, cmd->sqe.nsid)) == NULL) {
 		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_NS));
@@ -524,13 +531,40 @@ io_dispatch(struct nvmf_cmd *cmd)
 	}
 	cmd->ns_epoch = ns_hold(cmd->ns);	/* released with the command */
 	cmd->start_ns = cur_loop->now;
+	cmd->resumed = false;
+	io_execute(cmd);
+}
+
+/* Commands that take part in reservations and fused operations. */
+bool
+io_opc_writes(uint8_t opc)
+{
+	return (opc == NVME_CMD_WRITE || opc == NVME_CMD_WRITE_ZEROES ||
+	    opc == NVME_CMD_DSM || opc == NVME_CMD_COPY ||
+	    opc == NVME_CMD_FLUSH || opc == NVME_CMD_WRITE_UNCOR);
+}
+
+/* A command whose namespace is held; again for one held back (fused.c). */
+void
+io_execute(struct nvmf_cmd *cmd)
+{
+	struct namespace *ns = cmd->ns;
+	uint16_t sc;
+
 	/* No reservation (the usual case): one atomic load, no lock. */
-	if (atomic_load_explicit(&cmd->ns->resv_rtype,
+	if (atomic_load_explicit(&ns->resv_rtype,
 	    memory_order_acquire) != RESV_NONE &&
 	    (sc = resv_check_slow(cmd)) != 0) {
 		cmd_complete_status(cmd, sc);
 		return;
 	}
+	/* Fused pairs, and writes while one runs: one load each otherwise. */
+	if (((cmd->sqe.flags & NVME_FUSE_MASK) ||
+	    (cmd->qp->fused_first && !cmd->resumed)) && fused_dispatch(cmd))
+		return;
+	if (atomic_load(&ns->write_gate) && io_opc_writes(cmd->sqe.opc) &&
+	    fused_hold_back(cmd))
+		return;
 	switch (cmd->sqe.opc) {
 	case NVME_CMD_READ:
 		io_read(cmd);

@@ -162,7 +162,8 @@ ns_stats_sum(struct namespace *ns, struct ns_stats *sum)
 static bool
 ns_idle(struct namespace *ns)
 {
-	return (ns_epoch_count(ns, 0) + ns_epoch_count(ns, 1) == 0);
+	return (ns_epoch_count(ns, 0) + ns_epoch_count(ns, 1) +
+	    atomic_load(&ns->held_back) == 0);
 }
 
 /* Close and free a namespace nobody can reach any more. */
@@ -171,6 +172,7 @@ namespace_free(struct namespace *ns)
 {
 	namespace_close(ns);
 	resv_detach(ns);
+	fused_detach(ns);
 	free(ns->inflight);
 	free(ns->stats);
 	free(ns->path);
@@ -227,6 +229,8 @@ ns_publish(struct subsystem *ss, struct namespace *ns, char *err, size_t errlen)
 	if (resv_attach(ns, running_config ? running_config->state_dir : NULL,
 	    err, errlen) != 0)
 		return (-1);
+	if (fused_attach(ns) != 0)
+		goto nomem;
 	ns->subsys = ss;
 	if (!ns->published) {
 		/* Keep the main loop's list sorted by NSID. */

@@ -408,14 +408,6 @@ resv_commit(struct namespace *ns, struct resv_state *next)
 	return (NVME_SC_SUCCESS);
 }
 
-static bool
-opc_is_write(uint8_t opc)
-{
-	return (opc == NVME_CMD_WRITE || opc == NVME_CMD_WRITE_ZEROES ||
-	    opc == NVME_CMD_DSM || opc == NVME_CMD_COPY ||
-	    opc == NVME_CMD_FLUSH || opc == NVME_CMD_WRITE_UNCOR);
-}
-
 /* A reservation exists (the caller saw resv_rtype != 0). */
 uint16_t
 resv_check_slow(struct nvmf_cmd *cmd)
@@ -429,7 +421,7 @@ resv_check_slow(struct nvmf_cmd *cmd)
 		return (0);
 	pthread_mutex_lock(&r->mtx);
 	ok = resv_access_allowed(r->st.rtype, resv_role_of(&r->st,
-	    cmd->qp->ctrl->hostid), opc_is_write(opc));
+	    cmd->qp->ctrl->hostid), io_opc_writes(opc));
 	pthread_mutex_unlock(&r->mtx);
 	return (ok ? 0 : NVME_SC_RESV_CONFLICT);
 }

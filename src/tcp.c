@@ -303,6 +303,7 @@ qpair_close(struct qpair *qp, const char *why)
 			cmd_release(cmd);
 	}
 	qp->ctl_len = 0;
+	fused_qpair_closing(qp);
 	/* Commands waiting for H2C data will never get it. */
 	for (uint16_t i = 0; i < qp->ncmds; i++) {
 		cmd = qp->cmds[i];

@@ -33,7 +33,7 @@ run_py() {
 	fi
 }
 
-daemon_start_or_skip write_config "24660 24661 24662 24663"
+daemon_start_or_skip write_config "24660 24661 24662"
 say "nvmfd (pid $daemon_pid) on 127.0.0.1:$daemon_port"
 run_py --port "$daemon_port" --nqn "$NQN" --phase first || fail "first run"
 ls "$tmp/state"/*.resv >/dev/null 2>&1 || fail "no state file with PTPL on"

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""fused.py --port N --nqn NQN: fused Compare and Write against nvmfd with
+nvmf_client.py.
+
+- counter: two controllers, each on its own I/O queue, increment a counter
+  kept in 8 blocks with read, then fused Compare (the value read) and Write
+  (the value + 1), again on a compare failure: no increment is lost, and a
+  failed compare always aborts its write (status 09h);
+- race: one queue swaps the 8 blocks between two patterns with fused
+  Compare and Write while another writes a third pattern over them with
+  plain writes and a third reads them: no read ever sees a mix;
+- bad pairs: a first without its second, a second alone, a first that is
+  not a Compare, a second for another range, data by R2T.
+
+Prints "ok - NAME" or "not ok - NAME: DETAIL"; exits 1 on any failure.
+"""
+import argparse
+import os
+import struct
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from nvmf_client import open_admin, open_io  # noqa: E402
+
+BS, NLB, NSID = 512, 8, 1
+WRITE, READ, COMPARE = 0x01, 0x02, 0x05
+FIRST, SECOND = 0x41, 0x42          # PSDT SGL with FUSE 01b / 10b
+COUNT = 150                         # increments per queue
+RACE_SECONDS = 3.0
+failures = 0
+
+
+def result(name, err=None):
+    global failures
+    if err is None:
+        print(f"ok - {name}", flush=True)
+    else:
+        failures += 1
+        print(f"not ok - {name}: {err}", flush=True)
+
+
+def block(value):
+    return struct.pack("<Q", value) * (NLB * BS // 8)
+
+
+def uniform(data):
+    return data == data[:8] * (len(data) // 8)
+
+
+class Queue:
+    def __init__(self, a):
+        self.adm = open_admin(a.addr, a.port, a.nqn)
+        self.adm.set_num_queues(1)
+        self.io = open_io(self.adm, a.addr, a.port, a.nqn)
+
+    def close(self):
+        self.io.close()
+        self.adm.close()
+
+    def read(self, lba):
+        cpl = self.io.read(NSID, lba, NLB)
+        if not cpl.ok:
+            raise AssertionError(f"read: {cpl}")
+        return cpl.data
+
+    def caw(self, lba, old, new, inline=True, second_lba=None):
+        """One fused pair; returns the two completions."""
+        f = self.io.rw_fields(lba, NLB)
+        s = self.io.rw_fields(lba if second_lba is None else second_lba, NLB)
+        c1 = self.io.submit(COMPARE, nsid=NSID, data_out=old, flags=FIRST,
+                            inline=inline, **f)
+        c2 = self.io.submit(WRITE, nsid=NSID, data_out=new, flags=SECOND,
+                            inline=inline, **s)
+        return self.io.wait(c1), self.io.wait(c2)
+
+
+def check_pair(cmp, wr):
+    """Success for both, or Compare Failure and the write aborted."""
+    if cmp.ok and wr.ok:
+        return True
+    if (cmp.sct, cmp.sc) == (2, 0x85) and (wr.sct, wr.sc) == (0, 0x09):
+        return False
+    raise AssertionError(f"fused pair: compare {cmp}, write {wr}")
+
+
+def counter(a):
+    lba = 64
+    qs = [Queue(a), Queue(a)]
+    try:
+        if not qs[0].io.write(NSID, lba, block(0)).ok:
+            raise AssertionError("initial write")
+        errors, retries = [], [0, 0]
+
+        def worker(i):
+            q = qs[i]
+            try:
+                done = 0
+                while done < COUNT:
+                    data = q.read(lba)
+                    if not uniform(data):
+                        raise AssertionError("torn counter")
+                    v = struct.unpack_from("<Q", data)[0]
+                    if check_pair(*q.caw(lba, data, block(v + 1))):
+                        done += 1
+                    else:
+                        retries[i] += 1
+            except Exception as e:          # noqa: BLE001
+                errors.append(f"queue {i}: {type(e).__name__}: {e}")
+        ts = [threading.Thread(target=worker, args=(i,)) for i in (0, 1)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        if errors:
+            raise AssertionError("; ".join(errors))
+        v = struct.unpack_from("<Q", qs[0].read(lba))[0]
+        if v != 2 * COUNT:
+            raise AssertionError(f"counter {v}, expected {2 * COUNT}")
+        print(f"# counter: {2 * COUNT} increments, {sum(retries)} compare "
+              "failures retried", flush=True)
+    finally:
+        for q in qs:
+            q.close()
+
+
+def race(a):
+    lba = 128
+    pa, pb, pc = block(0xAAAA), block(0xBBBB), block(0xCCCC)
+    fq, wq, rq = Queue(a), Queue(a), Queue(a)
+    stop = threading.Event()
+    errors, counts = [], {"caw": 0, "fail": 0, "writes": 0, "reads": 0}
+    try:
+        fq.io.write(NSID, lba, pa)
+
+        def fused():
+            try:
+                while not stop.is_set():
+                    cur = fq.read(lba)
+                    new = pb if cur == pa else pa
+                    if check_pair(*fq.caw(lba, cur, new)):
+                        counts["caw"] += 1
+                    else:
+                        counts["fail"] += 1
+            except Exception as e:          # noqa: BLE001
+                errors.append(f"fused: {type(e).__name__}: {e}")
+
+        def plain():
+            try:
+                while not stop.is_set():
+                    if not wq.io.write(NSID, lba, pc).ok:
+                        raise AssertionError("plain write failed")
+                    counts["writes"] += 1
+            except Exception as e:          # noqa: BLE001
+                errors.append(f"writer: {type(e).__name__}: {e}")
+
+        def reader():
+            try:
+                while not stop.is_set():
+                    d = rq.read(lba)
+                    counts["reads"] += 1
+                    if d not in (pa, pb, pc):
+                        raise AssertionError("a read saw a mix of writes")
+            except Exception as e:          # noqa: BLE001
+                errors.append(f"reader: {type(e).__name__}: {e}")
+        ts = [threading.Thread(target=f) for f in (fused, plain, reader)]
+        for t in ts:
+            t.start()
+        time.sleep(RACE_SECONDS)
+        stop.set()
+        for t in ts:
+            t.join(30)
+        if errors:
+            raise AssertionError("; ".join(errors))
+        if counts["caw"] == 0 or counts["writes"] == 0:
+            raise AssertionError(f"no race: {counts}")
+        print(f"# race: {counts}", flush=True)
+    finally:
+        for q in (fq, wq, rq):
+            q.close()
+
+
+def bad(a):
+    q = Queue(a)
+    lba = 256
+    try:
+        d = block(7)
+        q.io.write(NSID, lba, d)
+        # A first, then a plain read: the first is missing its second.
+        c1 = q.io.submit(COMPARE, nsid=NSID, data_out=d, flags=FIRST,
+                         **q.io.rw_fields(lba, NLB))
+        c2 = q.io.submit(READ, nsid=NSID, read_len=NLB * BS,
+                         **q.io.rw_fields(lba, NLB))
+        r1, r2 = q.io.wait(c1), q.io.wait(c2)
+        if (r1.sct, r1.sc) != (0, 0x0A) or not r2.ok:
+            raise AssertionError(f"first alone: {r1}, read {r2}")
+        r = q.io.cmd(WRITE, nsid=NSID, data_out=d, flags=SECOND,
+                     **q.io.rw_fields(lba, NLB))
+        if (r.sct, r.sc) != (0, 0x0A):
+            raise AssertionError(f"second alone: {r}")
+        r = q.io.cmd(WRITE, nsid=NSID, data_out=d, flags=FIRST,
+                     **q.io.rw_fields(lba, NLB))
+        if (r.sct, r.sc) != (0, 0x02):
+            raise AssertionError(f"a Write as first: {r}")
+        r = q.io.cmd(READ, nsid=NSID, flags=0x43, read_len=NLB * BS,
+                     **q.io.rw_fields(lba, NLB))
+        if (r.sct, r.sc) != (0, 0x02):
+            raise AssertionError(f"FUSE 11b: {r}")
+        cmp, wr = q.caw(lba, d, block(8), second_lba=lba + 1)
+        if (cmp.sct, cmp.sc) != (0, 0x09) or (wr.sct, wr.sc) != (0, 0x02):
+            raise AssertionError(f"other range: {cmp}, {wr}")
+        cmp, wr = q.caw(lba, d, block(8), inline=False)
+        if (cmp.sct, cmp.sc) != (0, 0x02) or (wr.sct, wr.sc) != (0, 0x0A):
+            raise AssertionError(f"data by R2T: {cmp}, {wr}")
+        if q.read(lba) != d:
+            raise AssertionError("a refused pair changed the data")
+        if not check_pair(*q.caw(lba, d, block(9))) or q.read(lba) != block(9):
+            raise AssertionError("a good pair after the bad ones")
+        # The queue still works after a first left waiting at close.
+        q.io.submit(COMPARE, nsid=NSID, data_out=d, flags=FIRST,
+                    **q.io.rw_fields(lba, NLB))
+    finally:
+        q.close()
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--addr", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--nqn", required=True)
+    a = p.parse_args()
+    for name, fn in (("counter: no lost increment", counter),
+                     ("race: never a mix", race), ("bad pairs", bad)):
+        try:
+            fn(a)
+            result(name)
+        except Exception as e:              # noqa: BLE001
+            result(name, f"{type(e).__name__}: {e}")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
