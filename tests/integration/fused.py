@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""fused.py --port N --nqn NQN: fused Compare and Write against nvmfd with
-nvmf_client.py.
+"""fused.py --port N --nqn NQN [--nsid N]...: fused Compare and Write
+against nvmfd with nvmf_client.py, on each namespace given (default 1).
 
 - counter: two controllers, each on its own I/O queue, increment a counter
   kept in 8 blocks with read, then fused Compare (the value read) and Write
@@ -230,14 +230,17 @@ def main():
     p.add_argument("--addr", default="127.0.0.1")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--nqn", required=True)
+    p.add_argument("--nsid", type=int, action="append")
     a = p.parse_args()
-    for name, fn in (("counter: no lost increment", counter),
-                     ("race: never a mix", race), ("bad pairs", bad)):
-        try:
-            fn(a)
-            result(name)
-        except Exception as e:              # noqa: BLE001
-            result(name, f"{type(e).__name__}: {e}")
+    global NSID
+    for NSID in a.nsid or [1]:
+        for name, fn in (("counter: no lost increment", counter),
+                         ("race: never a mix", race), ("bad pairs", bad)):
+            try:
+                fn(a)
+                result(f"namespace {NSID}: {name}")
+            except Exception as e:          # noqa: BLE001
+                result(f"namespace {NSID}: {name}", f"{type(e).__name__}: {e}")
     sys.exit(1 if failures else 0)
 
 

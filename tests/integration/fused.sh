@@ -1,7 +1,8 @@
 #!/bin/sh
-# fused.sh: fused Compare and Write (fused.py): two queues incrementing a
-# counter with it lose no increment, plain writes racing it from another
-# queue never leave a mix, and bad pairs get their statuses.
+# fused.sh: fused Compare and Write (fused.py) on a RAM and a file
+# namespace: two queues incrementing a counter with it lose no increment,
+# plain writes racing it from another queue never leave a mix, and bad
+# pairs get their statuses.
 #
 # Run by "make check" with NVMFD and top_srcdir set; by hand:
 #   NVMFD=build/nvmfd top_srcdir=. sh tests/integration/fused.sh
@@ -19,13 +20,19 @@ NQN=nqn.2026-11.io.nvmfd.test:fused
 test_tmpdir fused 60 || exit 1
 
 # shellcheck disable=SC2317  # called by daemon_start_or_skip
-write_config() { ram_target_config "$1" "$NQN" "workers: 2"; }
+write_config() {
+	ram_target_config "$1" "$NQN" "workers: 2" &&
+	    echo "      - {nsid: 2, backend: file, path: $tmp/ns2.img, size: 4M}" \
+	    >>"$tmp/nvmfd.yaml"
+}
 
 daemon_start_or_skip write_config "24663 24664"
 say "nvmfd (pid $daemon_pid) on 127.0.0.1:$daemon_port"
 if command -v timeout >/dev/null 2>&1; then
-	timeout 120 python3 "$here/fused.py" --port "$daemon_port" --nqn "$NQN"
+	timeout 120 python3 "$here/fused.py" --port "$daemon_port" --nqn "$NQN" \
+	    --nsid 1 --nsid 2
 else
-	python3 "$here/fused.py" --port "$daemon_port" --nqn "$NQN"
+	python3 "$here/fused.py" --port "$daemon_port" --nqn "$NQN" \
+	    --nsid 1 --nsid 2
 fi || fail "fused.py"
 test_finish
