@@ -99,6 +99,7 @@ first_fail(struct nvmf_cmd *first, uint16_t sc)
 }
 
 static void fused_release(struct namespace *);
+static void fused_run(struct nvmf_cmd *);
 
 static void
 fused_written(struct nvmf_io *io, int err)
@@ -152,7 +153,13 @@ fused_turn_msg(void *arg)
 
 	take_back(first);
 	take_back(first->fused_peer);
-	fused_run(first);
+	if (first->qp->state == QP_DEAD) {
+		/* Its host is gone: nothing to run it for. */
+		fused_release(first->ns);
+		cmd_complete_status(first, NVME_SC_ABORT_SQ_DELETED);
+		cmd_complete_status(first->fused_peer, NVME_SC_ABORT_SQ_DELETED);
+	} else
+		fused_run(first);
 	loop_finish_turn(cur_loop);
 }
 
@@ -187,6 +194,12 @@ fused_resume_msg(void *arg)
 	uint32_t saved_len = cmd->buf2_len;
 
 	take_back(cmd);
+	if (cmd->qp->state == QP_DEAD) {
+		/* No data would come for it any more. */
+		cmd_complete_status(cmd, NVME_SC_ABORT_SQ_DELETED);
+		loop_finish_turn(cur_loop);
+		return;
+	}
 	if (saved != NULL) {
 		cmd->buf2 = NULL;
 		cmd->icd = saved;
