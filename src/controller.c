@@ -429,6 +429,32 @@ admin_aer(struct nvmf_cmd *cmd)
 
 /* ---------------------------------------------------------- features */
 
+static int admin_c2h_buf(struct nvmf_cmd *, uint32_t);
+
+/* Host Identifier (81h): the Host ID of the Connect, always 128 bits here
+ * (EXHID must be set); reservations key registrations by it.  Set Features
+ * cannot change it on fabrics. */
+static void
+feat_host_id(struct nvmf_cmd *cmd, uint8_t sel)
+{
+	struct controller *ctrl = cmd->qp->ctrl;
+
+	if (sel == 3) {
+		cmd->cqe.dw0 = 0;
+		cmd_complete_status(cmd, NVME_SC_SUCCESS);
+		return;
+	}
+	if (ctrl->subsys == NULL || sel > 3 || !(cmd->sqe.cdw11 & 1) ||
+	    cmd->data_len < 16) {
+		cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		return;
+	}
+	if (admin_c2h_buf(cmd, 16) != 0)
+		return;
+	memcpy(cmd->buf, ctrl->hostid, 16);
+	cmd_complete_status(cmd, NVME_SC_SUCCESS);
+}
+
 /* Reservation Notification Mask (82h) and Reservation Persistence (83h):
  * per namespace, so they take the command's NSID. */
 static uint16_t
@@ -523,6 +549,9 @@ admin_get_features(struct nvmf_cmd *cmd)
 	uint32_t v;
 
 	switch (fid) {
+	case NVME_FEAT_HOST_ID:
+		feat_host_id(cmd, sel);
+		return;
 	case NVME_FEAT_NUM_QUEUES:
 		if (ctrl->subsys == NULL)
 			goto invalid;

@@ -229,6 +229,11 @@ def first(a):
                  INVALID_FIELD, "reserved mask bit")
             want(A.adm.cmd(0x09, nsid=99, cdw10=FEAT_PTPL, cdw11=1), 0x0B,
                  "PTPL of a missing namespace")
+            cpl = A.adm.cmd(ADM_GET_FEATURES, cdw10=0x81, cdw11=1, read_len=16)
+            if not cpl.ok or cpl.data != A.hostid:
+                raise AssertionError(f"Host Identifier: {cpl} {cpl.data!r}")
+            want(A.adm.cmd(ADM_GET_FEATURES, cdw10=0x81, read_len=16),
+                 INVALID_FIELD, "Host Identifier without EXHID")
             ok(A.adm.cmd(0x09, nsid=NSID, cdw10=FEAT_PTPL, cdw11=1), "PTPL on")
             cpl = A.adm.cmd(ADM_GET_FEATURES, nsid=NSID, cdw10=FEAT_PTPL)
             if not cpl.ok or cpl.dw0 != 1:
@@ -267,7 +272,7 @@ def first(a):
                          ("register", t_register), ("six types", t_types),
                          ("controllers of one host", t_shared),
                          ("preempt and abort", t_preempt),
-                         ("features 82h, 83h", t_features),
+             ("features 81h, 82h, 83h", t_features),
                          ("bad fields", t_bad), ("state to keep", t_leave)):
             try:
                 fn()
