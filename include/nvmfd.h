@@ -931,8 +931,8 @@ void	io_fetch_params(struct nvmf_cmd *, size_t len,
 void	io_execute(struct nvmf_cmd *);
 bool	io_opc_writes(uint8_t opc);
 uint16_t io_data_range(struct nvmf_cmd *, uint64_t *off, uint64_t *len);
-uint16_t io_error_status(enum io_op, int err);
-void	io_backend_submit(struct nvmf_cmd *, enum io_op, uint64_t off,
+uint16_t io_errno_status(enum io_op, int err);
+void	io_submit(struct nvmf_cmd *, enum io_op, uint64_t off,
 	    uint64_t len, void (*done)(struct nvmf_io *, int));
 /* Compare cmd->buf with the media at cmd->io.offset/len, then then(). */
 void	io_compare_media(struct nvmf_cmd *,

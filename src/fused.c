@@ -111,7 +111,7 @@ fused_written(struct nvmf_io *io, int err)
 	 * last hold on the namespace. */
 	fused_release(second->ns);
 	cmd_complete_status(second->fused_peer, NVME_SC_SUCCESS);
-	cmd_complete_status(second, err ? io_error_status(IO_WRITE, err) :
+	cmd_complete_status(second, err ? io_errno_status(IO_WRITE, err) :
 	    NVME_SC_SUCCESS);
 }
 
@@ -126,7 +126,7 @@ fused_compared(struct nvmf_cmd *first, uint16_t sc)
 		cmd_complete_status(second, DNR(NVME_SC_FUSED_FAILED));
 		return;
 	}
-	io_backend_submit(second, IO_WRITE, second->io.offset, second->io.len,
+	io_submit(second, IO_WRITE, second->io.offset, second->io.len,
 	    fused_written);
 }
 

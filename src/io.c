@@ -19,7 +19,7 @@
 
 /* Status for a failed backend request. */
 uint16_t
-io_error_status(enum io_op op, int err)
+io_errno_status(enum io_op op, int err)
 {
 	if (err == -ENOSPC)
 		return (NVME_SC_CAP_EXCEEDED);
@@ -44,15 +44,15 @@ io_done(struct nvmf_io *io, int err)
 		    io->op == IO_READ ? "read" : "write",
 		    (unsigned long long)io->offset, (unsigned long long)io->len,
 		    strerror(-err));
-		cmd_complete_status(cmd, io_error_status(io->op, err));
+		cmd_complete_status(cmd, io_errno_status(io->op, err));
 		return;
 	}
 	cmd_complete_status(cmd, NVME_SC_SUCCESS);
 }
 
 void
-io_backend_submit(struct nvmf_cmd *cmd, enum io_op op, uint64_t off,
-    uint64_t len, void (*done)(struct nvmf_io *, int))
+io_submit(struct nvmf_cmd *cmd, enum io_op op, uint64_t off, uint64_t len,
+    void (*done)(struct nvmf_io *, int))
 {
 	struct nvmf_io *io = &cmd->io;
 
@@ -90,7 +90,7 @@ io_injected(struct nvmf_cmd *cmd, enum io_op op)
 			return (false);
 	} while (!atomic_compare_exchange_weak(&ns->fault_left, &left,
 	    left - 1));
-	cmd_complete_status(cmd, io_error_status(op, -ns->fault_errno));
+	cmd_complete_status(cmd, io_errno_status(op, -ns->fault_errno));
 	return (true);
 }
 
@@ -154,7 +154,7 @@ io_read(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, NVME_SC_INTERNAL);
 		return;
 	}
-	io_backend_submit(cmd, IO_READ, off, len, io_done);
+	io_submit(cmd, IO_READ, off, len, io_done);
 }
 
 static void
@@ -165,7 +165,7 @@ io_write_ready(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, NVME_SC_SUCCESS);
 		return;
 	}
-	io_backend_submit(cmd, IO_WRITE, cmd->io.offset, cmd->io.len, io_done);
+	io_submit(cmd, IO_WRITE, cmd->io.offset, cmd->io.len, io_done);
 }
 
 static void
@@ -209,7 +209,7 @@ io_flush(struct nvmf_cmd *cmd)
 		return;
 	}
 	cmd->iovcnt = 0;
-	io_backend_submit(cmd, IO_FLUSH, 0, 0, io_done);
+	io_submit(cmd, IO_FLUSH, 0, 0, io_done);
 }
 
 static void
@@ -227,7 +227,7 @@ io_write_zeroes(struct nvmf_cmd *cmd)
 		return;
 	}
 	cmd->iovcnt = 0;
-	io_backend_submit(cmd, IO_WRITE_ZEROES, off, len, io_done);
+	io_submit(cmd, IO_WRITE_ZEROES, off, len, io_done);
 }
 
 /* Commands whose data are parameters (ranges, descriptors, the data to
@@ -261,7 +261,7 @@ dsm_next(struct nvmf_io *io, int err)
 		slba = get_le64(r + 8);
 		if (nlb == 0)
 			continue;
-		io_backend_submit(cmd, IO_DISCARD, slba << ns->lba_shift,
+		io_submit(cmd, IO_DISCARD, slba << ns->lba_shift,
 		    nlb << ns->lba_shift, dsm_next);
 		return;
 	}
@@ -335,7 +335,7 @@ io_verify(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, NVME_SC_INTERNAL);
 		return;
 	}
-	io_backend_submit(cmd, IO_READ, off, len, io_done);
+	io_submit(cmd, IO_READ, off, len, io_done);
 }
 
 /*
@@ -366,7 +366,7 @@ copy_next(struct nvmf_io *io, int err)
 	uint64_t slba, nlb;
 
 	if (err != 0) {
-		cmd_complete_status(cmd, io_error_status(cmd->seq % 2 ?
+		cmd_complete_status(cmd, io_errno_status(cmd->seq % 2 ?
 		    IO_READ : IO_WRITE, err));
 		return;
 	}
@@ -379,7 +379,7 @@ copy_next(struct nvmf_io *io, int err)
 	cmd->iov[0].iov_len = nlb << ns->lba_shift;
 	cmd->iovcnt = 1;
 	if (cmd->seq++ % 2 == 0) {
-		io_backend_submit(cmd, IO_READ, slba << ns->lba_shift,
+		io_submit(cmd, IO_READ, slba << ns->lba_shift,
 		    nlb << ns->lba_shift, copy_next);
 		return;
 	}
@@ -389,7 +389,7 @@ copy_next(struct nvmf_io *io, int err)
 		copy_range(cmd, j, &s, &n);
 		dst += n;
 	}
-	io_backend_submit(cmd, IO_WRITE, dst << ns->lba_shift, nlb << ns->lba_shift,
+	io_submit(cmd, IO_WRITE, dst << ns->lba_shift, nlb << ns->lba_shift,
 	    copy_next);
 }
 
@@ -467,7 +467,7 @@ compare_read_done(struct nvmf_io *io, int err)
 	struct nvmf_cmd *cmd = io_cmd(io);
 
 	if (err != 0) {
-		cmd->next(cmd, io_error_status(IO_READ, err));
+		cmd->next(cmd, io_errno_status(IO_READ, err));
 		return;
 	}
 	cmd->next(cmd, memcmp(cmd->buf, cmd->buf2, io->len) == 0 ?
@@ -496,7 +496,7 @@ io_compare_media(struct nvmf_cmd *cmd,
 	cmd->iov[0].iov_base = cmd->buf2;
 	cmd->iov[0].iov_len = len;
 	cmd->iovcnt = 1;
-	io_backend_submit(cmd, IO_READ, off, len, compare_read_done);
+	io_submit(cmd, IO_READ, off, len, compare_read_done);
 }
 
 static void
