@@ -393,6 +393,10 @@ void	ns_release(struct namespace *, unsigned epoch);
  * once every command counted in before has been counted out. */
 unsigned ns_epoch_next(struct namespace *);
 unsigned ns_epoch_count(struct namespace *, unsigned epoch);
+/* Uncounted while it waits (ns->held_back keeps the namespace), counted
+ * again after; both on the command's loop. */
+void	ns_set_aside(struct nvmf_cmd *);
+void	ns_take_back(struct nvmf_cmd *);
 /* ns-drain.c: done(arg) on this loop once every command that started on
  * the namespace before this call has completed, own[] (at most 2) aside. */
 void	ns_drain(struct namespace *, struct nvmf_cmd **own, int nown,

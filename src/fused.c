@@ -61,21 +61,6 @@ fused_detach(struct namespace *ns)
 	ns->fused = NULL;
 }
 
-/* Out of the epoch count and back in; on the command's own loop. */
-static void
-set_aside(struct nvmf_cmd *cmd)
-{
-	atomic_fetch_add(&cmd->ns->held_back, 1);
-	ns_release(cmd->ns, cmd->ns_epoch);
-}
-
-static void
-take_back(struct nvmf_cmd *cmd)
-{
-	cmd->ns_epoch = ns_hold(cmd->ns);
-	atomic_fetch_sub(&cmd->ns->held_back, 1);
-}
-
 /* The capsule's data into the command's own buffer (it is valid only
  * during dispatch). */
 static uint16_t
@@ -94,7 +79,7 @@ keep_data(struct nvmf_cmd *cmd, uint64_t len)
 static void
 first_fail(struct nvmf_cmd *first, uint16_t sc)
 {
-	take_back(first);
+	ns_take_back(first);
 	cmd_complete_status(first, sc);
 }
 
@@ -151,8 +136,8 @@ fused_turn_msg(void *arg)
 {
 	struct nvmf_cmd *first = arg;
 
-	take_back(first);
-	take_back(first->fused_peer);
+	ns_take_back(first);
+	ns_take_back(first->fused_peer);
 	if (first->qp->state == QP_DEAD) {
 		/* Its host is gone: nothing to run it for. */
 		fused_release(first->ns);
@@ -171,8 +156,8 @@ fused_start(struct nvmf_cmd *first)
 
 	pthread_mutex_lock(&f->mtx);
 	if (f->busy) {
-		set_aside(first);
-		set_aside(first->fused_peer);
+		ns_set_aside(first);
+		ns_set_aside(first->fused_peer);
 		TAILQ_INSERT_TAIL(&f->pairs, first, link);
 		pthread_mutex_unlock(&f->mtx);
 		return;
@@ -193,7 +178,7 @@ fused_resume_msg(void *arg)
 	void *saved = cmd->buf2;
 	uint32_t saved_len = cmd->buf2_len;
 
-	take_back(cmd);
+	ns_take_back(cmd);
 	if (cmd->qp->state == QP_DEAD) {
 		/* No data would come for it any more. */
 		cmd_complete_status(cmd, NVME_SC_ABORT_SQ_DELETED);
@@ -260,7 +245,7 @@ fused_hold_back(struct nvmf_cmd *cmd)
 		cmd->buf2_len = cmd->icd_len;
 		cmd->icd = NULL;
 	}
-	set_aside(cmd);
+	ns_set_aside(cmd);
 	TAILQ_INSERT_TAIL(&f->held, cmd, link);
 	pthread_mutex_unlock(&f->mtx);
 	return (true);
@@ -319,7 +304,7 @@ fused_dispatch(struct nvmf_cmd *cmd)
 			cmd->io.offset = off;
 			cmd->io.len = len;
 			cmd->fused_peer = NULL;
-			set_aside(cmd);
+			ns_set_aside(cmd);
 			qp->fused_first = cmd;
 			return (true);
 		}
@@ -335,7 +320,7 @@ fused_dispatch(struct nvmf_cmd *cmd)
 			cmd_complete_status(cmd, sc);
 			return (true);
 		}
-		take_back(first);
+		ns_take_back(first);
 		first->fused_peer = cmd;
 		cmd->fused_peer = first;
 		fused_start(first);

@@ -7,7 +7,8 @@
  * half), lets every worker run one turn, so that a command that read the
  * old epoch has counted itself in by then, and waits, polling on the
  * caller's loop, until the old half is empty.  One drain at a time per
- * namespace; a later one waits its turn.  A drain gives up after 30 s (a
+ * namespace; a later one waits its turn with its own commands set aside
+ * (uncounted), or the two would wait for each other.  A drain gives up after 30 s (a
  * host that never sends a write's data) and says so in the log.
  */
 #include "config.h"
@@ -31,6 +32,7 @@ struct ns_drain {
 	atomic_int	turns;		/* workers yet to run a turn */
 	unsigned	old;		/* epoch half to drain */
 	bool		started;
+	bool		aside;		/* own commands set aside */
 	uint64_t	deadline;
 };
 
@@ -48,6 +50,7 @@ drain_start(struct ns_drain *d)
 	struct namespace *ns = d->ns;
 
 	d->started = true;
+	d->deadline = now_ns() + DRAIN_MAX_NS;	/* from its turn on */
 	d->old = ns_epoch_next(ns);
 	for (int i = 0; i < d->nown; i++) {
 		ns_release(ns, d->own[i]->ns_epoch);
@@ -68,8 +71,15 @@ drain_poll(evutil_socket_t fd, short what, void *arg)
 	unsigned left;
 
 	if (!d->started &&
-	    atomic_compare_exchange_strong(&ns->drain_busy, &idle, true))
+	    atomic_compare_exchange_strong(&ns->drain_busy, &idle, true)) {
+		for (int i = 0; d->aside && i < d->nown; i++)
+			ns_take_back(d->own[i]);
 		drain_start(d);
+	} else if (!d->started && !d->aside) {
+		for (int i = 0; i < d->nown; i++)
+			ns_set_aside(d->own[i]);
+		d->aside = true;
+	}
 	if (!d->started || atomic_load(&d->turns) > 0 ||
 	    ((left = ns_epoch_count(ns, d->old)) > 0 &&
 	    now_ns() < d->deadline)) {
@@ -106,6 +116,5 @@ ns_drain(struct namespace *ns, struct nvmf_cmd **own, int nown,
 		d->own[d->nown++] = own[i];
 	d->done = done;
 	d->arg = arg;
-	d->deadline = now_ns() + DRAIN_MAX_NS;
 	drain_poll(-1, 0, d);
 }

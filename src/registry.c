@@ -72,6 +72,22 @@ ns_release(struct namespace *ns, unsigned e)
 	ns_inflight_add(ns, e, -1u);
 }
 
+/* Out of the epoch count and back in, on the command's own loop: for a
+ * command that waits for a drain, which must not wait for it. */
+void
+ns_set_aside(struct nvmf_cmd *cmd)
+{
+	atomic_fetch_add(&cmd->ns->held_back, 1);
+	ns_release(cmd->ns, cmd->ns_epoch);
+}
+
+void
+ns_take_back(struct nvmf_cmd *cmd)
+{
+	cmd->ns_epoch = ns_hold(cmd->ns);
+	atomic_fetch_sub(&cmd->ns->held_back, 1);
+}
+
 unsigned
 ns_epoch_next(struct namespace *ns)
 {
