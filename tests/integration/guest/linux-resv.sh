@@ -9,8 +9,10 @@
 # Args: PHASE PORT NQN
 #   first      register both hosts (host 2 with PTPL on), host 1 acquires
 #              Write Exclusive: host 2 gets Reservation Conflict on writes,
-#              reads work; host 2 preempts and aborts: now host 1 is fenced;
-#              host 1 registers again; report shows it all
+#              reads work; host 2 preempts and aborts while host 1 keeps
+#              writing: now host 1 is fenced, and host 2's write after the
+#              preemption is what stays; host 1 registers again; report
+#              shows it all
 #   restarted  after nvmfd was killed and started again: the same state,
 #              host 1 still fenced; host 2 clears, host 1 writes again
 # Prints "PASS: check" / "FAIL: check: why"; exits 0 when all passed.
@@ -115,10 +117,27 @@ if [ "$PHASE" = first ]; then
 	    fail "register, acquire: report says $r"
 	expect_io fence "$C2" write conflict && expect_io fence "$C2" read ok &&
 	    expect_io fence "$C1" write ok && pass "fence: host 2 cannot write"
+	# Host 1 keeps writing while host 2 preempts and aborts; host 2's
+	# write after it must be the last word: nothing of host 1's lands
+	# after the Preempt and Abort completed.
+	rm -f /tmp/stop
+	(while [ ! -e /tmp/stop ]; do io "$C1" write >/dev/null 2>&1; done) &
+	writer=$!
+	sleep 1
 	nvme resv-acquire "$C2" --namespace-id=1 --crkey=$K2 --prkey=$K1 \
 	    --rtype=1 --racqa=2 || fail "preempt and abort"
+	dd if=/dev/urandom of=/tmp/blk2 bs=512 count=1 2>/dev/null
+	nvme io-passthru "$C2" --opcode=0x01 --namespace-id=1 --data-len=512 \
+	    --write --input-file=/tmp/blk2 --cdw10=8 --cdw12=0 >/dev/null 2>&1 ||
+	    fail "preempt: host 2's write"
+	sleep 1
+	touch /tmp/stop
+	wait $writer
+	nvme io-passthru "$C2" --opcode=0x02 --namespace-id=1 --data-len=512 \
+	    --read --cdw10=8 --cdw12=0 --raw-binary >/tmp/back 2>/dev/null
+	cmp -s /tmp/back /tmp/blk2 || fail "preempt: a write of host 1 landed after it"
 	expect_io preempt "$C1" write conflict && expect_io preempt "$C2" write ok &&
-	    pass "preempt: host 1 cannot write, host 2 can"
+	    pass "preempt: host 1 cannot write, host 2 can, host 2's data stays"
 	nvme resv-register "$C1" --namespace-id=1 --nrkey=$K1 --rrega=0 ||
 	    fail "register host 1 again"
 	r=$(report "$C1")
