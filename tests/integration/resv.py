@@ -11,7 +11,8 @@ log page 80h); the notification mask
 and the persistence features; bad fields.  It ends with PTPL on, B holding
 a Write Exclusive reservation and C registered.
 restarted: after nvmfd was killed (SIGKILL) and started again, the same
-state is back, and A is still fenced; then clear, and PTPL off.
+state is back, and A is still fenced; then clear, and PTPL off; then two
+Preempt and Aborts at once, both waiting for an earlier write.
 
 Prints "ok - NAME" or "not ok - NAME: DETAIL"; exits 1 on any failure.
 """
@@ -19,6 +20,7 @@ import argparse
 import os
 import struct
 import sys
+import time
 import uuid
 
 sys.dont_write_bytecode = True
@@ -310,7 +312,42 @@ def restarted(a):
             ok(B.register(0, 0, KEYS["B"], cptpl=2), "B registers, PTPL off")
             ok(B.register(1, KEYS["B"], 0), "B unregisters")
 
-        for name, fn in (("state after restart", t_back), ("clear", t_clear)):
+        def t_two():
+            # Two Preempt and Aborts at once: the second waits its turn,
+            # and both complete soon after the write they wait for.
+            for h in (A, B, C):
+                ok(h.register(0, 0, KEYS[h.name]), f"{h.name} registers")
+            ok(B.acquire(0, 1, KEYS["B"]), "B acquires")
+            w = B.io.submit(0x01, nsid=NSID, data_out=b"\x5a" * 8 * BS,
+                            inline=False, **B.io.rw_fields(64, 8))
+            r2t = B.io.expect_pdu(R2T)
+            pc = C.io.submit(ACQUIRE, nsid=NSID, cdw10=2 | 1 << 8,
+                             data_out=struct.pack("<QQ", KEYS["C"], KEYS["B"]))
+            time.sleep(0.2)
+            pa = A.io.submit(ACQUIRE, nsid=NSID, cdw10=2 | 1 << 8,
+                             data_out=struct.pack("<QQ", KEYS["A"], KEYS["C"]))
+            for h, cid in ((C, pc), (A, pa)):
+                try:
+                    cpl = h.io.wait(cid, timeout=0.3)
+                    raise AssertionError(f"{h.name}'s preemption done ({cpl})"
+                                         " before the write it waits for")
+                except Timeout:
+                    pass
+            t0 = time.monotonic()
+            B.io._answer_r2t(r2t)
+            ok(B.io.wait(w), "B's write")
+            ok(C.io.wait(pc, timeout=10), "C preempts and aborts B")
+            ok(A.io.wait(pa, timeout=10), "A preempts and aborts C")
+            if time.monotonic() - t0 > 5:
+                raise AssertionError("the preemptions took "
+                                     f"{time.monotonic() - t0:.1f} s")
+            _, rtype, regs, _ = parse_report(A.report().data)
+            if rtype != 1 or set(regs) != {A.hostid}:
+                raise AssertionError(f"after both: type {rtype} {regs}")
+            ok(A.release(1, 0, KEYS["A"]), "A clears")
+
+        for name, fn in (("state after restart", t_back), ("clear", t_clear),
+                         ("two preempt and aborts", t_two)):
             try:
                 fn()
                 result(name)
