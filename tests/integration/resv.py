@@ -88,6 +88,31 @@ class H:
         return self.io.cmd(RELEASE, nsid=NSID, data_out=struct.pack("<Q", crkey),
                            cdw10=action | rtype << 8)
 
+    def held_write(self, lba=64):
+        """A write the target admitted and waits on for its data (R2T in
+        hand); finish_write() sends the data and checks the completion."""
+        cid = self.io.submit(0x01, nsid=NSID, data_out=b"\xa5" * 8 * BS,
+                             inline=False, **self.io.rw_fields(lba, 8))
+        return cid, self.io.expect_pdu(R2T)
+
+    def finish_write(self, held):
+        self.io._answer_r2t(held[1])
+        ok(self.io.wait(held[0]), f"{self.name}'s earlier write")
+
+    def preempt_abort(self, prkey):
+        """Send Preempt and Abort (Write Exclusive); returns its CID."""
+        return self.io.submit(ACQUIRE, nsid=NSID, cdw10=2 | 1 << 8,
+                              data_out=struct.pack("<QQ", KEYS[self.name],
+                                                   prkey))
+
+    def still_pending(self, cid, what):
+        try:
+            cpl = self.io.wait(cid, timeout=0.3)
+        except Timeout:
+            return
+        raise AssertionError(f"{what} done ({cpl}) while an earlier write "
+                             "waits for its data")
+
     def report(self, length=4096, eds=True):
         return self.io.cmd(REPORT, nsid=NSID, read_len=length,
                            cdw10=length // 4 - 1, cdw11=int(eds))
@@ -188,19 +213,10 @@ def first(a):
             aer = A.adm.submit(ADM_AER)
             # A write of A's waits for its data (R2T) across the preemption:
             # Preempt and Abort completes only after it.
-            w = A.io.submit(0x01, nsid=NSID, data_out=b"\xa5" * 8 * BS,
-                            inline=False, **A.io.rw_fields(64, 8))
-            r2t = A.io.expect_pdu(R2T)      # admitted, waiting for data
-            pa = B.io.submit(ACQUIRE, nsid=NSID, cdw10=2 | 1 << 8,
-                             data_out=struct.pack("<QQ", KEYS["B"], KEYS["A"]))
-            try:
-                cpl = B.io.wait(pa, timeout=0.5)
-                raise AssertionError(f"preempt and abort done ({cpl}) while "
-                                     "an earlier write waits for its data")
-            except Timeout:
-                pass
-            A.io._answer_r2t(r2t)
-            ok(A.io.wait(w), "A's earlier write")
+            held = A.held_write()
+            pa = B.preempt_abort(KEYS["A"])
+            B.still_pending(pa, "preempt and abort")
+            A.finish_write(held)
             ok(B.io.wait(pa), "B preempts and aborts")
             cpl = A.adm.wait(aer)
             if not cpl.ok or cpl.dw0 != AER_RESV:
@@ -318,24 +334,14 @@ def restarted(a):
             for h in (A, B, C):
                 ok(h.register(0, 0, KEYS[h.name]), f"{h.name} registers")
             ok(B.acquire(0, 1, KEYS["B"]), "B acquires")
-            w = B.io.submit(0x01, nsid=NSID, data_out=b"\x5a" * 8 * BS,
-                            inline=False, **B.io.rw_fields(64, 8))
-            r2t = B.io.expect_pdu(R2T)
-            pc = C.io.submit(ACQUIRE, nsid=NSID, cdw10=2 | 1 << 8,
-                             data_out=struct.pack("<QQ", KEYS["C"], KEYS["B"]))
+            held = B.held_write()
+            pc = C.preempt_abort(KEYS["B"])
             time.sleep(0.2)
-            pa = A.io.submit(ACQUIRE, nsid=NSID, cdw10=2 | 1 << 8,
-                             data_out=struct.pack("<QQ", KEYS["A"], KEYS["C"]))
-            for h, cid in ((C, pc), (A, pa)):
-                try:
-                    cpl = h.io.wait(cid, timeout=0.3)
-                    raise AssertionError(f"{h.name}'s preemption done ({cpl})"
-                                         " before the write it waits for")
-                except Timeout:
-                    pass
+            pa = A.preempt_abort(KEYS["C"])
+            C.still_pending(pc, "C's preempt and abort")
+            A.still_pending(pa, "A's preempt and abort")
             t0 = time.monotonic()
-            B.io._answer_r2t(r2t)
-            ok(B.io.wait(w), "B's write")
+            B.finish_write(held)
             ok(C.io.wait(pc, timeout=10), "C preempts and aborts B")
             ok(A.io.wait(pa, timeout=10), "A preempts and aborts C")
             if time.monotonic() - t0 > 5:
