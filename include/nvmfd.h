@@ -242,6 +242,10 @@ struct subsystem {
 	_Atomic(struct namespace *) *ns_table;
 	bool		removed;	/* freed when its controllers are gone */
 	uint64_t	created;	/* time it went live: power-on hours */
+	/* health.c: counters kept across runs in state_dir */
+	char		*health_path;	/* NULL: no state_dir */
+	uint64_t	power_on_before;	/* seconds on in earlier runs */
+	uint64_t	power_cycles, unsafe_shutdowns;
 };
 TAILQ_HEAD(subsystem_list, subsystem);
 
@@ -1062,6 +1066,16 @@ void	service_raise_nofile(uint32_t max_connections);
 void	service_notify(const char *fmt, ...) __printflike(1, 2);
 /* Keep freed heap memory for reuse; give it back once a minute. */
 void	service_heap_policy(struct event_base *);
+
+/* state-file.c: small files replaced atomically (state_dir) */
+int	state_file_write(const char *path, const char *text, size_t len,
+	    char *err, size_t errlen);
+int	state_file_remove(const char *path, char *err, size_t errlen);
+
+/* health.c: SMART power cycles, power-on time, unsafe shutdowns */
+void	health_attach(struct subsystem *, const char *state_dir);
+void	health_detach(struct subsystem *);
+uint64_t health_power_on_seconds(const struct subsystem *);
 
 /* metrics.c: Prometheus text format over HTTP (evhttp) */
 struct evbuffer;

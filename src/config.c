@@ -1911,6 +1911,7 @@ config_free(struct config *cfg)
 		}
 		free(s->ns_table);
 		free(s->port_ids);
+		free(s->health_path);
 		free(s);
 	}
 	while ((r = TAILQ_FIRST(&cfg->referrals)) != NULL) {

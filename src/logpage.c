@@ -56,10 +56,11 @@ log_smart(struct controller *ctrl, uint32_t nsid, uint8_t *p)
 	put_le128(p + 48, (bwr + 512000 - 1) / 512000);
 	put_le128(p + 64, rd);		/* host read commands */
 	put_le128(p + 80, wr);		/* host write commands */
-	/* Power cycles: the subsystem was powered on once, when created. */
-	put_le128(p + 112, 1);
-	/* Power-on hours: since the subsystem was created. */
-	put_le128(p + 128, ((uint64_t)time(NULL) - ss->created) / 3600);
+	/* Power cycles, power-on hours, unsafe shutdowns: this run's, or
+	 * every run's where state_dir keeps them (health.c). */
+	put_le128(p + 112, ss->power_cycles ? ss->power_cycles : 1);
+	put_le128(p + 128, health_power_on_seconds(ss) / 3600);
+	put_le128(p + 144, ss->unsafe_shutdowns);
 	put_le128(p + 160, media);	/* media and data integrity errors */
 	put_le128(p + 176, ctrl_error_count(ctrl)); /* error log entries */
 	return (512);

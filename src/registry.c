@@ -322,8 +322,10 @@ subsystem_publish(struct config *cf, struct subsystem *ss, char *err,
 {
 	struct namespace *ns, *next;
 
-	if (ss->created == 0)
+	if (ss->created == 0) {
 		ss->created = (uint64_t)time(NULL);
+		health_attach(ss, cf->state_dir);
+	}
 	if ((ss->ns_table = calloc(NVMFD_MAX_NSID + 1,
 	    sizeof(*ss->ns_table))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -358,6 +360,7 @@ subsystem_free(struct subsystem *ss)
 	}
 	free(ss->ns_table);
 	free(ss->port_ids);
+	free(ss->health_path);
 	free(ss);
 }
 
@@ -370,6 +373,7 @@ subsystem_unpublish(struct config *cf, struct subsystem *ss)
 
 	subsystem_unlink(cf, ss);
 	ss->removed = true;
+	health_detach(ss);
 	/* Namespaces leave now: workers stop finding them at once. */
 	while ((ns = TAILQ_FIRST(&ss->namespaces)) != NULL)
 		ns_unpublish(ns);
@@ -483,8 +487,10 @@ registry_stop(struct config *cf)
 	struct subsystem *ss;
 	struct namespace *ns;
 
-	TAILQ_FOREACH(ss, &cf->subsystems, entry)
+	TAILQ_FOREACH(ss, &cf->subsystems, entry) {
 		TAILQ_FOREACH(ns, &ss->namespaces, entry)
 			if (ns->ops != NULL)
 				namespace_close(ns);
+		health_detach(ss);
+	}
 }

@@ -1,8 +1,7 @@
 /*
  * The reservation state file of a namespace (persist through power loss):
- * a few lines of text, replaced atomically (write a temporary file, fsync
- * it, rename it over the old one, fsync the directory), so a crash leaves
- * either the old state or the new one.  PTPL off removes the file.
+ * a few lines of text, replaced atomically (state-file.c), so a crash
+ * leaves either the old state or the new one.  PTPL off removes the file.
  *
  *	nvmfd-reservations 1
  *	gen 7
@@ -49,44 +48,19 @@ parse_id(const char *s, uint8_t id[16])
 	return (0);
 }
 
-static int
-fsync_dir(const char *path)
-{
-	char dir[PATH_MAX];
-	int fd, rc;
-
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((fd = open(dirname(dir), O_RDONLY | O_DIRECTORY)) == -1)
-		return (-1);
-	rc = fsync(fd);
-	close(fd);
-	return (rc);
-}
-
 int
 resv_state_save(const char *path, const struct resv_state *st, char *err,
     size_t errlen)
 {
-	char tmp[PATH_MAX], id[33];
+	char id[33], *text = NULL;
+	size_t len = 0;
 	FILE *fp;
-	int fd;
+	int rc;
 
-	if (!st->ptpl) {
-		if (unlink(path) == -1 && errno != ENOENT)
-			goto fail_path;
-		if (fsync_dir(path) == -1)
-			goto fail_path;
-		return (0);
-	}
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-		snprintf(err, errlen, "%s: path too long", path);
-		return (-1);
-	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600)) == -1 || (fp = fdopen(fd, "w")) == NULL) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		if (fd != -1)
-			close(fd);
+	if (!st->ptpl)
+		return (state_file_remove(path, err, errlen));
+	if ((fp = open_memstream(&text, &len)) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return (-1);
 	}
 	fprintf(fp, "%s\ngen %" PRIu32 "\n", STATE_MAGIC, st->gen);
@@ -98,23 +72,14 @@ resv_state_save(const char *path, const struct resv_state *st, char *err,
 		hex_id(id, st->regs[i].hostid);
 		fprintf(fp, "reg %s %016" PRIx64 "\n", id, st->regs[i].key);
 	}
-	if (fflush(fp) != 0 || fsync(fd) != 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
-		fclose(fp);
-		unlink(tmp);
+	if (fclose(fp) != 0) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		free(text);
 		return (-1);
 	}
-	if (fclose(fp) != 0 || rename(tmp, path) != 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		unlink(tmp);
-		return (-1);
-	}
-	if (fsync_dir(path) == -1)
-		goto fail_path;
-	return (0);
-fail_path:
-	snprintf(err, errlen, "%s: %s", path, strerror(errno));
-	return (-1);
+	rc = state_file_write(path, text, len, err, errlen);
+	free(text);
+	return (rc);
 }
 
 /* One line of the file into st; -1 with err naming what is wrong. */

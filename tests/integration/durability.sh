@@ -8,6 +8,9 @@
 # SIGKILL the moment perf has its last completion: no shutdown, no fsync.
 # Then: the backing files hold every block as written (read directly, not
 # through nvmfd), and a restarted nvmfd serves them (perf read, verify).
+# The SMART log, kept in state_dir, counts it: power cycles 1 before the
+# kill, then 2 with 1 unsafe shutdown; after a clean SIGTERM and a third
+# start, 3 and still 1.
 #
 # Run by "make check" with NVMFD (the daemon) and top_srcdir set; by hand:
 #   NVMFD=build/nvmfd top_srcdir=. sh tests/integration/durability.sh
@@ -47,6 +50,7 @@ fi
 # shellcheck disable=SC2317  # called by daemon_start_or_skip
 write_config() {	# PORT
 	cat >"$tmp/nvmfd.yaml" <<YAML
+state_dir: $tmp/state
 ports:
   - {id: 1, address: 127.0.0.1, port: $1}
 subsystems:
@@ -66,7 +70,29 @@ perf() {	# NSID ARGS...
 nsids="1 2"
 [ -n "$loopdev" ] && nsids="1 2 3"
 
+smart() {	# CYCLES UNSAFE: the SMART log's counters must read so
+	python3 - "$daemon_port" "$NQN" "$1" "$2" <<'EOP'
+import os, struct, sys
+sys.path.insert(0, os.environ["here"])
+import nvmf_client as nc
+port, nqn, cycles, unsafe = sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])
+h = nc.Host("127.0.0.1", int(port))
+h.icreq()
+assert h.connect(nqn).ok
+h.enable()
+cpl = h.get_log_page(0x02, length=512, nsid=0xFFFFFFFF)
+got = struct.unpack_from("<Q", cpl.data, 112)[0], \
+    struct.unpack_from("<Q", cpl.data, 144)[0]
+print(("ok: " if got == (cycles, unsafe) else "FAIL: ") +
+      f"SMART power cycles {got[0]}, unsafe shutdowns {got[1]} "
+      f"(expected {cycles}, {unsafe})")
+sys.exit(got != (cycles, unsafe))
+EOP
+}
+export here
+
 daemon_start_or_skip write_config "24740 24741 24742 24743"
+smart 1 0 || fail "health counters at the first start"
 for n in $nsids; do
 	perf "$n" -w randwrite -t 1 ||
 		fail "ns $n: randwrite: $(tail -1 "$tmp/perf.err")"
@@ -102,4 +128,8 @@ for n in $nsids; do
 	    pass "ns $n: read back after the restart, verified" ||
 	    fail "ns $n: $(tail -1 "$tmp/perf.json") $(tail -1 "$tmp/perf.err")"
 done
+smart 2 1 || fail "health counters after the SIGKILL"
+daemon_stop fail
+daemon_start_or_skip write_config "$daemon_port 24740 24741 24742 24743"
+smart 3 1 || fail "health counters after a clean stop"
 test_finish
