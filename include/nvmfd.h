@@ -68,6 +68,17 @@ struct host_tls;
 
 /* log.c */
 void	log_init(int to_stderr, int debug);
+
+/* fault.c: injected allocation failures (--enable-fault-injection). */
+#ifdef NVMFD_FAULT_INJECTION
+void	fault_init(void);
+void	fault_arm(void);
+void	fault_report(void);
+#else
+static inline void fault_init(void) { }
+static inline void fault_arm(void) { }
+static inline void fault_report(void) { }
+#endif
 void	log_warn(const char *, ...) __printflike(1, 2);
 void	log_warnx(const char *, ...) __printflike(1, 2);
 void	log_info(const char *, ...) __printflike(1, 2);

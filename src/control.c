@@ -42,6 +42,7 @@ struct ctl_client {
 	bool		readonly;
 	bool		closing;
 	bool		refused;	/* answered already: close when it sends */
+	bool		broken;		/* a message could not be queued */
 	uid_t		uid;
 	pid_t		pid;
 };
@@ -64,6 +65,11 @@ client_free(struct ctl_client *c)
 	free(c);
 }
 
+/*
+ * A message is queued whole or not at all.  Once one could not be (out of
+ * memory), nothing more is and the client is closed: it sees no result
+ * rather than a garbled or a partial answer.
+ */
 static void
 send_msg(struct ctl_client *c, uint16_t type, const void *a, size_t alen,
     const void *b, size_t blen)
@@ -74,6 +80,14 @@ send_msg(struct ctl_client *c, uint16_t type, const void *a, size_t alen,
 		.len = (uint32_t)(alen + blen),
 	};
 
+	if (c->broken)
+		return;
+	if (evbuffer_expand(out, sizeof(h) + alen + blen) != 0) {
+		log_warnx("control: client pid %d: out of memory for its "
+		    "answer; closed", (int)c->pid);
+		c->broken = c->closing = true;
+		return;
+	}
 	evbuffer_add(out, &h, sizeof(h));
 	if (alen)
 		evbuffer_add(out, a, alen);

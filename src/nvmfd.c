@@ -205,6 +205,7 @@ main(int argc, char *argv[])
 	char err[512];
 	struct config *cf;
 
+	fault_init();
 	/* One binary: nvmfctl by name or as "nvmfd ctl". */
 	if (strcmp(basename_of(argv[0]), "nvmfctl") == 0)
 		return (cli_main(argc, argv));
@@ -329,6 +330,7 @@ main(int argc, char *argv[])
 	    nworkers, nworkers == 1 ? "" : "s",
 	    cf->poll_us ? " (polling)" : "", io_engine_kind(main_loop->engine));
 	service_notify("READY=1");
+	fault_arm();
 	if (!foreground) {
 		detach_finish();
 		log_init(0, debug);
@@ -340,6 +342,7 @@ main(int argc, char *argv[])
 	host_stop();
 	loops_stop();
 	registry_stop(cf);
+	fault_report();
 	log_info("stopped");
 	return (0);
 }

@@ -62,7 +62,7 @@ build_and_check() {	# NAME CONFIGURE-ARGS... ($TESTS, when set: a subset)
 }
 
 build_and_check plain
-build_and_check asan --enable-asan
+build_and_check asan --enable-asan --enable-fault-injection
 # ThreadSanitizer: the unit tests and the daemon under multi-queue load on
 # two workers (the Linux VM and control tests are too slow under it).
 TESTS="tests/unit/test_crc32c tests/unit/test_tcp_pdu tests/unit/test_config \
