@@ -21,10 +21,53 @@ struct loop_msg {
 	void		*arg;
 };
 
+/*
+ * Messages must not be lost (a queue pair handed over, a connection gone):
+ * when malloc fails, one comes from a reserve kept for that.  A message
+ * from it goes back after it ran.
+ */
+#define LOOP_MSG_RESERVE	64
+static struct loop_msg reserve[LOOP_MSG_RESERVE];
+static struct loop_msg *reserve_free[LOOP_MSG_RESERVE];
+static int nreserve_free = -1;		/* -1: not filled yet */
+static pthread_mutex_t reserve_mtx = PTHREAD_MUTEX_INITIALIZER;
+
 struct loop *main_loop;
 __thread struct loop *cur_loop;
 static struct loop **workers;
 static int nworkers;
+
+static struct loop_msg *
+msg_alloc(void)
+{
+	struct loop_msg *m;
+
+	if ((m = malloc(sizeof(*m))) != NULL)
+		return (m);
+	pthread_mutex_lock(&reserve_mtx);
+	if (nreserve_free < 0)
+		for (nreserve_free = 0; nreserve_free < LOOP_MSG_RESERVE;
+		    nreserve_free++)
+			reserve_free[nreserve_free] = &reserve[nreserve_free];
+	if (nreserve_free > 0)
+		m = reserve_free[--nreserve_free];
+	pthread_mutex_unlock(&reserve_mtx);
+	return (m);
+}
+
+static void
+msg_free(struct loop_msg *m)
+{
+	uintptr_t at = (uintptr_t)m, lo = (uintptr_t)reserve;
+
+	if (at < lo || at >= lo + sizeof(reserve)) {
+		free(m);
+		return;
+	}
+	pthread_mutex_lock(&reserve_mtx);
+	reserve_free[nreserve_free++] = m;
+	pthread_mutex_unlock(&reserve_mtx);
+}
 
 static void
 loop_wake_cb(evutil_socket_t fd, short what, void *arg)
@@ -39,7 +82,7 @@ loop_wake_cb(evutil_socket_t fd, short what, void *arg)
 	while ((m = STAILQ_FIRST(&batch)) != NULL) {
 		STAILQ_REMOVE_HEAD(&batch, entry);
 		m->fn(m->arg);
-		free(m);
+		msg_free(m);
 	}
 	loop_finish_turn(l);
 }
@@ -211,8 +254,9 @@ loop_post(struct loop *l, void (*fn)(void *), void *arg)
 {
 	struct loop_msg *m;
 
-	/* Control-plane only; an allocation failure here is unrecoverable. */
-	if ((m = malloc(sizeof(*m))) == NULL)
+	/* Control-plane only: the reserve makes up for a failing malloc, and
+	 * only when it is used up too is there no way on. */
+	if ((m = msg_alloc()) == NULL)
 		fatal("loop_post");
 	m->fn = fn;
 	m->arg = arg;
