@@ -11,88 +11,72 @@
  * default configuration (a 1 MiB RAM namespace; I/O queues stay on the main
  * loop, there are no workers).  Whatever it sends back is read and dropped.
  *
+ * Built as fuzz_auth (FUZZ_AUTH), the subsystem admits only the host
+ * FUZZ_HOSTNQN, which must authenticate with DH-HMAC-CHAP (bidirectional,
+ * every hash and group offered): after Connect, inputs reach auth.c's
+ * Negotiate, Challenge, Reply and Success handlers.
+ *
  * A crash, a sanitizer report, a leak or a hang is a finding.
  */
 #include "config.h"
 
 #include <sys/socket.h>
 
-#include <errno.h>
-#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
-#include "nvmfd.h"
+#include "fuzz-lib.h"
 
 int	LLVMFuzzerInitialize(int *, char ***);
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-#define SPLIT		"NVMFUZZ2"
-#define PAUSE		"NVMFUZZ/"
+#define SPLIT		FUZZ_SPLIT
+#define PAUSE		FUZZ_PAUSE
 
 static struct port *port;
 static struct subsystem *subsys;
 
+#ifdef FUZZ_AUTH
+#define FUZZ_HOSTNQN	"nqn.2014-08.org.nvmexpress:uuid:" \
+			    "00000000-0000-4000-8000-000000000001"
+/* 0x00..0x1f, SHA-256 transformed; the controller key is another. */
+static const char auth_config[] =
+	"ports: [{id: 1, address: 127.0.0.1}]\n"
+	"subsystems:\n"
+	"  - nqn: " NVMFD_DEFAULT_NQN "\n"
+	"    dhchap_dhgroups: [null, ffdhe2048, ffdhe3072]\n"
+	"    hosts:\n"
+	"      - nqn: " FUZZ_HOSTNQN "\n"
+	"        dhchap_secret: \"DHHC-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGB"
+	"kaGxwdHh+KfiaR:\"\n"
+	"        dhchap_ctrl_secret: \"DHHC-1:00:VRLbtnN9AQb2WXW3c9+wEf/DRLz0Qu"
+	"LdbYvEhwtdWwNf9LrZ:\"\n"
+	"    namespaces: [{nsid: 1, backend: ram, size: 1M}]\n";
+#endif
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct config *cf;
-	struct namespace *ns;
+	struct config *cf = NULL;
 
 	(void)argc;
 	(void)argv;
-	/* syslog: keep libFuzzer's output readable; NVMFD_FUZZ_LOG=1 shows
-	 * the daemon's debug log on stderr, to follow one input. */
-	if (getenv("NVMFD_FUZZ_LOG") != NULL)
-		log_init(1, 1);
-	else
-		log_init(0, 0);
-	if ((cf = config_default()) == NULL)
+	fuzz_log_init();
+#ifdef FUZZ_AUTH
+	char err[512];
+
+	if ((cf = config_load_string("fuzz.yaml", auth_config, err,
+	    sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
 		abort();
-	ns = TAILQ_FIRST(&TAILQ_FIRST(&cf->subsystems)->namespaces);
-	ns->size = 1 << 20;
+	}
+#endif
+	cf = fuzz_daemon_start(cf);
 	port = TAILQ_FIRST(&cf->ports);
 	subsys = TAILQ_FIRST(&cf->subsystems);
-	snprintf(port->service, sizeof(port->service), "0");	/* any */
-	running_config = cf;
-	signal(SIGPIPE, SIG_IGN);
-	if (loops_init(0, cf->mdts) != 0 || registry_start(cf) != 0)
-		abort();
 	return (0);
-}
-
-/* Run the main loop's ready callbacks; true if the peer has more to read. */
-static void
-pump(int peer, int rounds)
-{
-	char sink[65536];
-
-	for (int i = 0; i < rounds; i++) {
-		event_base_loop(main_loop->base, EVLOOP_NONBLOCK);
-		while (peer >= 0 && read(peer, sink, sizeof(sink)) > 0)
-			;
-	}
-}
-
-/* Send data in pieces, with the loop running between them, as a network
- * would deliver it; a daemon that stops reading must not stall us. */
-static void
-feed(int fd, const uint8_t *data, size_t size)
-{
-	size_t off = 0;
-
-	while (off < size) {
-		ssize_t n = write(fd, data + off, MINIMUM(size - off, 4096));
-
-		if (n < 0 && errno != EAGAIN)
-			break;
-		if (n > 0)
-			off += (size_t)n;
-		pump(fd, 2);
-	}
 }
 
 /* A new connection that receives data; returns the host's end. */
@@ -108,13 +92,13 @@ connection(const uint8_t *data, size_t size)
 	if (qpair_create(main_loop, sv[0], port, "fuzz", "127.0.0.1") == NULL)
 		abort();
 	while ((p = memmem(data, size, PAUSE, strlen(PAUSE))) != NULL) {
-		feed(sv[1], data, (size_t)(p - data));
-		pump(sv[1], 4);
+		fuzz_feed(sv[1], data, (size_t)(p - data));
+		fuzz_pump(sv[1], 4);
 		size -= (size_t)(p - data) + strlen(PAUSE);
 		data = p + strlen(PAUSE);
 	}
-	feed(sv[1], data, size);
-	pump(sv[1], 4);
+	fuzz_feed(sv[1], data, size);
+	fuzz_pump(sv[1], 4);
 	return (sv[1]);
 }
 
@@ -122,9 +106,9 @@ static void
 hang_up(int fd)
 {
 	shutdown(fd, SHUT_WR);
-	pump(fd, 4);
+	fuzz_pump(fd, 4);
 	close(fd);
-	pump(-1, 4);
+	fuzz_pump(-1, 4);
 }
 
 int
@@ -145,7 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * on pool threads finish): at most 2 s; then the next input starts
 	 * from controller ID 1 again. */
 	for (int i = 0; i < 2000 && !TAILQ_EMPTY(&subsys->controllers); i++) {
-		pump(-1, 1);
+		fuzz_pump(-1, 1);
 		usleep(1000);
 	}
 	if (TAILQ_EMPTY(&subsys->controllers))
