@@ -24,6 +24,8 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include <event2/event_struct.h>
+
 #include "nvme.h"
 #include "nvme-tcp.h"
 #include "hmap.h"
@@ -643,7 +645,10 @@ struct qpair {
 	struct loop	*handoff;	/* move here after this read turn */
 	int		fd;
 	struct tls_conn	*tls;		/* NULL: plain TCP */
-	struct event	*rev, *wev, *timer;
+	struct event	*rev, *wev, *timer;	/* in ev_store while attached */
+	/* Attaching to a loop allocates nothing: a queue pair handed to a
+	 * worker cannot be lost there for want of memory. */
+	struct event	ev_store[3];
 	enum qpair_state state;
 	struct port	*port;
 	char		peer[80];	/* "addr:port" of the host */

@@ -140,12 +140,13 @@ qpair_attach(struct qpair *qp, struct loop *l)
 {
 	qp->loop = l;
 	qp->owner = l;
-	qp->rev = event_new(l->base, qp->fd, EV_READ | EV_PERSIST,
+	qp->rev = &qp->ev_store[0];
+	qp->wev = &qp->ev_store[1];
+	qp->timer = &qp->ev_store[2];
+	event_assign(qp->rev, l->base, qp->fd, EV_READ | EV_PERSIST,
 	    qpair_read_cb, qp);
-	qp->wev = event_new(l->base, qp->fd, EV_WRITE, qpair_write_cb, qp);
-	qp->timer = evtimer_new(l->base, qpair_timeout_cb, qp);
-	if (qp->rev == NULL || qp->wev == NULL || qp->timer == NULL)
-		fatalx("event_new");
+	event_assign(qp->wev, l->base, qp->fd, EV_WRITE, qpair_write_cb, qp);
+	evtimer_assign(qp->timer, l->base, qpair_timeout_cb, qp);
 	atomic_fetch_add(&l->nqpairs, 1);
 	/* Closed in transit (a kill message overtook the handoff): finish it
 	 * here.  qpair_close() does nothing for one already dead. */
@@ -179,9 +180,9 @@ qpair_detach(struct qpair *qp)
 		TAILQ_REMOVE(&l->dirty, qp, dirty_link);
 		qp->on_dirty = false;
 	}
-	event_free(qp->rev);
-	event_free(qp->wev);
-	event_free(qp->timer);
+	event_del(qp->rev);
+	event_del(qp->wev);
+	evtimer_del(qp->timer);
 	qp->rev = qp->wev = qp->timer = NULL;
 	atomic_fetch_sub(&l->nqpairs, 1);
 	qp->loop = NULL;
