@@ -756,6 +756,8 @@ struct host_req {
 	void		(*done)(struct host_req *, const struct nvme_cqe *);
 	void		*arg;
 	uint64_t	start_ns;
+	bool		raw_sgl;	/* send sqe's SGL descriptor as it is
+					 * (perf --fuzz); data_len still frames */
 	/* transport state */
 	struct host_qpair *hq;
 	TAILQ_ENTRY(host_req) tx_link;

@@ -367,10 +367,12 @@ host_submit(struct host_qpair *hq, struct host_req *r)
 	r->icd = r->dir == DIR_H2C && r->data_len > 0 &&
 	    r->data_len <= (r->sqe.opc == NVME_FABRICS_COMMAND || hq->qid == 0 ?
 	    NVMFD_ADMIN_ICD : hq->max_icd);
-	memset(r->sqe.sgl, 0, sizeof(r->sqe.sgl));
-	put_le32(r->sqe.sgl + 8, r->data_len);
-	r->sqe.sgl[15] = r->icd ? NVME_SGL_DATA_BLOCK_OFFSET :
-	    NVME_SGL_TRANSPORT_DATA_BLOCK;
+	if (!r->raw_sgl) {
+		memset(r->sqe.sgl, 0, sizeof(r->sqe.sgl));
+		put_le32(r->sqe.sgl + 8, r->data_len);
+		r->sqe.sgl[15] = r->icd ? NVME_SGL_DATA_BLOCK_OFFSET :
+		    NVME_SGL_TRANSPORT_DATA_BLOCK;
+	}
 	memset(&c->hdr, 0, sizeof(c->hdr));
 	c->hdr.type = NVME_TCP_CMD;
 	c->hdr.hlen = sizeof(*c);

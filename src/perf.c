@@ -21,26 +21,12 @@
 
 #include "nvmfd.h"
 #include "host.h"
+#include "perf.h"
 
 #define LAT_BUCKETS	(64 * 32)
 
-enum workload { W_READ, W_WRITE, W_RANDREAD, W_RANDWRITE, W_RANDRW };
 static const char *workload_names[] = { "read", "write", "randread",
     "randwrite", "randrw" };
-
-struct perf_opts {
-	const char	*addr, *port, *nqn, *hostnqn;
-	uint32_t	nsid;
-	int		queues, threads, depth;
-	uint32_t	bs;
-	enum workload	workload;
-	int		mix;		/* percent reads for randrw */
-	double		seconds;
-	bool		hdgst, ddgst, verify, json, poll;
-	struct dhchap_key key, ctrl_key;	/* DH-HMAC-CHAP, len 0: none */
-	const char	*tls_key, *tls_kdf;	/* -K, -k */
-	struct host_psk	psk;			/* derived from -K */
-};
 
 struct perf_thread;
 
@@ -280,7 +266,8 @@ perf_usage(void)
 	    "                  [-c queues] [-T threads] [-q depth] [-o bytes]\n"
 	    "                  [-w read|write|randread|randwrite|randrw] [-M read%%]\n"
 	    "                  [-t seconds] [-H hostnqn] [-S dhchap-secret]\n"
-	    "                  [-C dhchap-ctrl-secret] [-K tls-key [-k kdf]]\n");
+	    "                  [-C dhchap-ctrl-secret] [-K tls-key [-k kdf]]\n"
+	    "                  [--fuzz seed [--rate commands-per-second]]\n");
 	exit(2);
 }
 
@@ -328,8 +315,7 @@ admin_identify(struct host_qpair *hq, uint8_t cns, uint32_t nsid, void *buf,
 	admin_run(hq, &r, what);
 }
 
-/* After a Connect: DH-HMAC-CHAP when the controller asks for it. */
-static void
+void
 perf_auth(struct host_qpair *hq, const struct perf_opts *o, int qid)
 {
 	char err[256];
@@ -349,8 +335,7 @@ perf_auth(struct host_qpair *hq, const struct perf_opts *o, int qid)
 		fatalx("perf: queue %d: authentication failed: %s", qid, err);
 }
 
-/* Admin queue: Connect, enable, Identify; fills the namespace geometry. */
-static struct host_qpair *
+struct host_qpair *
 perf_admin(struct event_base *base, const struct perf_opts *o,
     const uint8_t hostid[16], uint16_t *cntlid, uint64_t *nlb,
     uint32_t *lba_shift, uint32_t *max_icd, uint32_t *mdts)
@@ -453,7 +438,7 @@ perf_main(int argc, char *argv[])
 		.addr = "127.0.0.1", .port = "4420", .nqn = NVMFD_DEFAULT_NQN,
 		.hostnqn = "nqn.2026-11.io.nvmfd:perf", .nsid = 1, .queues = 1,
 		.threads = 0, .depth = 32, .bs = 4096, .workload = W_RANDREAD,
-		.mix = 70, .seconds = 10,
+		.mix = 70, .seconds = 10, .rate = 1000,
 	};
 	uint8_t hostid[16];
 	uint16_t cntlid;
@@ -467,8 +452,28 @@ perf_main(int argc, char *argv[])
 	char kerr[256];
 	int ch;
 
-	while ((ch = getopt(argc, argv, "a:c:C:gGH:jk:K:M:n:N:o:Pq:s:S:t:T:vw:")) != -1) {
+	static const struct option longopts[] = {
+		{ "fuzz", required_argument, NULL, 'F' },
+		{ "rate", required_argument, NULL, 'R' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+
+	while ((ch = getopt_long(argc, argv, "a:c:C:gGH:jk:K:M:n:N:o:Pq:s:S:t:T:vw:",
+	    longopts, NULL)) != -1) {
 		switch (ch) {
+		case 'F':
+			o.fuzz = true;
+			o.seed = strtoull(optarg, &end, 0);
+			if (*optarg == '\0' || *end != '\0')
+				perf_usage();
+			break;
+		case 'R':
+			o.rate = (unsigned)strtoul(optarg, &end, 0);
+			if (*optarg == '\0' || *end != '\0' || o.rate < 1 ||
+			    o.rate > 1000000)
+				perf_usage();
+			break;
 		case 'a': o.addr = optarg; break;
 		case 'c': o.queues = atoi(optarg); break;
 		case 'C':
@@ -520,6 +525,8 @@ perf_main(int argc, char *argv[])
 		perf_usage();
 	for (int i = 0; i < 16; i++)
 		hostid[i] = (uint8_t)(getpid() >> (i % 4 * 8)) ^ (uint8_t)i;
+	if (o.fuzz)
+		return (perf_fuzz(&o, hostid));
 
 	abase = event_base_new();
 	admin = perf_admin(abase, &o, hostid, &cntlid, &nlb, &lba_shift,
