@@ -66,7 +66,8 @@ run_py() {
 run_py "$here/bad_input.py" --addr 127.0.0.1 --port "$daemon_port" \
     --open-nqn "$OPEN_NQN" --closed-nqn "$CLOSED_NQN" \
     --allowed-host "$ALLOWED_HOST" --inline-data-size "$INLINE" \
-    --maxh2cdata "$MAXH2C" --max-queue-depth "$QDEPTH" --ns-size "$NS_SIZE" ||
+    --maxh2cdata "$MAXH2C" --max-queue-depth "$QDEPTH" --ns-size "$NS_SIZE" \
+    --pid "$daemon_pid" ||
     status=1
 
 test_finish

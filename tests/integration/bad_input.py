@@ -21,6 +21,7 @@ Prints "ok - NAME" or "not ok - NAME: DETAIL" per case and a last line
 import argparse
 import os
 import random
+import socket
 import struct
 import sys
 import time
@@ -101,6 +102,7 @@ class Env:
         self.qdepth = a.max_queue_depth
         self.ns_blocks = a.ns_size // BS
         self.mdts = 1 << 20             # the daemon's default
+        self.pid = a.pid
         self.hosts = []
         self.next_lba = 0
 
@@ -538,6 +540,114 @@ def _(env):
     cpl = q.read(1, lba, 4 + len(big) // BS)
     expect_ok(cpl, "read back")
     check(cpl.data == small + big, "read back other data")
+
+
+@case("PDUs delivered one byte at a time: ICReq, Connect, a write, a read")
+def _(env):
+    h = env.raw()
+    for b in h.icreq_pdu():
+        h.send(bytes((b,)))
+    h.expect_pdu(nc.ICRESP)
+    cid = h.alloc_cid()
+    data = nc.connect_data(env.open_nqn, h.hostnqn, h.hostid)
+    s = nc.sqe(nc.OPC_FABRICS, cid=cid, fctype=nc.FCTYPE_CONNECT,
+               sgl_desc=nc.sgl(nc.SGL_INCAPSULE, len(data)), cdw11=31)
+    h.register(cid)
+    for b in h.capsule(s, data):
+        h.send(bytes((b,)))
+    cpl = h.wait(cid)
+    expect_ok(cpl, "Connect sent a byte at a time")
+    h.cntlid, h.qid, h.subnqn = cpl.dw0 & 0xFFFF, 0, env.open_nqn
+    h.enable()
+    check(h.set_num_queues(1) >= 1, "no I/O queue")
+    q = env.io(h)
+    lba = env.lbas(2)
+    small = pattern(2 * BS, 21)
+    cid = q.alloc_cid()
+    s = nc.sqe(nc.NVM_WRITE, cid=cid, nsid=1,
+               sgl_desc=nc.sgl(nc.SGL_INCAPSULE, len(small)),
+               **q.rw_fields(lba, 2))
+    q.register(cid)
+    for b in q.capsule(s, small):
+        q.send(bytes((b,)))
+    expect_ok(q.wait(cid), "write sent a byte at a time")
+    cpl = q.read(1, lba, 2)
+    check(cpl.data == small, "read back other data")
+
+
+def reset(h):
+    """Close with an RST (SO_LINGER 0), not a FIN."""
+    h.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                      struct.pack("ii", 1, 0))
+    h.close()
+
+
+@case("host resets (RST) in the middle of a capsule and of an H2CData payload")
+def _(env):
+    a = env.admin()
+    cap = admin_identify_capsule(a)
+    a.send(cap[:40])
+    reset(a)
+    a, q = env.pair()
+    cid, r2t = start_r2t_write(q, env.lbas(64), 32 * BS)
+    pdu = q.h2c_data_pdu(cid, r2t.ttag, 0, pattern(32 * BS, 22))
+    q.send(pdu[:len(pdu) // 2])
+    reset(q)
+    reset(a)
+
+
+@case("host half-closes with commands outstanding: answers or closes, no hang")
+def _(env):
+    a, q = env.pair()
+    lba = env.lbas(8)
+    for i in range(4):
+        q.submit(nc.NVM_WRITE, nsid=1, data_out=pattern(2 * BS, 30 + i),
+                 **q.rw_fields(lba + 2 * i, 2))
+        q.submit(nc.NVM_READ, nsid=1, read_len=2 * BS,
+                 **q.rw_fields(lba + 2 * i, 2))
+    q.sock.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + 5
+    while True:
+        check(time.monotonic() < deadline,
+              "still open 5 s after the host's FIN")
+        try:
+            pdu = q.recv_raw_pdu(timeout=deadline - time.monotonic())
+        except nc.Closed:
+            break
+        except nc.NvmfError as e:
+            raise Fail(f"{type(e).__name__}: {e}") from None
+        check(pdu.type in (nc.CAPSULE_RESP, nc.C2H_DATA),
+              f"unexpected {pdu!r} after the host's FIN")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+@case("a host that stops reading: bounded memory, other hosts still served")
+def _(env):
+    a = env.admin()
+    a.set_num_queues(1)
+    q = env.io(a, rcvbuf=4096, sqsize=env.qdepth - 1)
+    lba = env.lbas(env.mdts // BS)
+    before = rss_kib(env.pid) if env.pid else 0
+    # Every slot a read of MDTS, none of it read: the target's sends block.
+    for _ in range(env.qdepth - 1):
+        q.submit(nc.NVM_READ, nsid=1, read_len=env.mdts,
+                 **q.rw_fields(lba, env.mdts // BS))
+    time.sleep(1.0)
+    grown = (rss_kib(env.pid) - before) if env.pid else 0
+    check(grown < 64 * 1024, f"nvmfd grew by {grown} KiB for one stuck host")
+    # Another host on the same target meanwhile: served at once.
+    a2, q2 = env.pair()
+    data = pattern(4 * BS, 40)
+    t0 = time.monotonic()
+    expect_ok(q2.write(1, env.lbas(4), data), "another host's write")
+    check(time.monotonic() - t0 < 2, "another host waited behind the stuck one")
 
 
 @case("H2CTermReq: the target closes without a response")
@@ -1256,6 +1366,7 @@ def main():
     ap.add_argument("--maxh2cdata", type=int, default=16384)
     ap.add_argument("--max-queue-depth", type=int, default=64)
     ap.add_argument("--ns-size", type=int, default=16 << 20)
+    ap.add_argument("--pid", type=int, help="nvmfd's, to watch its memory")
     ap.add_argument("-k", "--only", help="run only cases whose name contains this")
     a = ap.parse_args()
     env = Env(a)
