@@ -161,8 +161,12 @@ enum ram_populate {
 	RAM_POPULATE_LAZY,		/* a chunk at a time, as written */
 };
 
+struct retire;
+
 struct namespace {
 	TAILQ_ENTRY(namespace) entry;
+	/* made when published, so taking it away allocates nothing */
+	struct retire	*retire;
 	struct subsystem *subsys;
 	uint32_t	nsid;
 	enum backend_type type;

@@ -99,13 +99,15 @@ ctrl_create(struct subsystem *ss, struct port *port, const char *subnqn,
 		return (NULL);
 	}
 	ctrl->max_qid = ss ? ss->max_io_queues : 0;
-	if (ss && (ctrl->ioq = calloc(ctrl->max_qid + 1,
-	    sizeof(*ctrl->ioq))) == NULL) {
+	if ((ss && (ctrl->ioq = calloc(ctrl->max_qid + 1,
+	    sizeof(*ctrl->ioq))) == NULL) ||
+	    (ctrl->kato_ev = evtimer_new(main_loop->base, kato_expired,
+	    ctrl)) == NULL) {
+		free(ctrl->ioq);
 		free(ctrl);
 		return (NULL);
 	}
 	ctrl->kato_ms = kato_ms;
-	ctrl->kato_ev = evtimer_new(main_loop->base, kato_expired, ctrl);
 	pthread_mutex_init(&ctrl->auth_mtx, NULL);
 	ctrl->refs = 1;		/* the admin queue */
 	ctrl->num_io_queues = ss ? ss->max_io_queues - 1 : 0;

@@ -145,9 +145,13 @@ listener_start(struct port *port)
 		return (-1);
 	}
 	freeaddrinfo(ai);
+	if ((port->ev = event_new(main_loop->base, fd, EV_READ | EV_PERSIST,
+	    accept_cb, port)) == NULL) {
+		log_warnx("port %u: out of memory", port->id);
+		close(fd);
+		return (-1);
+	}
 	port->fd = fd;
-	port->ev = event_new(main_loop->base, fd, EV_READ | EV_PERSIST,
-	    accept_cb, port);
 	event_add(port->ev, NULL);
 	log_info("listening on %s%s%s:%s (port %u)",
 	    port->family == AF_INET6 ? "[" : "", port->address,

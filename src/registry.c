@@ -25,7 +25,7 @@ struct config *running_config;
 struct retire {
 	struct namespace *ns;
 	atomic_int	pending;	/* loops that have not yet run a turn */
-	struct event	*timer;
+	struct event	timer;
 };
 
 static int
@@ -191,6 +191,7 @@ namespace_free(struct namespace *ns)
 	fused_detach(ns);
 	free(ns->inflight);
 	free(ns->stats);
+	free(ns->retire);
 	free(ns->path);
 	free(ns);
 }
@@ -202,13 +203,11 @@ retire_poll(evutil_socket_t fd, short what, void *arg)
 	struct timeval tv = { 0, 10 * 1000 };
 
 	if (atomic_load(&r->pending) > 0 || !ns_idle(r->ns)) {
-		evtimer_add(r->timer, &tv);
+		evtimer_add(&r->timer, &tv);
 		return;
 	}
 	log_debug("namespace %u: retired", r->ns->nsid);
-	namespace_free(r->ns);
-	event_free(r->timer);
-	free(r);
+	namespace_free(r->ns);		/* r with it */
 }
 
 static void
@@ -239,6 +238,9 @@ ns_publish(struct subsystem *ss, struct namespace *ns, char *err, size_t errlen)
 		goto nomem;
 	if (ns->stats == NULL &&
 	    (ns->stats = calloc(nloops(), sizeof(*ns->stats))) == NULL)
+		goto nomem;
+	if (ns->retire == NULL &&
+	    (ns->retire = calloc(1, sizeof(*ns->retire))) == NULL)
 		goto nomem;
 	if (ns->ops == NULL && namespace_open(ns, err, errlen) != 0)
 		return (-1);
@@ -290,14 +292,13 @@ ns_unpublish(struct namespace *ns)
 		    memory_order_release);
 	TAILQ_REMOVE(&ss->namespaces, ns, entry);
 	ns->published = false;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		fatal("ns_unpublish");
+	r = ns->retire;
 	r->ns = ns;
 	atomic_init(&r->pending, loops_count());
 	for (int i = 0; i < loops_count(); i++)
 		loop_post(loop_worker(i), retire_turn_msg, r);
-	r->timer = evtimer_new(main_loop->base, retire_poll, r);
-	evtimer_add(r->timer, &tv);
+	evtimer_assign(&r->timer, main_loop->base, retire_poll, r);
+	evtimer_add(&r->timer, &tv);
 }
 
 /* Write protection can change live; the backend may need write access. */
