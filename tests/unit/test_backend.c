@@ -55,11 +55,24 @@ treq_done(struct nvmf_io *io, int err)
 }
 
 /* A bare worker loop: what loop.c would set up, minus the thread. */
+/* Engine 1: the thread pool; 0: the default, or the one NVMFD_IO_ENGINE
+ * named when the test started (valgrind.sh: threads, as valgrind cannot
+ * see what io_uring writes). */
 static void
 tloop_init(int engine)
 {
+	static const char *given;
+	static bool seen;
+
+	if (!seen) {
+		given = getenv("NVMFD_IO_ENGINE");
+		given = given ? strdup(given) : NULL;
+		seen = true;
+	}
 	if (engine == 1)
 		setenv("NVMFD_IO_ENGINE", "threads", 1);
+	else if (given != NULL)
+		setenv("NVMFD_IO_ENGINE", given, 1);
 	else
 		unsetenv("NVMFD_IO_ENGINE");
 	memset(&tl, 0, sizeof(tl));
