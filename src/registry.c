@@ -242,6 +242,10 @@ ns_publish(struct subsystem *ss, struct namespace *ns, char *err, size_t errlen)
 	if (ns->retire == NULL &&
 	    (ns->retire = calloc(1, sizeof(*ns->retire))) == NULL)
 		goto nomem;
+	/* Before opening: the backend may name its subsystem (a RAM
+	 * namespace's populate thread), and the one it was parsed with may
+	 * be gone (nvmfctl add-ns parses a snippet and frees it). */
+	ns->subsys = ss;
 	if (ns->ops == NULL && namespace_open(ns, err, errlen) != 0)
 		return (-1);
 	if (resv_attach(ns, running_config ? running_config->state_dir : NULL,
@@ -249,7 +253,6 @@ ns_publish(struct subsystem *ss, struct namespace *ns, char *err, size_t errlen)
 		return (-1);
 	if (fused_attach(ns) != 0)
 		goto nomem;
-	ns->subsys = ss;
 	if (!ns->published) {
 		/* Keep the main loop's list sorted by NSID. */
 		TAILQ_FOREACH(o, &ss->namespaces, entry)
