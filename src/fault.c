@@ -39,14 +39,21 @@ int	 __wrap_posix_memalign(void **, size_t, size_t);
 char	*__wrap_strdup(const char *);
 int	 __wrap_vasprintf(char **, const char *, va_list);
 
+#ifdef __SANITIZE_ADDRESS__
+void	__sanitizer_print_stack_trace(void);
+#endif
+
 static atomic_bool armed;
 static atomic_ulong count;
 static unsigned long fail_at, fail_every;
 static atomic_ulong failed;
 
-/* Should this allocation fail?  Counted only once armed. */
+/* Should this allocation fail?  Counted only once armed; the log names
+ * the caller's address, for addr2line. */
+#define fail_now()	fail_here(__builtin_return_address(0))
+
 static bool
-fail_now(void)
+fail_here(void *caller)
 {
 	unsigned long n;
 
@@ -57,6 +64,11 @@ fail_now(void)
 	    (n - fail_at) % fail_every != 0)))
 		return (false);
 	atomic_fetch_add(&failed, 1);
+	log_warnx("fault injection: allocation %lu fails (called from %p)",
+	    n, caller);
+#ifdef __SANITIZE_ADDRESS__
+	__sanitizer_print_stack_trace();	/* the whole way to it */
+#endif
 	errno = ENOMEM;
 	return (true);
 }
@@ -106,13 +118,13 @@ __wrap_vasprintf(char **p, const char *fmt, va_list ap)
 static void *
 ev_malloc(size_t n)
 {
-	return (__wrap_malloc(n));
+	return (fail_now() ? NULL : __real_malloc(n));
 }
 
 static void *
 ev_realloc(void *p, size_t n)
 {
-	return (__wrap_realloc(p, n));
+	return (fail_now() ? NULL : __real_realloc(p, n));
 }
 
 /* Before libevent allocates anything: its allocations count too. */

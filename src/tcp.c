@@ -158,7 +158,12 @@ qpair_attach(struct qpair *qp, struct loop *l)
 		qpair_close(qp, NULL);
 		return;
 	}
-	event_add(qp->rev, NULL);
+	/* The loop's table of sockets may have to grow: without memory the
+	 * connection could never be read, so it goes now. */
+	if (event_add(qp->rev, NULL) != 0) {
+		qpair_close(qp, "out of memory");
+		return;
+	}
 	if (qp->state != QP_ACTIVE)
 		qpair_arm_timer(qp, QP_SETUP_SECONDS);
 	/* PDUs that arrived behind the Connect are already buffered (here,

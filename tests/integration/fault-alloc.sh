@@ -13,8 +13,10 @@
 # verified perf run (a second one, if the failure refused the first), exit
 # 0 on SIGTERM and, under ASan, report no leak.
 # A first round with no failure counts the allocations; the rounds after
-# spread N over that count (FAULT_ROUNDS of them, default 16), or
-# FAULT_N=N runs that one round alone.
+# spread N over that count (FAULT_ROUNDS of them, default 16, from
+# FAULT_FIRST, default 1), or FAULT_N=N runs that one round alone.  A
+# request that gets no answer at all (a hang) fails the round; the log then
+# has the stack of the allocation that failed (ASan builds).
 #
 # Run by "make check" with NVMFD (the daemon) and top_srcdir set; by hand:
 #   NVMFD=build-fi/nvmfd top_srcdir=. FAULT_ROUNDS=40 \
@@ -47,8 +49,9 @@ write_config() {	# PORT
 	ram_target_config "$1" "$NQN"
 }
 
-TIMEOUT=""
-command -v timeout >/dev/null 2>&1 && TIMEOUT="timeout -k 5 60"
+TIMEOUT="" CTL_TIMEOUT=""
+command -v timeout >/dev/null 2>&1 &&
+    TIMEOUT="timeout -k 5 60" CTL_TIMEOUT="timeout -k 5 20"
 
 # The host session, control requests and reload of one round; prints
 # what was refused.
@@ -74,8 +77,13 @@ PY
 	for req in "add-subsys $EXTRA" "add-ns $EXTRA --backend ram --size 1M" \
 	    "list-subsys --json" "show-config" "stats" "del-subsys $EXTRA"; do
 		# shellcheck disable=SC2086  # $req is a command line
-		ctl $req >/dev/null 2>"$tmp/ctl.err" ||
-		    echo "control: $req: $(tail -1 "$tmp/ctl.err")"
+		$CTL_TIMEOUT "$tmp/nvmfctl" -s "$tmp/ctl.sock" $req >/dev/null \
+		    2>"$tmp/ctl.err"
+		case $? in
+		0) ;;
+		124) echo "control: $req: Timeout: no answer in 20 s" ;;
+		*) echo "control: $req: $(tail -1 "$tmp/ctl.err")" ;;
+		esac
 	done
 	# A half-done add may have left the subsystem: it must go now.
 	ctl del-subsys "$EXTRA" >/dev/null 2>&1
@@ -91,6 +99,13 @@ round() {	# N: one round failing allocation N (0: none fails)
 	daemon_start_or_skip write_config "$PORTS"
 	refused=$(exercise | tr '\n' ';')
 	unset NVMFD_FAIL_ALLOC
+	# Refused is right; no answer at all is a hang.
+	case $refused in
+	*Timeout*)
+		fail "N=$1: a request got no answer: $refused"
+		tail -40 "$tmp/nvmfd.log"
+		;;
+	esac
 	kill -0 "$daemon_pid" 2>/dev/null || {
 		fail "N=$1: nvmfd died"
 		tail -20 "$tmp/nvmfd.log"
@@ -133,7 +148,7 @@ esac
 [ "$total" -gt 0 ] || { fail "no allocations counted"; exit 1; }
 step=$(( (total + ROUNDS - 1) / ROUNDS ))
 [ "$step" -ge 1 ] || step=1
-n=1
+n=${FAULT_FIRST:-1}
 while [ "$n" -le "$total" ] && [ "$status" = 0 ]; do
 	round "$n"
 	n=$((n + step))
