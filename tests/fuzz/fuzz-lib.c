@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,6 +48,19 @@ fuzz_daemon_start(struct config *cf)
 	signal(SIGPIPE, SIG_IGN);
 	if (loops_init(0, cf->mdts) != 0 || registry_start(cf) != 0)
 		abort();
+	/* The port the kernel picked, so the configuration stays valid (the
+	 * control commands check all of it when they change it). */
+	TAILQ_FOREACH(port, &cf->ports, entry) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		if (getsockname(port->fd, (struct sockaddr *)&ss, &len) != 0)
+			abort();
+		snprintf(port->service, sizeof(port->service), "%u",
+		    ntohs(ss.ss_family == AF_INET6 ?
+		    ((struct sockaddr_in6 *)&ss)->sin6_port :
+		    ((struct sockaddr_in *)&ss)->sin_port));
+	}
 	return (cf);
 }
 

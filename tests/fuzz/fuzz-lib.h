@@ -19,8 +19,9 @@
  * daemon's debug log on stderr, to follow one input. */
 void	fuzz_log_init(void);
 /* cf (NULL: the built-in default with a 1 MiB RAM namespace) becomes the
- * running configuration, its ports listening on any free port, on the
- * main loop alone (no workers).  Aborts on failure. */
+ * running configuration, its ports listening on free ports the kernel
+ * picks (written back into it), on the main loop alone (no workers).
+ * Aborts on failure. */
 struct config *fuzz_daemon_start(struct config *cf);
 /* Run the main loop's ready callbacks rounds times, reading and dropping
  * what peer (-1: none) has been sent meanwhile. */

@@ -4,13 +4,12 @@
  * table parses and whose commands run against the daemon's running
  * configuration (the built-in default: one subsystem, a RAM namespace).
  * The daemon's real control.c accepts the client on a socket in a private
- * directory, which is also the working directory (a relative FILE of save
- * or of a file namespace lands there).
+ * directory.
  *
  * Commands that would reach outside the process are not fed: inputs that
- * name connect, discover, add-port or a path with a '/' are skipped, so the
- * fuzzer never makes the host side dial an address or the daemon write
- * elsewhere.  The configuration lives on from input to input, as it does
+ * name connect, discover, add-port, save, a path option or a '/' are
+ * skipped, so the fuzzer never makes the host side dial an address, the
+ * daemon listen on a port or write a file.  The configuration lives on from input to input, as it does
  * in a daemon that many clients change; the subsystems fuzzing adds are
  * removed after each input so it stays small.
  */
@@ -34,7 +33,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static char sock_path[128];
 static const char *const skipped[] = {
-	"connect", "discover", "add-port", "/",
+	"connect", "discover", "add-port", "save", "path", "/",
 };
 
 int
@@ -46,8 +45,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argv;
 	fuzz_log_init();
 	dir = fuzz_tmpdir("ctl");
-	if (chdir(dir) != 0)
-		abort();
 	snprintf(sock_path, sizeof(sock_path), "%s/ctl.sock", dir);
 	fuzz_daemon_start(NULL);
 	if (control_start(sock_path, NULL, NULL) != 0)

@@ -36,8 +36,6 @@ static char sock_path[128];
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
 	struct nbd_settings st = { .socket = sock_path };
 	struct host_params p;
 	struct host_assoc *a;
@@ -52,13 +50,12 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	    fuzz_tmpdir("nbd"));
 	cf = fuzz_daemon_start(NULL);
 	port = TAILQ_FIRST(&cf->ports);
-	if (getsockname(port->fd, (struct sockaddr *)&sin, &len) != 0 ||
-	    nbd_server_start(&st, err, sizeof(err)) != 0)
+	if (nbd_server_start(&st, err, sizeof(err)) != 0)
 		abort();
 
 	host_params_default(&p);
 	snprintf(p.traddr, sizeof(p.traddr), "127.0.0.1");
-	snprintf(p.trsvcid, sizeof(p.trsvcid), "%u", ntohs(sin.sin_port));
+	snprintf(p.trsvcid, sizeof(p.trsvcid), "%s", port->service);
 	snprintf(p.subnqn, sizeof(p.subnqn), "%s",
 	    TAILQ_FIRST(&cf->subsystems)->nqn);
 	snprintf(p.export_prefix, sizeof(p.export_prefix), "fuzz");
