@@ -52,6 +52,7 @@ struct fz_queue {
 	int		qid;
 	int		busy;
 	struct fz_cmd	cmds[FZ_DEPTH];
+	struct host_req	last;		/* the latest command sent, to report */
 };
 
 struct fz {
@@ -70,7 +71,7 @@ struct fz {
 	uint64_t	sent, ok, failed, lost, twice, late;
 	uint64_t	terminated, reconnects;
 	uint64_t	violations;
-	char		last_violation[160], last_term[160];
+	char		last_violation[320], last_term[160];
 };
 
 static uint64_t
@@ -182,7 +183,9 @@ gen(struct fz *f, struct fz_cmd *c)
 			    fctypes[rnd_below(f, nitems(fctypes))] :
 			    (uint8_t)rnd(f);
 	} while (excluded(&r->sqe, admin));
-	switch (rnd_below(f, 8)) {
+	/* A Fabrics command's FCTYPE is where other commands' NSID is. */
+	switch (r->sqe.opc == NVME_FABRICS_COMMAND ? -1 : (int)rnd_below(f, 8)) {
+	case -1: break;
 	case 0: r->sqe.nsid = 0; break;
 	case 1: r->sqe.nsid = 0xffffffff; break;
 	case 2: r->sqe.nsid = (uint32_t)rnd(f); break;
@@ -275,6 +278,7 @@ issue(struct fz *f)
 			return;
 		c->busy = true;
 		q->busy++;
+		q->last = c->req;
 		f->sent++;
 		f->credit -= 1;
 		host_flush(q->hq);
@@ -340,9 +344,21 @@ fz_recover(struct fz *f)
 				f->terminated++;
 				snprintf(f->last_term, sizeof(f->last_term),
 				    "queue %d: %s", q->qid, q->hq->error);
-			} else
-				fz_violation(f, "queue %d: %s", q->qid,
-				    q->hq->error);
+			} else {
+				const struct host_req *l = &q->last;
+
+				fz_violation(f, "queue %d: %s (the last command "
+				    "sent: opcode 0x%02x fctype 0x%02x NSID %u "
+				    "CDW10 0x%x CDW11 0x%x CDW12 0x%x, %u bytes "
+				    "%s, SGL type 0x%02x length %u%s)", q->qid,
+				    q->hq->error, l->sqe.opc,
+				    ((const uint8_t *)&l->sqe)[4], l->sqe.nsid,
+				    l->sqe.cdw10, l->sqe.cdw11, l->sqe.cdw12,
+				    l->data_len, l->dir == DIR_H2C ? "out" :
+				    l->dir == DIR_C2H ? "in" : "", l->sqe.sgl[15],
+				    get_le32(l->sqe.sgl + 8), l->raw_sgl ?
+				    ", raw" : "");
+			}
 		}
 		host_close(q->hq);	/* fails what it still had */
 		q->hq = NULL;
