@@ -93,6 +93,10 @@ send_msg(struct ctl_client *c, uint16_t type, const void *a, size_t alen,
 		evbuffer_add(out, a, alen);
 	if (blen)
 		evbuffer_add(out, b, blen);
+	/* The bufferevent's own trigger for writing (a callback on its
+	 * output) is missing when libevent could not allocate it, and it
+	 * does not say so: ask for the write here too. */
+	bufferevent_enable(c->bev, EV_WRITE);
 }
 
 static void
