@@ -7,8 +7,10 @@
  * FZ_TIMEOUT_S; a queue the target ends must end with a C2HTermReq (it
  * found a command it will not take), never with a protocol violation (a
  * completion for a command not outstanding, data nobody asked for); such a
- * queue is connected again.  At the end the controller must still answer
- * on its admin queue and a new association must come up.
+ * queue is connected again.  At the end the host unregisters from the
+ * namespaces' reservations (so other hosts can write again), and the
+ * controller must still answer on its admin queue and a new association
+ * must come up.
  *
  * Commands that end an association on purpose are not sent: Property Set
  * (CC.EN = 0 resets the controller), Disconnect, Set Features of the Keep
@@ -412,6 +414,35 @@ any_busy(struct fz *f)
 	return (false);
 }
 
+/*
+ * Random Reservation commands may have left this host (every queue has
+ * the same host ID) registered, or holding a reservation that would keep
+ * other hosts from writing: unregister it (IEKEY, whatever its key), which
+ * also releases what it holds.  Namespaces it is not registered on say so.
+ */
+static void
+fz_unreserve(struct fz *f)
+{
+	const uint32_t nsids[] = { f->o->nsid, 1, 2, 3, 4 };
+	uint8_t keys[16] = { 0 };
+	struct host_req r;
+
+	if (f->nq < 2 || f->q[1].hq == NULL || f->q[1].hq->dead)
+		return;
+	for (size_t i = 0; i < nitems(nsids); i++) {
+		memset(&r, 0, sizeof(r));
+		r.sqe.opc = 0x0d;			/* Reservation Register */
+		r.sqe.nsid = nsids[i];
+		r.sqe.cdw10 = 1 | 1u << 3;		/* unregister, IEKEY */
+		r.iov[0].iov_base = keys;
+		r.iov[0].iov_len = sizeof(keys);
+		r.iovcnt = 1;
+		r.data_len = sizeof(keys);
+		r.dir = DIR_H2C;
+		(void)host_run(f->q[1].hq, &r, 5000);
+	}
+}
+
 /* The controller still answers, and a new association comes up. */
 static bool
 fz_healthy(struct fz *f)
@@ -487,6 +518,9 @@ perf_fuzz(const struct perf_opts *o, const uint8_t hostid[16])
 		issue(f);
 	}
 	event_free(tick);
+	if (any_dead(f))
+		fz_recover(f);
+	fz_unreserve(f);
 	healthy = fz_healthy(f);
 	rc = f->violations || !healthy ? 1 : 0;
 	if (o->json)
