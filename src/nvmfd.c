@@ -163,7 +163,6 @@ begin_shutdown(void)
 	loop_finish_turn(main_loop);
 	clock_gettime(CLOCK_MONOTONIC, &shutdown_deadline);
 	shutdown_deadline.tv_sec += 5;
-	shutdown_timer = evtimer_new(main_loop->base, shutdown_poll, NULL);
 	evtimer_add(shutdown_timer, &tv);
 }
 
@@ -325,6 +324,10 @@ main(int argc, char *argv[])
 		sigev[i] = evsignal_new(main_loop->base, sigs[i], signal_cb, NULL);
 		evsignal_add(sigev[i], NULL);
 	}
+	/* Made now: stopping must not depend on memory being there. */
+	if ((shutdown_timer = evtimer_new(main_loop->base, shutdown_poll,
+	    NULL)) == NULL)
+		fatal("shutdown timer");
 	log_info("nvmfd %s ready: %s, %d worker%s%s, file I/O on %s",
 	    PACKAGE_VERSION, path ? path : "built-in default configuration",
 	    nworkers, nworkers == 1 ? "" : "s",
