@@ -47,6 +47,7 @@
 #define NBD_REP_ERR_SHUTDOWN	(NBD_REP_FLAG_ERROR | 7)
 #define NBD_REP_ERR_BLOCK_SIZE_REQD (NBD_REP_FLAG_ERROR | 8)
 #define NBD_REP_ERR_TOO_BIG	(NBD_REP_FLAG_ERROR | 9)
+#define NBD_REP_ERR_EXT_HEADER_REQD (NBD_REP_FLAG_ERROR | 10)
 
 /* NBD_REP_INFO types */
 #define NBD_INFO_EXPORT		0
@@ -83,6 +84,13 @@
 #define NBD_CMD_FLAG_DF		(1u << 2)
 #define NBD_CMD_FLAG_REQ_ONE	(1u << 3)
 #define NBD_CMD_FLAG_FAST_ZERO	(1u << 4)
+#define NBD_CMD_FLAG_PAYLOAD_LEN (1u << 5)	/* extended headers only */
+
+/* extended headers: 64-bit lengths both ways */
+#define NBD_EXT_REQUEST_MAGIC	0x21e41c71u
+#define NBD_EXT_REQUEST_LEN	32
+#define NBD_EXT_REPLY_MAGIC	0x6e8a278cu
+#define NBD_EXT_REPLY_LEN	32
 
 /* replies */
 #define NBD_SIMPLE_REPLY_MAGIC	0x67446698u
@@ -92,6 +100,8 @@
 #define NBD_REPLY_FLAG_DONE	(1u << 0)
 #define NBD_REPLY_TYPE_NONE	0
 #define NBD_REPLY_TYPE_OFFSET_DATA 1
+#define NBD_REPLY_TYPE_BLOCK_STATUS 5
+#define NBD_REPLY_TYPE_BLOCK_STATUS_EXT 6
 #define NBD_REPLY_TYPE_ERROR	((1u << 15) | 1)
 
 /* errors */
@@ -109,12 +119,21 @@
 #define NBD_NAME_MAX		255	/* export name bytes */
 #define NBD_INFO_REQ_MAX	16	/* info types one GO may ask for */
 
+/* The one metadata context: allocation, and the ID we give it. */
+#define NBD_META_BASE_ALLOC	"base:allocation"
+#define NBD_META_ALLOC_ID	1
+
+/* What the handshake negotiated, as far as requests care. */
+#define NBD_NEG_STRUCTURED	(1u << 0)
+#define NBD_NEG_EXTENDED	(1u << 1)
+#define NBD_NEG_META_ALLOC	(1u << 2)
+
 struct nbd_request {
 	uint16_t	flags;
 	uint16_t	type;
 	uint64_t	cookie;
 	uint64_t	offset;
-	uint32_t	length;
+	uint64_t	length;		/* 32 bits unless extended headers */
 };
 
 /* What a request is checked against. */
@@ -123,6 +142,12 @@ struct nbd_geom {
 	uint32_t	block;		/* minimum block size */
 	uint32_t	max_payload;	/* largest READ/WRITE */
 	bool		readonly, flush, trim, zeroes, fua;
+};
+
+/* LIST_ or SET_META_CONTEXT data, parsed. */
+struct nbd_meta {
+	char		name[NBD_NAME_MAX + 1];
+	bool		alloc;		/* base:allocation selected or listed */
 };
 
 struct nbd_go {
@@ -173,17 +198,24 @@ nbd_put64(uint8_t *p, uint64_t v)
 int	nbd_parse_opt_hdr(const uint8_t *p, uint32_t *opt, uint32_t *len);
 /* GO/INFO data: 0, or the NBD_REP_ERR_* to answer. */
 uint32_t nbd_parse_go(const uint8_t *data, uint32_t len, struct nbd_go *);
-/* Request header (28 bytes): 0, or -1 on a bad magic. */
-int	nbd_parse_request(const uint8_t *p, struct nbd_request *);
-/* A request against the export: 0, or the NBD error to answer. */
-uint32_t nbd_check_request(const struct nbd_request *, const struct nbd_geom *);
+/* META_CONTEXT data (LIST if list): 0, or the NBD_REP_ERR_* to answer. */
+uint32_t nbd_parse_meta(const uint8_t *data, uint32_t len, bool list,
+	    struct nbd_meta *);
+/* Request header, 28 bytes or extended 32: 0, or -1 on a bad magic. */
+int	nbd_parse_request(const uint8_t *p, bool ext, struct nbd_request *);
+/* A request against the export and what was negotiated (NBD_NEG_*):
+ * 0, or the NBD error to answer. */
+uint32_t nbd_check_request(const struct nbd_request *, const struct nbd_geom *,
+	    unsigned neg);
 /* An NVMe status (SCT << 8 | SC, DNR allowed) as an NBD error. */
 uint32_t nbd_errno_from_nvme(uint16_t status);
 /* Reply headers; return their length. */
 size_t	nbd_simple_reply(uint8_t *out, uint32_t error, uint64_t cookie);
 size_t	nbd_structured_reply(uint8_t *out, uint16_t flags, uint16_t type,
 	    uint64_t cookie, uint32_t len);
+size_t	nbd_ext_reply(uint8_t *out, uint16_t flags, uint16_t type,
+	    uint64_t cookie, uint64_t offset, uint64_t len);
 size_t	nbd_opt_reply(uint8_t *out, uint32_t opt, uint32_t type, uint32_t len);
-uint16_t nbd_transmission_flags(const struct nbd_geom *);
+uint16_t nbd_transmission_flags(const struct nbd_geom *, unsigned neg);
 
 #endif

@@ -52,16 +52,72 @@ nbd_parse_go(const uint8_t *data, uint32_t len, struct nbd_go *go)
 	return (0);
 }
 
-int
-nbd_parse_request(const uint8_t *p, struct nbd_request *r)
+/*
+ * u32 name length, name, u32 query count, then each query as u32 length
+ * and string: exactly.  base:allocation is the only context; a LIST with
+ * no query, or with the namespace query "base:", names it too.
+ */
+uint32_t
+nbd_parse_meta(const uint8_t *data, uint32_t len, bool list,
+    struct nbd_meta *m)
 {
-	if (nbd_get32(p) != NBD_REQUEST_MAGIC)
+	static const char alloc[] = NBD_META_BASE_ALLOC;
+	uint32_t nlen, nq, off;
+
+	memset(m, 0, sizeof(*m));
+	if (len < 8)
+		return (NBD_REP_ERR_INVALID);
+	nlen = nbd_get32(data);
+	if (nlen > len - 8)
+		return (NBD_REP_ERR_INVALID);
+	if (nlen > NBD_NAME_MAX)
+		return (NBD_REP_ERR_TOO_BIG);
+	if (memchr(data + 4, '\0', nlen) != NULL)
+		return (NBD_REP_ERR_INVALID);
+	memcpy(m->name, data + 4, nlen);
+	m->name[nlen] = '\0';
+	off = 4 + nlen;
+	nq = nbd_get32(data + off);
+	off += 4;
+	if (list && nq == 0)
+		m->alloc = true;
+	/* Each query takes 4 bytes at least: a lying count runs out. */
+	for (uint32_t i = 0; i < nq; i++) {
+		const uint8_t *q;
+		uint32_t qlen;
+
+		if (len - off < 4)
+			return (NBD_REP_ERR_INVALID);
+		qlen = nbd_get32(data + off);
+		off += 4;
+		if (qlen > len - off)
+			return (NBD_REP_ERR_INVALID);
+		q = data + off;
+		off += qlen;
+		/* A query starts with a namespace and its colon. */
+		if (memchr(q, ':', qlen) == NULL ||
+		    memchr(q, '\0', qlen) != NULL)
+			return (NBD_REP_ERR_INVALID);
+		if (qlen == sizeof(alloc) - 1 && memcmp(q, alloc, qlen) == 0)
+			m->alloc = true;
+		else if (list && qlen == 5 && memcmp(q, "base:", 5) == 0)
+			m->alloc = true;
+	}
+	if (off != len)
+		return (NBD_REP_ERR_INVALID);
+	return (0);
+}
+
+int
+nbd_parse_request(const uint8_t *p, bool ext, struct nbd_request *r)
+{
+	if (nbd_get32(p) != (ext ? NBD_EXT_REQUEST_MAGIC : NBD_REQUEST_MAGIC))
 		return (-1);
 	r->flags = nbd_get16(p + 4);
 	r->type = nbd_get16(p + 6);
 	r->cookie = nbd_get64(p + 8);
 	r->offset = nbd_get64(p + 16);
-	r->length = nbd_get32(p + 24);
+	r->length = ext ? nbd_get64(p + 24) : nbd_get32(p + 24);
 	return (0);
 }
 
@@ -73,7 +129,8 @@ is_write(uint16_t type)
 }
 
 uint32_t
-nbd_check_request(const struct nbd_request *r, const struct nbd_geom *g)
+nbd_check_request(const struct nbd_request *r, const struct nbd_geom *g,
+    unsigned neg)
 {
 	uint16_t allowed = 0;
 
@@ -85,10 +142,17 @@ nbd_check_request(const struct nbd_request *r, const struct nbd_geom *g)
 			return (NBD_EINVAL);
 		return (0);
 	case NBD_CMD_READ:
+		/* One data chunk is all we ever send: DF holds anyway. */
+		if (neg & NBD_NEG_STRUCTURED)
+			allowed = NBD_CMD_FLAG_DF;
+		break;
 	case NBD_CMD_CACHE:
 		break;
 	case NBD_CMD_WRITE:
 		allowed = NBD_CMD_FLAG_FUA;
+		/* A write's length is its payload's: the flag changes nothing. */
+		if (neg & NBD_NEG_EXTENDED)
+			allowed |= NBD_CMD_FLAG_PAYLOAD_LEN;
 		break;
 	case NBD_CMD_TRIM:
 		if (!g->trim)
@@ -98,7 +162,13 @@ nbd_check_request(const struct nbd_request *r, const struct nbd_geom *g)
 	case NBD_CMD_WRITE_ZEROES:
 		if (!g->zeroes)
 			return (NBD_EINVAL);
-		allowed = NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE;
+		allowed = NBD_CMD_FLAG_FUA | NBD_CMD_FLAG_NO_HOLE |
+		    NBD_CMD_FLAG_FAST_ZERO;
+		break;
+	case NBD_CMD_BLOCK_STATUS:
+		if (!(neg & NBD_NEG_META_ALLOC))
+			return (NBD_EINVAL);
+		allowed = NBD_CMD_FLAG_REQ_ONE;
 		break;
 	default:
 		return (NBD_EINVAL);
@@ -117,6 +187,7 @@ nbd_check_request(const struct nbd_request *r, const struct nbd_geom *g)
 	return (0);
 }
 
+/* For I/O commands: their command specific codes are read as such. */
 uint32_t
 nbd_errno_from_nvme(uint16_t status)
 {
@@ -124,6 +195,8 @@ nbd_errno_from_nvme(uint16_t status)
 	case NVME_SC_SUCCESS:
 		return (0);
 	case NVME_SC_NS_WRITE_PROTECTED:
+	case NVME_SC(1, 0x82):		/* write to a read-only range */
+	case NVME_SC(2, 0x86):		/* access denied */
 		return (NBD_EPERM);
 	case NVME_SC_CAP_EXCEEDED:
 		return (NBD_ENOSPC);
@@ -161,6 +234,19 @@ nbd_structured_reply(uint8_t *out, uint16_t flags, uint16_t type,
 }
 
 size_t
+nbd_ext_reply(uint8_t *out, uint16_t flags, uint16_t type, uint64_t cookie,
+    uint64_t offset, uint64_t len)
+{
+	nbd_put32(out, NBD_EXT_REPLY_MAGIC);
+	nbd_put16(out + 4, flags);
+	nbd_put16(out + 6, type);
+	nbd_put64(out + 8, cookie);
+	nbd_put64(out + 16, offset);
+	nbd_put64(out + 24, len);
+	return (NBD_EXT_REPLY_LEN);
+}
+
+size_t
 nbd_opt_reply(uint8_t *out, uint32_t opt, uint32_t type, uint32_t len)
 {
 	nbd_put64(out, NBD_REP_MAGIC);
@@ -170,11 +256,20 @@ nbd_opt_reply(uint8_t *out, uint32_t opt, uint32_t type, uint32_t len)
 	return (20);
 }
 
+/*
+ * CAN_MULTI_CONN holds: FLUSH becomes an NVMe Flush of the namespace,
+ * which covers every write the controller completed, whichever queue or
+ * NBD connection carried it.  FAST_ZERO holds too: Write Zeroes moves no
+ * data over the fabric, where a WRITE of zeroes would move all of it.
+ */
 uint16_t
-nbd_transmission_flags(const struct nbd_geom *g)
+nbd_transmission_flags(const struct nbd_geom *g, unsigned neg)
 {
 	uint16_t f = NBD_FLAG_HAS_FLAGS | NBD_FLAG_SEND_FLUSH |
 	    NBD_FLAG_SEND_CACHE | NBD_FLAG_CAN_MULTI_CONN;
+
+	if (neg & NBD_NEG_STRUCTURED)
+		f |= NBD_FLAG_SEND_DF;
 
 	if (g->readonly)
 		return (f | NBD_FLAG_READ_ONLY);
@@ -182,6 +277,6 @@ nbd_transmission_flags(const struct nbd_geom *g)
 	if (g->trim)
 		f |= NBD_FLAG_SEND_TRIM;
 	if (g->zeroes)
-		f |= NBD_FLAG_SEND_WRITE_ZEROES;
+		f |= NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO;
 	return (f);
 }

@@ -70,7 +70,7 @@ struct nbd_slot {
 	struct host_io	io[NBD_PIECES];
 	uint32_t	io_len[NBD_PIECES];
 	uint8_t		dsm[NBD_PIECES][16];
-	uint8_t		rhdr[32];
+	uint8_t		rhdr[64];	/* reply header and small payload */
 	uint32_t	rhdr_len;
 	uint32_t	payload_len;
 };
@@ -84,7 +84,9 @@ struct nbd_conn {
 	enum conn_state	state;
 	struct nbd_export *exp;
 	char		peer[80];
-	bool		no_zeroes, structured, paused, disc;
+	bool		no_zeroes, paused, disc;
+	unsigned	neg;		/* NBD_NEG_*: what was negotiated */
+	struct nbd_meta	meta;		/* the last SET_META_CONTEXT */
 	int		noptions;
 
 	uint8_t		*rx;
@@ -322,35 +324,78 @@ slot_free(struct nbd_slot *s)
 	TAILQ_INSERT_HEAD(&c->free_slots, s, link);
 }
 
+/* A final chunk header in the connection's format, into the slot. */
+static void
+chunk_hdr(struct nbd_slot *s, uint16_t type, uint64_t len)
+{
+	const struct nbd_request *r = &s->req;
+
+	if (s->c->neg & NBD_NEG_EXTENDED)
+		s->rhdr_len = nbd_ext_reply(s->rhdr, NBD_REPLY_FLAG_DONE, type,
+		    r->cookie, r->offset, len);
+	else
+		s->rhdr_len = nbd_structured_reply(s->rhdr, NBD_REPLY_FLAG_DONE,
+		    type, r->cookie, (uint32_t)len);
+}
+
+/*
+ * base:allocation: one extent, the whole range, allocated data (flags 0).
+ * NVMe has no allocation query (Get LBA Status reports blocks that may
+ * be unrecoverable, not deallocated ones), and flags 0 is what the
+ * context says when the server cannot tell.
+ */
+static void
+block_status(struct nbd_slot *s)
+{
+	const struct nbd_request *r = &s->req;
+	uint8_t *p;
+
+	if (s->c->neg & NBD_NEG_EXTENDED) {
+		chunk_hdr(s, NBD_REPLY_TYPE_BLOCK_STATUS_EXT, 24);
+		p = s->rhdr + s->rhdr_len;
+		nbd_put32(p, NBD_META_ALLOC_ID);
+		nbd_put32(p + 4, 1);		/* one descriptor */
+		nbd_put64(p + 8, r->length);
+		nbd_put64(p + 16, 0);
+		s->rhdr_len += 24;
+	} else {
+		chunk_hdr(s, NBD_REPLY_TYPE_BLOCK_STATUS, 12);
+		p = s->rhdr + s->rhdr_len;
+		nbd_put32(p, NBD_META_ALLOC_ID);
+		nbd_put32(p + 4, (uint32_t)r->length);
+		nbd_put32(p + 8, 0);
+		s->rhdr_len += 12;
+	}
+}
+
 /* Queue the slot's reply; the slot is free once it is sent. */
 static void
 slot_reply(struct nbd_slot *s)
 {
 	struct nbd_conn *c = s->c;
 	const struct nbd_request *r = &s->req;
+	uint8_t *p;
 
 	s->payload_len = 0;
-	if (c->structured && r->type == NBD_CMD_READ && s->error == 0) {
-		s->rhdr_len = nbd_structured_reply(s->rhdr,
-		    NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_OFFSET_DATA, r->cookie,
-		    8 + r->length);
-		nbd_put64(s->rhdr + s->rhdr_len, r->offset);
-		s->rhdr_len += 8;
-		s->payload_len = r->length;
-	} else if (c->structured && s->error) {
-		s->rhdr_len = nbd_structured_reply(s->rhdr,
-		    NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_ERROR, r->cookie, 6);
-		nbd_put32(s->rhdr + s->rhdr_len, s->error);
-		nbd_put16(s->rhdr + s->rhdr_len + 4, 0);
-		s->rhdr_len += 6;
-	} else if (c->structured) {
-		s->rhdr_len = nbd_structured_reply(s->rhdr,
-		    NBD_REPLY_FLAG_DONE, NBD_REPLY_TYPE_NONE, r->cookie, 0);
-	} else {
+	if (!(c->neg & NBD_NEG_STRUCTURED)) {
 		s->rhdr_len = nbd_simple_reply(s->rhdr, s->error, r->cookie);
 		if (r->type == NBD_CMD_READ && s->error == 0)
-			s->payload_len = r->length;
-	}
+			s->payload_len = (uint32_t)r->length;
+	} else if (s->error) {
+		chunk_hdr(s, NBD_REPLY_TYPE_ERROR, 6);
+		p = s->rhdr + s->rhdr_len;
+		nbd_put32(p, s->error);
+		nbd_put16(p + 4, 0);		/* no message */
+		s->rhdr_len += 6;
+	} else if (r->type == NBD_CMD_READ) {
+		chunk_hdr(s, NBD_REPLY_TYPE_OFFSET_DATA, 8 + r->length);
+		nbd_put64(s->rhdr + s->rhdr_len, r->offset);
+		s->rhdr_len += 8;
+		s->payload_len = (uint32_t)r->length;
+	} else if (r->type == NBD_CMD_BLOCK_STATUS)
+		block_status(s);
+	else
+		chunk_hdr(s, NBD_REPLY_TYPE_NONE, 0);
 	TAILQ_INSERT_TAIL(&c->txq, s, link);
 }
 
@@ -481,7 +526,8 @@ slot_run(struct nbd_slot *s)
 	s->inflight = 0;
 	s->piece_busy = 0;
 	switch (s->req.type) {
-	case NBD_CMD_CACHE:
+	case NBD_CMD_CACHE:		/* a hint: NVMe has no prefetch */
+	case NBD_CMD_BLOCK_STATUS:
 		break;
 	case NBD_CMD_FLUSH:
 		if (!c->exp->vwc)
@@ -516,7 +562,7 @@ info_export(struct nbd_conn *c, struct nbd_export *e)
 
 	nbd_put16(d, NBD_INFO_EXPORT);
 	nbd_put64(d + 2, e->g.size);
-	nbd_put16(d + 10, nbd_transmission_flags(&e->g));
+	nbd_put16(d + 10, nbd_transmission_flags(&e->g, c->neg));
 	opt_reply(c, NBD_REP_INFO, d, sizeof(d));
 }
 
@@ -536,6 +582,9 @@ opt_go(struct nbd_conn *c, const uint8_t *data)
 		opt_reply(c, NBD_REP_ERR_UNKNOWN, NULL, 0);
 		return;
 	}
+	/* Contexts set for another export do not follow us to this one. */
+	if (c->meta.alloc && export_find(c->meta.name) != e)
+		c->meta.alloc = false;
 	info_export(c, e);
 	for (int i = 0; i < go.ninfo; i++) {
 		switch (go.info[i]) {
@@ -558,6 +607,8 @@ opt_go(struct nbd_conn *c, const uint8_t *data)
 	}
 	opt_reply(c, NBD_REP_ACK, NULL, 0);
 	if (c->opt == NBD_OPT_GO) {
+		if (c->meta.alloc)
+			c->neg |= NBD_NEG_META_ALLOC;
 		c->exp = e;
 		TAILQ_INSERT_TAIL(&e->conns, c, exp_link);
 		c->state = CS_REQ_HDR;
@@ -572,6 +623,11 @@ opt_export_name(struct nbd_conn *c, const uint8_t *data)
 	struct nbd_export *e;
 	uint8_t d[10 + 124];
 
+	/* Extended headers forbid it: a client that knows them uses GO. */
+	if (c->neg & NBD_NEG_EXTENDED) {
+		conn_close(c, "NBD_OPT_EXPORT_NAME after extended headers");
+		return;
+	}
 	/* No error reply exists for this option: a bad name closes. */
 	if (c->opt_len > NBD_NAME_MAX || memchr(data, '\0', c->opt_len)) {
 		conn_close(c, "bad NBD_OPT_EXPORT_NAME");
@@ -585,7 +641,7 @@ opt_export_name(struct nbd_conn *c, const uint8_t *data)
 	}
 	memset(d, 0, sizeof(d));
 	nbd_put64(d, e->g.size);
-	nbd_put16(d + 8, nbd_transmission_flags(&e->g));
+	nbd_put16(d + 8, nbd_transmission_flags(&e->g, c->neg));
 	evbuffer_add(c->hs_out, d, c->no_zeroes ? 10 : sizeof(d));
 	c->exp = e;
 	TAILQ_INSERT_TAIL(&e->conns, c, exp_link);
@@ -610,6 +666,60 @@ opt_list(struct nbd_conn *c)
 		opt_reply(c, NBD_REP_SERVER, d, (uint32_t)(4 + n));
 	}
 	opt_reply(c, NBD_REP_ACK, NULL, 0);
+}
+
+/* LIST_ or SET_META_CONTEXT: base:allocation is the only context. */
+static void
+opt_meta(struct nbd_conn *c, const uint8_t *data)
+{
+	bool list = c->opt == NBD_OPT_LIST_META_CONTEXT;
+	struct nbd_meta m;
+	uint32_t err;
+	uint8_t d[4 + sizeof(NBD_META_BASE_ALLOC) - 1];
+
+	/* A failed SET leaves no context selected. */
+	if (!list)
+		c->meta.alloc = false;
+	/* Block status replies are structured: no context without them. */
+	if (!(c->neg & NBD_NEG_STRUCTURED)) {
+		opt_reply(c, NBD_REP_ERR_INVALID, NULL, 0);
+		return;
+	}
+	if ((err = nbd_parse_meta(data, c->opt_len, list, &m)) != 0) {
+		opt_reply(c, err, NULL, 0);
+		return;
+	}
+	if (export_find(m.name) == NULL) {
+		opt_reply(c, NBD_REP_ERR_UNKNOWN, NULL, 0);
+		return;
+	}
+	if (m.alloc) {
+		/* IDs in a LIST reply mean nothing: zero, as advised. */
+		nbd_put32(d, list ? 0 : NBD_META_ALLOC_ID);
+		memcpy(d + 4, NBD_META_BASE_ALLOC, sizeof(d) - 4);
+		opt_reply(c, NBD_REP_META_CONTEXT, d, sizeof(d));
+	}
+	if (!list)
+		c->meta = m;
+	opt_reply(c, NBD_REP_ACK, NULL, 0);
+}
+
+/* STRUCTURED_REPLY or EXTENDED_HEADERS: each once, the latter wins. */
+static void
+opt_reply_format(struct nbd_conn *c)
+{
+	bool ext = c->opt == NBD_OPT_EXTENDED_HEADERS;
+
+	if (c->opt_len != 0)
+		opt_reply(c, NBD_REP_ERR_INVALID, NULL, 0);
+	else if (!ext && (c->neg & NBD_NEG_EXTENDED))
+		opt_reply(c, NBD_REP_ERR_EXT_HEADER_REQD, NULL, 0);
+	else if (c->neg & (ext ? NBD_NEG_EXTENDED : NBD_NEG_STRUCTURED))
+		opt_reply(c, NBD_REP_ERR_INVALID, NULL, 0);
+	else {
+		c->neg |= NBD_NEG_STRUCTURED | (ext ? NBD_NEG_EXTENDED : 0);
+		opt_reply(c, NBD_REP_ACK, NULL, 0);
+	}
 }
 
 static void
@@ -637,12 +747,12 @@ option(struct nbd_conn *c, const uint8_t *data)
 		opt_go(c, data);
 		break;
 	case NBD_OPT_STRUCTURED_REPLY:
-		if (c->opt_len != 0)
-			opt_reply(c, NBD_REP_ERR_INVALID, NULL, 0);
-		else {
-			c->structured = true;
-			opt_reply(c, NBD_REP_ACK, NULL, 0);
-		}
+	case NBD_OPT_EXTENDED_HEADERS:
+		opt_reply_format(c);
+		break;
+	case NBD_OPT_LIST_META_CONTEXT:
+	case NBD_OPT_SET_META_CONTEXT:
+		opt_meta(c, data);
 		break;
 	default:
 		opt_reply(c, NBD_REP_ERR_UNSUP, NULL, 0);
@@ -666,7 +776,7 @@ request(struct nbd_conn *c, const uint8_t *p)
 		return (false);
 	}
 	s = TAILQ_FIRST(&c->free_slots);
-	if (nbd_parse_request(p, &s->req) != 0) {
+	if (nbd_parse_request(p, c->neg & NBD_NEG_EXTENDED, &s->req) != 0) {
 		conn_close(c, "bad request magic");
 		return (false);
 	}
@@ -680,8 +790,10 @@ request(struct nbd_conn *c, const uint8_t *p)
 	TAILQ_REMOVE(&c->free_slots, s, link);
 	c->busy++;
 	s->error = 0;
-	err = nbd_check_request(&s->req, &c->exp->g);
-	if (s->req.type == NBD_CMD_WRITE && err != 0) {
+	err = nbd_check_request(&s->req, &c->exp->g, c->neg);
+	if (err != 0 && (s->req.type == NBD_CMD_WRITE ||
+	    (c->neg & NBD_NEG_EXTENDED &&
+	    s->req.flags & NBD_CMD_FLAG_PAYLOAD_LEN))) {
 		/* Its payload follows all the same: skip it, or give up. */
 		if (s->req.length > NBD_MAX_DISCARD) {
 			conn_close(c, "oversized write");
@@ -769,19 +881,23 @@ conn_process(struct nbd_conn *c)
 			c->rx_off += c->opt_len;
 			option(c, p);
 			break;
-		case CS_REQ_HDR:
+		case CS_REQ_HDR: {
+			size_t hlen = c->neg & NBD_NEG_EXTENDED ?
+			    NBD_EXT_REQUEST_LEN : NBD_REQUEST_LEN;
+
 			if (c->disc)
 				return;
 			if (TAILQ_EMPTY(&c->free_slots)) {
 				conn_pause(c);
 				return;
 			}
-			if (avail < NBD_REQUEST_LEN)
+			if (avail < hlen)
 				return;
-			c->rx_off += NBD_REQUEST_LEN;
+			c->rx_off += hlen;
 			if (!request(c, p))
 				return;
 			break;
+		}
 		case CS_REQ_DATA: {
 			struct nbd_slot *s = c->rx_slot;
 			size_t n = MINIMUM(avail, s->req.length - c->rx_got);

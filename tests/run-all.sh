@@ -18,7 +18,7 @@ if [ "${NVMFD_SKIP_APT:-0}" != 1 ]; then
 		build-essential autoconf automake pkg-config file \
 		libevent-dev libssl-dev libyaml-dev liburing-dev check \
 		python3 qemu-system-x86 xz-utils clang libclang-rt-14-dev \
-		libnbd-bin nbdkit qemu-utils fio openssl curl
+		libnbd-bin python3-libnbd nbdkit qemu-utils fio openssl curl
 fi
 
 # A source tree configured in place (./configure && make at the top) stops

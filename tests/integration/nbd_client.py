@@ -1,11 +1,12 @@
 """nbd_client: a small NBD client for tests (Python 3, standard library only).
 
-It speaks the fixed newstyle handshake and simple or structured replies,
-correctly or on purpose not:
+It speaks the fixed newstyle handshake, simple, structured or extended
+(64-bit) headers, and base:allocation, correctly or on purpose not:
 
     c = Client(path="/tmp/nbd.sock")      # or Client(host=..., port=...)
     c.handshake()                          # greeting and client flags
-    c.structured_reply()                   # optional
+    c.structured_reply()                   # optional (or c.extended_headers())
+    c.set_meta(name, ["base:allocation"])  # {context name: id}
     size, flags, info = c.go("name", [INFO_BLOCK_SIZE])
     c.write(0, b"x" * 512); data = c.read(0, 512)
     err = c.cmd(CMD_TRIM, 0, 4096)         # the NBD error, 0 on success
@@ -15,6 +16,7 @@ EOF raises Closed.
 """
 import socket
 import struct
+import sys
 
 NBDMAGIC = 0x4e42444d41474943
 IHAVEOPT = 0x49484156454f5054
@@ -22,22 +24,53 @@ REP_MAGIC = 0x0003e889045565a9
 REQUEST_MAGIC = 0x25609513
 SIMPLE_MAGIC = 0x67446698
 STRUCTURED_MAGIC = 0x668e33ef
+EXT_REQUEST_MAGIC = 0x21e41c71
+EXT_REPLY_MAGIC = 0x6e8a278c
 
 OPT_EXPORT_NAME, OPT_ABORT, OPT_LIST = 1, 2, 3
 OPT_INFO, OPT_GO, OPT_STRUCTURED_REPLY = 6, 7, 8
-OPT_LIST_META_CONTEXT = 9
-REP_ACK, REP_SERVER, REP_INFO = 1, 2, 3
+OPT_LIST_META_CONTEXT, OPT_SET_META_CONTEXT, OPT_EXTENDED_HEADERS = 9, 10, 11
+REP_ACK, REP_SERVER, REP_INFO, REP_META_CONTEXT = 1, 2, 3, 4
 REP_ERR_UNSUP = 0x80000001
 REP_ERR_INVALID = 0x80000003
 REP_ERR_UNKNOWN = 0x80000006
 REP_ERR_TOO_BIG = 0x80000009
+REP_ERR_EXT_HEADER_REQD = 0x8000000a
 INFO_EXPORT, INFO_NAME, INFO_BLOCK_SIZE = 0, 1, 3
 
 CMD_READ, CMD_WRITE, CMD_DISC, CMD_FLUSH = 0, 1, 2, 3
-CMD_TRIM, CMD_CACHE, CMD_WRITE_ZEROES = 4, 5, 6
-FLAG_FUA, FLAG_NO_HOLE = 1, 2
-FLAG_READ_ONLY = 2
+CMD_TRIM, CMD_CACHE, CMD_WRITE_ZEROES, CMD_BLOCK_STATUS = 4, 5, 6, 7
+FLAG_FUA, FLAG_NO_HOLE, FLAG_DF, FLAG_REQ_ONE = 1, 2, 4, 8
+FLAG_FAST_ZERO, FLAG_PAYLOAD_LEN = 16, 32
+FLAG_READ_ONLY, FLAG_SEND_DF, FLAG_CAN_MULTI_CONN = 2, 0x80, 0x100
+FLAG_SEND_FAST_ZERO = 0x800
+REPLY_BLOCK_STATUS, REPLY_BLOCK_STATUS_EXT = 5, 6
 EPERM, EIO, EINVAL, ENOSPC = 1, 5, 22, 28
+
+
+class Checks:
+    """Prints "ok: ..." or "FAIL: ..." per check; exit() ends the script
+    with status 1 if any failed."""
+
+    def __init__(self):
+        self.failed = False
+
+    def __call__(self, cond, what):
+        print(("ok: " if cond else "FAIL: ") + what, flush=True)
+        if not cond:
+            self.failed = True
+
+    def exit(self):
+        sys.exit(1 if self.failed else 0)
+
+
+def serving(path, export):
+    """The server at path still answers a new client and lists export."""
+    c = Client(path=path)
+    c.handshake()
+    names = c.list()
+    c.close()
+    return export in names
 
 
 class Closed(Exception):
@@ -59,7 +92,9 @@ class Client:
         else:
             self.s = socket.create_connection((host, port), timeout)
         self.structured = False
+        self.extended = False
         self.cookie = 0
+        self.extents = []       # (context id, [(length, flags)]) last reply
 
     def close(self):
         self.s.close()
@@ -108,6 +143,29 @@ class Client:
             raise OptError(rtype)
         self.structured = True
 
+    def extended_headers(self):
+        self.opt(OPT_EXTENDED_HEADERS)
+        _, rtype, _ = self.reply()
+        if rtype != REP_ACK:
+            raise OptError(rtype)
+        self.structured = self.extended = True
+
+    def meta(self, name, queries, code=OPT_SET_META_CONTEXT):
+        """{context name: id} that LIST or SET gave for export name."""
+        data = struct.pack(">I", len(name)) + name.encode()
+        data += struct.pack(">I", len(queries))
+        for q in queries:
+            data += struct.pack(">I", len(q)) + q.encode()
+        self.opt(code, data)
+        out = {}
+        while True:
+            _, rtype, d = self.reply()
+            if rtype == REP_ACK:
+                return out
+            if rtype != REP_META_CONTEXT:
+                raise OptError(rtype)
+            out[d[4:].decode()] = struct.unpack(">I", d[:4])[0]
+
     def list(self):
         self.opt(OPT_LIST)
         names = []
@@ -143,10 +201,15 @@ class Client:
 
     # ---------------------------------------------------- transmission
     def request(self, cmd, offset, length, flags=0, payload=b"",
-                magic=REQUEST_MAGIC):
+                magic=None):
         self.cookie += 1
-        self.send(struct.pack(">IHHQQI", magic, flags, cmd, self.cookie,
-                              offset, length) + payload)
+        if self.extended:
+            hdr = struct.pack(">IHHQQQ", magic or EXT_REQUEST_MAGIC, flags,
+                              cmd, self.cookie, offset, length)
+        else:
+            hdr = struct.pack(">IHHQQI", magic or REQUEST_MAGIC, flags, cmd,
+                              self.cookie, offset, length)
+        self.send(hdr + payload)
         return self.cookie
 
     def response(self, length=0):
@@ -155,13 +218,29 @@ class Client:
         if magic == SIMPLE_MAGIC:
             err, _ = struct.unpack(">IQ", self.recv(12))
             return err, (self.recv(length) if err == 0 and length else b"")
-        assert magic == STRUCTURED_MAGIC, "bad reply magic 0x%x" % magic
+        want = EXT_REPLY_MAGIC if self.extended else STRUCTURED_MAGIC
+        assert magic == want, "bad reply magic 0x%x" % magic
         data, err = b"", 0
+        self.extents = []
         while True:
-            flags, rtype, _, n = struct.unpack(">HHQI", self.recv(16))
+            if self.extended:
+                flags, rtype, _, _, n = struct.unpack(">HHQQQ",
+                                                      self.recv(28))
+            else:
+                flags, rtype, _, n = struct.unpack(">HHQI", self.recv(16))
             body = self.recv(n)
             if rtype == 1:
                 data += body[8:]
+            elif rtype == REPLY_BLOCK_STATUS:
+                ext = [struct.unpack(">II", body[i:i + 8])
+                       for i in range(4, n, 8)]
+                self.extents.append((struct.unpack(">I", body[:4])[0], ext))
+            elif rtype == REPLY_BLOCK_STATUS_EXT:
+                ctx, cnt = struct.unpack(">II", body[:8])
+                ext = [struct.unpack(">QQ", body[i:i + 16])
+                       for i in range(8, n, 16)]
+                assert len(ext) == cnt, "descriptor count"
+                self.extents.append((ctx, ext))
             elif rtype & 0x8000:
                 err = struct.unpack(">I", body[:4])[0]
             if flags & 1:

@@ -30,13 +30,39 @@ req_bytes(uint8_t *p, uint32_t magic, uint16_t flags, uint16_t type,
 }
 
 static uint32_t
-check(uint16_t type, uint16_t flags, uint64_t off, uint32_t len,
-    const struct nbd_geom *g)
+check_neg(uint16_t type, uint16_t flags, uint64_t off, uint64_t len,
+    const struct nbd_geom *g, unsigned neg)
 {
 	struct nbd_request r = { .type = type, .flags = flags, .offset = off,
 	    .length = len };
 
-	return (nbd_check_request(&r, g));
+	return (nbd_check_request(&r, g, neg));
+}
+
+static uint32_t
+check(uint16_t type, uint16_t flags, uint64_t off, uint32_t len,
+    const struct nbd_geom *g)
+{
+	return (check_neg(type, flags, off, len, g, 0));
+}
+
+/* META_CONTEXT data: name, then the queries. */
+static uint32_t
+meta_bytes(uint8_t *d, const char *name, int nq, const char **q)
+{
+	uint32_t o = 0;
+
+	nbd_put32(d, (uint32_t)strlen(name));
+	memcpy(d + 4, name, strlen(name));
+	o = 4 + (uint32_t)strlen(name);
+	nbd_put32(d + o, (uint32_t)nq);
+	o += 4;
+	for (int i = 0; i < nq; i++) {
+		nbd_put32(d + o, (uint32_t)strlen(q[i]));
+		memcpy(d + o + 4, q[i], strlen(q[i]));
+		o += 4 + (uint32_t)strlen(q[i]);
+	}
+	return (o);
 }
 
 START_TEST(opt_header)
@@ -111,14 +137,14 @@ START_TEST(request_parse)
 
 	req_bytes(p, NBD_REQUEST_MAGIC, NBD_CMD_FLAG_FUA, NBD_CMD_WRITE,
 	    0x1122334455667788ull, 4096, 512);
-	ck_assert_int_eq(nbd_parse_request(p, &r), 0);
+	ck_assert_int_eq(nbd_parse_request(p, false, &r), 0);
 	ck_assert_uint_eq(r.type, NBD_CMD_WRITE);
 	ck_assert_uint_eq(r.flags, NBD_CMD_FLAG_FUA);
 	ck_assert_uint_eq(r.cookie, 0x1122334455667788ull);
 	ck_assert_uint_eq(r.offset, 4096);
 	ck_assert_uint_eq(r.length, 512);
 	req_bytes(p, NBD_SIMPLE_REPLY_MAGIC, 0, NBD_CMD_READ, 1, 0, 512);
-	ck_assert_int_eq(nbd_parse_request(p, &r), -1);
+	ck_assert_int_eq(nbd_parse_request(p, false, &r), -1);
 }
 END_TEST
 
@@ -167,11 +193,118 @@ START_TEST(request_checks)
 	ck_assert_uint_eq(check(NBD_CMD_WRITE_ZEROES, NBD_CMD_FLAG_NO_HOLE |
 	    NBD_CMD_FLAG_FUA, 0, 512, &geom), 0);
 	ck_assert_uint_eq(check(NBD_CMD_WRITE_ZEROES, NBD_CMD_FLAG_FAST_ZERO,
-	    0, 512, &geom), NBD_EINVAL);
+	    0, 512, &geom), 0);
+	ck_assert_uint_eq(check(NBD_CMD_WRITE_ZEROES, NBD_CMD_FLAG_FAST_ZERO,
+	    0, 512, &bare), NBD_EINVAL);
+	/* DF only with structured replies; PAYLOAD_LEN only extended */
+	ck_assert_uint_eq(check(NBD_CMD_READ, NBD_CMD_FLAG_DF, 0, 512, &geom),
+	    NBD_EINVAL);
+	ck_assert_uint_eq(check_neg(NBD_CMD_READ, NBD_CMD_FLAG_DF, 0, 512,
+	    &geom, NBD_NEG_STRUCTURED), 0);
+	ck_assert_uint_eq(check_neg(NBD_CMD_WRITE, NBD_CMD_FLAG_PAYLOAD_LEN, 0,
+	    512, &geom, NBD_NEG_STRUCTURED), NBD_EINVAL);
+	ck_assert_uint_eq(check_neg(NBD_CMD_WRITE, NBD_CMD_FLAG_PAYLOAD_LEN, 0,
+	    512, &geom, NBD_NEG_STRUCTURED | NBD_NEG_EXTENDED), 0);
+	/* BLOCK_STATUS: only once base:allocation was selected */
+	ck_assert_uint_eq(check_neg(NBD_CMD_BLOCK_STATUS, 0, 0, 512, &geom,
+	    NBD_NEG_STRUCTURED), NBD_EINVAL);
+	ck_assert_uint_eq(check_neg(NBD_CMD_BLOCK_STATUS,
+	    NBD_CMD_FLAG_REQ_ONE, 0, 1 << 20, &ro,
+	    NBD_NEG_STRUCTURED | NBD_NEG_META_ALLOC), 0);
+	ck_assert_uint_eq(check_neg(NBD_CMD_BLOCK_STATUS, NBD_CMD_FLAG_FUA, 0,
+	    512, &geom, NBD_NEG_STRUCTURED | NBD_NEG_META_ALLOC), NBD_EINVAL);
+	ck_assert_uint_eq(check_neg(NBD_CMD_BLOCK_STATUS, 0, 512, 1 << 20,
+	    &geom, NBD_NEG_STRUCTURED | NBD_NEG_META_ALLOC), NBD_EINVAL);
+	/* 64-bit lengths: no wrap past the end */
+	ck_assert_uint_eq(check_neg(NBD_CMD_TRIM, 0, 512, UINT64_MAX - 511,
+	    &geom, NBD_NEG_EXTENDED), NBD_ENOSPC);
+	ck_assert_uint_eq(check_neg(NBD_CMD_READ, 0, 0, 1ull << 33, &geom,
+	    NBD_NEG_EXTENDED), NBD_EINVAL);
 	/* FLUSH carries no range */
 	ck_assert_uint_eq(check(NBD_CMD_FLUSH, 0, 0, 0, &geom), 0);
 	ck_assert_uint_eq(check(NBD_CMD_FLUSH, 0, 0, 512, &geom), NBD_EINVAL);
 	ck_assert_uint_eq(check(NBD_CMD_DISC, 0, 0, 0, &geom), 0);
+}
+END_TEST
+
+START_TEST(ext_request_parse)
+{
+	uint8_t p[NBD_EXT_REQUEST_LEN];
+	struct nbd_request r;
+
+	nbd_put32(p, NBD_EXT_REQUEST_MAGIC);
+	nbd_put16(p + 4, NBD_CMD_FLAG_FUA);
+	nbd_put16(p + 6, NBD_CMD_WRITE_ZEROES);
+	nbd_put64(p + 8, 42);
+	nbd_put64(p + 16, 1ull << 40);
+	nbd_put64(p + 24, 5ull << 32);
+	ck_assert_int_eq(nbd_parse_request(p, true, &r), 0);
+	ck_assert_uint_eq(r.type, NBD_CMD_WRITE_ZEROES);
+	ck_assert_uint_eq(r.cookie, 42);
+	ck_assert_uint_eq(r.offset, 1ull << 40);
+	ck_assert_uint_eq(r.length, 5ull << 32);
+	/* the compact magic is not the extended one, nor the reverse */
+	nbd_put32(p, NBD_REQUEST_MAGIC);
+	ck_assert_int_eq(nbd_parse_request(p, true, &r), -1);
+	nbd_put32(p, NBD_EXT_REQUEST_MAGIC);
+	ck_assert_int_eq(nbd_parse_request(p, false, &r), -1);
+}
+END_TEST
+
+START_TEST(meta_data)
+{
+	uint8_t d[512];
+	struct nbd_meta m;
+	const char *alloc[] = { "base:allocation" };
+	const char *base[] = { "base:" };
+	const char *other[] = { "qemu:dirty-bitmap:x", "x-foo:bar" };
+	const char *bad[] = { "nocolon" };
+	uint32_t n;
+
+	/* SET base:allocation */
+	n = meta_bytes(d, "exp", 1, alloc);
+	ck_assert_uint_eq(nbd_parse_meta(d, n, false, &m), 0);
+	ck_assert(m.alloc);
+	ck_assert_str_eq(m.name, "exp");
+	/* LIST with no query lists all; SET with none selects none */
+	n = meta_bytes(d, "", 0, NULL);
+	ck_assert_uint_eq(nbd_parse_meta(d, n, true, &m), 0);
+	ck_assert(m.alloc);
+	ck_assert_uint_eq(nbd_parse_meta(d, n, false, &m), 0);
+	ck_assert(!m.alloc);
+	/* "base:" lists, but does not select */
+	n = meta_bytes(d, "", 1, base);
+	ck_assert_uint_eq(nbd_parse_meta(d, n, true, &m), 0);
+	ck_assert(m.alloc);
+	ck_assert_uint_eq(nbd_parse_meta(d, n, false, &m), 0);
+	ck_assert(!m.alloc);
+	/* unknown contexts: no match, no error */
+	n = meta_bytes(d, "", 2, other);
+	ck_assert_uint_eq(nbd_parse_meta(d, n, false, &m), 0);
+	ck_assert(!m.alloc);
+	/* a query without a namespace */
+	n = meta_bytes(d, "", 1, bad);
+	ck_assert_uint_eq(nbd_parse_meta(d, n, false, &m), NBD_REP_ERR_INVALID);
+	/* a count that lies, in both directions; trailing bytes */
+	n = meta_bytes(d, "e", 1, alloc);
+	nbd_put32(d + 5, 0x40000000);
+	ck_assert_uint_eq(nbd_parse_meta(d, n, false, &m), NBD_REP_ERR_INVALID);
+	nbd_put32(d + 5, 0);
+	ck_assert_uint_eq(nbd_parse_meta(d, n, false, &m), NBD_REP_ERR_INVALID);
+	n = meta_bytes(d, "e", 1, alloc);
+	ck_assert_uint_eq(nbd_parse_meta(d, n - 1, false, &m),
+	    NBD_REP_ERR_INVALID);
+	/* a query length past the data; a name length past it */
+	nbd_put32(d + 9, 1000);
+	ck_assert_uint_eq(nbd_parse_meta(d, n, false, &m), NBD_REP_ERR_INVALID);
+	nbd_put32(d, 0xfffffff0);
+	ck_assert_uint_eq(nbd_parse_meta(d, n, false, &m), NBD_REP_ERR_INVALID);
+	ck_assert_uint_eq(nbd_parse_meta(d, 7, false, &m), NBD_REP_ERR_INVALID);
+	/* a name too long for us */
+	memset(d, 0, sizeof(d));
+	nbd_put32(d, 300);
+	ck_assert_uint_eq(nbd_parse_meta(d, 308, false, &m),
+	    NBD_REP_ERR_TOO_BIG);
 }
 END_TEST
 
@@ -189,6 +322,8 @@ START_TEST(nvme_errors)
 	    NBD_EIO);
 	ck_assert_uint_eq(nbd_errno_from_nvme(NVME_SC_WRITE_FAULT), NBD_EIO);
 	ck_assert_uint_eq(nbd_errno_from_nvme(NVME_SC(3, 0x70)), NBD_EIO);
+	ck_assert_uint_eq(nbd_errno_from_nvme(NVME_SC(1, 0x82)), NBD_EPERM);
+	ck_assert_uint_eq(nbd_errno_from_nvme(NVME_SC(2, 0x86)), NBD_EPERM);
 }
 END_TEST
 
@@ -211,11 +346,23 @@ START_TEST(replies)
 	    20);
 	ck_assert_uint_eq(nbd_get64(b), NBD_REP_MAGIC);
 	ck_assert_uint_eq(nbd_get32(b + 12), NBD_REP_ERR_UNKNOWN);
-	ck_assert(nbd_transmission_flags(&geom) & NBD_FLAG_SEND_TRIM);
-	ck_assert(nbd_transmission_flags(&geom) & NBD_FLAG_CAN_MULTI_CONN);
+	ck_assert_uint_eq(nbd_ext_reply(b, NBD_REPLY_FLAG_DONE,
+	    NBD_REPLY_TYPE_BLOCK_STATUS_EXT, 5, 1ull << 35, 24), 32);
+	ck_assert_uint_eq(nbd_get32(b), NBD_EXT_REPLY_MAGIC);
+	ck_assert_uint_eq(nbd_get16(b + 6), NBD_REPLY_TYPE_BLOCK_STATUS_EXT);
+	ck_assert_uint_eq(nbd_get64(b + 8), 5);
+	ck_assert_uint_eq(nbd_get64(b + 16), 1ull << 35);
+	ck_assert_uint_eq(nbd_get64(b + 24), 24);
+	ck_assert(nbd_transmission_flags(&geom, 0) & NBD_FLAG_SEND_TRIM);
+	ck_assert(nbd_transmission_flags(&geom, 0) & NBD_FLAG_CAN_MULTI_CONN);
+	ck_assert(nbd_transmission_flags(&geom, 0) & NBD_FLAG_SEND_FAST_ZERO);
+	ck_assert(!(nbd_transmission_flags(&geom, 0) & NBD_FLAG_SEND_DF));
+	ck_assert(nbd_transmission_flags(&geom, NBD_NEG_STRUCTURED) &
+	    NBD_FLAG_SEND_DF);
 	ro.readonly = true;
-	ck_assert(nbd_transmission_flags(&ro) & NBD_FLAG_READ_ONLY);
-	ck_assert(!(nbd_transmission_flags(&ro) & NBD_FLAG_SEND_WRITE_ZEROES));
+	ck_assert(nbd_transmission_flags(&ro, 0) & NBD_FLAG_READ_ONLY);
+	ck_assert(!(nbd_transmission_flags(&ro, 0) &
+	    (NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO)));
 }
 END_TEST
 
@@ -229,6 +376,8 @@ nbd_suite(void)
 	tcase_add_test(tc, go_data);
 	tcase_add_test(tc, request_parse);
 	tcase_add_test(tc, request_checks);
+	tcase_add_test(tc, ext_request_parse);
+	tcase_add_test(tc, meta_data);
 	tcase_add_test(tc, nvme_errors);
 	tcase_add_test(tc, replies);
 	suite_add_tcase(s, tc);
