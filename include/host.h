@@ -115,6 +115,7 @@ struct host_assoc {
 	uint64_t	connected_at;
 	unsigned	reconnects;
 	bool		io_failing;	/* past fast-io-fail: fail, do not hold */
+	bool		retry_now;	/* asked for: no reconnect-delay */
 	bool		tearing;	/* closing its queues */
 	struct connect_job *job;	/* a queue being connected */
 };
@@ -133,6 +134,9 @@ struct host_assoc *host_assoc_create(const struct host_params *, char *err,
 /* Orderly shutdown (CC.SHN) then free; exports go at once. */
 void	host_assoc_delete(struct host_assoc *);
 void	host_assocs_delete_all(void);
+/* Rebuild now (a failed one gets a new ctrl-loss-tmo); 0, or -1 with
+ * why not in err. */
+int	host_assoc_reconnect(struct host_assoc *, char *err, size_t errlen);
 struct host_assoc *host_assoc_find(const char *nqn_or_id);
 /* The NBD socket defaults to nbd.sock beside ctl_path. */
 int	host_start(struct config *, const char *ctl_path, char *err,

@@ -1061,6 +1061,7 @@ int	cmd_stats(struct cmd_ctx *);
 int	cmd_connect(struct cmd_ctx *);
 int	cmd_disconnect(struct cmd_ctx *);
 int	cmd_disconnect_all(struct cmd_ctx *);
+int	cmd_reconnect(struct cmd_ctx *);
 int	cmd_list_host(struct cmd_ctx *);
 /* host-discover.c (run in nvmfctl) */
 int	cmd_discover(struct cmd_ctx *);

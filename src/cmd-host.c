@@ -65,6 +65,28 @@ cmd_disconnect(struct cmd_ctx *ctx)
 }
 
 int
+cmd_reconnect(struct cmd_ctx *ctx)
+{
+	const char *key = ctx->argc ? ctx->argv[0] : cmd_opt(ctx, "nqn");
+	struct host_assoc *a;
+	char err[160];
+
+	if (key == NULL)
+		return (cmd_error(ctx, CTL_EUSAGE, "reconnect: name an "
+		    "association: -n NQN or its ID"));
+	if ((a = host_assoc_find(key)) == NULL)
+		return (cmd_error(ctx, CTL_ENOENT, "reconnect: no association "
+		    "'%s'", key));
+	if (host_assoc_reconnect(a, err, sizeof(err)) != 0)
+		return (cmd_error(ctx, CTL_ERR, "reconnect: %s", err));
+	out_object(ctx->out, "association");
+	out_u64(ctx->out, "id", a->id);
+	out_str(ctx->out, "state", "%s", host_assoc_state_name(a->state));
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+int
 cmd_disconnect_all(struct cmd_ctx *ctx)
 {
 	host_assocs_delete_all();

@@ -178,6 +178,7 @@ static const struct cmd_short {
 	{ "connect", 'c', "reconnect-delay" },
 	{ "connect", 'l', "ctrl-loss-tmo" }, { "connect", 'g', "hdr-digest" },
 	{ "connect", 'G', "data-digest" }, { "disconnect", 'n', "nqn" },
+	{ "reconnect", 'n', "nqn" },
 	{ "discover", 't', "transport" }, { "discover", 'a', "traddr" },
 	{ "discover", 's', "trsvcid" }, { "discover", 'g', "hdr-digest" },
 	{ "discover", 'G', "data-digest" },
@@ -272,6 +273,9 @@ static const struct cmd_entry cmd_table[] = {
 	    "(orderly shutdown)", 0, 1, disconnect_opts, 0, cmd_disconnect },
 	{ "disconnect-all", "", "disconnect every remote controller",
 	    0, 0, no_opts, 0, cmd_disconnect_all },
+	{ "reconnect", "-n NQN | ID", "rebuild an association now; a failed "
+	    "one gets a new ctrl-loss-tmo", 0, 1, disconnect_opts, 0,
+	    cmd_reconnect },
 	{ "discover", "-t tcp -a ADDR [-s SVCID] [options]", "read a discovery "
 	    "controller's log (run by nvmfctl)", 0, 0, discover_opts,
 	    CMD_READONLY | CMD_LOCAL, cmd_discover },

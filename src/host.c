@@ -641,6 +641,36 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 	step_run(a);
 }
 
+int
+host_assoc_reconnect(struct host_assoc *a, char *err, size_t errlen)
+{
+	switch (a->state) {
+	case AS_LIVE:
+		a->retry_now = true;
+		assoc_lost(a, "%s", "reconnect asked for");
+		return (0);
+	case AS_FAILED:
+		/* A new ctrl-loss-tmo from now; held I/O waits again. */
+		log_info("host %d: %s: reconnecting as asked", a->id,
+		    a->p.subnqn);
+		a->state = AS_RECONNECTING;
+		a->lost_at = now_ns();
+		a->io_failing = false;
+		break;
+	case AS_RECONNECTING:
+		if (!a->step_busy && a->step == ST_ADMIN)
+			break;
+		/* FALLTHROUGH */
+	default:
+		snprintf(err, errlen, "host %d is %s already", a->id,
+		    a->state == AS_DELETING ? "disconnecting" : "connecting");
+		return (-1);
+	}
+	evtimer_del(a->retry_ev);
+	event_active(a->retry_ev, 0, 0);
+	return (0);
+}
+
 static void
 lost_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -655,7 +685,9 @@ lost_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (a->state == AS_RECONNECTING) {
-		tv_set(&tv, (uint64_t)a->p.reconnect_delay_s * 1000);
+		tv_set(&tv, a->retry_now ? 0 :
+		    (uint64_t)a->p.reconnect_delay_s * 1000);
+		a->retry_now = false;
 		evtimer_add(a->retry_ev, &tv);
 	}
 	kick(a);

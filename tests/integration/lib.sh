@@ -36,6 +36,11 @@
 #   ram_target_config PORT NQN [TOP-LEVEL-YAML]
 #       $tmp/nvmfd.yaml: one port on 127.0.0.1, one subsystem with a 4 MiB
 #       RAM namespace, the control socket in $tmp.
+#   nbd_self_config PORT NQN NAMESPACE...
+#       $tmp/nvmfd.yaml for an nvmfd that is the target and its own NBD
+#       host: one port on 127.0.0.1, subsystem NQN with the NAMESPACEs
+#       (YAML flow mappings), the control socket and the NBD socket
+#       (nbd.sock) in $tmp.
 #   daemon_start_or_skip SETUP PORTS
 #       daemon_start_on_ports with $tmp/nvmfd.yaml and $tmp/nvmfd.log;
 #       no free port: SKIP (exit 77); any other failure: FAIL (exit 1).
@@ -109,6 +114,24 @@ subsystems:
   - nqn: $2
     namespaces:
       - {nsid: 1, backend: ram, size: 4M}
+EOF
+}
+
+nbd_self_config() {
+	_nc_port=$1 _nc_nqn=$2
+	shift 2
+	cat >"$tmp/nvmfd.yaml" <<EOF
+control:
+  socket: $tmp/ctl.sock
+ports:
+  - {id: 1, address: 127.0.0.1, port: $_nc_port}
+subsystems:
+  - nqn: $_nc_nqn
+    namespaces:
+$(for _nc_ns in "$@"; do echo "      - $_nc_ns"; done)
+host:
+  nbd:
+    socket: $tmp/nbd.sock
 EOF
 }
 

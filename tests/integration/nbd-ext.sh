@@ -44,20 +44,8 @@ pass() { say "ok: $*"; }
 
 # shellcheck disable=SC2317  # called by daemon_start_or_skip
 setup() {	# PORT: the target there
-	cat >"$tmp/nvmfd.yaml" <<EOF
-control:
-  socket: $tmp/ctl.sock
-ports:
-  - {id: 1, address: 127.0.0.1, port: $1}
-subsystems:
-  - nqn: $NQN
-    namespaces:
-      - {nsid: 1, backend: ram, size: 16M}
-      - {nsid: 2, backend: ram, size: 1M, readonly: true}
-host:
-  nbd:
-    socket: $tmp/nbd.sock
-EOF
+	nbd_self_config "$1" "$NQN" "{nsid: 1, backend: ram, size: 16M}" \
+	    "{nsid: 2, backend: ram, size: 1M, readonly: true}"
 }
 daemon_start_or_skip setup "24700 24701 24702 24703"
 say "nvmfd (pid $daemon_pid) on 127.0.0.1:$daemon_port"
