@@ -50,6 +50,21 @@ get_log(struct host_qpair *hq, uint64_t off, void *buf, uint32_t len)
 }
 
 /*
+ * An entry a controller meant: a known subtype and a subsystem NQN that is
+ * there and ends.  What a read past the end of the log gives (zeroes, or
+ * anything) is not, so a header whose record count lies is caught.
+ */
+static bool
+entry_valid(const struct nvmf_disc_log_entry *e)
+{
+	return ((e->subtype == NVMF_SUBTYPE_REFERRAL ||
+	    e->subtype == NVMF_SUBTYPE_NVME ||
+	    e->subtype == NVMF_SUBTYPE_CURRENT_DISC) &&
+	    (unsigned char)e->subnqn[0] > ' ' &&
+	    memchr(e->subnqn, '\0', sizeof(e->subnqn)) != NULL);
+}
+
+/*
  * The discovery log of addr:port into *entries (malloc'd), *n records.
  * Returns 0, or -1 with err.
  */
@@ -137,6 +152,14 @@ discover(const struct host_params *p, struct nvmf_disc_log_entry **entries,
 		snprintf(err, errlen, "the discovery log kept changing");
 		goto out;
 	}
+	for (uint64_t i = 0; i < numrec; i++)
+		if (!entry_valid((struct nvmf_disc_log_entry *)buf + i)) {
+			snprintf(err, errlen, "discovery log entry %llu is not "
+			    "valid: the header counts %llu records",
+			    (unsigned long long)i,
+			    (unsigned long long)hdr->numrec);
+			goto out;
+		}
 	*entries = (struct nvmf_disc_log_entry *)buf;
 	*n = numrec;
 	buf = NULL;

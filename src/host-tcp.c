@@ -152,9 +152,16 @@ host_connect_tls(struct event_base *base, const char *addr, const char *port,
 	/* The ICResp body has the ICReq's layout and rules (PFV, PDA,
 	 * digest bits), plus MAXH2CDATA. */
 	if (tcp_pdu_check_ch_host(&ic.hdr, false, &lim, &fei) != 0 ||
-	    tcp_pdu_check_icreq(&ic, &fei) != 0 ||
-	    ic.maxr2t_or_maxh2cdata < NVME_TCP_MIN_MAXH2CDATA) {
-		snprintf(err, errlen, "%s:%s: bad ICResp", addr, port);
+	    tcp_pdu_check_icreq(&ic, &fei) != 0) {
+		snprintf(err, errlen, "%s:%s: bad ICResp: the field at byte %u",
+		    addr, port, fei);
+		setup_fail(fd, tls);
+		return (NULL);
+	}
+	if (ic.maxr2t_or_maxh2cdata < NVME_TCP_MIN_MAXH2CDATA ||
+	    ic.maxr2t_or_maxh2cdata % 4 != 0) {
+		snprintf(err, errlen, "%s:%s: bad ICResp: MAXH2CDATA %u",
+		    addr, port, ic.maxr2t_or_maxh2cdata);
 		setup_fail(fd, tls);
 		return (NULL);
 	}

@@ -295,6 +295,14 @@ conn_close(struct nbd_conn *c, const char *why)
 		event_active(c->free_ev, 0, 0);
 }
 
+/* The client broke the protocol: say so (rate-limited), then close. */
+static void
+conn_refuse(struct nbd_conn *c, const char *why)
+{
+	log_peer_warnx("nbd: %s: %s; closing", c->peer, why);
+	conn_close(c, why);
+}
+
 static void
 conn_pause(struct nbd_conn *c)
 {
@@ -549,6 +557,9 @@ opt_reply(struct nbd_conn *c, uint32_t type, const void *data, uint32_t len)
 {
 	uint8_t h[20];
 
+	if (type & NBD_REP_FLAG_ERROR)
+		log_peer_info("nbd: %s: option %u refused: error 0x%x",
+		    c->peer, c->opt, type);
 	nbd_opt_reply(h, c->opt, type, len);
 	evbuffer_add(c->hs_out, h, sizeof(h));
 	if (len)
@@ -625,18 +636,18 @@ opt_export_name(struct nbd_conn *c, const uint8_t *data)
 
 	/* Extended headers forbid it: a client that knows them uses GO. */
 	if (c->neg & NBD_NEG_EXTENDED) {
-		conn_close(c, "NBD_OPT_EXPORT_NAME after extended headers");
+		conn_refuse(c, "NBD_OPT_EXPORT_NAME after extended headers");
 		return;
 	}
 	/* No error reply exists for this option: a bad name closes. */
 	if (c->opt_len > NBD_NAME_MAX || memchr(data, '\0', c->opt_len)) {
-		conn_close(c, "bad NBD_OPT_EXPORT_NAME");
+		conn_refuse(c, "bad NBD_OPT_EXPORT_NAME");
 		return;
 	}
 	memcpy(name, data, c->opt_len);
 	name[c->opt_len] = '\0';
 	if ((e = export_find(name)) == NULL) {
-		conn_close(c, "NBD_OPT_EXPORT_NAME: no such export");
+		conn_refuse(c, "NBD_OPT_EXPORT_NAME: no such export");
 		return;
 	}
 	memset(d, 0, sizeof(d));
@@ -726,7 +737,7 @@ static void
 option(struct nbd_conn *c, const uint8_t *data)
 {
 	if (++c->noptions > NBD_MAX_OPTIONS) {
-		conn_close(c, "too many options");
+		conn_refuse(c, "too many options");
 		return;
 	}
 	c->state = CS_OPT_HDR;
@@ -777,7 +788,7 @@ request(struct nbd_conn *c, const uint8_t *p)
 	}
 	s = TAILQ_FIRST(&c->free_slots);
 	if (nbd_parse_request(p, c->neg & NBD_NEG_EXTENDED, &s->req) != 0) {
-		conn_close(c, "bad request magic");
+		conn_refuse(c, "bad request magic");
 		return (false);
 	}
 	if (s->req.type == NBD_CMD_DISC) {
@@ -796,7 +807,7 @@ request(struct nbd_conn *c, const uint8_t *p)
 	    s->req.flags & NBD_CMD_FLAG_PAYLOAD_LEN))) {
 		/* Its payload follows all the same: skip it, or give up. */
 		if (s->req.length > NBD_MAX_DISCARD) {
-			conn_close(c, "oversized write");
+			conn_refuse(c, "oversized write");
 			return (false);
 		}
 		c->discard_left = s->req.length;
@@ -804,6 +815,10 @@ request(struct nbd_conn *c, const uint8_t *p)
 		c->state = CS_DISCARD;
 	}
 	if (err != 0) {
+		log_peer_info("nbd: %s: request type %u, %llu bytes at %llu, "
+		    "flags 0x%x: refused, error %u", c->peer, s->req.type,
+		    (unsigned long long)s->req.length,
+		    (unsigned long long)s->req.offset, s->req.flags, err);
 		s->error = err;
 		slot_reply(s);
 		conn_write(c);
@@ -847,7 +862,7 @@ conn_process(struct nbd_conn *c)
 			if (!(flags & NBD_FLAG_C_FIXED_NEWSTYLE) ||
 			    (flags & ~(NBD_FLAG_C_FIXED_NEWSTYLE |
 			    NBD_FLAG_C_NO_ZEROES))) {
-				conn_close(c, "unsupported client flags");
+				conn_refuse(c, "unsupported client flags");
 				return;
 			}
 			c->no_zeroes = flags & NBD_FLAG_C_NO_ZEROES;
@@ -857,7 +872,7 @@ conn_process(struct nbd_conn *c)
 			if (avail < 16)
 				return;
 			if (nbd_parse_opt_hdr(p, &c->opt, &c->opt_len) != 0) {
-				conn_close(c, "bad option magic");
+				conn_refuse(c, "bad option magic");
 				return;
 			}
 			c->rx_off += 16;
@@ -865,7 +880,7 @@ conn_process(struct nbd_conn *c)
 				opt_reply(c, NBD_REP_ERR_TOO_BIG, NULL, 0);
 				conn_write(c);
 				if (c->opt_len > NBD_MAX_DISCARD) {
-					conn_close(c, "option too long");
+					conn_refuse(c, "option too long");
 					return;
 				}
 				c->discard_left = c->opt_len;

@@ -218,6 +218,13 @@ timeout 120 python3 "$here/nbd_checks.py" "$tmp/nbd.sock" "$E1" "$E2" \
 rc=$?
 sed 's/^/  /' "$tmp/checks.out"
 [ $rc = 0 ] && pass "nbd_checks.py" || fail "nbd_checks.py (exit $rc)"
+# Each refusal has its line in the host's log.
+for l in "unsupported client flags; closing" "bad option magic; closing" \
+    "option too long; closing" "bad NBD_OPT_EXPORT_NAME; closing" \
+    "bad request magic; closing" "refused: error 0x80000009" \
+    "refused, error 22" "refused, error 28" "refused, error 1"; do
+	grep -q "nbd: unix: .*$l" "$tmp/nvmfd.log" || fail "no log line: $l"
+done
 kill -0 "$daemon_pid" || fail "the host daemon died"
 
 # ------------------------------------------- target restart during a run

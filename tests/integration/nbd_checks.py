@@ -16,6 +16,7 @@ from nbd_client import (Checks, Client, serving, Closed, OptError,
                         CMD_TRIM, CMD_WRITE_ZEROES, CMD_FLUSH, CMD_CACHE,
                         CMD_DISC, FLAG_FUA, FLAG_NO_HOLE, FLAG_READ_ONLY,
                         INFO_BLOCK_SIZE, INFO_NAME, OPT_INFO, OPT_GO,
+                        OPT_EXPORT_NAME,
                         OPT_LIST_META_CONTEXT, REP_ERR_UNSUP,
                         REP_ERR_UNKNOWN, REP_ERR_TOO_BIG, REP_ERR_INVALID,
                         EPERM, EINVAL, ENOSPC)
@@ -91,6 +92,10 @@ c = Client(path=sock)
 c.recv(18)
 c.send(struct.pack(">I", 0x80))
 check(c.is_closed(), "unknown client flags: connection closed")
+c = Client(path=sock)
+c.handshake()
+c.opt(OPT_EXPORT_NAME, b"n" * 300)
+check(c.is_closed(), "EXPORT_NAME of 300 bytes: connection closed")
 check(serving(sock, export), "still serving after bad handshakes")
 
 # ---------------------------------------------------------- transmission
