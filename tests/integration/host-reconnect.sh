@@ -52,21 +52,6 @@ ln -s "$NVMFD" "$tmp/nvmfctl" || exit 1
 ctl() { "$tmp/nvmfctl" -s "$tmp/ctl.sock" "$@"; }
 U1="nbd+unix:///$NQN/1?socket=$tmp/nbd.sock"
 
-# assoc FIELD: the (only) association's FIELD in list-host --json.
-assoc() {
-	ctl list-host --json 2>/dev/null | python3 -c 'import json, sys
-a = json.load(sys.stdin)["associations"]
-print(a[0][sys.argv[1]] if a else "")' "$1"
-}
-wait_state() {	# STATE SECONDS
-	end=$(($(date +%s) + $2))
-	while [ "$(date +%s)" -le $end ]; do
-		[ "$(assoc state)" = "$1" ] && return 0
-		kill -0 "$daemon_pid" 2>/dev/null || return 1
-		sleep 0.2
-	done
-	return 1
-}
 port_down() { ctl del-port 1 >/dev/null || fail "del-port"; }
 port_up() {
 	ctl add-port --id 1 --address 127.0.0.1 --port "$daemon_port" \
@@ -76,7 +61,7 @@ port_up() {
 # ------------------------------------------ reconnect during a verify run
 ctl connect -t tcp -a 127.0.0.1 -s "$daemon_port" -n "$NQN" -k 1 -c 1 \
     -l 30 --fast_io_fail_tmo 2 >/dev/null || fail "connect"
-wait_state live 10 && pass "connected: live" || fail "not live"
+host_wait_state live 10 && pass "connected: live" || fail "not live"
 timeout 60 fio --name=rc --ioengine=nbd --uri="$U1" --size=8M \
     --rw=randwrite --bs=4k --iodepth=8 --rate_iops=600 --verify=crc32c \
     --do_verify=1 --verify_fatal=1 --output="$tmp/rc.fio" \
@@ -92,9 +77,10 @@ else
 	    head -3)"
 fi
 fpid=
-wait_state live 10 || fail "not live after reconnect"
-[ "$(assoc reconnects)" -ge 1 ] && pass "list-host counts the reconnect" ||
-    fail "reconnects: $(assoc reconnects)"
+host_wait_state live 10 || fail "not live after reconnect"
+[ "$(host_assoc reconnects)" -ge 1 ] &&
+    pass "list-host counts the reconnect" ||
+    fail "reconnects: $(host_assoc reconnects)"
 ctl reconnect no-such-association >/dev/null 2>&1 &&
     fail "reconnect of an unknown association succeeded" ||
     pass "reconnect of an unknown association: refused"
@@ -113,11 +99,11 @@ else
 fi
 grep -q "Input/output error" "$tmp/copy.err" && pass "and the error is EIO" ||
     fail "not EIO: $(cat "$tmp/copy.err")"
-[ "$(assoc state)" = reconnecting ] &&
+[ "$(host_assoc state)" = reconnecting ] &&
     pass "the association keeps trying (reconnecting)" ||
-    fail "state $(assoc state), not reconnecting"
+    fail "state $(host_assoc state), not reconnecting"
 port_up
-wait_state live 10 && pass "the port is back: live again by itself" ||
+host_wait_state live 10 && pass "the port is back: live again by itself" ||
     fail "not live after the port came back"
 timeout 30 nbdcopy "$U1" "$tmp/out.img" && pass "and the export serves" ||
     fail "nbdcopy after the outage"
@@ -126,17 +112,17 @@ timeout 30 nbdcopy "$U1" "$tmp/out.img" && pass "and the export serves" ||
 ctl disconnect -n "$NQN" >/dev/null || fail "disconnect"
 ctl connect -t tcp -a 127.0.0.1 -s "$daemon_port" -n "$NQN" -k 1 -c 1 \
     -l 2 >/dev/null || fail "connect again"
-wait_state live 10 || fail "not live again"
+host_wait_state live 10 || fail "not live again"
 port_down
-wait_state failed 10 && pass "past ctrl-loss-tmo (2 s): failed" ||
-    fail "not failed: $(assoc state)"
+host_wait_state failed 10 && pass "past ctrl-loss-tmo (2 s): failed" ||
+    fail "not failed: $(host_assoc state)"
 port_up
 sleep 2
-[ "$(assoc state)" = failed ] && pass "a failed association stays failed" ||
-    fail "state $(assoc state)"
+[ "$(host_assoc state)" = failed ] && pass "a failed association stays failed" ||
+    fail "state $(host_assoc state)"
 ctl reconnect -n "$NQN" >/dev/null || fail "nvmfctl reconnect (failed)"
-wait_state live 10 && pass "nvmfctl reconnect: live again" ||
-    fail "not live after reconnect: $(assoc error)"
+host_wait_state live 10 && pass "nvmfctl reconnect: live again" ||
+    fail "not live after reconnect: $(host_assoc error)"
 timeout 30 nbdcopy "$U1" "$tmp/out.img" && pass "and the export serves" ||
     fail "nbdcopy after reconnect"
 

@@ -41,6 +41,12 @@
 #       host: one port on 127.0.0.1, subsystem NQN with the NAMESPACEs
 #       (YAML flow mappings), the control socket and the NBD socket
 #       (nbd.sock) in $tmp.
+#   host_assoc FIELD
+#       FIELD of the first association "$tmp/nvmfctl -s $tmp/ctl.sock
+#       list-host --json" shows (empty if none).
+#   host_wait_state STATE SECONDS
+#       true once that association is in STATE, within SECONDS; false
+#       then, or as soon as the daemon is gone.
 #   daemon_start_or_skip SETUP PORTS
 #       daemon_start_on_ports with $tmp/nvmfd.yaml and $tmp/nvmfd.log;
 #       no free port: SKIP (exit 77); any other failure: FAIL (exit 1).
@@ -133,6 +139,23 @@ host:
   nbd:
     socket: $tmp/nbd.sock
 EOF
+}
+
+host_assoc() {
+	"$tmp/nvmfctl" -s "$tmp/ctl.sock" list-host --json 2>/dev/null |
+	    python3 -c 'import json, sys
+a = json.load(sys.stdin)["associations"]
+print(a[0][sys.argv[1]] if a else "")' "$1" 2>/dev/null
+}
+
+host_wait_state() {
+	_hw_end=$(($(date +%s) + $2))
+	while [ "$(date +%s)" -le $_hw_end ]; do
+		[ "$(host_assoc state)" = "$1" ] && return 0
+		kill -0 "$daemon_pid" 2>/dev/null || return 1
+		sleep 0.2
+	done
+	return 1
 }
 
 daemon_start_or_skip() {

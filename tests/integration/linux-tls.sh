@@ -114,23 +114,9 @@ perf_tls() {	# perf_tls KEY PERF-ARGS...
 	timeout 90 "$NVMFD" perf -a 127.0.0.1 -s "$TPORT" -n "$PSUB" -H "$PH" \
 	    -K "$pk" "$@"
 }
-# A guest that dies before its script starts (an emulator fault) boots again.
-for attempt in 1 2; do
-	say "booting the Linux target VM (guest/nvmet-tls.sh)"
-	"$peer/vm" --hostfwd "$TPORT" --timeout 400 "$here/guest/nvmet-tls.sh" \
-	    "$PH" "$KEY" "$TPORT" 300 >"$tmp/vm-target.out" 2>&1 &
-	vm_pid=$!
-	i=0
-	while [ $i -lt 300 ] && ! grep -q '^READY' "$tmp/vm-target.out" &&
-	    kill -0 "$vm_pid" 2>/dev/null; do
-		sleep 1
-		i=$((i + 1))
-	done
-	grep -q '^guest: started' "$tmp/vm-target.out" && break
-	wait "$vm_pid" 2>/dev/null
-	vm_pid=""
-done
-if ! grep -q '^READY' "$tmp/vm-target.out"; then
+say "booting the Linux target VM (guest/nvmet-tls.sh)"
+if ! start_vm_ready "$tmp/vm-target.out" --hostfwd "$TPORT" --timeout 400 \
+    "$here/guest/nvmet-tls.sh" "$PH" "$KEY" "$TPORT" 300; then
 	fail "the nvmet guest never got ready:"
 	tail -20 "$tmp/vm-target.out"
 else

@@ -112,23 +112,11 @@ ln -s "$NVMFD" "$tmp/nvmfctl" || exit 1
 ctl() { "$tmp/nvmfctl" -s "$tmp/ctl.sock" "$@"; }
 json() { python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"; }
 
-# wait_state STATE SECONDS: the association (the only one) reaches STATE.
-wait_state() {
-	end=$(($(date +%s) + $2))
-	while [ "$(date +%s)" -le $end ]; do
-		s=$(ctl list-host --json 2>/dev/null |
-		    json 'j["associations"][0]["state"]' 2>/dev/null)
-		[ "$s" = "$1" ] && return 0
-		kill -0 "$daemon_pid" 2>/dev/null || return 1
-		sleep 0.2
-	done
-	return 1
-}
 
 # --------------------------------------------------------------- connect
 ctl connect -t tcp -a 127.0.0.1 -s "$tport" -n "$NQN" -i 2 -Q 64 -k 2 \
     -c 1 -l 30 >/dev/null || fail "connect"
-wait_state live 10 && pass "connected: live" || fail "not live in 10 s"
+host_wait_state live 10 && pass "connected: live" || fail "not live in 10 s"
 ctl list-host --json >"$tmp/list.json"
 E1="$NQN/1"
 E2="$NQN/2"
@@ -250,7 +238,7 @@ fpid=
 grep -q "reconnecting\|Connection refused\|closed by the controller" \
     "$tmp/nvmfd.log" && pass "the host saw the outage and reconnected" ||
     fail "no outage in the host's log"
-wait_state live 10 || fail "not live again"
+host_wait_state live 10 || fail "not live again"
 
 # ---------------------------------------------------- past ctrl-loss-tmo
 ctl disconnect -n "$NQN" >/dev/null || fail "disconnect"
@@ -260,7 +248,7 @@ timeout 10 nbdinfo --list "nbd+unix:///?socket=$tmp/nbd.sock" 2>&1 |
     pass "disconnect: exports gone"
 ctl connect -t tcp -a 127.0.0.1 -s "$tport" -n "$NQN" -k 1 -c 1 -l 3 \
     >/dev/null || fail "connect again"
-wait_state live 10 || fail "not live again after connect"
+host_wait_state live 10 || fail "not live again after connect"
 target_stop
 t0=$(date +%s)
 timeout 30 nbdcopy "$U1" "$tmp/lost.img" >/dev/null 2>&1
@@ -272,7 +260,7 @@ if [ $rc != 0 ] && [ $rc != 124 ] && [ $((t1 - t0)) -ge 2 ] &&
 else
 	fail "past ctrl-loss-tmo: nbdcopy exit $rc after $((t1 - t0)) s"
 fi
-wait_state failed 5 && pass "association failed" || fail "not failed"
+host_wait_state failed 5 && pass "association failed" || fail "not failed"
 ctl disconnect-all >/dev/null || fail "disconnect-all"
 
 test_finish

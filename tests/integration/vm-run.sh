@@ -47,6 +47,29 @@ start_agent() {
 	return 1
 }
 
+# start_vm_ready OUT VM-ARGS...: peer-linux's vm in the background
+# (vm_pid), its console in OUT, for a guest script that prints READY once
+# it serves; true once it has, within 300 s.  A guest that dies before its
+# script starts (an emulator fault) boots once more.
+start_vm_ready() {
+	_out=$1
+	shift
+	for _attempt in 1 2; do
+		"$peer/vm" "$@" >"$_out" 2>&1 &
+		vm_pid=$!
+		_i=0
+		while [ $_i -lt 300 ] && ! grep -q '^READY' "$_out" &&
+		    kill -0 "$vm_pid" 2>/dev/null; do
+			sleep 1
+			_i=$((_i + 1))
+		done
+		grep -q '^guest: started' "$_out" && break
+		wait "$vm_pid" 2>/dev/null
+		vm_pid=""
+	done
+	grep -q '^READY' "$_out"
+}
+
 # run_vm OUT VM-ARGS...: run peer-linux's
 # vm with its console in OUT (and on stdout), setting vm_rc.  Under TCG on
 # a busy machine the guest kernel occasionally dies (a double fault or an
