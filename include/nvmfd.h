@@ -716,8 +716,10 @@ int	tcp_pdu_check_ch_host(const struct nvme_tcp_hdr *, bool ic_done,
 	    const struct pdu_limits *, uint32_t *fei);
 int	tcp_pdu_check_icreq(const struct nvme_tcp_ic_pdu *, uint32_t *fei);
 uint32_t tcp_pdu_data_offset(uint8_t hlen, bool hdgst, uint8_t pda);
-void	tcp_pdu_build_icresp(struct nvme_tcp_ic_pdu *, uint8_t cpda,
-	    bool hdgst, bool ddgst, uint32_t maxh2cdata);
+void	tcp_pdu_build_ic(struct nvme_tcp_ic_pdu *, uint8_t type, uint8_t pda,
+	    bool hdgst, bool ddgst, uint32_t maxr2t_or_maxh2cdata);
+void	tcp_pdu_put_hdgst(uint8_t *hdr, size_t hlen, bool on);
+bool	tcp_pdu_hdgst_ok(const uint8_t *hdr, size_t hlen);
 size_t	tcp_pdu_build_term(uint8_t *out, uint8_t type, uint16_t fes, uint32_t fei,
 	    const void *bad_hdr, size_t bad_len);
 const char *tcp_pdu_type_name(uint8_t type);

@@ -126,10 +126,8 @@ host_connect_tls(struct event_base *base, const char *addr, const char *port,
 
 	if ((fd = tcp_connect(addr, port, err, errlen)) < 0)
 		return (NULL);
-	ic.hdr.type = NVME_TCP_ICREQ;
-	ic.hdr.hlen = sizeof(ic);
-	ic.hdr.plen = sizeof(ic);
-	ic.digest = (hdgst ? NVME_TCP_IC_HDGST : 0) | (ddgst ? NVME_TCP_IC_DDGST : 0);
+	/* HPDA 0: C2HData unpadded; MAXR2T 0: one R2T at a time. */
+	tcp_pdu_build_ic(&ic, NVME_TCP_ICREQ, 0, hdgst, ddgst, 0);
 	if (psk != NULL) {
 		/* The blocking set-up: the handshake and IC exchange are
 		 * bounded like the plain exchange is. */
@@ -217,13 +215,6 @@ host_close(struct host_qpair *hq)
 }
 
 /* ------------------------------------------------------------ transmit */
-
-static void
-put_hdgst(struct host_qpair *hq, uint8_t *hdr, size_t hlen)
-{
-	if (hq->hdgst)
-		put_le32(hdr + hlen, crc32c(hdr, hlen));
-}
 
 static void
 hq_enqueue(struct host_qpair *hq, struct host_req *r, int kind)
@@ -392,7 +383,7 @@ host_submit(struct host_qpair *hq, struct host_req *r)
 	c->hdr.plen = pdo + (r->icd ? r->data_len +
 	    (hq->ddgst ? NVME_TCP_DIGEST_LEN : 0) : 0);
 	memset(r->hdr + sizeof(*c), 0, pdo - sizeof(*c));
-	put_hdgst(hq, r->hdr, sizeof(*c));
+	tcp_pdu_put_hdgst(r->hdr, sizeof(*c), hq->hdgst);
 	r->hdr_len = pdo;
 	if (r->icd && hq->ddgst)
 		put_le32(r->ddgst[0], crc32c_iov(r->iov, r->iovcnt, 0,
@@ -426,7 +417,7 @@ host_queue_h2c(struct host_qpair *hq, struct host_req *r)
 		h->ttag = r->ttag;
 		h->datao = r->h2c_sent;
 		h->datal = len;
-		put_hdgst(hq, r->h2c_hdr[p], sizeof(*h));
+		tcp_pdu_put_hdgst(r->h2c_hdr[p], sizeof(*h), hq->hdgst);
 		if (hq->ddgst)
 			put_le32(r->ddgst[p], crc32c_iov(r->iov, r->iovcnt,
 			    r->h2c_sent, len));
@@ -512,7 +503,7 @@ hq_parse(struct host_qpair *hq)
 		if (ch->type == NVME_TCP_C2H_DATA ? avail < ch->pdo :
 		    avail < ch->plen)
 			return;
-		if (hd && get_le32(p + ch->hlen) != crc32c(p, ch->hlen)) {
+		if (hd && !tcp_pdu_hdgst_ok(p, ch->hlen)) {
 			hq_fail(hq, "%s", "header digest error");
 			return;
 		}

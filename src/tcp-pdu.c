@@ -172,19 +172,37 @@ tcp_pdu_check_icreq(const struct nvme_tcp_ic_pdu *ic, uint32_t *fei)
 	return (0);
 }
 
+/*
+ * ICReq (the host's: HPDA, digests asked for, MAXR2T) or ICResp (the
+ * controller's: CPDA, digests granted, MAXH2CDATA): one layout.
+ */
 void
-tcp_pdu_build_icresp(struct nvme_tcp_ic_pdu *ic, uint8_t cpda, bool hdgst,
-    bool ddgst, uint32_t maxh2cdata)
+tcp_pdu_build_ic(struct nvme_tcp_ic_pdu *ic, uint8_t type, uint8_t pda,
+    bool hdgst, bool ddgst, uint32_t maxr2t_or_maxh2cdata)
 {
 	memset(ic, 0, sizeof(*ic));
-	ic->hdr.type = NVME_TCP_ICRESP;
+	ic->hdr.type = type;
 	ic->hdr.hlen = sizeof(*ic);
 	ic->hdr.plen = sizeof(*ic);
 	ic->pfv = NVME_TCP_PFV_1_0;
-	ic->pda = cpda;
+	ic->pda = pda;
 	ic->digest = (hdgst ? NVME_TCP_IC_HDGST : 0) |
 	    (ddgst ? NVME_TCP_IC_DDGST : 0);
-	ic->maxr2t_or_maxh2cdata = maxh2cdata;
+	ic->maxr2t_or_maxh2cdata = maxr2t_or_maxh2cdata;
+}
+
+/* The header digest after hlen header bytes, when digests are on. */
+void
+tcp_pdu_put_hdgst(uint8_t *hdr, size_t hlen, bool on)
+{
+	if (on)
+		put_le32(hdr + hlen, crc32c(hdr, hlen));
+}
+
+bool
+tcp_pdu_hdgst_ok(const uint8_t *hdr, size_t hlen)
+{
+	return (get_le32(hdr + hlen) == crc32c(hdr, hlen));
 }
 
 /* TermReq carrying up to 128 bytes of the offending header; never digested. */

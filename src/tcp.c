@@ -645,13 +645,6 @@ tx_enqueue(struct nvmf_cmd *cmd, int kind)
 }
 
 static void
-put_hdgst(struct qpair *qp, uint8_t *hdr, size_t hlen)
-{
-	if (qp->hdgst)
-		put_le32(hdr + hlen, crc32c(hdr, hlen));
-}
-
-static void
 build_rsp(struct nvmf_cmd *cmd)
 {
 	struct qpair *qp = cmd->qp;
@@ -666,7 +659,7 @@ build_rsp(struct nvmf_cmd *cmd)
 	cmd->cqe.sqid = qp->qid;
 	cmd->cqe.sqhd = qp->sqflow_disabled ? 0xffff : qp->sqhd;
 	rsp->cqe = cmd->cqe;
-	put_hdgst(qp, cmd->rsp, sizeof(*rsp));
+	tcp_pdu_put_hdgst(cmd->rsp, sizeof(*rsp), qp->hdgst);
 	cmd->rsp_len = rsp->hdr.plen;
 }
 
@@ -689,7 +682,7 @@ build_c2h(struct nvmf_cmd *cmd, bool success)
 	h->cccid = cmd->sqe.cid;
 	h->datao = 0;
 	h->datal = cmd->c2h_len;
-	put_hdgst(qp, cmd->hdr, sizeof(*h));
+	tcp_pdu_put_hdgst(cmd->hdr, sizeof(*h), qp->hdgst);
 	cmd->hdr_len = sizeof(*h) + (qp->hdgst ? NVME_TCP_DIGEST_LEN : 0);
 	cmd->pad_len = pdo - cmd->hdr_len;
 	if (qp->ddgst)
@@ -840,7 +833,7 @@ cmd_fetch_data(struct nvmf_cmd *cmd, void (*ready)(struct nvmf_cmd *))
 	r2t->ttag = cmd->ttag;
 	r2t->r2to = 0;
 	r2t->r2tl = cmd->data_len;
-	put_hdgst(qp, cmd->hdr, sizeof(*r2t));
+	tcp_pdu_put_hdgst(cmd->hdr, sizeof(*r2t), qp->hdgst);
 	cmd->hdr_len = r2t->hdr.plen;
 	cmd->pad_len = 0;
 	cmd->rsp_len = 0;
@@ -866,8 +859,8 @@ handle_icreq(struct qpair *qp, const struct nvme_tcp_ic_pdu *ic)
 	 * that insists on a refused digest then fails the connect itself. */
 	qp->hdgst = (ic->digest & NVME_TCP_IC_HDGST) && qp->port->header_digest;
 	qp->ddgst = (ic->digest & NVME_TCP_IC_DDGST) && qp->port->data_digest;
-	tcp_pdu_build_icresp((struct nvme_tcp_ic_pdu *)qp->ctl_pdu, 0,
-	    qp->hdgst, qp->ddgst, qp->maxh2cdata);
+	tcp_pdu_build_ic((struct nvme_tcp_ic_pdu *)qp->ctl_pdu,
+	    NVME_TCP_ICRESP, 0, qp->hdgst, qp->ddgst, qp->maxh2cdata);
 	qp->ctl_len = sizeof(struct nvme_tcp_ic_pdu);
 	qp->ctl_sent = 0;
 	qp->state = QP_WAIT_CONNECT;
@@ -1087,7 +1080,7 @@ qpair_parse(struct qpair *qp)
 				return;
 		} else if (avail < (size_t)ch->hlen + hd)
 			return;
-		if (hd && get_le32(p + ch->hlen) != crc32c(p, ch->hlen)) {
+		if (hd && !tcp_pdu_hdgst_ok(p, ch->hlen)) {
 			qpair_fatal(qp, NVME_TCP_FES_HDGST_ERROR, 0,
 			    "header digest error");
 			return;

@@ -515,14 +515,9 @@ h_icreq(struct h_conn *c, uint8_t digests, uint8_t hpda,
 	uint8_t *p;
 	size_t len;
 
-	memset(&ic, 0, sizeof(ic));
-	ic.hdr.type = NVME_TCP_ICREQ;
-	ic.hdr.hlen = sizeof(ic);
-	ic.hdr.plen = sizeof(ic);
-	ic.pfv = NVME_TCP_PFV_1_0;
-	ic.pda = hpda;
-	ic.digest = digests;
-	ic.maxr2t_or_maxh2cdata = 0;	/* MAXR2T is 0's based */
+	/* MAXR2T is 0's based: one R2T at a time. */
+	tcp_pdu_build_ic(&ic, NVME_TCP_ICREQ, hpda, digests & NVME_TCP_IC_HDGST,
+	    digests & NVME_TCP_IC_DDGST, 0);
 	h_send(c, &ic, sizeof(ic));
 	p = h_recv_pdu(c, &len);
 	ck_assert_uint_eq(len, sizeof(r));

@@ -402,7 +402,7 @@ START_TEST(icresp)
 	static const uint8_t zero[sizeof(ic.rsvd)];
 
 	memset(&ic, 0xee, sizeof(ic));
-	tcp_pdu_build_icresp(&ic, 0, true, false, 131072);
+	tcp_pdu_build_ic(&ic, NVME_TCP_ICRESP, 0, true, false, 131072);
 	ck_assert_uint_eq(ic.hdr.type, NVME_TCP_ICRESP);
 	ck_assert_uint_eq(ic.hdr.flags, 0);
 	ck_assert_uint_eq(ic.hdr.hlen, 128);
@@ -414,13 +414,13 @@ START_TEST(icresp)
 	ck_assert_uint_eq(ic.maxr2t_or_maxh2cdata, 131072);
 	ck_assert_mem_eq(ic.rsvd, zero, sizeof(zero));
 
-	tcp_pdu_build_icresp(&ic, 7, false, true, 4096);
+	tcp_pdu_build_ic(&ic, NVME_TCP_ICRESP, 7, false, true, 4096);
 	ck_assert_uint_eq(ic.pda, 7);
 	ck_assert_uint_eq(ic.digest, NVME_TCP_IC_DDGST);
 	ck_assert_uint_eq(ic.maxr2t_or_maxh2cdata, 4096);
-	tcp_pdu_build_icresp(&ic, 0, true, true, 65536);
+	tcp_pdu_build_ic(&ic, NVME_TCP_ICRESP, 0, true, true, 65536);
 	ck_assert_uint_eq(ic.digest, NVME_TCP_IC_HDGST | NVME_TCP_IC_DDGST);
-	tcp_pdu_build_icresp(&ic, 0, false, false, 65536);
+	tcp_pdu_build_ic(&ic, NVME_TCP_ICRESP, 0, false, false, 65536);
 	ck_assert_uint_eq(ic.digest, 0);
 }
 END_TEST
