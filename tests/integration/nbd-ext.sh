@@ -5,9 +5,10 @@
 # metadata contexts and block status with nbdinfo (--list, --map, the
 # context list) and libnbd's Python binding (nbdsh), FAST_ZERO, CACHE,
 # DF, CAN_MULTI_CONN (two connections, a flush on one covering a write on
-# the other), extended headers and the option sequences a server must
-# refuse (nbd_ext_checks.py, a raw client); nbdcopy and qemu-img compare
-# of a random image.
+# the other), NVMe errors as NBD errors (injected on the target),
+# extended headers and the option sequences a server must refuse
+# (nbd_ext_checks.py, a raw client); nbdcopy and qemu-img compare of a
+# random image.
 #
 # Run by "make check" with NVMFD (the daemon) and top_srcdir set; by hand:
 #   NVMFD=build/nvmfd top_srcdir=. sh tests/integration/nbd-ext.sh
@@ -56,12 +57,7 @@ json() { python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"; }
 
 ctl connect -t tcp -a 127.0.0.1 -s "$daemon_port" -n "$NQN" -i 2 \
     >/dev/null || fail "connect"
-i=0
-until ctl list-host --json 2>/dev/null | grep -q '"state": "live"'; do
-	i=$((i + 1))
-	[ $i -gt 50 ] && { fail "not live in 10 s"; test_finish; }
-	sleep 0.2
-done
+host_wait_state live 10 || { fail "not live in 10 s"; test_finish; }
 E1="$NQN/1"
 E2="$NQN/2"
 U1="nbd+unix:///$E1?socket=$tmp/nbd.sock"
@@ -131,6 +127,34 @@ EOF
 timeout 60 "$NBDPY" "$tmp/libnbd.py" "$U1" >"$tmp/libnbd.out" 2>&1 &&
     pass "$(cat "$tmp/libnbd.out")" ||
     fail "libnbd: $(cat "$tmp/libnbd.out")"
+
+# ------------------------------------- NVMe errors as NBD errors, end to end
+# The target fails the next write, then the next read (one at a time).
+PYTHONPATH=$here timeout 30 python3 - "$tmp/nbd.sock" "$E1" "$tmp/nvmfctl" \
+    "$tmp/ctl.sock" "$NQN" >"$tmp/errors.out" 2>&1 <<'EOF'
+import subprocess
+import sys
+from nbd_client import Client, CMD_READ, CMD_WRITE
+sock, export, nvmfctl, ctl, nqn = sys.argv[1:6]
+
+
+def inject(op, err):
+    subprocess.run([nvmfctl, "-s", ctl, "inject-error", nqn, "1", "--op", op,
+                    "--error", err], check=True, stdout=subprocess.DEVNULL)
+
+
+c = Client(path=sock)
+c.handshake()
+c.structured_reply()
+c.go(export)
+inject("write", "enospc")
+w = c.cmd(CMD_WRITE, 0, 512, 0, b"e" * 512)
+inject("read", "eio")
+print(w, c.cmd(CMD_READ, 0, 512), c.cmd(CMD_READ, 0, 512))
+EOF
+[ "$(cat "$tmp/errors.out")" = "28 5 0" ] &&
+    pass "the target's Capacity Exceeded is ENOSPC, its read error EIO" ||
+    fail "NVMe errors through NBD: $(cat "$tmp/errors.out")"
 
 # ------------------------------------------------ nbdcopy and qemu-img
 head -c 16777216 /dev/urandom >"$tmp/rand.img"
