@@ -607,15 +607,17 @@ opt_go(struct nbd_conn *c, const uint8_t *data)
 			opt_reply(c, NBD_REP_INFO, d, (uint32_t)(2 + n));
 			break;
 		}
-		case NBD_INFO_BLOCK_SIZE:
-			nbd_put16(d, NBD_INFO_BLOCK_SIZE);
-			nbd_put32(d + 2, e->g.block);
-			nbd_put32(d + 6, MAXIMUM(e->g.block, 4096));
-			nbd_put32(d + 10, e->g.max_payload);
-			opt_reply(c, NBD_REP_INFO, d, 14);
-			break;
 		}
 	}
+	/*
+	 * Sent asked or not: requests must be LBA aligned, which is not the
+	 * default (1), and an INFO may tell more than was asked.
+	 */
+	nbd_put16(d, NBD_INFO_BLOCK_SIZE);
+	nbd_put32(d + 2, e->g.block);
+	nbd_put32(d + 6, MAXIMUM(e->g.block, 4096));
+	nbd_put32(d + 10, e->g.max_payload);
+	opt_reply(c, NBD_REP_INFO, d, 14);
 	opt_reply(c, NBD_REP_ACK, NULL, 0);
 	if (c->opt == NBD_OPT_GO) {
 		if (c->meta.alloc)

@@ -18,7 +18,8 @@ from nbd_client import (Checks, Client, serving, OptError, CMD_READ,
                         FLAG_REQ_ONE, FLAG_FAST_ZERO, FLAG_PAYLOAD_LEN,
                         FLAG_SEND_DF, FLAG_CAN_MULTI_CONN, FLAG_READ_ONLY,
                         FLAG_SEND_FAST_ZERO, INFO_BLOCK_SIZE,
-                        OPT_LIST_META_CONTEXT, OPT_STRUCTURED_REPLY,
+                        OPT_INFO, OPT_LIST_META_CONTEXT,
+                        OPT_STRUCTURED_REPLY,
                         OPT_EXTENDED_HEADERS, OPT_EXPORT_NAME,
                         REP_ERR_INVALID, REP_ERR_UNKNOWN,
                         REP_ERR_EXT_HEADER_REQD, EINVAL, ENOSPC, EPERM)
@@ -53,6 +54,10 @@ check(c.meta(export, ["x-nvmfd:nothing"]) == {},
       "SET_META_CONTEXT of an unknown context: none selected")
 check(refused(lambda: c.meta("no-such-export", [ALLOC]), REP_ERR_UNKNOWN),
       "SET_META_CONTEXT for an unknown export: NBD_REP_ERR_UNKNOWN")
+size, flags, info = c.go(export, [], code=OPT_INFO)
+check(info.get("block_size", (0,))[0] == 512,
+      "INFO not asking for block sizes is told them: %s" %
+      (info.get("block_size"),))
 check(refused(lambda: c.meta(export, ["nocolon"]), REP_ERR_INVALID),
       "a query without a namespace: NBD_REP_ERR_INVALID")
 # a query count that runs past the data
