@@ -138,6 +138,8 @@ void	host_assocs_delete_all(void);
  * why not in err. */
 int	host_assoc_reconnect(struct host_assoc *, char *err, size_t errlen);
 struct host_assoc *host_assoc_find(const char *nqn_or_id);
+/* Not being deleted, and named by key: its ID, or its subsystem NQN. */
+bool	host_assoc_matches(const struct host_assoc *, const char *key);
 /* The NBD socket defaults to nbd.sock beside ctl_path. */
 int	host_start(struct config *, const char *ctl_path, char *err,
 	    size_t errlen);

@@ -70,18 +70,26 @@ cmd_reconnect(struct cmd_ctx *ctx)
 	const char *key = ctx->argc ? ctx->argv[0] : cmd_opt(ctx, "nqn");
 	struct host_assoc *a;
 	char err[160];
+	int n = 0, failed = 0;
 
 	if (key == NULL)
 		return (cmd_error(ctx, CTL_EUSAGE, "reconnect: name an "
 		    "association: -n NQN or its ID"));
-	if ((a = host_assoc_find(key)) == NULL)
+	/* By NQN: every association to that subsystem. */
+	TAILQ_FOREACH(a, &host_assocs, entry) {
+		if (!host_assoc_matches(a, key))
+			continue;
+		n++;
+		if (host_assoc_reconnect(a, err, sizeof(err)) != 0)
+			failed++;
+	}
+	if (n == 0)
 		return (cmd_error(ctx, CTL_ENOENT, "reconnect: no association "
 		    "'%s'", key));
-	if (host_assoc_reconnect(a, err, sizeof(err)) != 0)
+	if (failed == n)
 		return (cmd_error(ctx, CTL_ERR, "reconnect: %s", err));
-	out_object(ctx->out, "association");
-	out_u64(ctx->out, "id", a->id);
-	out_str(ctx->out, "state", "%s", host_assoc_state_name(a->state));
+	out_object(ctx->out, "reconnecting");
+	out_u64(ctx->out, "associations", n - failed);
 	out_end(ctx->out);
 	return (CTL_OK);
 }

@@ -938,20 +938,25 @@ host_assocs_delete_all(void)
 			host_assoc_delete(a);
 }
 
+bool
+host_assoc_matches(const struct host_assoc *a, const char *key)
+{
+	char *end;
+	long id = strtol(key, &end, 10);
+
+	if (a->state == AS_DELETING)
+		return (false);
+	return ((*end == '\0' && a->id == id) || strcmp(a->p.subnqn, key) == 0);
+}
+
 struct host_assoc *
 host_assoc_find(const char *key)
 {
 	struct host_assoc *a;
-	char *end;
-	long id = strtol(key, &end, 10);
 
-	TAILQ_FOREACH(a, &host_assocs, entry) {
-		if (a->state == AS_DELETING)
-			continue;
-		if ((*end == '\0' && a->id == id) ||
-		    strcmp(a->p.subnqn, key) == 0)
+	TAILQ_FOREACH(a, &host_assocs, entry)
+		if (host_assoc_matches(a, key))
 			return (a);
-	}
 	return (NULL);
 }
 

@@ -91,7 +91,8 @@ t0=$(date +%s)
 timeout 30 nbdcopy "$U1" "$tmp/out.img" >"$tmp/copy.err" 2>&1
 rc=$?
 t1=$(date +%s)
-if [ $rc != 0 ] && [ $rc != 124 ] && [ $((t1 - t0)) -le 10 ]; then
+# Well before ctrl-loss-tmo (30 s), with room for a loaded machine.
+if [ $rc != 0 ] && [ $rc != 124 ] && [ $((t1 - t0)) -le 15 ]; then
 	pass "outage past fast_io_fail_tmo (2 s): reads fail after" \
 	    "$((t1 - t0)) s"
 else
