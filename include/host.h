@@ -15,6 +15,7 @@
 #define HOST_DEF_CTRL_LOSS	600
 #define HOST_DEF_QUEUE_SIZE	128
 #define HOST_CMD_TIMEOUT_S	30	/* an I/O older than this kills the queue */
+#define HOST_STEP_TIMEOUT_S	10	/* a queue's connect, or an admin step */
 
 /* Status given to host_io done() when the association cannot carry it. */
 #define HOST_ST_PATH_ERROR	NVME_SC(3, 0x70)
@@ -100,6 +101,7 @@ struct host_assoc {
 	int		nnslist;
 	uint64_t	deadline;	/* CSTS.RDY or SHST */
 	struct event	*step_ev;	/* retry timer for polled steps */
+	struct event	*step_to_ev;	/* the step in flight has timed out */
 
 	struct host_req	ka_req;
 	bool		ka_busy;

@@ -101,6 +101,7 @@ close_queues(struct host_assoc *a)
 	a->step_busy = a->ka_busy = a->aer_busy = false;
 	evtimer_del(a->ka_ev);
 	evtimer_del(a->step_ev);
+	evtimer_del(a->step_to_ev);
 }
 
 /* ---------------------------------------------------------- exports */
@@ -147,6 +148,30 @@ step_fail(struct host_assoc *a, uint16_t status, const char *what)
 	    a->admin && a->admin->dead ? a->admin->error : "");
 }
 
+/*
+ * A controller that accepts the connection and then says nothing must not
+ * stall the association: without an answer in HOST_STEP_TIMEOUT_S the
+ * attempt is lost, and reconnect-delay and ctrl-loss-tmo take over.
+ */
+static void
+step_deadline(struct host_assoc *a)
+{
+	struct timeval tv = { HOST_STEP_TIMEOUT_S, 0 };
+
+	evtimer_add(a->step_to_ev, &tv);
+}
+
+static void
+step_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct host_assoc *a = arg;
+
+	if (a->step_busy)
+		assoc_lost(a, "%s (step %d): no answer in %d s", a->job != NULL ?
+		    "queue connect" : "admin command", a->step,
+		    HOST_STEP_TIMEOUT_S);
+}
+
 static void
 step_submit(struct host_assoc *a, struct host_qpair *hq)
 {
@@ -157,6 +182,7 @@ step_submit(struct host_assoc *a, struct host_qpair *hq)
 		return;
 	}
 	a->step_busy = true;
+	step_deadline(a);
 	host_flush(hq);
 }
 
@@ -245,6 +271,7 @@ connect_start(struct host_assoc *a, uint16_t depth)
 	pthread_attr_destroy(&attr);
 	a->job = j;
 	a->step_busy = true;
+	step_deadline(a);
 }
 
 static void
@@ -367,6 +394,7 @@ step_done(struct host_req *r, const struct nvme_cqe *cqe)
 	struct timeval tv;
 
 	a->step_busy = false;
+	evtimer_del(a->step_to_ev);
 	if (a->state == AS_DELETING && (a->step == ST_SHN ||
 	    a->step == ST_SHST)) {
 		/* Shutdown: a failure or SHST complete ends it. */
@@ -851,6 +879,7 @@ host_assoc_create(const struct host_params *p, char *err, size_t errlen)
 	    (a->page = aligned_alloc(4096, 4096)) == NULL ||
 	    (a->nslist = calloc(1024, sizeof(*a->nslist))) == NULL ||
 	    (a->step_ev = evtimer_new(base, step_timer_cb, a)) == NULL ||
+	    (a->step_to_ev = evtimer_new(base, step_timeout_cb, a)) == NULL ||
 	    (a->ka_ev = evtimer_new(base, ka_timer_cb, a)) == NULL ||
 	    (a->kick_ev = event_new(base, -1, 0, kick_cb, a)) == NULL ||
 	    (a->lost_ev = event_new(base, -1, 0, lost_cb, a)) == NULL ||
@@ -889,6 +918,8 @@ assoc_free(struct host_assoc *a)
 	}
 	if (a->step_ev)
 		event_free(a->step_ev);
+	if (a->step_to_ev)
+		event_free(a->step_to_ev);
 	if (a->ka_ev)
 		event_free(a->ka_ev);
 	if (a->kick_ev)

@@ -15,6 +15,7 @@ then breaks the protocol as MODE says:
     c2h-overflow    Identify Controller's C2HData runs 512 bytes past the
                     command's buffer
     disc-count      the discovery log header counts 3 records; it holds 1
+    mute            after the ICResp, never a word
 
 Prints "ready" once listening.  Standard library only (and nvmf_client).
 """
@@ -133,7 +134,7 @@ def serve(conn):
         while True:
             ptype, _, _, _, plen = CH.unpack(recv(conn, 8))
             body = recv(conn, plen - 8)
-            if ptype != CAPSULE_CMD:
+            if ptype != CAPSULE_CMD or mode == "mute":
                 continue
             out, qid = answer(body[:64], qid)
             conn.sendall(b"".join(out))

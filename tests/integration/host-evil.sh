@@ -6,7 +6,8 @@
 # time the daemon must drop that association with a log line that says
 # why, never come up on it, and keep serving: a verified perf run against
 # its own target at the end.  nvmfctl discover must refuse the lying log
-# with a clear error.  A run with no lie shows the fake controller is
+# with a clear error.  A mute controller (no answer after the ICResp)
+# must not hold the association past ctrl-loss-tmo.  A run with no lie shows the fake controller is
 # good enough to come up, so that the refusals are the lies' doing.
 #
 # Run by "make check" with NVMFD (the daemon) and top_srcdir set; by hand:
@@ -114,6 +115,23 @@ for c in "icresp-pfv|bad ICResp: the field at byte 8" \
 	evil_stop
 	kill -0 "$daemon_pid" || { fail "$mode: the daemon died"; break; }
 done
+
+# ------------------------------------------------- a controller that is mute
+# Its Connect goes unanswered: the attempt times out (10 s), and past
+# ctrl-loss-tmo (3 s) the association fails instead of waiting for ever.
+evil_start mute
+mark=$(($(wc -l <"$tmp/nvmfd.log") + 1))
+ctl connect -t tcp -a 127.0.0.1 -s "$eport" -n "$EVIL" -k 0 -c 1 -l 3 \
+    >/dev/null || fail "mute: connect"
+if log_wait "host .*$EVIL.*: admin command (step 0): no answer in 10 s" 20 &&
+    host_wait_state failed 10; then
+	pass "mute: the unanswered Connect times out; past ctrl-loss-tmo: failed"
+else
+	fail "mute: state $(host_assoc state): $(tail -n +"$mark" \
+	    "$tmp/nvmfd.log")"
+fi
+ctl disconnect -n "$EVIL" >/dev/null || fail "mute: disconnect"
+evil_stop
 
 # ------------------------------------------------- a lying discovery log
 evil_start disc-count
