@@ -57,6 +57,7 @@ static void assoc_free(struct host_assoc *);
 static void aer_submit(struct host_assoc *);
 static void kick(struct host_assoc *);
 static void connect_done(void *);
+static uint64_t ka_period_ms(const struct host_assoc *);
 
 const char *
 host_assoc_state_name(enum assoc_state s)
@@ -362,9 +363,8 @@ step_run(struct host_assoc *a)
 			a->lost_at = 0;
 			a->io_failing = false;
 			a->connected_at = now_ns();
-			tv_set(&tv, a->p.kato_s * 500);
-			if (a->p.kato_s)
-				evtimer_add(a->ka_ev, &tv);
+			tv_set(&tv, ka_period_ms(a));
+			evtimer_add(a->ka_ev, &tv);
 		}
 		if (!a->aer_busy)
 			aer_submit(a);
@@ -541,6 +541,16 @@ ka_done(struct host_req *r, const struct nvme_cqe *cqe)
 		    cqe->status >> 1);
 }
 
+/*
+ * Keep Alive goes every KATO/2.  The same timer looks for I/O stuck past
+ * HOST_CMD_TIMEOUT_S, so it runs without KATO too.
+ */
+static uint64_t
+ka_period_ms(const struct host_assoc *a)
+{
+	return (a->p.kato_s ? a->p.kato_s * 500ull : 5000);
+}
+
 static void
 ka_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -568,18 +578,21 @@ ka_timer_cb(evutil_socket_t fd, short what, void *arg)
 				return;
 			}
 	}
+	tv_set(&tv, ka_period_ms(a));
+	evtimer_add(a->ka_ev, &tv);
+	if (a->p.kato_s == 0)
+		return;
 	memset(&a->ka_req, 0, offsetof(struct host_req, hq));
 	a->ka_req.sqe.opc = NVME_ADM_KEEP_ALIVE;
 	a->ka_req.done = ka_done;
 	a->ka_req.arg = a;
 	if (host_submit(a->admin, &a->ka_req) != 0) {
+		evtimer_del(a->ka_ev);
 		assoc_lost(a, "%s", "admin queue gone");
 		return;
 	}
 	a->ka_busy = true;
 	host_flush(a->admin);
-	tv_set(&tv, a->p.kato_s * 500);
-	evtimer_add(a->ka_ev, &tv);
 }
 
 static void

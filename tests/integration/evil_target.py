@@ -16,6 +16,7 @@ then breaks the protocol as MODE says:
                     command's buffer
     disc-count      the discovery log header counts 3 records; it holds 1
     mute            after the ICResp, never a word
+    mute-io         a good admin queue; I/O commands never answered
 
 Prints "ready" once listening.  Standard library only (and nvmf_client).
 """
@@ -102,6 +103,8 @@ def answer(s, qid):
             return [cqe(cid, qid, v & 0xFFFFFFFF, v >> 32)], qid
         return [cqe(cid, qid)], qid
     if qid != 0:
+        if mode == "mute-io":
+            return [], qid
         return [cqe(cid, qid, status=SC_INVALID_OPCODE)], qid
     if opc == ADM_IDENTIFY:
         d = identify(cdw10 & 0xFF)[:length]

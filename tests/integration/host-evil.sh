@@ -7,7 +7,8 @@
 # why, never come up on it, and keep serving: a verified perf run against
 # its own target at the end.  nvmfctl discover must refuse the lying log
 # with a clear error.  A mute controller (no answer after the ICResp)
-# must not hold the association past ctrl-loss-tmo.  A run with no lie shows the fake controller is
+# must not hold the association past ctrl-loss-tmo; one that never answers
+# I/O gets the association reset, Keep Alive or not.  A run with no lie shows the fake controller is
 # good enough to come up, so that the refusals are the lies' doing.
 #
 # Run by "make check" with NVMFD (the daemon) and top_srcdir set; by hand:
@@ -131,6 +132,30 @@ else
 	    "$tmp/nvmfd.log")"
 fi
 ctl disconnect -n "$EVIL" >/dev/null || fail "mute: disconnect"
+evil_stop
+
+# ------------------------------------------ I/O that is never answered
+# Without Keep Alive (-k 0) too, a read stuck past 30 s resets the
+# association; a disconnect then ends the NBD client's wait.
+evil_start mute-io
+mark=$(($(wc -l <"$tmp/nvmfd.log") + 1))
+ctl connect -t tcp -a 127.0.0.1 -s "$eport" -n "$EVIL" -k 0 -c 1 -l 30 \
+    >/dev/null || fail "mute-io: connect"
+host_wait_state live 10 || fail "mute-io: not live"
+timeout 120 nbdcopy "nbd+unix:///$EVIL/1?socket=$tmp/nbd.sock" \
+    "$tmp/mute.img" >/dev/null 2>&1 &
+cpid=$!
+if log_wait "host .*$EVIL.*: I/O queue [0-9]*: command [0-9]* timed out" \
+    50; then
+	pass "mute-io: the stuck read times out (no KATO): association reset"
+else
+	fail "mute-io: no timeout: $(tail -n +"$mark" "$tmp/nvmfd.log")"
+fi
+ctl disconnect -n "$EVIL" >/dev/null || fail "mute-io: disconnect"
+t0=$(date +%s)
+wait "$cpid" && fail "mute-io: the read succeeded" ||
+    pass "mute-io: the disconnect ends the client's wait, with an error," \
+    "in $(($(date +%s) - t0)) s"
 evil_stop
 
 # ------------------------------------------------- a lying discovery log
