@@ -16,6 +16,7 @@
 #define HOST_DEF_QUEUE_SIZE	128
 #define HOST_CMD_TIMEOUT_S	30	/* an I/O older than this kills the queue */
 #define HOST_STEP_TIMEOUT_S	10	/* a queue's connect, or an admin step */
+#define HOST_IO_RESETS		5	/* associations one command may outlive */
 
 /* Status given to host_io done() when the association cannot carry it. */
 #define HOST_ST_PATH_ERROR	NVME_SC(3, 0x70)
@@ -61,6 +62,7 @@ struct host_io {
 	struct host_req	req;		/* sqe, iov, data_len, dir: the caller */
 	struct host_assoc *a;
 	uint64_t	held_since;
+	int		resets;		/* associations lost under it */
 	void		(*done)(struct host_io *, uint16_t status);
 	void		*arg;
 };

@@ -743,12 +743,17 @@ io_req_done(struct host_req *r, const struct nvme_cqe *cqe)
 	struct host_assoc *a = io->a;
 
 	if (r->hq->dead && a->state != AS_FAILED && a->state != AS_DELETING) {
-		/* The transport failed under it: hold it for the next
-		 * association. */
-		io->held_since = now_ns();
-		TAILQ_INSERT_TAIL(&a->held, io, link);
 		assoc_lost(a, "I/O queue %u: %s", r->hq->qid, r->hq->error);
-		return;
+		/* The transport failed under it: hold it for the next
+		 * association, unless it has outlived HOST_IO_RESETS of
+		 * them (a command that no controller will ever answer). */
+		if (++io->resets <= HOST_IO_RESETS) {
+			io->held_since = now_ns();
+			TAILQ_INSERT_TAIL(&a->held, io, link);
+			return;
+		}
+		log_peer_warnx("host %d: a command lost %d associations: "
+		    "failed", a->id, HOST_IO_RESETS);
 	}
 	io->done(io, cqe->status >> 1);
 	if (!TAILQ_EMPTY(&a->held))
@@ -844,6 +849,7 @@ void
 host_io_submit(struct host_assoc *a, struct host_io *io)
 {
 	io->a = a;
+	io->resets = 0;
 	io->held_since = now_ns();
 	if (a->state == AS_LIVE && TAILQ_EMPTY(&a->held) && try_submit(a, io))
 		return;
