@@ -94,6 +94,11 @@ _Static_assert(sizeof(struct nvme_cqe) == 16, "CQE is 16 bytes");
 #define NVME_SC_WRITE_FAULT		NVME_SC(2, 0x80)
 #define NVME_SC_READ_ERROR		NVME_SC(2, 0x81)
 #define NVME_SC_COMPARE_FAILED		NVME_SC(2, 0x85)
+/* Path related (SCT 3h): the host retries on another path. */
+#define NVME_SCT_PATH			0x3
+#define NVME_SC_ANA_PERSISTENT_LOSS	NVME_SC(3, 0x01)
+#define NVME_SC_ANA_INACCESSIBLE	NVME_SC(3, 0x02)
+#define NVME_SC_ANA_TRANSITION		NVME_SC(3, 0x03)
 
 /* Admin opcodes. */
 #define NVME_ADM_GET_LOG_PAGE		0x02
@@ -139,6 +144,7 @@ _Static_assert(sizeof(struct nvmf_connect_data) == 1024, "connect data is 1 KiB"
 #define NVMF_CONNECT_DATA_SUBNQN_OFF	256
 #define NVMF_CONNECT_DATA_HOSTNQN_OFF	512
 #define NVMF_CNTLID_DYNAMIC		0xffff
+#define NVMF_CNTLID_MAX			0xffef	/* dynamic IDs: 1..0xffef */
 #define NVMF_CATTR_DISABLE_SQFLOW	(1u << 2)
 
 /* Controller properties (register offsets). */
@@ -182,6 +188,7 @@ _Static_assert(sizeof(struct nvmf_connect_data) == 1024, "connect data is 1 KiB"
 #define NVME_LOG_FW_SLOT		0x03
 #define NVME_LOG_CHANGED_NS		0x04
 #define NVME_LOG_CMD_EFFECTS		0x05
+#define NVME_LOG_ANA			0x0c
 #define NVME_LOG_DISCOVERY		0x70
 
 /* Feature identifiers. */
@@ -199,8 +206,10 @@ _Static_assert(sizeof(struct nvmf_connect_data) == 1024, "connect data is 1 KiB"
 
 /* Asynchronous event configuration bits and completion values. */
 #define NVME_AEN_CFG_NS_ATTR		(1u << 8)
+#define NVME_AEN_CFG_ANA_CHANGE		(1u << 11)
 #define NVME_AEN_CFG_DISC_CHANGE	(1u << 31)
 #define NVME_AER_NS_CHANGED		0x00040002u
+#define NVME_AER_ANA_CHANGED		0x000c0302u
 #define NVME_AER_DISC_CHANGED		0x0070f002u
 
 /* Discovery log page. */

@@ -31,6 +31,7 @@
 #include "hmap.h"
 #include "auth.h"
 #include "reservation.h"
+#include "ana.h"
 
 struct event_base;
 struct event;
@@ -180,6 +181,7 @@ struct namespace {
 	uint8_t		nguid[16];
 	uint8_t		eui64[8];
 	bool		has_uuid, has_nguid, has_eui64;
+	_Atomic uint32_t anagrpid;	/* ANA group; workers read it */
 	int		cfg_line, cfg_col;
 
 	/* runtime, set by the backend's open */
@@ -250,6 +252,8 @@ struct subsystem {
 	size_t		nport_ids;
 	uint32_t	max_io_queues;
 	struct dhchap_offer dhchap;
+	uint16_t	cntlid_min, cntlid_max;	/* 0: the global range */
+	struct ana_map	ana;		/* ANA group states by port */
 	int		cfg_line, cfg_col;
 
 	/* runtime (main loop) */
@@ -283,6 +287,7 @@ struct config {
 	uint32_t	max_controllers;	/* I/O controllers */
 	uint32_t	max_disc_controllers;	/* discovery controllers */
 	uint32_t	max_connections;
+	uint16_t	cntlid_min, cntlid_max;	/* dynamic controller IDs */
 	char		*ctl_socket;	/* NULL: the default or -s */
 	char		*ctl_group;	/* group allowed besides root */
 	char		*ctl_ro_socket;	/* read-only socket, optional */
@@ -946,8 +951,8 @@ uint16_t identify_ns_descs(struct controller *, uint32_t nsid, uint8_t *buf);
 uint16_t identify_ns_indep(struct controller *, uint32_t nsid, uint8_t *buf);
 
 /* logpage.c */
-uint16_t logpage_get(struct controller *, uint8_t lid, uint32_t nsid,
-	    uint64_t offset, uint8_t *buf, uint32_t len, bool rae);
+uint16_t logpage_get(struct controller *, uint8_t lid, uint8_t lsp,
+	    uint32_t nsid, uint64_t offset, uint8_t *buf, uint32_t len, bool rae);
 
 /* discovery.c */
 extern uint64_t discovery_genctr;
@@ -1035,6 +1040,10 @@ int	cmd_onoff(const char *);
 void	cmd_help_text(const char *name, struct evbuffer *);
 int	cmd_help(struct cmd_ctx *);
 /* cmd-target.c */
+struct subsystem *find_subsys(struct cmd_ctx *, const char *nqn, int *rc);
+struct namespace *find_ns(struct cmd_ctx *, struct subsystem *,
+	    const char *nsid, int *rc);
+int	parse_uint(const char *, unsigned long max, unsigned long *);
 int	cmd_version(struct cmd_ctx *);
 int	cmd_list_subsys(struct cmd_ctx *);
 int	cmd_show_subsys(struct cmd_ctx *);
@@ -1059,6 +1068,10 @@ int	cmd_del_referral(struct cmd_ctx *);
 int	cmd_list_ctrl(struct cmd_ctx *);
 int	cmd_terminate(struct cmd_ctx *);
 int	cmd_stats(struct cmd_ctx *);
+/* cmd-ana.c */
+uint32_t cmd_ana_group(struct cmd_ctx *, const char *, int *rc);
+int	cmd_set_ana(struct cmd_ctx *);
+int	cmd_list_ana(struct cmd_ctx *);
 /* cmd-host.c */
 int	cmd_connect(struct cmd_ctx *);
 int	cmd_disconnect(struct cmd_ctx *);

@@ -23,7 +23,7 @@
 
 /* ------------------------------------------------------------- helpers */
 
-static struct subsystem *
+struct subsystem *
 find_subsys(struct cmd_ctx *ctx, const char *nqn, int *rc)
 {
 	struct subsystem *ss = subsystem_find(RUNNING, nqn);
@@ -33,7 +33,7 @@ find_subsys(struct cmd_ctx *ctx, const char *nqn, int *rc)
 	return (ss);
 }
 
-static int
+int
 parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
 	char *end;
@@ -45,7 +45,7 @@ parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return (errno || *end || *out > max ? -1 : 0);
 }
 
-static struct namespace *
+struct namespace *
 find_ns(struct cmd_ctx *ctx, struct subsystem *ss, const char *s, int *rc)
 {
 	unsigned long nsid;
@@ -279,6 +279,7 @@ out_namespaces(struct out *o, struct subsystem *ss)
 		out_u64(o, "size", ns->nlb << ns->lba_shift);
 		out_u64(o, "block_size", 1u << ns->lba_shift);
 		out_bool(o, "readonly", ns->readonly);
+		out_u64(o, "ana_group", ns->anagrpid);
 		out_str(o, "uuid", "%s", uuid);
 		/* RAM: how much is populated (background fill progress). */
 		if (ns->chunks != NULL)
@@ -598,20 +599,31 @@ cmd_set_ns(struct cmd_ctx *ctx)
 	struct subsystem *ss;
 	struct namespace *ns;
 	const char *ro = cmd_opt(ctx, "readonly");
-	int rc, v;
+	const char *grp_s = cmd_opt(ctx, "ana-group");
+	uint32_t grp = 0;
+	int rc, v = -1;
 
 	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL ||
 	    (ns = find_ns(ctx, ss, ctx->argv[1], &rc)) == NULL)
 		return (rc);
-	if (ro == NULL)
+	if (ro == NULL && grp_s == NULL)
 		return (cmd_error(ctx, CTL_EUSAGE, "set-ns: nothing to change "
-		    "(--readonly on|off)"));
-	if ((v = cmd_onoff(ro)) < 0)
+		    "(--readonly on|off, --ana-group N)"));
+	if (ro != NULL && (v = cmd_onoff(ro)) < 0)
 		return (cmd_error(ctx, CTL_EUSAGE, "--readonly: on or off"));
-	if (ns_set_readonly(ns, v, ctx->err, sizeof(ctx->err)) != 0)
-		return (CTL_ERR);
-	log_info("%s namespace %u: %s", ss->nqn, ns->nsid, v ? "read-only" :
-	    "writable");
+	if (grp_s != NULL && (grp = cmd_ana_group(ctx, grp_s, &rc)) == 0)
+		return (rc);
+	if (v >= 0) {
+		if (ns_set_readonly(ns, v, ctx->err, sizeof(ctx->err)) != 0)
+			return (CTL_ERR);
+		log_info("%s namespace %u: %s", ss->nqn, ns->nsid,
+		    v ? "read-only" : "writable");
+	}
+	if (grp != 0 && grp != ns->anagrpid) {
+		log_info("%s namespace %u: ANA group %u -> %u", ss->nqn,
+		    ns->nsid, ns->anagrpid, grp);
+		ana_move_ns(ns, grp);
+	}
 	return (CTL_OK);
 }
 

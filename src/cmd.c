@@ -82,6 +82,15 @@ static const struct cmd_opt config_opts[] = {
 
 static const struct cmd_opt set_ns_opts[] = {
 	{ "readonly", true, "on or off" },
+	{ "ana-group", true, "move the namespace to this ANA group (1-32)" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt ana_opts[] = {
+	{ "group", true, "ANA group ID (1-32)" },
+	{ "port", true, "port ID or ADDR:PORT ([ADDR]:PORT for IPv6)" },
+	{ "state", true, "optimized, non-optimized, inaccessible, "
+	    "persistent-loss or change" },
 	OPT_JSON, OPT_END
 };
 
@@ -232,8 +241,13 @@ static const struct cmd_entry cmd_table[] = {
 	    1, 1, no_opts, CMD_READONLY, cmd_list_ns },
 	{ "add-ns", "NQN --backend TYPE [options]", "add a namespace; connected "
 	    "hosts are told", 1, 1, ns_opts, 0, cmd_add_ns },
-	{ "set-ns", "NQN NSID --readonly on|off", "change a namespace",
-	    2, 2, set_ns_opts, 0, cmd_set_ns },
+	{ "set-ns", "NQN NSID [--readonly on|off] [--ana-group N]",
+	    "change a namespace", 2, 2, set_ns_opts, 0, cmd_set_ns },
+	{ "list-ana", "NQN", "ANA group states as hosts on each port see them",
+	    1, 1, no_opts, CMD_READONLY, cmd_list_ana },
+	{ "set-ana", "NQN --group N --port PORT --state STATE", "set an ANA "
+	    "group's state on a port; its hosts are told", 1, 1, ana_opts, 0,
+	    cmd_set_ana },
 	{ "del-ns", "NQN NSID", "remove a namespace; connected hosts are told",
 	    2, 2, no_opts, 0, cmd_del_ns },
 	{ "inject-error", "NQN NSID [--op OP] [--error E] [--count N]",

@@ -57,6 +57,7 @@ write_namespace(FILE *fp, const struct namespace *ns)
 	if (ns->block_size)
 		fprintf(fp, "        block_size: %u\n", ns->block_size);
 	fprintf(fp, "        readonly: %s\n", ns->readonly ? "true" : "false");
+	fprintf(fp, "        ana_group: %u\n", ns->anagrpid);
 	if (ns->type != BACKEND_RAM)
 		fprintf(fp, "        direct: %s\n", ns->direct ? "true" : "false");
 	else
@@ -121,6 +122,27 @@ config_has_inline_secrets(const struct config *cf)
 	return (false);
 }
 
+/* States other than the default (optimized), by port then group. */
+static void
+write_ana(FILE *fp, const struct ana_map *m)
+{
+	unsigned n = atomic_load(&m->nports);
+	bool any = false;
+
+	for (unsigned i = 0; i < n; i++)
+		for (uint32_t g = 1; g <= ANA_GRPMAX; g++) {
+			uint8_t st = ana_state(m, g, m->port_id[i]);
+
+			if (st == ANA_OPTIMIZED)
+				continue;
+			if (!any)
+				fprintf(fp, "    ana:\n");
+			any = true;
+			fprintf(fp, "      - { group: %u, port: %u, state: %s }\n",
+			    g, m->port_id[i], ana_state_name(st));
+		}
+}
+
 static void
 write_subsystem(FILE *fp, const struct subsystem *ss, bool secrets)
 {
@@ -179,7 +201,11 @@ write_subsystem(FILE *fp, const struct subsystem *ss, bool secrets)
 		fprintf(fp, "]\n");
 	}
 	fprintf(fp, "    max_io_queues: %u\n", ss->max_io_queues);
+	if (ss->cntlid_min != 0)
+		fprintf(fp, "    cntlid_min: %u\n    cntlid_max: %u\n",
+		    ss->cntlid_min, ss->cntlid_max);
 	write_offer(fp, "    ", &ss->dhchap);
+	write_ana(fp, &ss->ana);
 	if (!TAILQ_EMPTY(&ss->namespaces)) {
 		fprintf(fp, "    namespaces:\n");
 		TAILQ_FOREACH(ns, &ss->namespaces, entry)
@@ -211,6 +237,8 @@ config_write(const struct config *cf, FILE *fp, bool secrets)
 		yq(fp, cf->state_dir);
 		fputc('\n', fp);
 	}
+	fprintf(fp, "cntlid_min: %u\ncntlid_max: %u\n", cf->cntlid_min,
+	    cf->cntlid_max);
 	if (cf->ctl_socket || cf->ctl_group || cf->ctl_ro_socket) {
 		fprintf(fp, "control:\n");
 		if (cf->ctl_socket) {

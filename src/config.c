@@ -582,6 +582,8 @@ config_new(void)
 	cfg->max_controllers = DEF_MAX_CONTROLLERS;
 	cfg->max_disc_controllers = DEF_MAX_DISC_CONTROLLERS;
 	cfg->max_connections = DEF_MAX_CONNECTIONS;
+	cfg->cntlid_min = 1;
+	cfg->cntlid_max = NVMF_CNTLID_MAX;
 	TAILQ_INIT(&cfg->ports);
 	TAILQ_INIT(&cfg->subsystems);
 	TAILQ_INIT(&cfg->referrals);
@@ -631,6 +633,7 @@ ns_new(struct subsystem *s)
 		return (NULL);
 	ns->subsys = s;
 	ns->fd = -1;
+	ns->anagrpid = ANA_DEFAULT_GROUP;
 	return (ns);
 }
 
@@ -905,7 +908,7 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
     const char *path)
 {
 	enum { N_NSID, N_BACKEND, N_SIZE, N_BSIZE, N_PATH, N_RO, N_DIRECT,
-	    N_POPULATE, N_UUID, N_NGUID, N_EUI64, N_N };
+	    N_POPULATE, N_UUID, N_NGUID, N_EUI64, N_ANA, N_N };
 	struct field f[N_N] = {
 		[N_NSID] = { "nsid" }, [N_BACKEND] = { "backend" },
 		[N_SIZE] = { "size" }, [N_BSIZE] = { "block_size" },
@@ -913,6 +916,7 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
 		[N_DIRECT] = { "direct" }, [N_POPULATE] = { "populate" },
 		[N_UUID] = { "uuid" },
 		[N_NGUID] = { "nguid" }, [N_EUI64] = { "eui64" },
+		[N_ANA] = { "ana_group" },
 	};
 	struct namespace *ns, *o;
 	const char *str;
@@ -1005,6 +1009,11 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
 	if (f[N_RO].val != NULL &&
 	    get_bool(c, path, &f[N_RO], &ns->readonly) == -1)
 		return (-1);
+	if (f[N_ANA].val != NULL) {
+		if (get_uint(c, path, &f[N_ANA], 1, ANA_GRPMAX, &v) == -1)
+			return (-1);
+		ns->anagrpid = v;
+	}
 	if (f[N_DIRECT].val != NULL) {
 		if (ns->type == BACKEND_RAM)
 			return (fail(c, f[N_DIRECT].key, path, "direct",
@@ -1266,17 +1275,92 @@ parse_subsys_ports(struct ctx *c, struct subsystem *s, const char *path,
 	return (0);
 }
 
+/* cntlid_min and cntlid_max inside 1..0xffef; an absent one keeps its
+ * value. */
+static int
+get_cntlid_range(struct ctx *c, const char *path, const struct field *fmin,
+    const struct field *fmax, uint16_t *min, uint16_t *max)
+{
+	const struct field *at = fmax->val ? fmax : fmin;
+	uint64_t lo = *min, hi = *max;
+
+	if ((fmin->val != NULL &&
+	    get_uint(c, path, fmin, 1, NVMF_CNTLID_MAX, &lo) == -1) ||
+	    (fmax->val != NULL &&
+	    get_uint(c, path, fmax, 1, NVMF_CNTLID_MAX, &hi) == -1))
+		return (-1);
+	if (hi < lo)
+		return (fail(c, at->val, path, at->name, "cntlid_max (%llu) "
+		    "is below cntlid_min (%llu)", (unsigned long long)hi,
+		    (unsigned long long)lo));
+	*min = lo;
+	*max = hi;
+	return (0);
+}
+
+/* ana: [{group, port, state}]: a group's state on one port (port id). */
+static int
+parse_ana(struct ctx *c, struct subsystem *s, const char *path,
+    const struct field *list)
+{
+	enum { A_GROUP, A_PORT, A_STATE, A_N };
+	char ipath[128];
+	const char *str;
+	uint64_t grp, pid;
+	uint8_t st;
+
+	if (check_list(c, path, list, "ANA states") == -1)
+		return (-1);
+	for (size_t i = 0; i < list_len(list->val); i++) {
+		struct field f[A_N] = {
+			[A_GROUP] = { "group" }, [A_PORT] = { "port" },
+			[A_STATE] = { "state" },
+		};
+		yaml_node_t *n = list_item(c, list->val, i);
+
+		snprintf(ipath, sizeof(ipath), "%s.ana[%zu]", path, i);
+		if (check_mapping(c, n, ipath, "an ANA state") == -1 ||
+		    get_fields(c, n, ipath, f, A_N) == -1)
+			return (-1);
+		for (int k = 0; k < A_N; k++)
+			if (f[k].val == NULL)
+				return (fail(c, n, ipath, f[k].name,
+				    "is required"));
+		if (get_uint(c, ipath, &f[A_GROUP], 1, ANA_GRPMAX, &grp) == -1 ||
+		    get_uint(c, ipath, &f[A_PORT], 1, UINT16_MAX, &pid) == -1 ||
+		    get_string(c, ipath, &f[A_STATE], &str) == -1)
+			return (-1);
+		if (port_find(c->cfg, pid) == NULL)
+			return (fail(c, f[A_PORT].val, ipath, "port",
+			    "no port with id %llu is defined",
+			    (unsigned long long)pid));
+		if (ana_state_parse(str, &st) == -1)
+			return (fail(c, f[A_STATE].val, ipath, "state",
+			    "must be optimized, non-optimized, inaccessible, "
+			    "persistent-loss or change, got \"%.40s\"", str));
+		if (ana_state(&s->ana, grp, pid) != ANA_OPTIMIZED)
+			return (fail(c, f[A_GROUP].val, ipath, "group",
+			    "group %llu on port %llu is listed twice",
+			    (unsigned long long)grp, (unsigned long long)pid));
+		if (ana_set(&s->ana, grp, pid, st) == -1)
+			return (fail(c, f[A_PORT].val, ipath, "port",
+			    "ANA states on more than %d ports", ANA_PORTS));
+	}
+	return (0);
+}
+
 static int
 parse_subsystem(struct ctx *c, yaml_node_t *n, const char *path)
 {
 	enum { S_NQN, S_SERIAL, S_MODEL, S_HOSTS, S_PORTS, S_MAXIOQ, S_NS,
-	    S_HASHES, S_GROUPS, S_N };
+	    S_HASHES, S_GROUPS, S_ANA, S_CMIN, S_CMAX, S_N };
 	struct field f[S_N] = {
 		[S_NQN] = { "nqn" }, [S_SERIAL] = { "serial" },
 		[S_MODEL] = { "model" }, [S_HOSTS] = { "hosts" },
 		[S_PORTS] = { "ports" }, [S_MAXIOQ] = { "max_io_queues" },
 		[S_NS] = { "namespaces" }, [S_HASHES] = { "dhchap_hashes" },
-		[S_GROUPS] = { "dhchap_dhgroups" },
+		[S_GROUPS] = { "dhchap_dhgroups" }, [S_ANA] = { "ana" },
+		[S_CMIN] = { "cntlid_min" }, [S_CMAX] = { "cntlid_max" },
 	};
 	struct subsystem *s, *o;
 	const char *str;
@@ -1353,6 +1437,15 @@ parse_subsystem(struct ctx *c, yaml_node_t *n, const char *path)
 			return (-1);
 		s->max_io_queues = v;
 	}
+	if ((f[S_CMIN].val != NULL) != (f[S_CMAX].val != NULL))
+		return (fail(c, n, path, f[S_CMIN].val ? "cntlid_max" :
+		    "cntlid_min", "is required with %s", f[S_CMIN].val ?
+		    "cntlid_min" : "cntlid_max"));
+	if (f[S_CMIN].val != NULL && get_cntlid_range(c, path, &f[S_CMIN],
+	    &f[S_CMAX], &s->cntlid_min, &s->cntlid_max) == -1)
+		return (-1);
+	if (f[S_ANA].val != NULL && parse_ana(c, s, path, &f[S_ANA]) == -1)
+		return (-1);
 	if (f[S_NS].val != NULL) {
 		if (check_list(c, path, &f[S_NS], "namespaces") == -1)
 			return (-1);
@@ -1619,7 +1712,7 @@ parse_root(struct ctx *c, yaml_node_t *root)
 {
 	enum { R_WORKERS, R_POLL, R_MDTS, R_MAXCTRL, R_MAXDISC, R_MAXCONN,
 	    R_PORTS, R_SUBSYS, R_REFERRALS, R_CONTROL, R_HOST, R_METRICS,
-	    R_STATE, R_N };
+	    R_STATE, R_CMIN, R_CMAX, R_N };
 	struct field f[R_N] = {
 		[R_WORKERS] = { "workers" }, [R_POLL] = { "poll_us" },
 		[R_MDTS] = { "mdts" },
@@ -1630,6 +1723,7 @@ parse_root(struct ctx *c, yaml_node_t *root)
 		[R_REFERRALS] = { "referrals" }, [R_CONTROL] = { "control" },
 		[R_HOST] = { "host" }, [R_METRICS] = { "metrics" },
 		[R_STATE] = { "state_dir" },
+		[R_CMIN] = { "cntlid_min" }, [R_CMAX] = { "cntlid_max" },
 	};
 	struct config *cfg = c->cfg;
 	char path[64], d[64];
@@ -1692,6 +1786,9 @@ parse_root(struct ctx *c, yaml_node_t *root)
 		if ((cfg->state_dir = strdup(dir)) == NULL)
 			return (fail_oom(c, f[R_STATE].val, "", "state_dir"));
 	}
+	if (get_cntlid_range(c, "", &f[R_CMIN], &f[R_CMAX], &cfg->cntlid_min,
+	    &cfg->cntlid_max) == -1)
+		return (-1);
 	if (f[R_CONTROL].val != NULL &&
 	    parse_control(c, f[R_CONTROL].val) == -1)
 		return (-1);

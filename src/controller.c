@@ -70,7 +70,7 @@ ctrl_create(struct subsystem *ss, struct port *port, const char *subnqn,
 	struct controller *ctrl;
 	static uint16_t next_disc_cntlid = 1;
 	uint16_t *next = ss ? &ss->next_cntlid : &next_disc_cntlid;
-	int tries;
+	int tries, lo = 1, hi = NVMF_CNTLID_MAX;
 
 	/* Separate limits: a full set of I/O controllers must not lock
 	 * hosts out of discovery. */
@@ -84,11 +84,20 @@ ctrl_create(struct subsystem *ss, struct port *port, const char *subnqn,
 	snprintf(ctrl->hostnqn, sizeof(ctrl->hostnqn), "%s", hostnqn);
 	snprintf(ctrl->subnqn, sizeof(ctrl->subnqn), "%s", subnqn);
 	memcpy(ctrl->hostid, hostid, sizeof(ctrl->hostid));
-	/* Dynamic controller IDs, 1..0xffef, unique within the subsystem. */
-	for (tries = 0; tries < 0xfff0; tries++) {
-		uint16_t id = *next;
+	/* Dynamic controller IDs, unique within the subsystem, from its
+	 * range: nodes serving one subsystem are given ranges apart. */
+	if (ss != NULL) {
+		lo = ss->cntlid_min ? ss->cntlid_min : running_config->cntlid_min;
+		hi = ss->cntlid_min ? ss->cntlid_max : running_config->cntlid_max;
+		if (lo == 0 || hi < lo) {
+			lo = 1;
+			hi = NVMF_CNTLID_MAX;
+		}
+	}
+	for (tries = 0; tries <= hi - lo; tries++) {
+		uint16_t id = *next < lo || *next > hi ? lo : *next;
 
-		*next = id >= 0xffef ? 1 : id + 1;
+		*next = id >= hi ? lo : id + 1;
 		if (ss == NULL || !cntlid_in_use(ss, id)) {
 			ctrl->cntlid = id;
 			break;
@@ -506,8 +515,8 @@ admin_set_features(struct nvmf_cmd *cmd)
 		break;
 	}
 	case NVME_FEAT_ASYNC_EVENT:
-		ctrl->aen_cfg = v & (ctrl->subsys ? NVME_AEN_CFG_NS_ATTR :
-		    NVME_AEN_CFG_DISC_CHANGE);
+		ctrl->aen_cfg = v & (ctrl->subsys ? NVME_AEN_CFG_NS_ATTR |
+		    NVME_AEN_CFG_ANA_CHANGE : NVME_AEN_CFG_DISC_CHANGE);
 		break;
 	case NVME_FEAT_KATO:
 		ctrl->kato_ms = v;
@@ -682,6 +691,7 @@ admin_get_log_page(struct nvmf_cmd *cmd)
 	struct controller *ctrl = cmd->qp->ctrl;
 	uint32_t cdw10 = cmd->sqe.cdw10, cdw11 = cmd->sqe.cdw11;
 	uint8_t lid = cdw10 & 0xff;
+	uint8_t lsp = (cdw10 >> 8) & 0x7f;
 	bool rae = cdw10 & (1u << 15);
 	uint64_t numd = ((uint64_t)(cdw11 & 0xffff) << 16 | (cdw10 >> 16)) + 1;
 	uint64_t off = cmd->sqe.cdw12 | (uint64_t)cmd->sqe.cdw13 << 32;
@@ -694,7 +704,8 @@ admin_get_log_page(struct nvmf_cmd *cmd)
 	}
 	if (admin_c2h_buf(cmd, len) != 0)
 		return;
-	status = logpage_get(ctrl, lid, cmd->sqe.nsid, off, cmd->buf, len, rae);
+	status = logpage_get(ctrl, lid, lsp, cmd->sqe.nsid, off, cmd->buf, len,
+	    rae);
 	cmd_complete_status(cmd, status);
 }
 

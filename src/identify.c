@@ -32,11 +32,13 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	put_padded(d + 24, 40, ss ? ss->model : "nvmfd discovery controller");
 	put_padded(d + 64, 8, PACKAGE_VERSION);		/* FR */
 	d[72] = 6;					/* RAB */
-	d[76] = ss ? 1u << 1 : 0;			/* CMIC: multi-controller */
+	/* CMIC: multi-controller, ANA reporting. */
+	d[76] = ss ? (1u << 1 | 1u << 3) : 0;
 	d[77] = ss ? mdts_shift(running_config->mdts) : 0;
 	put_le16(d + 78, ctrl->cntlid);
 	put_le32(d + 80, NVME_VS(1, 3, 0));
-	put_le32(d + 92, ss ? NVME_AEN_CFG_NS_ATTR : NVME_AEN_CFG_DISC_CHANGE);
+	put_le32(d + 92, ss ? NVME_AEN_CFG_NS_ATTR | NVME_AEN_CFG_ANA_CHANGE :
+	    NVME_AEN_CFG_DISC_CHANGE);				/* OAES */
 	put_le32(d + 96, 1u << 0);			/* CTRATT: 128-bit host ID */
 	d[111] = ss ? 1 : 2;				/* CNTRLTYPE */
 	put_le16(d + 256, 0);				/* OACS */
@@ -48,11 +50,19 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	d[262] = NVMFD_ERR_ENTRIES - 1;			/* ELPE */
 	put_le16(d + 320, 10);				/* KAS: 100 ms units */
 	if (ss) {
+		d[343] = ANA_TT;			/* ANATT, seconds */
+		/* ANACAP: every state is reported. */
+		d[344] = 1u << 0 | 1u << 1 | 1u << 2 | 1u << 3 | 1u << 4;
+		put_le32(d + 348, ANA_GRPMAX);		/* ANAGRPMAX */
+		put_le32(d + 352, ANA_GRPMAX);		/* NANAGRPID */
+	}
+	if (ss) {
 		d[512] = 0x66;				/* SQES */
 		d[513] = 0x44;				/* CQES */
 	}
 	put_le16(d + 514, port->max_queue_depth);	/* MAXCMD */
 	put_le32(d + 516, ss ? NVMFD_MAX_NSID : 0);	/* NN */
+	put_le32(d + 540, ss ? NVMFD_MAX_NSID : 0);	/* MNAN: Linux needs it */
 	/* ONCS: Compare, Dataset Management, Write Zeroes, Reservations,
 	 * Verify, Copy. */
 	put_le16(d + 520, ss ? (1u << 0 | 1u << 2 | 1u << 3 | 1u << 5 |
@@ -149,6 +159,7 @@ identify_ns(struct controller *ctrl, uint32_t nsid, uint8_t *d)
 	put_le32(d + 44, NVMFD_COPY_MAX_BLOCKS);	/* MCL */
 	d[48] = NVMFD_COPY_RANGES - 1;			/* MSRC */
 	io_hint_fields(ns, d);
+	put_le32(d + 92, ns->anagrpid);			/* ANAGRPID */
 	d[99] = ns->readonly ? 1 : 0;			/* NSATTR: write protected */
 	memcpy(d + 104, ns->nguid, 16);
 	memcpy(d + 120, ns->eui64, 8);

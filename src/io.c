@@ -524,6 +524,7 @@ void
 io_dispatch(struct nvmf_cmd *cmd)
 {
 	struct controller *ctrl = cmd->qp->ctrl;
+	uint16_t sc;
 
 	if ((cmd->ns = namespace_find(ctrl->subsys, cmd->sqe.nsid)) == NULL) {
 		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_NS));
@@ -531,6 +532,11 @@ io_dispatch(struct nvmf_cmd *cmd)
 	}
 	cmd->ns_epoch = ns_hold(cmd->ns);	/* released with the command */
 	cmd->start_ns = cur_loop->now;
+	/* No DNR: the host retries on another path. */
+	if ((sc = ana_io_status(ctrl->subsys, cmd->ns, ctrl->port->id)) != 0) {
+		cmd_complete_status(cmd, sc);
+		return;
+	}
 	cmd->resumed = false;
 	io_execute(cmd);
 }

@@ -113,11 +113,11 @@ log_cmd_effects(uint8_t *p)
 }
 
 uint16_t
-logpage_get(struct controller *ctrl, uint8_t lid, uint32_t nsid, uint64_t off,
-    uint8_t *buf, uint32_t len, bool rae)
+logpage_get(struct controller *ctrl, uint8_t lid, uint8_t lsp, uint32_t nsid,
+    uint64_t off, uint8_t *buf, uint32_t len, bool rae)
 {
 	uint8_t *page = NULL;
-	size_t size;
+	size_t size, copied;
 	bool io = ctrl->subsys != NULL;
 
 	if (lid == NVME_LOG_DISCOVERY) {
@@ -135,7 +135,7 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint32_t nsid, uint64_t off,
 	} else {
 		if (!io)
 			return (NVME_SC_INVALID_LOG_PAGE | NVME_DNR >> 1);
-		if ((page = calloc(1, 4096)) == NULL)
+		if ((page = calloc(1, MAXIMUM(4096, ana_log_max()))) == NULL)
 			return (NVME_SC_INTERNAL);
 		switch (lid) {
 		case NVME_LOG_ERROR:
@@ -162,6 +162,9 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint32_t nsid, uint64_t off,
 				resv_log_page(ctrl, page);
 			size = 64;
 			break;
+		case NVME_LOG_ANA:
+			size = ana_log_build(ctrl, lsp & ANA_LOG_RGO, page);
+			break;
 		default:
 			free(page);
 			return (NVME_SC_INVALID_LOG_PAGE | NVME_DNR >> 1);
@@ -173,9 +176,11 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint32_t nsid, uint64_t off,
 		free(page);
 		return (NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
 	}
-	if (off < size)
-		memcpy(buf, (page ? page : ctrl->disc_log) + off,
-		    MINIMUM(len, size - off));
+	copied = off < size ? MINIMUM(len, size - off) : 0;
+	if (copied > 0)
+		memcpy(buf, (page ? page : ctrl->disc_log) + off, copied);
+	/* Past the end reads as zeroes, never as what the buffer held. */
+	memset(buf + copied, 0, len - copied);
 	free(page);
 	/* Cleared by a read, but not by one that failed. */
 	if (lid == NVME_LOG_CHANGED_NS)

@@ -253,6 +253,9 @@ ns_publish(struct subsystem *ss, struct namespace *ns, char *err, size_t errlen)
 		return (-1);
 	if (fused_attach(ns) != 0)
 		goto nomem;
+	/* Made without the config loader (tests): the default group. */
+	if (ns->anagrpid == 0)
+		ns->anagrpid = ANA_DEFAULT_GROUP;
 	if (!ns->published) {
 		/* Keep the main loop's list sorted by NSID. */
 		TAILQ_FOREACH(o, &ss->namespaces, entry)

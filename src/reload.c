@@ -164,13 +164,16 @@ apply_subsystem(struct subsystem *rss, struct subsystem *nss)
 {
 	struct namespace *ns, *next, *old;
 	struct controller *c, *cn;
-	bool visible = false;
+	bool visible = false, ana_differs;
 	char err[256];
 
 	memcpy(rss->serial, nss->serial, sizeof(rss->serial));
 	memcpy(rss->model, nss->model, sizeof(rss->model));
 	rss->max_io_queues = nss->max_io_queues;
 	rss->dhchap = nss->dhchap;
+	rss->cntlid_min = nss->cntlid_min;
+	rss->cntlid_max = nss->cntlid_max;
+	ana_differs = ana_copy(&rss->ana, &nss->ana);
 	if (!hosts_equal(rss, nss)) {
 		struct host_list tmp = TAILQ_HEAD_INITIALIZER(tmp);
 
@@ -211,6 +214,11 @@ apply_subsystem(struct subsystem *rss, struct subsystem *nss)
 	}
 	TAILQ_FOREACH_SAFE(ns, &nss->namespaces, entry, next) {
 		if ((old = namespace_find(rss, ns->nsid)) != NULL) {
+			if (old->anagrpid != ns->anagrpid) {
+				atomic_store(&old->anagrpid, ns->anagrpid);
+				ctrl_notify_ns_changed(rss, ns->nsid);
+				ana_differs = true;
+			}
 			if (old->readonly != ns->readonly &&
 			    ns_set_readonly(old, ns->readonly, err,
 			    sizeof(err)) != 0)
@@ -226,6 +234,8 @@ apply_subsystem(struct subsystem *rss, struct subsystem *nss)
 		}
 		ctrl_notify_ns_changed(rss, ns->nsid);
 	}
+	if (ana_differs)
+		ana_changed(rss, -1);
 	return (visible);
 }
 

@@ -312,7 +312,7 @@ START_TEST(identify_controller)
 	    NVME_SC_SUCCESS);
 	ck_assert_uint_eq(get_le16(d + 78), c->cntlid);		/* CNTLID */
 	ck_assert_uint_eq(get_le32(d + 80), NVME_VS(1, 3, 0));	/* VER */
-	ck_assert_uint_eq(d[76], 1u << 1);			/* CMIC */
+	ck_assert_uint_eq(d[76], 1u << 1 | 1u << 3);		/* CMIC: +ANA */
 	ck_assert_uint_eq(d[77], 8);		/* MDTS: 4 KiB << 8 = 1 MiB */
 	ck_assert_uint_eq(d[111], 1);				/* CNTRLTYPE */
 	ck_assert_uint_ne(get_le16(d + 320), 0);		/* KAS */
@@ -617,12 +617,12 @@ START_TEST(features)
 	    NVME_SC_SUCCESS);
 
 	/* Asynchronous event configuration: only the namespace attribute
-	 * notice is supported, the rest is dropped. */
+	 * and ANA change notices are supported, the rest is dropped. */
 	ck_assert_uint_eq(h_set_feat(c, NVME_FEAT_ASYNC_EVENT, 0xffffffff,
 	    NULL), NVME_SC_SUCCESS);
 	ck_assert_uint_eq(h_get_feat(c, NVME_FEAT_ASYNC_EVENT, 0, &v),
 	    NVME_SC_SUCCESS);
-	ck_assert_uint_eq(v, NVME_AEN_CFG_NS_ATTR);
+	ck_assert_uint_eq(v, NVME_AEN_CFG_NS_ATTR | NVME_AEN_CFG_ANA_CHANGE);
 
 	/* Volatile write cache: RAM has none, and Identify says so; Set and
 	 * Get Features agree with it. */
