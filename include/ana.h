@@ -69,6 +69,7 @@ size_t	ana_log_build(struct controller *, bool rgo, uint8_t *p);
 /* Count a change of ss's ANA information and send the ANA change event to
  * its controllers on port_id (-1: on every port). */
 void	ana_changed(struct subsystem *, int port_id);
+void	ana_forget_port(struct ana_map *, uint16_t port_id);
 /* Take next's states into running (reload); true if any changed. */
 bool	ana_copy(struct ana_map *running, const struct ana_map *next);
 /* Move ns to group grpid live: hosts are told both ways. */

@@ -195,6 +195,15 @@ ana_changed(struct subsystem *ss, int port_id)
 			ctrl_event(ctrl, NVME_AER_ANA_CHANGED);
 }
 
+/* A port went: its states go too, or they would outlive it in a saved
+ * file and greet a new port given the same ID. */
+void
+ana_forget_port(struct ana_map *m, uint16_t port_id)
+{
+	for (uint32_t g = 1; g <= ANA_GRPMAX; g++)
+		ana_set(m, g, port_id, ANA_OPTIMIZED);
+}
+
 /* Every state either map knows of, as next has it. */
 bool
 ana_copy(struct ana_map *r, const struct ana_map *next)

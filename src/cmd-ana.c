@@ -79,6 +79,9 @@ cmd_set_ana(struct cmd_ctx *ctx)
 	    (grp = cmd_ana_group(ctx, grp_s, &rc)) == 0 ||
 	    (p = find_port(ctx, port_s, &rc)) == NULL)
 		return (rc);
+	if (!subsystem_on_port(ss, p))
+		return (cmd_error(ctx, CTL_EUSAGE, "port %u does not serve %s",
+		    p->id, ss->nqn));
 	if (ana_state_parse(state_s, &st) != 0)
 		return (cmd_error(ctx, CTL_EUSAGE, "--state: optimized, "
 		    "non-optimized, inaccessible, persistent-loss or change"));

@@ -449,10 +449,12 @@ port_unpublish(struct config *cf, struct port *port)
 	TAILQ_REMOVE(&cf->ports, port, entry);
 	port->removed = true;
 	listener_stop(port);
-	TAILQ_FOREACH(ss, &cf->subsystems, entry)
+	TAILQ_FOREACH(ss, &cf->subsystems, entry) {
 		TAILQ_FOREACH_SAFE(ctrl, &ss->controllers, entry, next)
 			if (ctrl->port == port)
 				ctrl_destroy(ctrl, "port removed");
+		ana_forget_port(&ss->ana, port->id);
+	}
 	TAILQ_FOREACH_SAFE(ctrl, &discovery_controllers, entry, next)
 		if (ctrl->port == port)
 			ctrl_destroy(ctrl, "port removed");

@@ -419,6 +419,11 @@ def main():
                 b"[{backend: ram, size: 1M, uuid: "
                 b"0b1d2c3e-4f50-4a6b-8c7d-9e0f1a2b3c4d}]}]\n",
         "anchors": b"x: &a {address: 127.0.0.1}\nports: [*a, *a]\n",
+        "ana": b"cntlid_min: 10\ncntlid_max: 20\nports: [{id: 1, address: "
+               b"127.0.0.1}, {id: 2, address: 127.0.0.2}]\nsubsystems: "
+               b"[{nqn: 'nqn.2026-11.io.x:a', ana: [{group: 2, port: 2, "
+               b"state: inaccessible}], namespaces: [{backend: ram, "
+               b"size: 1M, ana_group: 2}]}]\n",
     }
     for name, data in small.items():
         with open(os.path.join(cfg, name + ".yaml"), "wb") as f:

@@ -43,7 +43,7 @@ subsystems:
       - {nsid: 2, backend: ram, size: 4M, ana_group: 2}
 EOF2
 }
-daemon_start_or_skip write_config "24672 24674 24676"
+daemon_start_or_skip write_config "24670 24672"
 p1=127.0.0.1:$daemon_port
 p2=127.0.0.2:$((daemon_port + 1))
 

@@ -18,6 +18,9 @@ verb and gets one line back, "ok ..." or "fail ...":
                      nvmfctl perf against 127.0.0.1:PORT (the guest's
                      kernel target through a forwarded port) with these
                      DH-HMAC-CHAP keys                              -> "ok"
+  set-ana GROUP PORTID STATE
+                     nvmfctl set-ana NQN --group GROUP --port PORTID
+                     --state STATE                                  -> "ok"
   done               -> "ok", and the listener exits
 
 Only these verbs exist; each request and its outcome is printed.
@@ -128,6 +131,12 @@ def handle(line, opts):
         if p.returncode != 0:
             return "fail exit %d: %s" % (p.returncode, last[:120])
         return "ok " + last[:60]
+    if verb == "set-ana" and len(args) == 3:
+        p = ctl(["set-ana", opts.nqn, "--group", args[0], "--port", args[1],
+                 "--state", args[2]], opts)
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
+        return "ok"
     if verb == "done" and not args:
         return "ok"
     return "fail unknown request"

@@ -143,13 +143,7 @@ run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" --hostfwd "$tport" \
 	"$here/guest/linux-auth.sh" \
 	"$port" $((port + 1)) "$H" "$HID" "$NQN_A" "$NQN_B" "$NQN_C" \
 	"$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C" "$tport" "$KEY_T" "$CTRL_T"
-tr -d '\r' <"$tmp/vm.out" >"$tmp/vm.txt"
-case $vm_rc in
-0) say "guest checks passed" ;;
-124) fail "the VM timed out after ${VM_TIMEOUT}s" ;;
-125) fail "the guest reported no exit code (kernel panic?)" ;;
-*) fail "guest checks failed (exit $vm_rc): $(grep -m1 '^FAIL' "$tmp/vm.txt")" ;;
-esac
+vm_result
 stop_agent
 
 # The daemon's side of each exchange.

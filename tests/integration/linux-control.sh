@@ -76,23 +76,11 @@ ctl list-ns "$NQN" | sed 's/^/  /'
 
 # ---------------------------------------------------------------- the VM
 say "booting the Linux host VM (guest/linux-control.sh)"
-run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" "$here/guest/linux-control.sh" \
+run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" \
+	--file "$here/guest/checks.sh" "$here/guest/linux-control.sh" \
 	"$port" $((port + 1)) "$NQN" "$NS1_BYTES" "$NS2_BYTES"
-tr -d '\r' <"$tmp/vm.out" >"$tmp/vm.txt"
-case $vm_rc in
-0) say "guest checks passed" ;;
-124) fail "the VM timed out after ${VM_TIMEOUT}s" ;;
-125) fail "the guest reported no exit code (kernel panic?)" ;;
-*) fail "guest checks failed (exit $vm_rc)" ;;
-esac
-for check in connect add-ns del-ns terminate recreate; do
-	if grep -q "^PASS: $check:" "$tmp/vm.txt"; then
-		say "PASS: $check ($(grep -m1 "^PASS: $check:" "$tmp/vm.txt" | cut -d: -f3- | cut -c2-))"
-	else
-		why=$(sed -n "s/^FAIL: $check: //p" "$tmp/vm.txt" | head -1)
-		fail "$check: ${why:-not reached}"
-	fi
-done
+vm_result
+vm_checks connect add-ns del-ns terminate recreate
 
 # The agent's and the daemon's side of it.
 if kill -0 "$agent_pid" 2>/dev/null; then

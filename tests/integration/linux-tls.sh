@@ -77,13 +77,7 @@ say "nvmfd (pid $daemon_pid) ready on 127.0.0.1:$port (TLS required)"
 say "booting the Linux host VM (guest/linux-tls.sh)"
 run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" "$here/guest/linux-tls.sh" \
 	"$port" "$NQN" "$H" "$KEY" "$H_WRONG" "$WRONG" "$H_NOKEY"
-tr -d '\r' <"$tmp/vm.out" >"$tmp/vm.txt"
-case $vm_rc in
-0) say "guest checks passed" ;;
-124) fail "the VM timed out after ${VM_TIMEOUT}s" ;;
-125) fail "the guest reported no exit code (kernel panic?)" ;;
-*) fail "guest checks failed (exit $vm_rc): $(grep -m1 '^FAIL' "$tmp/vm.txt")" ;;
-esac
+vm_result
 
 # What the daemon saw: TLS on every queue, the refusals named.
 if grep -q '^RESULT_OK=connect' "$tmp/vm.txt"; then

@@ -107,3 +107,31 @@ run_vm() {
 		exec sh "$0"
 	fi
 }
+
+# vm_result: the guest's console ($tmp/vm.out) without CRs in $tmp/vm.txt,
+# and a verdict on vm_rc.
+vm_result() {
+	tr -d '\r' <"$tmp/vm.out" >"$tmp/vm.txt"
+	case $vm_rc in
+	0) say "guest checks passed" ;;
+	124) fail "the VM timed out after ${VM_TIMEOUT}s" ;;
+	125) fail "the guest reported no exit code (kernel panic?)" ;;
+	*) fail "guest checks failed (exit $vm_rc): $(grep -m1 '^FAIL' \
+	    "$tmp/vm.txt")" ;;
+	esac
+}
+
+# vm_checks NAME...: each check's "PASS: NAME: ..." lines from the guest,
+# or a failure with the guest's reason.
+vm_checks() {
+	for _check in "$@"; do
+		if grep -q "^PASS: $_check:" "$tmp/vm.txt"; then
+			grep "^PASS: $_check:" "$tmp/vm.txt" | while read -r _l; do
+				say "$_l"
+			done
+		else
+			_why=$(sed -n "s/^FAIL: $_check: //p" "$tmp/vm.txt" | head -1)
+			fail "$_check: ${_why:-not reached}"
+		fi
+	done
+}

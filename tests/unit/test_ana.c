@@ -112,6 +112,11 @@ START_TEST(states_by_port)
 	ck_assert_uint_eq(ana_state(&m, 1, 999), ANA_OPTIMIZED);
 	/* A port that has a slot still changes. */
 	ck_assert_int_eq(ana_set(&m, 1, 100, ANA_INACCESSIBLE), 1);
+	/* A port removed: its states go. */
+	ana_forget_port(&m, 100);
+	ck_assert_uint_eq(ana_state(&m, 1, 100), ANA_OPTIMIZED);
+	ck_assert_uint_eq(ana_state(&m, ANA_GRPMAX, 100), ANA_OPTIMIZED);
+	ck_assert_uint_eq(ana_state(&m, ANA_GRPMAX, 101), ANA_CHANGE);
 
 	/* Names round-trip; unknown ones are refused. */
 	for (uint8_t s = 0; s < 16; s++) {

@@ -1060,6 +1060,77 @@ START_TEST(test_derive_direct)
 }
 END_TEST
 
+/* ------------------------------------------------------ ANA, CNTLIDs */
+
+#define ANA_HEAD \
+	"ports:\n" \
+	"  - {id: 1, address: 127.0.0.1}\n" \
+	"  - {id: 2, address: 127.0.0.2}\n" \
+	"subsystems:\n" \
+	"  - nqn: nqn.2026-11.io.nvmfd:t\n"
+
+START_TEST(test_ana)
+{
+	struct config *cfg;
+	struct subsystem *s;
+
+	cfg = LOAD_OK("cntlid_min: 10\ncntlid_max: 20\n" ANA_HEAD
+	    "    cntlid_min: 500\n    cntlid_max: 500\n"
+	    "    ana:\n"
+	    "      - {group: 2, port: 2, state: inaccessible}\n"
+	    "      - {group: 32, port: 1, state: change}\n"
+	    "      - {group: 1, port: 1, state: optimized}\n"
+	    "    namespaces:\n"
+	    "      - {backend: ram, size: 1M}\n"
+	    "      - {backend: ram, size: 1M, ana_group: 2}\n");
+	s = first_subsys(cfg);
+	ck_assert_uint_eq(cfg->cntlid_min, 10);
+	ck_assert_uint_eq(cfg->cntlid_max, 20);
+	ck_assert_uint_eq(s->cntlid_min, 500);
+	ck_assert_uint_eq(s->cntlid_max, 500);
+	ck_assert_uint_eq(ana_state(&s->ana, 2, 2), ANA_INACCESSIBLE);
+	ck_assert_uint_eq(ana_state(&s->ana, 2, 1), ANA_OPTIMIZED);
+	ck_assert_uint_eq(ana_state(&s->ana, 32, 1), ANA_CHANGE);
+	ck_assert_uint_eq(TAILQ_FIRST(&s->namespaces)->anagrpid, 1);
+	ck_assert_uint_eq(TAILQ_LAST(&s->namespaces, namespace_list)->anagrpid,
+	    2);
+	config_free(cfg);
+	/* One global bound keeps the default of the other. */
+	cfg = LOAD_OK("cntlid_max: 7\n" ANA_HEAD);
+	ck_assert_uint_eq(cfg->cntlid_min, 1);
+	ck_assert_uint_eq(cfg->cntlid_max, 7);
+	ck_assert_uint_eq(first_subsys(cfg)->cntlid_min, 0);
+	config_free(cfg);
+
+	EXPECT_ERR("cntlid_min: 8\ncntlid_max: 7\n" ANA_HEAD, 2, 13,
+	    "cntlid_max", "is below cntlid_min (8)");
+	EXPECT_ERR("cntlid_min: 65520\n" ANA_HEAD, 1, 13, "cntlid_min",
+	    "between 1 and 65519");
+	EXPECT_ERR(ANA_HEAD "    cntlid_min: 5\n", 5, 5,
+	    "subsystems[0].cntlid_max", "is required with cntlid_min");
+	EXPECT_ERR(ANA_HEAD "    ana:\n      - {group: 0, port: 1, "
+	    "state: change}\n", 7, 17, "subsystems[0].ana[0].group",
+	    "between 1 and 32");
+	EXPECT_ERR(ANA_HEAD "    ana:\n      - {group: 1, port: 3, "
+	    "state: change}\n", 7, 26, "subsystems[0].ana[0].port",
+	    "no port with id 3");
+	EXPECT_ERR(ANA_HEAD "    ana:\n      - {group: 1, port: 1, "
+	    "state: Optimized}\n", 7, 36, "subsystems[0].ana[0].state",
+	    "must be optimized, non-optimized");
+	EXPECT_ERR(ANA_HEAD "    ana:\n      - {group: 1, port: 1}\n", 7, 9,
+	    "subsystems[0].ana[0].state", "is required");
+	EXPECT_ERR(ANA_HEAD "    ana:\n"
+	    "      - {group: 1, port: 1, state: change}\n"
+	    "      - {group: 1, port: 1, state: inaccessible}\n", 8, 17,
+	    "subsystems[0].ana[1].group", "listed twice");
+	EXPECT_ERR(ANA_HEAD "    ana: [1]\n", 6, 11, "subsystems[0].ana[0]",
+	    "must be an ANA state (a mapping)");
+	EXPECT_ERR(ANA_HEAD "    namespaces:\n"
+	    "      - {backend: ram, size: 1M, ana_group: 33}\n", 7, 45,
+	    "subsystems[0].namespaces[0].ana_group", "between 1 and 32");
+}
+END_TEST
+
 /* ------------------------------------------------------------------ NQN */
 
 START_TEST(test_nqn_valid)
@@ -1316,6 +1387,7 @@ config_suite(void)
 	tcase_add_test(tc, test_dhchap);
 	tcase_add_test(tc, test_tls);
 	tcase_add_test(tc, test_host_from);
+	tcase_add_test(tc, test_ana);
 	suite_add_tcase(s, tc);
 	return (s);
 }

@@ -27,44 +27,7 @@
 echo "guest: started"
 A=10.0.2.2
 P=$1 AP=$2 NQN=$3 NS1_BYTES=$4 NS2_BYTES=$5
-T0=$(cut -d. -f1 /proc/uptime)
-failed=0
-
-say() { echo "[$(($(cut -d. -f1 /proc/uptime) - T0))s] $*"; }
-pass() { echo "PASS: $*"; }
-fail() {
-	echo "FAIL: $*"
-	failed=1
-}
-# Nothing more can be checked: the diagnostics, then out.
-abort() {
-	fail "$*"
-	finish
-}
-finish() {
-	ask "done" >/dev/null 2>&1
-	if [ "$failed" != 0 ]; then
-		echo "--- nvme list-subsys"
-		nvme list-subsys 2>&1
-		echo "--- dmesg (NVMe lines, last 40)"
-		dmesg | grep -i nvme | tail -40
-		echo "SOME CHECKS FAILED"
-		exit 1
-	fi
-	echo "ALL CHECKS PASSED"
-	exit 0
-}
-
-# ask REQUEST...: one request to the agent; prints its answer, returns 0 for
-# "ok ...".  Bounded: the agent runs one nvmfctl command per request.
-ask() {
-	ans=$(echo "$*" | timeout 40 nc "$A" "$AP" 2>/dev/null | head -1)
-	echo "$ans"
-	case $ans in
-	ok*) return 0 ;;
-	*) return 1 ;;
-	esac
-}
+. /peer/files/checks.sh
 
 # ctrl_of NQN: the controller name (nvmeN) connected to NQN.
 ctrl_of() {

@@ -1,0 +1,183 @@
+# shellcheck shell=sh
+# Guest half of tests/integration/linux-ana.sh: runs inside the peer-linux
+# VM (busybox ash, lib.sh sourced).  Two nvmfd nodes on the test machine
+# (10.0.2.2, ports PA and PB) serve the same subsystem and namespace; each
+# one's discovery log refers to the other.  The guest cannot reach their
+# control sockets: it asks ctl_agent.py (node B's) on 10.0.2.2:AGENT_PORT.
+#
+# Args: PA PB AGENT_PORT NQN
+#
+# Checks, each reported as a "PASS: ..." or "FAIL: ..." line:
+#   discovery   node A's log lists NQN on PA and a referral to PB; the
+#               referral's log lists NQN on PB and a referral back
+#   multipath   connected through both: one subsystem with two paths
+#               (nvme list-subsys), one multipath block device, controller
+#               IDs from each node's range, both paths optimized
+#   failover    while fio writes and verifies through the multipath device
+#               (round-robin over both paths), node B sets the group
+#               inaccessible on its port: the path reports inaccessible
+#               (sysfs and nvme ana-log), I/O stops going to it and goes
+#               on through node A, and fio ends with no error
+#   restore     optimized again: the path reports it and takes I/O again
+# Exits 0 when every check passed, 1 otherwise (with dmesg).
+# shellcheck disable=SC2317  # functions from lib.sh are called indirectly
+
+echo "guest: started"
+A=10.0.2.2
+PA=$1 PB=$2 AP=$3 NQN=$4
+. /peer/files/checks.sh
+
+# entries ADDR SVCID: one line per discovery log entry,
+# "SUBTYPE|TRADDR|TRSVCID|SUBNQN".
+entries() {
+	nvme discover -t tcp -a "$1" -s "$2" 2>/dev/null | awk '
+	function flush() { if (n) print st "|" ad "|" sv "|" nq }
+	/^=+Discovery Log Entry/ { flush(); n = 1; st = ad = sv = nq = "" }
+	/^subtype:/ { sub(/^subtype: */, ""); st = $0 }
+	/^traddr:/ { ad = $2 }
+	/^trsvcid:/ { sv = $2 }
+	/^subnqn:/ { nq = $2 }
+	END { flush() }'
+}
+
+# ctrl_at SVCID: the controller (nvmeN) connected to NQN through SVCID.
+ctrl_at() {
+	for c in /sys/class/nvme/nvme*; do
+		[ "$(cat "$c/subsysnqn" 2>/dev/null)" = "$NQN" ] || continue
+		case ",$(cat "$c/address" 2>/dev/null)," in
+		*",trsvcid=$1,"*) echo "${c##*/}"; return 0 ;;
+		esac
+	done
+	return 1
+}
+
+# path_of CTRL: the hidden per-path block device (nvmeXcYnZ) of CTRL.
+path_of() {
+	for p in /sys/class/nvme/"$1"/nvme*c*n1; do
+		[ -e "$p" ] && { echo "${p##*/}"; return 0; }
+	done
+	return 1
+}
+
+# writes PATHDEV: write requests completed on that path.
+writes() { awk '{ print $5 }' "/sys/block/$1/stat"; }
+
+# wait_state PATHDEV STATE: until the host reports STATE for the path.
+wait_state() {
+	i=0
+	while [ $i -lt 100 ]; do
+		[ "$(cat "/sys/block/$1/ana_state" 2>/dev/null)" = "$2" ] &&
+			return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# ------------------------------------------------ discovery and referral
+say "discovery on node A (10.0.2.2:$PA)"
+ea=$(entries "$A" "$PA")
+echo "$ea" | sed 's/^/  A: /'
+eb=""
+ref=$(echo "$ea" | grep -i '^[^|]*referral|' | head -1)
+if [ -n "$ref" ]; then
+	raddr=$(echo "$ref" | cut -d'|' -f2)
+	rsvc=$(echo "$ref" | cut -d'|' -f3)
+	eb=$(entries "$raddr" "$rsvc")
+	echo "$eb" | sed 's/^/  B: /'
+fi
+if echo "$ea" | grep -q "^nvme subsystem|.*|$PA|$NQN\$" &&
+    [ "$raddr:$rsvc" = "$A:$PB" ] &&
+    echo "$eb" | grep -q "^nvme subsystem|.*|$PB|$NQN\$" &&
+    echo "$eb" | grep -qi "referral|$A|$PA|"; then
+	pass "discovery: $NQN on $PA, referral to $raddr:$rsvc lists it on $PB and refers back"
+else
+	fail "discovery: expected $NQN on $PA and a referral to $A:$PB listing it on $PB"
+fi
+
+# ------------------------------------------------ both paths
+# The entries name the nodes' own address (127.0.0.1 on the test machine),
+# which the guest reaches as 10.0.2.2: connect there to each entry's port.
+say "connecting through both nodes"
+nvme_tcp_connect "$A" "$PA" "$NQN" --nr-io-queues=1 ||
+	abort "multipath: connect through node A failed"
+nvme_tcp_connect "$A" "$PB" "$NQN" --nr-io-queues=1 ||
+	abort "multipath: connect through node B failed"
+dev=$(nvme_wait_ns "$NQN") || abort "multipath: no namespace block device"
+ca=$(ctrl_at "$PA") && cb=$(ctrl_at "$PB") ||
+	abort "multipath: no controller for one of the ports"
+pa=$(path_of "$ca") && pb=$(path_of "$cb") ||
+	abort "multipath: no per-path devices (native multipath off?)"
+subsys=""
+for s in /sys/class/nvme-subsystem/*; do
+	[ "$(cat "$s/subsysnqn" 2>/dev/null)" = "$NQN" ] && subsys=${s##*/}
+done
+ls_out=$(nvme list-subsys 2>&1)
+echo "$ls_out" | sed 's/^/  /'
+nsub=$(echo "$ls_out" | grep -c "NQN=$NQN")
+npaths=$(echo "$ls_out" | grep -cE "^ *\+- nvme[0-9]+ tcp")
+ida=$(cat "/sys/class/nvme/$ca/cntlid") idb=$(cat "/sys/class/nvme/$cb/cntlid")
+sa=$(cat "/sys/block/$pa/ana_state") sb=$(cat "/sys/block/$pb/ana_state")
+if [ "$nsub" = 1 ] && [ "$npaths" = 2 ] && [ "$dev" = "/dev/${pa%%c*}n1" ] &&
+    [ "$ida" -ge 1 ] && [ "$ida" -le 99 ] && [ "$idb" -ge 100 ] &&
+    [ "$idb" -le 199 ] && [ "$sa" = optimized ] && [ "$sb" = optimized ]; then
+	pass "multipath: $dev over $pa (cntlid $ida) and $pb (cntlid $idb) in $subsys, both optimized"
+else
+	fail "multipath: $nsub subsystem(s), $npaths path(s), $dev, paths $pa/$pb, cntlid $ida/$idb, states $sa/$sb"
+fi
+echo round-robin >"/sys/class/nvme-subsystem/$subsys/iopolicy" 2>/dev/null ||
+	fail "multipath: cannot set the round-robin I/O policy"
+
+# ------------------------------------------------ failover under fio
+say "fio verify through $dev; node B's port goes inaccessible meanwhile"
+fio --name=ana --filename="$dev" --ioengine=libaio --direct=1 \
+    --rw=randwrite --bs=4k --size=16M --iodepth=4 --verify=crc32c \
+    --verify_backlog=64 --time_based --runtime=14 >/tmp/fio.out 2>&1 &
+fio_pid=$!
+sleep 3
+wb0=$(writes "$pb")
+[ "$wb0" -gt 0 ] || fail "failover: no I/O went through node B before the change"
+t_ask=$(cut -d' ' -f1 /proc/uptime)
+ask set-ana 1 1 inaccessible >/dev/null || fail "failover: set-ana inaccessible: $ans"
+if wait_state "$pb" inaccessible; then
+	t_seen=$(awk -v t="$t_ask" '{ printf "%.2f", $1 - t }' /proc/uptime)
+	sleep 1		# requests already sent to B come back and fail over
+	wa1=$(writes "$pa") wb1=$(writes "$pb")
+	sleep 3
+	wa2=$(writes "$pa") wb2=$(writes "$pb")
+	alog=$(nvme ana-log "/dev/$cb" 2>&1)
+	echo "$alog" | grep -E 'grpid|state' | sed 's/^/  ana-log B: /'
+	if [ "$wb2" = "$wb1" ] && [ "$wa2" -gt "$wa1" ] &&
+	    echo "$alog" | grep -Eq 'state[^a-z]*inaccessible'; then
+		pass "failover: $pb inaccessible (sysfs, ana-log) ${t_seen}s after the request; writes via B $wb1 -> $wb2, via A $wa1 -> $wa2"
+	else
+		fail "failover: writes via B $wb1 -> $wb2, via A $wa1 -> $wa2; ana-log: $(echo "$alog" | grep state | tr '\n' ' ')"
+	fi
+else
+	fail "failover: $pb still reports $(cat "/sys/block/$pb/ana_state")"
+fi
+wait "$fio_pid"
+frc=$?
+grep -E 'err=|IOPS=|verify|bad' /tmp/fio.out | sed 's/^/  fio: /'
+if [ "$frc" = 0 ] && grep -q 'err= *0:' /tmp/fio.out &&
+    ! dmesg | grep -qiE 'I/O error|critical (medium|target) error'; then
+	pass "failover: fio verify finished with no error"
+else
+	fail "failover: fio exit $frc, or I/O errors in dmesg"
+	tail -20 /tmp/fio.out
+fi
+
+# ------------------------------------------------ back to optimized
+ask set-ana 1 1 optimized >/dev/null || fail "restore: set-ana optimized: $ans"
+if wait_state "$pb" optimized; then
+	wb0=$(writes "$pb")
+	dd if=/dev/zero of="$dev" bs=4k count=64 oflag=direct 2>/dev/null
+	if [ "$(writes "$pb")" -gt "$wb0" ]; then
+		pass "restore: $pb optimized again and taking writes"
+	else
+		fail "restore: $pb optimized but took no writes"
+	fi
+else
+	fail "restore: $pb still reports $(cat "/sys/block/$pb/ana_state")"
+fi
+finish

@@ -1,0 +1,143 @@
+#!/bin/sh
+# Integration test: two nvmfd nodes, one namespace, the Linux host's native
+# NVMe multipath (Debian's 6.12 in a QEMU VM from ../shared/peer-linux).
+# Node A (127.0.0.1:PORT) and node B (PORT+1) serve the same subsystem NQN
+# with one file-backed namespace on the same file (so the same derived
+# NGUID, UUID and EUI-64), controller IDs 1-99 and 100-199, and a referral
+# to each other.  One VM boot runs guest/linux-ana.sh: discovery on A and
+# its referral, both paths under one subsystem, then node B's port made
+# inaccessible (nvmfctl set-ana through ctl_agent.py) while fio writes and
+# verifies: the host reports the state, its I/O moves to node A, and fio
+# sees no error; then optimized again.
+#
+# Environment (set by `make check`): NVMFD = the daemon binary, top_srcdir.
+# Exit: 0 pass, 77 skip (no peer-linux, QEMU or python3), 1 fail, 99 error.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top_srcdir=${top_srcdir:-$(cd "$here/../.." && pwd)}
+NVMFD=${NVMFD:-$PWD/nvmfd}
+peer=$top_srcdir/../shared/peer-linux
+
+NQN=nqn.2026-11.io.nvmfd.test:multipath
+VM_TIMEOUT=240          # seconds for the whole guest run
+
+. "$here/lib.sh"
+. "$here/vm-run.sh"
+vm_test_init linux-ana
+
+vm_pid=""
+nodeb_pid=""
+# Control socket paths must fit sun_path (108 bytes).
+test_tmpdir linux-ana 60 || exit 99
+# shellcheck disable=SC2317  # called from the trap
+test_cleanup() {
+	for p in $vm_pid $agent_pid $nodeb_pid; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+}
+
+sock=$tmp/b.sock	# the agent drives node B
+ln -s "$NVMFD" "$tmp/nvmfctl" || exit 99
+img=$tmp/shared.img
+truncate -s 64M "$img" || exit 99
+
+# write_node NAME PORT CNTLID_MIN CNTLID_MAX REFERRAL_PORT.  The referral
+# names the address the guest reaches this machine's loopback at.
+write_node() {
+	cat >"$tmp/$1.yaml" <<EOF
+workers: 1
+cntlid_min: $3
+cntlid_max: $4
+control:
+  socket: $tmp/$1.sock
+ports:
+  - {id: 1, address: 127.0.0.1, port: $2}
+subsystems:
+  - nqn: $NQN
+    model: nvmfd multipath
+    namespaces:
+      - {nsid: 1, backend: file, path: "$img"}
+referrals:
+  - {address: 10.0.2.2, port: $5}
+EOF
+}
+
+# Ports 24674-24679: node A on PORT, node B on PORT+1, the agent on PORT+2.
+# shellcheck disable=SC2317  # called by daemon_start_on_ports
+setup() {
+	write_node a "$1" 1 99 $(($1 + 1)) &&
+	    write_node b $(($1 + 1)) 100 199 "$1" &&
+	    start_agent $(($1 + 2)) --nqn "$NQN"
+}
+if ! daemon_start_on_ports setup "$tmp/a.yaml" "$tmp/a.log" \
+    "24674 24677" -d; then
+	say "ERROR: $daemon_error"
+	exit 99
+fi
+port=$daemon_port
+"$NVMFD" -F -d -f "$tmp/b.yaml" >"$tmp/b.log" 2>&1 &
+nodeb_pid=$!
+for _ in $(seq 100); do
+	grep -q ' ready: ' "$tmp/b.log" && break
+	kill -0 "$nodeb_pid" 2>/dev/null || break
+	sleep 0.1
+done
+if ! grep -q ' ready: ' "$tmp/b.log"; then
+	cat "$tmp/b.log"
+	say "ERROR: node B did not start on port $((port + 1))"
+	exit 99
+fi
+say "node A (pid $daemon_pid) on 127.0.0.1:$port, node B (pid $nodeb_pid)" \
+    "on $((port + 1)), agent on $((port + 2))"
+
+# ---------------------------------------------------------------- the VM
+say "booting the Linux host VM (guest/linux-ana.sh)"
+run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" \
+	--file "$here/guest/checks.sh" "$here/guest/linux-ana.sh" \
+	"$port" $((port + 1)) $((port + 2)) "$NQN"
+vm_result
+vm_checks discovery multipath failover restore
+
+# The nodes' side of it.
+stop_agent
+echo "----- agent log"
+cat "$tmp/agent.log"
+echo "----- end of agent log"
+grep -q "ANA group 1 on port 1: optimized -> inaccessible" "$tmp/b.log" ||
+	fail "node B did not log the change to inaccessible"
+grep -q "I/O controller 1[0-9][0-9] for" "$tmp/b.log" ||
+	fail "node B handed out no controller ID in 100-199"
+grep -Eq "I/O controller ([1-9]|[1-9][0-9]) for" "$tmp/a.log" ||
+	fail "node A handed out no controller ID in 1-99"
+
+# How the I/O split between the nodes (errors: commands refused with the
+# ANA status before the host read the new state).
+for n in a b; do
+	say "node $n stats:"
+	"$tmp/nvmfctl" -s "$tmp/$n.sock" stats | sed 's/^/    /'
+done
+
+# ---------------------------------------------------------------- shutdown
+say "stopping both nodes with SIGTERM"
+kill -TERM "$nodeb_pid"
+wait "$nodeb_pid"
+rc=$?
+nodeb_pid=""
+[ $rc = 0 ] || fail "node B exited $rc on SIGTERM"
+daemon_stop fail
+for n in a b; do
+	log_has_sanitizer_report "$tmp/$n.log" &&
+		fail "sanitizer report in node $n's log"
+done
+if [ "$status" != 0 ]; then
+	for n in a b; do
+		echo "----- node $n log (last 80 lines)"
+		tail -n 80 "$tmp/$n.log"
+	done
+	say "FAILED"
+	exit 1
+fi
+say "PASS"
+exit 0
