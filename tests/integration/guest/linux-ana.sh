@@ -16,9 +16,10 @@
 #   failover    while fio writes and verifies through the multipath device
 #               (round-robin over both paths), node B sets the group
 #               inaccessible on its port: the path reports inaccessible
-#               (sysfs and nvme ana-log), I/O stops going to it and goes
-#               on through node A, and fio ends with no error
-#   restore     optimized again: the path reports it and takes I/O again
+#               (sysfs, nvme ana-log, nvme list-subsys), I/O stops going to
+#               it and goes on through node A, and fio ends with no error
+#   restore     optimized again while no I/O runs (so the ANA change event
+#               is what tells the host): the path reports it and takes I/O
 # Exits 0 when every check passed, 1 otherwise (with dmesg).
 # shellcheck disable=SC2317  # functions from lib.sh are called indirectly
 
@@ -132,9 +133,15 @@ echo round-robin >"/sys/class/nvme-subsystem/$subsys/iopolicy" 2>/dev/null ||
 say "fio verify through $dev; node B's port goes inaccessible meanwhile"
 fio --name=ana --filename="$dev" --ioengine=libaio --direct=1 \
     --rw=randwrite --bs=4k --size=16M --iodepth=4 --verify=crc32c \
-    --verify_backlog=64 --time_based --runtime=14 >/tmp/fio.out 2>&1 &
+    --verify_backlog=64 --time_based --runtime=20 >/tmp/fio.out 2>&1 &
 fio_pid=$!
-sleep 3
+# fio starts slowly under emulation: until both paths carry its writes.
+i=0
+while [ $i -lt 150 ] && { [ "$(writes "$pa")" = 0 ] || [ "$(writes "$pb")" = 0 ]; }; do
+	sleep 0.1
+	i=$((i + 1))
+done
+sleep 1
 wb0=$(writes "$pb")
 [ "$wb0" -gt 0 ] || fail "failover: no I/O went through node B before the change"
 t_ask=$(cut -d' ' -f1 /proc/uptime)
@@ -147,11 +154,14 @@ if wait_state "$pb" inaccessible; then
 	wa2=$(writes "$pa") wb2=$(writes "$pb")
 	alog=$(nvme ana-log "/dev/$cb" 2>&1)
 	echo "$alog" | grep -E 'grpid|state' | sed 's/^/  ana-log B: /'
+	lsb=$(nvme list-subsys "$dev" 2>&1 | grep "trsvcid=$PB")
+	echo "  list-subsys: $lsb"
 	if [ "$wb2" = "$wb1" ] && [ "$wa2" -gt "$wa1" ] &&
-	    echo "$alog" | grep -Eq 'state[^a-z]*inaccessible'; then
-		pass "failover: $pb inaccessible (sysfs, ana-log) ${t_seen}s after the request; writes via B $wb1 -> $wb2, via A $wa1 -> $wa2"
+	    echo "$alog" | grep -Eq 'state[^a-z]*inaccessible' &&
+	    echo "$lsb" | grep -q inaccessible; then
+		pass "failover: $pb inaccessible (sysfs, ana-log, list-subsys) ${t_seen}s after the request; writes via B $wb1 -> $wb2, via A $wa1 -> $wa2"
 	else
-		fail "failover: writes via B $wb1 -> $wb2, via A $wa1 -> $wa2; ana-log: $(echo "$alog" | grep state | tr '\n' ' ')"
+		fail "failover: writes via B $wb1 -> $wb2, via A $wa1 -> $wa2; ana-log: $(echo "$alog" | grep state | tr '\n' ' '); list-subsys: $lsb"
 	fi
 else
 	fail "failover: $pb still reports $(cat "/sys/block/$pb/ana_state")"
@@ -168,12 +178,15 @@ else
 fi
 
 # ------------------------------------------------ back to optimized
+# No I/O runs now: only the ANA change event can tell the host.
+t_ask=$(cut -d' ' -f1 /proc/uptime)
 ask set-ana 1 1 optimized >/dev/null || fail "restore: set-ana optimized: $ans"
 if wait_state "$pb" optimized; then
+	t_seen=$(awk -v t="$t_ask" '{ printf "%.2f", $1 - t }' /proc/uptime)
 	wb0=$(writes "$pb")
 	dd if=/dev/zero of="$dev" bs=4k count=64 oflag=direct 2>/dev/null
 	if [ "$(writes "$pb")" -gt "$wb0" ]; then
-		pass "restore: $pb optimized again and taking writes"
+		pass "restore: $pb optimized again ${t_seen}s after the request, with no I/O running (the ANA change event), and taking writes"
 	else
 		fail "restore: $pb optimized but took no writes"
 	fi
