@@ -21,6 +21,8 @@ verb and gets one line back, "ok ..." or "fail ...":
   set-ana GROUP PORTID STATE
                      nvmfctl set-ana NQN --group GROUP --port PORTID
                      --state STATE                                  -> "ok"
+  set-ns-group NSID GROUP
+                     nvmfctl set-ns NQN NSID --ana-group GROUP     -> "ok"
   done               -> "ok", and the listener exits
 
 Only these verbs exist; each request and its outcome is printed.
@@ -134,6 +136,11 @@ def handle(line, opts):
     if verb == "set-ana" and len(args) == 3:
         p = ctl(["set-ana", opts.nqn, "--group", args[0], "--port", args[1],
                  "--state", args[2]], opts)
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
+        return "ok"
+    if verb == "set-ns-group" and len(args) == 2:
+        p = ctl(["set-ns", opts.nqn, args[0], "--ana-group", args[1]], opts)
         if p.returncode != 0:
             return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
         return "ok"

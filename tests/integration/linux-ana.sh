@@ -8,7 +8,8 @@
 # its referral, both paths under one subsystem, then node B's port made
 # inaccessible (nvmfctl set-ana through ctl_agent.py) while fio writes and
 # verifies: the host reports the state, its I/O moves to node A, and fio
-# sees no error; then optimized again.
+# sees no error; then optimized again; then node B moves the namespace to
+# another ANA group and back (set-ns --ana-group) and the host follows.
 #
 # Environment (set by `make check`): NVMFD = the daemon binary, top_srcdir.
 # Exit: 0 pass, 77 skip (no peer-linux, QEMU or python3), 1 fail, 99 error.
@@ -98,7 +99,7 @@ run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" \
 	--file "$here/guest/checks.sh" "$here/guest/linux-ana.sh" \
 	"$port" $((port + 1)) $((port + 2)) "$NQN"
 vm_result
-vm_checks discovery multipath failover restore
+vm_checks discovery multipath failover restore move
 
 # The nodes' side of it.
 stop_agent

@@ -20,6 +20,9 @@
 #               it and goes on through node A, and fio ends with no error
 #   restore     optimized again while no I/O runs (so the ANA change event
 #               is what tells the host): the path reports it and takes I/O
+#   move        node B moves the namespace to group 2, inaccessible on its
+#               port (set-ns --ana-group): the path reports group 2 and
+#               stops taking writes; moved back, group 1 and writes again
 # Exits 0 when every check passed, 1 otherwise (with dmesg).
 # shellcheck disable=SC2317  # functions from lib.sh are called indirectly
 
@@ -192,5 +195,35 @@ if wait_state "$pb" optimized; then
 	fi
 else
 	fail "restore: $pb still reports $(cat "/sys/block/$pb/ana_state")"
+fi
+
+# ------------------------------------------------ a namespace changes group
+# wait_group PATHDEV GROUP STATE: until the host reports both for the path.
+wait_group() {
+	i=0
+	while [ $i -lt 100 ]; do
+		[ "$(cat "/sys/block/$1/ana_grpid" 2>/dev/null)" = "$2" ] &&
+		    [ "$(cat "/sys/block/$1/ana_state" 2>/dev/null)" = "$3" ] &&
+			return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+ask set-ana 2 1 inaccessible >/dev/null || fail "move: set-ana group 2: $ans"
+ask set-ns-group 1 2 >/dev/null || fail "move: set-ns --ana-group 2: $ans"
+if wait_group "$pb" 2 inaccessible; then
+	wa0=$(writes "$pa") wb0=$(writes "$pb")
+	dd if=/dev/zero of="$dev" bs=4k count=64 oflag=direct 2>/dev/null
+	wa1=$(writes "$pa") wb1=$(writes "$pb")
+	ask set-ns-group 1 1 >/dev/null || fail "move: set-ns --ana-group 1: $ans"
+	if [ "$wb1" = "$wb0" ] && [ "$wa1" -gt "$wa0" ] &&
+	    wait_group "$pb" 1 optimized; then
+		pass "move: $pb in group 2 (inaccessible) took no writes ($wb0 -> $wb1, A $wa0 -> $wa1), back in group 1 optimized"
+	else
+		fail "move: writes via B $wb0 -> $wb1, via A $wa0 -> $wa1; now group $(cat "/sys/block/$pb/ana_grpid") $(cat "/sys/block/$pb/ana_state")"
+	fi
+else
+	fail "move: $pb reports group $(cat "/sys/block/$pb/ana_grpid") $(cat "/sys/block/$pb/ana_state")"
 fi
 finish
