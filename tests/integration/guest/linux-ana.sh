@@ -66,11 +66,13 @@ path_of() {
 # writes PATHDEV: write requests completed on that path.
 writes() { awk '{ print $5 }' "/sys/block/$1/stat"; }
 
-# wait_state PATHDEV STATE: until the host reports STATE for the path.
+# wait_state PATHDEV STATE [GROUP]: until the host reports STATE (and ANA
+# group GROUP) for the path.
 wait_state() {
 	i=0
 	while [ $i -lt 100 ]; do
 		[ "$(cat "/sys/block/$1/ana_state" 2>/dev/null)" = "$2" ] &&
+		    [ "$(cat "/sys/block/$1/ana_grpid" 2>/dev/null)" = "${3:-1}" ] &&
 			return 0
 		sleep 0.1
 		i=$((i + 1))
@@ -198,27 +200,15 @@ else
 fi
 
 # ------------------------------------------------ a namespace changes group
-# wait_group PATHDEV GROUP STATE: until the host reports both for the path.
-wait_group() {
-	i=0
-	while [ $i -lt 100 ]; do
-		[ "$(cat "/sys/block/$1/ana_grpid" 2>/dev/null)" = "$2" ] &&
-		    [ "$(cat "/sys/block/$1/ana_state" 2>/dev/null)" = "$3" ] &&
-			return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	return 1
-}
 ask set-ana 2 1 inaccessible >/dev/null || fail "move: set-ana group 2: $ans"
 ask set-ns-group 1 2 >/dev/null || fail "move: set-ns --ana-group 2: $ans"
-if wait_group "$pb" 2 inaccessible; then
+if wait_state "$pb" inaccessible 2; then
 	wa0=$(writes "$pa") wb0=$(writes "$pb")
 	dd if=/dev/zero of="$dev" bs=4k count=64 oflag=direct 2>/dev/null
 	wa1=$(writes "$pa") wb1=$(writes "$pb")
 	ask set-ns-group 1 1 >/dev/null || fail "move: set-ns --ana-group 1: $ans"
 	if [ "$wb1" = "$wb0" ] && [ "$wa1" -gt "$wa0" ] &&
-	    wait_group "$pb" 1 optimized; then
+	    wait_state "$pb" optimized; then
 		pass "move: $pb in group 2 (inaccessible) took no writes ($wb0 -> $wb1, A $wa0 -> $wa1), back in group 1 optimized"
 	else
 		fail "move: writes via B $wb0 -> $wb1, via A $wa0 -> $wa1; now group $(cat "/sys/block/$pb/ana_grpid") $(cat "/sys/block/$pb/ana_state")"
