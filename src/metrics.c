@@ -156,6 +156,34 @@ ports(struct evbuffer *b)
 	}
 }
 
+/* Where a state was set on a port, every group the ANA log lists there;
+ * a subsystem with no state set is optimized everywhere and not listed. */
+static void
+ana_states(struct evbuffer *b)
+{
+	struct subsystem *ss;
+
+	family(b, "nvmfd_ana_group_state", "gauge", "ANA state of a group "
+	    "on a port where states were set: 1 optimized, 2 non-optimized, "
+	    "3 inaccessible, 4 persistent loss, 15 change.");
+	TAILQ_FOREACH(ss, &running_config->subsystems, entry) {
+		const struct ana_map *m = &ss->ana;
+		unsigned n = atomic_load(&m->nports);
+
+		for (unsigned i = 0; i < n; i++)
+			for (uint32_t g = 1; g <= ANA_GRPMAX; g++) {
+				if (!ana_group_listed(ss, g))
+					continue;
+				evbuffer_add_printf(b, "nvmfd_ana_group_state{"
+				    "subsystem=\"");
+				label(b, ss->nqn);
+				evbuffer_add_printf(b, "\",port=\"%u\",group="
+				    "\"%u\"} %u\n", m->port_id[i], g,
+				    ana_state(m, g, m->port_id[i]));
+			}
+	}
+}
+
 /* The whole page, into b. */
 void
 metrics_render(struct evbuffer *b)
@@ -181,6 +209,7 @@ metrics_render(struct evbuffer *b)
 	evbuffer_add_printf(b, "nvmfd_connections %u\n",
 	    atomic_load(&nconnections));
 	ports(b);
+	ana_states(b);
 
 	for (size_t i = 0; i < nitems(ns_counters); i++)
 		ns_counter(b, ns_counters[i].name, ns_counters[i].help,

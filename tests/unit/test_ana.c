@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+
 #include "harness.h"
 
 #define NQN	"nqn.2026-11.io.nvmfd:ana"
@@ -357,6 +359,27 @@ START_TEST(event_needs_config)
 }
 END_TEST
 
+START_TEST(metrics_series)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *page;
+
+	ck_assert_ptr_nonnull(b);
+	ana_set(&ss->ana, 2, 2, ANA_INACCESSIBLE);
+	metrics_render(b);
+	evbuffer_add(b, "", 1);
+	page = (char *)evbuffer_pullup(b, -1);
+	ck_assert_ptr_nonnull(strstr(page, "\nnvmfd_ana_group_state{subsystem=\""
+	    NQN "\",port=\"2\",group=\"2\"} 3\n"));
+	ck_assert_ptr_nonnull(strstr(page, "\nnvmfd_ana_group_state{subsystem=\""
+	    NQN "\",port=\"2\",group=\"1\"} 1\n"));
+	/* Port 1 and the other subsystem have no state set: not listed. */
+	ck_assert_ptr_null(strstr(page, "port=\"1\",group="));
+	ck_assert_ptr_null(strstr(page, "state{subsystem=\"" NVMFD_DEFAULT_NQN));
+	evbuffer_free(b);
+}
+END_TEST
+
 START_TEST(cntlid_range)
 {
 	struct h_conn *c[3];
@@ -400,6 +423,7 @@ ana_suite(void)
 	tcase_add_test(tc, io_statuses);
 	tcase_add_test(tc, change_event);
 	tcase_add_test(tc, event_needs_config);
+	tcase_add_test(tc, metrics_series);
 	tcase_add_test(tc, cntlid_range);
 	suite_add_tcase(s, tc);
 	return (s);
