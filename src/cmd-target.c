@@ -889,6 +889,10 @@ cmd_set_host(struct cmd_ctx *ctx)
 		return (rc);
 	}
 	auth_subsys_refresh(ss);
+	if (cmd_opt(ctx, "dhchap-secret") != NULL ||
+	    cmd_opt(ctx, "dhchap-ctrl-secret") != NULL ||
+	    cmd_opt(ctx, "tls-key") != NULL)
+		log_info("subsystem %s: host %s keys changed", ss->nqn, h->nqn);
 	if (given) {
 		free(h->from);
 		h->from = from;
@@ -898,7 +902,6 @@ cmd_set_host(struct cmd_ctx *ctx)
 		log_info("subsystem %s: host %s may connect from %s", ss->nqn,
 		    h->nqn, h->nfrom ? cmd_opt(ctx, "from") : "anywhere");
 	}
-	log_info("subsystem %s: host %s changed", ss->nqn, h->nqn);
 	return (CTL_OK);
 }
 

@@ -210,6 +210,7 @@ js reload
 # The host role: the daemon connects to its own target.
 js connect -t tcp -a 127.0.0.1 -s "$port" -n "$NQN_A" -i 1
 js list-host
+js reconnect -n "$NQN_A"
 js disconnect -n "$NQN_A"
 js connect -t tcp -a 127.0.0.1 -s "$port" -n "$NQN_A"
 js disconnect-all
