@@ -53,8 +53,8 @@ for _ in range(n):
         pass
     s.close()
 PY
+sleep 0.5	# the daemon may still be working through the last ones
 secs=$(($(date +%s) - t0 + 1))
-sleep 0.5
 lines=$(($(wc -l <"$tmp/nvmfd.log") - before))
 max=$((200 + 20 * secs + 10))
 if [ "$lines" -le "$max" ]; then
