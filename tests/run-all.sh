@@ -42,6 +42,7 @@ quickstart() {	# the README's Quick start, as written
 
 jobs=$(nproc 2>/dev/null || echo 2)
 status=0
+rm -f "$top/.run-all-failures"
 quickstart
 autoreconf -fi
 
@@ -54,8 +55,14 @@ build_and_check() {	# NAME CONFIGURE-ARGS... ($TESTS, when set: a subset)
 		echo "run-all: $name build: tests failed" >&2
 		for f in "$dir"/tests/unit/*.log "$dir"/tests/integration/*.log; do
 			[ -f "$f" ] || continue
-			grep -q '^FAIL\|^ERROR' "${f%.log}.trs" 2>/dev/null &&
-			    { echo "==== $f"; tail -50 "$f"; }
+			grep -q '^:test-result: \(FAIL\|ERROR\)' \
+			    "${f%.log}.trs" 2>/dev/null || continue
+			echo "==== $f"; tail -80 "$f"
+			# Its failure lines again at the very end (CI may show
+			# only the head and the tail of this script's output).
+			{ echo "$name: ${f#"$dir"/}:"
+			  grep -E 'FAIL|ERROR' "$f" | head -8; } \
+			    >>"$top/.run-all-failures"
 		done
 		status=1
 	}
@@ -110,5 +117,9 @@ skip=$(cat $trs 2>/dev/null | grep -c '^:test-result: SKIP' || true)
 pass=$((pass + qs_pass + fuzz_pass)) fail=$((fail + qs_fail + fuzz_fail))
 skip=$((skip + qs_skip))
 [ "$status" = 0 ] || [ "$fail" -gt 0 ] || fail=1
+if [ -f "$top/.run-all-failures" ]; then
+	echo "run-all: what failed:"
+	sed 's/^/  /' "$top/.run-all-failures"
+fi
 echo "$pass passed, $fail failed, $skip skipped"
 exit $status
