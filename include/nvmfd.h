@@ -156,6 +156,17 @@ struct ns_stats {
 	char		pad[64 - (8 * 8 + NS_LAT_BUCKETS * 8) % 64];
 };
 
+/*
+ * Busy time (SMART Controller Busy Time): busy while at least one I/O queue
+ * has a command outstanding.  Queues on any loop enter and leave; only the
+ * first in and the last out read the time (health.c).
+ */
+struct busy_clock {
+	atomic_uint	nbusy;		/* queues with commands outstanding */
+	_Atomic uint64_t since_ns;	/* start of the current busy spell */
+	_Atomic uint64_t total_ns;	/* earlier spells */
+};
+
 /* When a RAM namespace's memory is populated (ram-populate.c). */
 enum ram_populate {
 	RAM_POPULATE_BACKGROUND,	/* all of it, by a thread, from start */
@@ -267,6 +278,7 @@ struct subsystem {
 	char		*health_path;	/* NULL: no state_dir */
 	uint64_t	power_on_before;	/* seconds on in earlier runs */
 	uint64_t	power_cycles, unsafe_shutdowns;
+	struct busy_clock busy;		/* any of its controllers busy */
 };
 TAILQ_HEAD(subsystem_list, subsystem);
 
@@ -641,6 +653,8 @@ enum qpair_state {
 
 struct qpair_stats {
 	uint64_t	cmds, bytes_read, bytes_written, errors;
+	/* I/O commands completed on a namespace, as the SMART log counts */
+	uint64_t	reads, writes, data_read, data_written;
 };
 
 struct qpair {
@@ -683,6 +697,7 @@ struct qpair {
 	struct nvmf_cmd	*fused_first;	/* a fused first awaiting its second */
 	TAILQ_HEAD(, nvmf_cmd) free_cmds;
 	unsigned	inflight;	/* commands handed to the layer above */
+	bool		busy_counted;	/* in ctrl->busy (I/O queue, inflight) */
 
 	/* receive */
 	struct rxbuf	rx;
@@ -886,6 +901,8 @@ struct controller {
 	uint32_t	changed_ns[1024];
 	int		nchanged_ns;	/* -1 overflow: report 0xffffffff */
 	bool		vwc_enabled;
+	struct busy_clock busy;
+	struct qpair_stats gone_stats;	/* of its I/O queues already gone */
 	uint32_t	num_io_queues;	/* granted, 0's based */
 	bool		dying;
 	int		refs;		/* main loop only */
@@ -1114,6 +1131,11 @@ int	state_file_remove(const char *path, char *err, size_t errlen);
 void	health_attach(struct subsystem *, const char *state_dir);
 void	health_detach(struct subsystem *);
 uint64_t health_power_on_seconds(const struct subsystem *);
+void	health_busy_enter(struct controller *, uint64_t now_ns);
+void	health_busy_leave(struct controller *, uint64_t now_ns);
+uint64_t health_busy_ns(struct busy_clock *, uint64_t now_ns);
+void	health_stats_add(struct qpair_stats *to, struct qpair_stats *from);
+void	health_ctrl_stats(struct controller *, struct qpair_stats *);
 
 /* metrics.c: Prometheus text format over HTTP (evhttp) */
 struct evbuffer;

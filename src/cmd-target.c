@@ -330,6 +330,7 @@ static void
 out_ctrl(struct out *o, struct controller *c)
 {
 	struct qpair *a = c->admin;
+	struct qpair_stats st;
 	char hostid[40];
 
 	hostid_format(c->hostid, hostid, sizeof(hostid));
@@ -349,6 +350,14 @@ out_ctrl(struct out *o, struct controller *c)
 	out_bool(o, "tls", a != NULL && a->tls != NULL);
 	out_u64(o, "kato_ms", c->kato_ms);
 	out_u64(o, "age_s", (uint64_t)(time(NULL) - (time_t)c->created));
+	/* What this controller's host did, as its SMART log would count. */
+	health_ctrl_stats(c, &st);
+	out_u64(o, "reads", st.reads);
+	out_u64(o, "writes", st.writes);
+	out_u64(o, "bytes_read", st.data_read);
+	out_u64(o, "bytes_written", st.data_written);
+	out_u64(o, "errors", st.errors);
+	out_double(o, "busy_s", (double)health_busy_ns(&c->busy, now_ns()) / 1e9);
 	out_end(o);
 }
 

@@ -252,6 +252,8 @@ ctrl_ioq_gone(struct qpair *qp)
 		ctrl->ioq[qp->qid] = NULL;
 		ctrl->nioq--;
 	}
+	/* Its counters stay with the controller (the queue is idle now). */
+	health_stats_add(&ctrl->gone_stats, &qp->stats);
 	qpair_unref(qp);
 	ctrl_unref(ctrl);
 }

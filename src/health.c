@@ -177,3 +177,82 @@ health_detach(struct subsystem *ss)
 	free(ss->health_path);
 	ss->health_path = NULL;
 }
+
+/*
+ * Busy time.  A queue enters when its first command arrives and leaves when
+ * its last completes; the controller is busy while any queue is, the
+ * subsystem while any controller is.  The spell's start is read before the
+ * count drops: while this queue is in, no other can start a new spell.
+ * The clock is read, not the loop turn's time: a RAM command is often
+ * received and answered within one turn.
+ */
+static bool
+busy_enter(struct busy_clock *b, uint64_t now)
+{
+	if (atomic_fetch_add(&b->nbusy, 1) != 0)
+		return (false);
+	atomic_store(&b->since_ns, now);
+	return (true);
+}
+
+static bool
+busy_leave(struct busy_clock *b, uint64_t now)
+{
+	uint64_t since = atomic_load(&b->since_ns);
+
+	if (atomic_fetch_sub(&b->nbusy, 1) != 1)
+		return (false);
+	if (now > since)
+		atomic_fetch_add(&b->total_ns, now - since);
+	return (true);
+}
+
+void
+health_busy_enter(struct controller *ctrl, uint64_t now)
+{
+	if (busy_enter(&ctrl->busy, now) && ctrl->subsys != NULL)
+		busy_enter(&ctrl->subsys->busy, now);
+}
+
+void
+health_busy_leave(struct controller *ctrl, uint64_t now)
+{
+	if (busy_leave(&ctrl->busy, now) && ctrl->subsys != NULL)
+		busy_leave(&ctrl->subsys->busy, now);
+}
+
+/* Busy time so far, the current spell included. */
+uint64_t
+health_busy_ns(struct busy_clock *b, uint64_t now)
+{
+	uint64_t total = atomic_load(&b->total_ns);
+	uint64_t since = atomic_load(&b->since_ns);
+
+	if (atomic_load(&b->nbusy) > 0 && since != 0 && now > since)
+		total += now - since;
+	return (total);
+}
+
+/* Add one queue's counters, read as its loop may be writing them. */
+void
+health_stats_add(struct qpair_stats *to, struct qpair_stats *from)
+{
+	to->cmds += STAT_GET(from->cmds);
+	to->errors += STAT_GET(from->errors);
+	to->bytes_read += STAT_GET(from->bytes_read);
+	to->bytes_written += STAT_GET(from->bytes_written);
+	to->reads += STAT_GET(from->reads);
+	to->writes += STAT_GET(from->writes);
+	to->data_read += STAT_GET(from->data_read);
+	to->data_written += STAT_GET(from->data_written);
+}
+
+/* A controller's I/O counters: its queues gone and live (main loop). */
+void
+health_ctrl_stats(struct controller *ctrl, struct qpair_stats *st)
+{
+	*st = ctrl->gone_stats;
+	for (uint16_t q = 1; ctrl->ioq != NULL && q <= ctrl->max_qid; q++)
+		if (ctrl->ioq[q] != NULL)
+			health_stats_add(st, &ctrl->ioq[q]->stats);
+}

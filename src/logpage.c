@@ -56,6 +56,10 @@ log_smart(struct controller *ctrl, uint32_t nsid, uint8_t *p)
 	put_le128(p + 48, (bwr + 512000 - 1) / 512000);
 	put_le128(p + 64, rd);		/* host read commands */
 	put_le128(p + 80, wr);		/* host write commands */
+	/* Controller busy time: minutes with an I/O command outstanding on
+	 * any of the subsystem's controllers, a started minute counted. */
+	put_le128(p + 96, (health_busy_ns(&ss->busy, now_ns()) +
+	    60000000000ull - 1) / 60000000000ull);
 	/* Power cycles, power-on hours, unsafe shutdowns: this run's, or
 	 * every run's where state_dir keeps them (health.c). */
 	put_le128(p + 112, ss->power_cycles ? ss->power_cycles : 1);

@@ -184,6 +184,23 @@ ana_states(struct evbuffer *b)
 	}
 }
 
+static void
+subsys_busy(struct evbuffer *b)
+{
+	static const char name[] = "nvmfd_subsystem_busy_seconds_total";
+	struct subsystem *ss;
+	uint64_t now = now_ns();
+
+	family(b, name, "counter", "Time with an I/O command outstanding on "
+	    "any of the subsystem's controllers (SMART Controller Busy Time).");
+	TAILQ_FOREACH(ss, &running_config->subsystems, entry) {
+		evbuffer_add_printf(b, "%s{subsystem=\"", name);
+		label(b, ss->nqn);
+		evbuffer_add_printf(b, "\"} %.6f\n",
+		    (double)health_busy_ns(&ss->busy, now) / 1e9);
+	}
+}
+
 /* The whole page, into b. */
 void
 metrics_render(struct evbuffer *b)
@@ -215,6 +232,7 @@ metrics_render(struct evbuffer *b)
 		ns_counter(b, ns_counters[i].name, ns_counters[i].help,
 		    ns_counters[i].off);
 	ns_latency(b);
+	subsys_busy(b);
 
 	status_counts(errs);
 	family(b, "nvmfd_command_errors_total", "counter", "Commands "

@@ -49,6 +49,7 @@ static void qpair_timeout_cb(evutil_socket_t, short, void *);
 static void qpair_write_cb(evutil_socket_t, short, void *);
 static void qpair_maybe_finish(struct qpair *);
 static void cmd_release(struct nvmf_cmd *);
+static void qpair_account(struct qpair *, uint8_t opc, uint64_t bytes);
 
 static struct pdu_limits
 qpair_limits(struct qpair *qp)
@@ -703,9 +704,11 @@ cmd_complete(struct nvmf_cmd *cmd)
 
 	cmd->in_backend = false;
 	cmd->data_ready = NULL;
-	if (cmd->ns != NULL)
+	if (cmd->ns != NULL) {
 		ns_account(cmd->ns, cmd->sqe.opc, cmd->data_len,
 		    cmd->cqe.status >> 1, cur_loop->now - cmd->start_ns);
+		qpair_account(qp, cmd->sqe.opc, ok ? cmd->data_len : 0);
+	}
 	if (qp->state == QP_DEAD) {
 		cmd_release(cmd);
 		qpair_maybe_finish(qp);
@@ -789,9 +792,25 @@ cmd_release(struct nvmf_cmd *cmd)
 	cmd->busy = false;
 	cmd->data_ready = NULL;
 	cmd->tx_kind = TX_NONE;
-	qp->inflight--;
+	if (--qp->inflight == 0 && qp->busy_counted) {
+		qp->busy_counted = false;
+		health_busy_leave(qp->ctrl, now_ns());
+	}
 	if (cmd != qp->connect_cmd)
 		TAILQ_INSERT_HEAD(&qp->free_cmds, cmd, link);
+}
+
+/* The controller's view of the I/O (SMART per controller, list-ctrl). */
+static void
+qpair_account(struct qpair *qp, uint8_t opc, uint64_t bytes)
+{
+	if (opc == NVME_CMD_READ) {
+		STAT_ADD(qp->stats.reads, 1);
+		STAT_ADD(qp->stats.data_read, bytes);
+	} else if (opc == NVME_CMD_WRITE) {
+		STAT_ADD(qp->stats.writes, 1);
+		STAT_ADD(qp->stats.data_written, bytes);
+	}
 }
 
 /*
@@ -892,7 +911,10 @@ cmd_get(struct qpair *qp)
 	cmd->ns = NULL;
 	cmd->tx_kind = TX_NONE;
 	memset(&cmd->cqe, 0, sizeof(cmd->cqe));
-	qp->inflight++;
+	if (qp->inflight++ == 0 && qp->qid != 0 && qp->ctrl != NULL) {
+		qp->busy_counted = true;
+		health_busy_enter(qp->ctrl, now_ns());
+	}
 	return (cmd);
 }
 

@@ -73,6 +73,11 @@ python3 "$here/metrics_check.py" "$tmp/page.txt" "$tmp/stats.json" ||
 grep -q "^nvmfd_namespace_media_errors_total{subsystem=\"$NQN\",nsid=\"1\"} 3$" \
     "$tmp/page.txt" && pass "3 injected read errors counted as media errors" ||
 	fail "media errors: $(grep media_errors_total "$tmp/page.txt")"
+busy=$(sed -n "s/^nvmfd_subsystem_busy_seconds_total{subsystem=\"$NQN\"} //p" \
+    "$tmp/page.txt")
+awk -v b="${busy:-0}" 'BEGIN { exit !(b > 0.5 && b < 60) }' &&
+    pass "busy ${busy}s after about 4 s of perf" ||
+	fail "busy seconds '$busy' after about 4 s of perf"
 grep -q '^nvmfd_command_errors_total{sct="0x2",sc="0x81"} 3$' "$tmp/page.txt" &&
     pass "and as Unrecovered Read Error (SCT 2h, SC 81h)" ||
 	fail "status counts: $(grep command_errors_total "$tmp/page.txt")"

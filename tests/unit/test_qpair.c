@@ -605,7 +605,13 @@ START_TEST(health_logs)
 	struct nvme_sqe sqe = { .opc = NVME_CMD_READ, .nsid = 1 };
 	struct nvme_cqe cqe;
 	uint64_t past = ns1->nlb;
+	struct controller *ctrl;
+	struct qpair_stats st;
 
+	/* No I/O yet: not a minute busy. */
+	ck_assert_uint_eq(h_get_log(a, NVME_LOG_SMART, 0, 512, false, log),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(get_le64(log + 96), 0);	/* busy minutes */
 	for (int i = 0; i < 3; i++)
 		ck_assert_uint_eq(h_write(c, 1, 8 * i, 8, buf, sizeof(buf)),
 		    NVME_SC_SUCCESS);
@@ -625,7 +631,18 @@ START_TEST(health_logs)
 	ck_assert_uint_eq(get_le64(log + 48), 1);	/* 12 KiB written */
 	ck_assert_uint_eq(get_le64(log + 64), 6);	/* read commands */
 	ck_assert_uint_eq(get_le64(log + 80), 3);	/* write commands */
+	ck_assert_uint_eq(get_le64(log + 96), 1);	/* a started minute */
 	ck_assert_uint_eq(get_le64(log + 160), 0);	/* media errors */
+	/* The same I/O seen from the one controller (list-ctrl). */
+	ctrl = TAILQ_FIRST(&ns1->subsys->controllers);
+	ck_assert_ptr_nonnull(ctrl);
+	health_ctrl_stats(ctrl, &st);
+	ck_assert_uint_eq(st.reads, 6);
+	ck_assert_uint_eq(st.writes, 3);
+	ck_assert_uint_eq(st.data_read, 5 * sizeof(buf));
+	ck_assert_uint_eq(st.data_written, 3 * sizeof(buf));
+	ck_assert_uint_gt(health_busy_ns(&ctrl->busy, now_ns()), 0);
+	ck_assert_uint_eq(atomic_load(&ctrl->busy.nbusy), 0);
 	ck_assert_uint_eq(get_le64(log + 176), 1);	/* error entries */
 
 	ck_assert_uint_eq(h_get_log(a, NVME_LOG_ERROR, 0, 4096, false, log),
