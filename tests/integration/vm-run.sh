@@ -50,11 +50,11 @@ start_agent() {
 # start_vm_ready OUT VM-ARGS...: peer-linux's vm in the background
 # (vm_pid), its console in OUT, for a guest script that prints READY once
 # it serves; true once it has, within 300 s.  A guest that dies before its
-# script starts (an emulator fault) boots once more.
+# script starts (an emulator fault) boots again, up to three boots.
 start_vm_ready() {
 	_out=$1
 	shift
-	for _attempt in 1 2; do
+	for _attempt in 1 2 3; do
 		"$peer/vm" "$@" >"$_out" 2>&1 &
 		vm_pid=$!
 		_i=0
@@ -75,12 +75,13 @@ start_vm_ready() {
 # a busy machine the guest kernel occasionally dies (a double fault or an
 # oops in its own allocator, say): that is the emulator's fault, not
 # nvmfd's.  Dead while booting, before the guest script printed "guest:
-# started", the VM boots once more; dead later, when the daemon's state has
-# moved on, the whole test runs once more from the start (exec $0).
+# started", the VM boots again (up to three boots); dead later, when the
+# daemon's state has moved on, the whole test runs once more from the
+# start (exec $0).
 run_vm() {
 	_out=$1
 	shift
-	for _attempt in 1 2; do
+	for _attempt in 1 2 3; do
 		: >"$_out"
 		"$peer/vm" "$@" >"$_out" 2>&1 &
 		vm_pid=$!
@@ -90,7 +91,7 @@ run_vm() {
 		vm_rc=$?
 		vm_pid=""
 		wait "$_tail"
-		if [ "$vm_rc" = 125 ] && [ "$_attempt" = 1 ] &&
+		if [ "$vm_rc" = 125 ] && [ "$_attempt" != 3 ] &&
 		    ! grep -q '^guest: started' "$_out"; then
 			say "the guest kernel died before the test began (an emulator fault): booting again"
 			continue

@@ -244,7 +244,17 @@ check "7 health: smart-log and error-log"
 # jnum JSON KEY: a number from nvme-cli's JSON output.
 jnum() { echo "$1" | tr -d '\n' | sed -n "s/.*\"$2\" *: *\([0-9]*\).*/\1/p"; }
 connect "$RAM" "$P"
+# The kernel scans the new disk for partitions on its own time: wait until
+# the counters stand still before taking the first reading.
 s0=$(nvme smart-log "/dev/$ctrl" -o json) || fail "nvme smart-log failed"
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	sleep 1
+	s=$(nvme smart-log "/dev/$ctrl" -o json) || fail "nvme smart-log failed"
+	[ "$(jnum "$s" host_read_commands)" = "$(jnum "$s0" host_read_commands)" ] &&
+	    [ "$(jnum "$s" host_write_commands)" = "$(jnum "$s0" host_write_commands)" ] &&
+	    break
+	s0=$s
+done
 dd if=/dev/urandom of="$dev" bs=4k count=256 oflag=direct 2>/dev/null ||
 	fail "dd write of 256 x 4 KiB"
 dd if="$dev" of=/dev/null bs=4k count=128 iflag=direct 2>/dev/null ||
@@ -274,6 +284,9 @@ esac
 case $d_data_units_read in 1|2) ;; *)
 	fail "data_units_read moved by $d_data_units_read, expected 1 or 2" ;;
 esac
+busy=$(jnum "$s1" controller_busy_time)
+[ "${busy:-0}" -ge 1 ] ||
+	fail "controller_busy_time '$busy' after I/O, expected at least 1 minute"
 [ "$d_num_err_log_entries" -ge 1 ] ||
 	fail "num_err_log_entries did not move after a failed read"
 # Per namespace (LPA bit 0): the RAM subsystem has only namespace 1, so it
