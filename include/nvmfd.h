@@ -698,6 +698,8 @@ struct qpair {
 	TAILQ_HEAD(, nvmf_cmd) free_cmds;
 	unsigned	inflight;	/* commands handed to the layer above */
 	bool		busy_counted;	/* in ctrl->busy (I/O queue, inflight) */
+	uint64_t	last_cmd_ns;	/* loop time of the last command: keep
+					   alive by traffic (relaxed atomic) */
 
 	/* receive */
 	struct rxbuf	rx;

@@ -19,16 +19,41 @@ static unsigned ncontrollers, ndisc_controllers;
 
 static void kato_arm(struct controller *);
 
+static void kato_arm_ms(struct controller *, uint32_t ms);
+
+/* The last sign of life: a command on any queue (Traffic Based Keep Alive,
+ * which Identify advertises) or an authentication message. */
+static uint64_t
+ctrl_last_traffic(struct controller *ctrl)
+{
+	uint64_t last = atomic_load(&ctrl->auth_last_ns), t;
+
+	if (ctrl->admin != NULL &&
+	    (t = __atomic_load_n(&ctrl->admin->last_cmd_ns,
+	    __ATOMIC_RELAXED)) > last)
+		last = t;
+	for (uint16_t q = 1; ctrl->ioq != NULL && q <= ctrl->max_qid; q++)
+		if (ctrl->ioq[q] != NULL &&
+		    (t = __atomic_load_n(&ctrl->ioq[q]->last_cmd_ns,
+		    __ATOMIC_RELAXED)) > last)
+			last = t;
+	return (last);
+}
+
 static void
 kato_expired(evutil_socket_t fd, short what, void *arg)
 {
 	struct controller *ctrl = arg;
-	uint64_t idle_ms = (now_ns() - atomic_load(&ctrl->auth_last_ns)) /
-	    1000000;
+	uint64_t now = now_ns(), last = ctrl_last_traffic(ctrl);
+	uint64_t idle_ms = now > last ? (now - last) / 1000000 : 0;
 
 	/* A queue busy authenticating (slow DH on a slow host) is traffic. */
-	if (atomic_load(&ctrl->auth_busy) > 0 || idle_ms < ctrl->kato_ms) {
+	if (atomic_load(&ctrl->auth_busy) > 0) {
 		kato_arm(ctrl);
+		return;
+	}
+	if (idle_ms < ctrl->kato_ms) {
+		kato_arm_ms(ctrl, ctrl->kato_ms - (uint32_t)idle_ms);
 		return;
 	}
 	log_peer_warnx("controller %u (%s): no keep alive within %u ms",
@@ -38,17 +63,20 @@ kato_expired(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-kato_arm(struct controller *ctrl)
+kato_arm_ms(struct controller *ctrl, uint32_t ms)
 {
-	struct timeval tv = {
-		.tv_sec = ctrl->kato_ms / 1000,
-		.tv_usec = (ctrl->kato_ms % 1000) * 1000,
-	};
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
 
 	if (ctrl->kato_ms == 0 || ctrl->dying)
 		evtimer_del(ctrl->kato_ev);
 	else
 		evtimer_add(ctrl->kato_ev, &tv);
+}
+
+static void
+kato_arm(struct controller *ctrl)
+{
+	kato_arm_ms(ctrl, ctrl->kato_ms);
 }
 
 void

@@ -39,7 +39,9 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	put_le32(d + 80, NVME_VS(1, 3, 0));
 	put_le32(d + 92, ss ? NVME_AEN_CFG_NS_ATTR | NVME_AEN_CFG_ANA_CHANGE :
 	    NVME_AEN_CFG_DISC_CHANGE);				/* OAES */
-	put_le32(d + 96, 1u << 0);			/* CTRATT: 128-bit host ID */
+	/* CTRATT: 128-bit host ID; Traffic Based Keep Alive (any command
+	 * restarts the timer, so a host busy with I/O need not send any) */
+	put_le32(d + 96, 1u << 0 | 1u << 6);
 	d[111] = ss ? 1 : 2;				/* CNTRLTYPE */
 	put_le16(d + 256, 0);				/* OACS */
 	d[258] = 3;					/* ACL */

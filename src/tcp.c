@@ -972,6 +972,7 @@ handle_capsule(struct qpair *qp, const struct nvme_tcp_cmd_pdu *pdu,
 	}
 	memcpy(&cmd->sqe, &pdu->sqe, sizeof(cmd->sqe));
 	STAT_ADD(qp->stats.cmds, 1);
+	__atomic_store_n(&qp->last_cmd_ns, cur_loop->now, __ATOMIC_RELAXED);
 	if (qp->sqsize)
 		qp->sqhd = (qp->sqhd + 1) % qp->sqsize;
 	cmd->start_ns = 0;

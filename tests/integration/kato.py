@@ -11,6 +11,9 @@ CSTS.RDY):
   active  KATO = MS; a Keep Alive every MS/4.  Every one must complete
           successfully, before and after the silent controller is dropped.
   idle    KATO = 0 (keep-alive disabled); silent, must stay connected.
+  busy    KATO = MS; never a Keep Alive, but a Property Get every MS/4:
+          Identify says Traffic Based Keep Alive (CTRATT bit 6), so any
+          command restarts the timer and it must stay connected.
 
 Exit 0 if all three behave, 1 otherwise (with a message).  The host side is
 nvmf_client.py's, no digests.
@@ -69,9 +72,9 @@ def main():
     queues = []
     try:
         for name, k in (("active", a.kato_ms), ("silent", a.kato_ms),
-                        ("idle", 0)):
+                        ("idle", 0), ("busy", a.kato_ms)):
             queues.append(open_queue(name, a.host, a.port, a.subnqn, k))
-        active, silent, idle = queues
+        active, silent, idle, busy = queues
         command("active", "Keep Alive", active.keep_alive)
         command("silent", "Keep Alive", silent.keep_alive)
         t_last = time.monotonic()
@@ -98,7 +101,13 @@ def main():
                            "a Keep Alive every KATO/4")
             if idle.poll_closed():
                 raise Fail("idle: target closed a controller with KATO 0")
+            if busy.poll_closed():
+                raise Fail("busy: target closed the connection although it "
+                           "sent a command every KATO/4 (traffic based keep "
+                           "alive)")
             command("active", "Keep Alive", active.keep_alive)
+            command("busy", "Property Get CSTS",
+                    lambda: busy.prop_get(nc.REG_CSTS))
             nka += 1
             time.sleep(kato / 4)
 
@@ -115,6 +124,7 @@ def main():
                 lambda: idle.prop_get(nc.REG_CSTS))
         log(f"active: {nka + 1} Keep Alives completed, still connected")
         log("idle: KATO 0 controller still connected and answering")
+        log(f"busy: {nka} commands and no Keep Alive, still connected")
         print(f"kato.py: PASS: silent controller dropped {took:.3f} s after its "
               f"last Keep Alive (KATO {a.kato_ms} ms)", flush=True)
         return 0

@@ -316,6 +316,8 @@ START_TEST(identify_controller)
 	ck_assert_uint_eq(d[77], 8);		/* MDTS: 4 KiB << 8 = 1 MiB */
 	ck_assert_uint_eq(d[111], 1);				/* CNTRLTYPE */
 	ck_assert_uint_ne(get_le16(d + 320), 0);		/* KAS */
+	/* CTRATT: 128-bit host ID, traffic based keep alive */
+	ck_assert_uint_eq(get_le32(d + 96), 1u << 0 | 1u << 6);
 	ck_assert_uint_eq(d[259], NVMFD_AERL);			/* AERL */
 	ck_assert_uint_eq(d[512], 0x66);			/* SQES */
 	ck_assert_uint_eq(d[513], 0x44);			/* CQES */
