@@ -51,6 +51,7 @@ struct host_tls;
 #define NVMFD_NQN_MAX		223	/* characters, without the NUL */
 #define NVMFD_MAX_NSID		1024	/* namespaces per subsystem */
 #define NVMFD_AERL		3	/* 0's based: four AERs outstanding */
+#define NVMFD_KAS		10	/* keep-alive granularity, 100 ms units */
 #define NVMFD_ADMIN_ICD		8192	/* admin queue in-capsule data */
 #define NVMFD_ADMIN_QUEUE_DEPTH	32
 #define NVMFD_CMD_MAX_IOV	4

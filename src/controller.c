@@ -21,6 +21,10 @@ static void kato_arm(struct controller *);
 
 static void kato_arm_ms(struct controller *, uint32_t ms);
 
+/* The timer runs at the granularity Identify states (KAS): a host's KATO is
+ * given one granule more before the controller gives up on it. */
+#define KATO_GRACE_MS	(NVMFD_KAS * 100)
+
 /* The last sign of life: a command on any queue (Traffic Based Keep Alive,
  * which Identify advertises) or an authentication message. */
 static uint64_t
@@ -52,8 +56,9 @@ kato_expired(evutil_socket_t fd, short what, void *arg)
 		kato_arm(ctrl);
 		return;
 	}
-	if (idle_ms < ctrl->kato_ms) {
-		kato_arm_ms(ctrl, ctrl->kato_ms - (uint32_t)idle_ms);
+	if (idle_ms < (uint64_t)ctrl->kato_ms + KATO_GRACE_MS) {
+		kato_arm_ms(ctrl, ctrl->kato_ms + KATO_GRACE_MS -
+		    (uint32_t)idle_ms);
 		return;
 	}
 	log_peer_warnx("controller %u (%s): no keep alive within %u ms",
@@ -76,7 +81,7 @@ kato_arm_ms(struct controller *ctrl, uint32_t ms)
 static void
 kato_arm(struct controller *ctrl)
 {
-	kato_arm_ms(ctrl, ctrl->kato_ms);
+	kato_arm_ms(ctrl, ctrl->kato_ms + KATO_GRACE_MS);
 }
 
 void

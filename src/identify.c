@@ -50,7 +50,7 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	/* LPA: SMART per namespace, effects log, extended data */
 	d[261] = (ss ? 1u << 0 | 1u << 1 : 0) | 1u << 2;
 	d[262] = NVMFD_ERR_ENTRIES - 1;			/* ELPE */
-	put_le16(d + 320, 10);				/* KAS: 100 ms units */
+	put_le16(d + 320, NVMFD_KAS);			/* KAS: 100 ms units */
 	if (ss) {
 		d[343] = ANA_TT;			/* ANATT, seconds */
 		/* ANACAP: every state is reported. */

@@ -1204,14 +1204,17 @@ def _(env):
 
 # =================================================================== keep-alive
 
-@case("KATO 1000 ms and silence: the target closes within 3 s")
+@case("KATO 1000 ms and silence: the target closes within 4 s")
 def _(env):
     h = env.admin(kato=1000, enable=False)
     t0 = time.monotonic()
     h.enable()
-    expect_closed(h, timeout=3.0 - (time.monotonic() - t0))
+    # KATO plus one granule of the timer (KAS: 1 s), and room for a slow
+    # machine.
+    expect_closed(h, timeout=4.0 - (time.monotonic() - t0))
     took = time.monotonic() - t0
-    check(took > 0.5, f"closed after {took:.2f} s, before KATO")
+    check(took > 1.5, f"closed after {took:.2f} s, before KATO and its "
+          "granule")
 
 
 @case("KATO 1000 ms with a Keep Alive every 300 ms stays connected")

@@ -7,7 +7,8 @@ CSTS.RDY):
 
   silent  KATO = MS; one Keep Alive, then nothing.  The target must drop
           the connection no sooner than ~MS and within --max-s seconds of
-          that Keep Alive's completion.
+          that Keep Alive's completion (it waits one timer granule, KAS,
+          more than MS).
   active  KATO = MS; a Keep Alive every MS/4.  Every one must complete
           successfully, before and after the silent controller is dropped.
   idle    KATO = 0 (keep-alive disabled); silent, must stay connected.

@@ -95,7 +95,7 @@ say "nvmfd (pid $daemon_pid) ready on 127.0.0.1:$port, digest-less port $((port 
 # ---------------------------------------------------------------- 5. KATO
 say "keep-alive timeout from this machine (kato.py, KATO 1000 ms)"
 if ! timeout 30 python3 "$here/kato.py" 127.0.0.1 "$port" "$RAM_NQN" \
-    --kato-ms 1000 --max-s 3; then
+    --kato-ms 1000 --max-s 4; then
 	fail "kato.py: keep-alive timeout check"
 fi
 grep -q 'keep alive' "$tmp/nvmfd.log" || fail "no \"keep alive\" line in the daemon log"
