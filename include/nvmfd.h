@@ -1144,7 +1144,7 @@ void	health_ctrl_stats(struct controller *, struct qpair_stats *);
 struct evbuffer;
 int	metrics_start(const struct config *, char *err, size_t errlen);
 void	metrics_stop(void);
-void	metrics_render(struct evbuffer *);
+int	metrics_render(struct evbuffer *);
 
 /* control.c: the control sockets */
 int	control_start(const char *path, const char *group, const char *ro_path);

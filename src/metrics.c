@@ -57,22 +57,45 @@ ns_series(struct evbuffer *b, const char *name, const struct namespace *ns,
 	evbuffer_add_printf(b, "\",nsid=\"%u\"%s} ", ns->nsid, extra);
 }
 
-/* One counter family over every namespace; off is the field's offset. */
-static void
-ns_counter(struct evbuffer *b, const char *name, const char *help,
-    size_t off)
+/*
+ * Every namespace's counters summed over the loops once per page, in the
+ * order the families walk them: each family is then a read of this
+ * snapshot, and all of them agree with each other.
+ */
+static struct ns_stats *
+ns_snapshot(void)
 {
 	struct subsystem *ss;
 	struct namespace *ns;
-	struct ns_stats st;
+	struct ns_stats *all;
+	size_t n = 0;
+
+	TAILQ_FOREACH(ss, &running_config->subsystems, entry)
+		TAILQ_FOREACH(ns, &ss->namespaces, entry)
+			n++;
+	if ((all = calloc(n ? n : 1, sizeof(*all))) == NULL)
+		return (NULL);
+	n = 0;
+	TAILQ_FOREACH(ss, &running_config->subsystems, entry)
+		TAILQ_FOREACH(ns, &ss->namespaces, entry)
+			ns_stats_sum(ns, &all[n++]);
+	return (all);
+}
+
+/* One counter family over every namespace; off is the field's offset. */
+static void
+ns_counter(struct evbuffer *b, const struct ns_stats *all, const char *name,
+    const char *help, size_t off)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
 
 	family(b, name, "counter", help);
 	TAILQ_FOREACH(ss, &running_config->subsystems, entry)
 		TAILQ_FOREACH(ns, &ss->namespaces, entry) {
-			ns_stats_sum(ns, &st);
 			ns_series(b, name, ns, "");
 			evbuffer_add_printf(b, "%llu\n", (unsigned long long)
-			    *(const uint64_t *)((const char *)&st + off));
+			    *(const uint64_t *)((const char *)all++ + off));
 		}
 }
 
@@ -99,24 +122,23 @@ static const struct {
 };
 
 static void
-ns_latency(struct evbuffer *b)
+ns_latency(struct evbuffer *b, const struct ns_stats *all)
 {
 	static const char name[] = "nvmfd_namespace_command_latency_seconds";
 	struct subsystem *ss;
 	struct namespace *ns;
-	struct ns_stats st;
 	char le[48];
 
 	family(b, name, "histogram", "Time from a command's arrival to its "
 	    "completion, by namespace.");
 	TAILQ_FOREACH(ss, &running_config->subsystems, entry)
 		TAILQ_FOREACH(ns, &ss->namespaces, entry) {
+			const struct ns_stats *st = all++;
 			uint64_t n = 0;
 
-			ns_stats_sum(ns, &st);
 			/* lat[i] counts latencies below 2^i us. */
 			for (int i = 0; i < NS_LAT_BUCKETS; i++) {
-				n += st.lat[i];
+				n += st->lat[i];
 				if (i >= METRICS_LAT_BUCKETS)
 					continue;
 				snprintf(le, sizeof(le), ",le=\"%g\"",
@@ -131,7 +153,7 @@ ns_latency(struct evbuffer *b)
 			evbuffer_add_printf(b, "%llu\n", (unsigned long long)n);
 			ns_series(b, "nvmfd_namespace_command_latency_seconds_"
 			    "sum", ns, "");
-			evbuffer_add_printf(b, "%.9f\n", st.lat_sum_ns / 1e9);
+			evbuffer_add_printf(b, "%.9f\n", st->lat_sum_ns / 1e9);
 			ns_series(b, "nvmfd_namespace_command_latency_seconds_"
 			    "count", ns, "");
 			evbuffer_add_printf(b, "%llu\n", (unsigned long long)n);
@@ -201,13 +223,17 @@ subsys_busy(struct evbuffer *b)
 	}
 }
 
-/* The whole page, into b. */
-void
+/* The whole page, into b; -1 without the memory for it. */
+int
 metrics_render(struct evbuffer *b)
 {
 	struct subsystem *ss;
+	struct ns_stats *all;
 	unsigned nss = 0, io, disc;
 	uint64_t errs[METRICS_STATUSES];
+
+	if ((all = ns_snapshot()) == NULL)
+		return (-1);
 
 	family(b, "nvmfd_info", "gauge", "Always 1; the version is a label.");
 	evbuffer_add_printf(b, "nvmfd_info{version=\"%s\"} 1\n",
@@ -229,9 +255,10 @@ metrics_render(struct evbuffer *b)
 	ana_states(b);
 
 	for (size_t i = 0; i < nitems(ns_counters); i++)
-		ns_counter(b, ns_counters[i].name, ns_counters[i].help,
+		ns_counter(b, all, ns_counters[i].name, ns_counters[i].help,
 		    ns_counters[i].off);
-	ns_latency(b);
+	ns_latency(b, all);
+	free(all);
 	subsys_busy(b);
 
 	status_counts(errs);
@@ -243,6 +270,7 @@ metrics_render(struct evbuffer *b)
 			evbuffer_add_printf(b, "nvmfd_command_errors_total{"
 			    "sct=\"0x%x\",sc=\"0x%02x\"} %llu\n", i >> 8,
 			    i & 0xff, (unsigned long long)errs[i]);
+	return (0);
 }
 
 static void
@@ -255,8 +283,12 @@ metrics_cb(struct evhttp_request *req, void *arg)
 		evhttp_send_error(req, HTTP_INTERNAL, NULL);
 		return;
 	}
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_GET)
-		metrics_render(b);
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_GET &&
+	    metrics_render(b) != 0) {
+		evbuffer_free(b);
+		evhttp_send_error(req, HTTP_INTERNAL, NULL);
+		return;
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(req),
 	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
 	evhttp_send_reply(req, HTTP_OK, "OK", b);

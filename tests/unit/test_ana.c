@@ -366,7 +366,7 @@ START_TEST(metrics_series)
 
 	ck_assert_ptr_nonnull(b);
 	ana_set(&ss->ana, 2, 2, ANA_INACCESSIBLE);
-	metrics_render(b);
+	ck_assert_int_eq(metrics_render(b), 0);
 	evbuffer_add(b, "", 1);
 	page = (char *)evbuffer_pullup(b, -1);
 	ck_assert_ptr_nonnull(strstr(page, "\nnvmfd_ana_group_state{subsystem=\""
