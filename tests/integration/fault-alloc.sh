@@ -7,9 +7,11 @@
 # One round: start nvmfd with NVMFD_FAIL_ALLOC=N (the Nth allocation after
 # start-up fails), then a host session (TCP connection, ICReq, admin
 # Connect, enable, Set Features, an I/O queue's Connect, a write and a
-# read), control requests (add a subsystem and a namespace, list, show the
-# configuration, remove it) and a reload with one namespace more
-# (SIGHUP).  Any step may be refused.  Then nvmfd must still serve a
+# read), a perf run over TLS with DH-HMAC-CHAP both ways, nvmfd's own host
+# role connecting to it and exporting the namespace over NBD (nbdinfo
+# reads it, then disconnect), control requests (add a subsystem and a
+# namespace, list, show the configuration, remove it) and a reload with
+# one namespace more (SIGHUP).  Any step may be refused.  Then nvmfd must still serve a
 # verified perf run (a second one, if the failure refused the first), exit
 # 0 on SIGTERM and, under ASan, report no leak.
 # A first round with no failure counts the allocations; the rounds after
@@ -44,9 +46,44 @@ test_tmpdir fault 60 || exit 1
 ln -s "$NVMFD" "$tmp/nvmfctl" || exit 1
 ctl() { "$tmp/nvmfctl" -s "$tmp/ctl.sock" "$@"; }
 
+# The secured subsystem: TLS required on its port, and DH-HMAC-CHAP both
+# ways for its one host.
+SEC=nqn.2026-11.io.nvmfd.test:fault-secure
+SECHOST=nqn.2026-11.io.nvmfd.test:fault-host
+dhchap_gen_key() {	# as nvme gen-dhchap-key writes it, untransformed
+	python3 -c 'import base64, os, struct, zlib
+k = os.urandom(32)
+print("DHHC-1:00:%s:" % base64.b64encode(k + struct.pack("<I", zlib.crc32(k))).decode())'
+}
+DHKEY=$(dhchap_gen_key) DHCKEY=$(dhchap_gen_key)
+TLSKEY=$(tls_gen_key)
+
 # shellcheck disable=SC2317  # called by daemon_start_or_skip
-write_config() {	# PORT
-	ram_target_config "$1" "$NQN"
+write_config() {	# PORT: plain; PORT+1: TLS
+	cat >"$tmp/nvmfd.yaml" <<EOF
+control:
+  socket: $tmp/ctl.sock
+host:
+  nbd:
+    socket: $tmp/nbd.sock
+ports:
+  - {id: 1, address: 127.0.0.1, port: $1}
+  - {id: 2, address: 127.0.0.1, port: $(($1 + 1)), tls: required}
+subsystems:
+  - nqn: $SEC
+    ports: [2]
+    hosts:
+      - nqn: $SECHOST
+        dhchap_secret: '$DHKEY'
+        dhchap_ctrl_secret: '$DHCKEY'
+        tls_key: '$TLSKEY'
+    namespaces:
+      - {nsid: 1, backend: ram, size: 1M}
+  - nqn: $NQN
+    ports: [1]
+    namespaces:
+      - {nsid: 1, backend: ram, size: 4M}
+EOF
 }
 
 TIMEOUT="" CTL_TIMEOUT=""
@@ -74,6 +111,30 @@ try:
 except Exception as e:  # a refusal: any error, but an answer
     print("host:", type(e).__name__, e)
 PY
+	# TLS and DH-HMAC-CHAP both ways, from a client that fails nothing.
+	# shellcheck disable=SC2086
+	if ! env -u NVMFD_FAIL_ALLOC $TIMEOUT "$NVMFD" perf -a 127.0.0.1 \
+	    -s $((daemon_port + 1)) -n "$SEC" -H "$SECHOST" -S "$DHKEY" \
+	    -C "$DHCKEY" -K "$TLSKEY" -c 2 -q 2 -w write -t 1 -v \
+	    >/dev/null 2>"$tmp/sec.err"; then
+		echo "secure: $(tail -1 "$tmp/sec.err")"
+	fi
+	# The host role: nvmfd connects to itself and exports the namespace
+	# over NBD; nbdinfo reads it.
+	if ! $CTL_TIMEOUT "$tmp/nvmfctl" -s "$tmp/ctl.sock" connect -t tcp \
+	    -a 127.0.0.1 -s "$daemon_port" -n "$NQN" >/dev/null 2>"$tmp/ctl.err"
+	then
+		echo "host connect: $(tail -1 "$tmp/ctl.err")"
+	elif ! host_wait_state live 10; then
+		echo "host: association not live: $(host_assoc state)"
+	elif ! env -u NVMFD_FAIL_ALLOC $CTL_TIMEOUT nbdinfo \
+	    "nbd+unix:///$(printf %s "$NQN" | sed 's/:/%3A/g')/1?socket=$tmp/nbd.sock" \
+	    >/dev/null 2>"$tmp/nbd.err"; then
+		echo "nbd: $(tail -1 "$tmp/nbd.err")"
+	fi
+	$CTL_TIMEOUT "$tmp/nvmfctl" -s "$tmp/ctl.sock" disconnect -n "$NQN" \
+	    >/dev/null 2>&1
+	case $? in 124) echo "control: disconnect: Timeout: no answer" ;; esac
 	for req in "add-subsys $EXTRA" "add-ns $EXTRA --backend ram --size 1M" \
 	    "list-subsys --json" "show-config" "stats" "del-subsys $EXTRA"; do
 		# shellcheck disable=SC2086  # $req is a command line
@@ -87,7 +148,7 @@ PY
 	done
 	# A half-done add may have left the subsystem: it must go now.
 	ctl del-subsys "$EXTRA" >/dev/null 2>&1
-	# Reload: one namespace more than at start.
+	# Reload: one namespace more than at start (the last subsystem's).
 	printf '      - {nsid: 2, backend: ram, size: 1M}\n' >>"$tmp/nvmfd.yaml"
 	kill -HUP "$daemon_pid"
 	sleep 0.3
