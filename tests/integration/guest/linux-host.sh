@@ -220,7 +220,11 @@ state=$(cat "/sys/class/nvme/$ctrl/state")
 	fail "controller was reconnected (cntlid changed) during the idle time"
 dd if="$dev" of=/dev/null bs=4k count=16 iflag=direct 2>/dev/null ||
 	fail "read after the idle time failed"
-dmesg | grep -iE 'keep.?alive|reconnect|resetting' && fail "keep-alive trouble in dmesg"
+# A slow round trip is reported, not failed: under emulation the guest's
+# own clock stalls; a keep alive that failed or a reset is trouble.
+dmesg | grep -i 'long keepalive RTT' | sed 's/^/  note: /'
+dmesg | grep -iE 'keep.?alive|reconnect|resetting' |
+    grep -iv 'long keepalive RTT' && fail "keep-alive trouble in dmesg"
 disconnect "$RAM"
 
 # ------------------------------------------------------------------- 6
