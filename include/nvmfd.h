@@ -208,11 +208,16 @@ struct namespace {
 	uint8_t		fault_ops;	/* FAULT_READ | FAULT_WRITE */
 	int		fault_errno;
 	uint8_t		*mem;		/* RAM: data lives here (no copy) */
+	uint64_t	mem_reserved;	/* RAM: bytes mapped, room to grow */
 	_Atomic uint8_t	*chunks;	/* RAM: state of each chunk of mem */
 	uint32_t	chunk_shift;
 	int		fd;
 	uint32_t	lba_shift;
-	uint64_t	nlb;		/* capacity in logical blocks */
+	/* Capacity in logical blocks: what hosts may address.  It changes
+	 * live (ns-resize.c, on the main loop); other threads read it with
+	 * ns_nlb(), and size (bytes the backend holds) with ns_bytes(). */
+	uint64_t	nlb;
+	atomic_bool	resize_busy;	/* a shrink waits for earlier I/O */
 	bool		vwc;		/* volatile write cache: Flush matters */
 	/* Sizes that spare the backend work, in bytes, 0 = none (Identify
 	 * NPWG, NOWS, NPDG): preferred write and deallocate granularity,
@@ -326,6 +331,8 @@ struct config *config_load(const char *path, char *err, size_t errlen);
 struct config *config_load_string(const char *name, const char *text,
 	    char *err, size_t errlen);
 void	config_free(struct config *);
+/* "4096", "16K", "1 G": 0, -1 malformed, -2 too large. */
+int	config_parse_size(const char *, uint64_t *);
 
 /* config-write.c */
 int	config_write(const struct config *, FILE *, bool secrets);
@@ -417,7 +424,36 @@ struct backend_ops {
 	void	(*submit)(struct nvmf_io *);
 	/* Optional: gain write access for a namespace opened read-only. */
 	int	(*set_writable)(struct namespace *, char *err, size_t errlen);
+	/* Optional, main loop: make the storage bytes long.  Called before a
+	 * larger size is shown to hosts, and for a smaller one once every
+	 * command that started before the change has completed. */
+	int	(*resize)(struct namespace *, uint64_t bytes, char *err,
+		    size_t errlen);
+	/* Optional, main loop: the size of the storage now (a file grown by
+	 * someone else, a block device resized). */
+	int	(*probe_size)(struct namespace *, uint64_t *bytes, char *err,
+		    size_t errlen);
 };
+
+/* The live capacity, from any thread (see struct namespace). */
+static inline uint64_t
+ns_nlb(const struct namespace *ns)
+{
+	return (__atomic_load_n(&ns->nlb, __ATOMIC_ACQUIRE));
+}
+
+static inline uint64_t
+ns_bytes(const struct namespace *ns)
+{
+	return (__atomic_load_n(&ns->size, __ATOMIC_ACQUIRE));
+}
+
+/* ns-resize.c, main loop.  A new size for a namespace; the backend's
+ * storage follows (RAM memory, a file's length).  Hosts are told. */
+int	ns_resize(struct namespace *, uint64_t bytes, char *err, size_t errlen);
+/* The storage's own size again (file, block device); *changed says if the
+ * namespace took a new one. */
+int	ns_rescan(struct namespace *, bool *changed, char *err, size_t errlen);
 
 /* registry.c: the running configuration, changed live from the main loop */
 int	registry_start(struct config *);
@@ -1073,6 +1109,7 @@ int	cmd_del_subsys(struct cmd_ctx *);
 int	cmd_list_ns(struct cmd_ctx *);
 int	cmd_add_ns(struct cmd_ctx *);
 int	cmd_set_ns(struct cmd_ctx *);
+int	cmd_rescan_ns(struct cmd_ctx *);
 int	cmd_inject_error(struct cmd_ctx *);
 int	cmd_del_ns(struct cmd_ctx *);
 int	cmd_list_hosts(struct cmd_ctx *);

@@ -223,9 +223,10 @@ static void
 file_submit(struct nvmf_io *io)
 {
 	struct namespace *ns = io->ns;
+	uint64_t size = ns_bytes(ns);
 
-	if (io->op != IO_FLUSH && (io->offset > ns->size ||
-	    io->len > ns->size - io->offset)) {
+	if (io->op != IO_FLUSH && (io->offset > size ||
+	    io->len > size - io->offset)) {
 		io->done(io, -EINVAL);
 		return;
 	}
@@ -269,10 +270,56 @@ file_set_writable(struct namespace *ns, char *err, size_t errlen)
 	return (0);
 }
 
+/* set-ns --size: the file's new length, longer or shorter. */
+static int
+file_resize(struct namespace *ns, uint64_t bytes, char *err, size_t errlen)
+{
+	if (ns->type == BACKEND_BLOCK) {
+		snprintf(err, errlen, "%s: a block namespace has the size of "
+		    "its device; resize that, then rescan-ns", ns->path);
+		return (-1);
+	}
+	if (ns->readonly) {
+		snprintf(err, errlen, "%s: read-only namespace: its file is "
+		    "not changed", ns->path);
+		return (-1);
+	}
+	if (bytes > (uint64_t)INT64_MAX ||
+	    ftruncate(ns->fd, (off_t)bytes) == -1) {
+		snprintf(err, errlen, "%s: cannot make it %llu bytes: %s",
+		    ns->path, (unsigned long long)bytes,
+		    bytes > (uint64_t)INT64_MAX ? "too large" :
+		    strerror(errno));
+		return (-1);
+	}
+	__atomic_store_n(&ns->size, bytes, __ATOMIC_RELEASE);
+	return (0);
+}
+
+/* rescan-ns, reload: how big the file or the device is now. */
+static int
+file_probe_size(struct namespace *ns, uint64_t *bytes, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	uint32_t lbs;
+
+	if (ns->type == BACKEND_BLOCK)
+		return (block_geometry(ns, bytes, &lbs, err, errlen));
+	if (fstat(ns->fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", ns->path, strerror(errno));
+		return (-1);
+	}
+	*bytes = (uint64_t)st.st_size;
+	return (0);
+}
+
 const struct backend_ops backend_file_ops = {
 	.name = "file",
 	.open = file_open,
 	.close = file_close,
 	.submit = file_submit,
 	.set_writable = file_set_writable,
+	.resize = file_resize,
+	.probe_size = file_probe_size,
 };

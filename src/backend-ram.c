@@ -11,6 +11,14 @@
  * written are served from a shared read-only zero mapping.  ram-populate.c
  * fills the chunks ahead of the writes, in the background, unless the
  * namespace is lazy.
+ *
+ * The size can change live (ns-resize.c).  io.c sends from and receives
+ * into ns->mem directly, so the memory never moves: the mapping is made
+ * bigger than the namespace (address space only, MAP_NORESERVE) and a
+ * namespace grows within it.  A shrink gives the pages past the new end
+ * back to the kernel once the commands that might still use them are done;
+ * the mapping stays, so even a command that outlived that wait (ns_drain
+ * gives up after 30 s) touches mapped memory, never freed memory.
  */
 #include "config.h"
 
@@ -37,6 +45,10 @@ enum chunk_state {
 };
 
 #define ZERO_MAP_LEN	(16u << 20)	/* the largest MDTS */
+/* Room to grow: address space for 4 times the size at start, at least
+ * this much; less where the system refuses so much. */
+#define RESERVE_MIN	(64ull << 30)
+#define RESERVE_GROWTH	4
 
 /*
  * Hosts may read and write the same blocks from two queues (two worker
@@ -94,10 +106,16 @@ chunk_shift(void)
 	return ((uint32_t)__builtin_ctzl(v));
 }
 
+static uint64_t
+chunks_for(const struct namespace *ns, uint64_t bytes)
+{
+	return ((bytes + (1ull << ns->chunk_shift) - 1) >> ns->chunk_shift);
+}
+
 uint64_t
 ram_chunk_count(const struct namespace *ns)
 {
-	return ((ns->size + (1ull << ns->chunk_shift) - 1) >> ns->chunk_shift);
+	return (chunks_for(ns, ns_bytes(ns)));
 }
 
 /* Chunk indexes [*first, *last] that overlap [off, off + len), len > 0. */
@@ -113,13 +131,13 @@ chunk_span(const struct namespace *ns, uint64_t off, uint64_t len,
 uint64_t
 ram_resident(struct namespace *ns)
 {
-	uint64_t c, n = ram_chunk_count(ns), ready = 0;
+	uint64_t size = ns_bytes(ns), c, n = chunks_for(ns, size), ready = 0;
 
 	for (c = 0; c < n; c++)
 		if (atomic_load_explicit(&ns->chunks[c], memory_order_relaxed) ==
 		    CHUNK_READY)
 			ready++;
-	return (MINIMUM(ready << ns->chunk_shift, ns->size));
+	return (MINIMUM(ready << ns->chunk_shift, size));
 }
 
 /* True if every chunk of the range is populated: writes may land there. */
@@ -165,11 +183,15 @@ ram_data(struct namespace *ns, uint64_t off, uint64_t len)
 static void
 chunk_fill(struct namespace *ns, uint64_t c)
 {
-	uint64_t size = 1ull << ns->chunk_shift;
+	uint64_t size = 1ull << ns->chunk_shift, end = ns_bytes(ns);
 	uint8_t *base = ns->mem + (c << ns->chunk_shift);
-	uint64_t len = MINIMUM(size, ns->size - (c << ns->chunk_shift));
+	uint64_t len;
 	uint8_t s;
 
+	/* Past the end: only a command that outlived a shrink's wait. */
+	if ((c << ns->chunk_shift) >= end)
+		return;
+	len = MINIMUM(size, end - (c << ns->chunk_shift));
 	for (;;) {
 		s = atomic_load_explicit(&ns->chunks[c], memory_order_acquire);
 		if (s == CHUNK_READY)
@@ -208,14 +230,16 @@ chunk_fill(struct namespace *ns, uint64_t c)
 bool
 ram_chunk_prefill(struct namespace *ns, uint64_t c)
 {
-	uint64_t size = 1ull << ns->chunk_shift;
+	uint64_t size = 1ull << ns->chunk_shift, end = ns_bytes(ns);
 	uint8_t *base = ns->mem + (c << ns->chunk_shift);
-	uint64_t len = MINIMUM(size, ns->size - (c << ns->chunk_shift));
+	uint64_t len;
 	uint8_t s = CHUNK_UNTOUCHED;
 	int r = -1;
 
-	if (atomic_load_explicit(&ns->chunks[c], memory_order_acquire) != s)
+	if ((c << ns->chunk_shift) >= end ||
+	    atomic_load_explicit(&ns->chunks[c], memory_order_acquire) != s)
 		return (false);
+	len = MINIMUM(size, end - (c << ns->chunk_shift));
 #ifdef MADV_POPULATE_WRITE
 	r = madvise(base, len, MADV_POPULATE_WRITE);
 #endif
@@ -227,12 +251,35 @@ ram_chunk_prefill(struct namespace *ns, uint64_t c)
 	    CHUNK_READY));
 }
 
-static size_t
-ram_map_len(const struct namespace *ns)
+static uint64_t
+page_up(uint64_t bytes)
 {
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	uint64_t pg = (uint64_t)sysconf(_SC_PAGESIZE);
 
-	return ((ns->size + pg - 1) & ~(pg - 1));
+	return ((bytes + pg - 1) & ~(pg - 1));
+}
+
+/* The mapping: as much room to grow as the system lets us reserve. */
+static void *
+ram_map(struct namespace *ns, int prot)
+{
+	uint64_t need = page_up(ns->size), want;
+	void *p;
+
+	want = MAXIMUM(need, RESERVE_MIN);
+	if (need <= UINT64_MAX / RESERVE_GROWTH)
+		want = MAXIMUM(want, need * RESERVE_GROWTH);
+	for (;;) {
+		want = MINIMUM(want, SIZE_MAX / 2);
+		p = mmap(NULL, want, prot,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p != MAP_FAILED || want == need)
+			break;
+		want = MAXIMUM(page_up(want / 4), need);
+	}
+	if (p != MAP_FAILED)
+		ns->mem_reserved = want;
+	return (p);
 }
 
 static int
@@ -247,25 +294,25 @@ ram_open(struct namespace *ns, char *err, size_t errlen)
 		return (-1);
 	}
 	/* NORESERVE: the host decides how much of it ever becomes resident. */
-	p = mmap(NULL, ram_map_len(ns), prot,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED) {
+	if ((p = ram_map(ns, prot)) == MAP_FAILED) {
 		snprintf(err, errlen, "cannot map %llu bytes: %s",
 		    (unsigned long long)ns->size, strerror(errno));
 		return (-1);
 	}
 #ifdef MADV_HUGEPAGE
-	(void)madvise(p, ram_map_len(ns), MADV_HUGEPAGE);
+	(void)madvise(p, ns->mem_reserved, MADV_HUGEPAGE);
 #endif
 	ns->chunk_shift = chunk_shift();
-	ns->chunks = calloc(ram_chunk_count(ns), sizeof(*ns->chunks));
+	/* For all the room: the array never moves under the loops either. */
+	ns->chunks = calloc(chunks_for(ns, ns->mem_reserved),
+	    sizeof(*ns->chunks));
 	if (ns->chunks == NULL) {
 		snprintf(err, errlen, "out of memory");
-		munmap(p, ram_map_len(ns));
+		munmap(p, ns->mem_reserved);
 		return (-1);
 	}
 	pthread_once(&zero_once, zero_map_init);
-	DATA_RACES_OK(p, ram_map_len(ns));
+	DATA_RACES_OK(p, ns->mem_reserved);
 	ns->mem = p;
 	ns->lba_shift = (uint32_t)__builtin_ctz(bs);
 	ns->vwc = false;
@@ -278,7 +325,7 @@ ram_close(struct namespace *ns)
 {
 	ram_populate_cancel(ns);
 	if (ns->mem != NULL)
-		munmap(ns->mem, ram_map_len(ns));
+		munmap(ns->mem, ns->mem_reserved);
 	ns->mem = NULL;
 	free(ns->chunks);
 	ns->chunks = NULL;
@@ -335,7 +382,7 @@ ram_zero(struct namespace *ns, uint64_t off, uint64_t len)
 		return;
 	for (chunk_span(ns, off, len, &c, &last); c <= last; c++) {
 		uint64_t cs = c << ns->chunk_shift;
-		uint64_t ce = MINIMUM(cs + size, ns->size);
+		uint64_t ce = MINIMUM(cs + size, ns_bytes(ns));
 		uint64_t a = MAXIMUM(off, cs), b = MINIMUM(off + len, ce);
 		uint8_t ready = CHUNK_READY;
 
@@ -387,9 +434,10 @@ static void
 ram_submit(struct nvmf_io *io)
 {
 	struct namespace *ns = io->ns;
+	uint64_t size = ns_bytes(ns);
 
-	if (io->op != IO_FLUSH && (io->offset > ns->size ||
-	    io->len > ns->size - io->offset)) {
+	if (io->op != IO_FLUSH && (io->offset > size ||
+	    io->len > size - io->offset)) {
 		io->done(io, -EINVAL);
 		return;
 	}
@@ -410,10 +458,59 @@ ram_submit(struct nvmf_io *io)
 static int
 ram_set_writable(struct namespace *ns, char *err, size_t errlen)
 {
-	if (mprotect(ns->mem, ram_map_len(ns), PROT_READ | PROT_WRITE) != 0) {
+	if (mprotect(ns->mem, ns->mem_reserved, PROT_READ | PROT_WRITE) != 0) {
 		snprintf(err, errlen, "mprotect: %s", strerror(errno));
 		return (-1);
 	}
+	return (0);
+}
+
+/*
+ * Give back what lies past bytes (main loop, nothing uses it any more):
+ * whole pages go to the kernel and read as zeros again; the chunks past
+ * the end that held data are DROPPED, so a later write there clears and
+ * populates them again off the loop.  A read-only namespace takes no
+ * writes (and its memory may be mapped read-only): UNTOUCHED will do.
+ */
+static void
+ram_cut(struct namespace *ns, uint64_t bytes)
+{
+	uint64_t a = page_up(bytes), b = page_up(ns->size);
+	uint64_t c = chunks_for(ns, bytes), n = ram_chunk_count(ns);
+	uint8_t ready, to = ns->readonly ? CHUNK_UNTOUCHED : CHUNK_DROPPED;
+
+	if (a < b)
+		(void)madvise(ns->mem + a, b - a, MADV_DONTNEED);
+	/* The rest of the last page, if it is populated and writable. */
+	if (a > bytes && !ns->readonly &&
+	    atomic_load(&ns->chunks[(bytes - 1) >> ns->chunk_shift]) ==
+	    CHUNK_READY)
+		memset(ns->mem + bytes, 0, a - bytes);
+	for (; c < n; c++) {
+		ready = CHUNK_READY;
+		(void)atomic_compare_exchange_strong(&ns->chunks[c], &ready,
+		    to);
+	}
+}
+
+/* A new size within the mapping; background population follows it. */
+static int
+ram_resize(struct namespace *ns, uint64_t bytes, char *err, size_t errlen)
+{
+	if (page_up(bytes) > ns->mem_reserved || bytes > SIZE_MAX / 2) {
+		snprintf(err, errlen, "a RAM namespace grows in place up to "
+		    "%llu bytes (the room reserved when it was added); remove "
+		    "and add it to go beyond",
+		    (unsigned long long)ns->mem_reserved);
+		return (-1);
+	}
+	/* The thread must not populate what is cut, nor stop short of
+	 * what is added: it starts over (populated chunks are skipped). */
+	ram_populate_cancel(ns);
+	if (bytes < ns->size)
+		ram_cut(ns, bytes);
+	__atomic_store_n(&ns->size, bytes, __ATOMIC_RELEASE);
+	ram_populate_start(ns);
 	return (0);
 }
 
@@ -423,4 +520,5 @@ const struct backend_ops backend_ram_ops = {
 	.close = ram_close,
 	.submit = ram_submit,
 	.set_writable = ram_set_writable,
+	.resize = ram_resize,
 };

@@ -609,19 +609,31 @@ cmd_set_ns(struct cmd_ctx *ctx)
 	struct namespace *ns;
 	const char *ro = cmd_opt(ctx, "readonly");
 	const char *grp_s = cmd_opt(ctx, "ana-group");
+	const char *size_s = cmd_opt(ctx, "size");
+	uint64_t size = 0;
 	uint32_t grp = 0;
 	int rc, v = -1;
 
 	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL ||
 	    (ns = find_ns(ctx, ss, ctx->argv[1], &rc)) == NULL)
 		return (rc);
-	if (ro == NULL && grp_s == NULL)
+	if (ro == NULL && grp_s == NULL && size_s == NULL)
 		return (cmd_error(ctx, CTL_EUSAGE, "set-ns: nothing to change "
-		    "(--readonly on|off, --ana-group N)"));
+		    "(--readonly on|off, --ana-group N, --size SIZE)"));
 	if (ro != NULL && (v = cmd_onoff(ro)) < 0)
 		return (cmd_error(ctx, CTL_EUSAGE, "--readonly: on or off"));
 	if (grp_s != NULL && (grp = cmd_ana_group(ctx, grp_s, &rc)) == 0)
 		return (rc);
+	if (size_s != NULL && (config_parse_size(size_s, &size) != 0 ||
+	    size == 0 || size % (1u << ns->lba_shift) != 0))
+		return (cmd_error(ctx, CTL_EUSAGE, "--size: a size like 64M or "
+		    "1G, a multiple of the %u-byte block", 1u << ns->lba_shift));
+	/* First, as it is the change most likely to be refused. */
+	if (size_s != NULL) {
+		rc = ns_resize(ns, size, ctx->err, sizeof(ctx->err));
+		if (rc != 0)
+			return (rc == -2 ? CTL_EBUSY : CTL_ERR);
+	}
 	if (v >= 0) {
 		if (ns_set_readonly(ns, v, ctx->err, sizeof(ctx->err)) != 0)
 			return (CTL_ERR);
@@ -634,6 +646,43 @@ cmd_set_ns(struct cmd_ctx *ctx)
 		ana_move_ns(ns, grp);
 	}
 	return (CTL_OK);
+}
+
+/* The size of file and block namespaces' storage, taken again: a file
+ * someone else grew, a block device resized. */
+int
+cmd_rescan_ns(struct cmd_ctx *ctx)
+{
+	struct subsystem *ss;
+	struct namespace *ns, *one = NULL;
+	bool changed;
+	int rc = CTL_OK;
+
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL ||
+	    (ctx->argc > 1 &&
+	    (one = find_ns(ctx, ss, ctx->argv[1], &rc)) == NULL))
+		return (rc);
+	out_list(ctx->out, "namespaces");
+	TAILQ_FOREACH(ns, &ss->namespaces, entry) {
+		char err[256];
+
+		if (one != NULL && ns != one)
+			continue;
+		if (ns_rescan(ns, &changed, err, sizeof(err)) != 0) {
+			log_warnx("%s namespace %u: %s", ss->nqn, ns->nsid, err);
+			if (rc == CTL_OK)
+				snprintf(ctx->err, sizeof(ctx->err), "%s", err);
+			rc = CTL_ERR;
+			continue;
+		}
+		out_object(ctx->out, NULL);
+		out_u64(ctx->out, "nsid", ns->nsid);
+		out_u64(ctx->out, "size", ns->nlb << ns->lba_shift);
+		out_bool(ctx->out, "changed", changed);
+		out_end(ctx->out);
+	}
+	out_end(ctx->out);
+	return (rc);
 }
 
 /* Make the next reads and/or writes of a namespace fail (for tests of

@@ -83,6 +83,8 @@ static const struct cmd_opt config_opts[] = {
 static const struct cmd_opt set_ns_opts[] = {
 	{ "readonly", true, "on or off" },
 	{ "ana-group", true, "move the namespace to this ANA group (1-32)" },
+	{ "size", true, "new size (64M, 1G ...): RAM memory or the file's "
+	    "length" },
 	OPT_JSON, OPT_END
 };
 
@@ -241,8 +243,12 @@ static const struct cmd_entry cmd_table[] = {
 	    1, 1, no_opts, CMD_READONLY, cmd_list_ns },
 	{ "add-ns", "NQN --backend TYPE [options]", "add a namespace; connected "
 	    "hosts are told", 1, 1, ns_opts, 0, cmd_add_ns },
-	{ "set-ns", "NQN NSID [--readonly on|off] [--ana-group N]",
-	    "change a namespace", 2, 2, set_ns_opts, 0, cmd_set_ns },
+	{ "set-ns", "NQN NSID [--readonly on|off] [--ana-group N] "
+	    "[--size SIZE]", "change a namespace; connected hosts are told",
+	    2, 2, set_ns_opts, 0, cmd_set_ns },
+	{ "rescan-ns", "NQN [NSID]", "take the size of file and block "
+	    "namespaces' storage again; hosts are told of changes",
+	    1, 2, no_opts, 0, cmd_rescan_ns },
 	{ "list-ana", "NQN", "ANA group states as hosts on each port see them",
 	    1, 1, no_opts, CMD_READONLY, cmd_list_ana },
 	{ "set-ana", "NQN --group N --port PORT --state STATE", "set an ANA "

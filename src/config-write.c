@@ -42,6 +42,7 @@ hex(FILE *fp, const uint8_t *p, size_t n)
 static void
 write_namespace(FILE *fp, const struct namespace *ns)
 {
+	uint64_t size = ns->ops != NULL ? ns->nlb << ns->lba_shift : ns->size;
 	char text[40];
 
 	fprintf(fp, "      - nsid: %u\n", ns->nsid);
@@ -51,8 +52,9 @@ write_namespace(FILE *fp, const struct namespace *ns)
 		yq(fp, ns->path);
 		fputc('\n', fp);
 	}
-	if (ns->type != BACKEND_BLOCK && ns->size)
-		fprintf(fp, "        size: %llu\n", (unsigned long long)ns->size);
+	/* The size hosts see now (a shrink may still wait for I/O). */
+	if (ns->type != BACKEND_BLOCK && size)
+		fprintf(fp, "        size: %llu\n", (unsigned long long)size);
 	/* 0 only for a block device that uses its own block size. */
 	if (ns->block_size)
 		fprintf(fp, "        block_size: %u\n", ns->block_size);

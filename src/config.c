@@ -340,8 +340,8 @@ get_uint(struct ctx *c, const char *path, const struct field *f,
  * "4096", "16K", "16KiB", "1 G", "2T": binary multiples, suffix case
  * insensitive.  -1 malformed, -2 too large.
  */
-static int
-parse_size(const char *s, uint64_t *out)
+int
+config_parse_size(const char *s, uint64_t *out)
 {
 	uint64_t v;
 	unsigned shift = 0;
@@ -396,7 +396,7 @@ get_size(struct ctx *c, const char *path, const struct field *f,
 		return (fail(c, v, path, f->name,
 		    "must be a size like 1G or 512M, got %s",
 		    describe(v, d, sizeof(d))));
-	rc = parse_size(sval(v), out);
+	rc = config_parse_size(sval(v), out);
 	if (rc == -2)
 		return (fail(c, v, path, f->name, "%s is too large", sval(v)));
 	if (rc != 0)

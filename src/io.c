@@ -100,9 +100,10 @@ io_range(struct nvmf_cmd *cmd, uint64_t *off, uint64_t *len)
 {
 	struct namespace *ns = cmd->ns;
 	uint64_t slba = cmd->sqe.cdw10 | (uint64_t)cmd->sqe.cdw11 << 32;
-	uint64_t nlb = (cmd->sqe.cdw12 & 0xffff) + 1;
+	uint64_t nlb = (cmd->sqe.cdw12 & 0xffff) + 1, cap = ns_nlb(ns);
 
-	if (slba >= ns->nlb || nlb > ns->nlb - slba)
+	/* cap may shrink live: read after ns_hold() (ns-resize.c). */
+	if (slba >= cap || nlb > cap - slba)
 		return (DNR(NVME_SC_LBA_RANGE));
 	*off = slba << ns->lba_shift;
 	*len = nlb << ns->lba_shift;
@@ -273,13 +274,14 @@ dsm_ready(struct nvmf_cmd *cmd)
 {
 	struct namespace *ns = cmd->ns;
 	uint32_t nr = (cmd->sqe.cdw10 & 0xff) + 1;
+	uint64_t cap = ns_nlb(ns);
 
 	/* Check every range before touching any. */
 	for (uint32_t i = 0; i < nr; i++) {
 		const uint8_t *r = (const uint8_t *)cmd->buf + 16 * i;
 		uint64_t nlb = get_le32(r + 4), slba = get_le64(r + 8);
 
-		if (nlb > 0 && (slba >= ns->nlb || nlb > ns->nlb - slba)) {
+		if (nlb > 0 && (slba >= cap || nlb > cap - slba)) {
 			cmd_complete_status(cmd, DNR(NVME_SC_LBA_RANGE));
 			return;
 		}
@@ -399,7 +401,7 @@ copy_ready(struct nvmf_cmd *cmd)
 	struct namespace *ns = cmd->ns;
 	uint32_t nr = (cmd->sqe.cdw12 & 0xff) + 1;
 	uint64_t dst = cmd->sqe.cdw10 | (uint64_t)cmd->sqe.cdw11 << 32;
-	uint64_t total = 0, range_max, slba, nlb;
+	uint64_t total = 0, range_max, slba, nlb, cap = ns_nlb(ns);
 
 	range_max = MINIMUM(running_config->mdts >> ns->lba_shift,
 	    NVMFD_COPY_RANGE_BLOCKS);
@@ -410,7 +412,7 @@ copy_ready(struct nvmf_cmd *cmd)
 			cmd_complete_status(cmd, DNR(NVME_SC_CMD_SIZE_LIMIT));
 			return;
 		}
-		if (slba >= ns->nlb || nlb > ns->nlb - slba) {
+		if (slba >= cap || nlb > cap - slba) {
 			cmd_complete_status(cmd, DNR(NVME_SC_LBA_RANGE));
 			return;
 		}
@@ -420,7 +422,7 @@ copy_ready(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, DNR(NVME_SC_CMD_SIZE_LIMIT));
 		return;
 	}
-	if (dst >= ns->nlb || total > ns->nlb - dst) {
+	if (dst >= cap || total > cap - dst) {
 		cmd_complete_status(cmd, DNR(NVME_SC_LBA_RANGE));
 		return;
 	}

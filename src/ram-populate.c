@@ -135,26 +135,35 @@ now_s(void)
 	return ((double)ts.tv_sec + ts.tv_nsec / 1e9);
 }
 
-/* Populate one namespace's untouched chunks, until done or cancelled. */
+/*
+ * Populate one namespace's untouched chunks, until done or cancelled.  A
+ * namespace that grew comes back here: what it has populated already does
+ * not count against the memory to spare.
+ */
 static void
 fill_one(struct fill_job *j)
 {
 	struct namespace *ns = j->ns;
 	uint64_t c, n = ram_chunk_count(ns), done = 0;
-	double t0 = now_s();
-	bool loud = ns->size >= FILL_LOUD;
+	uint64_t resident = ram_resident(ns), size = ns_bytes(ns);
+	uint64_t todo = size > resident ? size - resident : 0;
 	uint64_t spare = memory_to_spare();
+	double t0 = now_s();
+	bool loud;
 
-	if (ns->size > spare) {
+	if (todo == 0)
+		return;
+	loud = todo >= FILL_LOUD;
+	if (todo > spare) {
 		log_info("%s: %llu MiB is more than the %llu MiB of memory to "
 		    "spare; populated as it is written", j->name,
-		    (unsigned long long)(ns->size >> 20),
+		    (unsigned long long)(todo >> 20),
 		    (unsigned long long)(spare >> 20));
 		return;
 	}
 	if (loud)
 		log_info("%s: populating %llu MiB in the background", j->name,
-		    (unsigned long long)(ns->size >> 20));
+		    (unsigned long long)(todo >> 20));
 	for (c = 0; c < n; c++) {
 		if (atomic_load(&fill_stop))
 			return;
@@ -164,7 +173,7 @@ fill_one(struct fill_job *j)
 			log_info("%s: memory is short; %llu of %llu MiB "
 			    "populated, the rest as it is written", j->name,
 			    (unsigned long long)((c << ns->chunk_shift) >> 20),
-			    (unsigned long long)(ns->size >> 20));
+			    (unsigned long long)(ns_bytes(ns) >> 20));
 			return;
 		}
 		if (ram_chunk_prefill(ns, c))

@@ -21,9 +21,7 @@ ns_same_storage(const struct namespace *a, const struct namespace *b)
 	return (a->type == b->type && a->direct == b->direct &&
 	    ((a->path == NULL && b->path == NULL) ||
 	    (a->path && b->path && strcmp(a->path, b->path) == 0)) &&
-	    /* A file's size in the config is a minimum it was grown to. */
-	    (a->type == BACKEND_BLOCK || a->size == b->size ||
-	    (a->type == BACKEND_FILE && b->size <= a->size)) &&
+	    /* Sizes change in place (resize_kept). */
 	    (b->block_size == 0 || (1u << a->lba_shift) == b->block_size) &&
 	    !memcmp(a->uuid, b->uuid, 16) && !memcmp(a->nguid, b->nguid, 16) &&
 	    !memcmp(a->eui64, b->eui64, 8));
@@ -158,6 +156,32 @@ ports_equal(struct subsystem *a, struct subsystem *b)
 	    !memcmp(a->port_ids, b->port_ids, a->nport_ids * sizeof(uint16_t)));
 }
 
+/*
+ * A kept namespace takes its new size in place: a RAM namespace the
+ * configured one; a file the length it has now (someone may have grown
+ * it), or the configured one if that is more (the file's size in the
+ * configuration is a minimum it is grown to); a block device its own.
+ */
+static void
+resize_kept(struct subsystem *rss, struct namespace *old,
+    struct namespace *nn)
+{
+	bool changed;
+	char err[256];
+	int rc = 0;
+
+	if (old->type != BACKEND_RAM)
+		rc = ns_rescan(old, &changed, err, sizeof(err));
+	if (rc == 0 && old->type == BACKEND_RAM &&
+	    (nn->size >> old->lba_shift) != old->nlb)
+		rc = ns_resize(old, nn->size, err, sizeof(err));
+	else if (rc == 0 && old->type == BACKEND_FILE && !old->readonly &&
+	    nn->size > old->nlb << old->lba_shift)
+		rc = ns_resize(old, nn->size, err, sizeof(err));
+	if (rc != 0)
+		log_warnx("%s namespace %u: %s", rss->nqn, old->nsid, err);
+}
+
 /* Bring one running subsystem in line with its new description. */
 static bool
 apply_subsystem(struct subsystem *rss, struct subsystem *nss)
@@ -224,6 +248,7 @@ apply_subsystem(struct subsystem *rss, struct subsystem *nss)
 			    sizeof(err)) != 0)
 				log_warnx("%s namespace %u: %s", rss->nqn,
 				    old->nsid, err);
+			resize_kept(rss, old, ns);
 			continue;
 		}
 		TAILQ_REMOVE(&nss->namespaces, ns, entry);
