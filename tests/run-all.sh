@@ -78,7 +78,8 @@ tests/unit/test_qpair tests/unit/test_service tests/unit/test_control \
 tests/unit/test_hmap tests/unit/test_tls_psk tests/integration/bad-input.sh \
 tests/integration/poll.sh tests/integration/log-flood.sh \
 tests/integration/tls.sh tests/unit/test_reservation tests/integration/resv.sh \
-tests/integration/fused.sh tests/unit/test_ana tests/integration/ana.sh"
+tests/integration/fused.sh tests/unit/test_ana tests/integration/ana.sh \
+tests/integration/resize.sh"
 TSAN_OPTIONS="suppressions=$top/tests/tsan.supp"
 export TSAN_OPTIONS
 build_and_check tsan --enable-tsan

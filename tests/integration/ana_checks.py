@@ -31,7 +31,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import nvmf_client as nc            # noqa: E402
 
 LID_ANA = 0x0C
-ADM_ASYNC_EVENT = 0x0C
 FEAT_ASYNC_EVENT = 0x0B
 AEN_ANA = 1 << 11
 AEN_NS_ATTR = 1 << 8
@@ -85,15 +84,11 @@ def ana_log(h, rgo=False, length=8192):
 
 
 def aer(h):
-    return h.submit(ADM_ASYNC_EVENT)
+    return h.aer()
 
 
 def aer_result(h, cid, timeout):
-    try:
-        cpl = h.wait(cid, timeout=timeout)
-    except nc.Timeout:
-        return None
-    return cpl.dw0 if cpl.ok else f"failed {cpl}"
+    return h.aer_result(cid, timeout)
 
 
 def io_status(q, nsid, write=False):

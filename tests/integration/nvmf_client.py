@@ -53,6 +53,7 @@ FCTYPE_PROP_SET, FCTYPE_CONNECT, FCTYPE_PROP_GET = 0x00, 0x01, 0x04
 FCTYPE_DISCONNECT = 0x08
 ADM_GET_LOG_PAGE, ADM_IDENTIFY, ADM_SET_FEATURES = 0x02, 0x06, 0x09
 ADM_GET_FEATURES, ADM_KEEP_ALIVE = 0x0A, 0x18
+ADM_ASYNC_EVENT = 0x0C
 NVM_FLUSH, NVM_WRITE, NVM_READ, NVM_COMPARE = 0x00, 0x01, 0x02, 0x05
 
 # Properties
@@ -655,6 +656,19 @@ class Host:
 
     def keep_alive(self):
         return self.cmd(ADM_KEEP_ALIVE)
+
+    def aer(self):
+        """Post an Asynchronous Event Request; returns its CID."""
+        return self.submit(ADM_ASYNC_EVENT)
+
+    def aer_result(self, cid, timeout):
+        """The event's DW0, None if none came within timeout, or a
+        string for a failed AER."""
+        try:
+            cpl = self.wait(cid, timeout=timeout)
+        except Timeout:
+            return None
+        return cpl.dw0 if cpl.ok else f"failed {cpl}"
 
     # ----------------------------------------------------------- NVM
     def rw_fields(self, slba, nlb):
