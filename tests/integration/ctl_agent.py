@@ -23,6 +23,9 @@ verb and gets one line back, "ok ..." or "fail ...":
                      --state STATE                                  -> "ok"
   set-ns-group NSID GROUP
                      nvmfctl set-ns NQN NSID --ana-group GROUP     -> "ok"
+  set-ns-size NSID SIZE
+                     nvmfctl set-ns NQN NSID --size SIZE; a shrink
+                     still settling is tried again for up to 10 s -> "ok"
   done               -> "ok", and the listener exits
 
 Only these verbs exist; each request and its outcome is printed.
@@ -141,6 +144,15 @@ def handle(line, opts):
         return "ok"
     if verb == "set-ns-group" and len(args) == 2:
         p = ctl(["set-ns", opts.nqn, args[0], "--ana-group", args[1]], opts)
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
+        return "ok"
+    if verb == "set-ns-size" and len(args) == 2 and args[0].isdigit():
+        for _ in range(100):
+            p = ctl(["set-ns", opts.nqn, args[0], "--size", args[1]], opts)
+            if p.returncode != 7:       # busy: an earlier shrink settles
+                break
+            time.sleep(0.1)
         if p.returncode != 0:
             return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
         return "ok"

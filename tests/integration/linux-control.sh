@@ -83,17 +83,7 @@ vm_result
 vm_checks connect add-ns del-ns terminate recreate
 
 # The agent's and the daemon's side of it.
-if kill -0 "$agent_pid" 2>/dev/null; then
-	kill "$agent_pid"
-	wait "$agent_pid" 2>/dev/null
-	[ "$vm_rc" = 0 ] && fail "the agent did not get 'done' from the guest"
-else
-	wait "$agent_pid"
-fi
-agent_pid=""
-echo "----- agent log"
-cat "$tmp/agent.log"
-echo "----- end of agent log"
+vm_agent_done
 grep -q "add-ns.* -> ok" "$tmp/agent.log" || fail "no successful add-ns in the agent log"
 grep -q "terminated by nvmfctl" "$tmp/nvmfd.log" ||
 	fail "no 'terminated by nvmfctl' in the daemon log"
@@ -102,17 +92,4 @@ n=$(grep -c "I/O controller .* on $NQN" "$tmp/nvmfd.log")
 
 # ---------------------------------------------------------------- shutdown
 kill -0 "$daemon_pid" 2>/dev/null && ctl list-ctrl | sed 's/^/  /'
-say "stopping nvmfd with SIGTERM"
-daemon_stop fail
-
-log_has_sanitizer_report "$tmp/nvmfd.log" &&
-	fail "sanitizer report in the daemon log"
-if [ $status != 0 ]; then
-	echo "----- daemon log ($tmp/nvmfd.log, last 150 lines)"
-	tail -n 150 "$tmp/nvmfd.log"
-	echo "----- end of daemon log"
-	say "FAILED"
-	exit 1
-fi
-say "PASS"
-exit 0
+vm_daemon_done

@@ -136,3 +136,37 @@ vm_checks() {
 		fi
 	done
 }
+
+# vm_agent_done: after the VM, the agent must have ended on the guest's
+# "done" (when the guest passed); its log is printed.
+vm_agent_done() {
+	if kill -0 "$agent_pid" 2>/dev/null; then
+		kill "$agent_pid"
+		wait "$agent_pid" 2>/dev/null
+		[ "$vm_rc" = 0 ] && fail "the agent did not get 'done' from the guest"
+	else
+		wait "$agent_pid"
+	fi
+	agent_pid=""
+	echo "----- agent log"
+	cat "$tmp/agent.log"
+	echo "----- end of agent log"
+}
+
+# vm_daemon_done: SIGTERM to the one daemon ($tmp/nvmfd.log), no sanitizer
+# report, then the verdict: exits 0 (PASS), or 1 with the log's end.
+vm_daemon_done() {
+	say "stopping nvmfd with SIGTERM"
+	daemon_stop fail
+	log_has_sanitizer_report "$tmp/nvmfd.log" &&
+		fail "sanitizer report in the daemon log"
+	if [ "$status" != 0 ]; then
+		echo "----- daemon log ($tmp/nvmfd.log, last 150 lines)"
+		tail -n 150 "$tmp/nvmfd.log"
+		echo "----- end of daemon log"
+		say "FAILED"
+		exit 1
+	fi
+	say "PASS"
+	exit 0
+}
