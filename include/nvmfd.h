@@ -433,6 +433,10 @@ struct backend_ops {
 	 * someone else, a block device resized). */
 	int	(*probe_size)(struct namespace *, uint64_t *bytes, char *err,
 		    size_t errlen);
+	/* Optional, main loop: serve from other storage (path) from now on,
+	 * in place: commands in flight finish on the old one. */
+	int	(*replace)(struct namespace *, const char *path, char *err,
+		    size_t errlen);
 };
 
 /* The live capacity, from any thread (see struct namespace). */
@@ -454,6 +458,10 @@ int	ns_resize(struct namespace *, uint64_t bytes, char *err, size_t errlen);
 /* The storage's own size again (file, block device); *changed says if the
  * namespace took a new one. */
 int	ns_rescan(struct namespace *, bool *changed, char *err, size_t errlen);
+/* Other storage for a file or block namespace (set-ns --path), its size
+ * taken as rescan does; hosts are told.  -1 with err, -2 busy. */
+int	ns_replace(struct namespace *, const char *path, char *err,
+	    size_t errlen);
 
 /* registry.c: the running configuration, changed live from the main loop */
 int	registry_start(struct config *);

@@ -314,6 +314,69 @@ file_probe_size(struct namespace *ns, uint64_t *bytes, char *err,
 	return (0);
 }
 
+/*
+ * set-ns --path: the namespace's storage is now path (the old device died,
+ * the data moved).  The new descriptor takes the old one's number with
+ * dup3, so a loop never sees a closed descriptor: commands in flight end
+ * on the old storage, later ones go to the new.  Nothing changes unless
+ * path opens as the same kind of storage, with blocks no larger.
+ */
+static int
+file_replace(struct namespace *ns, const char *path, char *err, size_t errlen)
+{
+	int flags = (ns->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC |
+	    (ns->direct ? O_DIRECT : 0);
+	uint32_t bs = 1u << ns->lba_shift, lbs;
+	struct namespace n = {
+		.type = ns->type, .path = (char *)path, .direct = ns->direct,
+		.fd = -1,
+	};
+	uint64_t size;
+	struct stat st;
+	char *copy = NULL;
+
+	if (stat(path, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return (-1);
+	}
+	if (!type_ok(&n, &st, err, errlen))
+		return (-1);
+	if ((n.fd = open(path, flags)) == -1 || fstat(n.fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!type_ok(&n, &st, err, errlen))
+		goto fail;
+	if (ns->type == BACKEND_BLOCK) {
+		if (block_geometry(&n, &size, &lbs, err, errlen) == -1)
+			goto fail;
+		if (lbs > bs) {
+			snprintf(err, errlen, "%s: its logical block size %u is "
+			    "larger than the namespace's %u", path, lbs, bs);
+			goto fail;
+		}
+	} else if (ns->direct && file_dio_check(&n, bs, err, errlen) == -1)
+		goto fail;
+	if ((copy = strdup(path)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (dup3(n.fd, ns->fd, O_CLOEXEC) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	close(n.fd);
+	free(ns->path);
+	ns->path = copy;
+	io_hints(ns, &st);
+	return (0);
+fail:
+	free(copy);
+	if (n.fd != -1)
+		close(n.fd);
+	return (-1);
+}
+
 const struct backend_ops backend_file_ops = {
 	.name = "file",
 	.open = file_open,
@@ -322,4 +385,5 @@ const struct backend_ops backend_file_ops = {
 	.set_writable = file_set_writable,
 	.resize = file_resize,
 	.probe_size = file_probe_size,
+	.replace = file_replace,
 };

@@ -8,6 +8,7 @@
 
 #include <sys/socket.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -610,6 +611,7 @@ cmd_set_ns(struct cmd_ctx *ctx)
 	const char *ro = cmd_opt(ctx, "readonly");
 	const char *grp_s = cmd_opt(ctx, "ana-group");
 	const char *size_s = cmd_opt(ctx, "size");
+	const char *path = cmd_opt(ctx, "path");
 	uint64_t size = 0;
 	uint32_t grp = 0;
 	int rc, v = -1;
@@ -617,9 +619,13 @@ cmd_set_ns(struct cmd_ctx *ctx)
 	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL ||
 	    (ns = find_ns(ctx, ss, ctx->argv[1], &rc)) == NULL)
 		return (rc);
-	if (ro == NULL && grp_s == NULL && size_s == NULL)
+	if (ro == NULL && grp_s == NULL && size_s == NULL && path == NULL)
 		return (cmd_error(ctx, CTL_EUSAGE, "set-ns: nothing to change "
-		    "(--readonly on|off, --ana-group N, --size SIZE)"));
+		    "(--readonly on|off, --ana-group N, --size SIZE, "
+		    "--path PATH)"));
+	if (path != NULL && (*path == '\0' || strlen(path) >= PATH_MAX))
+		return (cmd_error(ctx, CTL_EUSAGE, "--path: a file or block "
+		    "device"));
 	if (ro != NULL && (v = cmd_onoff(ro)) < 0)
 		return (cmd_error(ctx, CTL_EUSAGE, "--readonly: on or off"));
 	if (grp_s != NULL && (grp = cmd_ana_group(ctx, grp_s, &rc)) == 0)
@@ -628,12 +634,14 @@ cmd_set_ns(struct cmd_ctx *ctx)
 	    size == 0 || size % (1u << ns->lba_shift) != 0))
 		return (cmd_error(ctx, CTL_EUSAGE, "--size: a size like 64M or "
 		    "1G, a multiple of the %u-byte block", 1u << ns->lba_shift));
-	/* First, as it is the change most likely to be refused. */
-	if (size_s != NULL) {
-		rc = ns_resize(ns, size, ctx->err, sizeof(ctx->err));
-		if (rc != 0)
-			return (rc == -2 ? CTL_EBUSY : CTL_ERR);
-	}
+	/* First, as they are the changes most likely to be refused; the
+	 * size then applies to the new storage. */
+	if (path != NULL &&
+	    (rc = ns_replace(ns, path, ctx->err, sizeof(ctx->err))) != 0)
+		return (rc == -2 ? CTL_EBUSY : CTL_ERR);
+	if (size_s != NULL &&
+	    (rc = ns_resize(ns, size, ctx->err, sizeof(ctx->err))) != 0)
+		return (rc == -2 ? CTL_EBUSY : CTL_ERR);
 	if (v >= 0) {
 		if (ns_set_readonly(ns, v, ctx->err, sizeof(ctx->err)) != 0)
 			return (CTL_ERR);

@@ -85,6 +85,8 @@ static const struct cmd_opt set_ns_opts[] = {
 	{ "ana-group", true, "move the namespace to this ANA group (1-32)" },
 	{ "size", true, "new size (64M, 1G ...): RAM memory or the file's "
 	    "length" },
+	{ "path", true, "serve a file or block namespace from this file or "
+	    "device from now on" },
 	OPT_JSON, OPT_END
 };
 
@@ -244,7 +246,8 @@ static const struct cmd_entry cmd_table[] = {
 	{ "add-ns", "NQN --backend TYPE [options]", "add a namespace; connected "
 	    "hosts are told", 1, 1, ns_opts, 0, cmd_add_ns },
 	{ "set-ns", "NQN NSID [--readonly on|off] [--ana-group N] "
-	    "[--size SIZE]", "change a namespace; connected hosts are told",
+	    "[--size SIZE] [--path PATH]", "change a namespace; connected "
+	    "hosts are told",
 	    2, 2, set_ns_opts, 0, cmd_set_ns },
 	{ "rescan-ns", "NQN [NSID]", "take the size of file and block "
 	    "namespaces' storage again; hosts are told of changes",

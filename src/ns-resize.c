@@ -68,6 +68,17 @@ shrink_done(void *arg)
 	free(s);
 }
 
+/* A shrink still waiting: the namespace's storage must not change. */
+static bool
+busy(struct namespace *ns, char *err, size_t errlen)
+{
+	if (!atomic_load(&ns->resize_busy))
+		return (false);
+	snprintf(err, errlen, "namespace %u: an earlier shrink still waits "
+	    "for commands in flight; try again", ns->nsid);
+	return (true);
+}
+
 static void
 announce(struct namespace *ns, uint64_t old_nlb)
 {
@@ -88,11 +99,8 @@ resize_to(struct namespace *ns, uint64_t bytes, bool storage, char *err,
 	uint64_t nlb = bytes >> ns->lba_shift, old = ns->nlb;
 	struct shrink *s;
 
-	if (atomic_load(&ns->resize_busy)) {
-		snprintf(err, errlen, "namespace %u: an earlier shrink still "
-		    "waits for commands in flight; try again", ns->nsid);
+	if (busy(ns, err, errlen))
 		return (-2);
-	}
 	if (nlb == 0) {
 		snprintf(err, errlen, "namespace %u: %llu bytes is less than "
 		    "one %u-byte block", ns->nsid, (unsigned long long)bytes,
@@ -135,6 +143,32 @@ int
 ns_resize(struct namespace *ns, uint64_t bytes, char *err, size_t errlen)
 {
 	return (resize_to(ns, bytes, true, err, errlen));
+}
+
+int
+ns_replace(struct namespace *ns, const char *path, char *err, size_t errlen)
+{
+	bool changed;
+	int rc;
+
+	if (ns->ops->replace == NULL) {
+		snprintf(err, errlen, "namespace %u: a %s namespace has no "
+		    "path", ns->nsid, backend_type_name(ns->type));
+		return (-1);
+	}
+	/* A shrink that settles later would cut the new storage. */
+	if (busy(ns, err, errlen))
+		return (-2);
+	if (ns->ops->replace(ns, path, err, errlen) != 0)
+		return (-1);
+	log_info("%s namespace %u: now on %s", ns->subsys->nqn, ns->nsid,
+	    ns->path);
+	if ((rc = ns_rescan(ns, &changed, err, errlen)) != 0)
+		return (rc);
+	/* Other data, maybe the same size: hosts look again either way. */
+	if (!changed)
+		ctrl_notify_ns_changed(ns->subsys, ns->nsid);
+	return (0);
 }
 
 int

@@ -6,7 +6,8 @@
 # a file's new length, and checks the Namespace Attribute Changed events,
 # the Changed Namespace List, Identify's sizes, LBA Out of Range past the
 # end, the data kept and the zeros added, and that the namespace left
-# alone saw no error.  Then save writes the new sizes, and the saved file
+# alone saw no error; set-ns --path moves the file namespace to another
+# file live.  Then save writes the new sizes and path, and the saved file
 # loads; SIGTERM exits 0.
 #
 # Run by "make check" with NVMFD (the daemon) and top_srcdir set; by hand:
@@ -55,19 +56,21 @@ fi
 ctl save "$tmp/saved.yaml" >/dev/null || fail "save"
 sizes=$(grep -E '^ +size: ' "$tmp/saved.yaml" | awk '{ print $2 }' |
     tr '\n' ' ')
-[ "$sizes" = "67108864 16777216 16777216 " ] ||
-	fail "saved sizes: $sizes (expected 64M 16M 16M)"
+[ "$sizes" = "67108864 16777216 25165824 " ] ||
+	fail "saved sizes: $sizes (expected 64M 16M 24M)"
+grep -q "path: \"*$tmp/ns3.img.b" "$tmp/saved.yaml" ||
+	fail "the saved file lacks NSID 3's new path"
 "$NVMFD" -n -f "$tmp/saved.yaml" >/dev/null 2>&1 ||
 	fail "the saved file does not load"
-# Reload with a new size in the file resizes the RAM namespace in place.
-sed 's/size: 64M}/size: 96M}/' "$tmp/nvmfd.yaml" >"$tmp/next.yaml" &&
-	mv "$tmp/next.yaml" "$tmp/nvmfd.yaml"
+# Reloading the saved file with a new size resizes the RAM namespace in
+# place; the rest stays as it is.
+sed 's/size: 67108864$/size: 100663296/' "$tmp/saved.yaml" >"$tmp/nvmfd.yaml"
 ctl reload >/dev/null 2>&1 || fail "reload"
 ctl list-ns "$NQN" --json >"$tmp/ns.json" 2>&1
 python3 - "$tmp/ns.json" <<'EOF2' || fail "reload did not resize: $(cat "$tmp/ns.json")"
 import json, sys
 sizes = {n["nsid"]: n["size"] for n in json.load(open(sys.argv[1]))["namespaces"]}
-assert sizes == {1: 96 << 20, 2: 16 << 20, 3: 16 << 20}, sizes
+assert sizes == {1: 96 << 20, 2: 16 << 20, 3: 24 << 20}, sizes
 EOF2
 grep -q "namespace 1: size 67108864 -> 100663296 bytes" "$tmp/nvmfd.log" ||
 	fail "the log does not say NSID 1 grew on reload"

@@ -18,7 +18,9 @@ and NSID 3 while they change:
     last block before it kept its data;
   - NSID 3 grows to 32 MiB (the file too), is grown to 48 MiB by someone
     else and rescan-ns takes it, then to 64 MiB and SIGHUP (reload) does;
-    set-ns --size 16 MiB truncates the file;
+    set-ns --size 16 MiB truncates the file; set-ns --path moves it to
+    another file (24 MiB) live: the event, the new size, the new file's
+    data, writes land there;
   - the host without the event enabled gets none, but its log names the
     NSIDs; bad sizes are refused and change nothing;
   - perf on NSID 2 (and NSID 3) saw no error.
@@ -256,6 +258,29 @@ def file_checks(hs):
           "the file was truncated to 16M")
     check(lba_range(q.read(3, 16 * MIB // BS, 1)), "NSID 3: read past 16M: "
           "LBA Out of Range")
+
+    # Other storage, live: the data and the size are the new file's.
+    other = FILE + ".b"
+    with open(other, "wb") as f:
+        f.truncate(24 * MIB)
+        f.seek(5 * BS)
+        f.write(b"\x77" * BS)
+    p = ctl("set-ns", NQN, "3", "--path", other + ".missing", rc=1)
+    check("No such file" in p.stderr, f"--path to nothing: {p.stderr.strip()}")
+    ctl("set-ns", NQN, "1", "--path", other, rc=1)      # RAM has none
+    ctl("set-ns", NQN, "3", "--path", other)
+    hs.told(3, "NSID 3 on another file")
+    hs.size_is(3, 24 * MIB, "NSID 3 on another file")
+    cpl = q.read(3, 5, 1)
+    check(cpl.ok and cpl.data == b"\x77" * BS, "NSID 3 reads the new file")
+    check(q.write(3, 24 * MIB // BS - 1, b"\x78" * BS).ok,
+          "NSID 3 writes its new last block")
+    with open(other, "rb") as f:
+        f.seek(24 * MIB - BS)
+        check(f.read(BS) == b"\x78" * BS, "the write landed in the new file")
+    p = ctl("list-ns", NQN, "--json")
+    paths = {n["nsid"]: n["path"] for n in json.loads(p.stdout)["namespaces"]}
+    check(paths.get(3) == other, f"list-ns shows the new path: {paths}")
 
 
 def bad_input(hs):
