@@ -455,6 +455,56 @@ ram_zero_case(enum io_op op)
 	ns_fini(&ns);
 }
 
+/* The backend's part of a live resize (ns-resize.c does the rest): the
+ * memory stays where it is, a shrink gives back what lies past the end,
+ * and growing again shows zeros there. */
+START_TEST(test_ram_resize)
+{
+	struct namespace ns;
+	static uint8_t data[4 * MIB], back[5 * MIB];
+	const uint64_t cut = 3 * MIB + 1536;	/* inside a page */
+	uint8_t *mem;
+	char err[256];
+
+	ns_init(&ns, BACKEND_RAM, NULL, 4 * MIB, 0);
+	ck_assert_int_eq(namespace_open(&ns, err, sizeof(err)), 0);
+	ck_assert_uint_ge(ns.mem_reserved, 64ull << 30);
+	mem = ns.mem;
+	fill(data, sizeof(data), 5);
+	ck_assert_int_eq(do_buf(&ns, IO_WRITE, 0, data, sizeof(data)), 0);
+
+	ck_assert_int_eq(ns.ops->resize(&ns, 8 * MIB, err, sizeof(err)), 0);
+	ck_assert_ptr_eq(ns.mem, mem);
+	ck_assert_uint_eq(ns.size, 8 * MIB);
+	ck_assert_int_eq(do_buf(&ns, IO_WRITE, 7 * MIB, data, MIB), 0);
+	ck_assert(is_pat(ns.mem, 0, 4 * MIB, 5));
+
+	ck_assert_int_eq(ns.ops->resize(&ns, cut, err, sizeof(err)), 0);
+	ck_assert_ptr_eq(ns.mem, mem);
+	ck_assert_uint_eq(ns.size, cut);
+	ck_assert(is_pat(ns.mem, 0, cut, 5));
+	ck_assert(all_zero(ns.mem + cut, 4096 - 1536));
+	ck_assert_int_eq(do_buf(&ns, IO_READ, cut, back, 512), -EINVAL);
+	ck_assert_uint_le(ram_resident(&ns), cut);
+
+	/* Grown again: the old data up to the cut, zeros after it. */
+	ck_assert_int_eq(ns.ops->resize(&ns, 8 * MIB, err, sizeof(err)), 0);
+	ck_assert_int_eq(do_buf(&ns, IO_READ, 3 * MIB, back, 5 * MIB), 0);
+	ck_assert_int_eq(memcmp(back, data + 3 * MIB, 1536), 0);
+	ck_assert(all_zero(back + 1536, 5 * MIB - 1536));
+	/* A write where the cut chunks were is populated and lands. */
+	ck_assert_int_eq(do_buf(&ns, IO_WRITE, 6 * MIB, data, MIB), 0);
+	ck_assert_int_eq(memcmp(ns.mem + 6 * MIB, data, MIB), 0);
+
+	/* Beyond the room reserved: refused, nothing changes. */
+	ck_assert_int_eq(ns.ops->resize(&ns, ns.mem_reserved + MIB, err,
+	    sizeof(err)), -1);
+	ck_assert_ptr_nonnull(strstr(err, "grows in place"));
+	ck_assert_uint_eq(ns.size, 8 * MIB);
+	ns_fini(&ns);
+}
+END_TEST
+
 START_TEST(test_ram_write_zeroes)
 {
 	ram_zero_case(IO_WRITE_ZEROES);
@@ -654,6 +704,62 @@ START_TEST(test_file_open)
 	ns_init(&ns, BACKEND_FILE, tpath("nope"), 0, 0);
 	ck_assert_int_eq(namespace_open(&ns, err, sizeof(err)), -1);
 	ck_assert_ptr_nonnull(strstr(err, "No such file"));
+	ns_fini(&ns);
+	tloop_fini();
+}
+END_TEST
+
+/* set-ns --size, rescan-ns and set-ns --path, the backend's part. */
+START_TEST(test_file_resize)
+{
+	struct namespace ns;
+	static uint8_t data[MIB], back[MIB];
+	uint64_t bytes;
+	struct stat st;
+	char err[256];
+	int fd;
+
+	tloop_init(_i);
+	file_open_ok(&ns, "r", 2 * MIB);
+	fill(data, sizeof(data), 6);
+	ck_assert_int_eq(do_buf(&ns, IO_WRITE, MIB, data, MIB), 0);
+	ck_assert_int_eq(ns.ops->resize(&ns, 4 * MIB, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ns.size, 4 * MIB);
+	ck_assert_int_eq(stat(tpath("r"), &st), 0);
+	ck_assert_int_eq(st.st_size, 4 * MIB);
+	ck_assert_int_eq(do_buf(&ns, IO_READ, 3 * MIB, back, MIB), 0);
+	ck_assert(all_zero(back, MIB));
+	ck_assert_int_eq(ns.ops->resize(&ns, MIB + 512, err, sizeof(err)), 0);
+	ck_assert_int_eq(stat(tpath("r"), &st), 0);
+	ck_assert_int_eq(st.st_size, MIB + 512);
+
+	/* Someone else grows it: probe_size says so. */
+	ck_assert_int_eq(truncate(tpath("r"), 5 * MIB), 0);
+	ck_assert_int_eq(ns.ops->probe_size(&ns, &bytes, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(bytes, 5 * MIB);
+
+	/* Other storage: its data from now on; bad paths change nothing. */
+	ck_assert_int_ne(ns.ops->replace(&ns, tpath("none"), err,
+	    sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "No such file"));
+	ck_assert_int_ne(ns.ops->replace(&ns, tdir, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+	ck_assert_str_eq(ns.path, tpath("r"));
+	fd = open(tpath("o"), O_RDWR | O_CREAT, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(pwrite(fd, data, MIB, 0), MIB);
+	close(fd);
+	fd = ns.fd;
+	ck_assert_int_eq(ns.ops->replace(&ns, tpath("o"), err, sizeof(err)),
+	    0);
+	ck_assert_int_eq(ns.fd, fd);		/* the same number */
+	ck_assert_str_eq(ns.path, tpath("o"));
+	ck_assert_int_eq(ns.ops->probe_size(&ns, &bytes, err, sizeof(err)),
+	    0);
+	ck_assert_uint_eq(bytes, MIB);
+	ck_assert_int_eq(do_buf(&ns, IO_READ, 0, back, MIB), 0);
+	ck_assert_int_eq(memcmp(back, data, MIB), 0);
 	ns_fini(&ns);
 	tloop_fini();
 }
@@ -1091,6 +1197,7 @@ backend_suite(void)
 	tcase_add_test(tc, test_ram_write_zeroes);
 	tcase_add_test(tc, test_ram_discard);
 	tcase_add_test(tc, test_ram_readonly);
+	tcase_add_test(tc, test_ram_resize);
 	suite_add_tcase(s, tc);
 
 	/* Loop index: 0 = default engine, 1 = thread pool. */
@@ -1100,6 +1207,7 @@ backend_suite(void)
 	tcase_add_loop_test(tc, test_engine_kind, 0, 2);
 	tcase_add_loop_test(tc, test_file_open, 0, 2);
 	tcase_add_loop_test(tc, test_file_rw, 0, 2);
+	tcase_add_loop_test(tc, test_file_resize, 0, 2);
 	tcase_add_loop_test(tc, test_file_large, 0, 2);
 	tcase_add_loop_test(tc, test_file_short, 0, 2);
 	tcase_add_loop_test(tc, test_file_write_zeroes, 0, 2);
