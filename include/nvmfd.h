@@ -208,7 +208,9 @@ struct namespace {
 	uint8_t		fault_ops;	/* FAULT_READ | FAULT_WRITE */
 	int		fault_errno;
 	uint8_t		*mem;		/* RAM: data lives here (no copy) */
-	uint64_t	mem_reserved;	/* RAM: bytes mapped, room to grow */
+	uint64_t	mem_reserved;	/* RAM: address space, room to grow */
+	uint64_t	mem_usable;	/* RAM: of it, accessible (the rest
+					 * PROT_NONE) */
 	_Atomic uint8_t	*chunks;	/* RAM: state of each chunk of mem */
 	uint32_t	chunk_shift;
 	int		fd;

@@ -14,11 +14,12 @@
  *
  * The size can change live (ns-resize.c).  io.c sends from and receives
  * into ns->mem directly, so the memory never moves: the mapping is made
- * bigger than the namespace (address space only, MAP_NORESERVE) and a
- * namespace grows within it.  A shrink gives the pages past the new end
- * back to the kernel once the commands that might still use them are done;
- * the mapping stays, so even a command that outlived that wait (ns_drain
- * gives up after 30 s) touches mapped memory, never freed memory.
+ * bigger than the namespace, with the part past its end inaccessible
+ * (PROT_NONE, MAP_NORESERVE: address space only), and a namespace grows
+ * into it.  A shrink gives the pages past the new end back to the kernel
+ * once the commands that might still use them are done, but leaves them
+ * accessible, so even a command that outlived that wait (ns_drain gives
+ * up after 30 s) touches mapped memory, never freed memory.
  */
 #include "config.h"
 
@@ -259,9 +260,16 @@ page_up(uint64_t bytes)
 	return ((bytes + pg - 1) & ~(pg - 1));
 }
 
-/* The mapping: as much room to grow as the system lets us reserve. */
+static int
+ram_prot(const struct namespace *ns)
+{
+	return (PROT_READ | (ns->readonly ? 0 : PROT_WRITE));
+}
+
+/* The mapping: as much room to grow as the system lets us reserve, the
+ * namespace's part accessible. */
 static void *
-ram_map(struct namespace *ns, int prot)
+ram_map(struct namespace *ns)
 {
 	uint64_t need = page_up(ns->size), want;
 	void *p;
@@ -271,14 +279,20 @@ ram_map(struct namespace *ns, int prot)
 		want = MAXIMUM(want, need * RESERVE_GROWTH);
 	for (;;) {
 		want = MINIMUM(want, SIZE_MAX / 2);
-		p = mmap(NULL, want, prot,
+		p = mmap(NULL, want, PROT_NONE,
 		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (p != MAP_FAILED || want == need)
 			break;
 		want = MAXIMUM(page_up(want / 4), need);
 	}
-	if (p != MAP_FAILED)
-		ns->mem_reserved = want;
+	if (p == MAP_FAILED)
+		return (p);
+	if (mprotect(p, need, ram_prot(ns)) != 0) {
+		munmap(p, want);
+		return (MAP_FAILED);
+	}
+	ns->mem_reserved = want;
+	ns->mem_usable = need;
 	return (p);
 }
 
@@ -286,7 +300,6 @@ static int
 ram_open(struct namespace *ns, char *err, size_t errlen)
 {
 	uint32_t bs = ns->block_size ? ns->block_size : 512;
-	int prot = PROT_READ | (ns->readonly ? 0 : PROT_WRITE);
 	void *p;
 
 	if (ns->size == 0 || ns->size > SIZE_MAX / 2) {
@@ -294,7 +307,7 @@ ram_open(struct namespace *ns, char *err, size_t errlen)
 		return (-1);
 	}
 	/* NORESERVE: the host decides how much of it ever becomes resident. */
-	if ((p = ram_map(ns, prot)) == MAP_FAILED) {
+	if ((p = ram_map(ns)) == MAP_FAILED) {
 		snprintf(err, errlen, "cannot map %llu bytes: %s",
 		    (unsigned long long)ns->size, strerror(errno));
 		return (-1);
@@ -458,7 +471,7 @@ ram_submit(struct nvmf_io *io)
 static int
 ram_set_writable(struct namespace *ns, char *err, size_t errlen)
 {
-	if (mprotect(ns->mem, ns->mem_reserved, PROT_READ | PROT_WRITE) != 0) {
+	if (mprotect(ns->mem, ns->mem_usable, PROT_READ | PROT_WRITE) != 0) {
 		snprintf(err, errlen, "mprotect: %s", strerror(errno));
 		return (-1);
 	}
@@ -503,6 +516,18 @@ ram_resize(struct namespace *ns, uint64_t bytes, char *err, size_t errlen)
 		    "and add it to go beyond",
 		    (unsigned long long)ns->mem_reserved);
 		return (-1);
+	}
+	/* Open up what it grows into, once; a shrink leaves it open. */
+	if (page_up(bytes) > ns->mem_usable) {
+		uint64_t len = page_up(bytes) - ns->mem_usable;
+
+		if (mprotect(ns->mem + ns->mem_usable, len, ram_prot(ns)) != 0) {
+			snprintf(err, errlen, "cannot grow the mapping by %llu "
+			    "bytes: %s", (unsigned long long)len,
+			    strerror(errno));
+			return (-1);
+		}
+		ns->mem_usable += len;
 	}
 	/* The thread must not populate what is cut, nor stop short of
 	 * what is added: it starts over (populated chunks are skipped). */

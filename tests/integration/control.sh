@@ -192,6 +192,8 @@ ctl show-config | grep -q "dhchap_dhgroups: \[ffdhe4096, null\]" ||
 js add-ns "$NQN_NEW" --backend ram --size 4M
 js set-ns "$NQN_NEW" 1 --readonly on
 js set-ns "$NQN_NEW" 1 --ana-group 2
+js set-ns "$NQN_NEW" 1 --size 8M
+js rescan-ns "$NQN_NEW"
 js set-ana "$NQN_NEW" --group 2 --port 1 --state non-optimized
 js list-ana "$NQN_NEW"
 js inject-error "$NQN_NEW" 1 --count 0
