@@ -480,17 +480,16 @@ ram_set_writable(struct namespace *ns, char *err, size_t errlen)
 
 /*
  * Give back what lies past bytes (main loop, nothing uses it any more):
- * whole pages go to the kernel and read as zeros again; the chunks past
- * the end that held data are DROPPED, so a later write there clears and
- * populates them again off the loop.  A read-only namespace takes no
- * writes (and its memory may be mapped read-only): UNTOUCHED will do.
+ * whole pages go to the kernel and read as zeros again, and so do the
+ * chunks past the end, UNTOUCHED: growing again, they are populated as a
+ * new namespace's are, in the background or as written.
  */
 static void
 ram_cut(struct namespace *ns, uint64_t bytes)
 {
 	uint64_t a = page_up(bytes), b = page_up(ns->size);
 	uint64_t c = chunks_for(ns, bytes), n = ram_chunk_count(ns);
-	uint8_t ready, to = ns->readonly ? CHUNK_UNTOUCHED : CHUNK_DROPPED;
+	uint8_t s;
 
 	if (a < b)
 		(void)madvise(ns->mem + a, b - a, MADV_DONTNEED);
@@ -500,9 +499,10 @@ ram_cut(struct namespace *ns, uint64_t bytes)
 	    CHUNK_READY)
 		memset(ns->mem + bytes, 0, a - bytes);
 	for (; c < n; c++) {
-		ready = CHUNK_READY;
-		(void)atomic_compare_exchange_strong(&ns->chunks[c], &ready,
-		    to);
+		s = atomic_load(&ns->chunks[c]);
+		if (s == CHUNK_READY || s == CHUNK_DROPPED)
+			(void)atomic_compare_exchange_strong(&ns->chunks[c],
+			    &s, CHUNK_UNTOUCHED);
 	}
 }
 

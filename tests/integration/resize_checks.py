@@ -14,8 +14,9 @@ and NSID 3 while they change:
     comes; until then another size change is refused as busy; I/O past
     the new end fails with LBA Out of Range (DNR), I/O within serves;
     perf's errors on NSID 1 are all LBA Out of Range;
-  - grown back to 64 MiB, what lay past 32 MiB reads as zeros and the
-    last block before it kept its data;
+  - grown back to 64 MiB, what lay past 32 MiB reads as zeros, the last
+    block before it kept its data, and the background thread populates
+    the namespace whole again; the lazy NSID 2 grows without populating;
   - NSID 3 grows to 32 MiB (the file too), is grown to 48 MiB by someone
     else and rescan-ns takes it, then to 64 MiB and SIGHUP (reload) does;
     set-ns --size 16 MiB truncates the file; set-ns --path moves it to
@@ -145,6 +146,12 @@ class Hosts:
               f"NSZE {nsze} NCAP {ncap} NUSE {nuse}, expected {want}")
 
 
+def resident(nsid):
+    p = ctl("list-ns", NQN, "--json")
+    return {n["nsid"]: n.get("resident")
+            for n in json.loads(p.stdout or "{}")["namespaces"]}.get(nsid)
+
+
 def until(pred, seconds=10):
     """pred() true within seconds (polled)."""
     deadline = time.monotonic() + seconds
@@ -217,6 +224,8 @@ def ram_checks(hs):
     cpl = q.read(1, 64 * MIB // BS - 8, 8)
     check(cpl.ok and cpl.data == bytes(8 * BS), "grown back: the end reads "
           "as zeros")
+    check(until(lambda: resident(1) == 64 * MIB, 20),
+          f"grown back: populated in the background ({resident(1)} bytes)")
 
 
 def file_checks(hs):
@@ -321,6 +330,16 @@ def main():
     check(res is not None and res["errors"] == 0 and
           res["verify_errors"] == 0 and res["ios"] > 0,
           "the other namespace's I/O saw no error")
+    # "populate: lazy": grown, it takes memory only as it is written.
+    before = resident(2)
+    ctl("set-ns", NQN, "2", "--size", "24M")
+    hs.told(2, "grow lazy NSID 2 to 24M")
+    hs.size_is(2, 24 * MIB, "grow NSID 2")
+    time.sleep(1)
+    check(resident(2) == before, f"lazy NSID 2 grew without populating "
+          f"({before} -> {resident(2)} bytes resident)")
+    check(hs.q.write(2, 24 * MIB // BS - 1, b"\x22" * BS).ok and
+          resident(2) > before, "a write past 16M populates its chunk")
     hs.q.close()
     for h, _ in hs.on:
         h.close()
