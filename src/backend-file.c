@@ -270,20 +270,11 @@ file_set_writable(struct namespace *ns, char *err, size_t errlen)
 	return (0);
 }
 
-/* set-ns --size: the file's new length, longer or shorter. */
+/* set-ns --size: the file's new length, longer or shorter (ns-resize.c
+ * sends neither block devices nor read-only files here). */
 static int
 file_resize(struct namespace *ns, uint64_t bytes, char *err, size_t errlen)
 {
-	if (ns->type == BACKEND_BLOCK) {
-		snprintf(err, errlen, "%s: a block namespace has the size of "
-		    "its device; resize that, then rescan-ns", ns->path);
-		return (-1);
-	}
-	if (ns->readonly) {
-		snprintf(err, errlen, "%s: read-only namespace: its file is "
-		    "not changed", ns->path);
-		return (-1);
-	}
 	if (bytes > (uint64_t)INT64_MAX ||
 	    ftruncate(ns->fd, (off_t)bytes) == -1) {
 		snprintf(err, errlen, "%s: cannot make it %llu bytes: %s",

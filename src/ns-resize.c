@@ -107,10 +107,18 @@ resize_to(struct namespace *ns, uint64_t bytes, bool storage, char *err,
 		    1u << ns->lba_shift);
 		return (-1);
 	}
-	if (storage && ns->ops->resize == NULL) {
+	/* Refused now: a shrink is shown to hosts before the storage
+	 * follows, which must not fail then. */
+	if (storage && (ns->ops->resize == NULL ||
+	    ns->type == BACKEND_BLOCK)) {
 		snprintf(err, errlen, "namespace %u: a %s namespace has the "
 		    "size of its device; resize that, then rescan-ns",
 		    ns->nsid, backend_type_name(ns->type));
+		return (-1);
+	}
+	if (storage && ns->type == BACKEND_FILE && ns->readonly) {
+		snprintf(err, errlen, "namespace %u: read-only: its file is "
+		    "not changed", ns->nsid);
 		return (-1);
 	}
 	if (bytes >= ns->size) {

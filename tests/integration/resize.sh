@@ -26,6 +26,11 @@ test_tmpdir resize 60 || exit 99
 unset NVMFD_SOCKET
 status=0
 ctl() { "$NVMFD" ctl -s "$tmp/ctl.sock" "$@"; }
+loopdev=""
+# shellcheck disable=SC2317  # called from the trap
+test_cleanup() {
+	[ -n "$loopdev" ] && losetup -d "$loopdev" 2>/dev/null
+}
 
 # shellcheck disable=SC2317  # called through daemon_start_or_skip
 write_config() {
@@ -50,6 +55,34 @@ if timeout 120 python3 "$here/resize_checks.py" "$NVMFD" "$tmp/ctl.sock" \
 	say "ok: resize_checks.py"
 else
 	fail "resize_checks.py"
+fi
+
+# A block device resized: rescan-ns takes its new size; set-ns --size is
+# refused.  Where a loop device can be made here (root, loop support).
+truncate -s 8M "$tmp/block.img" || exit 99
+if command -v losetup >/dev/null 2>&1 &&
+    loopdev=$(losetup -f --show "$tmp/block.img" 2>/dev/null); then
+	ctl add-ns "$NQN" --nsid 4 --backend block --path "$loopdev" \
+	    >/dev/null || fail "add-ns block $loopdev"
+	truncate -s 16M "$tmp/block.img" && losetup -c "$loopdev" ||
+		fail "losetup -c"
+	ctl rescan-ns "$NQN" 4 --json >"$tmp/rescan.json" 2>&1
+	grep -q '"size": 16777216' "$tmp/rescan.json" &&
+	    grep -q '"changed": true' "$tmp/rescan.json" &&
+	    say "ok: rescan-ns takes the block device's new size" ||
+		fail "rescan-ns of $loopdev: $(cat "$tmp/rescan.json")"
+	for sz in 32M 4M; do
+		ctl set-ns "$NQN" 4 --size $sz >/dev/null 2>"$tmp/err"
+		[ $? = 1 ] && grep -q "size of its device" "$tmp/err" &&
+		    say "ok: set-ns --size $sz on a block namespace: refused" ||
+			fail "set-ns --size $sz on a block namespace: $(cat "$tmp/err")"
+	done
+	ctl list-ns "$NQN" --json | grep -q '"size": 16777216,' ||
+		fail "the refused sizes changed the block namespace"
+	ctl del-ns "$NQN" 4 >/dev/null || fail "del-ns 4"
+else
+	loopdev=""
+	say "note: no loop device here (losetup failed): block rescan not checked"
 fi
 
 # save writes the sizes the namespaces have now; the file loads.
