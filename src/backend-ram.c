@@ -47,8 +47,10 @@ enum chunk_state {
 
 #define ZERO_MAP_LEN	(16u << 20)	/* the largest MDTS */
 /* Room to grow: address space for 4 times the size at start, at least
- * this much; less where the system refuses so much. */
-#define RESERVE_MIN	(64ull << 30)
+ * this much; less where the system refuses so much.  Small, because it adds
+ * up: 20,000 namespaces of 1 GiB each take 20 of the 128 TiB a process can
+ * address (64 GiB each ran out at the 2,171st). */
+#define RESERVE_MIN	(1ull << 30)
 #define RESERVE_GROWTH	4
 
 /*
