@@ -236,6 +236,7 @@ struct namespace {
 	atomic_uint	write_gate;
 	atomic_uint	held_back;
 	struct ns_fused	*fused;
+	struct ns_atomic *atomic;	/* atomic.c: one-block commands */
 };
 TAILQ_HEAD(namespace_list, namespace);
 
@@ -482,6 +483,11 @@ unsigned ns_epoch_count(struct namespace *, unsigned epoch);
  * again after; both on the command's loop. */
 void	ns_set_aside(struct nvmf_cmd *);
 void	ns_take_back(struct nvmf_cmd *);
+/* Set aside until ns_unpark (any thread) sends it back to its loop, which
+ * runs then(cmd), or fails it if its queue died meanwhile.  The caller
+ * keeps it on a list of its own (cmd->link) in between. */
+void	ns_park(struct nvmf_cmd *, void (*then)(struct nvmf_cmd *));
+void	ns_unpark(struct nvmf_cmd *);
 /* ns-drain.c: done(arg) on this loop once every command that started on
  * the namespace before this call has completed, own[] (at most 2) aside. */
 void	ns_drain(struct namespace *, struct nvmf_cmd **own, int nown,
@@ -613,6 +619,8 @@ struct nvmf_cmd {
 	void		(*next)(struct nvmf_cmd *, uint16_t);	/* step after */
 	struct nvmf_cmd	*fused_peer;	/* the other command of a fused pair */
 	bool		resumed;	/* dispatched again after being held */
+	void		(*parked_then)(struct nvmf_cmd *);	/* ns_park */
+	void		(*atomic_done)(struct nvmf_io *, int);	/* atomic.c */
 	uint64_t	start_ns;
 
 	/* transmit */
@@ -1047,6 +1055,18 @@ void	fused_detach(struct namespace *);
 bool	fused_dispatch(struct nvmf_cmd *);
 bool	fused_hold_back(struct nvmf_cmd *);
 void	fused_qpair_closing(struct qpair *);
+
+/* atomic.c: Read, Write and Write Zeroes of one block are atomic */
+int	atomic_attach(struct namespace *);
+void	atomic_detach(struct namespace *);
+bool	atomic_covers(const struct namespace *, uint64_t len);
+void	atomic_ram_store(struct namespace *, uint64_t off,
+	    const struct iovec *, int iovcnt, uint64_t len);
+void	atomic_ram_zero(struct namespace *, uint64_t off, uint64_t len);
+void	atomic_ram_load(struct namespace *, uint64_t off,
+	    const struct iovec *, int iovcnt, uint64_t len);
+void	atomic_submit(struct nvmf_cmd *, enum io_op, uint64_t off,
+	    uint64_t len, void (*done)(struct nvmf_io *, int));
 
 /* ctl-out.c: structured command output, rendered as tables or JSON */
 struct out;

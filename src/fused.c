@@ -170,21 +170,13 @@ fused_start(struct nvmf_cmd *first)
 	fused_run(first);
 }
 
-/* A held-back write goes on (a message on its loop). */
+/* A held-back write goes on, on its loop (ns_unpark). */
 static void
-fused_resume_msg(void *arg)
+fused_held_resume(struct nvmf_cmd *cmd)
 {
-	struct nvmf_cmd *cmd = arg;
 	void *saved = cmd->buf2;
 	uint32_t saved_len = cmd->buf2_len;
 
-	ns_take_back(cmd);
-	if (cmd->qp->state == QP_DEAD) {
-		/* No data would come for it any more. */
-		cmd_complete_status(cmd, NVME_SC_ABORT_SQ_DELETED);
-		loop_finish_turn(cur_loop);
-		return;
-	}
 	if (saved != NULL) {
 		cmd->buf2 = NULL;
 		cmd->icd = saved;
@@ -195,7 +187,6 @@ fused_resume_msg(void *arg)
 	/* Dispatch took what it needed from the capsule copy. */
 	if (saved != NULL)
 		bufpool_put(cur_loop->pool, saved, saved_len);
-	loop_finish_turn(cur_loop);
 }
 
 static void
@@ -218,7 +209,7 @@ fused_release(struct namespace *ns)
 	TAILQ_CONCAT(&held, &f->held, link);
 	pthread_mutex_unlock(&f->mtx);
 	TAILQ_FOREACH_SAFE(cmd, &held, link, next)
-		loop_post(cmd->qp->owner, fused_resume_msg, cmd);
+		ns_unpark(cmd);
 }
 
 /* A write met the closed gate: hold it back, unless the pair is gone. */
@@ -245,7 +236,7 @@ fused_hold_back(struct nvmf_cmd *cmd)
 		cmd->buf2_len = cmd->icd_len;
 		cmd->icd = NULL;
 	}
-	ns_set_aside(cmd);
+	ns_park(cmd, fused_held_resume);
 	TAILQ_INSERT_TAIL(&f->held, cmd, link);
 	pthread_mutex_unlock(&f->mtx);
 	return (true);

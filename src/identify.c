@@ -75,6 +75,11 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	put_le16(d + 522, ss ? 1u << 0 : 0);
 	put_le16(d + 532, ss && icd >= 4096 ? icd / 4096 - 1 : 0);
 	d[525] = ss && subsystem_has_vwc(ss) ? 1 : 0;	/* VWC */
+	/* AWUN, AWUPF (0's based, in blocks): a write of one block is
+	 * atomic, also to reads racing it (atomic.c); NSFEAT.NSABP stays
+	 * clear, so no namespace says otherwise. */
+	put_le16(d + 526, 0);
+	put_le16(d + 528, 0);
 	/* SGLS: supported, SGL offset for in-capsule data. */
 	put_le32(d + 536, 1u << 0 | 1u << 20);
 	snprintf((char *)d + 768, 256, "%s", ctrl->subnqn);

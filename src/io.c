@@ -6,6 +6,9 @@
  * memory and writes land there directly, once the backend has populated
  * that part (ram_ready/ram_data); before that, they take the generic path
  * below.  Other backends get a pool buffer and an asynchronous request.
+ * Commands of one block are atomic (atomic.c): on RAM they are copied
+ * whole instead, on other backends they hold their block while in the
+ * kernel.
  */
 #include "config.h"
 
@@ -68,6 +71,19 @@ io_submit(struct nvmf_cmd *cmd, enum io_op op, uint64_t off, uint64_t len,
 	io->done = done;
 	cmd->in_backend = true;
 	cmd->ns->ops->submit(io);
+}
+
+/* Read, Write and Write Zeroes: one block on a file or block namespace
+ * holds its stripe while in the kernel (atomic.c); RAM's backend copies
+ * such a block whole by itself. */
+static void
+io_submit_atomic(struct nvmf_cmd *cmd, enum io_op op, uint64_t off,
+    uint64_t len)
+{
+	if (cmd->ns->mem == NULL && atomic_covers(cmd->ns, len))
+		atomic_submit(cmd, op, off, len, io_done);
+	else
+		io_submit(cmd, op, off, len, io_done);
 }
 
 /*
@@ -143,10 +159,22 @@ io_read(struct nvmf_cmd *cmd)
 	if (ns->mem != NULL) {
 		const uint8_t *src = ram_data(ns, off, len);
 
-		if (src != NULL) {
+		/* One block that a write may be changing: send a copy taken
+		 * whole (atomic.c); anything else straight from memory. */
+		if (src != NULL && (src != ns->mem + off ||
+		    !atomic_covers(ns, len))) {
 			cmd->iov[0].iov_base = (void *)src;
 			cmd->iov[0].iov_len = len;
 			cmd->iovcnt = 1;
+			cmd_complete_status(cmd, NVME_SC_SUCCESS);
+			return;
+		}
+		if (src != NULL) {
+			if (cmd_alloc_buf(cmd, len) != 0) {
+				cmd_complete_status(cmd, NVME_SC_INTERNAL);
+				return;
+			}
+			atomic_ram_load(ns, off, cmd->iov, cmd->iovcnt, len);
 			cmd_complete_status(cmd, NVME_SC_SUCCESS);
 			return;
 		}
@@ -155,7 +183,7 @@ io_read(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, NVME_SC_INTERNAL);
 		return;
 	}
-	io_submit(cmd, IO_READ, off, len, io_done);
+	io_submit_atomic(cmd, IO_READ, off, len);
 }
 
 static void
@@ -166,7 +194,7 @@ io_write_ready(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, NVME_SC_SUCCESS);
 		return;
 	}
-	io_submit(cmd, IO_WRITE, cmd->io.offset, cmd->io.len, io_done);
+	io_submit_atomic(cmd, IO_WRITE, cmd->io.offset, cmd->io.len);
 }
 
 static void
@@ -190,8 +218,20 @@ io_write(struct nvmf_cmd *cmd)
 	cmd->io.offset = off;
 	cmd->io.len = len;
 	/* Into namespace memory once it is populated; until then through a
-	 * buffer, and the backend populates it off the loop. */
-	if (ns->mem != NULL && ram_ready(ns, off, len)) {
+	 * buffer, and the backend populates it off the loop.  One block goes
+	 * in whole (atomic.c): from the capsule, or through a buffer, never
+	 * as it arrives. */
+	if (ns->mem != NULL && atomic_covers(ns, len) && cmd->icd != NULL &&
+	    ram_ready(ns, off, len)) {
+		struct iovec v = { (void *)cmd->icd, len };
+
+		atomic_ram_store(ns, off, &v, 1, len);
+		cmd->icd = NULL;
+		cmd_complete_status(cmd, NVME_SC_SUCCESS);
+		return;
+	}
+	if (ns->mem != NULL && !atomic_covers(ns, len) &&
+	    ram_ready(ns, off, len)) {
 		cmd->iov[0].iov_base = ns->mem + off;
 		cmd->iov[0].iov_len = len;
 		cmd->iovcnt = 1;
@@ -228,7 +268,7 @@ io_write_zeroes(struct nvmf_cmd *cmd)
 		return;
 	}
 	cmd->iovcnt = 0;
-	io_submit(cmd, IO_WRITE_ZEROES, off, len, io_done);
+	io_submit_atomic(cmd, IO_WRITE_ZEROES, off, len);
 }
 
 /* Commands whose data are parameters (ranges, descriptors, the data to

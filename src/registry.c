@@ -88,6 +88,33 @@ ns_take_back(struct nvmf_cmd *cmd)
 	atomic_fetch_sub(&cmd->ns->held_back, 1);
 }
 
+static void
+ns_unpark_msg(void *arg)
+{
+	struct nvmf_cmd *cmd = arg;
+
+	ns_take_back(cmd);
+	if (cmd->qp->state == QP_DEAD)
+		/* No host to run it for (nor data to come for it). */
+		cmd_complete_status(cmd, NVME_SC_ABORT_SQ_DELETED);
+	else
+		cmd->parked_then(cmd);
+	loop_finish_turn(cur_loop);
+}
+
+void
+ns_park(struct nvmf_cmd *cmd, void (*then)(struct nvmf_cmd *))
+{
+	cmd->parked_then = then;
+	ns_set_aside(cmd);
+}
+
+void
+ns_unpark(struct nvmf_cmd *cmd)
+{
+	loop_post(cmd->qp->owner, ns_unpark_msg, cmd);
+}
+
 unsigned
 ns_epoch_next(struct namespace *ns)
 {
@@ -189,6 +216,7 @@ namespace_free(struct namespace *ns)
 	namespace_close(ns);
 	resv_detach(ns);
 	fused_detach(ns);
+	atomic_detach(ns);
 	free(ns->inflight);
 	free(ns->stats);
 	free(ns->retire);
@@ -251,7 +279,7 @@ ns_publish(struct subsystem *ss, struct namespace *ns, char *err, size_t errlen)
 	if (resv_attach(ns, running_config ? running_config->state_dir : NULL,
 	    err, errlen) != 0)
 		return (-1);
-	if (fused_attach(ns) != 0)
+	if (fused_attach(ns) != 0 || atomic_attach(ns) != 0)
 		goto nomem;
 	/* Made without the config loader (tests): the default group. */
 	if (ns->anagrpid == 0)

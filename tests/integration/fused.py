@@ -13,6 +13,10 @@ against nvmfd with nvmf_client.py, on each namespace given (default 1).
   writes never interleave);
 - bad pairs: a first without its second, a second alone, a first that is
   not a Compare, a second for another range, data by R2T.
+- torn: single-block writes (the atomic write unit nvmfd advertises, AWUN
+  0: one block) from two queues, in the capsule and by R2T with the data
+  sent in two halves a moment apart, while two more queues read that
+  block: no read ever returns part of one write and part of another.
 
 Prints "ok - NAME" or "not ok - NAME: DETAIL"; exits 1 on any failure.
 """
@@ -64,6 +68,12 @@ class Queue:
 
     def read(self, lba):
         cpl = self.io.read(NSID, lba, NLB)
+        if not cpl.ok:
+            raise AssertionError(f"read: {cpl}")
+        return cpl.data
+
+    def read_block(self, lba):
+        cpl = self.io.read(NSID, lba, 1)
         if not cpl.ok:
             raise AssertionError(f"read: {cpl}")
         return cpl.data
@@ -191,6 +201,85 @@ def race(a):
             q.close()
 
 
+TORN_SECONDS = 2.0
+
+
+def slow_write(q, lba, data):
+    """A one-block write whose data comes by R2T in two H2CData PDUs,
+    the second 2 ms after the first: half the block has arrived for a
+    while before the rest does."""
+    io = q.io
+    cid = io.submit(WRITE, nsid=NSID, data_out=data, inline=False,
+                    **io.rw_fields(lba, 1))
+    r2t = io.expect_pdu(0x09)
+    half = len(data) // 2
+    io.send(io.h2c_data_pdu(cid, r2t.ttag, 0, data[:half], last=False))
+    time.sleep(0.002)
+    io.send(io.h2c_data_pdu(cid, r2t.ttag, half, data[half:]))
+    return io.wait(cid)
+
+
+def torn(a):
+    """Readers racing writers of one block see one write, whole."""
+    lba = 300
+    ws, rs = [Queue(a), Queue(a)], [Queue(a), Queue(a)]
+    stop = threading.Event()
+    errors = []
+    counts = {"writes": 0, "reads": 0, "torn": 0}
+    try:
+        ws[0].io.write(NSID, lba, struct.pack("<Q", 1) * (BS // 8))
+
+        def writer(i):
+            q, n = ws[i], 0
+            try:
+                while not stop.is_set():
+                    n += 1
+                    d = struct.pack("<Q", (i + 1) << 32 | n) * (BS // 8)
+                    if n % 2:
+                        cpl = slow_write(q, lba, d)
+                    else:
+                        cpl = q.io.write(NSID, lba, d)
+                    if not cpl.ok:
+                        raise AssertionError(f"write: {cpl}")
+                    counts["writes"] += 1
+            except Exception as e:          # noqa: BLE001
+                errors.append(f"writer {i}: {type(e).__name__}: {e}")
+
+        def reader(i):
+            q = rs[i]
+            try:
+                while not stop.is_set():
+                    cpl = q.io.read(NSID, lba, 1)
+                    if not cpl.ok:
+                        raise AssertionError(f"read: {cpl}")
+                    counts["reads"] += 1
+                    if not uniform(cpl.data):
+                        counts["torn"] += 1
+            except Exception as e:          # noqa: BLE001
+                errors.append(f"reader {i}: {type(e).__name__}: {e}")
+        ts = [threading.Thread(target=writer, args=(i,)) for i in (0, 1)]
+        ts += [threading.Thread(target=reader, args=(i,)) for i in (0, 1)]
+        for t in ts:
+            t.start()
+        time.sleep(TORN_SECONDS)
+        stop.set()
+        for t in ts:
+            t.join(30)
+        print(f"# torn: {counts}", flush=True)
+        if errors:
+            raise AssertionError("; ".join(errors))
+        if counts["writes"] == 0 or counts["reads"] == 0:
+            raise AssertionError(f"no race: {counts}")
+        if counts["torn"]:
+            raise AssertionError(f"{counts['torn']} of {counts['reads']} "
+                                 "reads returned a block mixing two writes")
+        if not uniform(rs[0].read_block(lba)):
+            raise AssertionError("after the race the block mixes two writes")
+    finally:
+        for q in ws + rs:
+            q.close()
+
+
 def bad(a):
     q = Queue(a)
     lba = 256
@@ -244,7 +333,8 @@ def main():
     global NSID
     for NSID in a.nsid or [1]:
         for name, fn in (("counter: no lost increment", counter),
-                         ("race: never a mix", race), ("bad pairs", bad)):
+                         ("race: never a mix", race), ("bad pairs", bad),
+                         ("torn: reads racing writes see one write", torn)):
             try:
                 fn(a)
                 result(f"namespace {NSID}: {name}")
