@@ -634,6 +634,7 @@ struct nvmf_cmd {
 	uint32_t	c2h_len;	/* data bytes returned to the host */
 	bool		busy;
 	bool		in_backend;	/* the backend holds it: wait for done */
+	bool		atomic_held;	/* sends RAM its block holds (atomic.c) */
 };
 
 /* tls-conn.c: TLS 1.3 on a connection's socket, controller role */
@@ -1060,13 +1061,13 @@ void	fused_qpair_closing(struct qpair *);
 int	atomic_attach(struct namespace *);
 void	atomic_detach(struct namespace *);
 bool	atomic_covers(const struct namespace *, uint64_t len);
-void	atomic_ram_store(struct namespace *, uint64_t off,
-	    const struct iovec *, int iovcnt, uint64_t len);
-void	atomic_ram_zero(struct namespace *, uint64_t off, uint64_t len);
-void	atomic_ram_load(struct namespace *, uint64_t off,
-	    const struct iovec *, int iovcnt, uint64_t len);
 void	atomic_submit(struct nvmf_cmd *, enum io_op, uint64_t off,
 	    uint64_t len, void (*done)(struct nvmf_io *, int));
+bool	atomic_ram_write(struct namespace *, uint64_t off, const void *,
+	    uint64_t len);
+bool	atomic_hold_read(struct nvmf_cmd *, uint64_t off,
+	    void (*then)(struct nvmf_cmd *));
+void	atomic_unhold(struct nvmf_cmd *);
 
 /* ctl-out.c: structured command output, rendered as tables or JSON */
 struct out;

@@ -4,23 +4,22 @@
  * never sees, nor leaves, a block that is part one write and part another.
  * Larger commands are exempt, as the spec allows, and pay nothing.
  *
- * Each namespace has a table of stripe words, indexed by LBA.  A command
- * of one block touches exactly one stripe (with a larger unit it could
- * straddle two: see ATOMIC_BLOCKS).
+ * Each namespace has a table of stripe words, indexed by LBA, used as
+ * reader-writer locks; a command of one block takes exactly one (with a
+ * larger unit it could straddle two: see ATOMIC_BLOCKS).  A command that
+ * finds its stripe taken is parked (ns_park, the mechanism fused.c holds
+ * writes back with) and runs again on its own loop when the holder lets
+ * go: the event loops never wait for one another.
  *
- * RAM namespaces use them as sequence counters (a seqlock): a write copies
- * its block in with the counter odd, a read copies the block out to a pool
- * buffer between two equal even readings, and again if they differ.
- * Nothing is held across a loop turn, so waiting is a short spin on
- * another thread's memcpy.  Writes of a block take a buffer (or go from
- * the capsule) instead of landing in namespace memory as they arrive;
- * reads of a block are sent from a copy instead of namespace memory.
- *
- * File and block namespaces use them as reader-writer locks held while the
- * I/O is in the kernel, where the page cache gives no such guarantee.  A
- * command that finds its stripe taken is parked (ns_park, the mechanism
- * fused.c holds writes back with) and tries again on its own loop when
- * the holder lets go; the event loops never wait.
+ * What holds a stripe, and for how long:
+ * - on files and devices, a one-block Read, Write or Write Zeroes while it
+ *   is in the kernel (the page cache promises nothing between concurrent
+ *   pread and pwrite);
+ * - on RAM, a one-block write while it copies its data in (from the
+ *   capsule, or from a buffer once all of it arrived, never as it
+ *   arrives), and a one-block read from its completion until its data has
+ *   gone into the socket (tcp.c lets go at once, with a copy, of any such
+ *   read the socket has no room for): reads stay zero-copy.
  */
 #include "config.h"
 
@@ -33,7 +32,7 @@
 #define ATOMIC_STRIPES	4096		/* a power of two */
 #define ATOMIC_BLOCKS	1		/* AWUN + 1; one stripe per command */
 
-/* File and block: the stripe word as a lock. */
+/* The stripe word */
 #define ST_WRITER	(1u << 31)
 #define ST_WAITERS	(1u << 30)	/* someone is parked on it */
 #define ST_READERS	(ST_WAITERS - 1)
@@ -43,14 +42,6 @@ struct ns_atomic {
 	pthread_mutex_t	mtx;
 	TAILQ_HEAD(, nvmf_cmd) parked;
 };
-
-#if defined(__x86_64__) || defined(__i386__)
-#define cpu_relax()	__builtin_ia32_pause()
-#elif defined(__aarch64__)
-#define cpu_relax()	__asm__ __volatile__("yield" ::: "memory")
-#else
-#define cpu_relax()	do { } while (0)
-#endif
 
 int
 atomic_attach(struct namespace *ns)
@@ -92,88 +83,6 @@ stripe(const struct namespace *ns, uint64_t off)
 	    ATOMIC_BLOCKS & (ATOMIC_STRIPES - 1)]);
 }
 
-/* ------------------------------------------------------------ RAM: seqlock */
-
-static uint32_t
-seq_write_begin(_Atomic uint32_t *w)
-{
-	uint32_t s;
-
-	for (;;) {
-		s = atomic_load_explicit(w, memory_order_relaxed);
-		if ((s & 1) == 0 && atomic_compare_exchange_weak_explicit(w,
-		    &s, s + 1, memory_order_relaxed, memory_order_relaxed))
-			break;
-		cpu_relax();
-	}
-	/* The odd count is visible before any byte of the block changes. */
-	atomic_thread_fence(memory_order_release);
-	return (s + 2);
-}
-
-/* Copy into namespace memory; covered ranges only, iov holding len bytes. */
-void
-atomic_ram_store(struct namespace *ns, uint64_t off, const struct iovec *iov,
-    int iovcnt, uint64_t len)
-{
-	_Atomic uint32_t *w = stripe(ns, off);
-	uint32_t end = seq_write_begin(w);
-	uint8_t *m = ns->mem + off;
-
-	for (int i = 0; i < iovcnt && len > 0; i++) {
-		size_t n = MINIMUM(iov[i].iov_len, len);
-
-		memcpy(m, iov[i].iov_base, n);
-		m += n;
-		len -= n;
-	}
-	atomic_store_explicit(w, end, memory_order_release);
-}
-
-/* Zero a covered range of namespace memory. */
-void
-atomic_ram_zero(struct namespace *ns, uint64_t off, uint64_t len)
-{
-	_Atomic uint32_t *w = stripe(ns, off);
-	uint32_t end = seq_write_begin(w);
-
-	memset(ns->mem + off, 0, len);
-	atomic_store_explicit(w, end, memory_order_release);
-}
-
-/* Copy a covered range out of namespace memory, never half written. */
-void
-atomic_ram_load(struct namespace *ns, uint64_t off, const struct iovec *iov,
-    int iovcnt, uint64_t len)
-{
-	_Atomic uint32_t *w = stripe(ns, off);
-	uint32_t s1, s2;
-
-	for (;;) {
-		const uint8_t *m = ns->mem + off;
-		uint64_t left = len;
-
-		s1 = atomic_load_explicit(w, memory_order_acquire);
-		if (s1 & 1) {
-			cpu_relax();
-			continue;
-		}
-		for (int i = 0; i < iovcnt && left > 0; i++) {
-			size_t n = MINIMUM(iov[i].iov_len, left);
-
-			memcpy(iov[i].iov_base, m, n);
-			m += n;
-			left -= n;
-		}
-		atomic_thread_fence(memory_order_acquire);
-		s2 = atomic_load_explicit(w, memory_order_relaxed);
-		if (s1 == s2)
-			return;
-	}
-}
-
-/* --------------------------------------------------- file and block: locks */
-
 static bool
 lock_free_for(uint32_t s, bool excl, bool waiters_too)
 {
@@ -199,16 +108,14 @@ lock_try(_Atomic uint32_t *w, bool excl, bool waiters_too)
 	return (true);
 }
 
-static void atomic_resubmit(struct nvmf_cmd *);
-
+/* Let go of the stripe of off; parked commands go again once a writer,
+ * or the last reader, is gone (a reader leaving others behind frees
+ * nothing). */
 static void
-atomic_io_done(struct nvmf_io *io, int err)
+lock_release(struct namespace *ns, uint64_t off, bool excl)
 {
-	struct nvmf_cmd *cmd = (struct nvmf_cmd *)((char *)io -
-	    offsetof(struct nvmf_cmd, io));
-	struct ns_atomic *a = io->ns->atomic;
-	_Atomic uint32_t *w = stripe(io->ns, io->offset);
-	bool excl = io->op != IO_READ;
+	struct ns_atomic *a = ns->atomic;
+	_Atomic uint32_t *w = stripe(ns, off);
 	TAILQ_HEAD(, nvmf_cmd) wake = TAILQ_HEAD_INITIALIZER(wake);
 	struct nvmf_cmd *c, *next;
 	uint32_t s;
@@ -216,8 +123,6 @@ atomic_io_done(struct nvmf_io *io, int err)
 	s = excl ? atomic_fetch_and_explicit(w, ~ST_WRITER,
 	    memory_order_release) : atomic_fetch_sub_explicit(w, 1,
 	    memory_order_release);
-	/* Parked commands go again once a writer, or the last reader, is
-	 * gone (a reader leaving others behind frees nothing). */
 	if ((s & ST_WAITERS) && (excl || (s & ST_READERS) == 1)) {
 		pthread_mutex_lock(&a->mtx);
 		atomic_fetch_and(w, ~ST_WAITERS);
@@ -230,12 +135,22 @@ atomic_io_done(struct nvmf_io *io, int err)
 		TAILQ_FOREACH_SAFE(c, &wake, link, next)
 			ns_unpark(c);
 	}
+}
+
+static void
+atomic_io_done(struct nvmf_io *io, int err)
+{
+	struct nvmf_cmd *cmd = (struct nvmf_cmd *)((char *)io -
+	    offsetof(struct nvmf_cmd, io));
+
+	lock_release(io->ns, io->offset, io->op != IO_READ);
 	cmd->atomic_done(io, err);
 }
 
-/* Take the stripe or park until it is let go; true if taken. */
+/* Take the stripe of cmd->io.offset (shared for IO_READ) or park until it
+ * is let go, to run then(cmd); true if taken. */
 static bool
-lock_or_park(struct nvmf_cmd *cmd)
+lock_or_park(struct nvmf_cmd *cmd, void (*then)(struct nvmf_cmd *))
 {
 	struct namespace *ns = cmd->ns;
 	struct ns_atomic *a = ns->atomic;
@@ -251,7 +166,7 @@ lock_or_park(struct nvmf_cmd *cmd)
 		pthread_mutex_unlock(&a->mtx);
 		return (true);
 	}
-	ns_park(cmd, atomic_resubmit);
+	ns_park(cmd, then);
 	TAILQ_INSERT_TAIL(&a->parked, cmd, link);
 	pthread_mutex_unlock(&a->mtx);
 	return (false);
@@ -260,14 +175,14 @@ lock_or_park(struct nvmf_cmd *cmd)
 static void
 atomic_resubmit(struct nvmf_cmd *cmd)
 {
-	if (lock_or_park(cmd))
+	if (lock_or_park(cmd, atomic_resubmit))
 		io_submit(cmd, cmd->io.op, cmd->io.offset, cmd->io.len,
 		    atomic_io_done);
 }
 
 /*
- * io_submit for a covered Read, Write or Write Zeroes on a file or block
- * namespace: with its stripe held until the backend is done, then done().
+ * io_submit for a covered Read, Write or Write Zeroes: with its stripe held
+ * until the backend is done, then done().
  */
 void
 atomic_submit(struct nvmf_cmd *cmd, enum io_op op, uint64_t off,
@@ -278,4 +193,41 @@ atomic_submit(struct nvmf_cmd *cmd, enum io_op op, uint64_t off,
 	cmd->io.len = len;
 	cmd->atomic_done = done;
 	atomic_resubmit(cmd);
+}
+
+/* A covered write straight into RAM: true if the stripe was free and the
+ * data went in; false, and nothing done, if it is taken. */
+bool
+atomic_ram_write(struct namespace *ns, uint64_t off, const void *src,
+    uint64_t len)
+{
+	if (!lock_try(stripe(ns, off), true, true))
+		return (false);
+	memcpy(ns->mem + off, src, len);
+	lock_release(ns, off, true);
+	return (true);
+}
+
+/*
+ * A covered read to be sent straight from RAM: hold its stripe shared
+ * until atomic_unhold (tcp.c, once the data is in the socket), or park
+ * until a write lets go, to run then(cmd).  True if held.
+ */
+bool
+atomic_hold_read(struct nvmf_cmd *cmd, uint64_t off,
+    void (*then)(struct nvmf_cmd *))
+{
+	cmd->io.op = IO_READ;
+	cmd->io.offset = off;
+	if (!lock_or_park(cmd, then))
+		return (false);
+	cmd->atomic_held = true;
+	return (true);
+}
+
+void
+atomic_unhold(struct nvmf_cmd *cmd)
+{
+	cmd->atomic_held = false;
+	lock_release(cmd->ns, cmd->io.offset, false);
 }

@@ -55,10 +55,10 @@ enum chunk_state {
 
 /*
  * Hosts may read and write the same blocks from two queues (two worker
- * threads) at once; beyond the atomic write unit (one block, atomic.c,
- * whose seqlock copies also race by design) NVMe leaves the outcome
- * undefined and the data is copied without locks.  Tell ThreadSanitizer
- * so, for exactly the namespace's memory, and nothing else.
+ * threads) at once; beyond the atomic write unit (one block, atomic.c)
+ * NVMe leaves the outcome undefined and the data is copied without locks.
+ * Tell ThreadSanitizer so, for exactly the namespace's memory, and nothing
+ * else.
  */
 #if defined(__SANITIZE_THREAD__)
 void	AnnotateBenignRaceSized(const char *, int, const volatile void *, long,
@@ -352,22 +352,7 @@ static int
 ram_copy(struct nvmf_io *io, bool to_mem)
 {
 	uint8_t *m = io->ns->mem + io->offset;
-	uint64_t left = io->len, have = 0;
-
-	/* One block: whole, never half of it (atomic.c). */
-	if (atomic_covers(io->ns, io->len)) {
-		for (int i = 0; i < io->iovcnt; i++)
-			have += io->iov[i].iov_len;
-		if (have < io->len)
-			return (-EINVAL);
-		if (to_mem)
-			atomic_ram_store(io->ns, io->offset, io->iov,
-			    io->iovcnt, io->len);
-		else
-			atomic_ram_load(io->ns, io->offset, io->iov,
-			    io->iovcnt, io->len);
-		return (0);
-	}
+	uint64_t left = io->len;
 
 	for (int i = 0; i < io->iovcnt && left > 0; i++) {
 		size_t n = MINIMUM(io->iov[i].iov_len, left);
@@ -424,9 +409,7 @@ ram_zero(struct namespace *ns, uint64_t off, uint64_t len)
 			    &ready, CHUNK_DROPPED))
 				(void)madvise(ns->mem + cs, ce - cs,
 				    MADV_DONTNEED);
-		} else if (atomic_covers(ns, len))
-			atomic_ram_zero(ns, a, b - a);	/* one block */
-		else
+		} else
 			zero_in_chunk(ns, a, b);
 	}
 }

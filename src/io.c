@@ -6,9 +6,8 @@
  * memory and writes land there directly, once the backend has populated
  * that part (ram_ready/ram_data); before that, they take the generic path
  * below.  Other backends get a pool buffer and an asynchronous request.
- * Commands of one block are atomic (atomic.c): on RAM they are copied
- * whole instead, on other backends they hold their block while in the
- * kernel.
+ * Commands of one block are atomic (atomic.c): they hold their block's
+ * stripe while they touch it (a RAM read until its data is sent).
  */
 #include "config.h"
 
@@ -73,14 +72,13 @@ io_submit(struct nvmf_cmd *cmd, enum io_op op, uint64_t off, uint64_t len,
 	cmd->ns->ops->submit(io);
 }
 
-/* Read, Write and Write Zeroes: one block on a file or block namespace
- * holds its stripe while in the kernel (atomic.c); RAM's backend copies
- * such a block whole by itself. */
+/* Read, Write and Write Zeroes: one block holds its stripe while the
+ * backend has it (atomic.c). */
 static void
 io_submit_atomic(struct nvmf_cmd *cmd, enum io_op op, uint64_t off,
     uint64_t len)
 {
-	if (cmd->ns->mem == NULL && atomic_covers(cmd->ns, len))
+	if (atomic_covers(cmd->ns, len))
 		atomic_submit(cmd, op, off, len, io_done);
 	else
 		io_submit(cmd, op, off, len, io_done);
@@ -159,22 +157,15 @@ io_read(struct nvmf_cmd *cmd)
 	if (ns->mem != NULL) {
 		const uint8_t *src = ram_data(ns, off, len);
 
-		/* One block that a write may be changing: send a copy taken
-		 * whole (atomic.c); anything else straight from memory. */
-		if (src != NULL && (src != ns->mem + off ||
-		    !atomic_covers(ns, len))) {
+		if (src != NULL) {
+			/* One block holds its stripe until it is sent, or
+			 * waits for the write that has it (atomic.c). */
+			if (src == ns->mem + off && atomic_covers(ns, len) &&
+			    !atomic_hold_read(cmd, off, io_read))
+				return;
 			cmd->iov[0].iov_base = (void *)src;
 			cmd->iov[0].iov_len = len;
 			cmd->iovcnt = 1;
-			cmd_complete_status(cmd, NVME_SC_SUCCESS);
-			return;
-		}
-		if (src != NULL) {
-			if (cmd_alloc_buf(cmd, len) != 0) {
-				cmd_complete_status(cmd, NVME_SC_INTERNAL);
-				return;
-			}
-			atomic_ram_load(ns, off, cmd->iov, cmd->iovcnt, len);
 			cmd_complete_status(cmd, NVME_SC_SUCCESS);
 			return;
 		}
@@ -219,13 +210,11 @@ io_write(struct nvmf_cmd *cmd)
 	cmd->io.len = len;
 	/* Into namespace memory once it is populated; until then through a
 	 * buffer, and the backend populates it off the loop.  One block goes
-	 * in whole (atomic.c): from the capsule, or through a buffer, never
-	 * as it arrives. */
+	 * in whole (atomic.c): from the capsule if its stripe is free, else
+	 * through a buffer, never as it arrives. */
 	if (ns->mem != NULL && atomic_covers(ns, len) && cmd->icd != NULL &&
-	    ram_ready(ns, off, len)) {
-		struct iovec v = { (void *)cmd->icd, len };
-
-		atomic_ram_store(ns, off, &v, 1, len);
+	    ram_ready(ns, off, len) &&
+	    atomic_ram_write(ns, off, cmd->icd, len)) {
 		cmd->icd = NULL;
 		cmd_complete_status(cmd, NVME_SC_SUCCESS);
 		return;

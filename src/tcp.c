@@ -517,7 +517,7 @@ cmd_tx_done(struct nvmf_cmd *cmd)
 		cmd_release(cmd);
 }
 
-/* TLS: records staged earlier go first.  0, or -1 to wait or when closed. */
+/* TLS: records staged earlier go first.  0, -1 to wait, -2 closed. */
 static int
 qpair_flush_stream(struct qpair *qp)
 {
@@ -525,11 +525,34 @@ qpair_flush_stream(struct qpair *qp)
 		return (0);
 	if (tls_conn_flush(qp->tls) == 0)
 		return (0);
-	if (errno == EAGAIN)
+	if (errno == EAGAIN) {
 		event_add(qp->wev, NULL);
-	else
-		qpair_close(qp, strerror(errno));
-	return (-1);
+		return (-1);
+	}
+	qpair_close(qp, strerror(errno));
+	return (-2);
+}
+
+/*
+ * Reads of one block sent from RAM hold their block (atomic.c) until their
+ * data is in the socket.  Those the socket had no room for are copied to a
+ * buffer and let go now: a host that does not read must not keep writers
+ * of those blocks waiting.
+ */
+static void
+tx_unhold(struct qpair *qp)
+{
+	struct nvmf_cmd *cmd;
+
+	TAILQ_FOREACH(cmd, &qp->txq, link) {
+		const void *src = cmd->iov[0].iov_base;
+
+		if (!cmd->atomic_held || cmd->buf != NULL ||
+		    cmd_alloc_buf(cmd, cmd->c2h_len) != 0)
+			continue;	/* no buffer: held until sent */
+		memcpy(cmd->buf, src, cmd->c2h_len);
+		atomic_unhold(cmd);
+	}
 }
 
 void
@@ -543,8 +566,17 @@ qpair_flush(struct qpair *qp)
 	bool ctl;
 
 	if (qp->fd < 0 || qp->state == QP_DEAD ||
-	    qp->state == QP_TLS_HANDSHAKE || qpair_flush_stream(qp) != 0)
+	    qp->state == QP_TLS_HANDSHAKE)
 		return;
+	switch (qpair_flush_stream(qp)) {
+	case 0:
+		break;
+	case -1:
+		tx_unhold(qp);
+		return;
+	default:
+		return;		/* closed: qp may be gone */
+	}
 	while (qp->ctl_len > 0 || !TAILQ_EMPTY(&qp->txq)) {
 		cnt = 0;
 		skip = qp->tx_done;
@@ -614,6 +646,7 @@ qpair_flush(struct qpair *qp)
 	if (qp->ctl_len > 0 || !TAILQ_EMPTY(&qp->txq) ||
 	    (qp->tls != NULL && tls_conn_tx_pending(qp->tls))) {
 		event_add(qp->wev, NULL);
+		tx_unhold(qp);
 		return;
 	}
 	if (qp->close_after_tx)
@@ -785,6 +818,8 @@ cmd_release(struct nvmf_cmd *cmd)
 		    cmd->buf2, cmd->buf2_len);
 		cmd->buf2 = NULL;
 	}
+	if (cmd->atomic_held)
+		atomic_unhold(cmd);
 	if (cmd->ns != NULL) {
 		ns_release(cmd->ns, cmd->ns_epoch);
 		cmd->ns = NULL;

@@ -16,7 +16,11 @@ against nvmfd with nvmf_client.py, on each namespace given (default 1).
 - torn: single-block writes (the atomic write unit nvmfd advertises, AWUN
   0: one block) from two queues, in the capsule and by R2T with the data
   sent in two halves a moment apart, while two more queues read that
-  block: no read ever returns part of one write and part of another.
+  block: no read ever returns part of one write and part of another;
+  then 60 reads of it, behind 8 MiB of other reads on a queue whose host
+  takes none of their data yet, keep no write of it waiting (nvmfd copies
+  reads the socket has no room for and lets go of their block) and still
+  return one write each.
 
 Prints "ok - NAME" or "not ok - NAME: DETAIL"; exits 1 on any failure.
 """
@@ -275,9 +279,45 @@ def torn(a):
                                  "reads returned a block mixing two writes")
         if not uniform(rs[0].read_block(lba)):
             raise AssertionError("after the race the block mixes two writes")
+        stalled(a, lba)
     finally:
         for q in ws + rs:
             q.close()
+
+
+def stalled(a, lba):
+    """Reads of a block whose host does not take their data yet (a 4 KiB
+    receive buffer, 8 MiB of other reads ahead of them) keep no write of
+    that block waiting, and each still returns one write, whole."""
+    adm = open_admin(a.addr, a.port, a.nqn)
+    adm.set_num_queues(1)
+    rq = open_io(adm, a.addr, a.port, a.nqn, sqsize=127, rcvbuf=4096)
+    wq = Queue(a)
+    try:
+        # 8 MiB of other blocks first fill the socket (the kernel's send
+        # buffer grows to 4 MiB); the reads of lba queue behind them.
+        big = [rq.submit(READ, nsid=NSID, read_len=256 * BS,
+                         **rq.rw_fields(1024 + 256 * (i % 24), 256))
+               for i in range(64)]
+        cids = [rq.submit(READ, nsid=NSID, read_len=BS,
+                          **rq.rw_fields(lba, 1)) for _ in range(60)]
+        time.sleep(0.2)
+        for n in range(3):
+            d = struct.pack("<Q", 0xD0D0 + n) * (BS // 8)
+            cpl = wq.io.write(NSID, lba, d, timeout=5)
+            if not cpl.ok:
+                raise AssertionError(f"write behind stalled reads: {cpl}")
+        for cid in big:
+            if not rq.wait(cid).ok:
+                raise AssertionError("a large read failed")
+        for cid in cids:
+            cpl = rq.wait(cid)
+            if not cpl.ok or not uniform(cpl.data):
+                raise AssertionError(f"stalled read: {cpl}")
+    finally:
+        wq.close()
+        rq.close()
+        adm.close()
 
 
 def bad(a):
