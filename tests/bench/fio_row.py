@@ -6,8 +6,8 @@
 Prints, space-separated: ios iops mbps lat_avg_us lat_p50_us lat_p99_us
 lat_p999_us lat_max_us client_cpu_us_per_io client_cpu_pct
 server_cpu_us_per_io server_cpu_pct.  Latency is fio's completion latency
-(submission to completion).  fio may print lines before its JSON; they are
-skipped.
+(submission to completion), of the job's reads, or of its writes if it did
+no reads.  fio may print lines before its JSON; they are skipped.
 """
 import json
 import sys
@@ -22,6 +22,8 @@ def main():
         sys.exit("fio_row.py: no JSON in " + sys.argv[1])
     job = json.loads(text[start:])["jobs"][0]
     rd = job["read"]
+    if rd["total_ios"] <= 0:
+        rd = job["write"]
     ios = rd["total_ios"]
     secs = job["job_runtime"] / 1000.0
     if ios <= 0 or secs <= 0:

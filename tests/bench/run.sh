@@ -26,6 +26,9 @@
 #                           of PID; fio against `nbdkit memory` runs as the
 #                           baseline whenever fio, nbdkit and python3 are
 #                           installed
+#   BENCH_ONLY=file         only the file namespace rows (file.sh), which
+#                           a full run also ends with (not a smoke run)
+#   BENCH_FILE_DIR=DIR      where file.sh puts its 1 GiB file
 #   CC                      compiler for pingpong.c (default cc)
 #
 # Loopback only.  Every wait is bounded; only processes started here are
@@ -35,12 +38,14 @@ LC_ALL=C
 export LC_ALL
 
 here=$(cd "$(dirname "$0")" && pwd)
-NVMFD=${1:-${NVMFD:-}}
-if [ -z "$NVMFD" ] || [ ! -x "$NVMFD" ]; then
-	echo "usage: $0 path/to/nvmfd" >&2
+. "$here/lib.sh"
+bench_nvmfd "$0" "${1:-}"
+if [ "${BENCH_ONLY:-}" = file ]; then
+	exec sh "$here/file.sh" "$NVMFD"
+elif [ -n "${BENCH_ONLY:-}" ]; then
+	echo "run.sh: BENCH_ONLY=$BENCH_ONLY: only 'file' is known" >&2
 	exit 2
 fi
-case $NVMFD in /*) ;; *) NVMFD=$(pwd)/$NVMFD ;; esac
 
 SMOKE=${BENCH_SMOKE:-0}
 SECS=${BENCH_SECONDS:-10}
@@ -74,20 +79,7 @@ mkdir -p "$OUT" || exit 1
 dpid=""
 stop_daemon() {
 	[ -n "$dpid" ] || return 0
-	if kill -0 "$dpid" 2>/dev/null; then
-		kill "$dpid" 2>/dev/null
-		i=0
-		while kill -0 "$dpid" 2>/dev/null && [ $i -lt 50 ]; do
-			sleep 0.1
-			i=$((i + 1))
-		done
-		if kill -0 "$dpid" 2>/dev/null; then
-			echo "run.sh: nvmfd (pid $dpid) ignored SIGTERM for 5 s;" \
-			    "sending SIGKILL" >&2
-			kill -9 "$dpid" 2>/dev/null
-		fi
-	fi
-	wait "$dpid" 2>/dev/null
+	stop_pid "$dpid" "run.sh: nvmfd"
 	dpid=""
 }
 cleanup() {
@@ -151,20 +143,6 @@ sysbusy() {
 busy_pct() {	# "BUSY0 TOTAL0" "BUSY1 TOTAL1"
 	echo "$1 $2" | awk -v n="$ncpu" '{
 	    t = $4 - $2; printf "%.1f", (t > 0 ? ($3 - $1) * 100 * n / t : 0) }'
-}
-# Field of a one-line JSON object: jget KEY < json
-jget() {
-	sed -n "s/.*\"$1\": *\"\{0,1\}\([^,\"}]*\)\"\{0,1\}[,}].*/\1/p"
-}
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }	# FORMAT EXPRESSION
-# CPU seconds (utime + stime, all threads) of a process.
-pid_cpu() {	# PID
-	sed 's/^.*) //' "/proc/$1/stat" |
-	    awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($12 + $13) / t }'
-}
-# A port number to try (20000..59999).
-random_port() {
-	echo $(( $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 + 20000 ))
 }
 
 # ------------------------------------------------------------ pingpong
@@ -725,14 +703,7 @@ EOF
 }
 stop_nbd_nvmfd() {
 	[ -n "$nbd_dpid" ] || return 0
-	kill "$nbd_dpid" 2>/dev/null
-	i=0
-	while kill -0 "$nbd_dpid" 2>/dev/null && [ $i -lt 50 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	kill -9 "$nbd_dpid" 2>/dev/null
-	wait "$nbd_dpid" 2>/dev/null
+	stop_pid "$nbd_dpid" "run.sh: nvmfd (NBD)"
 	nbd_dpid=""
 }
 if command -v fio >/dev/null 2>&1 && fio --enghelp 2>/dev/null |
@@ -975,5 +946,9 @@ TWP=$(val tcp_write_128k_qd16 mbps)
 		printf "Other load during the kept runs: at most %.1f%% of " \
 		    "a CPU (other_cpu_pct).\n", m }' "$csv"
 } | tee "$OUT/summary.txt"
+if [ "$SMOKE" != 1 ]; then
+	echo
+	sh "$here/file.sh" "$NVMFD" || echo "run.sh: file rows failed" >&2
+fi
 echo
 echo "results: $csv"

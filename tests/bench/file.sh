@@ -1,0 +1,236 @@
+#!/bin/sh
+# tests/bench/file.sh: file-backed namespace rows of the nvmfd benchmark,
+# next to fio's io_uring engine on the same file in the same rounds.
+#
+#   file.sh path/to/nvmfd            (or: BENCH_ONLY=file run.sh path/to/nvmfd)
+#
+# A 1 GiB file (4 KiB blocks) on a disk file system, served by nvmfd as a
+# file namespace with direct: true and then direct: false, driven by
+# `nvmfd perf` over TCP loopback: 4 KiB random read and write at QD32,
+# 128 KiB sequential read and write at QD16.  Right after each nvmfd run,
+# fio (ioengine=io_uring, direct=1 or 0 to match) runs the same workload on
+# the same file, on the client's CPU.  Each row keeps its median run; the
+# summary gives nvmfd / fio (goal: >= 0.9x with O_DIRECT).
+#
+# Replaces the file_* rows of results.csv and the "File namespaces" part of
+# summary.txt (in BENCH_OUT or next to this script), keeping the rest.
+#
+# Environment: BENCH_SECONDS (default 10), BENCH_RUNS (3), BENCH_OUT, and
+#   BENCH_FILE_DIR=DIR   where the test file goes (default: TMPDIR or /tmp);
+#                        it must take O_DIRECT (tmpfs does not), or the
+#                        direct rows are skipped with a message.
+# Needs fio (with io_uring) and taskset; says what it skips.  Only
+# processes started here are stopped, by PID.
+set -u
+LC_ALL=C
+export LC_ALL
+
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+bench_nvmfd "$0" "${1:-}"
+SECS=${BENCH_SECONDS:-10}
+RUNS=${BENCH_RUNS:-3}
+case $SECS$RUNS in *[!0-9]*)
+	echo "file.sh: BENCH_SECONDS and BENCH_RUNS must be whole numbers" >&2
+	exit 2 ;;
+esac
+[ "$SECS" -ge 1 ] && [ "$RUNS" -ge 1 ] || exit 2
+OUT=${BENCH_OUT:-$here}
+csv=$OUT/results.csv
+summary=$OUT/summary.txt
+dir=${BENCH_FILE_DIR:-${TMPDIR:-/tmp}}
+NQN=nqn.2026-11.io.nvmfd:bench-file
+SIZE=1G
+
+if ! command -v fio >/dev/null 2>&1 ||
+    ! fio --enghelp 2>/dev/null | grep -qw io_uring; then
+	echo "file.sh: fio with its io_uring engine missing: file rows" \
+	    "skipped (apt-get install fio)"
+	exit 0
+fi
+work=$(mktemp -d "$dir/nvmfd-bench-file.XXXXXX") || exit 1
+img=$work/ns.img
+dpid=""
+stop_daemon() {
+	[ -n "$dpid" ] || return 0
+	stop_pid "$dpid" "file.sh: nvmfd"
+	dpid=""
+}
+cleanup() {
+	stop_daemon
+	if [ "${BENCH_KEEP:-0}" = 1 ]; then
+		rm -f "$img"
+		echo "file.sh: work directory kept: $work" >&2
+	else
+		rm -rf "$work"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+DPIN="" CPIN=""
+if [ "$(getconf _NPROCESSORS_ONLN)" -ge 2 ] &&
+    command -v taskset >/dev/null 2>&1; then
+	DPIN="taskset -c 0"
+	CPIN="taskset -c 1"
+fi
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+fstype=$(df -PT "$dir" 2>/dev/null | awk 'NR == 2 { print $2 }')
+dev=$(df -PT "$dir" 2>/dev/null | awk 'NR == 2 { print $1 }')
+[ -n "$fstype" ] || fstype=unknown
+echo "-- file namespaces: $work on $fstype ($dev)"
+
+# The file, written through once so reads hit allocated blocks.
+if ! fio --name=fill --filename="$img" --size=$SIZE --rw=write --bs=1m \
+    --ioengine=io_uring --iodepth=8 --direct=0 --end_fsync=1 \
+    >"$work/fill.out" 2>&1; then
+	echo "file.sh: cannot write $img:" >&2
+	cat "$work/fill.out" >&2
+	exit 1
+fi
+if fio --name=probe --filename="$img" --size=4k --rw=read --bs=4k \
+    --ioengine=psync --direct=1 >"$work/probe.out" 2>&1; then
+	modes="direct buffered"
+else
+	modes="buffered"
+	echo "file.sh: O_DIRECT fails on $fstype: direct rows skipped" \
+	    "(set BENCH_FILE_DIR to a disk file system)"
+fi
+
+port=""
+start_daemon() {	# DIRECT(true|false)
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		port=$(random_port)
+		cat >"$work/nvmfd.yaml" <<EOF
+workers: 1
+control:
+  socket: $work/nvmfd.sock
+ports:
+  - {id: 1, address: 127.0.0.1, port: $port, max_queue_depth: 256}
+subsystems:
+  - nqn: $NQN
+    namespaces:
+      - {nsid: 1, backend: file, path: $img, block_size: 4096, direct: $1}
+EOF
+		: >"$work/nvmfd.log"
+		$DPIN "$NVMFD" -F -f "$work/nvmfd.yaml" 2>>"$work/nvmfd.log" &
+		dpid=$!
+		i=0
+		while [ $i -lt 100 ]; do
+			grep -q ' ready' "$work/nvmfd.log" && return 0
+			kill -0 "$dpid" 2>/dev/null || break
+			sleep 0.1
+			i=$((i + 1))
+		done
+		stop_daemon
+		grep -qi 'in use' "$work/nvmfd.log" || break
+	done
+	echo "file.sh: nvmfd did not start:" >&2
+	cat "$work/nvmfd.log" >&2
+	exit 1
+}
+
+# One line per run in $work/TEST.rows: "IOPS,CSV columns 1..25".
+nvmfd_run() {	# TEST WORKLOAD BS DEPTH
+	l0=$(cut -d' ' -f1 /proc/loadavg)
+	c0=$(pid_cpu "$dpid")
+	if ! $CPIN timeout $((SECS + 30)) "$NVMFD" perf -a 127.0.0.1 \
+	    -s "$port" -n "$NQN" -N 1 -c 1 -q "$4" -o "$3" -w "$2" -t "$SECS" \
+	    -j >"$work/$1.json" 2>"$work/$1.err"; then
+		echo "file.sh: $1: nvmfd perf failed:" >&2
+		cat "$work/$1.err" "$work/nvmfd.log" >&2
+		exit 1
+	fi
+	c1=$(pid_cpu "$dpid")
+	j=$(tail -1 "$work/$1.json")
+	ios=$(echo "$j" | jget ios)
+	iops=$(echo "$j" | jget iops)
+	ccpu=$(echo "$j" | jget client_cpu_us_per_io)
+	err=$(( $(echo "$j" | jget errors) + $(echo "$j" | jget verify_errors) ))
+	echo "$iops,$1,io,$2,$3,$4,1,$(echo "$j" | jget seconds),$ios,$iops,$(echo "$j" | jget mbps),$(echo "$j" | jget lat_avg_us),$(echo "$j" | jget lat_p50_us),$(echo "$j" | jget lat_p99_us),$(echo "$j" | jget lat_p999_us),$(echo "$j" | jget lat_max_us),$ccpu,$(calc %.1f "$ccpu * $iops / 1e4"),$(calc %.3f "($c1 - $c0) * 1e6 / $ios"),$(calc %.1f "($c1 - $c0) * 100 / $SECS"),$err,,,,,,load $l0" >>"$work/$1.rows"
+	printf '%-34s %8.0f IOPS %8.1f MB/s (load %s)\n' "$1" "$iops" \
+	    "$(echo "$j" | jget mbps)" "$l0"
+}
+fio_run() {	# TEST WORKLOAD BS DEPTH DIRECT(0|1)
+	l0=$(cut -d' ' -f1 /proc/loadavg)
+	if ! $CPIN timeout $((SECS + 30)) fio --name="$1" --filename="$img" \
+	    --size=$SIZE --rw="$2" --bs="$3" --iodepth="$4" --direct="$5" \
+	    --ioengine=io_uring --time_based --runtime="$SECS" \
+	    --output-format=json >"$work/$1.json" 2>"$work/$1.err"; then
+		echo "file.sh: $1: fio failed:" >&2
+		cat "$work/$1.err" >&2
+		exit 1
+	fi
+	# fio_row.py: ios iops mbps avg p50 p99 p999 max ccpu cpct tcpu tpct
+	set -- "$1" "$2" "$3" "$4" $(python3 "$here/fio_row.py" \
+	    "$work/$1.json" 0 "$SECS")
+	echo "$6,$1,baseline,$2,$3,$4,1,$SECS,$5,$6,$7,$8,$9,${10},${11},${12},${13},${14},,,0,,,,,,load $l0" >>"$work/$1.rows"
+	printf '%-34s %8.0f IOPS %8.1f MB/s (load %s)\n' "$1" "$6" "$7" "$l0"
+}
+
+# name workload bs depth
+set -- randread_4k_qd32 randread 4096 32 randwrite_4k_qd32 randwrite 4096 32 \
+    read_128k_qd16 read 131072 16 write_128k_qd16 write 131072 16
+tests="$*"
+round=1
+while [ $round -le "$RUNS" ]; do
+	for m in $modes; do
+		[ $m = direct ] && d=1 || d=0
+		[ $d = 1 ] && dv=true || dv=false
+		start_daemon $dv
+		set -- $tests
+		while [ $# -ge 4 ]; do
+			nvmfd_run "file_${m}_$1" "$2" "$3" "$4"
+			fio_run "file_${m}_fio_$1" "$2" "$3" "$4" $d
+			shift 4
+		done
+		stop_daemon
+	done
+	round=$((round + 1))
+done
+
+# Median run of each test; rows replace the file_* rows of results.csv.
+[ -f "$csv" ] || echo "test,kind,workload,block_size,depth,queues,seconds,ios,iops,mbps,lat_avg_us,lat_p50_us,lat_p99_us,lat_p999_us,lat_max_us,client_cpu_us_per_io,client_cpu_pct,target_cpu_us_per_io,target_cpu_pct,errors,rss_before_kib,rss_after_kib,ns_rss_kib,machine_busy_pct,other_cpu_pct,notes" >"$csv"
+grep -v '^file_' "$csv" >"$work/csv"
+for f in "$work"/*.rows; do
+	n=$(wc -l <"$f")
+	all=$(cut -d, -f1 "$f" | sort -g | tr '\n' '/' | sed 's,/$,,')
+	sort -t, -k1,1g "$f" | sed -n "$(( (n + 1) / 2 ))p" | cut -d, -f2- |
+	    sed "s,\$,; $fstype; median of $n by IOPS: $all," >>"$work/csv"
+done
+mv "$work/csv" "$csv"
+
+val() {	# TEST COLUMN-NUMBER
+	awk -F, -v t="$1" -v c="$2" '$1 == t { print $c; exit }' "$csv"
+}
+{
+	echo "File namespaces (file.sh): $SECS s per run, median of $RUNS," \
+	    "a 1 GiB file with 4 KiB blocks on $fstype ($dev), nvmfd on" \
+	    "CPU 0 over TCP loopback, fio io_uring on CPU 1; load average" \
+	    "at the start: $load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+	printf '%-40s %-26s %-26s %s\n' Row nvmfd "fio io_uring, same file" \
+	    "nvmfd/fio"
+	for m in $modes; do
+		set -- $tests
+		while [ $# -ge 4 ]; do
+			a=$(val "file_${m}_$1" 9) b=$(val "file_${m}_fio_$1" 9)
+			r=$(calc %.2fx "$a / $b")
+			v="(info)"
+			if [ $m = direct ]; then
+				v=$(awk "BEGIN { print ($a >= 0.9 * $b ? \"PASS\" : \"MISS\") }")
+			fi
+			printf '%-40s %-26s %-26s %s %s\n' "$m $1" \
+			    "$a IOPS" "$b IOPS" "$r" "$v"
+			shift 4
+		done
+	done
+	echo "Goal: nvmfd >= 0.9x fio with O_DIRECT; buffered rows are for" \
+	    "information (fio reads the page cache without a network hop)."
+} >"$work/sum"
+if [ -f "$summary" ]; then
+	sed '/^File namespaces (file.sh)/,$d' "$summary" >"$work/sum0"
+else
+	: >"$work/sum0"
+fi
+cat "$work/sum0" "$work/sum" >"$summary"
+cat "$work/sum"
