@@ -128,7 +128,18 @@ struct port {
 };
 TAILQ_HEAD(port_list, port);
 
-enum backend_type { BACKEND_RAM, BACKEND_FILE, BACKEND_BLOCK };
+enum backend_type { BACKEND_RAM, BACKEND_FILE, BACKEND_BLOCK, BACKEND_RBD };
+
+/* Where a Ceph RBD namespace's image is, and how to reach its cluster;
+ * NULL members: librados' defaults (backend-rbd.c). */
+struct rbd_spec {
+	char		*pool;
+	char		*image;
+	char		*nspace;	/* RBD namespace within the pool */
+	char		*user;		/* cephx id, without "client." */
+	char		*keyring;	/* path */
+	char		*conf;		/* ceph.conf path */
+};
 
 /* One cache line per loop: written only by that loop's thread.  Commands
  * count in the half of the namespace's epoch they started in, so Preempt
@@ -184,6 +195,7 @@ struct namespace {
 	uint32_t	nsid;
 	enum backend_type type;
 	char		*path;		/* file or block device */
+	struct rbd_spec	*rbd;		/* RBD image, or NULL */
 	uint64_t	size;		/* bytes (ram, or to create a file) */
 	uint32_t	block_size;	/* 0 = default / from the device */
 	bool		readonly;
@@ -512,6 +524,7 @@ void	port_unref(struct port *);
 /* backend.c */
 int	namespace_open(struct namespace *, char *err, size_t errlen);
 void	namespace_close(struct namespace *);
+int	backend_io_check(const struct nvmf_io *);
 
 #define FAULT_READ	0x1
 #define FAULT_WRITE	0x2
@@ -523,6 +536,20 @@ bool	ram_ready(struct namespace *, uint64_t off, uint64_t len);
 uint64_t ram_chunk_count(const struct namespace *);
 uint64_t ram_resident(struct namespace *);
 bool	ram_chunk_prefill(struct namespace *, uint64_t chunk);
+
+/* backend-rbd.c (configure --with-rbd) */
+#ifdef HAVE_RBD
+extern const struct backend_ops backend_rbd_ops;
+/* Wait for images being closed off the loops (at exit). */
+void	rbd_closes_wait(void);
+#else
+static inline void rbd_closes_wait(void) { }
+#endif
+/* subsystem.c: RBD settings */
+void	rbd_spec_free(struct rbd_spec *);
+bool	rbd_spec_equal(const struct rbd_spec *, const struct rbd_spec *);
+/* "pool/[namespace/]image" into buf. */
+void	rbd_spec_format(const struct rbd_spec *, char *buf, size_t len);
 
 /* ram-populate.c */
 void	ram_populate_start(struct namespace *);

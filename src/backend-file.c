@@ -222,19 +222,13 @@ fail:
 static void
 file_submit(struct nvmf_io *io)
 {
-	struct namespace *ns = io->ns;
-	uint64_t size = ns_bytes(ns);
+	int rc;
 
-	if (io->op != IO_FLUSH && (io->offset > size ||
-	    io->len > size - io->offset)) {
-		io->done(io, -EINVAL);
+	if ((rc = backend_io_check(io)) != 0) {
+		io->done(io, rc);
 		return;
 	}
-	if (ns->readonly && io->op != IO_READ && io->op != IO_FLUSH) {
-		io->done(io, -EROFS);
-		return;
-	}
-	io_engine_submit(cur_loop->engine, io, ns->fd);
+	io_engine_submit(cur_loop->engine, io, io->ns->fd);
 }
 
 /*

@@ -450,15 +450,10 @@ static void
 ram_submit(struct nvmf_io *io)
 {
 	struct namespace *ns = io->ns;
-	uint64_t size = ns_bytes(ns);
+	int rc;
 
-	if (io->op != IO_FLUSH && (io->offset > size ||
-	    io->len > size - io->offset)) {
-		io->done(io, -EINVAL);
-		return;
-	}
-	if (ns->readonly && io->op != IO_READ && io->op != IO_FLUSH) {
-		io->done(io, -EROFS);
+	if ((rc = backend_io_check(io)) != 0) {
+		io->done(io, rc);
 		return;
 	}
 	/* Touching memory that is not populated yet faults: not here. */

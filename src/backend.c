@@ -3,6 +3,7 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 
 #include "nvmfd.h"
@@ -20,6 +21,15 @@ namespace_open(struct namespace *ns, char *err, size_t errlen)
 	case BACKEND_BLOCK:
 		ops = &backend_file_ops;
 		break;
+	case BACKEND_RBD:
+#ifdef HAVE_RBD
+		ops = &backend_rbd_ops;
+		break;
+#else
+		snprintf(err, errlen, "this nvmfd was built without RBD "
+		    "support (configure --with-rbd)");
+		return (-1);
+#endif
 	default:
 		snprintf(err, errlen, "unknown backend type %d", (int)ns->type);
 		return (-1);
@@ -60,4 +70,20 @@ namespace_close(struct namespace *ns)
 	ns->ops->close(ns);
 	ns->ops = NULL;
 	ns->nlb = 0;
+}
+
+/* What every backend refuses before its own work: 0, or the errno to fail
+ * the I/O with. */
+int
+backend_io_check(const struct nvmf_io *io)
+{
+	const struct namespace *ns = io->ns;
+	uint64_t size = ns_bytes(ns);
+
+	if (io->op != IO_FLUSH && (io->offset > size ||
+	    io->len > size - io->offset))
+		return (-EINVAL);
+	if (ns->readonly && io->op != IO_READ && io->op != IO_FLUSH)
+		return (-EROFS);
+	return (0);
 }

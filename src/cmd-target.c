@@ -276,7 +276,13 @@ out_namespaces(struct out *o, struct subsystem *ss)
 		out_object(o, NULL);
 		out_u64(o, "nsid", ns->nsid);
 		out_str(o, "backend", "%s", backend_type_name(ns->type));
-		out_str(o, "path", "%s", ns->path ? ns->path : "-");
+		if (ns->rbd != NULL) {
+			char img[800];
+
+			rbd_spec_format(ns->rbd, img, sizeof(img));
+			out_str(o, "path", "%s", img);
+		} else
+			out_str(o, "path", "%s", ns->path ? ns->path : "-");
 		out_u64(o, "size", ns->nlb << ns->lba_shift);
 		out_u64(o, "block_size", 1u << ns->lba_shift);
 		out_bool(o, "readonly", ns->readonly);
@@ -536,7 +542,10 @@ cmd_add_ns(struct cmd_ctx *ctx)
 		{ "backend", "backend" }, { "size", "size" },
 		{ "path", "path" }, { "block-size", "block_size" },
 		{ "uuid", "uuid" }, { "nguid", "nguid" }, { "eui64", "eui64" },
-		{ "populate", "populate" },
+		{ "populate", "populate" }, { "pool", "pool" },
+		{ "image", "image" }, { "rbd-namespace", "rbd_namespace" },
+		{ "ceph-user", "ceph_user" }, { "keyring", "keyring" },
+		{ "ceph-conf", "ceph_conf" },
 	};
 	struct subsystem *ss;
 	struct namespace *ns, *o;
@@ -551,7 +560,7 @@ cmd_add_ns(struct cmd_ctx *ctx)
 		return (rc);
 	if (cmd_opt(ctx, "backend") == NULL)
 		return (cmd_error(ctx, CTL_EUSAGE, "add-ns: --backend is "
-		    "required (ram, file or block)"));
+		    "required (ram, file, block or rbd)"));
 	if (nsid_s != NULL) {
 		if (parse_uint(nsid_s, NVMFD_MAX_NSID, &nsid) != 0 || nsid == 0)
 			return (cmd_error(ctx, CTL_EUSAGE, "--nsid: 1 to %u",

@@ -52,17 +52,32 @@ write_namespace(FILE *fp, const struct namespace *ns)
 		yq(fp, ns->path);
 		fputc('\n', fp);
 	}
+	if (ns->rbd != NULL) {
+		const char *keys[] = { "pool", "image", "rbd_namespace",
+		    "ceph_user", "keyring", "ceph_conf" };
+		const char *vals[] = { ns->rbd->pool, ns->rbd->image,
+		    ns->rbd->nspace, ns->rbd->user, ns->rbd->keyring,
+		    ns->rbd->conf };
+
+		for (size_t i = 0; i < nitems(keys); i++) {
+			if (vals[i] == NULL)
+				continue;
+			fprintf(fp, "        %s: ", keys[i]);
+			yq(fp, vals[i]);
+			fputc('\n', fp);
+		}
+	}
 	/* The size hosts see now (a shrink may still wait for I/O). */
-	if (ns->type != BACKEND_BLOCK && size)
+	if (ns->type != BACKEND_BLOCK && ns->type != BACKEND_RBD && size)
 		fprintf(fp, "        size: %llu\n", (unsigned long long)size);
 	/* 0 only for a block device that uses its own block size. */
 	if (ns->block_size)
 		fprintf(fp, "        block_size: %u\n", ns->block_size);
 	fprintf(fp, "        readonly: %s\n", ns->readonly ? "true" : "false");
 	fprintf(fp, "        ana_group: %u\n", ns->anagrpid);
-	if (ns->type != BACKEND_RAM)
+	if (ns->type == BACKEND_FILE || ns->type == BACKEND_BLOCK)
 		fprintf(fp, "        direct: %s\n", ns->direct ? "true" : "false");
-	else
+	else if (ns->type == BACKEND_RAM)
 		fprintf(fp, "        populate: %s\n",
 		    ns->populate == RAM_POPULATE_LAZY ? "lazy" : "background");
 	uuid_format(text, sizeof(text), ns->uuid);

@@ -903,12 +903,69 @@ ns_id_clash(struct ctx *c, struct namespace *ns, const char *path,
 	return (0);
 }
 
+/*
+ * The RBD keys, f[0..5]: pool, image, rbd_namespace, ceph_user, keyring,
+ * ceph_conf.  Only an rbd namespace has them; pool and image it must have.
+ */
+static int
+parse_rbd(struct ctx *c, struct namespace *ns, const char *path,
+    yaml_node_t *n, const struct field *f)
+{
+	struct rbd_spec *r;
+	char **dst[6];
+	const char *str;
+	size_t i;
+
+	if (ns->type != BACKEND_RBD) {
+		for (i = 0; i < nitems(dst); i++)
+			if (f[i].val != NULL)
+				return (fail(c, f[i].key, path, f[i].name,
+				    "is only for an rbd namespace"));
+		return (0);
+	}
+	for (i = 0; i < 2; i++)
+		if (f[i].val == NULL)
+			return (fail(c, n, path, f[i].name,
+			    "is required for an rbd namespace"));
+	if ((r = ns->rbd = calloc(1, sizeof(*r))) == NULL)
+		return (fail_oom(c, n, path, NULL));
+	dst[0] = &r->pool;
+	dst[1] = &r->image;
+	dst[2] = &r->nspace;
+	dst[3] = &r->user;
+	dst[4] = &r->keyring;
+	dst[5] = &r->conf;
+	for (i = 0; i < nitems(dst); i++) {
+		if (f[i].val == NULL)
+			continue;
+		if (get_string(c, path, &f[i], &str) == -1)
+			return (-1);
+		/* Names Ceph takes: no '/' in a pool or image name (it would
+		 * read as a namespace), a file name absolute. */
+		if (i < 4 && (strchr(str, '/') != NULL || strlen(str) > 255))
+			return (fail(c, f[i].val, path, f[i].name,
+			    "must be a name of at most 255 characters without "
+			    "'/', got \"%.64s\"", str));
+		if (i >= 4 && (str[0] != '/' || strlen(str) >= PATH_MAX))
+			return (fail(c, f[i].val, path, f[i].name,
+			    "must be an absolute path, got \"%.64s\"", str));
+		if (i == 3 && strncmp(str, "client.", 7) == 0)
+			return (fail(c, f[i].val, path, f[i].name,
+			    "is the cephx id without \"client.\" (\"%.64s\")",
+			    str + 7));
+		if ((*dst[i] = strdup(str)) == NULL)
+			return (fail_oom(c, f[i].val, path, f[i].name));
+	}
+	return (0);
+}
+
 static int
 parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
     const char *path)
 {
 	enum { N_NSID, N_BACKEND, N_SIZE, N_BSIZE, N_PATH, N_RO, N_DIRECT,
-	    N_POPULATE, N_UUID, N_NGUID, N_EUI64, N_ANA, N_N };
+	    N_POPULATE, N_UUID, N_NGUID, N_EUI64, N_ANA, N_POOL, N_IMAGE,
+	    N_RBDNS, N_CEPHUSER, N_KEYRING, N_CEPHCONF, N_N };
 	struct field f[N_N] = {
 		[N_NSID] = { "nsid" }, [N_BACKEND] = { "backend" },
 		[N_SIZE] = { "size" }, [N_BSIZE] = { "block_size" },
@@ -916,7 +973,10 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
 		[N_DIRECT] = { "direct" }, [N_POPULATE] = { "populate" },
 		[N_UUID] = { "uuid" },
 		[N_NGUID] = { "nguid" }, [N_EUI64] = { "eui64" },
-		[N_ANA] = { "ana_group" },
+		[N_ANA] = { "ana_group" }, [N_POOL] = { "pool" },
+		[N_IMAGE] = { "image" }, [N_RBDNS] = { "rbd_namespace" },
+		[N_CEPHUSER] = { "ceph_user" }, [N_KEYRING] = { "keyring" },
+		[N_CEPHCONF] = { "ceph_conf" },
 	};
 	struct namespace *ns, *o;
 	const char *str;
@@ -947,16 +1007,24 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
 
 	if (f[N_BACKEND].val == NULL)
 		return (fail(c, n, path, "backend",
-		    "is required (ram, file or block)"));
+		    "is required (ram, file, block or rbd)"));
 	if (get_string(c, path, &f[N_BACKEND], &str) == -1)
 		return (-1);
-	for (i = BACKEND_RAM; i <= BACKEND_BLOCK; i++)
+	for (i = BACKEND_RAM; i <= BACKEND_RBD; i++)
 		if (strcmp(str, backend_type_name(i)) == 0)
 			break;
-	if (i > BACKEND_BLOCK)
+	if (i > BACKEND_RBD)
 		return (fail(c, f[N_BACKEND].val, path, "backend",
-		    "must be ram, file or block, got \"%.40s\"", str));
+		    "must be ram, file, block or rbd, got \"%.40s\"", str));
 	ns->type = i;
+#ifndef HAVE_RBD
+	if (ns->type == BACKEND_RBD)
+		return (fail(c, f[N_BACKEND].val, path, "backend",
+		    "rbd: this nvmfd was built without Ceph RBD support "
+		    "(configure --with-rbd, with librbd-dev installed)"));
+#endif
+	if (parse_rbd(c, ns, path, n, &f[N_POOL]) == -1)
+		return (-1);
 
 	if (f[N_BSIZE].val != NULL) {
 		if (get_size(c, path, &f[N_BSIZE], &v) == -1)
@@ -970,10 +1038,11 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
 		ns->block_size = DEF_BLOCK_SIZE;
 
 	if (f[N_SIZE].val != NULL) {
-		if (ns->type == BACKEND_BLOCK)
+		if (ns->type == BACKEND_BLOCK || ns->type == BACKEND_RBD)
 			return (fail(c, f[N_SIZE].key, path, "size",
-			    "is not allowed for a block namespace (the "
-			    "device's size is used)"));
+			    "is not allowed for a %s namespace (the "
+			    "%s size is used)", backend_type_name(ns->type),
+			    ns->type == BACKEND_RBD ? "image's" : "device's"));
 		if (get_size(c, path, &f[N_SIZE], &v) == -1)
 			return (-1);
 		if (v == 0)
@@ -989,9 +1058,10 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
 		    "is required for a ram namespace (e.g. size: 1G)"));
 
 	if (f[N_PATH].val != NULL) {
-		if (ns->type == BACKEND_RAM)
+		if (ns->type == BACKEND_RAM || ns->type == BACKEND_RBD)
 			return (fail(c, f[N_PATH].key, path, "path",
-			    "is not allowed for a ram namespace"));
+			    "is not allowed for a %s namespace",
+			    backend_type_name(ns->type)));
 		if (get_string(c, path, &f[N_PATH], &str) == -1)
 			return (-1);
 		if (str[0] != '/')
@@ -1002,7 +1072,7 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
 			    "is too long"));
 		if ((ns->path = strdup(str)) == NULL)
 			return (fail_oom(c, f[N_PATH].val, path, "path"));
-	} else if (ns->type != BACKEND_RAM)
+	} else if (ns->type == BACKEND_FILE || ns->type == BACKEND_BLOCK)
 		return (fail(c, n, path, "path", "is required for a %s "
 		    "namespace", backend_type_name(ns->type)));
 
@@ -1015,9 +1085,10 @@ parse_namespace(struct ctx *c, struct subsystem *s, yaml_node_t *n,
 		ns->anagrpid = v;
 	}
 	if (f[N_DIRECT].val != NULL) {
-		if (ns->type == BACKEND_RAM)
+		if (ns->type == BACKEND_RAM || ns->type == BACKEND_RBD)
 			return (fail(c, f[N_DIRECT].key, path, "direct",
-			    "is not allowed for a ram namespace"));
+			    "is not allowed for a %s namespace",
+			    backend_type_name(ns->type)));
 		if (get_bool(c, path, &f[N_DIRECT], &ns->direct) == -1)
 			return (-1);
 	}

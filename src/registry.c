@@ -221,6 +221,7 @@ namespace_free(struct namespace *ns)
 	free(ns->stats);
 	free(ns->retire);
 	free(ns->path);
+	rbd_spec_free(ns->rbd);
 	free(ns);
 }
 
@@ -530,4 +531,5 @@ registry_stop(struct config *cf)
 				namespace_close(ns);
 		health_detach(ss);
 	}
+	rbd_closes_wait();
 }

@@ -21,6 +21,7 @@ ns_same_storage(const struct namespace *a, const struct namespace *b)
 	return (a->type == b->type && a->direct == b->direct &&
 	    ((a->path == NULL && b->path == NULL) ||
 	    (a->path && b->path && strcmp(a->path, b->path) == 0)) &&
+	    rbd_spec_equal(a->rbd, b->rbd) &&
 	    /* Sizes change in place (resize_kept). */
 	    (b->block_size == 0 || (1u << a->lba_shift) == b->block_size) &&
 	    !memcmp(a->uuid, b->uuid, 16) && !memcmp(a->nguid, b->nguid, 16) &&

@@ -18,7 +18,46 @@
 const char *
 backend_type_name(enum backend_type t)
 {
-	return (t == BACKEND_RAM ? "ram" : t == BACKEND_FILE ? "file" : "block");
+	return (t == BACKEND_RAM ? "ram" : t == BACKEND_FILE ? "file" :
+	    t == BACKEND_BLOCK ? "block" : "rbd");
+}
+
+void
+rbd_spec_free(struct rbd_spec *r)
+{
+	if (r == NULL)
+		return;
+	free(r->pool);
+	free(r->image);
+	free(r->nspace);
+	free(r->user);
+	free(r->keyring);
+	free(r->conf);
+	free(r);
+}
+
+static bool
+str_same(const char *a, const char *b)
+{
+	return (a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0);
+}
+
+/* The same image reached the same way: a reload keeps it open. */
+bool
+rbd_spec_equal(const struct rbd_spec *a, const struct rbd_spec *b)
+{
+	if (a == NULL || b == NULL)
+		return (a == b);
+	return (str_same(a->pool, b->pool) && str_same(a->image, b->image) &&
+	    str_same(a->nspace, b->nspace) && str_same(a->user, b->user) &&
+	    str_same(a->keyring, b->keyring) && str_same(a->conf, b->conf));
+}
+
+void
+rbd_spec_format(const struct rbd_spec *r, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s%s%s", r->pool, r->nspace ? r->nspace : "",
+	    r->nspace ? "/" : "", r->image);
 }
 
 /* The 8-4-4-4-12 text form; buf holds at least 37 bytes. */

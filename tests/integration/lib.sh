@@ -21,6 +21,11 @@
 #       SIGKILL, for EXIT traps.
 #   log_has_sanitizer_report LOG...
 #       true if ASan, LSan or UBSan reported in a LOG; prints those LOGs.
+#   node_start CONFIG LOG [NVMFD-ARG...]
+#       a second nvmfd (a multipath node) besides the daemon: nvmfd -F -f
+#       CONFIG, output in LOG, waits up to 10 s for "ready".  Sets
+#       node_pid (the caller stops it).  Returns 1, LOG printed and the
+#       node killed, when it did not get ready.
 #   wait_gone PID SECONDS
 #       true once there is no process PID (it need not be a child).
 #   need_nvmfd RC
@@ -280,6 +285,24 @@ daemon_start_on_ports() {
 	done
 	daemon_error="no free port of $_dp_ports"
 	return 3
+}
+
+node_start() {
+	_ns_config=$1 _ns_log=$2
+	shift 2
+	"$NVMFD" -F -f "$_ns_config" "$@" >"$_ns_log" 2>&1 &
+	node_pid=$!
+	for _ in $(seq 100); do
+		grep -q ' ready: ' "$_ns_log" && return 0
+		kill -0 "$node_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	grep -q ' ready: ' "$_ns_log" && return 0
+	kill -KILL "$node_pid" 2>/dev/null
+	wait "$node_pid" 2>/dev/null
+	node_pid=
+	_daemon_show_log "$_ns_log"
+	return 1
 }
 
 wait_gone() {

@@ -78,18 +78,11 @@ if ! daemon_start_on_ports setup "$tmp/a.yaml" "$tmp/a.log" \
 	exit 99
 fi
 port=$daemon_port
-"$NVMFD" -F -d -f "$tmp/b.yaml" >"$tmp/b.log" 2>&1 &
-nodeb_pid=$!
-for _ in $(seq 100); do
-	grep -q ' ready: ' "$tmp/b.log" && break
-	kill -0 "$nodeb_pid" 2>/dev/null || break
-	sleep 0.1
-done
-if ! grep -q ' ready: ' "$tmp/b.log"; then
-	cat "$tmp/b.log"
+if ! node_start "$tmp/b.yaml" "$tmp/b.log" -d; then
 	say "ERROR: node B did not start on port $((port + 1))"
 	exit 99
 fi
+nodeb_pid=$node_pid
 say "node A (pid $daemon_pid) on 127.0.0.1:$port, node B (pid $nodeb_pid)" \
     "on $((port + 1)), agent on $((port + 2))"
 

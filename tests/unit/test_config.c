@@ -500,7 +500,7 @@ START_TEST(test_err_types)
 	    "subsystems[0].namespaces[0].readonly", "must be true or false");
 	EXPECT_ERR(NS_HEAD "      - backend: 7\n", 6, 18,
 	    "subsystems[0].namespaces[0].backend",
-	    "must be ram, file or block");
+	    "must be ram, file, block or rbd");
 	EXPECT_ERR("- a\n- b\n", 1, 1, "(root)", "must be a mapping");
 	EXPECT_ERR("ports:\n  - address: 127.0.0.1\nsubsystems:\n"
 	    "  - nqn: nqn.2026-11.io.nvmfd:t\n    hosts: nqn.2026-11.io.x:h\n",
@@ -655,7 +655,7 @@ START_TEST(test_err_namespaces)
 	    "is required for a block namespace");
 	EXPECT_ERR(NS_HEAD "      - backend: disk\n", 6, 18,
 	    "subsystems[0].namespaces[0].backend",
-	    "must be ram, file or block, got \"disk\"");
+	    "must be ram, file, block or rbd, got \"disk\"");
 	EXPECT_ERR(NS_HEAD
 	    "      - backend: ram\n"
 	    "        size: 1G\n"
@@ -706,6 +706,78 @@ START_TEST(test_err_namespaces)
 	    "subsystems[0].namespaces[0].populate", "background or lazy");
 	EXPECT_ERR(NS_HEAD "      - 1\n", 6, 9, "subsystems[0].namespaces[0]",
 	    "must be a namespace");
+}
+END_TEST
+
+/* RBD namespaces: the keys are checked in every build; a build without
+ * librbd refuses the backend itself, at its line and column. */
+START_TEST(test_rbd)
+{
+	const char *top = getenv("top_srcdir");
+	struct config *cfg;
+	char path[4096];
+
+	EXPECT_ERR(NS_HEAD
+	    "      - backend: ram\n"
+	    "        size: 1M\n"
+	    "        pool: rbd\n", 8, 9,
+	    "subsystems[0].namespaces[0].pool", "only for an rbd namespace");
+	snprintf(path, sizeof(path), "%s/conf/nvmfd-rbd.yaml",
+	    top != NULL ? top : ".");
+	if (access(path, R_OK) != 0)
+		snprintf(path, sizeof(path), "../../conf/nvmfd-rbd.yaml");
+	cfg = config_load(path, errbuf, sizeof(errbuf));
+#ifdef HAVE_RBD
+	EXPECT_ERR(NS_HEAD "      - backend: rbd\n        pool: rbd\n", 6, 9,
+	    "subsystems[0].namespaces[0].image",
+	    "is required for an rbd namespace");
+	EXPECT_ERR(NS_HEAD
+	    "      - backend: rbd\n"
+	    "        pool: rbd\n"
+	    "        image: a/b\n", 8, 16,
+	    "subsystems[0].namespaces[0].image", "without '/'");
+	EXPECT_ERR(NS_HEAD
+	    "      - backend: rbd\n"
+	    "        pool: rbd\n"
+	    "        image: disk\n"
+	    "        ceph_user: client.nvmfd\n", 9, 20,
+	    "subsystems[0].namespaces[0].ceph_user", "without \"client.\"");
+	EXPECT_ERR(NS_HEAD
+	    "      - backend: rbd\n"
+	    "        pool: rbd\n"
+	    "        image: disk\n"
+	    "        keyring: ceph.keyring\n", 9, 18,
+	    "subsystems[0].namespaces[0].keyring", "absolute path");
+	EXPECT_ERR(NS_HEAD
+	    "      - backend: rbd\n"
+	    "        pool: rbd\n"
+	    "        image: disk\n"
+	    "        size: 1G\n", 9, 9,
+	    "subsystems[0].namespaces[0].size", "the image's size is used");
+	EXPECT_ERR(NS_HEAD
+	    "      - backend: rbd\n"
+	    "        pool: rbd\n"
+	    "        image: disk\n"
+	    "        path: /dev/rbd0\n", 9, 9,
+	    "subsystems[0].namespaces[0].path", "not allowed for a rbd");
+	ck_assert_msg(cfg != NULL, "%s", errbuf);
+	{
+		struct namespace *ns = first_ns(cfg);
+		char img[128];
+
+		ck_assert_int_eq(ns->type, BACKEND_RBD);
+		ck_assert_ptr_nonnull(ns->rbd);
+		rbd_spec_format(ns->rbd, img, sizeof(img));
+		ck_assert_str_eq(img, "rbd/nvmf/disk0");
+		ck_assert_str_eq(ns->rbd->user, "nvmfd");
+		ck_assert_str_eq(ns->rbd->conf, "/etc/ceph/ceph.conf");
+	}
+	config_free(cfg);
+#else
+	ck_assert_ptr_null(cfg);
+	ck_assert_msg(strstr(errbuf, "built without Ceph RBD support") != NULL,
+	    "%s", errbuf);
+#endif
 }
 END_TEST
 
@@ -1357,6 +1429,7 @@ config_suite(void)
 
 	tc = tcase_create("load");
 	tcase_add_test(tc, test_default);
+	tcase_add_test(tc, test_rbd);
 	tcase_add_test(tc, test_minimal_defaults);
 	tcase_add_test(tc, test_poll_off);
 	tcase_add_test(tc, test_state_dir);
