@@ -525,6 +525,10 @@ void	port_unref(struct port *);
 int	namespace_open(struct namespace *, char *err, size_t errlen);
 void	namespace_close(struct namespace *);
 int	backend_io_check(const struct nvmf_io *);
+bool	namespace_open_blocks(const struct namespace *);
+int	namespace_open_async(struct namespace *,
+	    void (*done)(struct namespace *, const char *err, void *),
+	    void *arg);
 
 #define FAULT_READ	0x1
 #define FAULT_WRITE	0x2
@@ -1144,7 +1148,12 @@ struct cmd_ctx {
 	struct out	*out;		/* structured output */
 	struct evbuffer	*text;		/* free text output */
 	char		err[1024];
+	void		*client;	/* control.c, while CMD_PENDING */
 };
+/* What exec returns when it answers later, with cmd_done(ctx, rc) on the
+ * main loop; argv and the options are gone by then. */
+#define CMD_PENDING	(-1)
+void	cmd_done(struct cmd_ctx *, int rc);
 const struct cmd_entry *cmd_find(const char *);
 int	cmd_execute(struct cmd_ctx *, int argc, char **argv);
 int	cmd_error(struct cmd_ctx *, int code, const char *, ...)

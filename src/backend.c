@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "nvmfd.h"
 
@@ -85,5 +87,61 @@ backend_io_check(const struct nvmf_io *io)
 		return (-EINVAL);
 	if (ns->readonly && io->op != IO_READ && io->op != IO_FLUSH)
 		return (-EROFS);
+	return (0);
+}
+
+/* Opening an rbd namespace waits for the cluster: not on a loop. */
+bool
+namespace_open_blocks(const struct namespace *ns)
+{
+	return (ns->type == BACKEND_RBD);
+}
+
+struct ns_open_job {
+	struct nvmf_io	io;		/* first: the pool's handle on it */
+	struct namespace *ns;
+	void		(*done)(struct namespace *, const char *, void *);
+	void		*arg;
+	char		err[512];
+};
+
+static int
+open_job_run(struct nvmf_io *io)
+{
+	struct ns_open_job *j = (struct ns_open_job *)io;
+
+	return (namespace_open(j->ns, j->err, sizeof(j->err)) == 0 ? 0 : -EIO);
+}
+
+static void
+open_job_done(struct nvmf_io *io, int err)
+{
+	struct ns_open_job *j = (struct ns_open_job *)io;
+
+	if (err != 0 && j->err[0] == '\0')
+		snprintf(j->err, sizeof(j->err), "%s", strerror(-err));
+	j->done(j->ns, err != 0 ? j->err : NULL, j->arg);
+	free(j);
+}
+
+/*
+ * namespace_open() on a thread of the main loop's pool; done(ns, err, arg)
+ * on the main loop after, err NULL when it opened.  -1: no memory (done
+ * is not called).
+ */
+int
+namespace_open_async(struct namespace *ns,
+    void (*done)(struct namespace *, const char *err, void *), void *arg)
+{
+	struct ns_open_job *j;
+
+	if ((j = calloc(1, sizeof(*j))) == NULL)
+		return (-1);
+	j->ns = ns;
+	j->done = done;
+	j->arg = arg;
+	j->io.ns = ns;
+	j->io.done = open_job_done;
+	io_engine_call(main_loop->engine, &j->io, open_job_run);
 	return (0);
 }

@@ -535,6 +535,59 @@ ids_clash(struct namespace *n)
 	return (false);
 }
 
+/* The last steps of add-ns, on the main loop: publish and report. */
+static int
+add_ns_publish(struct cmd_ctx *ctx, struct subsystem *ss,
+    struct namespace *ns)
+{
+	if (ids_clash(ns)) {
+		namespace_free(ns);
+		return (cmd_error(ctx, CTL_EEXIST, "a namespace with the same "
+		    "UUID, NGUID or EUI-64 exists"));
+	}
+	if (ns_publish(ss, ns, ctx->err, sizeof(ctx->err)) != 0) {
+		namespace_free(ns);
+		return (CTL_ERR);
+	}
+	ctrl_notify_ns_changed(ss, ns->nsid);
+	out_object(ctx->out, "namespace");
+	out_u64(ctx->out, "nsid", ns->nsid);
+	out_end(ctx->out);
+	return (CTL_OK);
+}
+
+/* add-ns of a namespace whose opening blocks: it opened (or not) on a pool
+ * thread meanwhile.  The subsystem may have gone, the NSID been taken. */
+struct add_ns_wait {
+	struct cmd_ctx	*ctx;
+	char		nqn[NVMFD_NQN_MAX + 1];
+};
+
+static void
+add_ns_opened(struct namespace *ns, const char *err, void *arg)
+{
+	struct add_ns_wait *w = arg;
+	struct cmd_ctx *ctx = w->ctx;
+	struct subsystem *ss = subsystem_find(RUNNING, w->nqn);
+	int rc;
+
+	if (err != NULL) {
+		namespace_free(ns);
+		rc = cmd_error(ctx, CTL_ERR, "%s", err);
+	} else if (ss == NULL) {
+		namespace_free(ns);
+		rc = cmd_error(ctx, CTL_ENOENT, "%s was removed meanwhile",
+		    w->nqn);
+	} else if (namespace_find(ss, ns->nsid) != NULL) {
+		rc = cmd_error(ctx, CTL_EEXIST, "%s has namespace %u already",
+		    ss->nqn, ns->nsid);
+		namespace_free(ns);
+	} else
+		rc = add_ns_publish(ctx, ss, ns);
+	free(w);
+	cmd_done(ctx, rc);
+}
+
 int
 cmd_add_ns(struct cmd_ctx *ctx)
 {
@@ -596,20 +649,25 @@ cmd_add_ns(struct cmd_ctx *ctx)
 	ns = TAILQ_FIRST(&TAILQ_FIRST(&cf->subsystems)->namespaces);
 	TAILQ_REMOVE(&TAILQ_FIRST(&cf->subsystems)->namespaces, ns, entry);
 	config_free(cf);
-	if (ids_clash(ns)) {
-		namespace_free(ns);
-		return (cmd_error(ctx, CTL_EEXIST, "a namespace with the same "
-		    "UUID, NGUID or EUI-64 exists"));
+	/* The parsed snippet is gone: the namespace is this subsystem's. */
+	ns->subsys = ss;
+	if (namespace_open_blocks(ns) && main_loop != NULL) {
+		struct add_ns_wait *w;
+
+		if ((w = calloc(1, sizeof(*w))) == NULL) {
+			namespace_free(ns);
+			return (cmd_error(ctx, CTL_ERR, "out of memory"));
+		}
+		w->ctx = ctx;
+		snprintf(w->nqn, sizeof(w->nqn), "%s", ss->nqn);
+		if (namespace_open_async(ns, add_ns_opened, w) != 0) {
+			free(w);
+			namespace_free(ns);
+			return (cmd_error(ctx, CTL_ERR, "out of memory"));
+		}
+		return (CMD_PENDING);
 	}
-	if (ns_publish(ss, ns, ctx->err, sizeof(ctx->err)) != 0) {
-		namespace_free(ns);
-		return (CTL_ERR);
-	}
-	ctrl_notify_ns_changed(ss, ns->nsid);
-	out_object(ctx->out, "namespace");
-	out_u64(ctx->out, "nsid", ns->nsid);
-	out_end(ctx->out);
-	return (CTL_OK);
+	return (add_ns_publish(ctx, ss, ns));
 }
 
 int

@@ -43,6 +43,7 @@ struct ctl_client {
 	bool		closing;
 	bool		refused;	/* answered already: close when it sends */
 	bool		broken;		/* a message could not be queued */
+	struct cmd_ctx	*pending;	/* a command that answers later */
 	uid_t		uid;
 	pid_t		pid;
 };
@@ -56,6 +57,9 @@ static gid_t allowed_gid = (gid_t)-1;
 static void
 client_free(struct ctl_client *c)
 {
+	/* A command still running answers nobody. */
+	if (c->pending != NULL)
+		c->pending->client = NULL;
 	TAILQ_REMOVE(&clients, c, entry);
 	if (c->refused)
 		nrefused--;
@@ -118,9 +122,37 @@ send_output(struct ctl_client *c, struct evbuffer *text)
 }
 
 static void
+ctx_free(struct cmd_ctx *ctx)
+{
+	if (ctx == NULL)
+		return;
+	out_free(ctx->out);
+	if (ctx->text)
+		evbuffer_free(ctx->text);
+	free(ctx);
+}
+
+/* The command's output and result to its client; ctx is freed. */
+static void
+request_answer(struct ctl_client *c, struct cmd_ctx *ctx, int rc)
+{
+	if (rc == CTL_OK && out_render(ctx->out, ctx->text, ctx->json) != 0) {
+		rc = CTL_ERR;
+		snprintf(ctx->err, sizeof(ctx->err), "out of memory");
+	}
+	if (rc == CTL_OK)
+		send_output(c, ctx->text);
+	send_result(c, rc, rc == CTL_OK ? "" : ctx->err);
+	loop_finish_turn(main_loop);
+	ctx_free(ctx);
+}
+
+static void client_read_cb(struct bufferevent *, void *);
+
+static void
 handle_request(struct ctl_client *c, const uint8_t *p, uint32_t len)
 {
-	struct cmd_ctx ctx;
+	struct cmd_ctx *ctx;
 	char *argv[CTL_MAX_ARGS + 1];
 	uint32_t flags, argc, off = 8;
 	int rc;
@@ -155,31 +187,42 @@ handle_request(struct ctl_client *c, const uint8_t *p, uint32_t len)
 	}
 	argv[argc] = NULL;
 
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.readonly_client = c->readonly;
-	ctx.out = out_new();
-	ctx.text = evbuffer_new();
-	if (ctx.out == NULL || ctx.text == NULL) {
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL ||
+	    (ctx->out = out_new()) == NULL ||
+	    (ctx->text = evbuffer_new()) == NULL) {
 		send_result(c, CTL_ERR, "out of memory");
-		goto done;
+		ctx_free(ctx);
+		return;
 	}
+	ctx->readonly_client = c->readonly;
 	/* --json comes as a flag, or as an option the table parses. */
-	ctx.json = flags & CTL_F_JSON;
-	rc = cmd_execute(&ctx, (int)argc, argv);
+	ctx->json = flags & CTL_F_JSON;
+	rc = cmd_execute(ctx, (int)argc, argv);
 	log_debug("control: uid %u pid %d: %s: %d%s%s", (unsigned)c->uid,
-	    (int)c->pid, argv[0], rc, ctx.err[0] ? ": " : "", ctx.err);
-	if (rc == CTL_OK && out_render(ctx.out, ctx.text, ctx.json) != 0) {
-		rc = CTL_ERR;
-		snprintf(ctx.err, sizeof(ctx.err), "out of memory");
+	    (int)c->pid, argv[0], rc, ctx->err[0] ? ": " : "", ctx->err);
+	if (rc == CMD_PENDING) {
+		/* No more requests from it until cmd_done() answers. */
+		c->pending = ctx;
+		ctx->client = c;
+		return;
 	}
-	if (rc == CTL_OK)
-		send_output(c, ctx.text);
-	send_result(c, rc, rc == CTL_OK ? "" : ctx.err);
-	loop_finish_turn(main_loop);
-done:
-	out_free(ctx.out);
-	if (ctx.text)
-		evbuffer_free(ctx.text);
+	request_answer(c, ctx, rc);
+}
+
+/* A command that returned CMD_PENDING is done: answer its client, if it
+ * is still there, and take its next request. */
+void
+cmd_done(struct cmd_ctx *ctx, int rc)
+{
+	struct ctl_client *c = ctx->client;
+
+	if (c == NULL) {
+		ctx_free(ctx);
+		return;
+	}
+	c->pending = NULL;
+	request_answer(c, ctx, rc);
+	client_read_cb(c->bev, c);
 }
 
 static void
@@ -194,7 +237,8 @@ client_read_cb(struct bufferevent *bev, void *arg)
 		client_free(c);
 		return;
 	}
-	while (!c->closing && evbuffer_get_length(in) >= sizeof(h)) {
+	while (!c->closing && c->pending == NULL &&
+	    evbuffer_get_length(in) >= sizeof(h)) {
 		evbuffer_copyout(in, &h, sizeof(h));
 		if (h.magic != CTL_MAGIC) {
 			send_result(c, CTL_EPROTO, "not an nvmfd control message");

@@ -10,7 +10,10 @@
 #     an object) and flushes; A reads zeroes there, and so does the image
 #     as "rbd export" copies it;
 #   - add-ns refuses an image with exclusive-lock, naming the command that
-#     turns it off, and a missing image, with clear errors;
+#     turns it off, and a missing image, with clear errors; it waits for
+#     the cluster off the main loop (list-ns answers meanwhile, and an
+#     unreachable cluster fails it after client_mount_timeout), and a
+#     namespace it adds is served at once;
 #   - A dies by SIGKILL; B's next write completes at once (no wait for a
 #     lock to be broken): its time is printed and must stay under 5 s;
 #   - B exits 0 on SIGTERM, and no sanitizer reported anything.
@@ -222,6 +225,50 @@ if grep -q 'rbd/missing: cannot open: No such file' "$tmp/miss.out"; then
 	say "ok: add-ns of a missing image: $(tail -1 "$tmp/miss.out")"
 else
 	fail "add-ns of a missing image: $(cat "$tmp/miss.out")"
+fi
+
+# add-ns opens the image on a pool thread: the main loop (control socket,
+# admin queues) goes on meanwhile.  A cluster that does not answer (a
+# ceph.conf naming a port nothing listens on) takes client_mount_timeout.
+sed "s/^mon host = .*/mon host = [v2:127.0.0.1:9]/" "$ceph_conf" \
+    >"$tmp/dead.conf"
+t0=$(date +%s%N)
+"$tmp/nvmfctl" -s "$tmp/b.sock" add-ns "$NQN" --backend rbd --pool rbd \
+    --image nvmf --ceph-user admin --keyring "$ceph_keyring" \
+    --ceph-conf "$tmp/dead.conf" >"$tmp/dead.out" 2>&1 &
+dead_pid=$!
+sleep 1
+t1=$(date +%s%N)
+if "$tmp/nvmfctl" -s "$tmp/b.sock" list-ns "$NQN" >/dev/null; then
+	ms=$((($(date +%s%N) - t1) / 1000000))
+	if [ "$ms" -lt 1000 ]; then
+		say "ok: list-ns answered in $ms ms while add-ns waited for" \
+		    "an unreachable cluster"
+	else
+		fail "list-ns took $ms ms while add-ns waited for the cluster"
+	fi
+else
+	fail "list-ns failed while add-ns waited for the cluster"
+fi
+wait "$dead_pid"
+ms=$((($(date +%s%N) - t0) / 1000000))
+if grep -q 'cannot connect to the cluster' "$tmp/dead.out"; then
+	say "ok: add-ns gave up on the unreachable cluster after $ms ms:" \
+	    "$(tail -1 "$tmp/dead.out")"
+else
+	fail "add-ns with an unreachable cluster: $(cat "$tmp/dead.out")"
+fi
+ceph_rbd create --size 8M --image-feature layering rbd/second || exit 99
+if "$tmp/nvmfctl" -s "$tmp/b.sock" add-ns "$NQN" --nsid 2 --backend rbd \
+    --pool rbd --image second --ceph-user admin --keyring "$ceph_keyring" \
+    --ceph-conf "$ceph_conf" >"$tmp/add.out" 2>&1 &&
+    "$tmp/nvmfctl" -s "$tmp/b.sock" list-ns "$NQN" |
+    grep -q 'rbd/second' &&
+    perf "$portb" -N 2 -w randwrite -o 4096 -q 8 -t 1 -v >/dev/null \
+    2>"$tmp/p2.err"; then
+	say "ok: add-ns of rbd/second as namespace 2, served at once"
+else
+	fail "add-ns of rbd/second: $(cat "$tmp/add.out" "$tmp/p2.err")"
 fi
 
 # --------------------------------------- A dies; B writes on without a stall
