@@ -1212,7 +1212,10 @@ int	cmd_reload(struct cmd_ctx *);
 /* reload.c: apply a new configuration to the running one */
 int	config_apply(struct config *running, struct config *next, char *err,
 	    size_t errlen);
-int	config_reload(char *err, size_t errlen);
+/* 0 applied, -1 failed (err set), 1 later: namespaces that open off the
+ * loop are opening; done(rc, err, arg) runs on the main loop after. */
+int	config_reload(char *err, size_t errlen,
+	    void (*done)(int rc, const char *err, void *), void *arg);
 
 /* service.c: pidfile and sd_notify(3), without libsystemd */
 /* Create and flock path, write our pid; fails "already running (pid N)"

@@ -25,10 +25,10 @@
  * refuses such an image and names the command that turns the feature off.
  *
  * Connecting and opening block (monitor and OSD round trips), so they never
- * run on a worker: before the loops start for the configuration file, on a
- * pool thread for nvmfctl add-ns (namespace_open_async), and, still, on the
- * main loop for a reload (client_mount_timeout bounds the wait).  Closing
- * runs on a thread of its own, as rbd_close waits for the cluster.
+ * run on a loop: before the loops start for the configuration file, on a
+ * pool thread for nvmfctl add-ns and a reload (namespace_open_async);
+ * client_mount_timeout bounds the wait.  Closing runs on a thread of its
+ * own, as rbd_close waits for the cluster.
  */
 #include "config.h"
 

@@ -104,10 +104,26 @@ cmd_save(struct cmd_ctx *ctx)
 	return (CTL_OK);
 }
 
+static void
+reload_answer(int rc, const char *err, void *arg)
+{
+	struct cmd_ctx *ctx = arg;
+
+	if (rc != 0)
+		cmd_error(ctx, CTL_ERR, "%s", err);
+	cmd_done(ctx, rc == 0 ? CTL_OK : CTL_ERR);
+}
+
 int
 cmd_reload(struct cmd_ctx *ctx)
 {
-	if (config_reload(ctx->err, sizeof(ctx->err)) != 0)
+	switch (config_reload(ctx->err, sizeof(ctx->err), reload_answer,
+	    ctx)) {
+	case 0:
+		return (CTL_OK);
+	case 1:
+		return (CMD_PENDING);
+	default:
 		return (CTL_ERR);
-	return (CTL_OK);
+	}
 }

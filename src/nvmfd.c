@@ -174,7 +174,7 @@ reload_now(void)
 
 	if (shutting_down)
 		return;
-	config_reload(err, sizeof(err));	/* logs the outcome */
+	config_reload(err, sizeof(err), NULL, NULL);	/* logs the outcome */
 	loop_finish_turn(main_loop);
 }
 

@@ -70,7 +70,9 @@ prepare(struct config *running, struct config *next, char *err, size_t errlen)
 				}
 				continue;
 			}
-			if (namespace_open(ns, nerr, sizeof(nerr)) != 0) {
+			/* Opened already when opening blocks (reload_start). */
+			if (ns->ops == NULL &&
+			    namespace_open(ns, nerr, sizeof(nerr)) != 0) {
 				snprintf(err, errlen, "%s namespace %u: %s",
 				    ss->nqn, ns->nsid, nerr);
 				return (-1);
@@ -364,12 +366,89 @@ config_apply(struct config *running, struct config *next, char *err,
 	return (0);
 }
 
+/*
+ * A reload whose new namespaces include some that open off the loop (RBD):
+ * they open on pool threads first; the rest of the reload (prepare, apply)
+ * runs once the last has opened, or not at all when one failed.
+ */
+struct reload_job {
+	struct config	*next;
+	int		pending;	/* opens still running */
+	bool		failed;
+	char		err[512];
+	void		(*done)(int, const char *, void *);
+	void		*arg;
+};
+
+static bool reload_busy;
+
+static int
+reload_finish(struct config *next, bool failed, char *err, size_t errlen)
+{
+	int rc = -1;
+
+	if (!failed)
+		rc = config_apply(running_config, next, err, errlen);
+	config_free(next);	/* closes what was opened and not taken */
+	if (rc == 0)
+		log_info("reloaded %s", running_config->path);
+	else
+		log_warnx("reload failed, nothing changed: %s", err);
+	service_notify("READY=1");
+	reload_busy = false;
+	return (rc);
+}
+
+static void
+reload_opened(struct namespace *ns, const char *err, void *arg)
+{
+	struct reload_job *j = arg;
+	char buf[1024];
+	int rc;
+
+	if (err != NULL && !j->failed) {
+		j->failed = true;
+		snprintf(j->err, sizeof(j->err), "%s namespace %u: %s",
+		    ns->subsys->nqn, ns->nsid, err);
+	}
+	if (--j->pending > 0)
+		return;
+	snprintf(buf, sizeof(buf), "%s", j->err);
+	rc = reload_finish(j->next, j->failed, buf, sizeof(buf));
+	if (j->done != NULL)
+		j->done(rc, buf, j->arg);
+	free(j);
+}
+
+/* Start opening next's new namespaces that would block; how many. */
+static int
+reload_start(struct reload_job *j)
+{
+	struct subsystem *ss;
+	struct namespace *ns;
+
+	TAILQ_FOREACH(ss, &j->next->subsystems, entry)
+		TAILQ_FOREACH(ns, &ss->namespaces, entry) {
+			if (!namespace_open_blocks(ns) ||
+			    ns_kept(running_config, ss, ns) != NULL)
+				continue;
+			if (namespace_open_async(ns, reload_opened, j) != 0) {
+				j->failed = true;
+				snprintf(j->err, sizeof(j->err), "out of memory");
+				return (j->pending);
+			}
+			j->pending++;
+		}
+	return (j->pending);
+}
+
 /* Load the configuration file again and apply it (SIGHUP, nvmfctl). */
 int
-config_reload(char *err, size_t errlen)
+config_reload(char *err, size_t errlen,
+    void (*done)(int, const char *, void *), void *arg)
 {
+	struct reload_job *j;
 	struct config *next;
-	int rc;
 
 	if (running_config->path == NULL) {
 		snprintf(err, errlen, "running on the built-in default "
@@ -377,17 +456,25 @@ config_reload(char *err, size_t errlen)
 		log_warnx("reload: %s", err);
 		return (-1);
 	}
+	if (reload_busy) {
+		snprintf(err, errlen, "a reload is in progress");
+		log_warnx("reload: %s", err);
+		return (-1);
+	}
+	reload_busy = true;
 	service_notify("RELOADING=1");
 	if ((next = config_load(running_config->path, err, errlen)) == NULL)
-		rc = -1;
-	else {
-		rc = config_apply(running_config, next, err, errlen);
-		config_free(next);
+		return (reload_finish(NULL, true, err, errlen));
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (reload_finish(next, true, err, errlen));
 	}
-	if (rc == 0)
-		log_info("reloaded %s", running_config->path);
-	else
-		log_warnx("reload failed, nothing changed: %s", err);
-	service_notify("READY=1");
-	return (rc);
+	j->next = next;
+	j->done = done;
+	j->arg = arg;
+	if (reload_start(j) > 0)
+		return (1);
+	snprintf(err, errlen, "%s", j->err);
+	free(j);
+	return (reload_finish(next, err[0] != '\0', err, errlen));
 }

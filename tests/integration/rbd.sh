@@ -13,7 +13,8 @@
 #     turns it off, and a missing image, with clear errors; it waits for
 #     the cluster off the main loop (list-ns answers meanwhile, and an
 #     unreachable cluster fails it after client_mount_timeout), and a
-#     namespace it adds is served at once;
+#     namespace it adds is served at once; so does a reload, which keeps
+#     everything as it was when an image is missing;
 #   - A dies by SIGKILL; B's next write completes at once (no wait for a
 #     lock to be broken): its time is printed and must stay under 5 s;
 #   - B exits 0 on SIGTERM, and no sanitizer reported anything.
@@ -270,6 +271,36 @@ if "$tmp/nvmfctl" -s "$tmp/b.sock" add-ns "$NQN" --nsid 2 --backend rbd \
 else
 	fail "add-ns of rbd/second: $(cat "$tmp/add.out" "$tmp/p2.err")"
 fi
+
+# A reload that adds an rbd namespace opens it off the loop too, then
+# applies the file (namespace 2, added live and not in the file, goes).
+# One whose image is missing changes nothing.
+ceph_rbd create --size 8M --image-feature layering rbd/third || exit 99
+cp "$tmp/b.yaml" "$tmp/b.orig"
+cat >>"$tmp/b.yaml" <<EOF
+      - {nsid: 3, backend: rbd, pool: rbd, image: third, ceph_user: admin,
+         keyring: "$ceph_keyring", ceph_conf: "$ceph_conf"}
+EOF
+if "$tmp/nvmfctl" -s "$tmp/b.sock" reload >"$tmp/reload.out" 2>&1 &&
+    "$tmp/nvmfctl" -s "$tmp/b.sock" list-ns "$NQN" >"$tmp/ns.out" &&
+    grep -q rbd/third "$tmp/ns.out" && ! grep -q rbd/second "$tmp/ns.out"
+then
+	say "ok: reload added rbd/third as namespace 3 (and dropped 2)"
+else
+	fail "reload with rbd/third: $(cat "$tmp/reload.out" "$tmp/ns.out")"
+fi
+sed 's/image: third/image: nothere/' "$tmp/b.yaml" >"$tmp/b.new"
+mv "$tmp/b.new" "$tmp/b.yaml"
+"$tmp/nvmfctl" -s "$tmp/b.sock" reload >"$tmp/reload.out" 2>&1
+if grep -q 'namespace 3: rbd rbd/nothere: cannot open' "$tmp/reload.out" &&
+    "$tmp/nvmfctl" -s "$tmp/b.sock" list-ns "$NQN" | grep -q rbd/third
+then
+	say "ok: a reload with a missing image fails and keeps namespace 3:" \
+	    "$(tail -1 "$tmp/reload.out")"
+else
+	fail "reload with a missing image: $(cat "$tmp/reload.out")"
+fi
+mv "$tmp/b.orig" "$tmp/b.yaml"
 
 # --------------------------------------- A dies; B writes on without a stall
 kill -KILL "$nodea_pid"
