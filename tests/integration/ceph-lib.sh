@@ -9,6 +9,9 @@
 #   ceph_need
 #       exit 77 (skip) with the packages to install when a Ceph command
 #       is missing.
+#   ceph_need_rbd_build DIR
+#       exit 77 (skip) when $NVMFD was built without RBD support (its
+#       configuration check says so); writes a probe file in DIR.
 #   ceph_start DIR
 #       a new cluster in DIR (made): DIR/ceph.conf, DIR/admin.keyring
 #       (client.admin), a pool "rbd" ready for images.  Sets ceph_conf and
@@ -35,6 +38,21 @@ ceph_need() {
 		    "--no-install-recommends ceph-mon ceph-osd ceph-common)"
 		exit 77
 	done
+}
+
+ceph_need_rbd_build() {
+	cat >"$1/rbd-probe.yaml" <<EOF
+subsystems:
+  - nqn: nqn.2026-11.io.nvmfd.test:probe
+    namespaces:
+      - {backend: rbd, pool: rbd, image: none}
+EOF
+	if "$NVMFD" -n -f "$1/rbd-probe.yaml" 2>&1 |
+	    grep -q 'without Ceph RBD'; then
+		echo "SKIP: this nvmfd was built without RBD support" \
+		    "(configure --with-rbd)"
+		exit 77
+	fi
 }
 
 ceph_cli() {

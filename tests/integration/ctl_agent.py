@@ -26,6 +26,8 @@ verb and gets one line back, "ok ..." or "fail ...":
   set-ns-size NSID SIZE
                      nvmfctl set-ns NQN NSID --size SIZE; a shrink
                      still settling is tried again for up to 10 s -> "ok"
+  kill               SIGKILL to the process --kill-pid names (a node
+                     that dies under I/O)                           -> "ok"
   done               -> "ok", and the listener exits
 
 Only these verbs exist; each request and its outcome is printed.
@@ -33,6 +35,7 @@ Only these verbs exist; each request and its outcome is printed.
 import argparse
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -156,6 +159,9 @@ def handle(line, opts):
         if p.returncode != 0:
             return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
         return "ok"
+    if verb == "kill" and not args and opts.kill_pid:
+        os.kill(opts.kill_pid, signal.SIGKILL)
+        return "ok"
     if verb == "done" and not args:
         return "ok"
     return "fail unknown request"
@@ -168,6 +174,7 @@ def main():
     ap.add_argument("--socket", required=True)
     ap.add_argument("--nqn", required=True)
     ap.add_argument("--keyfile", help="the key file rekey writes")
+    ap.add_argument("--kill-pid", type=int, help="the process kill ends")
     ap.add_argument("--timeout", type=float, default=300,
                     help="exit after this many seconds in any case")
     opts = ap.parse_args()

@@ -49,17 +49,7 @@ test_cleanup() {
 }
 ln -s "$NVMFD" "$tmp/nvmfctl" || exit 99
 
-# A build without librbd says so when a configuration asks for rbd.
-cat >"$tmp/probe.yaml" <<EOF
-subsystems:
-  - nqn: $NQN
-    namespaces:
-      - {backend: rbd, pool: rbd, image: none}
-EOF
-if "$NVMFD" -n -f "$tmp/probe.yaml" 2>&1 | grep -q 'without Ceph RBD'; then
-	say "SKIP: this nvmfd was built without RBD support (configure --with-rbd)"
-	exit 77
-fi
+ceph_need_rbd_build "$tmp"
 
 t0=$(date +%s%N)
 if ! ceph_start "$tmp/ceph"; then

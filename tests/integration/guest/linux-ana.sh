@@ -31,41 +31,6 @@ A=10.0.2.2
 PA=$1 PB=$2 AP=$3 NQN=$4
 . /peer/files/checks.sh
 
-# entries ADDR SVCID: one line per discovery log entry,
-# "SUBTYPE|TRADDR|TRSVCID|SUBNQN".
-entries() {
-	nvme discover -t tcp -a "$1" -s "$2" 2>/dev/null | awk '
-	function flush() { if (n) print st "|" ad "|" sv "|" nq }
-	/^=+Discovery Log Entry/ { flush(); n = 1; st = ad = sv = nq = "" }
-	/^subtype:/ { sub(/^subtype: */, ""); st = $0 }
-	/^traddr:/ { ad = $2 }
-	/^trsvcid:/ { sv = $2 }
-	/^subnqn:/ { nq = $2 }
-	END { flush() }'
-}
-
-# ctrl_at SVCID: the controller (nvmeN) connected to NQN through SVCID.
-ctrl_at() {
-	for c in /sys/class/nvme/nvme*; do
-		[ "$(cat "$c/subsysnqn" 2>/dev/null)" = "$NQN" ] || continue
-		case ",$(cat "$c/address" 2>/dev/null)," in
-		*",trsvcid=$1,"*) echo "${c##*/}"; return 0 ;;
-		esac
-	done
-	return 1
-}
-
-# path_of CTRL: the hidden per-path block device (nvmeXcYnZ) of CTRL.
-path_of() {
-	for p in /sys/class/nvme/"$1"/nvme*c*n1; do
-		[ -e "$p" ] && { echo "${p##*/}"; return 0; }
-	done
-	return 1
-}
-
-# writes PATHDEV: write requests completed on that path.
-writes() { awk '{ print $5 }' "/sys/block/$1/stat"; }
-
 # wait_state PATHDEV STATE [GROUP]: until the host reports STATE (and ANA
 # group GROUP) for the path.
 wait_state() {
@@ -104,24 +69,7 @@ fi
 # ------------------------------------------------ both paths
 # The entries name the nodes' own address (127.0.0.1 on the test machine),
 # which the guest reaches as 10.0.2.2: connect there to each entry's port.
-say "connecting through both nodes"
-nvme_tcp_connect "$A" "$PA" "$NQN" --nr-io-queues=1 ||
-	abort "multipath: connect through node A failed"
-nvme_tcp_connect "$A" "$PB" "$NQN" --nr-io-queues=1 ||
-	abort "multipath: connect through node B failed"
-dev=$(nvme_wait_ns "$NQN") || abort "multipath: no namespace block device"
-ca=$(ctrl_at "$PA") && cb=$(ctrl_at "$PB") ||
-	abort "multipath: no controller for one of the ports"
-pa=$(path_of "$ca") && pb=$(path_of "$cb") ||
-	abort "multipath: no per-path devices (native multipath off?)"
-subsys=""
-for s in /sys/class/nvme-subsystem/*; do
-	[ "$(cat "$s/subsysnqn" 2>/dev/null)" = "$NQN" ] && subsys=${s##*/}
-done
-ls_out=$(nvme list-subsys 2>&1)
-echo "$ls_out" | sed 's/^/  /'
-nsub=$(echo "$ls_out" | grep -c "NQN=$NQN")
-npaths=$(echo "$ls_out" | grep -cE "^ *\+- nvme[0-9]+ tcp")
+mp_connect
 ida=$(cat "/sys/class/nvme/$ca/cntlid") idb=$(cat "/sys/class/nvme/$cb/cntlid")
 sa=$(cat "/sys/block/$pa/ana_state") sb=$(cat "/sys/block/$pb/ana_state")
 if [ "$nsub" = 1 ] && [ "$npaths" = 2 ] && [ "$dev" = "/dev/${pa%%c*}n1" ] &&
@@ -136,16 +84,7 @@ echo round-robin >"/sys/class/nvme-subsystem/$subsys/iopolicy" 2>/dev/null ||
 
 # ------------------------------------------------ failover under fio
 say "fio verify through $dev; node B's port goes inaccessible meanwhile"
-fio --name=ana --filename="$dev" --ioengine=libaio --direct=1 \
-    --rw=randwrite --bs=4k --size=16M --iodepth=4 --verify=crc32c \
-    --verify_backlog=64 --time_based --runtime=20 >/tmp/fio.out 2>&1 &
-fio_pid=$!
-# fio starts slowly under emulation: until both paths carry its writes.
-i=0
-while [ $i -lt 150 ] && { [ "$(writes "$pa")" = 0 ] || [ "$(writes "$pb")" = 0 ]; }; do
-	sleep 0.1
-	i=$((i + 1))
-done
+mp_fio ana
 sleep 1
 wb0=$(writes "$pb")
 [ "$wb0" -gt 0 ] || fail "failover: no I/O went through node B before the change"
@@ -171,16 +110,7 @@ if wait_state "$pb" inaccessible; then
 else
 	fail "failover: $pb still reports $(cat "/sys/block/$pb/ana_state")"
 fi
-wait "$fio_pid"
-frc=$?
-grep -E 'err=|IOPS=|verify|bad' /tmp/fio.out | sed 's/^/  fio: /'
-if [ "$frc" = 0 ] && grep -q 'err= *0:' /tmp/fio.out &&
-    ! dmesg | grep -qiE 'I/O error|critical (medium|target) error'; then
-	pass "failover: fio verify finished with no error"
-else
-	fail "failover: fio exit $frc, or I/O errors in dmesg"
-	tail -20 /tmp/fio.out
-fi
+mp_fio_wait failover
 
 # ------------------------------------------------ back to optimized
 # No I/O runs now: only the ANA change event can tell the host.
