@@ -18,6 +18,10 @@
  * (rbd_cache=false), so the handles, and other nvmfd nodes serving the same
  * image, see each other's writes as soon as they complete.
  *
+ * nvmfd allocates nothing per I/O here; librbd does, inside
+ * rbd_aio_create_completion() and the request it starts, which its C API
+ * offers no way around.
+ *
  * Several handles, here and on other nodes, write the image at once, so
  * the image must not have the exclusive-lock feature: with it, the handles
  * would take the lock from each other on every write, and a node that died
@@ -62,6 +66,10 @@ struct rbd_ns {
 	rados_t		cluster;
 	rados_ioctx_t	ioctx;
 	bool		have_cluster, have_ioctx;
+	bool		watching;	/* header updates: a resize */
+	uint64_t	watch;
+	char		nqn[NVMFD_NQN_MAX + 1];	/* whose namespace, for them */
+	uint32_t	nsid;
 	int		nimg;
 	struct rbd_img	img[];		/* by loop: main, then workers */
 };
@@ -106,6 +114,8 @@ rbd_events(evutil_socket_t fd, short what, void *arg)
 static void
 rbd_ns_free(struct rbd_ns *r)
 {
+	if (r->watching)
+		rbd_update_unwatch(r->img[0].image, r->watch);
 	for (int i = 0; i < r->nimg; i++) {
 		struct rbd_img *img = &r->img[i];
 
@@ -288,6 +298,85 @@ rbd_connect(struct namespace *ns, struct rbd_ns *r, char *err, size_t errlen)
 	return (0);
 }
 
+/*
+ * Resize: librbd calls rbd_changed() on a thread of its own when the
+ * image's header changes (rbd resize, among others).  It only posts the
+ * namespace's name to the main loop; there the namespace is looked up
+ * again (it may be gone), held against removal (ns_hold) while a pool
+ * thread asks librbd for the size (which may wait for the cluster), and
+ * then takes the new capacity, and hosts are told.
+ */
+struct rbd_resize {
+	struct nvmf_io	io;		/* first: the pool's handle on it */
+	char		nqn[NVMFD_NQN_MAX + 1];
+	uint32_t	nsid;
+	unsigned	epoch;
+	uint64_t	size;
+};
+
+static int
+rbd_resize_query(struct nvmf_io *io)
+{
+	struct rbd_resize *z = (struct rbd_resize *)io;
+	struct rbd_ns *r = io->ns->priv;
+
+	return (rbd_get_size(r->img[0].image, &z->size));
+}
+
+static void
+rbd_resize_done(struct nvmf_io *io, int err)
+{
+	struct rbd_resize *z = (struct rbd_resize *)io;
+	struct namespace *ns = io->ns;
+	uint64_t size = z->size & ~(uint64_t)((1u << ns->lba_shift) - 1);
+
+	if (err != 0)
+		log_warnx("%s namespace %u: rbd size: %s", z->nqn, z->nsid,
+		    strerror(-err));
+	else if (ns->published && size != ns->size &&
+	    (size >> ns->lba_shift) > 0) {
+		log_info("%s namespace %u: the image is now %llu blocks "
+		    "(was %llu)", z->nqn, z->nsid,
+		    (unsigned long long)(size >> ns->lba_shift),
+		    (unsigned long long)ns->nlb);
+		ns->size = size;
+		ns->nlb = size >> ns->lba_shift;
+		ctrl_notify_ns_changed(ns->subsys, ns->nsid);
+	}
+	ns_release(ns, z->epoch);
+	free(z);
+}
+
+static void
+rbd_resize_msg(void *arg)
+{
+	struct rbd_resize *z = arg;
+	struct subsystem *ss = subsystem_find(running_config, z->nqn);
+	struct namespace *ns = ss ? namespace_find(ss, z->nsid) : NULL;
+
+	if (ns == NULL || ns->ops != &backend_rbd_ops || ns->priv == NULL) {
+		free(z);
+		return;
+	}
+	z->io.ns = ns;
+	z->io.done = rbd_resize_done;
+	z->epoch = ns_hold(ns);
+	io_engine_call(main_loop->engine, &z->io, rbd_resize_query);
+}
+
+static void
+rbd_changed(void *arg)
+{
+	struct rbd_ns *r = arg;
+	struct rbd_resize *z;
+
+	if (main_loop == NULL || (z = calloc(1, sizeof(*z))) == NULL)
+		return;
+	memcpy(z->nqn, r->nqn, sizeof(z->nqn));
+	z->nsid = r->nsid;
+	loop_post(main_loop, rbd_resize_msg, z);
+}
+
 static int
 rbd_ns_open(struct namespace *ns, char *err, size_t errlen)
 {
@@ -325,6 +414,12 @@ rbd_ns_open(struct namespace *ns, char *err, size_t errlen)
 		    "which writers on several loops and nodes cannot share; "
 		    "turn it off: rbd feature disable %s%s", name, name, feat);
 		goto fail;
+	}
+	if (ns->subsys != NULL) {
+		snprintf(r->nqn, sizeof(r->nqn), "%s", ns->subsys->nqn);
+		r->nsid = ns->nsid;
+		r->watching = rbd_update_watch(r->img[0].image, &r->watch,
+		    rbd_changed, r) == 0;
 	}
 	ns->priv = r;
 	/* Whole blocks; a tail shorter than one is left out. */

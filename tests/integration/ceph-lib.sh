@@ -42,6 +42,8 @@ ceph_need() {
 
 ceph_need_rbd_build() {
 	cat >"$1/rbd-probe.yaml" <<EOF
+ports:
+  - {id: 1, address: 127.0.0.1}
 subsystems:
   - nqn: nqn.2026-11.io.nvmfd.test:probe
     namespaces:

@@ -15,6 +15,7 @@
 #     unreachable cluster fails it after client_mount_timeout), and a
 #     namespace it adds is served at once; so does a reload, which keeps
 #     everything as it was when an image is missing;
+#   - rbd resize: both nodes take the image's new size;
 #   - A dies by SIGKILL; B's next write completes at once (no wait for a
 #     lock to be broken): its time is printed and must stay under 5 s;
 #   - B exits 0 on SIGTERM, and no sanitizer reported anything.
@@ -291,6 +292,29 @@ else
 	fail "reload with a missing image: $(cat "$tmp/reload.out")"
 fi
 mv "$tmp/b.orig" "$tmp/b.yaml"
+
+# The image grows: both nodes take the new size (and tell their hosts).
+ns_size() {	# ns_size SOCKET: namespace 1's size in bytes
+	"$tmp/nvmfctl" -s "$1" list-ns "$NQN" --json | python3 -c '
+import json, sys
+print([n["size"] for n in json.load(sys.stdin)["namespaces"]
+       if n["nsid"] == 1][0])'
+}
+ceph_rbd resize --size $((IMAGE_MB * 2))M rbd/nvmf >/dev/null 2>&1 ||
+    fail "rbd resize"
+want=$((IMAGE_MB * 2 * 1024 * 1024))
+for _ in $(seq 100); do
+	[ "$(ns_size "$tmp/a.sock")" = $want ] &&
+	    [ "$(ns_size "$tmp/b.sock")" = $want ] && break
+	sleep 0.1
+done
+if [ "$(ns_size "$tmp/a.sock")" = $want ] &&
+    [ "$(ns_size "$tmp/b.sock")" = $want ]; then
+	say "ok: rbd resize to $((IMAGE_MB * 2)) MiB: both nodes serve the new size"
+else
+	fail "after rbd resize: A has $(ns_size "$tmp/a.sock"), B" \
+	    "$(ns_size "$tmp/b.sock") bytes, not $want"
+fi
 
 # --------------------------------------- A dies; B writes on without a stall
 kill -KILL "$nodea_pid"
