@@ -293,6 +293,17 @@ else
 fi
 mv "$tmp/b.orig" "$tmp/b.yaml"
 
+# save writes the rbd keys back; the file it writes loads as it was.
+if "$tmp/nvmfctl" -s "$tmp/b.sock" save "$tmp/saved.yaml" >/dev/null &&
+    grep -q 'image: "*third' "$tmp/saved.yaml" &&
+    grep -q "ceph_conf: \"*$ceph_conf" "$tmp/saved.yaml" &&
+    "$NVMFD" -n -f "$tmp/saved.yaml" >/dev/null 2>&1; then
+	say "ok: save writes the rbd namespaces back, and the file loads"
+else
+	fail "save of rbd namespaces: $(grep -A8 'backend: rbd' \
+	    "$tmp/saved.yaml" | head -20)"
+fi
+
 # The image grows: both nodes take the new size (and tell their hosts).
 ns_size() {	# ns_size SOCKET: namespace 1's size in bytes
 	"$tmp/nvmfctl" -s "$1" list-ns "$NQN" --json | python3 -c '
