@@ -424,6 +424,10 @@ def main():
                b"[{nqn: 'nqn.2026-11.io.x:a', ana: [{group: 2, port: 2, "
                b"state: inaccessible}], namespaces: [{backend: ram, "
                b"size: 1M, ana_group: 2}]}]\n",
+        "rbd": b"ports: [{address: 127.0.0.1}]\nsubsystems: [{nqn: "
+               b"'nqn.2026-11.io.x:a', namespaces: [{backend: rbd, pool: rbd, "
+               b"image: disk0, rbd_namespace: ns, ceph_user: nvmfd, "
+               b"keyring: /etc/ceph/k, ceph_conf: /etc/ceph/ceph.conf}]}]\n",
     }
     for name, data in small.items():
         with open(os.path.join(cfg, name + ".yaml"), "wb") as f:
