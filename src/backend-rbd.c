@@ -68,6 +68,7 @@ struct rbd_ns {
 	bool		have_cluster, have_ioctx;
 	bool		watching;	/* header updates: a resize */
 	uint64_t	watch;
+	uint64_t	size_seen;	/* the image's, last asked (main loop) */
 	char		nqn[NVMFD_NQN_MAX + 1];	/* whose namespace, for them */
 	uint32_t	nsid;
 	int		nimg;
@@ -303,8 +304,12 @@ rbd_connect(struct namespace *ns, struct rbd_ns *r, char *err, size_t errlen)
  * image's header changes (rbd resize, among others).  It only posts the
  * namespace's name to the main loop; there the namespace is looked up
  * again (it may be gone), held against removal (ns_hold) while a pool
- * thread asks librbd for the size (which may wait for the cluster), and
- * then takes the new capacity, and hosts are told.
+ * thread asks librbd for the size (which may wait for the cluster).  Back
+ * on the main loop the size is kept as size_seen and ns_rescan() takes it
+ * (ns-resize.c: a shrink waits for the commands in flight, hosts are
+ * told).  probe_size answers with size_seen, so rescan-ns and reload never
+ * wait for the cluster on the main loop; set-ns --size is refused (there
+ * is no resize op): the image is resized with rbd resize.
  */
 struct rbd_resize {
 	struct nvmf_io	io;		/* first: the pool's handle on it */
@@ -328,20 +333,19 @@ rbd_resize_done(struct nvmf_io *io, int err)
 {
 	struct rbd_resize *z = (struct rbd_resize *)io;
 	struct namespace *ns = io->ns;
-	uint64_t size = z->size & ~(uint64_t)((1u << ns->lba_shift) - 1);
+	struct rbd_ns *r = ns->priv;
+	char why[256];
+	bool changed;
 
 	if (err != 0)
 		log_warnx("%s namespace %u: rbd size: %s", z->nqn, z->nsid,
 		    strerror(-err));
-	else if (ns->published && size != ns->size &&
-	    (size >> ns->lba_shift) > 0) {
-		log_info("%s namespace %u: the image is now %llu blocks "
-		    "(was %llu)", z->nqn, z->nsid,
-		    (unsigned long long)(size >> ns->lba_shift),
-		    (unsigned long long)ns->nlb);
-		ns->size = size;
-		ns->nlb = size >> ns->lba_shift;
-		ctrl_notify_ns_changed(ns->subsys, ns->nsid);
+	else if (ns->published && r != NULL) {
+		r->size_seen = z->size;
+		if (ns_rescan(ns, &changed, why, sizeof(why)) != 0)
+			log_warnx("%s namespace %u: the image's new size: %s "
+			    "(nvmfctl rescan-ns takes it later)", z->nqn,
+			    z->nsid, why);
 	}
 	ns_release(ns, z->epoch);
 	free(z);
@@ -421,6 +425,7 @@ rbd_ns_open(struct namespace *ns, char *err, size_t errlen)
 		r->watching = rbd_update_watch(r->img[0].image, &r->watch,
 		    rbd_changed, r) == 0;
 	}
+	r->size_seen = size;
 	ns->priv = r;
 	/* Whole blocks; a tail shorter than one is left out. */
 	ns->size = size & ~(uint64_t)(bs - 1);
@@ -483,6 +488,18 @@ rbd_submit(struct nvmf_io *io)
 	}
 }
 
+/* The image's size as last seen: asking librbd may wait for the cluster,
+ * which the main loop must not (see rbd_changed). */
+static int
+rbd_probe_size(struct namespace *ns, uint64_t *bytes, char *err,
+    size_t errlen)
+{
+	struct rbd_ns *r = ns->priv;
+
+	*bytes = r->size_seen & ~(uint64_t)((1u << ns->lba_shift) - 1);
+	return (0);
+}
+
 /* A read-only handle cannot write, and reopening blocks: refuse. */
 static int
 rbd_set_writable(struct namespace *ns, char *err, size_t errlen)
@@ -498,4 +515,5 @@ const struct backend_ops backend_rbd_ops = {
 	.close = rbd_ns_close,
 	.submit = rbd_submit,
 	.set_writable = rbd_set_writable,
+	.probe_size = rbd_probe_size,
 };

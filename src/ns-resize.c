@@ -109,6 +109,12 @@ resize_to(struct namespace *ns, uint64_t bytes, bool storage, char *err,
 	}
 	/* Refused now: a shrink is shown to hosts before the storage
 	 * follows, which must not fail then. */
+	if (storage && ns->type == BACKEND_RBD) {
+		snprintf(err, errlen, "namespace %u: an rbd namespace has the "
+		    "size of its image; rbd resize it, and nvmfd follows",
+		    ns->nsid);
+		return (-1);
+	}
 	if (storage && (ns->ops->resize == NULL ||
 	    ns->type == BACKEND_BLOCK)) {
 		snprintf(err, errlen, "namespace %u: a %s namespace has the "

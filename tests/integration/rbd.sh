@@ -15,7 +15,7 @@
 #     unreachable cluster fails it after client_mount_timeout), and a
 #     namespace it adds is served at once; so does a reload, which keeps
 #     everything as it was when an image is missing;
-#   - rbd resize: both nodes take the image's new size;
+#   - rbd resize, up and down: both nodes take the image's new size;
 #   - A dies by SIGKILL; B's next write completes at once (no wait for a
 #     lock to be broken): its time is printed and must stay under 5 s;
 #   - B exits 0 on SIGTERM, and no sanitizer reported anything.
@@ -311,20 +311,32 @@ import json, sys
 print([n["size"] for n in json.load(sys.stdin)["namespaces"]
        if n["nsid"] == 1][0])'
 }
-ceph_rbd resize --size $((IMAGE_MB * 2))M rbd/nvmf >/dev/null 2>&1 ||
-    fail "rbd resize"
-want=$((IMAGE_MB * 2 * 1024 * 1024))
-for _ in $(seq 100); do
-	[ "$(ns_size "$tmp/a.sock")" = $want ] &&
-	    [ "$(ns_size "$tmp/b.sock")" = $want ] && break
-	sleep 0.1
-done
-if [ "$(ns_size "$tmp/a.sock")" = $want ] &&
-    [ "$(ns_size "$tmp/b.sock")" = $want ]; then
-	say "ok: rbd resize to $((IMAGE_MB * 2)) MiB: both nodes serve the new size"
+resize_to() {	# resize_to MB: rbd resize, then both nodes must follow
+	ceph_rbd resize --allow-shrink --size "$1M" rbd/nvmf >/dev/null 2>&1 ||
+	    fail "rbd resize --size $1M"
+	_want=$(($1 * 1024 * 1024))
+	for _ in $(seq 100); do
+		[ "$(ns_size "$tmp/a.sock")" = $_want ] &&
+		    [ "$(ns_size "$tmp/b.sock")" = $_want ] && break
+		sleep 0.1
+	done
+	if [ "$(ns_size "$tmp/a.sock")" = $_want ] &&
+	    [ "$(ns_size "$tmp/b.sock")" = $_want ]; then
+		say "ok: rbd resize to $1 MiB: both nodes serve the new size"
+	else
+		fail "after rbd resize: A has $(ns_size "$tmp/a.sock"), B" \
+		    "$(ns_size "$tmp/b.sock") bytes, not $_want"
+	fi
+}
+resize_to $((IMAGE_MB * 2))
+resize_to "$IMAGE_MB"
+if "$tmp/nvmfctl" -s "$tmp/b.sock" set-ns "$NQN" 1 --size 64M \
+    >"$tmp/setsize.out" 2>&1 ||
+    ! grep -q 'rbd resize it' "$tmp/setsize.out"; then
+	fail "set-ns --size on an rbd namespace: $(cat "$tmp/setsize.out")"
 else
-	fail "after rbd resize: A has $(ns_size "$tmp/a.sock"), B" \
-	    "$(ns_size "$tmp/b.sock") bytes, not $want"
+	say "ok: set-ns --size on an rbd namespace refused:" \
+	    "$(tail -1 "$tmp/setsize.out")"
 fi
 
 # --------------------------------------- A dies; B writes on without a stall
