@@ -1,7 +1,9 @@
 /*
  * The host role inside the daemon: associations with remote NVMe/TCP
- * controllers (host.c) and the I/O path the NBD exports use.  Everything
- * here runs on the main loop.
+ * controllers (host.c, on the main loop) and the I/O path the NBD exports
+ * use (host-lane.c): an association's I/O queues are spread over lanes,
+ * one a worker loop, and an NBD connection runs on the loop of the lane
+ * it submits to.
  */
 #ifndef NVMFD_HOST_H
 #define NVMFD_HOST_H
@@ -55,12 +57,13 @@ struct host_ns {
 };
 
 struct host_assoc;
+struct host_lane;
 
 /* One NVMe command of the data path, embedded in its user's memory. */
 struct host_io {
 	TAILQ_ENTRY(host_io) link;	/* held list */
 	struct host_req	req;		/* sqe, iov, data_len, dir: the caller */
-	struct host_assoc *a;
+	struct host_lane *lane;
 	uint64_t	held_since;
 	int		resets;		/* associations lost under it */
 	void		(*done)(struct host_io *, uint16_t status);
@@ -68,16 +71,57 @@ struct host_io {
 };
 TAILQ_HEAD(host_io_list, host_io);
 
+enum lane_mode {
+	LANE_HOLD,		/* no queues: hold I/O (fast-io-fail aside) */
+	LANE_LIVE,		/* submit to the queues */
+	LANE_FAIL,		/* fail I/O at once */
+};
+
+/*
+ * The data path of one association on one loop: the I/O queues placed
+ * there, and the commands waiting for a queue.  The main loop steers it
+ * with messages (queues handed over, live, hold, fail, release) and hears
+ * of a failed queue by a message back; nothing else crosses.
+ */
+struct host_lane {
+	struct host_assoc *a;		/* outlives the lane */
+	struct loop	*loop;
+	int		index;
+	uint32_t	fast_s;		/* fast-io-fail-tmo, a copy */
+	/* the lane's loop only */
+	struct host_qpair *q[HOST_MAX_IOQ];
+	int		nq, next;
+	enum lane_mode	mode;
+	unsigned	gen;		/* the association's, when made live */
+	bool		reported;	/* a loss told since then */
+	bool		io_failing;
+	uint64_t	lost_at;
+	struct host_io_list held;
+	struct event	*kick_ev, *tick_ev;
+	/* the main loop only */
+	int		nconns;		/* NBD connections placed here */
+	int		nq_main;	/* queues handed over, last bring-up */
+	/* written by the lane, read by list-host */
+	atomic_uint	nheld;
+	atomic_uint	live_gen;	/* set by the main loop before "live" */
+};
+
 struct host_assoc {
 	TAILQ_ENTRY(host_assoc) entry;
 	int		id;
+	bool		listed;		/* in host_assocs */
 	struct host_params p;
 	enum assoc_state state;
 	char		error[160];	/* why it is not live */
 
 	struct host_qpair *admin;
-	struct host_qpair *ioq[HOST_MAX_IOQ];
+	struct host_qpair *ioq[HOST_MAX_IOQ];	/* until handed to lanes */
 	int		nioq;		/* connected */
+	int		qdepth;		/* of the I/O queues */
+	struct host_lane *lanes[HOST_MAX_IOQ];
+	int		nlanes;
+	int		lanes_alive;	/* not yet released */
+	unsigned	gen;		/* bring-ups so far */
 	int		want_ioq;	/* granted by Set Features */
 	int		next_q;
 	uint16_t	cntlid;
@@ -111,14 +155,11 @@ struct host_assoc {
 	struct host_req	aer_req;
 	bool		aer_busy;
 
-	struct host_io_list held;
-	struct event	*kick_ev;	/* run the held list */
 	struct event	*lost_ev;	/* tear down after a failure */
 	struct event	*retry_ev;	/* reconnect-delay */
 	uint64_t	lost_at;	/* ns; 0 while live */
 	uint64_t	connected_at;
 	unsigned	reconnects;
-	bool		io_failing;	/* past fast-io-fail: fail, do not hold */
 	bool		retry_now;	/* asked for: no reconnect-delay */
 	bool		tearing;	/* closing its queues */
 	struct connect_job *job;	/* a queue being connected */
@@ -149,10 +190,31 @@ int	host_start(struct config *, const char *ctl_path, char *err,
 	    size_t errlen);
 void	host_stop(void);
 const char *host_assoc_state_name(enum assoc_state);
-/* Queue a data command; done() always runs later from the loop. */
-void	host_io_submit(struct host_assoc *, struct host_io *);
+/* The lane a new NBD connection should use: the one with queues and
+ * the fewest connections.  Main loop; host_lane_unplace() when done. */
+struct host_lane *host_lane_place(struct host_assoc *);
+void	host_lane_unplace(struct host_lane *);
+unsigned host_assoc_held(struct host_assoc *);
+
+/* host-lane.c */
+/* Set once the worker loops have stopped: messages run at once. */
+extern bool host_direct;
+void	host_post(struct loop *, void (*fn)(void *), void *arg);
+struct host_lane *host_lane_new(struct host_assoc *, int index,
+	    struct loop *);
+/* Main loop: hand a connected I/O queue over, then steer the lane. */
+void	host_lane_add(struct host_lane *, struct host_qpair *);
+void	host_lane_set(struct host_lane *, enum lane_mode);
+/* Main loop: close it; host_lane_gone(a) runs on the main loop after. */
+void	host_lane_release(struct host_lane *);
+void	host_lane_gone(struct host_assoc *);
+/* host.c, on the main loop: a lane lost a queue of bring-up gen. */
+void	host_lane_lost(struct host_assoc *, unsigned gen, const char *why);
+/* On the lane's loop: queue a data command; done() always runs later
+ * from that loop. */
+void	host_io_submit(struct host_lane *, struct host_io *);
 /* Push what the turn queued to the sockets. */
-void	host_assoc_flush(struct host_assoc *);
+void	host_lane_flush(struct host_lane *);
 
 /* host-cmd.c: admin command builders shared with perf */
 void	host_cmd_property(struct host_req *, uint8_t fctype, uint32_t ofst,

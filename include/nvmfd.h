@@ -921,6 +921,9 @@ struct host_qpair {
 	uint32_t	rx_datao, rx_datal;
 	bool		rx_success;
 	uint32_t	connect_dw0;	/* CNTLID and AUTHREQ of the Connect */
+	/* told when the queue fails (on its loop), with user */
+	void		(*on_fail)(struct host_qpair *);
+	void		*user;
 };
 
 struct host_qpair *host_connect(struct event_base *, const char *addr,
@@ -931,6 +934,10 @@ struct host_qpair *host_connect_tls(struct event_base *, const char *addr,
 	    const char *port, const struct host_psk *psk, bool hdgst,
 	    bool ddgst, uint16_t depth, char *err, size_t errlen);
 void	host_close(struct host_qpair *);
+/* Stop its events on their loop, then (on the new loop's thread, or
+ * before that loop runs it) start them on base; 0 or -1. */
+void	host_qpair_detach(struct host_qpair *);
+int	host_qpair_attach(struct host_qpair *, struct event_base *);
 int	host_submit(struct host_qpair *, struct host_req *);
 void	host_flush(struct host_qpair *);
 void	host_queue_h2c(struct host_qpair *, struct host_req *);

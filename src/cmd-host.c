@@ -109,12 +109,8 @@ cmd_list_host(struct cmd_ctx *ctx)
 
 	out_list(ctx->out, "associations");
 	TAILQ_FOREACH(a, &host_assocs, entry) {
-		int depth = a->nioq ? a->ioq[0]->depth : 0;
-		struct host_io *io;
-		uint64_t held = 0;
-
-		TAILQ_FOREACH(io, &a->held, link)
-			held++;
+		int depth = a->nioq ? a->qdepth : 0;
+		uint64_t held = host_assoc_held(a);
 
 		if (a->state == AS_DELETING)
 			continue;

@@ -63,6 +63,8 @@ hq_fail(struct host_qpair *hq, const char *fmt, ...)
 		cqe.cid = i;
 		r->done(r, &cqe);
 	}
+	if (hq->on_fail != NULL)
+		hq->on_fail(hq);
 }
 
 static int
@@ -201,12 +203,46 @@ host_connect_tls(struct event_base *base, const char *addr, const char *port,
 	return (hq);
 }
 
+/* Off its loop (that loop's thread): nothing runs for it until attached. */
+void
+host_qpair_detach(struct host_qpair *hq)
+{
+	if (hq->rev)
+		event_free(hq->rev);
+	if (hq->wev)
+		event_free(hq->wev);
+	hq->rev = hq->wev = NULL;
+	hq->base = NULL;
+}
+
+/* Onto base, from the thread of base's loop; -1 (it failed) without memory. */
+int
+host_qpair_attach(struct host_qpair *hq, struct event_base *base)
+{
+	hq->base = base;
+	if ((hq->rev = event_new(base, hq->fd, EV_READ | EV_PERSIST,
+	    hq_read_cb, hq)) == NULL ||
+	    (hq->wev = event_new(base, hq->fd, EV_WRITE, hq_write_cb,
+	    hq)) == NULL) {
+		hq_fail(hq, "%s", "out of memory");
+		return (-1);
+	}
+	event_add(hq->rev, NULL);
+	/* Bytes read before the move wait for no socket event. */
+	event_active(hq->rev, EV_READ, 0);
+	if (!TAILQ_EMPTY(&hq->txq))
+		event_add(hq->wev, NULL);
+	return (0);
+}
+
 void
 host_close(struct host_qpair *hq)
 {
 	hq_fail(hq, "%s", "closed");
-	event_free(hq->rev);
-	event_free(hq->wev);
+	if (hq->rev)
+		event_free(hq->rev);
+	if (hq->wev)
+		event_free(hq->wev);
 	tls_conn_free(hq->tls);
 	close(hq->fd);
 	free(hq->reqs);

@@ -8,10 +8,12 @@
  * Alive at KATO/2.  A lost one is rebuilt every reconnect-delay until
  * ctrl-loss-tmo; its I/O is held meanwhile.
  *
- * Everything runs on the main loop, the I/O queues too.  Only the TCP
- * connect and the ICReq/ICResp exchange (host_connect, which blocks) run
- * on a short-lived thread, so the loop never waits for a remote peer, and
- * a daemon can connect to its own target.
+ * All of that runs on the main loop.  Only the TCP connect and the
+ * ICReq/ICResp exchange (host_connect, which blocks) run on a short-lived
+ * thread, so the loop never waits for a remote peer, and a daemon can
+ * connect to its own target.  Once up, the I/O queues go to the
+ * association's lanes on the worker loops (host-lane.c), where the NBD
+ * connections submit to them.
  */
 #include "config.h"
 
@@ -55,7 +57,7 @@ static void assoc_lost(struct host_assoc *, const char *, ...)
 	    __printflike(2, 3);
 static void assoc_free(struct host_assoc *);
 static void aer_submit(struct host_assoc *);
-static void kick(struct host_assoc *);
+static void lanes_set(struct host_assoc *, enum lane_mode);
 static void connect_done(void *);
 static uint64_t ka_period_ms(const struct host_assoc *);
 
@@ -89,11 +91,12 @@ close_queues(struct host_assoc *a)
 		a->job->a = NULL;
 		a->job = NULL;
 	}
-	/* Closing fails what they carry: their done callbacks hold it. */
-	for (int i = 0; i < a->nioq; i++) {
-		host_close(a->ioq[i]);
-		a->ioq[i] = NULL;
-	}
+	/* Those not handed to a lane yet carry no I/O. */
+	for (int i = 0; i < HOST_MAX_IOQ; i++)
+		if (a->ioq[i] != NULL) {
+			host_close(a->ioq[i]);
+			a->ioq[i] = NULL;
+		}
 	a->nioq = 0;
 	if (a->admin != NULL) {
 		host_close(a->admin);
@@ -236,6 +239,7 @@ connect_done(void *arg)
 		    a->p.hostid, NVMF_CNTLID_DYNAMIC, a->p.kato_s * 1000);
 	} else {
 		hq->max_icd = a->max_icd;
+		a->qdepth = hq->depth;
 		a->ioq[a->nioq++] = hq;
 		qid = a->nioq;
 		host_cmd_connect(&a->step_req, &a->cdata, qid,
@@ -361,8 +365,16 @@ step_run(struct host_assoc *a)
 			a->state = AS_LIVE;
 			a->error[0] = '\0';
 			a->lost_at = 0;
-			a->io_failing = false;
 			a->connected_at = now_ns();
+			/* Queue i to lane i mod n: each lane's loop gets its
+			 * share, then the lanes submit. */
+			a->gen++;
+			for (int i = 0; i < a->nioq; i++) {
+				host_lane_add(a->lanes[i % a->nlanes],
+				    a->ioq[i]);
+				a->ioq[i] = NULL;
+			}
+			lanes_set(a, LANE_LIVE);
 			tv_set(&tv, ka_period_ms(a));
 			evtimer_add(a->ka_ev, &tv);
 		}
@@ -373,7 +385,6 @@ step_run(struct host_assoc *a)
 			a->step = ST_CHANGED_LOG;
 			step_run(a);
 		}
-		kick(a);
 		return;
 	case ST_SHN:
 		host_cmd_property(r, NVMF_FCTYPE_PROPERTY_SET, NVME_REG_CC,
@@ -556,7 +567,6 @@ ka_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct host_assoc *a = arg;
 	struct timeval tv;
-	uint64_t now = now_ns();
 
 	if (a->state != AS_LIVE)
 		return;
@@ -564,19 +574,6 @@ ka_timer_cb(evutil_socket_t fd, short what, void *arg)
 		/* Unanswered for KATO/2: the association is dead. */
 		assoc_lost(a, "%s", "Keep Alive unanswered");
 		return;
-	}
-	kick(a);	/* notices a dead I/O queue */
-	/* A command stuck past its timeout: the queue is reset. */
-	for (int q = 0; q < a->nioq; q++) {
-		struct host_qpair *hq = a->ioq[q];
-
-		for (uint16_t c = 0; c < hq->depth; c++)
-			if (hq->reqs[c] != NULL && now - hq->reqs[c]->start_ns >
-			    HOST_CMD_TIMEOUT_S * 1000000000ull) {
-				assoc_lost(a, "I/O queue %d: command %u timed "
-				    "out", q + 1, c);
-				return;
-			}
 	}
 	tv_set(&tv, ka_period_ms(a));
 	evtimer_add(a->ka_ev, &tv);
@@ -673,7 +670,7 @@ retry_cb(evutil_socket_t fd, short what, void *arg)
 		    "fails from now on", a->id, a->p.subnqn,
 		    a->p.ctrl_loss_tmo_s);
 		a->state = AS_FAILED;
-		kick(a);
+		lanes_set(a, LANE_FAIL);
 		return;
 	}
 	a->reconnects++;
@@ -696,7 +693,7 @@ host_assoc_reconnect(struct host_assoc *a, char *err, size_t errlen)
 		    a->p.subnqn);
 		a->state = AS_RECONNECTING;
 		a->lost_at = now_ns();
-		a->io_failing = false;
+		lanes_set(a, LANE_HOLD);
 		break;
 	case AS_RECONNECTING:
 		if (!a->step_busy && a->step == ST_ADMIN)
@@ -731,138 +728,78 @@ lost_cb(evutil_socket_t fd, short what, void *arg)
 		a->retry_now = false;
 		evtimer_add(a->retry_ev, &tv);
 	}
-	kick(a);
+	lanes_set(a, a->state == AS_FAILED ? LANE_FAIL : LANE_HOLD);
 }
 
-/* ------------------------------------------------------------ data path */
+/* ------------------------------------------------------------ lanes */
 
+/* Every lane, to mode, unless it is there already as far as we know. */
 static void
-io_req_done(struct host_req *r, const struct nvme_cqe *cqe)
+lanes_set(struct host_assoc *a, enum lane_mode m)
 {
-	struct host_io *io = r->arg;
-	struct host_assoc *a = io->a;
-
-	if (r->hq->dead && a->state != AS_FAILED && a->state != AS_DELETING) {
-		assoc_lost(a, "I/O queue %u: %s", r->hq->qid, r->hq->error);
-		/* The transport failed under it: hold it for the next
-		 * association, unless it has outlived HOST_IO_RESETS of
-		 * them (a command that no controller will ever answer). */
-		if (++io->resets <= HOST_IO_RESETS) {
-			io->held_since = now_ns();
-			TAILQ_INSERT_TAIL(&a->held, io, link);
-			return;
-		}
-		log_peer_warnx("host %d: a command lost %d associations: "
-		    "failed", a->id, HOST_IO_RESETS);
-	}
-	io->done(io, cqe->status >> 1);
-	if (!TAILQ_EMPTY(&a->held))
-		kick(a);
+	for (int i = 0; i < a->nlanes; i++)
+		host_lane_set(a->lanes[i], m);
 }
 
-static struct host_qpair *
-pick_queue(struct host_assoc *a)
+/* A lane's queue failed in bring-up gen; another one is old news. */
+void
+host_lane_lost(struct host_assoc *a, unsigned gen, const char *why)
 {
-	for (int k = 0; k < a->nioq; k++) {
-		struct host_qpair *hq = a->ioq[(a->next_q + k) % a->nioq];
-
-		if (!hq->dead && hq->outstanding < hq->depth) {
-			a->next_q = (a->next_q + k + 1) % a->nioq;
-			return (hq);
-		}
-	}
-	return (NULL);
+	if (gen == a->gen && a->state == AS_LIVE)
+		assoc_lost(a, "%s", why);
 }
 
-static bool
-try_submit(struct host_assoc *a, struct host_io *io)
+struct host_lane *
+host_lane_place(struct host_assoc *a)
 {
-	struct host_qpair *hq = pick_queue(a);
+	struct host_lane *best = NULL;
+	bool any = false;
 
-	if (hq == NULL)
-		return (false);
-	io->req.done = io_req_done;
-	io->req.arg = io;
-	io->req.start_ns = now_ns();
-	if (host_submit(hq, &io->req) != 0)
-		return (false);
-	/* Sent once this turn's callbacks are done: one write for all
-	 * the commands they queued, on whichever queue. */
-	event_active(a->kick_ev, 0, 0);
-	return (true);
-}
+	/* Lanes with a queue; all of them before the first bring-up. */
+	for (int i = 0; i < a->nlanes; i++)
+		any |= a->lanes[i]->nq_main > 0;
+	for (int i = 0; i < a->nlanes; i++) {
+		struct host_lane *l = a->lanes[i];
 
-static void
-kick_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct host_assoc *a = arg;
-	struct host_io *io;
-	uint64_t fast = (uint64_t)a->p.fast_io_fail_tmo_s * 1000000000ull;
-
-	if (a->state == AS_RECONNECTING && fast && a->lost_at &&
-	    now_ns() - a->lost_at >= fast && !a->io_failing) {
-		log_warnx("host %d: fast-io-fail timeout (%u s): failing I/O",
-		    a->id, a->p.fast_io_fail_tmo_s);
-		a->io_failing = true;
+		if ((l->nq_main > 0 || !any) &&
+		    (best == NULL || l->nconns < best->nconns))
+			best = l;
 	}
-	/* An I/O queue that died with nothing on it told no one. */
-	for (int i = 0; a->state == AS_LIVE && i < a->nioq; i++)
-		if (a->ioq[i]->dead) {
-			assoc_lost(a, "I/O queue %d: %s", i + 1,
-			    a->ioq[i]->error);
-			break;
-		}
-	while ((io = TAILQ_FIRST(&a->held)) != NULL) {
-		if (a->state == AS_LIVE) {
-			TAILQ_REMOVE(&a->held, io, link);
-			if (!try_submit(a, io)) {
-				TAILQ_INSERT_HEAD(&a->held, io, link);
-				break;
-			}
-			continue;
-		}
-		if (a->state == AS_FAILED || a->state == AS_DELETING ||
-		    a->io_failing) {
-			TAILQ_REMOVE(&a->held, io, link);
-			io->done(io, HOST_ST_PATH_ERROR);
-			continue;
-		}
-		break;
-	}
-	host_assoc_flush(a);
-	/* fast-io-fail needs a clock while I/O waits. */
-	if (a->state == AS_RECONNECTING && fast && !a->io_failing &&
-	    !TAILQ_EMPTY(&a->held)) {
-		struct timeval tv = { 1, 0 };
-
-		event_add(a->kick_ev, &tv);
-	}
-}
-
-static void
-kick(struct host_assoc *a)
-{
-	event_active(a->kick_ev, 0, 0);
+	if (best != NULL)
+		best->nconns++;
+	return (best);
 }
 
 void
-host_io_submit(struct host_assoc *a, struct host_io *io)
+host_lane_unplace(struct host_lane *l)
 {
-	io->a = a;
-	io->resets = 0;
-	io->held_since = now_ns();
-	if (a->state == AS_LIVE && TAILQ_EMPTY(&a->held) && try_submit(a, io))
-		return;
-	TAILQ_INSERT_TAIL(&a->held, io, link);
-	kick(a);
+	l->nconns--;
 }
 
-void
-host_assoc_flush(struct host_assoc *a)
+unsigned
+host_assoc_held(struct host_assoc *a)
 {
-	for (int i = 0; i < a->nioq; i++)
-		if (a->ioq[i]->tx_pending)
-			host_flush(a->ioq[i]);
+	unsigned n = 0;
+
+	for (int i = 0; i < a->nlanes; i++)
+		n += atomic_load(&a->lanes[i]->nheld);
+	return (n);
+}
+
+static void
+assoc_free_final(struct host_assoc *a)
+{
+	if (a->listed)
+		TAILQ_REMOVE(&host_assocs, a, entry);
+	free(a);
+}
+
+/* A lane of a is gone; the last one lets a go. */
+void
+host_lane_gone(struct host_assoc *a)
+{
+	if (--a->lanes_alive == 0)
+		assoc_free_final(a);
 }
 
 /* ------------------------------------------------------------ lifetime */
@@ -870,8 +807,10 @@ host_assoc_flush(struct host_assoc *a)
 struct host_assoc *
 host_assoc_create(const struct host_params *p, char *err, size_t errlen)
 {
+	static unsigned next_worker;
 	struct host_assoc *a;
 	struct event_base *base = main_loop->base;
+	int nw = loops_count();
 
 	if (p->nr_io_queues < 1 || p->nr_io_queues > HOST_MAX_IOQ) {
 		snprintf(err, errlen, "nr-io-queues: 1 to %d", HOST_MAX_IOQ);
@@ -900,7 +839,6 @@ host_assoc_create(const struct host_params *p, char *err, size_t errlen)
 	    (a->step_ev = evtimer_new(base, step_timer_cb, a)) == NULL ||
 	    (a->step_to_ev = evtimer_new(base, step_timeout_cb, a)) == NULL ||
 	    (a->ka_ev = evtimer_new(base, ka_timer_cb, a)) == NULL ||
-	    (a->kick_ev = event_new(base, -1, 0, kick_cb, a)) == NULL ||
 	    (a->lost_ev = event_new(base, -1, 0, lost_cb, a)) == NULL ||
 	    (a->retry_ev = evtimer_new(base, retry_cb, a)) == NULL) {
 		if (a)
@@ -910,46 +848,65 @@ host_assoc_create(const struct host_params *p, char *err, size_t errlen)
 	}
 	a->p = *p;
 	a->id = next_assoc_id++;
+	/* One lane a worker, as many as there are queues to spread. */
+	a->nlanes = nw == 0 ? 1 : MINIMUM(nw, p->nr_io_queues);
+	for (int i = 0; i < a->nlanes; i++) {
+		if ((a->lanes[i] = host_lane_new(a, i, nw == 0 ? main_loop :
+		    loop_worker((next_worker + i) % nw))) == NULL) {
+			assoc_free(a);
+			snprintf(err, errlen, "out of memory");
+			return (NULL);
+		}
+		a->lanes_alive++;
+	}
+	next_worker += a->nlanes;
 	a->state = AS_CONNECTING;
 	snprintf(a->error, sizeof(a->error), "connecting");
-	TAILQ_INIT(&a->held);
 	TAILQ_INSERT_TAIL(&host_assocs, a, entry);
+	a->listed = true;
 	a->lost_at = now_ns();	/* ctrl-loss-tmo bounds the first try too */
 	a->step = ST_ADMIN;
 	step_run(a);
 	return (a);
 }
 
+/*
+ * Free it: exports and queues now, then the lanes, which fail what they
+ * hold on their loops; the last one gone frees a (it stays listed until
+ * then, as deleting).
+ */
 static void
 assoc_free(struct host_assoc *a)
 {
-	struct host_io *io;
-
-	if (a->id)
-		TAILQ_REMOVE(&host_assocs, a, entry);
 	close_queues(a);
 	for (int i = 0; i < a->nns; i++)
-		if (a->ns[i].exp != NULL)
+		if (a->ns[i].exp != NULL) {
 			nbd_export_remove(a->ns[i].exp);
-	while ((io = TAILQ_FIRST(&a->held)) != NULL) {
-		TAILQ_REMOVE(&a->held, io, link);
-		io->done(io, HOST_ST_PATH_ERROR);
-	}
+			a->ns[i].exp = NULL;
+		}
 	if (a->step_ev)
 		event_free(a->step_ev);
 	if (a->step_to_ev)
 		event_free(a->step_to_ev);
 	if (a->ka_ev)
 		event_free(a->ka_ev);
-	if (a->kick_ev)
-		event_free(a->kick_ev);
 	if (a->lost_ev)
 		event_free(a->lost_ev);
 	if (a->retry_ev)
 		event_free(a->retry_ev);
 	free(a->page);
 	free(a->nslist);
-	free(a);
+	a->page = NULL;
+	a->nslist = NULL;
+	a->step_ev = a->step_to_ev = a->ka_ev = a->lost_ev = a->retry_ev =
+	    NULL;
+	if (a->lanes_alive == 0) {
+		assoc_free_final(a);
+		return;
+	}
+	for (int i = 0; i < a->nlanes; i++)
+		if (a->lanes[i] != NULL)
+			host_lane_release(a->lanes[i]);
 }
 
 void
@@ -1040,14 +997,22 @@ host_start(struct config *cf, const char *ctl_path, char *err, size_t errlen)
 	return (0);
 }
 
-/* At exit: whatever the orderly shutdown did not finish. */
+/*
+ * At exit, once the worker loops have stopped: whatever the orderly
+ * shutdown did not finish, with messages run at once.
+ */
 void
 host_stop(void)
 {
-	struct host_assoc *a;
+	struct host_assoc *a, *next;
 
+	host_direct = true;
 	nbd_server_stop();
-	while ((a = TAILQ_FIRST(&host_assocs)) != NULL) {
+	TAILQ_FOREACH_SAFE(a, &host_assocs, entry, next) {
+		/* Being freed: its lanes' messages will not run now, and
+		 * it stays (listed) as it is. */
+		if (a->state == AS_DELETING && a->step_ev == NULL)
+			continue;
 		a->state = AS_DELETING;
 		assoc_free(a);
 	}

@@ -1,6 +1,11 @@
 /*
  * The NBD server: remote namespaces (host.c) served as NBD exports, fixed
- * newstyle handshake then transmission, on the main loop.
+ * newstyle handshake then transmission.  The handshake runs on the main
+ * loop; at GO (or EXPORT_NAME) the connection moves to the loop of the
+ * association's lane it is placed on (host-lane.c), so its requests reach
+ * their NVMe/TCP queue on the thread that owns it.  The main loop keeps
+ * the connection listed (exports, clients, shutdown) and reaches it there
+ * only by message: close, and the last step of freeing it.
  *
  * Each connection owns NBD_SLOTS request slots, allocated when it is
  * accepted (a slot's data buffer on its first use), so the data path never
@@ -76,8 +81,17 @@ struct nbd_slot {
 };
 
 struct nbd_conn {
-	TAILQ_ENTRY(nbd_conn) entry;	/* all connections */
-	TAILQ_ENTRY(nbd_conn) exp_link;	/* its export's */
+	TAILQ_ENTRY(nbd_conn) entry;	/* all connections (main loop) */
+	TAILQ_ENTRY(nbd_conn) exp_link;	/* its export's (main loop) */
+	struct loop	*loop;		/* the lane's, once moved; else NULL */
+	struct host_lane *lane;		/* placed at GO */
+	bool		on_lane;	/* running there (its loop's view) */
+	bool		move;		/* GO done: move after this read */
+	bool		freeing;	/* unlinking asked of the main loop */
+	/* the export as it was at GO: the lane's loop reads only these */
+	uint32_t	nsid, lba_shift, max_cmd;
+	bool		vwc;
+	struct nbd_geom	g;
 	int		fd;
 	struct event	*rev, *wev;
 	struct event	*free_ev;	/* frees it from a callback of its own */
@@ -119,8 +133,13 @@ static struct {
 } srv = { .ufd = -1, .tfd = -1 };
 
 static void conn_process(struct nbd_conn *);
+static void conn_free_cb(evutil_socket_t, short, void *);
+static void conn_read_cb(evutil_socket_t, short, void *);
+static void conn_write_cb(evutil_socket_t, short, void *);
 static void conn_write(struct nbd_conn *);
 static void conn_close(struct nbd_conn *, const char *why);
+static void conn_close_any(struct nbd_conn *, const char *why);
+static void conn_move(struct nbd_conn *);
 static void slot_issue(struct nbd_slot *);
 
 /* ------------------------------------------------------------ exports */
@@ -187,7 +206,7 @@ nbd_export_remove(struct nbd_export *e)
 	while ((c = TAILQ_FIRST(&e->conns)) != NULL) {
 		TAILQ_REMOVE(&e->conns, c, exp_link);
 		c->exp = NULL;
-		conn_close(c, "export removed");
+		conn_close_any(c, "export removed");
 	}
 	TAILQ_REMOVE(&exports, e, entry);
 	free(e);
@@ -251,13 +270,10 @@ nbd_export_describe(struct nbd_export *e, struct out *o)
 
 /* ------------------------------------------------------- connections */
 
+/* The last step, on the connection's loop: nothing lists it any more. */
 static void
-conn_free(struct nbd_conn *c)
+conn_destroy(struct nbd_conn *c)
 {
-	TAILQ_REMOVE(&conns, c, entry);
-	nconns--;
-	if (c->exp != NULL)
-		TAILQ_REMOVE(&c->exp->conns, c, exp_link);
 	event_free(c->rev);
 	event_free(c->wev);
 	event_free(c->free_ev);
@@ -271,12 +287,41 @@ conn_free(struct nbd_conn *c)
 }
 
 static void
+conn_destroy_msg(void *arg)
+{
+	conn_destroy(arg);
+}
+
+/* On the main loop: forget it, then free it where it runs. */
+static void
+conn_unlink_msg(void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	TAILQ_REMOVE(&conns, c, entry);
+	nconns--;
+	if (c->exp != NULL)
+		TAILQ_REMOVE(&c->exp->conns, c, exp_link);
+	if (c->lane != NULL)
+		host_lane_unplace(c->lane);
+	if (c->loop != NULL)
+		host_post(c->loop, conn_destroy_msg, c);
+	else
+		conn_destroy(c);
+}
+
+static void
 conn_free_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct nbd_conn *c = arg;
 
-	if (c->pieces == 0)
-		conn_free(c);
+	if (c->pieces > 0 || c->freeing)
+		return;
+	c->freeing = true;
+	if (c->loop != NULL)
+		host_post(main_loop, conn_unlink_msg, c);
+	else
+		conn_unlink_msg(c);
 }
 
 /*
@@ -293,6 +338,22 @@ conn_close(struct nbd_conn *c, const char *why)
 	event_del(c->wev);
 	if (c->pieces == 0)
 		event_active(c->free_ev, 0, 0);
+}
+
+static void
+conn_close_msg(void *arg)
+{
+	conn_close(arg, "closed by the server");
+}
+
+/* From the main loop, wherever the connection runs. */
+static void
+conn_close_any(struct nbd_conn *c, const char *why)
+{
+	if (c->loop != NULL)
+		host_post(c->loop, conn_close_msg, c);
+	else
+		conn_close(c, why);
 }
 
 /* The client broke the protocol: say so (rate-limited), then close. */
@@ -443,17 +504,16 @@ static void
 piece_start(struct nbd_slot *s, uint64_t len)
 {
 	struct nbd_conn *c = s->c;
-	struct nbd_export *e = c->exp;
 	const struct nbd_request *r = &s->req;
 	int k = __builtin_ctz(~s->piece_busy);
 	struct host_io *io = &s->io[k];
 	struct host_req *q = &io->req;
-	uint64_t slba = (r->offset + s->next) >> e->lba_shift;
-	uint32_t nlb = (uint32_t)(len >> e->lba_shift);
+	uint64_t slba = (r->offset + s->next) >> c->lba_shift;
+	uint32_t nlb = (uint32_t)(len >> c->lba_shift);
 	uint32_t fua = r->flags & NBD_CMD_FLAG_FUA ? 1u << 30 : 0;
 
 	memset(q, 0, offsetof(struct host_req, hq));
-	q->sqe.nsid = e->nsid;
+	q->sqe.nsid = c->nsid;
 	q->sqe.cdw10 = (uint32_t)slba;
 	q->sqe.cdw11 = (uint32_t)(slba >> 32);
 	switch (r->type) {
@@ -500,25 +560,25 @@ piece_start(struct nbd_slot *s, uint64_t len)
 	c->pieces++;
 	io->done = piece_done;
 	io->arg = s;
-	host_io_submit(e->a, io);
+	host_io_submit(c->lane, io);
 }
 
 static void
 slot_issue(struct nbd_slot *s)
 {
-	struct nbd_export *e = s->c->exp;
+	struct nbd_conn *c = s->c;
 	const struct nbd_request *r = &s->req;
 	uint64_t max;
 
 	switch (r->type) {
 	case NBD_CMD_WRITE_ZEROES:
-		max = 65536ull << e->lba_shift;	/* NLB is 16 bits */
+		max = 65536ull << c->lba_shift;	/* NLB is 16 bits */
 		break;
 	case NBD_CMD_TRIM:
 		max = 1ull << 30;
 		break;
 	default:
-		max = e->max_cmd;
+		max = c->max_cmd;
 	}
 	while (s->inflight < NBD_PIECES && s->next < r->length)
 		piece_start(s, MINIMUM(r->length - s->next, max));
@@ -538,7 +598,7 @@ slot_run(struct nbd_slot *s)
 	case NBD_CMD_BLOCK_STATUS:
 		break;
 	case NBD_CMD_FLUSH:
-		if (!c->exp->vwc)
+		if (!c->vwc)
 			break;
 		piece_start(s, 0);
 		return;
@@ -575,6 +635,22 @@ info_export(struct nbd_conn *c, struct nbd_export *e)
 	nbd_put64(d + 2, e->g.size);
 	nbd_put16(d + 10, nbd_transmission_flags(&e->g, c->neg));
 	opt_reply(c, NBD_REP_INFO, d, sizeof(d));
+}
+
+/* Transmission on e: what the lane's loop needs, copied; a lane. */
+static void
+conn_bind(struct nbd_conn *c, struct nbd_export *e)
+{
+	c->exp = e;
+	TAILQ_INSERT_TAIL(&e->conns, c, exp_link);
+	c->nsid = e->nsid;
+	c->lba_shift = e->lba_shift;
+	c->max_cmd = e->max_cmd;
+	c->vwc = e->vwc;
+	c->g = e->g;
+	c->lane = host_lane_place(e->a);
+	c->state = CS_REQ_HDR;
+	c->move = true;
 }
 
 static void
@@ -622,9 +698,7 @@ opt_go(struct nbd_conn *c, const uint8_t *data)
 	if (c->opt == NBD_OPT_GO) {
 		if (c->meta.alloc)
 			c->neg |= NBD_NEG_META_ALLOC;
-		c->exp = e;
-		TAILQ_INSERT_TAIL(&e->conns, c, exp_link);
-		c->state = CS_REQ_HDR;
+		conn_bind(c, e);
 		log_debug("nbd: %s: export %s", c->peer, e->name);
 	}
 }
@@ -656,9 +730,7 @@ opt_export_name(struct nbd_conn *c, const uint8_t *data)
 	nbd_put64(d, e->g.size);
 	nbd_put16(d + 8, nbd_transmission_flags(&e->g, c->neg));
 	evbuffer_add(c->hs_out, d, c->no_zeroes ? 10 : sizeof(d));
-	c->exp = e;
-	TAILQ_INSERT_TAIL(&e->conns, c, exp_link);
-	c->state = CS_REQ_HDR;
+	conn_bind(c, e);
 }
 
 static void
@@ -784,10 +856,6 @@ request(struct nbd_conn *c, const uint8_t *p)
 	struct nbd_slot *s;
 	uint32_t err;
 
-	if (c->exp == NULL) {
-		conn_close(c, "export gone");
-		return (false);
-	}
 	s = TAILQ_FIRST(&c->free_slots);
 	if (nbd_parse_request(p, c->neg & NBD_NEG_EXTENDED, &s->req) != 0) {
 		conn_refuse(c, "bad request magic");
@@ -803,7 +871,7 @@ request(struct nbd_conn *c, const uint8_t *p)
 	TAILQ_REMOVE(&c->free_slots, s, link);
 	c->busy++;
 	s->error = 0;
-	err = nbd_check_request(&s->req, &c->exp->g, c->neg);
+	err = nbd_check_request(&s->req, &c->g, c->neg);
 	if (err != 0 && (s->req.type == NBD_CMD_WRITE ||
 	    (c->neg & NBD_NEG_EXTENDED &&
 	    s->req.flags & NBD_CMD_FLAG_PAYLOAD_LEN))) {
@@ -840,6 +908,61 @@ request(struct nbd_conn *c, const uint8_t *p)
 	}
 	slot_run(s);
 	return (c->state != CS_CLOSING);
+}
+
+/* ---------------------------------------------------------- moving */
+
+/* On the lane's loop: start there with what came already. */
+static void
+conn_attach_msg(void *arg)
+{
+	struct nbd_conn *c = arg;
+
+	c->on_lane = true;
+	if (c->state == CS_CLOSING)
+		return;
+	event_add(c->rev, NULL);
+	conn_write(c);
+	conn_process(c);
+	if (c->state != CS_CLOSING)
+		host_lane_flush(c->lane);
+}
+
+/*
+ * GO is answered: the connection leaves the main loop for its lane's.
+ * Its events are made for that loop here, so the move cannot fail there.
+ */
+static void
+conn_move(struct nbd_conn *c)
+{
+	struct event_base *b;
+	struct event *rev = NULL, *wev = NULL, *fev = NULL;
+
+	c->move = false;
+	if (c->lane == NULL) {
+		conn_close(c, "export without lanes");
+		return;
+	}
+	b = c->lane->loop->base;
+	if ((rev = event_new(b, c->fd, EV_READ | EV_PERSIST, conn_read_cb,
+	    c)) == NULL ||
+	    (wev = event_new(b, c->fd, EV_WRITE, conn_write_cb, c)) == NULL ||
+	    (fev = event_new(b, -1, 0, conn_free_cb, c)) == NULL) {
+		if (rev)
+			event_free(rev);
+		if (wev)
+			event_free(wev);
+		conn_close(c, "out of memory");
+		return;
+	}
+	event_free(c->rev);
+	event_free(c->wev);
+	event_free(c->free_ev);
+	c->rev = rev;
+	c->wev = wev;
+	c->free_ev = fev;
+	c->loop = c->lane->loop;
+	host_post(c->loop, conn_attach_msg, c);
 }
 
 /* ------------------------------------------------------------ receive */
@@ -902,7 +1025,8 @@ conn_process(struct nbd_conn *c)
 			size_t hlen = c->neg & NBD_NEG_EXTENDED ?
 			    NBD_EXT_REQUEST_LEN : NBD_REQUEST_LEN;
 
-			if (c->disc)
+			/* Requests run on the lane's loop only. */
+			if (c->disc || !c->on_lane)
 				return;
 			if (TAILQ_EMPTY(&c->free_slots)) {
 				conn_pause(c);
@@ -949,7 +1073,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct nbd_conn *c = arg;
 
 	for (int round = 0; round < 8 && c->state != CS_CLOSING &&
-	    !c->paused; round++) {
+	    !c->paused && !c->move; round++) {
 		ssize_t n;
 
 		/* Keep the unread part at the front: room for a whole
@@ -976,8 +1100,10 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		if ((size_t)n < NBD_RX_BUF / 2)
 			break;
 	}
-	if (c->exp != NULL)
-		host_assoc_flush(c->exp->a);
+	if (c->move)
+		conn_move(c);
+	else if (c->on_lane)
+		host_lane_flush(c->lane);
 }
 
 /* ----------------------------------------------------------- transmit */
@@ -1275,9 +1401,10 @@ nbd_server_stop(void)
 	srv.uev = srv.tev = NULL;
 	srv.socket = NULL;
 	srv.ufd = srv.tfd = -1;
+	/* A moved one's state is its loop's to look at. */
 	TAILQ_FOREACH_SAFE(c, &conns, entry, next)
-		if (c->state != CS_CLOSING)
-			conn_close(c, "server stopping");
+		if (c->loop != NULL || c->state != CS_CLOSING)
+			conn_close_any(c, "server stopping");
 }
 
 /* At exit, once the associations are gone: free what is left. */
@@ -1287,6 +1414,8 @@ nbd_server_reap(void)
 	struct nbd_conn *c, *next;
 
 	TAILQ_FOREACH_SAFE(c, &conns, entry, next)
-		if (c->pieces == 0)
-			conn_free(c);
+		if (c->pieces == 0 && !c->freeing) {
+			c->freeing = true;
+			conn_unlink_msg(c);
+		}
 }

@@ -342,8 +342,8 @@ main(int argc, char *argv[])
 	event_base_loop(main_loop->base, EVLOOP_NO_EXIT_ON_EMPTY);
 
 	metrics_stop();
-	host_stop();
 	loops_stop();
+	host_stop();	/* after: the lanes' loops have stopped */
 	registry_stop(cf);
 	fault_report();
 	log_info("stopped");
