@@ -156,6 +156,7 @@ struct host_assoc {
 	bool		aer_busy;
 
 	struct event	*lost_ev;	/* tear down after a failure */
+	struct event	*handoff_ev;	/* I/O queues to the lanes */
 	struct event	*retry_ev;	/* reconnect-delay */
 	uint64_t	lost_at;	/* ns; 0 while live */
 	uint64_t	connected_at;

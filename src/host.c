@@ -366,15 +366,10 @@ step_run(struct host_assoc *a)
 			a->error[0] = '\0';
 			a->lost_at = 0;
 			a->connected_at = now_ns();
-			/* Queue i to lane i mod n: each lane's loop gets its
-			 * share, then the lanes submit. */
-			a->gen++;
-			for (int i = 0; i < a->nioq; i++) {
-				host_lane_add(a->lanes[i % a->nlanes],
-				    a->ioq[i]);
-				a->ioq[i] = NULL;
-			}
-			lanes_set(a, LANE_LIVE);
+			/* Not from here: the last queue's own read callback
+			 * may be on the stack, and it must be done with the
+			 * queue before another loop takes it. */
+			event_active(a->handoff_ev, 0, 0);
 			tv_set(&tv, ka_period_ms(a));
 			evtimer_add(a->ka_ev, &tv);
 		}
@@ -709,6 +704,24 @@ host_assoc_reconnect(struct host_assoc *a, char *err, size_t errlen)
 	return (0);
 }
 
+/* Queue i to lane i mod n: each lane's loop gets its share, then the
+ * lanes submit. */
+static void
+handoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct host_assoc *a = arg;
+
+	if (a->state != AS_LIVE)
+		return;		/* lost since: lost_cb closed them */
+	a->gen++;
+	for (int i = 0; i < a->nioq; i++)
+		if (a->ioq[i] != NULL) {
+			host_lane_add(a->lanes[i % a->nlanes], a->ioq[i]);
+			a->ioq[i] = NULL;
+		}
+	lanes_set(a, LANE_LIVE);
+}
+
 static void
 lost_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -840,6 +853,7 @@ host_assoc_create(const struct host_params *p, char *err, size_t errlen)
 	    (a->step_to_ev = evtimer_new(base, step_timeout_cb, a)) == NULL ||
 	    (a->ka_ev = evtimer_new(base, ka_timer_cb, a)) == NULL ||
 	    (a->lost_ev = event_new(base, -1, 0, lost_cb, a)) == NULL ||
+	    (a->handoff_ev = event_new(base, -1, 0, handoff_cb, a)) == NULL ||
 	    (a->retry_ev = evtimer_new(base, retry_cb, a)) == NULL) {
 		if (a)
 			assoc_free(a);
@@ -892,6 +906,8 @@ assoc_free(struct host_assoc *a)
 		event_free(a->ka_ev);
 	if (a->lost_ev)
 		event_free(a->lost_ev);
+	if (a->handoff_ev)
+		event_free(a->handoff_ev);
 	if (a->retry_ev)
 		event_free(a->retry_ev);
 	free(a->page);
@@ -899,7 +915,7 @@ assoc_free(struct host_assoc *a)
 	a->page = NULL;
 	a->nslist = NULL;
 	a->step_ev = a->step_to_ev = a->ka_ev = a->lost_ev = a->retry_ev =
-	    NULL;
+	    a->handoff_ev = NULL;
 	if (a->lanes_alive == 0) {
 		assoc_free_final(a);
 		return;

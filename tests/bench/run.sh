@@ -630,15 +630,16 @@ else
 fi
 
 # ------------------------------------------------------------ NBD
-# fio's nbd engine: 4 KiB random reads against `nbdkit memory` (1 GiB,
-# filled first) as the baseline, and against nvmfd's NBD export of its
-# own target's namespace (or BENCH_NBD_URI when given).
-# nbd_fio TEST URI PID DEPTH NOTE
+# fio's nbd engine: 4 KiB random reads and 128 KiB sequential reads
+# against `nbdkit memory` (1 GiB, filled first) as the baseline, and
+# against nvmfd's NBD export of its own target's namespace (or
+# BENCH_NBD_URI when given).
+# nbd_fio TEST URI PID DEPTH NOTE [RW BS]
 nbd_fio() {
-	test=$1 uri=$2 tpid=$3 qd=$4 nnote=$5
+	test=$1 uri=$2 tpid=$3 qd=$4 nnote=$5 nrw=${6:-randread} nbs=${7:-4096}
 	b0=$(sysbusy); c0=$(pid_cpu "$tpid"); w0=$(now)
 	if ! limited "$RUN_LIMIT" $CPIN fio --name="$test" --ioengine=nbd \
-	    --uri="$uri" --rw=randread --bs=4k --iodepth="$qd" \
+	    --uri="$uri" --rw="$nrw" --bs="$nbs" --iodepth="$qd" \
 	    --time_based --runtime="$SECS" --output-format=json \
 	    >"$work/$test.json" 2>"$work/$test.err"; then
 		echo "run.sh: $test: fio failed:" >&2
@@ -652,7 +653,7 @@ nbd_fio() {
 	# fio_row.py: ios iops mbps avg p50 p99 p999 max ccpu cpct tcpu tpct
 	set -- $(cat "$work/$test.row")
 	other=$(calc %.1f "($busy - ${12} - ${10} > 0 ? $busy - ${12} - ${10} : 0)")
-	record "$test" "$2" "$nnote" "$test" nbd randread 4096 "$qd" 1 \
+	record "$test" "$2" "$nnote" "$test" nbd "$nrw" "$nbs" "$qd" 1 \
 	    "$SECS" "$1" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "$9" "${10}" \
 	    "${11}" "${12}" 0 "" "" "" "$busy" "$other"
 	printf '%-22s %8.0f IOPS            avg %7.1f us p99 %8.1f us | server %6.3f us/IO %5.1f%% | client %5.1f%% | other %5.1f%%\n' \
@@ -747,13 +748,22 @@ if command -v fio >/dev/null 2>&1 && fio --enghelp 2>/dev/null |
 				    break 2
 			fi
 		done
+		nbd_fio nbd_nbdkit_read_128k_qd16 "nbd://127.0.0.1:$nport" \
+		    "$nbdkit_pid" 16 "fio nbd engine against nbdkit memory (1 GiB); server = nbdkit" \
+		    read 131072 || break
+		if [ -n "${BENCH_NBD_URI:-}" ] && [ -n "${BENCH_NBD_PID:-}" ]; then
+			nbd_fio nbd_export_read_128k_qd16 "$BENCH_NBD_URI" \
+			    "$BENCH_NBD_PID" 16 "fio nbd engine against BENCH_NBD_URI; server = BENCH_NBD_PID" \
+			    read 131072 || break
+		fi
 	done
 	kill "$nbdkit_pid" 2>/dev/null
 	wait "$nbdkit_pid" 2>/dev/null
 	nbdkit_pid=""
 	stop_nbd_nvmfd
 	for t in nbd_nbdkit_randread_4k_qd1 nbd_nbdkit_randread_4k_qd32 \
-	    nbd_export_randread_4k_qd1 nbd_export_randread_4k_qd32; do
+	    nbd_export_randread_4k_qd1 nbd_export_randread_4k_qd32 \
+	    nbd_nbdkit_read_128k_qd16 nbd_export_read_128k_qd16; do
 		emit $t IOPS
 	done
 else
@@ -835,6 +845,8 @@ NK32C=$(val nbd_nbdkit_randread_4k_qd32 target_cpu_us_per_io)
 NE1=$(val nbd_export_randread_4k_qd1 lat_avg_us)
 NE32=$(val nbd_export_randread_4k_qd32 iops)
 NE32C=$(val nbd_export_randread_4k_qd32 target_cpu_us_per_io)
+NK128=$(val nbd_nbdkit_read_128k_qd16 mbps)
+NE128=$(val nbd_export_read_128k_qd16 mbps)
 T4=$(val tls_randread_4k_qd32 iops)
 T4P=$(val tcp_randread_4k_qd32 iops)
 TR=$(val tls_read_128k_qd16 mbps)
@@ -907,7 +919,14 @@ TWP=$(val tcp_write_128k_qd16 mbps)
 	else
 		nbd_b="not run (fio or nbdkit missing)"
 	fi
-	line "NBD export, fio 4K randread QD32 [5]" "$nbd_m" "$nbd_b" "(info)"
+	line "NBD export, fio 4K randread QD32 [5]" "$nbd_m" "$nbd_b" \
+	    "$(verdict "$NE32 >= $NK32")"
+	line "NBD export 4K QD1: avg <= 1.5x nbdkit" \
+	    "$(calc '%.1f us = %.2fx' "$NE1, $NE1 / $NK1" 2>/dev/null)" \
+	    "nbdkit: $NK1 us" "$(verdict "$NE1 <= 1.5 * $NK1")"
+	line "NBD export 128K read QD16: >= 0.8x nbdkit" \
+	    "$(calc '%.0f MB/s = %.2fx' "$NE128, $NE128 / $NK128" 2>/dev/null)" \
+	    "nbdkit: $NK128 MB/s" "$(verdict "$NE128 >= 0.8 * $NK128")"
 	line "TLS 4K randread QD32: >= 0.5x TCP [8]" \
 	    "$(calc '%.0f IOPS = %.2fx' "$T4, $T4 / $T4P" 2>/dev/null)" \
 	    "TCP, same daemon: $T4P IOPS" "$(verdict "$T4 >= 0.5 * $T4P")"
