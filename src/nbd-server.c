@@ -203,9 +203,11 @@ nbd_export_remove(struct nbd_export *e)
 	if (e == NULL)
 		return;
 	log_info("nbd: export %s removed", e->name);
+	/* Its lanes go after it: the placements end here. */
 	while ((c = TAILQ_FIRST(&e->conns)) != NULL) {
 		TAILQ_REMOVE(&e->conns, c, exp_link);
 		c->exp = NULL;
+		host_lane_unplace(c->lane);
 		conn_close_any(c, "export removed");
 	}
 	TAILQ_REMOVE(&exports, e, entry);
@@ -300,10 +302,10 @@ conn_unlink_msg(void *arg)
 
 	TAILQ_REMOVE(&conns, c, entry);
 	nconns--;
-	if (c->exp != NULL)
+	if (c->exp != NULL) {
 		TAILQ_REMOVE(&c->exp->conns, c, exp_link);
-	if (c->lane != NULL)
 		host_lane_unplace(c->lane);
+	}
 	if (c->loop != NULL)
 		host_post(c->loop, conn_destroy_msg, c);
 	else
