@@ -139,7 +139,8 @@ qpair_timeout_cb(evutil_socket_t fd, short what, void *arg)
 void
 qpair_attach(struct qpair *qp, struct loop *l)
 {
-	qp->loop = l;
+	/* Atomic: qpairs_close_port() looks at it from the main loop. */
+	__atomic_store_n(&qp->loop, l, __ATOMIC_RELEASE);
 	qp->owner = l;
 	qp->rev = &qp->ev_store[0];
 	qp->wev = &qp->ev_store[1];
@@ -191,7 +192,7 @@ qpair_detach(struct qpair *qp)
 	evtimer_del(qp->timer);
 	qp->rev = qp->wev = qp->timer = NULL;
 	atomic_fetch_sub(&l->nqpairs, 1);
-	qp->loop = NULL;
+	__atomic_store_n(&qp->loop, NULL, __ATOMIC_RELEASE);
 }
 
 void
@@ -337,7 +338,10 @@ qpairs_close_port(struct port *port)
 		n = 0;
 		pthread_mutex_lock(&all_mtx);
 		TAILQ_FOREACH_SAFE(qp, &all_qpairs, all_link, next) {
-			if (qp->loop != main_loop || qp->ctrl != NULL ||
+			/* A worker may be detaching it now: only the main
+			 * loop's own are looked at further. */
+			if (__atomic_load_n(&qp->loop, __ATOMIC_ACQUIRE) !=
+			    main_loop || qp->ctrl != NULL ||
 			    qp->state == QP_DEAD ||
 			    (port != NULL && qp->port != port))
 				continue;
