@@ -498,7 +498,12 @@ piece_done(struct host_io *io, uint16_t status)
 	if (s->inflight > 0)
 		return;
 	slot_reply(s);
-	conn_write(c);
+	/*
+	 * Written once the callback that completed it is done, with every
+	 * other reply it completed: one writev for them all, and a client
+	 * that reads them in one go.
+	 */
+	event_active(c->wev, EV_WRITE, 0);
 }
 
 /* One NVMe command for the slot's next range (or its flush). */
