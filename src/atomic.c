@@ -29,7 +29,7 @@
 
 #include "nvmfd.h"
 
-#define ATOMIC_STRIPES	4096		/* a power of two */
+#define ATOMIC_STRIPES	1024		/* a power of two; 4 KiB a namespace */
 #define ATOMIC_BLOCKS	1		/* AWUN + 1; one stripe per command */
 
 /* The stripe word */
