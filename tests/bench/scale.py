@@ -158,13 +158,18 @@ def measure(nvmfd, n, work):
         ctl = [nvmfd, "ctl", "-s", sock]
         r["reload"] = timed(ctl + ["reload"])
         r["list"] = timed(ctl + ["list-subsys", "--json"])
+        # The reload's clean-up of the old configuration may still be
+        # running: let it finish, and keep the cheaper of two reads each.
+        time.sleep(1)
         for name, chunk in (("disc_4k", 4096), ("disc_1m", 1 << 20)):
-            c0 = cpu_seconds(d.pid)
-            got = read_discovery(port, chunk)
-            r[name] = cpu_seconds(d.pid) - c0
-            if got != n + 1:
-                raise SystemExit(f"scale.py: {got} discovery records, "
-                                 f"expected {n + 1}")
+            for _ in range(2):
+                c0 = cpu_seconds(d.pid)
+                got = read_discovery(port, chunk)
+                cpu = cpu_seconds(d.pid) - c0
+                r[name] = min(r.get(name, cpu), cpu)
+                if got != n + 1:
+                    raise SystemExit(f"scale.py: {got} discovery records, "
+                                     f"expected {n + 1}")
         r["rss_kib"] = int(open(f"/proc/{d.pid}/status").read()
                            .split("VmRSS:")[1].split()[0])
     finally:
