@@ -108,6 +108,14 @@ io_injected(struct nvmf_cmd *cmd, enum io_op op)
 	return (true);
 }
 
+/* True if nlb blocks from slba fit in a namespace of cap blocks (cap is
+ * read once, after ns_hold(): it may shrink live, see ns-resize.c). */
+static bool
+lba_fits(uint64_t cap, uint64_t slba, uint64_t nlb)
+{
+	return (slba < cap && nlb <= cap - slba);
+}
+
 /* Decode and check SLBA/NLB; returns 0 and the byte range, or a status. */
 static uint16_t
 io_range(struct nvmf_cmd *cmd, uint64_t *off, uint64_t *len)
@@ -116,8 +124,7 @@ io_range(struct nvmf_cmd *cmd, uint64_t *off, uint64_t *len)
 	uint64_t slba = cmd->sqe.cdw10 | (uint64_t)cmd->sqe.cdw11 << 32;
 	uint64_t nlb = (cmd->sqe.cdw12 & 0xffff) + 1, cap = ns_nlb(ns);
 
-	/* cap may shrink live: read after ns_hold() (ns-resize.c). */
-	if (slba >= cap || nlb > cap - slba)
+	if (!lba_fits(cap, slba, nlb))
 		return (DNR(NVME_SC_LBA_RANGE));
 	*off = slba << ns->lba_shift;
 	*len = nlb << ns->lba_shift;
@@ -310,7 +317,7 @@ dsm_ready(struct nvmf_cmd *cmd)
 		const uint8_t *r = (const uint8_t *)cmd->buf + 16 * i;
 		uint64_t nlb = get_le32(r + 4), slba = get_le64(r + 8);
 
-		if (nlb > 0 && (slba >= cap || nlb > cap - slba)) {
+		if (nlb > 0 && !lba_fits(cap, slba, nlb)) {
 			cmd_complete_status(cmd, DNR(NVME_SC_LBA_RANGE));
 			return;
 		}
@@ -441,7 +448,7 @@ copy_ready(struct nvmf_cmd *cmd)
 			cmd_complete_status(cmd, DNR(NVME_SC_CMD_SIZE_LIMIT));
 			return;
 		}
-		if (slba >= cap || nlb > cap - slba) {
+		if (!lba_fits(cap, slba, nlb)) {
 			cmd_complete_status(cmd, DNR(NVME_SC_LBA_RANGE));
 			return;
 		}
@@ -451,7 +458,7 @@ copy_ready(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, DNR(NVME_SC_CMD_SIZE_LIMIT));
 		return;
 	}
-	if (dst >= cap || total > cap - dst) {
+	if (!lba_fits(cap, dst, total)) {
 		cmd_complete_status(cmd, DNR(NVME_SC_LBA_RANGE));
 		return;
 	}
