@@ -19,7 +19,7 @@ static unsigned ncontrollers, ndisc_controllers;
 
 static void kato_arm(struct controller *);
 
-static void kato_arm_ms(struct controller *, uint32_t ms);
+static void kato_arm_ms(struct controller *, uint64_t ms);
 
 /* The timer runs at the granularity Identify states (KAS): a host's KATO is
  * given one granule more before the controller gives up on it. */
@@ -57,8 +57,8 @@ kato_expired(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (idle_ms < (uint64_t)ctrl->kato_ms + KATO_GRACE_MS) {
-		kato_arm_ms(ctrl, ctrl->kato_ms + KATO_GRACE_MS -
-		    (uint32_t)idle_ms);
+		kato_arm_ms(ctrl, (uint64_t)ctrl->kato_ms + KATO_GRACE_MS -
+		    idle_ms);
 		return;
 	}
 	log_peer_warnx("controller %u (%s): no keep alive within %u ms",
@@ -68,9 +68,12 @@ kato_expired(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-kato_arm_ms(struct controller *ctrl, uint32_t ms)
+kato_arm_ms(struct controller *ctrl, uint64_t ms)
 {
-	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = ms % 1000 * 1000 };
+	struct timeval tv = {
+		.tv_sec = (time_t)(ms / 1000),
+		.tv_usec = (suseconds_t)(ms % 1000 * 1000),
+	};
 
 	if (ctrl->kato_ms == 0 || ctrl->dying)
 		evtimer_del(ctrl->kato_ev);
@@ -81,7 +84,8 @@ kato_arm_ms(struct controller *ctrl, uint32_t ms)
 static void
 kato_arm(struct controller *ctrl)
 {
-	kato_arm_ms(ctrl, ctrl->kato_ms + KATO_GRACE_MS);
+	/* 64 bits: a host's KATO may be up to 2^32 - 1 ms. */
+	kato_arm_ms(ctrl, (uint64_t)ctrl->kato_ms + KATO_GRACE_MS);
 }
 
 void

@@ -832,6 +832,16 @@ START_TEST(kato_feature_rearms)
 }
 END_TEST
 
+/* The longest KATO a host can ask for (2^32 - 1 ms, 49 days), plus the
+ * timer's granule, keeps the host connected. */
+START_TEST(kato_longest)
+{
+	struct h_conn *c = h_admin(port, NQN, H_HOSTNQN, 0xffffffffu);
+
+	ck_assert(!h_closed(c, 1500));
+}
+END_TEST
+
 START_TEST(abort_and_unknown)
 {
 	struct h_conn *c = h_admin(port, NQN, H_HOSTNQN, 0);
@@ -876,6 +886,7 @@ controller_suite(void)
 	tcase_add_test(tc, aer_limit);
 	tcase_add_test(tc, keep_alive);
 	tcase_add_test(tc, kato_feature_rearms);
+	tcase_add_test(tc, kato_longest);
 	tcase_add_test(tc, abort_and_unknown);
 	suite_add_tcase(s, tc);
 	return (s);
