@@ -265,11 +265,13 @@ h_stop(void)
 	nconns = 0;
 	/* Nothing holds a namespace or a port any more. */
 	TAILQ_FOREACH(ss, &running_config->subsystems, entry)
-		TAILQ_FOREACH(ns, &ss->namespaces, entry)
-			ck_assert_msg(ns->inflight == NULL ||
-			    atomic_load(&ns->inflight[0].n) == 0,
-			    "%s namespace %u: %u commands still counted",
-			    ss->nqn, ns->nsid, atomic_load(&ns->inflight[0].n));
+		TAILQ_FOREACH(ns, &ss->namespaces, entry) {
+			unsigned n = ns_epoch_count(ns, 0) +
+			    ns_epoch_count(ns, 1);
+
+			ck_assert_msg(n == 0, "%s namespace %u: %u commands "
+			    "still counted", ss->nqn, ns->nsid, n);
+		}
 	TAILQ_FOREACH(port, &running_config->ports, entry)
 		ck_assert_msg(atomic_load(&port->refs) == 1, "port %u: %d "
 		    "references left", port->id, atomic_load(&port->refs));

@@ -836,8 +836,14 @@ END_TEST
  * timer's granule, keeps the host connected. */
 START_TEST(kato_longest)
 {
-	struct h_conn *c = h_admin(port, NQN, H_HOSTNQN, 0xffffffffu);
+	struct h_conn *c = h_open(port, "127.0.0.1");
+	struct nvme_cqe cqe;
 
+	h_icreq(c, 0, 0, NULL);
+	cqe = h_connect(c, 0, 31, NQN, H_HOSTNQN, NVMF_CNTLID_DYNAMIC,
+	    0xffffffffu);
+	ck_assert_uint_eq(h_sc(&cqe), NVME_SC_SUCCESS);
+	h_enable(c);
 	ck_assert(!h_closed(c, 1500));
 }
 END_TEST
