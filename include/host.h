@@ -164,6 +164,12 @@ struct host_assoc {
 	bool		retry_now;	/* asked for: no reconnect-delay */
 	bool		tearing;	/* closing its queues */
 	struct connect_job *job;	/* a queue being connected */
+
+	/* A persistent discovery association (the discovery NQN): it
+	 * connects to what the log lists, and again when it changes. */
+	bool		discovery;
+	struct follow_job *follow;	/* the log being read */
+	bool		follow_again;	/* changed again meanwhile */
 };
 TAILQ_HEAD(host_assoc_list, host_assoc);
 
@@ -216,6 +222,18 @@ void	host_lane_lost(struct host_assoc *, unsigned gen, const char *why);
 void	host_io_submit(struct host_lane *, struct host_io *);
 /* Push what the turn queued to the sockets. */
 void	host_lane_flush(struct host_lane *);
+
+/* host-follow.c: main loop */
+void	host_follow_start(struct host_assoc *);
+void	host_follow_cancel(struct host_assoc *);
+
+/* host-discover.c: blocking (nvmfctl, or a thread of the daemon) */
+int	host_discover_all(const struct host_params *,
+	    struct nvmf_disc_log_entry **, uint64_t *,
+	    void (*warn)(const char *, void *), void *warg, char *err,
+	    size_t errlen);
+void	host_disc_entry_fields(const struct nvmf_disc_log_entry *,
+	    char addr[static 257], char svc[static 33], char nqn[static 257]);
 
 /* host-cmd.c: admin command builders shared with perf */
 void	host_cmd_property(struct host_req *, uint8_t fctype, uint32_t ofst,

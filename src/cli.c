@@ -186,7 +186,8 @@ cli_connect_remote(struct cmd_ctx *ctx, const char *addr, const char *svc,
 		const char *n = ctx->opts[i].name;
 
 		if (!strcmp(n, "traddr") || !strcmp(n, "trsvcid") ||
-		    !strcmp(n, "nqn") || !strcmp(n, "json"))
+		    !strcmp(n, "nqn") || !strcmp(n, "json") ||
+		    !strcmp(n, "persistent"))
 			continue;
 		snprintf(ob[i], sizeof(ob[i]), "--%s", n);
 		argv[argc++] = ob[i];

@@ -1,7 +1,8 @@
 /*
  * Control commands of the host role: connect, disconnect, disconnect-all
  * and list-host.  A connection comes up in the background; list-host
- * shows its state.
+ * shows its state.  A connection to the discovery NQN is a persistent
+ * discovery association (host-follow.c).
  */
 #include "config.h"
 
@@ -24,6 +25,10 @@ cmd_connect(struct cmd_ctx *ctx)
 	for (int i = 0; i < ctx->nopts; i++) {
 		if (strcmp(ctx->opts[i].name, "json") == 0)
 			continue;
+		if (strcmp(ctx->opts[i].name, "persistent") == 0)
+			return (cmd_error(ctx, CTL_EUSAGE, "connect: "
+			    "--persistent is for connect-all; a connect to "
+			    "the discovery NQN is persistent"));
 		if (host_param_set(&p, ctx->opts[i].name, ctx->opts[i].value,
 		    err, sizeof(err)) != 0)
 			return (cmd_error(ctx, CTL_EUSAGE, "connect: %s", err));

@@ -164,6 +164,8 @@ static const struct cmd_opt connect_opts[] = {
 	{ "data-digest", false, "data digests" },
 	{ "export-prefix", true, "NBD export names PREFIX/NSID (default: "
 	    "the NQN)" },
+	{ "persistent", false, "connect-all: then stay connected to the "
+	    "discovery controller and follow its log" },
 	OPT_JSON, OPT_END
 };
 
@@ -210,6 +212,7 @@ static const struct cmd_short {
 	{ "connect-all", 'l', "ctrl-loss-tmo" },
 	{ "connect-all", 'g', "hdr-digest" },
 	{ "connect-all", 'G', "data-digest" },
+	{ "connect-all", 'p', "persistent" },
 };
 
 static const char *
@@ -309,7 +312,7 @@ static const struct cmd_entry cmd_table[] = {
 	    "controller's log (run by nvmfctl)", 0, 0, discover_opts,
 	    CMD_READONLY | CMD_LOCAL, cmd_discover },
 	{ "connect-all", "-t tcp -a ADDR [-s SVCID] [options]", "connect to "
-	    "every NVM subsystem a discovery log lists", 0, 0, connect_opts,
+	    "every NVM subsystem a discovery log and its referrals list", 0, 0, connect_opts,
 	    CMD_LOCAL, cmd_discover },
 	{ "list-host", "", "remote controllers, their state and NBD exports",
 	    0, 0, no_opts, CMD_READONLY, cmd_list_host },

@@ -21,6 +21,8 @@
 #define DISC_MAX_RECORDS	1024	/* a log that claims more is cut */
 #define DISC_CHUNK		4096
 #define DISC_TRIES		5
+#define DISC_REFERRAL_DEPTH	4	/* referrals followed from the first */
+#define DISC_MAX_CTRLS		16	/* discovery controllers read in all */
 
 static int
 run(struct host_qpair *hq, struct host_req *r)
@@ -186,6 +188,121 @@ field(char *dst, size_t dlen, const char *src, size_t slen)
 	snprintf(dst, dlen, "%.*s", (int)n, src);
 }
 
+void
+host_disc_entry_fields(const struct nvmf_disc_log_entry *e,
+    char addr[static 257], char svc[static 33], char nqn[static 257])
+{
+	field(addr, 257, e->traddr, sizeof(e->traddr));
+	field(svc, 33, e->trsvcid, sizeof(e->trsvcid));
+	field(nqn, 257, e->subnqn, sizeof(e->subnqn));
+}
+
+/* The same subsystem at the same address, as far as connecting goes. */
+static bool
+entry_same(const struct nvmf_disc_log_entry *a,
+    const struct nvmf_disc_log_entry *b, bool nqn_too)
+{
+	char a1[257], s1[33], n1[257], a2[257], s2[33], n2[257];
+
+	host_disc_entry_fields(a, a1, s1, n1);
+	host_disc_entry_fields(b, a2, s2, n2);
+	return (strcmp(a1, a2) == 0 && strcmp(s1, s2) == 0 &&
+	    (!nqn_too || strcmp(n1, n2) == 0));
+}
+
+/*
+ * connect-all's view: the NVM subsystems (TCP) of the discovery log at
+ * p's address and, breadth first, of every discovery controller it refers
+ * to, up to DISC_REFERRAL_DEPTH referrals away and DISC_MAX_CTRLS
+ * controllers in all; a controller already read (a referral loop) is not
+ * read again, and a subsystem listed twice is kept once.  A referral that
+ * cannot be read is reported through warn() and skipped; only the first
+ * controller's failure fails the whole.  Blocking: nvmfctl, or a thread of
+ * the daemon, never a loop.
+ */
+int
+host_discover_all(const struct host_params *p,
+    struct nvmf_disc_log_entry **out, uint64_t *nout,
+    void (*warn)(const char *, void *), void *warg, char *err, size_t errlen)
+{
+	struct nvmf_disc_log_entry ctrls[DISC_MAX_CTRLS], *e, *res = NULL;
+	int depth[DISC_MAX_CTRLS], nctrl = 1;
+	uint64_t n, nres = 0;
+	char msg[512];
+
+	*out = NULL;
+	*nout = 0;
+	/* ctrls[] holds the controllers to read, as referral entries. */
+	memset(&ctrls[0], 0, sizeof(ctrls[0]));
+	snprintf(ctrls[0].traddr, sizeof(ctrls[0].traddr), "%s", p->traddr);
+	snprintf(ctrls[0].trsvcid, sizeof(ctrls[0].trsvcid), "%s",
+	    p->trsvcid);
+	depth[0] = 0;
+	for (int c = 0; c < nctrl; c++) {
+		struct host_params q = *p;
+		char addr[257], svc[33], nqn[257];
+
+		host_disc_entry_fields(&ctrls[c], addr, svc, nqn);
+		if (host_param_set(&q, "traddr", addr, msg, sizeof(msg)) != 0 ||
+		    host_param_set(&q, "trsvcid", svc, msg, sizeof(msg)) != 0 ||
+		    discover(&q, &e, &n, msg, sizeof(msg)) != 0) {
+			if (c == 0) {
+				snprintf(err, errlen, "%s", msg);
+				free(res);
+				return (-1);
+			}
+			if (warn != NULL) {
+				char w[640];
+
+				snprintf(w, sizeof(w), "referral %.64s:%.32s: "
+				    "%s", addr, svc, msg);
+				warn(w, warg);
+			}
+			continue;
+		}
+		for (uint64_t i = 0; i < n; i++) {
+			bool seen = false;
+
+			if (e[i].trtype != NVMF_TRTYPE_TCP)
+				continue;
+			if (e[i].subtype == NVMF_SUBTYPE_REFERRAL) {
+				for (int k = 0; k < nctrl && !seen; k++)
+					seen = entry_same(&ctrls[k], &e[i],
+					    false);
+				if (seen || depth[c] == DISC_REFERRAL_DEPTH ||
+				    nctrl == DISC_MAX_CTRLS)
+					continue;
+				ctrls[nctrl] = e[i];
+				depth[nctrl++] = depth[c] + 1;
+				continue;
+			}
+			if (e[i].subtype != NVMF_SUBTYPE_NVME)
+				continue;
+			for (uint64_t k = 0; k < nres && !seen; k++)
+				seen = entry_same(&res[k], &e[i], true);
+			if (seen)
+				continue;
+			if (nres % 64 == 0) {
+				void *r = reallocarray(res, nres + 64,
+				    sizeof(*res));
+
+				if (r == NULL) {
+					free(e);
+					free(res);
+					snprintf(err, errlen, "out of memory");
+					return (-1);
+				}
+				res = r;
+			}
+			res[nres++] = e[i];
+		}
+		free(e);
+	}
+	*out = res;
+	*nout = nres;
+	return (0);
+}
+
 static const char *
 subtype_name(uint8_t t)
 {
@@ -205,7 +322,8 @@ params_from(struct cmd_ctx *ctx, struct host_params *p)
 	host_params_default(p);
 	snprintf(p->trsvcid, sizeof(p->trsvcid), "8009");
 	for (int i = 0; i < ctx->nopts; i++) {
-		if (strcmp(ctx->opts[i].name, "json") == 0)
+		if (strcmp(ctx->opts[i].name, "json") == 0 ||
+		    strcmp(ctx->opts[i].name, "persistent") == 0)
 			continue;
 		if (host_param_set(p, ctx->opts[i].name, ctx->opts[i].value,
 		    err, sizeof(err)) != 0)
@@ -216,6 +334,43 @@ params_from(struct cmd_ctx *ctx, struct host_params *p)
 		return (cmd_error(ctx, CTL_EUSAGE, "%s: an address (-a) is "
 		    "required", ctx->entry->name));
 	return (CTL_OK);
+}
+
+static void
+warn_stderr(const char *msg, void *arg)
+{
+	fprintf(stderr, "nvmfctl: %s: %s\n", (const char *)arg, msg);
+}
+
+/*
+ * Ask the daemon to connect to every subsystem found; with --persistent,
+ * then to the discovery controller itself, whose association follows the
+ * log's changes (host.c).  Last, so its own connect-all finds these
+ * already there.
+ */
+static int
+connect_all(struct cmd_ctx *ctx, const struct host_params *p)
+{
+	struct nvmf_disc_log_entry *e;
+	uint64_t n;
+	char err[256];
+	int rc = CTL_OK;
+
+	if (host_discover_all(p, &e, &n, warn_stderr,
+	    (void *)ctx->entry->name, err, sizeof(err)) != 0)
+		return (cmd_error(ctx, CTL_ERR, "%s: %s:%s: %s",
+		    ctx->entry->name, p->traddr, p->trsvcid, err));
+	for (uint64_t i = 0; i < n && rc == CTL_OK; i++) {
+		char addr[257], svc[33], nqn[257];
+
+		host_disc_entry_fields(&e[i], addr, svc, nqn);
+		rc = cli_connect_remote(ctx, addr, svc, nqn);
+	}
+	free(e);
+	if (rc == CTL_OK && cmd_opt(ctx, "persistent") != NULL)
+		rc = cli_connect_remote(ctx, p->traddr, p->trsvcid,
+		    NVMF_DISCOVERY_NQN);
+	return (rc);
 }
 
 int
@@ -233,28 +388,11 @@ cmd_discover(struct cmd_ctx *ctx)
 		    ctx->entry->name));
 	if ((rc = params_from(ctx, &p)) != CTL_OK)
 		return (rc);
+	if (strcmp(ctx->entry->name, "connect-all") == 0)
+		return (connect_all(ctx, &p));
 	if (discover(&p, &e, &n, err, sizeof(err)) != 0)
 		return (cmd_error(ctx, CTL_ERR, "%s: %s:%s: %s",
 		    ctx->entry->name, p.traddr, p.trsvcid, err));
-	if (strcmp(ctx->entry->name, "connect-all") == 0) {
-		rc = CTL_OK;
-		for (uint64_t i = 0; i < n && rc == CTL_OK; i++) {
-			char addr[257], svc[33], nqn[257];
-
-			if (e[i].subtype != NVMF_SUBTYPE_NVME ||
-			    e[i].trtype != NVMF_TRTYPE_TCP)
-				continue;
-			field(addr, sizeof(addr), e[i].traddr,
-			    sizeof(e[i].traddr));
-			field(svc, sizeof(svc), e[i].trsvcid,
-			    sizeof(e[i].trsvcid));
-			field(nqn, sizeof(nqn), e[i].subnqn,
-			    sizeof(e[i].subnqn));
-			rc = cli_connect_remote(ctx, addr, svc, nqn);
-		}
-		free(e);
-		return (rc);
-	}
 	out_list(ctx->out, "entries");
 	for (uint64_t i = 0; i < n; i++) {
 		out_object(ctx->out, NULL);

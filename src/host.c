@@ -48,6 +48,7 @@ enum {
 	ST_ADMIN, ST_CAP, ST_VS, ST_CC, ST_RDY, ST_IDCTRL, ST_NQ, ST_AEC,
 	ST_NSLIST, ST_IDNS, ST_IOQ, ST_DONE,
 	ST_CHANGED_LOG,			/* rescan: clear the event first */
+	ST_DISC_LOG,			/* discovery: the same */
 	ST_SHN, ST_SHST,		/* orderly shutdown */
 };
 
@@ -321,18 +322,27 @@ step_run(struct host_assoc *a)
 		memset(r, 0, offsetof(struct host_req, hq));
 		r->sqe.opc = NVME_ADM_SET_FEATURES;
 		r->sqe.cdw10 = NVME_FEAT_ASYNC_EVENT;
-		r->sqe.cdw11 = NVME_AEN_CFG_NS_ATTR;
+		r->sqe.cdw11 = a->discovery ? NVME_AEN_CFG_DISC_CHANGE :
+		    NVME_AEN_CFG_NS_ATTR;
 		break;
 	case ST_CHANGED_LOG:
+	case ST_DISC_LOG: {
+		/* Read here, on the controller that sent the event, so that
+		 * it sends the next one; the discovery log itself is read
+		 * again in full by host_follow_start(). */
+		uint32_t len = a->step == ST_DISC_LOG ? 1024 : 4096;
+
 		memset(r, 0, offsetof(struct host_req, hq));
 		r->sqe.opc = NVME_ADM_GET_LOG_PAGE;
-		r->sqe.cdw10 = NVME_LOG_CHANGED_NS | (4096 / 4 - 1) << 16;
+		r->sqe.cdw10 = (a->step == ST_DISC_LOG ? NVME_LOG_DISCOVERY :
+		    NVME_LOG_CHANGED_NS) | (len / 4 - 1) << 16;
 		r->iov[0].iov_base = a->page;
-		r->iov[0].iov_len = 4096;
+		r->iov[0].iov_len = len;
 		r->iovcnt = 1;
-		r->data_len = 4096;
+		r->data_len = len;
 		r->dir = DIR_C2H;
 		break;
+	}
 	case ST_NSLIST:
 		host_cmd_identify(r, NVME_ID_CNS_NS_ACTIVE_LIST, 0, a->page);
 		break;
@@ -372,12 +382,15 @@ step_run(struct host_assoc *a)
 			event_active(a->handoff_ev, 0, 0);
 			tv_set(&tv, ka_period_ms(a));
 			evtimer_add(a->ka_ev, &tv);
+			/* A log that changed while we were away too. */
+			if (a->discovery)
+				host_follow_start(a);
 		}
 		if (!a->aer_busy)
 			aer_submit(a);
 		if (a->rescan_pending) {
 			a->rescan_pending = false;
-			a->step = ST_CHANGED_LOG;
+			a->step = a->discovery ? ST_DISC_LOG : ST_CHANGED_LOG;
 			step_run(a);
 		}
 		return;
@@ -474,7 +487,8 @@ step_done(struct host_req *r, const struct nvme_cqe *cqe)
 		a->max_icd = ioccsz > 4 ? ioccsz * 16 - 64 : 0;
 		a->oncs = get_le16(id + 520);
 		a->vwc = id[525] & 1;
-		a->step = ST_NQ;
+		/* A discovery controller has no I/O queues or namespaces. */
+		a->step = a->discovery ? ST_AEC : ST_NQ;
 		break;
 	}
 	case ST_NQ:
@@ -484,10 +498,14 @@ step_done(struct host_req *r, const struct nvme_cqe *cqe)
 		a->step = ST_AEC;
 		break;
 	case ST_AEC:
-		a->step = ST_NSLIST;
+		a->step = a->discovery ? ST_DONE : ST_NSLIST;
 		break;
 	case ST_CHANGED_LOG:
 		a->step = ST_NSLIST;
+		break;
+	case ST_DISC_LOG:
+		a->step = ST_DONE;
+		host_follow_start(a);
 		break;
 	case ST_NSLIST:
 		a->nnslist = 0;
@@ -602,11 +620,13 @@ aer_done(struct host_req *r, const struct nvme_cqe *cqe)
 		return;
 	}
 	log_info("host %d: asynchronous event 0x%08x", a->id, cqe->dw0);
-	if ((cqe->dw0 & 0xff00ff) == (NVME_AER_NS_CHANGED & 0xff00ff)) {
+	if ((cqe->dw0 & 0xff00ff) == (NVME_AER_NS_CHANGED & 0xff00ff) ||
+	    (a->discovery &&
+	    (cqe->dw0 & 0xff00ff) == (NVME_AER_DISC_CHANGED & 0xff00ff))) {
 		if (a->step_busy || a->step != ST_DONE)
 			a->rescan_pending = true;
 		else {
-			a->step = ST_CHANGED_LOG;
+			a->step = a->discovery ? ST_DISC_LOG : ST_CHANGED_LOG;
 			step_run(a);
 		}
 	}
@@ -862,6 +882,7 @@ host_assoc_create(const struct host_params *p, char *err, size_t errlen)
 	}
 	a->p = *p;
 	a->id = next_assoc_id++;
+	a->discovery = strcmp(p->subnqn, NVMF_DISCOVERY_NQN) == 0;
 	/* One lane a worker, as many as there are queues to spread. */
 	a->nlanes = nw == 0 ? 1 : MINIMUM(nw, p->nr_io_queues);
 	for (int i = 0; i < a->nlanes; i++) {
@@ -893,6 +914,7 @@ static void
 assoc_free(struct host_assoc *a)
 {
 	close_queues(a);
+	host_follow_cancel(a);
 	for (int i = 0; i < a->nns; i++)
 		if (a->ns[i].exp != NULL) {
 			nbd_export_remove(a->ns[i].exp);
