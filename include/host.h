@@ -12,6 +12,7 @@
 
 #define HOST_MAX_IOQ		16
 #define HOST_MAX_NS		64	/* namespaces exported per association */
+#define HOST_MAX_ASSOCS		1024	/* associations at once */
 #define HOST_DEF_KATO		5	/* seconds */
 #define HOST_DEF_RECONNECT	2
 #define HOST_DEF_CTRL_LOSS	600

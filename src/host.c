@@ -43,6 +43,7 @@ struct connect_job {
 
 struct host_assoc_list host_assocs = TAILQ_HEAD_INITIALIZER(host_assocs);
 static int next_assoc_id = 1;
+static int nassocs;		/* listed, deleting ones too */
 
 enum {
 	ST_ADMIN, ST_CAP, ST_VS, ST_CC, ST_RDY, ST_IDCTRL, ST_NQ, ST_AEC,
@@ -822,8 +823,10 @@ host_assoc_held(struct host_assoc *a)
 static void
 assoc_free_final(struct host_assoc *a)
 {
-	if (a->listed)
+	if (a->listed) {
 		TAILQ_REMOVE(&host_assocs, a, entry);
+		nassocs--;
+	}
 	free(a);
 }
 
@@ -855,6 +858,12 @@ host_assoc_create(const struct host_params *p, char *err, size_t errlen)
 	}
 	if (!nqn_valid(p->subnqn) || !nqn_valid(p->hostnqn)) {
 		snprintf(err, errlen, "invalid NQN");
+		return (NULL);
+	}
+	/* A discovery log (or a script) cannot make them without end. */
+	if (nassocs >= HOST_MAX_ASSOCS) {
+		snprintf(err, errlen, "%d associations already, the most there "
+		    "can be", nassocs);
 		return (NULL);
 	}
 	TAILQ_FOREACH(a, &host_assocs, entry)
@@ -899,6 +908,7 @@ host_assoc_create(const struct host_params *p, char *err, size_t errlen)
 	snprintf(a->error, sizeof(a->error), "connecting");
 	TAILQ_INSERT_TAIL(&host_assocs, a, entry);
 	a->listed = true;
+	nassocs++;
 	a->lost_at = now_ns();	/* ctrl-loss-tmo bounds the first try too */
 	a->step = ST_ADMIN;
 	step_run(a);
