@@ -121,17 +121,4 @@ rc=$?
 nodeb_pid=""
 [ $rc = 0 ] || fail "node B exited $rc on SIGTERM"
 daemon_stop fail
-for n in a b; do
-	log_has_sanitizer_report "$tmp/$n.log" &&
-		fail "sanitizer report in node $n's log"
-done
-if [ "$status" != 0 ]; then
-	for n in a b; do
-		echo "----- node $n log (last 80 lines)"
-		tail -n 80 "$tmp/$n.log"
-	done
-	say "FAILED"
-	exit 1
-fi
-say "PASS"
-exit 0
+vm_nodes_done "$tmp/a.log" "$tmp/b.log"

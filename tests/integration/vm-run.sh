@@ -153,17 +153,27 @@ vm_agent_done() {
 	echo "----- end of agent log"
 }
 
-# vm_daemon_done: SIGTERM to the one daemon ($tmp/nvmfd.log), no sanitizer
-# report, then the verdict: exits 0 (PASS), or 1 with the log's end.
+# vm_daemon_done: SIGTERM to the one daemon ($tmp/nvmfd.log), then
+# vm_nodes_done on its log.
 vm_daemon_done() {
 	say "stopping nvmfd with SIGTERM"
 	daemon_stop fail
-	log_has_sanitizer_report "$tmp/nvmfd.log" &&
-		fail "sanitizer report in the daemon log"
+	vm_nodes_done "$tmp/nvmfd.log"
+}
+
+# vm_nodes_done LOG...: no sanitizer report in the nodes' LOGs, then the
+# verdict: exits 0 (PASS), or 1 with the end of each LOG.
+vm_nodes_done() {
+	for _log in "$@"; do
+		log_has_sanitizer_report "$_log" >/dev/null &&
+			fail "sanitizer report in $_log"
+	done
 	if [ "$status" != 0 ]; then
-		echo "----- daemon log ($tmp/nvmfd.log, last 150 lines)"
-		tail -n 150 "$tmp/nvmfd.log"
-		echo "----- end of daemon log"
+		for _log in "$@"; do
+			echo "----- $_log (last 100 lines)"
+			tail -n 100 "$_log"
+			echo "----- end of $_log"
+		done
 		say "FAILED"
 		exit 1
 	fi
