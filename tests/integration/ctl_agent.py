@@ -26,9 +26,18 @@ verb and gets one line back, "ok ..." or "fail ...":
   set-ns-size NSID SIZE
                      nvmfctl set-ns NQN NSID --size SIZE; a shrink
                      still settling is tried again for up to 10 s -> "ok"
-  kill               SIGKILL to the process --kill-pid names (a node
-                     that dies under I/O)                           -> "ok"
+  kill NAME          SIGKILL to node NAME (--node NAME PID, or the
+                     agent's own restart of it): a node that dies
+                     under I/O                                      -> "ok"
+  restart NAME       node NAME again, as it was: NVMFD -F -f CONFIG
+                     (--restart NAME CONFIG LOG, --nvmfd), its output
+                     appended to LOG; once it logs "ready" (20 s at
+                     most)                                     -> "ok PID"
   done               -> "ok", and the listener exits
+
+The agent stops the nodes it restarted when it exits (done, its timeout,
+SIGTERM): it logs their stats (nvmfctl stats on --socket), then SIGTERM
+and "node NAME (pid PID) exited RC after SIGTERM" (-9: killed after 15 s).
 
 Only these verbs exist; each request and its outcome is printed.
 """
@@ -63,12 +72,75 @@ def controllers(opts):
     return [c["cntlid"] for c in json.loads(p.stdout)["controllers"]]
 
 
+class Nodes:
+    """The nodes kill and restart act on: name -> PID, and the ones the
+    agent started itself (Popen) which it stops when it exits."""
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.pids = {name: int(pid) for name, pid in opts.node}
+        self.configs = {name: (conf, log) for name, conf, log in
+                        opts.restart}
+        self.started = {}
+
+    def kill(self, name):
+        if name not in self.pids:
+            return "fail no node %s" % name
+        os.kill(self.pids[name], signal.SIGKILL)
+        if name in self.started:
+            self.started.pop(name).wait(timeout=10)
+        return "ok"
+
+    def restart(self, name):
+        if name not in self.configs or not self.opts.nvmfd:
+            return "fail node %s cannot be restarted" % name
+        if name in self.started:
+            return "fail node %s runs already (pid %d)" % (
+                name, self.started[name].pid)
+        conf, logpath = self.configs[name]
+        with open(logpath, "a+", encoding="utf-8", errors="replace") as f:
+            f.seek(0)
+            ready0 = f.read().count(" ready: ")
+            p = subprocess.Popen([self.opts.nvmfd, "-F", "-f", conf],
+                                 stdout=f, stderr=subprocess.STDOUT,
+                                 stdin=subprocess.DEVNULL)
+        log("node %s started: pid %d" % (name, p.pid))
+        self.started[name] = p
+        self.pids[name] = p.pid
+        for _ in range(200):
+            with open(logpath, encoding="utf-8", errors="replace") as f:
+                if f.read().count(" ready: ") > ready0:
+                    return "ok %d" % p.pid
+            if p.poll() is not None:
+                self.started.pop(name)
+                return "fail node %s exited %d at start" % (name,
+                                                            p.returncode)
+            time.sleep(0.1)
+        return "fail node %s not ready within 20 s" % name
+
+    def stop_all(self):
+        for name, p in list(self.started.items()):
+            s = ctl(["stats"], self.opts)
+            for line in s.stdout.splitlines():
+                log("node %s stats: %s" % (name, line))
+            p.terminate()
+            try:
+                rc = p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+                rc = -9
+            log("node %s (pid %d) exited %d after SIGTERM" % (name, p.pid,
+                                                              rc))
+        self.started.clear()
+
+
 def words_safe(line):
     """Requests with a secret are not printed whole."""
     return not line.startswith(("set-host", "rekey", "perf-target"))
 
 
-def handle(line, opts):
+def handle(line, opts, nodes):
     words = line.split()
     if not words:
         return "fail empty request"
@@ -159,9 +231,10 @@ def handle(line, opts):
         if p.returncode != 0:
             return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
         return "ok"
-    if verb == "kill" and not args and opts.kill_pid:
-        os.kill(opts.kill_pid, signal.SIGKILL)
-        return "ok"
+    if verb == "kill" and len(args) == 1:
+        return nodes.kill(args[0])
+    if verb == "restart" and len(args) == 1:
+        return nodes.restart(args[0])
     if verb == "done" and not args:
         return "ok"
     return "fail unknown request"
@@ -174,11 +247,24 @@ def main():
     ap.add_argument("--socket", required=True)
     ap.add_argument("--nqn", required=True)
     ap.add_argument("--keyfile", help="the key file rekey writes")
-    ap.add_argument("--kill-pid", type=int, help="the process kill ends")
+    ap.add_argument("--node", nargs=2, action="append", default=[],
+                    metavar=("NAME", "PID"), help="a node kill may end")
+    ap.add_argument("--restart", nargs=3, action="append", default=[],
+                    metavar=("NAME", "CONFIG", "LOG"),
+                    help="a node restart may start again")
+    ap.add_argument("--nvmfd", help="the daemon restart runs")
     ap.add_argument("--timeout", type=float, default=300,
                     help="exit after this many seconds in any case")
     opts = ap.parse_args()
+    nodes = Nodes(opts)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    try:
+        return serve(opts, nodes)
+    finally:
+        nodes.stop_all()
 
+
+def serve(opts, nodes):
     srv = socket.create_server(("127.0.0.1", opts.port))
     deadline = time.monotonic() + opts.timeout
     log("listening on 127.0.0.1:%d" % opts.port)
@@ -208,7 +294,7 @@ def main():
             if not line:
                 continue        # a connection probe: no request
             try:
-                answer = handle(line, opts)
+                answer = handle(line, opts, nodes)
             except (OSError, ValueError, KeyError,
                     subprocess.SubprocessError) as e:
                 answer = "fail %s" % e

@@ -1,15 +1,20 @@
 #!/bin/sh
 # Integration test: two nvmfd nodes serve one Ceph RBD image, the Linux
-# host's native NVMe multipath uses both, and one node dies under I/O.
-# A throwaway Ceph cluster (ceph-lib.sh) holds rbd/mp (64 MiB, without
-# exclusive-lock).  Node A (127.0.0.1:PORT, controller IDs 1-99) and node
-# B (PORT+1, 100-199) serve it as namespace 1 of the same subsystem, with a
-# referral to each other.  One boot of Debian's 6.12 guest (../shared/
-# peer-linux) runs guest/linux-rbd.sh: discovery through node A and its
-# referral, a connection to both, two paths under one subsystem, then
-# fio writes and verifies through the multipath device while node B is
-# killed with SIGKILL (ctl_agent.py does it when the guest asks): no
-# verify or I/O error.  Node A then still exits 0 on SIGTERM.
+# host's native NVMe multipath uses both, and each node dies under I/O in
+# turn.  A throwaway Ceph cluster (ceph-lib.sh) holds rbd/mp (64 MiB,
+# without exclusive-lock, which nvmfd refuses for writing: see
+# src/backend-rbd.c).  Node A (127.0.0.1:PORT, controller IDs 1-99) and
+# node B (PORT+1, 100-199) serve it as namespace 1 of the same subsystem,
+# with a referral to each other.  One boot of Debian's 6.12 guest
+# (../shared/peer-linux) runs guest/linux-rbd.sh: discovery through node A
+# and its referral, a connection to both, two paths under one subsystem,
+# then fio writes and verifies through the multipath device while node B
+# is killed with SIGKILL (ctl_agent.py does it when the guest asks): no
+# verify or I/O error.  Node B is started again with the same
+# configuration (by the agent), the host's reconnect makes its path live
+# again (the time it took is reported), and a second fio verify run goes
+# on through node B alone after node A is killed in its turn.  The
+# restarted node B must then exit 0 on SIGTERM (the agent stops it).
 #
 # Environment (set by `make check`): NVMFD = the daemon binary, top_srcdir.
 # Exit: 0 pass, 77 skip (no peer-linux, QEMU, python3, Ceph packages, or
@@ -35,7 +40,18 @@ nodeb_pid=""
 test_tmpdir linux-rbd 60 || exit 99
 # shellcheck disable=SC2317  # called from the trap
 test_cleanup() {
-	for p in $vm_pid $agent_pid $nodeb_pid; do
+	# SIGTERM: the agent stops the node B it restarted; if it cannot, the
+	# node, found by its configuration, goes too.
+	_rb=""
+	[ -n "$agent_pid" ] && _rb=$(sed -n \
+	    's/^ctl_agent: node b started: pid \([0-9]*\)$/\1/p' \
+	    "$tmp/agent.log" 2>/dev/null)
+	stop_agent
+	for p in $_rb; do
+		grep -qF "$tmp/b.yaml" "/proc/$p/cmdline" 2>/dev/null &&
+		    kill -KILL "$p"
+	done
+	for p in $vm_pid $nodeb_pid; do
 		kill -KILL "$p" 2>/dev/null
 		wait "$p" 2>/dev/null
 	done
@@ -88,7 +104,9 @@ if ! node_start "$tmp/b.yaml" "$tmp/b.log"; then
 	exit 99
 fi
 nodeb_pid=$node_pid
-if ! start_agent $((port + 2)) --nqn "$NQN" --kill-pid "$nodeb_pid"; then
+if ! start_agent $((port + 2)) --nqn "$NQN" --node a "$daemon_pid" \
+    --node b "$nodeb_pid" --restart b "$tmp/b.yaml" "$tmp/b.log" \
+    --nvmfd "$NVMFD"; then
 	say "ERROR: the agent cannot listen on port $((port + 2))"
 	exit 99
 fi
@@ -100,21 +118,24 @@ run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" \
 	--file "$here/guest/checks.sh" "$here/guest/linux-rbd.sh" \
 	"$port" $((port + 1)) $((port + 2)) "$NQN"
 vm_result
-vm_checks discovery multipath kill
+vm_checks discovery multipath kill restart alone
 
-stop_agent
-echo "----- agent log"
-cat "$tmp/agent.log"
-echo "----- end of agent log"
-if kill -0 "$nodeb_pid" 2>/dev/null; then
-	fail "node B is still running: the guest never had it killed"
-else
-	wait "$nodeb_pid" 2>/dev/null
-	nodeb_pid=""
+# The agent stops the node B it restarted when the guest is done.
+vm_agent_done
+for n in a b; do
+	p=$daemon_pid
+	[ $n = b ] && p=$nodeb_pid
+	if kill -0 "$p" 2>/dev/null; then
+		fail "node $n (pid $p) is still running: the guest never had it killed"
+	else
+		wait "$p" 2>/dev/null
+	fi
+done
+daemon_pid="" nodeb_pid=""
+if [ "$vm_rc" = 0 ]; then
+	grep -Eq '^ctl_agent: node b \(pid [0-9]+\) exited 0 after SIGTERM$' \
+	    "$tmp/agent.log" || fail "the restarted node B did not exit 0 on SIGTERM"
+	[ "$(grep -c ' ready: ' "$tmp/b.log")" = 2 ] ||
+		fail "node B's log does not show two starts"
 fi
-say "node A stats:"
-"$tmp/nvmfctl" -s "$tmp/a.sock" stats | sed 's/^/    /'
-log_has_sanitizer_report "$tmp/b.log" >/dev/null &&
-    fail "sanitizer report in node B's log"
-[ "$status" = 0 ] || { echo "----- node B log"; tail -n 60 "$tmp/b.log"; }
-test_finish
+vm_nodes_done "$tmp/nvmfd.log" "$tmp/b.log"

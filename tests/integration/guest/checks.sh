@@ -78,16 +78,17 @@ path_of() {
 # writes PATHDEV: write requests completed on that path.
 writes() { awk '{ print $5 }' "/sys/block/$1/stat"; }
 
-# mp_connect: connect to NQN through 10.0.2.2 ports PA and PB; sets dev
+# mp_connect [NVME-CONNECT-ARG...]: connect to NQN through 10.0.2.2 ports
+# PA and PB (one I/O queue each, plus the ARGs); sets dev
 # (the multipath block device), ca/cb (the controllers), pa/pb (the
 # per-path devices), subsys, and from nvme list-subsys nsub (subsystems
 # with NQN) and npaths (paths); aborts the "multipath" check when one is
 # missing.
 mp_connect() {
 	say "connecting through both nodes"
-	nvme_tcp_connect "$A" "$PA" "$NQN" --nr-io-queues=1 ||
+	nvme_tcp_connect "$A" "$PA" "$NQN" --nr-io-queues=1 "$@" ||
 		abort "multipath: connect through node A failed"
-	nvme_tcp_connect "$A" "$PB" "$NQN" --nr-io-queues=1 ||
+	nvme_tcp_connect "$A" "$PB" "$NQN" --nr-io-queues=1 "$@" ||
 		abort "multipath: connect through node B failed"
 	dev=$(nvme_wait_ns "$NQN") || abort "multipath: no namespace block device"
 	ca=$(ctrl_at "$PA") && cb=$(ctrl_at "$PB") ||
@@ -107,15 +108,17 @@ mp_connect() {
 
 # mp_fio NAME: fio writes and verifies through dev for 20 s in the
 # background (fio_pid, output in /tmp/fio.out); returns once both paths
-# pa and pb carry its writes (fio starts slowly under emulation), or 15 s.
+# pa and pb carry writes of this run (fio starts slowly under emulation),
+# or 15 s.
 mp_fio() {
+	_wa=$(writes "$pa") _wb=$(writes "$pb")
 	fio --name="$1" --filename="$dev" --ioengine=libaio --direct=1 \
 	    --rw=randwrite --bs=4k --size=16M --iodepth=4 --verify=crc32c \
 	    --verify_backlog=64 --time_based --runtime=20 >/tmp/fio.out 2>&1 &
 	fio_pid=$!
 	i=0
-	while [ $i -lt 150 ] && { [ "$(writes "$pa")" = 0 ] ||
-	    [ "$(writes "$pb")" = 0 ]; }; do
+	while [ $i -lt 150 ] && { [ "$(writes "$pa")" = "$_wa" ] ||
+	    [ "$(writes "$pb")" = "$_wb" ]; }; do
 		sleep 0.1
 		i=$((i + 1))
 	done
