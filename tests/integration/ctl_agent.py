@@ -20,7 +20,9 @@ verb and gets one line back, "ok ..." or "fail ...":
                      DH-HMAC-CHAP keys                              -> "ok"
   set-ana GROUP PORTID STATE
                      nvmfctl set-ana NQN --group GROUP --port PORTID
-                     --state STATE                                  -> "ok"
+                     --state STATE                   -> "ok CHANGE_COUNT"
+  ana PORTID         nvmfctl list-ana NQN: each group on that port
+                     -> "ok GROUP:STATE:NSIDS ..." (NSIDS "1,2" or "-")
   set-ns-group NSID GROUP
                      nvmfctl set-ns NQN NSID --ana-group GROUP     -> "ok"
   set-ns-size NSID SIZE
@@ -213,10 +215,18 @@ def handle(line, opts, nodes):
         return "ok " + last[:60]
     if verb == "set-ana" and len(args) == 3:
         p = ctl(["set-ana", opts.nqn, "--group", args[0], "--port", args[1],
-                 "--state", args[2]], opts)
+                 "--state", args[2], "--json"], opts)
         if p.returncode != 0:
             return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
-        return "ok"
+        return "ok %d" % json.loads(p.stdout)["ana"]["change_count"]
+    if verb == "ana" and len(args) == 1 and args[0].isdigit():
+        p = ctl(["list-ana", opts.nqn, "--json"], opts)
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
+        return "ok " + " ".join("%d:%s:%s" % (g["group"], g["state"],
+                                              g["nsids"])
+                                for g in json.loads(p.stdout)["ana"]
+                                if g["port"] == int(args[0]))
     if verb == "set-ns-group" and len(args) == 2:
         p = ctl(["set-ns", opts.nqn, args[0], "--ana-group", args[1]], opts)
         if p.returncode != 0:

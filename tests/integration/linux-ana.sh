@@ -10,6 +10,10 @@
 # verifies: the host reports the state, its I/O moves to node A, and fio
 # sees no error; then optimized again; then node B moves the namespace to
 # another ANA group and back (set-ns --ana-group) and the host follows.
+# The ANA log page read from each node's controller is compared with what
+# nvmfctl set (and node B's list-ana shows), and the host's ANA change
+# events are counted per controller (the nvme_async_event tracepoint):
+# some from node B, none from node A.
 #
 # Environment (set by `make check`): NVMFD = the daemon binary, top_srcdir.
 # Exit: 0 pass, 77 skip (no peer-linux, QEMU or python3), 1 fail, 99 error.
@@ -92,7 +96,7 @@ run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" \
 	--file "$here/guest/checks.sh" "$here/guest/linux-ana.sh" \
 	"$port" $((port + 1)) $((port + 2)) "$NQN"
 vm_result
-vm_checks discovery multipath failover restore move
+vm_checks discovery multipath failover restore move ana-log aen
 
 # The nodes' side of it.
 stop_agent

@@ -23,6 +23,17 @@
 #   move        node B moves the namespace to group 2, inaccessible on its
 #               port (set-ns --ana-group): the path reports group 2 and
 #               stops taking writes; moved back, group 1 and writes again
+#   ana-log     after failover and after move: the ANA log page read from
+#               node B's controller (nvme ana-log, JSON) holds the groups,
+#               states and NSIDs node B's nvmfctl list-ana shows for its
+#               port, with the change count set-ana answered (plus one
+#               for the move); node A's log is as it was at the start
+#               (group 1 optimized with NSID 1): nothing was set there
+#   aen         the nvme_async_event tracepoint (tracefs) saw ANA change
+#               events (NVME_AEN 0x0c0302: notice, ANA change, log 0Ch)
+#               from node B's controller, at least one and at most one per
+#               change made there (events the host has not yet cleared by
+#               reading the log page are coalesced), and none from node A's
 # Exits 0 when every check passed, 1 otherwise (with dmesg).
 # shellcheck disable=SC2317  # functions from lib.sh are called indirectly
 
@@ -43,6 +54,56 @@ wait_state() {
 		i=$((i + 1))
 	done
 	return 1
+}
+
+# ana_log CTRL: the ANA log page CTRL returns (nvme ana-log, JSON) as
+# "CHGCNT GROUP:STATE:NSIDS ..." (NSIDS "1,2" or "-"), groups in log
+# order: the form of the agent's "ana" answer after the change count.
+# nvme-cli versions spell the keys "state"/"State", "nsid"/"NSID".
+ana_log() {
+	nvme ana-log "/dev/$1" --output-format=json 2>/dev/null |
+	    tr -d ' \t\n"' | tr ',{}[]' '\n\n\n\n\n' | awk -F: '
+	function flush() {
+		if (g != "")
+			printf " %s:%s:%s", g, st, ns == "" ? "-" : ns
+	}
+	{ k = tolower($1) }
+	k == "chgcnt" && !seen { printf "%s", $2; seen = 1 }
+	k == "grpid" { flush(); g = $2; st = ""; ns = "" }
+	k == "state" { st = $2 }
+	k == "nsid" { ns = ns (ns == "" ? "" : ",") $2 }
+	END { flush(); print "" }'
+}
+
+# ana_match WHEN CHGCNT: node B's ANA log (ana_log $cb) holds what its
+# nvmfctl list-ana shows for port 1, with change count CHGCNT; node A's
+# is still la0.  Reported as the ana-log check.
+ana_match() {
+	if ! ask ana 1 >/dev/null; then
+		fail "ana-log: $1: the agent's list-ana: $ans"
+		return
+	fi
+	lb=$(ana_log "$cb") la=$(ana_log "$ca")
+	echo "  ana-log $cb (node B): $lb; nvmfctl list-ana: ${ans#ok }"
+	echo "  ana-log $ca (node A): $la"
+	if [ "$lb" = "$2 ${ans#ok }" ] && [ "$la" = "$la0" ]; then
+		pass "ana-log: $1: node B's log page ($lb) is what nvmfctl set (change count $2), node A's unchanged ($la)"
+	else
+		fail "ana-log: $1: node B's log page '$lb', expected '$2 ${ans#ok }'; node A's '$la', expected '$la0'"
+	fi
+}
+
+# The host's asynchronous events, as the nvme core's tracepoint sees them.
+tr=/sys/kernel/tracing
+[ -d "$tr/events" ] || mount -t tracefs nodev "$tr" 2>/dev/null
+if echo 1 >"$tr/events/nvme/nvme_async_event/enable" 2>/dev/null; then
+	: >"$tr/trace"
+else
+	fail "aen: no nvme_async_event tracepoint in $tr"
+fi
+# ana_aens CTRL: ANA change events the host received from CTRL.
+ana_aens() {
+	grep -ciE "nvme_async_event: $1: NVME_AEN=0x0*c0302" "$tr/trace" 2>/dev/null
 }
 
 # ------------------------------------------------ discovery and referral
@@ -81,6 +142,10 @@ else
 fi
 echo round-robin >"/sys/class/nvme-subsystem/$subsys/iopolicy" 2>/dev/null ||
 	fail "multipath: cannot set the round-robin I/O policy"
+la0=$(ana_log "$ca") lb0=$(ana_log "$cb")
+echo "  ana-log at the start: $ca (node A) $la0; $cb (node B) $lb0"
+[ "${la0#* }" = "1:optimized:1" ] && [ "${lb0#* }" = "1:optimized:1" ] ||
+	fail "ana-log: at the start: $la0 (node A), $lb0 (node B), expected group 1 optimized with NSID 1 on both"
 
 # ------------------------------------------------ failover under fio
 say "fio verify through $dev; node B's port goes inaccessible meanwhile"
@@ -90,7 +155,9 @@ wb0=$(writes "$pb")
 [ "$wb0" -gt 0 ] || fail "failover: no I/O went through node B before the change"
 t_ask=$(cut -d' ' -f1 /proc/uptime)
 ask set-ana 1 1 inaccessible >/dev/null || fail "failover: set-ana inaccessible: $ans"
+chg=${ans#ok }
 if wait_state "$pb" inaccessible; then
+	ana_match "failover" "$chg"
 	t_seen=$(awk -v t="$t_ask" '{ printf "%.2f", $1 - t }' /proc/uptime)
 	sleep 1		# requests already sent to B come back and fail over
 	wa1=$(writes "$pa") wb1=$(writes "$pb")
@@ -131,8 +198,11 @@ fi
 
 # ------------------------------------------------ a namespace changes group
 ask set-ana 2 1 inaccessible >/dev/null || fail "move: set-ana group 2: $ans"
+chg=${ans#ok }
 ask set-ns-group 1 2 >/dev/null || fail "move: set-ns --ana-group 2: $ans"
 if wait_state "$pb" inaccessible 2; then
+	# A namespace changing group is one more change (ana_changed).
+	ana_match "move" $((chg + 1))
 	wa0=$(writes "$pa") wb0=$(writes "$pb")
 	dd if=/dev/zero of="$dev" bs=4k count=64 oflag=direct 2>/dev/null
 	wa1=$(writes "$pa") wb1=$(writes "$pb")
@@ -145,5 +215,16 @@ if wait_state "$pb" inaccessible 2; then
 	fi
 else
 	fail "move: $pb reports group $(cat "/sys/block/$pb/ana_grpid") $(cat "/sys/block/$pb/ana_state")"
+fi
+
+# ------------------------------------------------ the events the host saw
+grep nvme_async_event "$tr/trace" 2>/dev/null | sed 's/^ */  trace: /'
+# Changes on node B: set-ana three times, set-ns --ana-group twice.
+nchg=5
+na=$(ana_aens "$ca") nb=$(ana_aens "$cb")
+if [ "${nb:-0}" -ge 1 ] && [ "${nb:-0}" -le $nchg ] && [ "${na:-0}" = 0 ]; then
+	pass "aen: $nb ANA change event(s) from $cb (node B) for its $nchg changes, none from $ca (node A)"
+else
+	fail "aen: ANA change events: ${nb:-0} from $cb (node B), expected 1 to $nchg; ${na:-0} from $ca (node A), expected none"
 fi
 finish
