@@ -29,51 +29,14 @@ VM_TIMEOUT=240          # seconds for the whole guest run
 
 . "$here/lib.sh"
 . "$here/vm-run.sh"
-vm_test_init linux-ana
-
-vm_pid=""
-nodeb_pid=""
-# Control socket paths must fit sun_path (108 bytes).
-test_tmpdir linux-ana 60 || exit 99
-# shellcheck disable=SC2317  # called from the trap
-test_cleanup() {
-	for p in $vm_pid $agent_pid $nodeb_pid; do
-		kill "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-}
-
-sock=$tmp/b.sock	# the agent drives node B
-ln -s "$NVMFD" "$tmp/nvmfctl" || exit 99
+vm_agent_test linux-ana b.sock	# the agent drives node B
 img=$tmp/shared.img
 truncate -s 64M "$img" || exit 99
-
-# write_node NAME PORT CNTLID_MIN CNTLID_MAX REFERRAL_PORT.  The referral
-# names the address the guest reaches this machine's loopback at.
-write_node() {
-	cat >"$tmp/$1.yaml" <<EOF
-workers: 1
-cntlid_min: $3
-cntlid_max: $4
-control:
-  socket: $tmp/$1.sock
-ports:
-  - {id: 1, address: 127.0.0.1, port: $2}
-subsystems:
-  - nqn: $NQN
-    model: nvmfd multipath
-    namespaces:
-      - {nsid: 1, backend: file, path: "$img"}
-referrals:
-  - {address: 10.0.2.2, port: $5}
-EOF
-}
 
 # Ports 24674-24679: node A on PORT, node B on PORT+1, the agent on PORT+2.
 # shellcheck disable=SC2317  # called by daemon_start_on_ports
 setup() {
-	write_node a "$1" 1 99 $(($1 + 1)) &&
-	    write_node b $(($1 + 1)) 100 199 "$1" &&
+	vm_node_pair "$1" "nvmfd multipath" "backend: file, path: \"$img\"" &&
 	    start_agent $(($1 + 2)) --nqn "$NQN"
 }
 if ! daemon_start_on_ports setup "$tmp/a.yaml" "$tmp/a.log" \

@@ -31,20 +31,7 @@ VM_TIMEOUT=300
 
 . "$here/lib.sh"
 . "$here/vm-run.sh"
-vm_test_init linux-auth
-
-vm_pid=""
-test_tmpdir linux-auth 60 || exit 99
-# shellcheck disable=SC2317  # called from the trap
-test_cleanup() {
-	for p in $vm_pid $agent_pid; do
-		kill "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-}
-
-sock=$tmp/ctl.sock
-ln -s "$NVMFD" "$tmp/nvmfctl" || exit 99
+vm_agent_test linux-auth ctl.sock
 
 key() { python3 "$peer/tlspsk.py" dhchap "$1"; }
 KEY_A=$(key 1) KEY_B=$(key 2) CTRL_B=$(key 3) KEY_C=$(key 3) || exit 99

@@ -32,67 +32,22 @@ VM_TIMEOUT=240          # seconds for the whole guest run
 . "$here/lib.sh"
 . "$here/vm-run.sh"
 . "$here/ceph-lib.sh"
-vm_test_init linux-rbd
-ceph_need
-
-vm_pid=""
-nodeb_pid=""
-test_tmpdir linux-rbd 60 || exit 99
+vm_agent_test linux-rbd b.sock	# the agent's nvmfctl talks to node B
 # shellcheck disable=SC2317  # called from the trap
-test_cleanup() {
-	# SIGTERM: the agent stops the node B it restarted; if it cannot, the
-	# node, found by its configuration, goes too.
-	_rb=""
-	[ -n "$agent_pid" ] && _rb=$(sed -n \
-	    's/^ctl_agent: node b started: pid \([0-9]*\)$/\1/p' \
-	    "$tmp/agent.log" 2>/dev/null)
-	stop_agent
-	for p in $_rb; do
-		grep -qF "$tmp/b.yaml" "/proc/$p/cmdline" 2>/dev/null &&
-		    kill -KILL "$p"
-	done
-	for p in $vm_pid $nodeb_pid; do
-		kill -KILL "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-	ceph_stop
-}
-ln -s "$NVMFD" "$tmp/nvmfctl" || exit 99
-sock=$tmp/b.sock	# the agent's nvmfctl talks to node B
+vm_cleanup_more() { ceph_stop; }
+ceph_need
 
 ceph_need_rbd_build "$tmp"
 ceph_start "$tmp/ceph" || { say "ERROR: the Ceph cluster did not start"; exit 99; }
 ceph_rbd create --size 64M --image-feature layering rbd/mp || exit 99
 say "ceph cluster up, rbd/mp created"
 
-# write_node NAME PORT CNTLID_MIN CNTLID_MAX REFERRAL_PORT.  The referral
-# names the address the guest reaches this machine's loopback at.
-write_node() {
-	cat >"$tmp/$1.yaml" <<EOF
-workers: 1
-cntlid_min: $3
-cntlid_max: $4
-control:
-  socket: $tmp/$1.sock
-ports:
-  - {id: 1, address: 127.0.0.1, port: $2}
-subsystems:
-  - nqn: $NQN
-    model: nvmfd rbd multipath
-    namespaces:
-      - {nsid: 1, backend: rbd, pool: rbd, image: mp, ceph_user: admin,
-         keyring: "$ceph_keyring", ceph_conf: "$ceph_conf"}
-referrals:
-  - {address: 10.0.2.2, port: $5}
-EOF
-}
-
+# Namespace 1 on both nodes: the image, as client.admin.
+rbd_ns="backend: rbd, pool: rbd, image: mp, ceph_user: admin"
+rbd_ns="$rbd_ns, keyring: \"$ceph_keyring\", ceph_conf: \"$ceph_conf\""
 # Ports 24794-24799: node A on PORT, node B on PORT+1, the agent on PORT+2.
 # shellcheck disable=SC2317  # called by daemon_start_on_ports
-setup() {
-	write_node a "$1" 1 99 $(($1 + 1)) &&
-	    write_node b $(($1 + 1)) 100 199 "$1"
-}
+setup() { vm_node_pair "$1" "nvmfd rbd multipath" "$rbd_ns"; }
 if ! daemon_start_on_ports setup "$tmp/a.yaml" "$tmp/nvmfd.log" \
     "24794 24797"; then
 	say "ERROR: $daemon_error"

@@ -22,22 +22,7 @@ VM_TIMEOUT=200          # seconds for the whole guest run
 
 . "$here/lib.sh"
 . "$here/vm-run.sh"
-vm_test_init linux-resize
-
-vm_pid=""
-# Control socket paths must fit sun_path (108 bytes).
-test_tmpdir linux-resize 60 || exit 99
-# shellcheck disable=SC2317  # called from the trap
-test_cleanup() {
-	for p in $vm_pid $agent_pid; do
-		kill "$p" 2>/dev/null
-		wait "$p" 2>/dev/null
-	done
-}
-
-sock=$tmp/ctl.sock
-ln -s "$NVMFD" "$tmp/nvmfctl" || exit 99
-ctl() { "$tmp/nvmfctl" -s "$sock" "$@"; }
+vm_agent_test linux-resize ctl.sock
 
 # ---------------------------------------------------------------- daemon
 # shellcheck disable=SC2317  # called through setup

@@ -17,6 +17,73 @@ vm_test_init() {
 say() { echo "$_vm_name: [$(($(date +%s) - T0))s] $*"; }
 _vm_skip() { say "SKIP: $*"; exit 77; }
 
+# vm_agent_test NAME SOCKET: the start of a test whose guest asks
+# ctl_agent.py for nvmfctl commands: vm_test_init NAME, tmp (test_tmpdir;
+# control socket paths must fit sun_path), $tmp/nvmfctl (a link to NVMFD),
+# sock=$tmp/SOCKET (the control socket the agent's nvmfctl uses), and ctl
+# ARG... (nvmfctl on it).  At exit: SIGTERM to the agent, which stops the
+# nodes it restarted (one it could not stop is killed), then the VM and
+# node B (nodeb_pid, in the tests with a second node) end, then
+# vm_cleanup_more runs (a test redefines it for more).
+vm_agent_test() {
+	vm_test_init "$1"
+	vm_pid="" nodeb_pid=""
+	test_tmpdir "$1" 60 || exit 99
+	ln -s "$NVMFD" "$tmp/nvmfctl" || exit 99
+	sock=$tmp/$2
+	# shellcheck disable=SC2317  # called from test_tmpdir's trap
+	test_cleanup() { _vm_agent_cleanup; }
+}
+ctl() { "$tmp/nvmfctl" -s "$sock" "$@"; }
+
+# vm_node_pair PORT MODEL NAMESPACE: the configurations of two nodes that
+# serve subsystem $NQN together, $tmp/a.yaml and $tmp/b.yaml: node A on
+# 127.0.0.1:PORT with controller IDs 1-99, node B on PORT+1 with 100-199;
+# one worker each, control sockets $tmp/a.sock and $tmp/b.sock, the model
+# MODEL, namespace 1 given by NAMESPACE (the rest of its YAML flow
+# mapping), and a referral to the other node at 10.0.2.2, the address the
+# guest reaches this machine's loopback at.
+vm_node_pair() {
+	_vn_model=$2 _vn_ns=$3
+	_vm_node a "$1" 1 99 $(($1 + 1)) &&
+	    _vm_node b $(($1 + 1)) 100 199 "$1"
+}
+_vm_node() {	# NAME PORT CNTLID_MIN CNTLID_MAX REFERRAL_PORT
+	cat >"$tmp/$1.yaml" <<EOF
+workers: 1
+cntlid_min: $3
+cntlid_max: $4
+control:
+  socket: $tmp/$1.sock
+ports:
+  - {id: 1, address: 127.0.0.1, port: $2}
+subsystems:
+  - nqn: $NQN
+    model: $_vn_model
+    namespaces:
+      - {nsid: 1, $_vn_ns}
+referrals:
+  - {address: 10.0.2.2, port: $5}
+EOF
+}
+vm_cleanup_more() { :; }
+_vm_agent_cleanup() {
+	_vc_restarted=""
+	[ -n "$agent_pid" ] && _vc_restarted=$(sed -n \
+	    's/^ctl_agent: node [a-z]* started: pid \([0-9]*\)$/\1/p' \
+	    "$tmp/agent.log" 2>/dev/null)
+	stop_agent
+	for _vc_p in $_vc_restarted; do
+		grep -qF "$tmp/" "/proc/$_vc_p/cmdline" 2>/dev/null &&
+			kill -KILL "$_vc_p"
+	done
+	for _vc_p in $vm_pid $nodeb_pid; do
+		kill "$_vc_p" 2>/dev/null
+		wait "$_vc_p" 2>/dev/null
+	done
+	vm_cleanup_more
+}
+
 # The guest cannot reach the control socket: ctl_agent.py runs nvmfctl for
 # it.  start_agent PORT AGENT-ARG...: the agent on 127.0.0.1:PORT with
 # $tmp/nvmfctl and $sock, its log in $tmp/agent.log, agent_pid set;
