@@ -82,9 +82,9 @@ for n in a b; do
 	[ $n = b ] && p=$nodeb_pid
 	if kill -0 "$p" 2>/dev/null; then
 		fail "node $n (pid $p) is still running: the guest never had it killed"
-	else
-		wait "$p" 2>/dev/null
+		kill -KILL "$p"
 	fi
+	wait "$p" 2>/dev/null
 done
 daemon_pid="" nodeb_pid=""
 if [ "$vm_rc" = 0 ]; then

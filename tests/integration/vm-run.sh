@@ -205,8 +205,11 @@ vm_checks() {
 }
 
 # vm_agent_done: after the VM, the agent must have ended on the guest's
-# "done" (when the guest passed); its log is printed.
+# "done" (when the guest passed); its log is printed.  After "done" it may
+# still be stopping the nodes it restarted (slow under a sanitizer): it
+# gets 50 s for that (its own bound: 30 s for their stats, 15 s to exit).
 vm_agent_done() {
+	grep -q "'done' -> ok" "$tmp/agent.log" && wait_gone "$agent_pid" 50
 	if kill -0 "$agent_pid" 2>/dev/null; then
 		kill "$agent_pid"
 		wait "$agent_pid" 2>/dev/null
