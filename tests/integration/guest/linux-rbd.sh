@@ -39,22 +39,23 @@ ctrl_state() { cat "/sys/class/nvme/$1/state" 2>/dev/null; }
 # dev (mp_fio), the agent SIGKILLs NODE, whose path is DEADPATH (controller
 # DEADCTRL): writes must go on via LIVEPATH, and fio end with no error.
 kill_under_fio() {
-	say "fio verify through $dev; node $2 is killed meanwhile"
+	node=$(echo "$2" | tr a-z A-Z)
+	say "fio verify through $dev; node $node is killed meanwhile"
 	b0=$(writes "$3")
 	mp_fio "$1"
 	sleep 1
 	w0=$(writes "$3")
-	ask kill "$2" >/dev/null || fail "$1: the agent did not kill node $2: $ans"
+	ask kill "$2" >/dev/null || fail "$1: the agent did not kill node $node: $ans"
 	sleep 2
 	w1=$(writes "$5")
 	sleep 3
 	w2=$(writes "$5")
 	if [ "$w0" -gt "$b0" ] && [ "$w2" -gt "$w1" ]; then
-		pass "$1: node $2 gone (its controller: $(ctrl_state "$4")); writes go on via $5 ($w1 -> $w2 between 2 s and 5 s after the kill)"
+		pass "$1: node $node gone (its controller: $(ctrl_state "$4")); writes go on via $5 ($w1 -> $w2 between 2 s and 5 s after the kill)"
 	else
 		fail "$1: writes via $3 before the kill: $b0 -> $w0; via $5 after it: $w1 -> $w2; $4: $(ctrl_state "$4")"
 	fi
-	mp_fio_wait "$1" "(it ran on after node $2 died)"
+	mp_fio_wait "$1" "(it ran on after node $node died)"
 }
 
 # ------------------------------------------------ discovery and referral
