@@ -9,6 +9,22 @@
 
 #include "nvmfd.h"
 
+/* The largest logical block a namespace gets here: 512 or 4096 bytes
+ * (config.c), and block devices of such sectors. */
+#define ACWU_SHIFT	12
+
+/* A fused Compare and Write's blocks of 1 << shift bytes that the
+ * in-capsule data (icd bytes) holds, 0's based; 0 for one (or none: then
+ * FUSES promises nothing the capsule cannot carry, and the pair fails with
+ * Invalid Field). */
+static uint16_t
+acwu0(uint32_t icd, uint32_t shift)
+{
+	uint32_t n = icd >> shift;
+
+	return ((uint16_t)(n == 0 ? 0 : MINIMUM(n, 65536u) - 1));
+}
+
 static uint8_t
 mdts_shift(uint32_t mdts)
 {
@@ -70,14 +86,16 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	put_le16(d + 520, ss ? (1u << 0 | 1u << 2 | 1u << 3 | 1u << 5 |
 	    1u << 7 | 1u << 8) : 0);
 	put_le16(d + 534, ss ? 1u << 0 : 0);		/* OCFS: Copy format 0 */
-	/* FUSES: Compare and Write; ACWU (0's based): in 4 KiB blocks, what
-	 * the capsule holds (a fused pair's data comes in it). */
+	/* FUSES: Compare and Write.  ACWU, 0's based in logical blocks:
+	 * what the capsule holds (a fused pair's data comes in it) of the
+	 * largest block nvmfd sets up (4 KiB), so it holds for every
+	 * namespace; one with smaller blocks says how many in NACWU. */
 	put_le16(d + 522, ss ? 1u << 0 : 0);
-	put_le16(d + 532, ss && icd >= 4096 ? icd / 4096 - 1 : 0);
+	put_le16(d + 532, ss ? acwu0(icd, ACWU_SHIFT) : 0);
 	d[525] = ss && subsystem_has_vwc(ss) ? 1 : 0;	/* VWC */
 	/* AWUN, AWUPF (0's based, in blocks): a write of one block is
-	 * atomic, also to reads racing it (atomic.c); NSFEAT.NSABP stays
-	 * clear, so no namespace says otherwise. */
+	 * atomic, also to reads racing it (atomic.c).  NAWUN and NAWUPF
+	 * stay 0 ("as AWUN, AWUPF") where a namespace sets NSFEAT.NSABP. */
 	put_le16(d + 526, 0);
 	put_le16(d + 528, 0);
 	/* SGLS: supported, SGL offset for in-capsule data. */
@@ -140,6 +158,27 @@ io_hint_fields(const struct namespace *ns, uint8_t *d)
 	put_le16(d + 72, ows < pwg ? pwg : ows);	/* NOWS */
 }
 
+/*
+ * NSFEAT.NSABP with NAWUN, NAWUPF and NACWU, where this namespace's blocks
+ * are smaller than ACWU counts in: then NACWU, 0's based in its own
+ * blocks, says how many of them a fused Compare and Write keeps atomic.
+ * NAWUN and NAWUPF stay 0, "as the controller says" (one block).
+ */
+static void
+atomic_fields(const struct controller *ctrl, const struct namespace *ns,
+    uint8_t *d)
+{
+	uint32_t icd = ctrl->port->inline_data_size;
+	uint16_t nacwu = acwu0(icd, ns->lba_shift);
+
+	if (ns->lba_shift >= ACWU_SHIFT || nacwu == acwu0(icd, ACWU_SHIFT))
+		return;
+	d[24] |= 1u << 1;				/* NSFEAT: NSABP */
+	put_le16(d + 34, 0);				/* NAWUN */
+	put_le16(d + 36, 0);				/* NAWUPF */
+	put_le16(d + 38, nacwu);			/* NACWU */
+}
+
 uint16_t
 identify_ns(struct controller *ctrl, uint32_t nsid, uint8_t *d)
 {
@@ -162,10 +201,11 @@ identify_ns(struct controller *ctrl, uint32_t nsid, uint8_t *d)
 	/* DLFEAT: deallocated blocks read as zeroes where that is certain
 	 * (RAM, and files with punched holes); a device's discard may not. */
 	d[33] = ns->type == BACKEND_BLOCK ? 0 : (1u << 3 | 1);
-	put_le16(d + 40, copy_range_blocks(ns));	/* MSSRL */
-	put_le32(d + 44, NVMFD_COPY_MAX_BLOCKS);	/* MCL */
-	d[48] = NVMFD_COPY_RANGES - 1;			/* MSRC */
+	atomic_fields(ctrl, ns, d);
 	io_hint_fields(ns, d);
+	put_le16(d + 74, copy_range_blocks(ns));	/* MSSRL */
+	put_le32(d + 76, NVMFD_COPY_MAX_BLOCKS);	/* MCL */
+	d[80] = NVMFD_COPY_RANGES - 1;			/* MSRC, 0's based */
 	put_le32(d + 92, ns->anagrpid);			/* ANAGRPID */
 	d[99] = ns->readonly ? 1 : 0;			/* NSATTR: write protected */
 	memcpy(d + 104, ns->nguid, 16);

@@ -396,6 +396,82 @@ START_TEST(identify_namespaces)
 }
 END_TEST
 
+/*
+ * The NVM command set's namespace fields by their spec offsets: copy limits
+ * at 75:74 (MSSRL), 79:76 (MCL) and 80 (MSRC), the I/O hints at 64..73,
+ * the atomic units at 34..39, and what lies between them (NABSN, NABO,
+ * NABSPF, NOIOB, NVMCAP) left zero.
+ */
+START_TEST(identify_ns_nvm_fields)
+{
+	struct h_conn *c = h_admin(port, NQN, H_HOSTNQN, 0);
+	uint8_t d[4096], zero[32];
+	uint32_t icd = port->inline_data_size;
+
+	memset(zero, 0, sizeof(zero));
+	/* Hints as a file system with 4 KiB blocks gives them. */
+	ns1->pref_write = ns1->pref_discard = 4096;
+	ns1->opt_write = 0;
+	ck_assert_uint_eq(h_identify(c, NVME_ID_CNS_NS, 1, 0, d),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(get_le16(d + 74), 2048);	/* MSSRL: 1 MiB / 512 */
+	ck_assert_uint_eq(get_le32(d + 76), NVMFD_COPY_MAX_BLOCKS);	/* MCL */
+	ck_assert_uint_eq(d[80], NVMFD_COPY_RANGES - 1);	/* MSRC */
+	ck_assert_mem_eq(d + 81, zero, 92 - 81);	/* reserved */
+	/* NPWG, NPWA, NPDG, NPDA, NOWS: 8 blocks of 512, 0's based. */
+	ck_assert_uint_eq(d[24] & 1u << 4, 1u << 4);	/* NSFEAT: OPTPERF */
+	for (int o = 64; o <= 72; o += 2)
+		ck_assert_uint_eq(get_le16(d + o), 7);
+	/* NABSN, NABO, NABSPF, NOIOB: nothing said; NVMCAP: not reported. */
+	ck_assert_mem_eq(d + 40, zero, 8);
+	ck_assert_uint_eq(get_le16(d + 46), 0);		/* NOIOB */
+	ck_assert_mem_eq(d + 48, zero, 16);		/* NVMCAP */
+	/* 512-byte blocks: a capsule holds more of them than ACWU counts
+	 * (in 4 KiB blocks), so NSABP and NACWU say how many. */
+	ck_assert_uint_eq(d[24] & 1u << 1, 1u << 1);	/* NSFEAT: NSABP */
+	ck_assert_uint_eq(get_le16(d + 34), 0);		/* NAWUN: as AWUN */
+	ck_assert_uint_eq(get_le16(d + 36), 0);		/* NAWUPF */
+	ck_assert_uint_eq(get_le16(d + 38), icd / 512 - 1);	/* NACWU */
+
+	/* Without hints, the copy limits stay where they are. */
+	ns1->pref_write = ns1->pref_discard = 0;
+	ck_assert_uint_eq(h_identify(c, NVME_ID_CNS_NS, 1, 0, d),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(d[24] & 1u << 4, 0);
+	ck_assert_mem_eq(d + 64, zero, 10);
+	ck_assert_uint_eq(get_le16(d + 74), 2048);
+	ck_assert_uint_eq(get_le32(d + 76), NVMFD_COPY_MAX_BLOCKS);
+
+	/* 4 KiB blocks: ACWU already counts in them; NSABP stays clear. */
+	ck_assert_uint_eq(h_identify(c, NVME_ID_CNS_NS, 3, 0, d),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(get_le16(d + 74), 256);	/* MSSRL: 1 MiB / 4K */
+	ck_assert_uint_eq(d[80], NVMFD_COPY_RANGES - 1);
+	ck_assert_uint_eq(d[24] & 1u << 1, 0);
+	ck_assert_mem_eq(d + 34, zero, 64 - 34);
+
+	/* ACWU (Identify Controller), 0's based in 4 KiB blocks. */
+	ck_assert_uint_eq(h_identify(c, NVME_ID_CNS_CTRL, 0, 0, d),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(get_le16(d + 522), 1);	/* FUSES */
+	ck_assert_uint_eq(get_le16(d + 532), icd / 4096 - 1);	/* ACWU */
+	ck_assert_uint_eq(get_le16(d + 526), 0);	/* AWUN */
+	ck_assert_uint_eq(get_le16(d + 528), 0);	/* AWUPF */
+
+	/* A capsule of less than 4 KiB: ACWU 0, and the 512-byte
+	 * namespace counts its own blocks. */
+	port->inline_data_size = 2048;
+	ck_assert_uint_eq(h_identify(c, NVME_ID_CNS_CTRL, 0, 0, d),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(get_le16(d + 532), 0);
+	ck_assert_uint_eq(h_identify(c, NVME_ID_CNS_NS, 1, 0, d),
+	    NVME_SC_SUCCESS);
+	ck_assert_uint_eq(d[24] & 1u << 1, 1u << 1);
+	ck_assert_uint_eq(get_le16(d + 38), 3);
+	port->inline_data_size = icd;
+}
+END_TEST
+
 START_TEST(identify_descriptors)
 {
 	struct h_conn *c = h_admin(port, NQN, H_HOSTNQN, 0);
@@ -881,6 +957,7 @@ controller_suite(void)
 	tcase_add_test(tc, properties);
 	tcase_add_test(tc, identify_controller);
 	tcase_add_test(tc, identify_namespaces);
+	tcase_add_test(tc, identify_ns_nvm_fields);
 	tcase_add_test(tc, identify_descriptors);
 	tcase_add_test(tc, identify_other_cns);
 	tcase_add_test(tc, log_pages);
