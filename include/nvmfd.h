@@ -496,7 +496,8 @@ unsigned ns_epoch_count(struct namespace *, unsigned epoch);
 void	ns_set_aside(struct nvmf_cmd *);
 void	ns_take_back(struct nvmf_cmd *);
 /* Set aside until ns_unpark (any thread) sends it back to its loop, which
- * runs then(cmd), or fails it if its queue died meanwhile.  The caller
+ * runs then(cmd), or fails it if its queue died meanwhile (unless
+ * cmd->park_always: then(cmd) runs anyway and sees to that).  The caller
  * keeps it on a list of its own (cmd->link) in between. */
 void	ns_park(struct nvmf_cmd *, void (*then)(struct nvmf_cmd *));
 void	ns_unpark(struct nvmf_cmd *);
@@ -651,6 +652,8 @@ struct nvmf_cmd {
 	struct nvmf_cmd	*fused_peer;	/* the other command of a fused pair */
 	bool		resumed;	/* dispatched again after being held */
 	void		(*parked_then)(struct nvmf_cmd *);	/* ns_park */
+	bool		park_always;	/* then() even if the queue died */
+	bool		pair_locked;	/* a fused pair holds its stripe */
 	void		(*atomic_done)(struct nvmf_io *, int);	/* atomic.c */
 	uint64_t	start_ns;
 
@@ -1082,6 +1085,7 @@ void	io_execute(struct nvmf_cmd *);
 bool	io_opc_writes(uint8_t opc);
 uint16_t io_data_range(struct nvmf_cmd *, uint64_t *off, uint64_t *len);
 uint16_t io_errno_status(enum io_op, int err);
+bool	io_still_fits(const struct nvmf_cmd *);
 void	io_submit(struct nvmf_cmd *, enum io_op, uint64_t off,
 	    uint64_t len, void (*done)(struct nvmf_io *, int));
 /* Compare cmd->buf with the media at cmd->io.offset/len, then then(). */
@@ -1093,6 +1097,7 @@ int	fused_attach(struct namespace *);
 void	fused_detach(struct namespace *);
 bool	fused_dispatch(struct nvmf_cmd *);
 bool	fused_hold_back(struct nvmf_cmd *);
+bool	fused_hold_parked(struct nvmf_cmd *, void (*then)(struct nvmf_cmd *));
 void	fused_qpair_closing(struct qpair *);
 
 /* atomic.c: Read, Write and Write Zeroes of one block are atomic */
@@ -1106,6 +1111,8 @@ bool	atomic_ram_write(struct namespace *, uint64_t off, const void *,
 bool	atomic_hold_read(struct nvmf_cmd *, uint64_t off,
 	    void (*then)(struct nvmf_cmd *));
 void	atomic_unhold(struct nvmf_cmd *);
+bool	atomic_lock_pair(struct nvmf_cmd *, void (*then)(struct nvmf_cmd *));
+void	atomic_unlock_pair(struct nvmf_cmd *);
 
 /* ctl-out.c: structured command output, rendered as tables or JSON */
 struct out;

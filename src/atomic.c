@@ -12,6 +12,8 @@
  * go: the event loops never wait for one another.
  *
  * What holds a stripe, and for how long:
+ * - a fused Compare and Write of one block, exclusively, from before its
+ *   compare until its write is done (fused.c);
  * - on files and devices, a one-block Read, Write or Write Zeroes while it
  *   is in the kernel (the page cache promises nothing between concurrent
  *   pread and pwrite);
@@ -175,9 +177,23 @@ lock_or_park(struct nvmf_cmd *cmd, void (*then)(struct nvmf_cmd *))
 static void
 atomic_resubmit(struct nvmf_cmd *cmd)
 {
-	if (lock_or_park(cmd, atomic_resubmit))
-		io_submit(cmd, cmd->io.op, cmd->io.offset, cmd->io.len,
-		    atomic_io_done);
+	/* A write that waited for its stripe was not counted meanwhile, so
+	 * a fused pair that began then did not wait for it: it waits for the
+	 * pair (the gate is read after ns_take_back counted it again). */
+	if (cmd->io.op != IO_READ && atomic_load(&cmd->ns->write_gate) &&
+	    fused_hold_parked(cmd, atomic_resubmit))
+		return;
+	if (!lock_or_park(cmd, atomic_resubmit))
+		return;
+	/* Parked, it may have waited through a shrink that cut its block:
+	 * the backend must not see it (ns-resize.c). */
+	if (!io_still_fits(cmd)) {
+		lock_release(cmd->ns, cmd->io.offset, cmd->io.op != IO_READ);
+		cmd_complete_status(cmd, NVME_SC_LBA_RANGE | NVME_DNR >> 1);
+		return;
+	}
+	io_submit(cmd, cmd->io.op, cmd->io.offset, cmd->io.len,
+	    atomic_io_done);
 }
 
 /*
@@ -230,4 +246,34 @@ atomic_unhold(struct nvmf_cmd *cmd)
 {
 	cmd->atomic_held = false;
 	lock_release(cmd->ns, cmd->io.offset, false);
+}
+
+/*
+ * A fused Compare and Write of one block (cmd its first, cmd->io its
+ * range): hold the stripe exclusively from before the compare until the
+ * write is done (atomic_unlock_pair), so that no read sees the pair half
+ * done and no write parked before the pair began (the write gate does not
+ * stop those) lands between its compare and its write.  True if taken;
+ * else parked until then(cmd), which runs even if the queue died
+ * meanwhile: the pair must let go of its namespace.
+ */
+bool
+atomic_lock_pair(struct nvmf_cmd *cmd, void (*then)(struct nvmf_cmd *))
+{
+	cmd->io.op = IO_WRITE;			/* exclusive */
+	cmd->park_always = true;
+	if (!lock_or_park(cmd, then))
+		return (false);
+	cmd->park_always = false;
+	cmd->pair_locked = true;
+	return (true);
+}
+
+void
+atomic_unlock_pair(struct nvmf_cmd *cmd)
+{
+	if (!cmd->pair_locked)
+		return;
+	cmd->pair_locked = false;
+	lock_release(cmd->ns, cmd->io.offset, true);
 }

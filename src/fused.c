@@ -11,7 +11,14 @@
  * and dispatched again on its own loop when the pair is done.  Before it
  * compares, the pair waits for every command that started before the gate
  * closed (ns_drain), so no other write lands between its compare and its
- * write, from any queue.  A mismatch fails the Compare with Compare Failure
+ * write, from any queue.  A write of one block that was parked for its
+ * block's stripe (atomic.c) is not counted, so the drain does not wait for
+ * it: once it has the stripe it looks at the gate again and waits for the
+ * pair.  A pair of one block also holds that stripe from before its
+ * compare until its write is done, so that no read of the block, which no
+ * gate stops, sees it half done.  A pair that waited (for its turn, the
+ * drain, the stripe) checks its range again: a shrink meanwhile fails it
+ * with LBA Out of Range.  A mismatch fails the Compare with Compare Failure
  * and the Write with Command Aborted due to Failed Fused Command.
  *
  * Commands held back, queued pairs and a first waiting for its second are
@@ -94,6 +101,7 @@ fused_written(struct nvmf_io *io, int err)
 
 	/* Let the next one in before completing: completion may drop the
 	 * last hold on the namespace. */
+	atomic_unlock_pair(second->fused_peer);
 	fused_release(second->ns);
 	cmd_complete_status(second->fused_peer, NVME_SC_SUCCESS);
 	cmd_complete_status(second, err ? io_errno_status(IO_WRITE, err) :
@@ -106,6 +114,7 @@ fused_compared(struct nvmf_cmd *first, uint16_t sc)
 	struct nvmf_cmd *second = first->fused_peer;
 
 	if (sc != NVME_SC_SUCCESS) {
+		atomic_unlock_pair(first);
 		fused_release(first->ns);
 		cmd_complete_status(first, sc);
 		cmd_complete_status(second, DNR(NVME_SC_FUSED_FAILED));
@@ -115,11 +124,41 @@ fused_compared(struct nvmf_cmd *first, uint16_t sc)
 	    fused_written);
 }
 
-/* The namespace is the pair's and the earlier commands are done. */
+/* Its host is gone: nothing to run the pair for. */
+static void
+fused_abort_dead(struct nvmf_cmd *first)
+{
+	fused_release(first->ns);
+	cmd_complete_status(first, NVME_SC_ABORT_SQ_DELETED);
+	cmd_complete_status(first->fused_peer, NVME_SC_ABORT_SQ_DELETED);
+}
+
+/*
+ * The namespace is the pair's and the earlier commands are done; again
+ * when a pair of one block parked for its block's stripe (atomic.c) gets
+ * it.  Either wait may have outlasted a shrink that cut its range.
+ */
+static void
+fused_compare(struct nvmf_cmd *first)
+{
+	if (first->qp->state == QP_DEAD) {
+		fused_abort_dead(first);
+		return;
+	}
+	if (!io_still_fits(first)) {
+		fused_compared(first, DNR(NVME_SC_LBA_RANGE));
+		return;
+	}
+	if (atomic_covers(first->ns, first->io.len) &&
+	    !atomic_lock_pair(first, fused_compare))
+		return;
+	io_compare_media(first, fused_compared);
+}
+
 static void
 fused_drained(void *arg)
 {
-	io_compare_media(arg, fused_compared);
+	fused_compare(arg);
 }
 
 static void
@@ -138,12 +177,9 @@ fused_turn_msg(void *arg)
 
 	ns_take_back(first);
 	ns_take_back(first->fused_peer);
-	if (first->qp->state == QP_DEAD) {
-		/* Its host is gone: nothing to run it for. */
-		fused_release(first->ns);
-		cmd_complete_status(first, NVME_SC_ABORT_SQ_DELETED);
-		cmd_complete_status(first->fused_peer, NVME_SC_ABORT_SQ_DELETED);
-	} else
+	if (first->qp->state == QP_DEAD)
+		fused_abort_dead(first);
+	else
 		fused_run(first);
 	loop_finish_turn(cur_loop);
 }
@@ -212,12 +248,10 @@ fused_release(struct namespace *ns)
 		ns_unpark(cmd);
 }
 
-/* A write met the closed gate: hold it back, unless the pair is gone. */
-bool
-fused_hold_back(struct nvmf_cmd *cmd)
+/* Under f->mtx: is a pair running?  If not, the lock is let go. */
+static bool
+pair_running(struct ns_fused *f)
 {
-	struct ns_fused *f = cmd->ns->fused;
-
 	if (f == NULL)
 		return (false);
 	pthread_mutex_lock(&f->mtx);
@@ -225,6 +259,27 @@ fused_hold_back(struct nvmf_cmd *cmd)
 		pthread_mutex_unlock(&f->mtx);
 		return (false);
 	}
+	return (true);
+}
+
+/* Under f->mtx, which it lets go: park cmd until the pair is done. */
+static void
+hold_until_done(struct ns_fused *f, struct nvmf_cmd *cmd,
+    void (*then)(struct nvmf_cmd *))
+{
+	ns_park(cmd, then);
+	TAILQ_INSERT_TAIL(&f->held, cmd, link);
+	pthread_mutex_unlock(&f->mtx);
+}
+
+/* A write met the closed gate: hold it back, unless the pair is gone. */
+bool
+fused_hold_back(struct nvmf_cmd *cmd)
+{
+	struct ns_fused *f = cmd->ns->fused;
+
+	if (!pair_running(f))
+		return (false);
 	if (cmd->icd != NULL) {
 		if ((cmd->buf2 = bufpool_get(cmd->qp->loop->pool,
 		    cmd->icd_len)) == NULL) {
@@ -236,9 +291,23 @@ fused_hold_back(struct nvmf_cmd *cmd)
 		cmd->buf2_len = cmd->icd_len;
 		cmd->icd = NULL;
 	}
-	ns_park(cmd, fused_held_resume);
-	TAILQ_INSERT_TAIL(&f->held, cmd, link);
-	pthread_mutex_unlock(&f->mtx);
+	hold_until_done(f, cmd, fused_held_resume);
+	return (true);
+}
+
+/*
+ * A write of one block that waited for its stripe (atomic.c), its data in
+ * hand, met the closed gate: it was not counted while it waited, so the
+ * pair did not wait for it; it waits for the pair, to go on with then(cmd).
+ */
+bool
+fused_hold_parked(struct nvmf_cmd *cmd, void (*then)(struct nvmf_cmd *))
+{
+	struct ns_fused *f = cmd->ns->fused;
+
+	if (!pair_running(f))
+		return (false);
+	hold_until_done(f, cmd, then);
 	return (true);
 }
 

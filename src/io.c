@@ -116,6 +116,19 @@ lba_fits(uint64_t cap, uint64_t slba, uint64_t nlb)
 	return (slba < cap && nlb <= cap - slba);
 }
 
+/* For a command that waited (parked, or queued behind a drain) since its
+ * range was checked: does cmd->io still lie within the namespace, which
+ * may have shrunk meanwhile?  Called once it counts again (ns_take_back),
+ * so a shrink it did not see waits for it (ns-resize.c). */
+bool
+io_still_fits(const struct nvmf_cmd *cmd)
+{
+	const struct namespace *ns = cmd->ns;
+
+	return (lba_fits(ns_nlb(ns), cmd->io.offset >> ns->lba_shift,
+	    cmd->io.len >> ns->lba_shift));
+}
+
 /* Decode and check SLBA/NLB; returns 0 and the byte range, or a status. */
 static uint16_t
 io_range(struct nvmf_cmd *cmd, uint64_t *off, uint64_t *len)

@@ -92,9 +92,11 @@ static void
 ns_unpark_msg(void *arg)
 {
 	struct nvmf_cmd *cmd = arg;
+	bool always = cmd->park_always;
 
+	cmd->park_always = false;
 	ns_take_back(cmd);
-	if (cmd->qp->state == QP_DEAD)
+	if (cmd->qp->state == QP_DEAD && !always)
 		/* No host to run it for (nor data to come for it). */
 		cmd_complete_status(cmd, NVME_SC_ABORT_SQ_DELETED);
 	else
