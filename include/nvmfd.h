@@ -215,9 +215,13 @@ struct namespace {
 	const struct backend_ops *ops;
 	void		*priv;
 	/* Injected errors (nvmfctl inject-error): the next fault_left reads
-	 * and/or writes fail with fault_errno, without reaching the backend. */
+	 * and/or writes fail with fault_errno, or with a short transfer
+	 * (fault_errno 0), either before they reach the backend (FAULT_AT_IO)
+	 * or as the file I/O engine's completion (FAULT_AT_ENGINE, in
+	 * fault-injection builds). */
 	atomic_uint	fault_left;
 	uint8_t		fault_ops;	/* FAULT_READ | FAULT_WRITE */
+	uint8_t		fault_at;	/* FAULT_AT_* */
 	int		fault_errno;
 	uint8_t		*mem;		/* RAM: data lives here (no copy) */
 	uint64_t	mem_reserved;	/* RAM: address space, room to grow */
@@ -416,6 +420,7 @@ struct nvmf_io_eng {
 	int		trim[2];	/* iov indexes trimmed, -1 = none */
 	struct iovec	saved[2];	/* their original values */
 	int		(*call)(struct nvmf_io *);	/* io_engine_call */
+	int		fault;		/* injected errno; 0: short transfer */
 };
 
 struct nvmf_io {
@@ -533,6 +538,12 @@ int	namespace_open_async(struct namespace *,
 
 #define FAULT_READ	0x1
 #define FAULT_WRITE	0x2
+#define FAULT_AT_IO	0
+#define FAULT_AT_ENGINE	1
+/* io.c: take one of ns's injected errors for a read or write (op) at
+ * where (FAULT_AT_*); true, with the errno to report (0: a short
+ * transfer), if this one fails. */
+bool	fault_take(struct namespace *, enum io_op op, uint8_t where, int *err);
 
 /* backend-ram.c, backend-file.c */
 extern const struct backend_ops backend_ram_ops;

@@ -760,6 +760,35 @@ cmd_rescan_ns(struct cmd_ctx *ctx)
 	return (rc);
 }
 
+/* Where an injected error strikes (--at): FAULT_AT_*, or -1 after an
+ * error was set. */
+static int
+inject_where(struct cmd_ctx *ctx, const struct namespace *ns,
+    const char *at, int e)
+{
+	if (at == NULL || strcmp(at, "io") == 0) {
+		if (e == 0)
+			return (cmd_error(ctx, CTL_EUSAGE, "--error short: "
+			    "only with --at engine (a transfer cut short)"),
+			    -1);
+		return (FAULT_AT_IO);
+	}
+	if (strcmp(at, "engine") != 0)
+		return (cmd_error(ctx, CTL_EUSAGE, "--at: io or engine"), -1);
+#ifndef NVMFD_FAULT_INJECTION
+	(void)ns;
+	return (cmd_error(ctx, CTL_EUSAGE, "--at engine: this nvmfd is not "
+	    "built with --enable-fault-injection"), -1);
+#else
+	if (ns->type != BACKEND_FILE && ns->type != BACKEND_BLOCK)
+		return (cmd_error(ctx, CTL_EUSAGE, "--at engine: namespace "
+		    "%u is a %s namespace; only file and block namespaces use "
+		    "the I/O engine", ns->nsid, backend_type_name(ns->type)),
+		    -1);
+	return (FAULT_AT_ENGINE);
+#endif
+}
+
 /* Make the next reads and/or writes of a namespace fail (for tests of
  * what hosts and monitoring see); --count 0 clears it. */
 int
@@ -772,7 +801,7 @@ cmd_inject_error(struct cmd_ctx *ctx)
 	unsigned long n = 1;
 	uint8_t ops;
 	char *end;
-	int rc, e;
+	int rc, e, where;
 
 	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL ||
 	    (ns = find_ns(ctx, ss, ctx->argv[1], &rc)) == NULL)
@@ -789,8 +818,11 @@ cmd_inject_error(struct cmd_ctx *ctx)
 		e = EIO;
 	else if (strcmp(err, "enospc") == 0)
 		e = ENOSPC;
+	else if (strcmp(err, "short") == 0)
+		e = 0;
 	else
-		return (cmd_error(ctx, CTL_EUSAGE, "--error: eio or enospc"));
+		return (cmd_error(ctx, CTL_EUSAGE, "--error: eio, enospc or "
+		    "short"));
 	if (count != NULL) {
 		errno = 0;
 		n = strtoul(count, &end, 10);
@@ -799,14 +831,19 @@ cmd_inject_error(struct cmd_ctx *ctx)
 			return (cmd_error(ctx, CTL_EUSAGE, "--count: 0 to %u",
 			    UINT32_MAX));
 	}
+	if ((where = inject_where(ctx, ns, cmd_opt(ctx, "at"), e)) < 0)
+		return (CTL_EUSAGE);
 	/* Mode first, then the count that arms it. */
 	atomic_store(&ns->fault_left, 0);
 	ns->fault_ops = ops;
+	ns->fault_at = (uint8_t)where;
 	ns->fault_errno = e;
 	atomic_store(&ns->fault_left, (unsigned)n);
-	log_info("%s namespace %u: the next %lu %s fail with %s", ss->nqn,
+	log_info("%s namespace %u: the next %lu %s fail with %s%s", ss->nqn,
 	    ns->nsid, n, ops == FAULT_READ ? "reads" : ops == FAULT_WRITE ?
-	    "writes" : "reads and writes", e == EIO ? "EIO" : "ENOSPC");
+	    "writes" : "reads and writes", e == EIO ? "EIO" : e == ENOSPC ?
+	    "ENOSPC" : "a short transfer", where == FAULT_AT_ENGINE ?
+	    " in the I/O engine" : "");
 	return (CTL_OK);
 }
 

@@ -106,8 +106,10 @@ static const struct cmd_opt ana_opts[] = {
 
 static const struct cmd_opt inject_opts[] = {
 	{ "op", true, "read, write or any (default any)" },
-	{ "error", true, "eio or enospc (default eio)" },
+	{ "error", true, "eio, enospc or short (default eio)" },
 	{ "count", true, "commands to fail (default 1; 0 clears)" },
+	{ "at", true, "io (before the backend, the default) or engine "
+	    "(the file I/O engine's completion; fault-injection builds)" },
 	OPT_JSON, OPT_END
 };
 
@@ -268,7 +270,8 @@ static const struct cmd_entry cmd_table[] = {
 	    cmd_set_ana },
 	{ "del-ns", "NQN NSID", "remove a namespace; connected hosts are told",
 	    2, 2, no_opts, 0, cmd_del_ns },
-	{ "inject-error", "NQN NSID [--op OP] [--error E] [--count N]",
+	{ "inject-error", "NQN NSID [--op OP] [--error E] [--count N] "
+	    "[--at WHERE]",
 	    "fail the next reads/writes of a namespace (testing)",
 	    2, 2, inject_opts, 0, cmd_inject_error },
 	{ "list-hosts", "NQN", "list the hosts allowed on a subsystem",

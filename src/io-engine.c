@@ -10,6 +10,13 @@
  *
  * Setting NVMFD_IO_ENGINE=threads in the environment forces the thread pool
  * (for tests, or to sidestep a misbehaving io_uring).
+ *
+ * In a fault-injection build, nvmfctl inject-error --at engine makes reads
+ * and writes fail here, as the kernel's completion (either engine's): the
+ * I/O is done, then its result replaced by the errno, or by half of what
+ * was transferred and then end of file (a short transfer), so that the
+ * engine's own handling of those and the status mapping above it run as
+ * they would for a failing disk.
  */
 #include "config.h"
 
@@ -22,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +50,8 @@
 
 /* nvmf_io.eng.flags */
 #define ENG_ZERO_RANGE_FAILED	0x1	/* io_uring already tried it */
+#define ENG_FAULT		0x2	/* report eng.fault, or a short one */
+#define ENG_FAULT_EOF		0x4	/* short transfer done: end of file */
 
 STAILQ_HEAD(io_list, nvmf_io);
 
@@ -167,6 +177,33 @@ iov_covers(const struct nvmf_io *io)
 	return (total >= io->len);
 }
 
+/*
+ * The result the kernel gave a read or write (res >= 0 bytes), or the
+ * injected one instead: -errno; half of res, then 0 bytes (end of file)
+ * the next time, which the engine turns into EIO.  Real errors (res < 0)
+ * pass, and the injection waits for the retry.
+ */
+static int
+fault_result(struct nvmf_io *io, int res)
+{
+#ifdef NVMFD_FAULT_INJECTION
+	if (res < 0 || !(io->eng.flags & (ENG_FAULT | ENG_FAULT_EOF)))
+		return (res);
+	if (io->eng.flags & ENG_FAULT_EOF) {
+		io->eng.flags &= ~ENG_FAULT_EOF;
+		return (0);
+	}
+	io->eng.flags &= ~ENG_FAULT;
+	if (io->eng.fault != 0)
+		return (-io->eng.fault);
+	io->eng.flags |= ENG_FAULT_EOF;
+	return (res / 2);
+#else
+	(void)io;
+	return (res);
+#endif
+}
+
 /* Errors meaning "this file or kernel cannot do that operation". */
 static bool
 unsupported(int err)
@@ -275,6 +312,11 @@ blocking_rw(struct nvmf_io *io)
 			}
 		} else
 			n = pwritev(io->eng.fd, iov, cnt, off);
+		if (n >= 0 && (n = fault_result(io, (int)MINIMUM(n,
+		    INT_MAX))) < 0) {
+			r = (int)n;
+			break;
+		}
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -570,6 +612,7 @@ uring_complete(struct io_engine *e, struct nvmf_io *io, int res)
 	switch (io->op) {
 	case IO_READ:
 	case IO_WRITE:
+		res = fault_result(io, res);
 		if (res == -EINTR || res == -EAGAIN)
 			res = 0;	/* try again */
 		else if (res == 0)
@@ -828,6 +871,7 @@ eng_reset(struct nvmf_io *io, int fd)
 	io->eng.flags = 0;
 	io->eng.trim[0] = io->eng.trim[1] = -1;
 	io->eng.call = NULL;
+	io->eng.fault = 0;
 }
 
 void
@@ -843,6 +887,11 @@ void
 io_engine_submit(struct io_engine *e, struct nvmf_io *io, int fd)
 {
 	eng_reset(io, fd);
+#ifdef NVMFD_FAULT_INJECTION
+	if ((io->op == IO_READ || io->op == IO_WRITE) && io->ns != NULL &&
+	    fault_take(io->ns, io->op, FAULT_AT_ENGINE, &io->eng.fault))
+		io->eng.flags |= ENG_FAULT;
+#endif
 
 	if ((io->op == IO_READ || io->op == IO_WRITE) &&
 	    (io->len == 0 || !iov_covers(io))) {

@@ -85,18 +85,17 @@ io_submit_atomic(struct nvmf_cmd *cmd, enum io_op op, uint64_t off,
 }
 
 /*
- * An error injected with nvmfctl inject-error: fail this command as the
- * backend would have, while the count lasts.  One relaxed load per I/O when
- * nothing is injected.
+ * One of the errors injected with nvmfctl inject-error, while the count
+ * lasts.  One relaxed load per I/O when nothing is injected.  The mode is
+ * read after the count was taken (inject-error sets it with the count 0).
  */
-static bool
-io_injected(struct nvmf_cmd *cmd, enum io_op op)
+bool
+fault_take(struct namespace *ns, enum io_op op, uint8_t where, int *err)
 {
-	struct namespace *ns = cmd->ns;
 	unsigned left = atomic_load_explicit(&ns->fault_left,
 	    memory_order_relaxed);
 
-	if (left == 0 ||
+	if (left == 0 || ns->fault_at != where ||
 	    !(ns->fault_ops & (op == IO_READ ? FAULT_READ : FAULT_WRITE)))
 		return (false);
 	do {
@@ -104,7 +103,20 @@ io_injected(struct nvmf_cmd *cmd, enum io_op op)
 			return (false);
 	} while (!atomic_compare_exchange_weak(&ns->fault_left, &left,
 	    left - 1));
-	cmd_complete_status(cmd, io_errno_status(op, -ns->fault_errno));
+	*err = ns->fault_errno;
+	return (true);
+}
+
+/* Injected at the command (--at io): fail it as the backend would have,
+ * without reaching it.  A short transfer ends as the engine ends one: EIO. */
+static bool
+io_injected(struct nvmf_cmd *cmd, enum io_op op)
+{
+	int err;
+
+	if (!fault_take(cmd->ns, op, FAULT_AT_IO, &err))
+		return (false);
+	cmd_complete_status(cmd, io_errno_status(op, err ? -err : -EIO));
 	return (true);
 }
 
