@@ -218,11 +218,12 @@ struct namespace {
 	 * and/or writes fail with fault_errno, or with a short transfer
 	 * (fault_errno 0), either before they reach the backend (FAULT_AT_IO)
 	 * or as the file I/O engine's completion (FAULT_AT_ENGINE, in
-	 * fault-injection builds). */
+	 * fault-injection builds).  Atomic: set on the main loop while
+	 * workers may be reading them. */
 	atomic_uint	fault_left;
-	uint8_t		fault_ops;	/* FAULT_READ | FAULT_WRITE */
-	uint8_t		fault_at;	/* FAULT_AT_* */
-	int		fault_errno;
+	_Atomic uint8_t	fault_ops;	/* FAULT_READ | FAULT_WRITE */
+	_Atomic uint8_t	fault_at;	/* FAULT_AT_* */
+	atomic_int	fault_errno;
 	uint8_t		*mem;		/* RAM: data lives here (no copy) */
 	uint64_t	mem_reserved;	/* RAM: address space, room to grow */
 	uint64_t	mem_usable;	/* RAM: of it, accessible (the rest

@@ -29,7 +29,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,8 +182,8 @@ iov_covers(const struct nvmf_io *io)
  * the next time, which the engine turns into EIO.  Real errors (res < 0)
  * pass, and the injection waits for the retry.
  */
-static int
-fault_result(struct nvmf_io *io, int res)
+static ssize_t
+fault_result(struct nvmf_io *io, ssize_t res)
 {
 #ifdef NVMFD_FAULT_INJECTION
 	if (res < 0 || !(io->eng.flags & (ENG_FAULT | ENG_FAULT_EOF)))
@@ -312,8 +311,7 @@ blocking_rw(struct nvmf_io *io)
 			}
 		} else
 			n = pwritev(io->eng.fd, iov, cnt, off);
-		if (n >= 0 && (n = fault_result(io, (int)MINIMUM(n,
-		    INT_MAX))) < 0) {
+		if (n >= 0 && (n = fault_result(io, n)) < 0) {
 			r = (int)n;
 			break;
 		}
@@ -612,7 +610,7 @@ uring_complete(struct io_engine *e, struct nvmf_io *io, int res)
 	switch (io->op) {
 	case IO_READ:
 	case IO_WRITE:
-		res = fault_result(io, res);
+		res = (int)fault_result(io, res);
 		if (res == -EINTR || res == -EAGAIN)
 			res = 0;	/* try again */
 		else if (res == 0)

@@ -86,14 +86,14 @@ io_submit_atomic(struct nvmf_cmd *cmd, enum io_op op, uint64_t off,
 
 /*
  * One of the errors injected with nvmfctl inject-error, while the count
- * lasts.  One relaxed load per I/O when nothing is injected.  The mode is
- * read after the count was taken (inject-error sets it with the count 0).
+ * lasts.  One load per I/O when nothing is injected.  inject-error sets
+ * the mode while the count is 0, then the count (all atomics).
  */
 bool
 fault_take(struct namespace *ns, enum io_op op, uint8_t where, int *err)
 {
 	unsigned left = atomic_load_explicit(&ns->fault_left,
-	    memory_order_relaxed);
+	    memory_order_acquire);
 
 	if (left == 0 || ns->fault_at != where ||
 	    !(ns->fault_ops & (op == IO_READ ? FAULT_READ : FAULT_WRITE)))
