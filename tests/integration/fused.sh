@@ -1,8 +1,9 @@
 #!/bin/sh
 # fused.sh: fused Compare and Write (fused.py) on a RAM and a file
 # namespace: two queues incrementing a counter with it lose no increment,
-# plain writes racing it from another queue never leave a mix, and bad
-# pairs get their statuses.
+# plain writes racing it from another queue never leave a mix (on one
+# block, reads racing both see one write whole), and bad pairs get their
+# statuses.
 #
 # Run by "make check" with NVMFD and top_srcdir set; by hand:
 #   NVMFD=build/nvmfd top_srcdir=. sh tests/integration/fused.sh
