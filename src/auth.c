@@ -209,6 +209,8 @@ auth_subsys_refresh(struct subsystem *ss)
 
 /* ------------------------------------------------ transaction state */
 
+/* A queue in a transaction holds off the keep-alive timer (a slow exchange
+ * counts as traffic); a failed one does not, nor does a stray message. */
 static void
 auth_busy(struct qpair *qp, bool busy)
 {
@@ -217,8 +219,16 @@ auth_busy(struct qpair *qp, bool busy)
 	if (a->busy != busy)
 		atomic_fetch_add(&qp->ctrl->auth_busy, busy ? 1 : -1);
 	a->busy = busy;
-	if (!busy && a->timer != NULL)
-		evtimer_del(a->timer);
+}
+
+/* The transaction's limit; also for a Failure1 that is never fetched. */
+static void
+auth_timer_start(struct qpair *qp)
+{
+	struct timeval tv = { auth_timeout_ms / 1000,
+	    (auth_timeout_ms % 1000) * 1000 };
+
+	evtimer_add(qp->auth->timer, &tv);
 }
 
 /* Back to waiting for a Negotiate; key material goes. */
@@ -228,6 +238,8 @@ auth_reset(struct qpair *qp)
 	struct auth_qp *a = qp->auth;
 
 	auth_busy(qp, false);
+	if (a->timer != NULL)
+		evtimer_del(a->timer);
 	dhchap_dh_free(a->dh);
 	a->dh = NULL;
 	OPENSSL_cleanse(&a->cred, sizeof(a->cred));
@@ -289,6 +301,9 @@ auth_fail(struct qpair *qp, uint8_t rescode, const char *why)
 
 	dhchap_dh_free(a->dh);
 	a->dh = NULL;
+	/* The transaction is over: the keep-alive timer applies again while
+	 * the Failure1 waits for a Receive. */
+	auth_busy(qp, false);
 	memset(m, 0, AUTH_FAILURE_LEN);
 	m[0] = AUTH_COMMON;
 	m[1] = AUTH_FAILURE1;
@@ -365,8 +380,6 @@ handle_negotiate(struct qpair *qp, const uint8_t *m, size_t n)
 	struct auth_qp *a = qp->auth;
 	struct controller *ctrl = qp->ctrl;
 	const uint8_t *d = NULL;
-	struct timeval tv = { auth_timeout_ms / 1000,
-	    (auth_timeout_ms % 1000) * 1000 };
 	size_t gs;
 	uint8_t napd;
 
@@ -377,7 +390,7 @@ handle_negotiate(struct qpair *qp, const uint8_t *m, size_t n)
 	a->cred = ctrl->auth_cred;
 	pthread_mutex_unlock(&ctrl->auth_mtx);
 	auth_busy(qp, true);
-	evtimer_add(a->timer, &tv);
+	auth_timer_start(qp);
 
 	if (n < AUTH_NEGOTIATE_LEN + AUTH_DESC_LEN) {
 		auth_fail(qp, AUTH_FAIL_PAYLOAD, "Negotiate truncated");
@@ -583,9 +596,9 @@ auth_message(struct qpair *qp, const uint8_t *m, size_t n)
 		return;
 	}
 	if (a->step == ST_NEGOTIATE) {
-		/* Nothing to answer: no transaction. */
+		/* Nothing to answer: no transaction, none starts. */
 		a->tid = n >= 6 ? get_le16(m + 4) : 0;
-		auth_busy(qp, true);
+		auth_timer_start(qp);
 		auth_fail(qp, AUTH_FAIL_MESSAGE, "message outside a "
 		    "transaction");
 		return;
@@ -655,8 +668,6 @@ auth_receive(struct nvmf_cmd *cmd, uint32_t al)
 	}
 	if (step != ST_CHALLENGE && step != ST_SUCCESS1 &&
 	    step != ST_FAILURE1) {
-		if (step == ST_NEGOTIATE)
-			auth_busy(qp, true);
 		auth_fail(qp, AUTH_FAIL_MESSAGE, "Receive out of sequence");
 		step = ST_FAILURE1;
 	}

@@ -32,7 +32,7 @@ import nvmf_client as nc                                    # noqa: E402
 from nvmf_client import Host, TermReq, open_admin, open_io  # noqa: E402
 
 BS = 512
-TIME_BUDGET = 100.0         # seconds for all cases; the rest then fail fast
+TIME_BUDGET = 160.0         # seconds for all cases; the rest then fail fast
 
 
 class Fail(Exception):
@@ -103,6 +103,11 @@ class Env:
         self.ns_blocks = a.ns_size // BS
         self.mdts = 1 << 20             # the daemon's default
         self.pid = a.pid
+        self.auth_nqn, self.auth_host = a.auth_nqn, a.auth_host
+        self.auth_nokey_host = a.auth_nokey_host
+        self.auth_key = parse_dhchap(a.auth_key) if a.auth_key else None
+        self.auth_ctrl_key = (parse_dhchap(a.auth_ctrl_key)
+                              if a.auth_ctrl_key else None)
         self.hosts = []
         self.next_lba = 0
 
@@ -157,6 +162,15 @@ def case(name):
     return reg
 
 
+def write_read_back(q, lba, nlb):
+    """Write nlb random blocks at lba on queue q; they must read back."""
+    data = os.urandom(nlb * BS)
+    expect_ok(q.write(1, lba, data), "liveness write")
+    cpl = q.read(1, lba, nlb)
+    expect_ok(cpl, "liveness read")
+    check(cpl.data == data, "liveness read returned other data")
+
+
 def alive(env):
     """A new host connects, writes and reads back: the target still serves."""
     a = b = None
@@ -164,12 +178,7 @@ def alive(env):
         a = open_admin(env.addr, env.port, env.open_nqn, timeout=5)
         a.set_num_queues(1)
         b = open_io(a, env.addr, env.port, env.open_nqn)
-        lba = env.lbas(8)
-        data = os.urandom(8 * BS)
-        expect_ok(b.write(1, lba, data), "liveness write")
-        cpl = b.read(1, lba, 8)
-        expect_ok(cpl, "liveness read")
-        check(cpl.data == data, "liveness read returned other data")
+        write_read_back(b, env.lbas(8), 8)
     finally:
         for h in (b, a):
             if h is not None:
@@ -1355,6 +1364,480 @@ def _(env):
     expect_status(a.get_log_page(0x02, 0, 512), 0x09, 1)
 
 
+# =================================================================== authentication
+
+# A subsystem (--auth-nqn) that lets in --auth-host with a host key and a
+# controller key (DH-HMAC-CHAP, all hashes and groups offered) and
+# --auth-nokey-host without a key.  Each case ends with a fresh
+# connection that authenticates (both ways, ffdhe2048) and does I/O.
+
+def parse_dhchap(text):
+    """(secret, transformation hash) of a "DHHC-1:XX:<base64>:" secret."""
+    import base64
+    import zlib
+    _, xx, b64, _ = text.split(":")
+    raw = base64.b64decode(b64)
+    secret, crc = raw[:-4], struct.unpack("<I", raw[-4:])[0]
+    if zlib.crc32(secret) != crc:
+        raise ValueError("DH-HMAC-CHAP secret with a bad CRC-32")
+    return secret, int(xx, 16)
+
+
+def auth_admin(env, hostnqn=None, kato=0, atr=True):
+    """A connected, not yet authenticated admin queue on --auth-nqn."""
+    h = env.raw(hostnqn=hostnqn or env.auth_host)
+    h.icreq()
+    cpl = h.connect(env.auth_nqn, kato=kato)
+    expect_ok(cpl, "admin Connect to the authenticating subsystem")
+    check(bool(cpl.dw0 & nc.CONNECT_AUTHREQ_ATR) == atr,
+          f"Connect DW0 {cpl.dw0:#x}: AUTHREQ.ATR should be {int(atr)}")
+    return h
+
+
+def authenticate(env, h, **kw):
+    kw.setdefault("ctrl_secret", env.auth_ctrl_key)
+    try:
+        return h.authenticate(*env.auth_key, **kw)
+    except nc.NvmfError as e:
+        raise Fail(f"authentication: {type(e).__name__}: {e}") from None
+
+
+def auth_io(env, a):
+    """I/O queue 1 of authenticated admin queue a, not yet authenticated."""
+    check(a.set_num_queues(1) >= 1, "no I/O queues granted")
+    q = env.raw(hostnqn=a.hostnqn, hostid=a.hostid)
+    q.icreq()
+    cpl = q.connect(env.auth_nqn, qid=1, cntlid=a.cntlid)
+    expect_ok(cpl, "I/O Connect")
+    check(cpl.dw0 & nc.CONNECT_AUTHREQ_ATR, "I/O Connect without ATR")
+    return q
+
+
+def auth_pair(env, kato=0):
+    """An authenticated, enabled controller with one authenticated I/O
+    queue: (admin, io)."""
+    a = auth_admin(env, kato=kato)
+    authenticate(env, a)
+    a.enable()
+    q = auth_io(env, a)
+    authenticate(env, q, tid=2, ctrl_secret=None)
+    return a, q
+
+
+def auth_alive(env):
+    """A fresh association authenticates (bidirectional, ffdhe2048 with
+    SHA-512 on the admin queue) and reads back what it wrote."""
+    a = q = None
+    try:
+        a = Host(env.addr, env.port, hostnqn=env.auth_host)
+        a.icreq()
+        expect_ok(a.connect(env.auth_nqn), "admin Connect")
+        ch = a.authenticate(*env.auth_key, ctrl_secret=env.auth_ctrl_key,
+                            hashes=(nc.SHA512,), groups=(nc.FFDHE2048,))
+        check((ch.hashid, ch.dhgid) == (nc.SHA512, nc.FFDHE2048),
+              f"Challenge HASHID {ch.hashid} DHGID {ch.dhgid}")
+        a.enable()
+        a.set_num_queues(1)
+        q = Host(env.addr, env.port, hostnqn=a.hostnqn, hostid=a.hostid)
+        q.icreq()
+        expect_ok(q.connect(env.auth_nqn, qid=1, cntlid=a.cntlid),
+                  "I/O Connect")
+        q.authenticate(*env.auth_key, tid=7)
+        write_read_back(q, 0, 4)
+    finally:
+        for h in (q, a):
+            if h is not None:
+                h.close()
+
+
+def auth_case(name):
+    """A case on the authenticating subsystem; afterwards a correct
+    authentication on a fresh connection must still work."""
+    def reg(fn):
+        def run(env):
+            fn(env)
+            env.close_all()
+            try:
+                auth_alive(env)
+            except (Fail, nc.NvmfError) as e:
+                raise Fail(f"a fresh authentication fails after the case: "
+                           f"{type(e).__name__}: {e}") from None
+        CASES.append(("authentication: " + name, run))
+        return fn
+    return reg
+
+
+def expect_failure1(h, reason, tid, al=4096, closes=True):
+    """The next Receive returns AUTH_Failure1 with this reason and T_ID;
+    then the target closes the connection (closes=True)."""
+    cpl = h.auth_recv(al)
+    expect_ok(cpl, "Authentication Receive")
+    m = nc.AuthMsg(cpl.data)
+    check(m.kind == "Failure1", f"expected Failure1 reason {reason}, got {m}")
+    check((m.rescode, m.reason) == (1, reason),
+          f"expected Failure1 RESCODE 1 reason {reason}, got {m}")
+    check(m.tid == tid, f"Failure1 T_ID {m.tid}, expected {tid}")
+    check(cpl.data[8:] == bytes(len(cpl.data) - 8),
+          "bytes after the Failure1 are not zero")
+    if closes:
+        expect_closed(h, "after Failure1: ")
+
+
+def send_ok(h, msg, what, **kw):
+    expect_ok(h.auth_send(msg, **kw), f"Authentication Send ({what})")
+
+
+def send_bad(h, msg, what, reason, tid, inline=True):
+    """Send msg (what: for the failure); the next Receive must return
+    Failure1 with reason and T_ID, and the connection then close."""
+    try:
+        send_ok(h, msg, what, inline=inline)
+        expect_failure1(h, reason, tid)
+    except Fail as e:
+        raise Fail(f"{what}: {e}") from None
+    h.close()
+
+
+@auth_case("Connect sets ATR; every other command before authenticating "
+           "gets SCT 1 SC 0x91, the queue stays")
+def _(env):
+    h = auth_admin(env)
+    sc = nc.SC_AUTH_REQUIRED
+    expect_status(h.prop_get(nc.REG_CSTS), sc, 1)
+    expect_status(h.prop_set(nc.REG_CC, nc.CC_ENABLE), sc, 1)
+    expect_status(h.identify(nc.CNS_CTRL), sc, 1)
+    expect_status(h.get_log_page(0x02, 0, 512), sc, 1)
+    expect_status(h.set_features(nc.FEAT_KATO, 5000), sc, 1)
+    expect_status(h.keep_alive(), sc, 1)
+    expect_status(h.cmd(0x7E), sc, 1)
+    expect_status(h.cmd(nc.OPC_FABRICS, fctype=nc.FCTYPE_DISCONNECT), sc, 1)
+    expect_status(h.cmd(nc.OPC_FABRICS, fctype=0x7F), sc, 1)
+    expect_status(h.wait(h.aer(), timeout=5), sc, 1)
+    authenticate(env, h)
+    h.enable()
+    expect_ok(h.identify(nc.CNS_CTRL), "Identify once authenticated")
+    q = auth_io(env, h)
+    expect_status(q.read(1, 0, 1), sc, 1)
+    expect_status(q.write(1, 0, bytes(BS)), sc, 1)
+    expect_status(q.write(1, 0, bytes(8 * BS), inline=False), sc, 1)
+    expect_status(q.cmd(nc.NVM_FLUSH, nsid=1), sc, 1)
+    expect_status(q.cmd(nc.OPC_FABRICS, fctype=nc.FCTYPE_DISCONNECT), sc, 1)
+    authenticate(env, q, tid=3, ctrl_secret=None)
+    expect_ok(q.write(1, 8, bytes(BS)), "write once authenticated")
+    expect_ok(h.keep_alive(), "Keep Alive on the admin queue")
+
+
+@auth_case("Authentication Send/Receive before Connect: Command Sequence "
+           "Error; Connect and authentication then work")
+def _(env):
+    h = env.raw(hostnqn=env.auth_host)
+    h.icreq()
+    expect_status(h.auth_send(nc.auth_negotiate(1)), 0x0C)
+    expect_status(h.auth_recv(), 0x0C)
+    cpl = h.connect(env.auth_nqn)
+    expect_ok(cpl, "Connect after them")
+    authenticate(env, h)
+    h.enable()
+
+
+@auth_case("wrong SECP/SPSP, TL or AL 0, TL over 8 KiB: Invalid Field; "
+           "TL or AL other than the SGL: SC 0x0F; the queue still "
+           "authenticates")
+def _(env):
+    h = auth_admin(env)
+    neg = nc.auth_negotiate(1)
+    for kw in (dict(secp=0xEA), dict(secp=0), dict(spsp0=0),
+               dict(spsp1=0), dict(spsp0=2, spsp1=2)):
+        expect_status(h.auth_send(neg, **kw), 0x02)
+        expect_status(h.auth_recv(**kw), 0x02)
+    expect_status(h.auth_send(b""), 0x02)
+    expect_status(h.auth_recv(0), 0x02)
+    expect_status(h.auth_send(bytes(8193), inline=False), 0x02)
+    expect_status(h.auth_recv(8193), 0x02)
+    expect_status(h.auth_send(neg, tl=len(neg) + 8), 0x0F)
+    expect_status(h.auth_send(neg, tl=len(neg) - 8), 0x0F)
+    expect_status(h.auth_recv(4096, sgl_desc=nc.sgl(nc.SGL_TRANSPORT, 512)),
+                  0x0F)
+    authenticate(env, h)
+    d = env.admin(nc.DISCOVERY_NQN)
+    expect_status(d.auth_send(neg), 0x02)
+    expect_status(d.auth_recv(), 0x02)
+
+
+def bad_negotiates(env):
+    """(what, message, Failure1 reason, T_ID it carries)."""
+    neg = nc.auth_negotiate
+    ok = neg(5)
+    return [
+        ("4 bytes", ok[:4], nc.AUTH_FAIL_PAYLOAD, 0),
+        ("the 8-byte header", ok[:8], nc.AUTH_FAIL_PAYLOAD, 5),
+        ("half a descriptor", ok[:40], nc.AUTH_FAIL_PAYLOAD, 5),
+        ("a byte short", ok[:-1], nc.AUTH_FAIL_PAYLOAD, 5),
+        ("a byte over", ok + b"\0", nc.AUTH_FAIL_PAYLOAD, 5),
+        ("NAPD 2 with one descriptor", neg(5, napd=2, ndesc=1),
+         nc.AUTH_FAIL_PAYLOAD, 5),
+        ("NAPD 1 with two descriptors", neg(5, napd=1, ndesc=2),
+         nc.AUTH_FAIL_PAYLOAD, 5),
+        ("NAPD 0", neg(5, napd=0, ndesc=1), nc.AUTH_FAIL_PAYLOAD, 5),
+        ("NAPD 255 with one descriptor", neg(5, napd=255, ndesc=1),
+         nc.AUTH_FAIL_PAYLOAD, 5),
+        ("NAPD 127, none for DH-HMAC-CHAP", neg(5, napd=127, authid=2),
+         nc.AUTH_FAIL_PROTOCOL, 5),
+        ("HALEN 31", neg(5, halen=31), nc.AUTH_FAIL_PAYLOAD, 5),
+        ("DHLEN 255", neg(5, dhlen=255), nc.AUTH_FAIL_PAYLOAD, 5),
+        ("AUTHID 2 (not DH-HMAC-CHAP)", neg(5, authid=2),
+         nc.AUTH_FAIL_PROTOCOL, 5),
+        ("SC_C 1 (secure channel concatenation)", neg(5, scc=1),
+         nc.AUTH_FAIL_CONCAT, 5),
+        ("SC_C 0xFF", neg(5, scc=0xFF), nc.AUTH_FAIL_CONCAT, 5),
+        ("unknown hashes only", neg(0xBEEF, hashes=(0, 4, 0x7F, 0xFF)),
+         nc.AUTH_FAIL_HASH, 0xBEEF),
+        ("HALEN 0", neg(5, halen=0), nc.AUTH_FAIL_HASH, 5),
+        ("unknown DH groups only", neg(5, groups=(6, 0x10, 0xFF)),
+         nc.AUTH_FAIL_DHGROUP, 5),
+        ("DHLEN 0", neg(5, dhlen=0), nc.AUTH_FAIL_DHGROUP, 5),
+    ]
+
+
+@auth_case("malformed AUTH_Negotiate: its Failure1 reason, then the close")
+def _(env):
+    for what, msg, reason, tid in bad_negotiates(env):
+        send_bad(auth_admin(env), msg, f"Negotiate with {what}", reason,
+                 tid, inline=len(msg) <= env.inline)
+
+
+@auth_case("a host without a key negotiates: Failure1 reason 1")
+def _(env):
+    h = auth_admin(env, hostnqn=env.auth_nokey_host, atr=False)
+    expect_ok(h.prop_get(nc.REG_CSTS), "Property Get without authentication")
+    send_ok(h, nc.auth_negotiate(9), "Negotiate")
+    expect_failure1(h, nc.AUTH_FAIL_FAILED, 9)
+
+
+def challenged(env, tid=0x1234, **kw):
+    h = auth_admin(env)
+    try:
+        return h, h.auth_challenge(tid, **kw)
+    except nc.NvmfError as e:
+        raise Fail(f"Negotiate/Challenge: {type(e).__name__}: {e}") from None
+
+
+@auth_case("bad DH-HMAC-CHAP_Reply: wrong lengths Failure1 reason 6, "
+           "wrong response reason 1, then the close")
+def _(env):
+    ckey = env.auth_ctrl_key
+
+    def variants(h, ch):
+        good, _ = h.auth_answer(ch, *env.auth_key, ctrl_secret=ckey)
+        hl = ch.hl
+        r1 = bytearray(good[16:16 + hl])
+        r1[0] ^= 1
+        other, _ = h.auth_answer(ch, os.urandom(len(env.auth_key[0])), 0)
+        wrong_tid = bytearray(good)
+        wrong_tid[4] ^= 0x40
+        hl_field = bytearray(good)
+        hl_field[6] = hl - 1
+        dhvlen = bytearray(good)
+        dhvlen[10] = 1
+        return [
+            ("10 bytes", good[:10], nc.AUTH_FAIL_PAYLOAD),
+            ("the header only", good[:16], nc.AUTH_FAIL_PAYLOAD),
+            ("without C2", good[:16 + hl], nc.AUTH_FAIL_PAYLOAD),
+            ("16 bytes over", good + bytes(16), nc.AUTH_FAIL_PAYLOAD),
+            ("HL one less", bytes(hl_field), nc.AUTH_FAIL_PAYLOAD),
+            ("DHVLEN 1, no DH value", bytes(dhvlen), nc.AUTH_FAIL_PAYLOAD),
+            ("DHVLEN 1 and a byte", bytes(dhvlen) + b"\1",
+             nc.AUTH_FAIL_PAYLOAD),
+            ("another transaction's T_ID", bytes(wrong_tid),
+             nc.AUTH_FAIL_PAYLOAD),
+            ("a response one bit off", good[:16] + bytes(r1) + good[16 + hl:],
+             nc.AUTH_FAIL_FAILED),
+            ("the response of another key", other, nc.AUTH_FAIL_FAILED),
+        ]
+    for i in range(10):
+        h, ch = challenged(env, hashes=(nc.SHA384,), groups=(nc.DH_NULL,))
+        what, msg, reason = variants(h, ch)[i]
+        send_bad(h, msg, f"Reply with {what}", reason, ch.tid)
+
+
+@auth_case("ffdhe2048 Reply with DH value 0, 1, p-1, p, all ones or the "
+           "wrong size: Failure1 reason 6")
+def _(env):
+    p = nc.ffdhe_prime(2048)
+    values = [("0", 0), ("1", 1), ("p-1", p - 1), ("p", p),
+              ("2^2048-1", (1 << 2048) - 1)]
+    for what, y in values + [("255 bytes", None), ("257 bytes", None)]:
+        h, ch = challenged(env, groups=(nc.FFDHE2048,))
+        check(ch.dhgid == nc.FFDHE2048 and len(ch.dhv) == 256,
+              f"Challenge DHGID {ch.dhgid} DHVLEN {len(ch.dhv)}")
+        good, _ = h.auth_answer(ch, *env.auth_key)
+        hdr = bytearray(good[:16 + 2 * ch.hl])
+        if y is not None:
+            dhv = y.to_bytes(256, "big")
+        else:
+            dhv = good[16 + 2 * ch.hl:][:255] if what == "255 bytes" \
+                else good[16 + 2 * ch.hl:] + b"\0"
+            struct.pack_into("<H", hdr, 10, len(dhv))
+        send_bad(h, bytes(hdr) + dhv, f"Reply with DH value {what}",
+                 nc.AUTH_FAIL_PAYLOAD, ch.tid)
+
+
+@auth_case("out of order: Success2 for Reply, Success2 before Success1 is "
+           "fetched, a second Reply, a second Receive: Failure1 reason 7")
+def _(env):
+    ckey = env.auth_ctrl_key
+    # Success2 where the Reply belongs.
+    h, ch = challenged(env)
+    send_ok(h, nc.auth_success2(ch.tid), "Success2 for Reply")
+    expect_failure1(h, nc.AUTH_FAIL_MESSAGE, ch.tid)
+    # Success2 right after the Reply, before Success1 was received.
+    h, ch = challenged(env)
+    reply, _ = h.auth_answer(ch, *env.auth_key, ctrl_secret=ckey)
+    send_ok(h, reply, "Reply")
+    send_ok(h, nc.auth_success2(ch.tid), "early Success2")
+    expect_failure1(h, nc.AUTH_FAIL_MESSAGE, ch.tid)
+    # The Reply twice.
+    h, ch = challenged(env)
+    reply, _ = h.auth_answer(ch, *env.auth_key, ctrl_secret=ckey)
+    send_ok(h, reply, "Reply")
+    send_ok(h, reply, "Reply again")
+    expect_failure1(h, nc.AUTH_FAIL_MESSAGE, ch.tid)
+    # The Challenge fetched twice.
+    h, ch = challenged(env)
+    expect_failure1(h, nc.AUTH_FAIL_MESSAGE, ch.tid)
+    # A Receive before any Negotiate.
+    h = auth_admin(env)
+    expect_failure1(h, nc.AUTH_FAIL_MESSAGE, 0)
+    # A Reply before any Negotiate: Failure1 at the next Receive.
+    h = auth_admin(env)
+    send_ok(h, nc.auth_reply(3, 32, bytes(32)), "Reply without Negotiate")
+    expect_failure1(h, nc.AUTH_FAIL_MESSAGE, 3)
+
+
+@auth_case("bidirectional: Success2 of the wrong length or T_ID: reason 6; "
+           "the right Success2 twice: reason 7")
+def _(env):
+    for what, mangle, reason in (
+            ("15 bytes", lambda m: m[:15], nc.AUTH_FAIL_PAYLOAD),
+            ("17 bytes", lambda m: m + b"\0", nc.AUTH_FAIL_PAYLOAD),
+            ("T_ID + 1", lambda m: m[:4] + struct.pack(
+                "<H", struct.unpack_from("<H", m, 4)[0] + 1) + m[6:],
+             nc.AUTH_FAIL_PAYLOAD)):
+        h, ch = challenged(env)
+        reply, r2 = h.auth_answer(ch, *env.auth_key,
+                                  ctrl_secret=env.auth_ctrl_key)
+        send_ok(h, reply, "Reply")
+        m = h.auth_message()
+        check(m.kind == "Success1" and m.rvalid and m.r2 == r2,
+              f"{m} RVALID {getattr(m, 'rvalid', None)}: no valid R2")
+        send_ok(h, mangle(nc.auth_success2(ch.tid)), f"Success2, {what}")
+        try:
+            expect_failure1(h, reason, ch.tid)
+        except Fail as e:
+            raise Fail(f"Success2 with {what}: {e}") from None
+    # Authenticated both ways; a second Success2 is out of any transaction.
+    h = auth_admin(env)
+    ch = authenticate(env, h)
+    h.enable()
+    send_ok(h, nc.auth_success2(ch.tid), "Success2 again")
+    expect_failure1(h, nc.AUTH_FAIL_MESSAGE, ch.tid)
+
+
+@auth_case("Receive with AL too small: for the Challenge Failure1 reason "
+           "6; for any message (AL 4) Invalid Field; then the close")
+def _(env):
+    h = auth_admin(env)
+    send_ok(h, nc.auth_negotiate(2, hashes=(nc.SHA512,)), "Negotiate")
+    expect_failure1(h, nc.AUTH_FAIL_PAYLOAD, 2, al=16 + 32)
+    h = auth_admin(env)
+    send_ok(h, nc.auth_negotiate(4), "Negotiate")
+    expect_status(h.auth_recv(4), 0x02)
+    expect_closed(h, "after a Receive too small for Failure1: ")
+
+
+@auth_case("the host's AUTH_Failure2: no answer, the association ends")
+def _(env):
+    a, q = auth_pair(env)
+    ch = q.auth_challenge(11)
+    send_ok(q, nc.auth_failure2(ch.tid), "Failure2")
+    expect_closed(q, "I/O queue after Failure2: ")
+    expect_closed(a, "admin queue after Failure2 on the I/O queue: ")
+    h, ch = challenged(env)
+    send_ok(h, nc.auth_failure2(ch.tid, nc.AUTH_FAIL_FAILED), "Failure2")
+    expect_closed(h, "admin queue after its Failure2: ")
+
+
+@auth_case("a failed re-authentication on an I/O queue ends the association")
+def _(env):
+    a, q = auth_pair(env)
+    ch = q.auth_challenge(12)
+    reply, _ = q.auth_answer(ch, os.urandom(len(env.auth_key[0])), 0)
+    send_ok(q, reply, "Reply with a wrong key")
+    expect_failure1(q, nc.AUTH_FAIL_FAILED, 12)
+    expect_closed(a, "admin queue after the I/O queue failed: ")
+
+
+@auth_case("re-authentication storm: 100 transactions on a live association "
+           "(whole, abandoned, restarted); it keeps serving, memory bounded")
+def _(env):
+    a, q = auth_pair(env)
+    lba = 64                # within the 1 MiB namespace
+    data = os.urandom(8 * BS)
+    expect_ok(q.write(1, lba, data), "write")
+    before = rss_kib(env.pid) if env.pid else 0
+    for i in range(100):
+        tid = (i * 7919) & 0xFFFF
+        h = (a, q)[i % 2]
+        kind = i % 5
+        if kind == 0:       # whole, bidirectional, ffdhe2048
+            authenticate(env, h, tid=tid, groups=(nc.FFDHE2048,))
+        elif kind == 1:     # whole, one way
+            authenticate(env, h, tid=tid, ctrl_secret=None)
+        elif kind == 2:     # Negotiate only: the next one restarts it
+            send_ok(h, nc.auth_negotiate(tid), "Negotiate")
+        elif kind == 3:     # Challenge fetched, then abandoned
+            h.auth_challenge(tid)
+        else:               # Reply sent, Success1 never fetched
+            ch = h.auth_challenge(tid)
+            send_ok(h, h.auth_answer(ch, *env.auth_key)[0], "Reply")
+        if i % 10 == 9:
+            expect_ok(a.identify(nc.CNS_CTRL), f"Identify after {i + 1}")
+            cpl = q.read(1, lba, 8)
+            expect_ok(cpl, f"read after {i + 1}")
+            check(cpl.data == data, "read back other data")
+    authenticate(env, a, tid=0xFFFF)
+    authenticate(env, q, tid=0)
+    expect_ok(a.keep_alive(), "Keep Alive")
+    grown = (rss_kib(env.pid) - before) if env.pid else 0
+    check(grown < 8192, f"the daemon grew by {grown} KiB")
+
+
+@auth_case("KATO 1 s: a slow exchange is not dropped; a stray message "
+           "then silence is (within 8 s)")
+def _(env):
+    h = auth_admin(env, kato=1000)
+    ch = h.auth_challenge(21)
+    time.sleep(2.5)           # longer than KATO and its granule
+    check(not h.poll_closed(), "dropped while authenticating")
+    reply, _ = h.auth_answer(ch, *env.auth_key)
+    send_ok(h, reply, "Reply after 2.5 s")
+    m = h.auth_message()
+    check(m.kind == "Success1", f"{m} for the slow Reply")
+    h.close()
+    # A message outside any transaction starts none: Keep Alive applies.
+    h = auth_admin(env, kato=1000)
+    t0 = time.monotonic()
+    send_ok(h, nc.auth_success2(22), "Success2 outside a transaction")
+    expect_closed(h, "a silent host after a stray message: ",
+                  timeout=8.0 - (time.monotonic() - t0))
+    # So does a failed transaction whose Failure1 is never fetched.
+    h = auth_admin(env, kato=1000)
+    t0 = time.monotonic()
+    send_ok(h, nc.auth_negotiate(23, hashes=(0xFF,)), "Negotiate, no hash")
+    expect_closed(h, "a silent host after a failed Negotiate: ",
+                  timeout=8.0 - (time.monotonic() - t0))
+
+
 # =================================================================== main
 
 def main():
@@ -1370,6 +1853,12 @@ def main():
     ap.add_argument("--max-queue-depth", type=int, default=64)
     ap.add_argument("--ns-size", type=int, default=16 << 20)
     ap.add_argument("--pid", type=int, help="nvmfd's, to watch its memory")
+    ap.add_argument("--auth-nqn", help="a subsystem requiring DH-HMAC-CHAP "
+                    "(without it the authentication cases are skipped)")
+    ap.add_argument("--auth-host", help="a host NQN with --auth-key")
+    ap.add_argument("--auth-key", help="its DHHC-1 secret")
+    ap.add_argument("--auth-ctrl-key", help="its controller DHHC-1 secret")
+    ap.add_argument("--auth-nokey-host", help="a host allowed without a key")
     ap.add_argument("-k", "--only", help="run only cases whose name contains this")
     a = ap.parse_args()
     env = Env(a)
@@ -1378,6 +1867,11 @@ def main():
     start = time.monotonic()
     for name, fn in CASES:
         if a.only and a.only not in name:
+            continue
+        if name.startswith("authentication: ") and not (
+                a.auth_nqn and a.auth_host and a.auth_key and
+                a.auth_ctrl_key and a.auth_nokey_host):
+            print(f"ok - {name} # SKIP no --auth-* options", flush=True)
             continue
         if time.monotonic() - start > TIME_BUDGET:
             print(f"not ok - {name}: not run, the {TIME_BUDGET:.0f} s budget is spent",

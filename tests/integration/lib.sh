@@ -68,6 +68,10 @@
 #       prints a new TLS PSK in interchange form, NVMeTLSkey-1:XX:<base64>:
 #       (32 random bytes for 01, the default; 48 for 02), as nvme
 #       gen-tls-key writes it.  Needs python3.
+#   dhchap_gen_key [XX]
+#       prints a new DH-HMAC-CHAP secret, DHHC-1:XX:<base64>: (32 random
+#       bytes; XX the transformation hash, 00 none by default), as nvme
+#       gen-dhchap-key writes it.  Needs python3.
 #   say MESSAGE, fail MESSAGE
 #       say prints (a test may redefine it, after sourcing this, to add a
 #       prefix); fail says "FAIL: MESSAGE" and sets status=1.
@@ -356,8 +360,17 @@ log_has_sanitizer_report() {
 }
 
 tls_gen_key() {
+	_gen_key NVMeTLSkey-1 "${1:-01}"
+}
+
+dhchap_gen_key() {
+	_gen_key DHHC-1 "${1:-00}"
+}
+
+# PREFIX XX: random bytes and their CRC-32 in the interchange form.
+_gen_key() {
 	python3 -c 'import base64, os, struct, sys, zlib
-h = sys.argv[1]
-k = os.urandom(48 if h == "02" else 32)
-print("NVMeTLSkey-1:%s:%s:" % (h, base64.b64encode(k + struct.pack("<I", zlib.crc32(k))).decode()))' "${1:-01}"
+p, h = sys.argv[1:3]
+k = os.urandom(48 if p.startswith("NVMeTLS") and h == "02" else 32)
+print("%s:%s:%s:" % (p, h, base64.b64encode(k + struct.pack("<I", zlib.crc32(k))).decode()))' "$1" "$2"
 }

@@ -15,11 +15,16 @@ the caller asked for it with expect_term().  Lower-level builders
 (build_pdu, sqe, h2c_data_pdu, ...) take overrides for each header field so
 tests can send malformed PDUs.
 """
+import base64
+import hashlib
+import hmac
+import os
 import select
 import socket
 import struct
 import time
 import uuid
+import zlib
 
 # PDU types (NVMe/TCP 1.0, 3.6.2)
 ICREQ, ICRESP, H2C_TERM, C2H_TERM = 0x00, 0x01, 0x02, 0x03
@@ -51,6 +56,7 @@ SGL_TRANSPORT = 0x5A                # transport data block (R2T / C2HData)
 OPC_FABRICS = 0x7F
 FCTYPE_PROP_SET, FCTYPE_CONNECT, FCTYPE_PROP_GET = 0x00, 0x01, 0x04
 FCTYPE_DISCONNECT = 0x08
+FCTYPE_AUTH_SEND, FCTYPE_AUTH_RECV = 0x05, 0x06
 ADM_GET_LOG_PAGE, ADM_IDENTIFY, ADM_SET_FEATURES = 0x02, 0x06, 0x09
 ADM_GET_FEATURES, ADM_KEEP_ALIVE = 0x0A, 0x18
 ADM_ASYNC_EVENT = 0x0C
@@ -65,6 +71,7 @@ FEAT_NUM_QUEUES, FEAT_KATO = 0x07, 0x0F
 LID_DISCOVERY = 0x70
 DISCOVERY_NQN = "nqn.2014-08.org.nvmexpress.discovery"
 CNTLID_DYNAMIC = 0xFFFF
+CONNECT_AUTHREQ_ATR = 1 << 17       # Connect DW0: authenticate this queue
 
 
 # ------------------------------------------------------------------ CRC32C
@@ -263,6 +270,154 @@ class _Cmd:
         self.rbuf = bytearray(rlen)
         self.rgot = 0
         self.r2ts = 0
+
+
+# ------------------------------------------------------------------ DH-HMAC-CHAP
+# In-band authentication, host side (NVMe Base 2.x, 8.3.4): the messages,
+# built field by field so tests can also build them wrong, and the
+# responses as the host computes them.
+
+AUTH_SECP, AUTH_SPSP = 0xE9, 0x01
+AUTH_COMMON, AUTH_DHCHAP = 0x00, 0x01
+AUTH_NEGOTIATE, AUTH_CHALLENGE, AUTH_REPLY = 0x00, 0x01, 0x02
+AUTH_SUCCESS1, AUTH_SUCCESS2 = 0x03, 0x04
+AUTH_FAILURE2, AUTH_FAILURE1 = 0xF0, 0xF1
+AUTHID_DHCHAP = 0x01
+SHA256, SHA384, SHA512 = 0x01, 0x02, 0x03
+HASHES = {SHA256: hashlib.sha256, SHA384: hashlib.sha384, SHA512: hashlib.sha512}
+DH_NULL, FFDHE2048 = 0x00, 0x01
+ALL_HASHES = (SHA256, SHA384, SHA512)
+ALL_GROUPS = (DH_NULL, 1, 2, 3, 4, 5)
+# AUTH_Failure1/2 reason code explanations (RESCODE_EXP)
+AUTH_FAIL_FAILED, AUTH_FAIL_PROTOCOL, AUTH_FAIL_CONCAT = 0x01, 0x02, 0x03
+AUTH_FAIL_HASH, AUTH_FAIL_DHGROUP = 0x04, 0x05
+AUTH_FAIL_PAYLOAD, AUTH_FAIL_MESSAGE = 0x06, 0x07
+SC_AUTH_REQUIRED = 0x91             # SCT 1 (command specific)
+
+
+def dhchap_secret(secret, xform=0):
+    """The "DHHC-1:XX:<base64>:" form of a secret (nvme gen-dhchap-key)."""
+    raw = secret + struct.pack("<I", zlib.crc32(secret))
+    return f"DHHC-1:{xform:02x}:{base64.b64encode(raw).decode()}:"
+
+
+def dhchap_transform(secret, xform, nqn):
+    """K: the secret itself, or HMAC-H_xform(secret, NQN "NVMe-over-Fabrics")."""
+    if xform == 0:
+        return secret
+    return hmac.new(secret, nqn.encode() + b"NVMe-over-Fabrics",
+                    HASHES[xform]).digest()
+
+
+def dhchap_response(hashid, key, chal, seq, tid, role, nqn1, nqn2, scc=0):
+    """HMAC-H(K, Ca || le32 seq || le16 T_ID || SC_C || role || nqn1 || 0
+    || nqn2); role "HostHost" for R1, "Controller" for R2."""
+    msg = (chal + struct.pack("<IHB", seq, tid, scc) + role.encode() +
+           nqn1.encode() + b"\0" + nqn2.encode())
+    return hmac.new(key, msg, HASHES[hashid]).digest()
+
+
+def _e_scaled(bits):
+    """floor(e * 2^bits), from the series sum 1/k! with guard bits."""
+    one = 1 << (bits + 64)
+    total, term, k = 0, one, 0
+    while term:
+        total += term
+        k += 1
+        term //= k
+    return total >> 64
+
+
+def ffdhe_prime(bits):
+    """An RFC 7919 group's prime: 2^b - 2^(b-64) + {[2^(b-130) e] + X} * 2^64
+    - 1, with X as the RFC gives it (ffdhe2048 only here)."""
+    x = {2048: 560316}[bits]
+    return (1 << bits) - (1 << (bits - 64)) + \
+        ((_e_scaled(bits - 130) + x) << 64) - 1
+
+
+class DhKey:
+    """A host's ephemeral key pair in an ffdhe group (generator 2)."""
+
+    def __init__(self, dhgid):
+        bits = {FFDHE2048: 2048}[dhgid]
+        self.p = ffdhe_prime(bits)
+        self.size = bits // 8
+        self.x = int.from_bytes(os.urandom(self.size), "big") % (self.p - 3) + 2
+        self.public = pow(2, self.x, self.p).to_bytes(self.size, "big")
+
+    def shared(self, peer):
+        y = int.from_bytes(peer, "big")
+        return pow(y, self.x, self.p).to_bytes(self.size, "big")
+
+
+def auth_negotiate(tid, hashes=ALL_HASHES, groups=ALL_GROUPS, *, scc=0,
+                   napd=1, authid=AUTHID_DHCHAP, halen=None, dhlen=None,
+                   ndesc=None):
+    """AUTH_Negotiate: NAPD descriptors (ndesc of them, NAPD by default),
+    each with the hash and group lists; halen/dhlen override the counts."""
+    d = bytearray(64)
+    d[0] = authid
+    d[2] = len(hashes) if halen is None else halen
+    d[3] = len(groups) if dhlen is None else dhlen
+    d[4:4 + len(hashes)] = bytes(hashes)
+    d[34:34 + len(groups)] = bytes(groups)
+    n = napd if ndesc is None else ndesc
+    return struct.pack("<BBHHBB", AUTH_COMMON, AUTH_NEGOTIATE, 0, tid, scc,
+                       napd) + bytes(d) * n
+
+
+def auth_reply(tid, hl, r1, c2=b"", seq2=0, dhv=b"", *, cvalid=None,
+               dhvlen=None):
+    """DH-HMAC-CHAP_Reply; C2 is always there (zeros when not given)."""
+    c2 = c2.ljust(hl, b"\0")
+    cvalid = (1 if seq2 else 0) if cvalid is None else cvalid
+    return struct.pack("<BBHHBBBBHI", AUTH_DHCHAP, AUTH_REPLY, 0, tid, hl, 0,
+                       cvalid, 0, len(dhv) if dhvlen is None else dhvlen,
+                       seq2) + r1 + c2 + dhv
+
+
+def auth_success2(tid):
+    return struct.pack("<BBHH10x", AUTH_DHCHAP, AUTH_SUCCESS2, 0, tid)
+
+
+def auth_failure2(tid, reason=AUTH_FAIL_FAILED):
+    return struct.pack("<BBHHBB", AUTH_COMMON, AUTH_FAILURE2, 0, tid, 1, reason)
+
+
+class AuthMsg:
+    """A message the controller returned: type, id, T_ID and the fields of
+    Challenge (hl, hashid, dhgid, seq, chal, dhv), Success1 (hl, rvalid,
+    r2) or Failure1 (rescode, reason)."""
+
+    def __init__(self, data):
+        if len(data) < 8:
+            raise ProtocolError(f"authentication message of {len(data)} bytes")
+        self.raw = data
+        self.type, self.id, self.tid = data[0], data[1], struct.unpack_from(
+            "<H", data, 4)[0]
+        self.kind = {(AUTH_DHCHAP, AUTH_CHALLENGE): "Challenge",
+                     (AUTH_DHCHAP, AUTH_SUCCESS1): "Success1",
+                     (AUTH_COMMON, AUTH_FAILURE1): "Failure1"}.get(
+                         (self.type, self.id),
+                         f"message {self.type:#x}/{self.id:#x}")
+        if self.kind == "Failure1":
+            self.rescode, self.reason = data[6], data[7]
+        elif self.kind == "Challenge":
+            self.hl, self.hashid, self.dhgid = data[6], data[8], data[9]
+            dhvlen, self.seq = struct.unpack_from("<HI", data, 10)
+            self.chal = data[16:16 + self.hl]
+            self.dhv = data[16 + self.hl:16 + self.hl + dhvlen]
+            if len(self.chal) != self.hl or len(self.dhv) != dhvlen:
+                raise ProtocolError("Challenge shorter than its fields")
+        elif self.kind == "Success1":
+            self.hl, self.rvalid = data[6], data[8]
+            self.r2 = data[16:16 + self.hl]
+
+    def __str__(self):
+        if self.kind == "Failure1":
+            return f"Failure1 RESCODE {self.rescode} reason {self.reason:#x}"
+        return self.kind
 
 
 # ------------------------------------------------------------------ host
@@ -630,6 +785,92 @@ class Host:
             if time.monotonic() > deadline:
                 raise Timeout("CSTS.RDY did not become 1")
             time.sleep(0.005)
+
+    # ----------------------------------------------------------- authentication
+    def auth_send(self, msg, *, tl=None, secp=AUTH_SECP, spsp0=AUTH_SPSP,
+                  spsp1=AUTH_SPSP, inline=True, timeout=None, **kw):
+        """Authentication Send of msg; TL is its length unless given."""
+        tl = len(msg) if tl is None else tl
+        return self.cmd(OPC_FABRICS, fctype=FCTYPE_AUTH_SEND, data_out=msg,
+                        inline=inline, timeout=timeout,
+                        cdw10=secp << 24 | spsp1 << 16 | spsp0 << 8,
+                        cdw11=tl, **kw)
+
+    def auth_recv(self, al=4096, *, secp=AUTH_SECP, spsp0=AUTH_SPSP,
+                  spsp1=AUTH_SPSP, timeout=None, **kw):
+        """Authentication Receive of AL bytes (4096, as Linux asks)."""
+        return self.cmd(OPC_FABRICS, fctype=FCTYPE_AUTH_RECV, read_len=al,
+                        timeout=timeout,
+                        cdw10=secp << 24 | spsp1 << 16 | spsp0 << 8,
+                        cdw11=al, **kw)
+
+    def auth_message(self, al=4096):
+        """Receive the controller's next message as an AuthMsg."""
+        cpl = self.auth_recv(al)
+        if not cpl.ok:
+            raise ProtocolError(f"Authentication Receive failed: {cpl}")
+        return AuthMsg(cpl.data)
+
+    def auth_challenge(self, tid, hashes=ALL_HASHES, groups=ALL_GROUPS):
+        """Negotiate and receive the Challenge (ProtocolError otherwise)."""
+        cpl = self.auth_send(auth_negotiate(tid, hashes, groups))
+        if not cpl.ok:
+            raise ProtocolError(f"Authentication Send (Negotiate): {cpl}")
+        m = self.auth_message()
+        if m.kind != "Challenge" or m.tid != tid:
+            raise ProtocolError(f"{m} (T_ID {m.tid}) for the Negotiate")
+        return m
+
+    def auth_answer(self, ch, secret, xform=0, *, ctrl_secret=None,
+                    seq2=0x10203, subnqn=None):
+        """The Reply to Challenge ch, and what the controller must send
+        back as R2: (reply, expected R2 or None)."""
+        subnqn = subnqn or self.subnqn
+        dhv, r2 = b"", None
+        if ch.dhgid != DH_NULL:
+            key = DhKey(ch.dhgid)
+            z = key.shared(ch.dhv)
+            dhv = key.public
+            hz = HASHES[ch.hashid](z).digest()
+        else:
+            hz = None
+
+        def aug(c):
+            return c if hz is None else \
+                hmac.new(hz, c, HASHES[ch.hashid]).digest()
+        k = dhchap_transform(secret, xform, self.hostnqn)
+        r1 = dhchap_response(ch.hashid, k, aug(ch.chal), ch.seq, ch.tid,
+                             "HostHost", self.hostnqn, subnqn)
+        c2 = b""
+        if ctrl_secret is not None:
+            c2 = os.urandom(ch.hl)
+            kc = dhchap_transform(ctrl_secret[0], ctrl_secret[1], subnqn)
+            r2 = dhchap_response(ch.hashid, kc, aug(c2), seq2, ch.tid,
+                                 "Controller", subnqn, self.hostnqn)
+        else:
+            seq2 = 0
+        return auth_reply(ch.tid, ch.hl, r1, c2, seq2, dhv), r2
+
+    def authenticate(self, secret, xform=0, *, ctrl_secret=None, tid=1,
+                     hashes=ALL_HASHES, groups=(DH_NULL,)):
+        """A whole transaction; ctrl_secret (secret, xform) asks for and
+        checks the controller's response.  ProtocolError on any failure."""
+        ch = self.auth_challenge(tid, hashes, groups)
+        reply, r2 = self.auth_answer(ch, secret, xform,
+                                     ctrl_secret=ctrl_secret)
+        cpl = self.auth_send(reply)
+        if not cpl.ok:
+            raise ProtocolError(f"Authentication Send (Reply): {cpl}")
+        m = self.auth_message()
+        if m.kind != "Success1" or m.tid != tid or m.hl != ch.hl:
+            raise ProtocolError(f"{m} for the Reply")
+        if r2 is not None:
+            if not m.rvalid or m.r2 != r2:
+                raise ProtocolError("Success1 without the right R2")
+            cpl = self.auth_send(auth_success2(tid))
+            if not cpl.ok:
+                raise ProtocolError(f"Authentication Send (Success2): {cpl}")
+        return ch
 
     # ----------------------------------------------------------- admin
     def identify(self, cns, nsid=0, cntid=0, csi=0, length=4096):

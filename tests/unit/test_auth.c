@@ -634,6 +634,32 @@ START_TEST(keep_alive_while_authenticating)
 }
 END_TEST
 
+/* A message outside any transaction starts none, and a failed exchange is
+ * over: neither holds off the keep-alive timer while its Failure1 waits
+ * for a Receive that a silent host never sends. */
+START_TEST(failure_keeps_keep_alive)
+{
+	struct h_conn *c = connect_admin(H_HOSTNQN, 300, true);
+	uint8_t m[AUTH_NEGOTIATE_LEN + AUTH_DESC_LEN] = { 0 };
+	struct hauth a;
+
+	m[0] = AUTH_DHCHAP;
+	m[1] = AUTH_SUCCESS2;
+	ck_assert_uint_eq(a_send(c, m, AUTH_HDR_LEN), NVME_SC_SUCCESS);
+	ck_assert(h_closed(c, H_TIMEOUT_MS));
+	h_close(c);
+
+	c = connect_admin(H_HOSTNQN, 300, true);
+	hauth_init(&a, &host->key);
+	a.hashes[0] = 0xff;
+	a.nhashes = 1;
+	ck_assert_uint_eq(a_send(c, m, build_negotiate(&a, m)),
+	    NVME_SC_SUCCESS);
+	ck_assert(h_closed(c, H_TIMEOUT_MS));
+	h_close(c);
+}
+END_TEST
+
 /* A stalled first exchange closes the queue; a stalled re-authentication
  * only ends the transaction.  The limit (1 s) includes the controller's DH
  * key generation for the Challenge: less fails on a loaded machine. */
@@ -690,6 +716,7 @@ auth_suite(void)
 	tcase_add_test(tc, replayed_reply);
 	tcase_add_test(tc, io_queue_and_reauth);
 	tcase_add_test(tc, keep_alive_while_authenticating);
+	tcase_add_test(tc, failure_keeps_keep_alive);
 	tcase_add_test(tc, transaction_timeout);
 	suite_add_tcase(s, tc);
 	return (s);
