@@ -12,10 +12,12 @@
  * read came back short, and a partial record is not "pending" (the queue
  * pair would poll it in a loop until the rest arrived).
  *
- * Writes are staged: PDUs gathered in one loop turn are copied into one
- * buffer and written with one SSL_write, so many PDUs share a record and
- * the records of a turn leave back to back.  Bytes in the stage belong to
- * the stream; the queue pair counts them as sent.
+ * Writes: small PDUs gathered in one loop turn are copied into one stage
+ * and written with one SSL_write, so many PDUs share a record; a payload of
+ * a whole record or more is encrypted where it lies, in records of 16 KiB.
+ * The records of a turn leave back to back through a buffer in front of
+ * the socket.  Bytes taken into the stage belong to the stream; the queue
+ * pair counts them as sent.
  */
 #include "config.h"
 
@@ -736,14 +738,45 @@ tls_conn_flush(struct tls_conn *t)
 }
 
 /*
- * Take bytes from iov into the stage and make records of them; returns how
- * many were taken (fewer than offered only when the socket is full), or
- * -1.  The records go out together at the end.
+ * Encrypt len bytes (at least a record) where they lie, whole records
+ * only; the bytes taken.  When the socket is full, the record OpenSSL has
+ * made but not written is copied to the stage and counted as taken, so
+ * that the retry comes from the stage, as for staged bytes.
+ */
+static size_t
+write_direct(struct tls_conn *t, const uint8_t *p, size_t len)
+{
+	size_t total = 0, n;
+	int rc;
+
+	while (len - total >= TLS_REC) {
+		errno = 0;
+		rc = SSL_write_ex(t->ssl, p + total, TLS_REC, &n);
+		if (rc <= 0) {
+			if ((errno = ssl_errno(t, rc)) == EAGAIN) {
+				memcpy(t->stage, p + total, TLS_REC);
+				t->soff = 0;
+				t->slen = TLS_REC;
+				total += TLS_REC;
+			}
+			break;
+		}
+		total += n;
+	}
+	return (total);
+}
+
+/*
+ * Take bytes from iov and make records of them; returns how many were
+ * taken (fewer than offered only when the socket is full), or -1.  Small
+ * pieces are gathered in the stage; where a piece holds a whole record
+ * from a record boundary on, that record is made from it in place.  The
+ * records go out together at the end.
  */
 ssize_t
 tls_conn_sendv(struct tls_conn *t, const struct iovec *iov, int cnt)
 {
-	size_t total = 0;
+	size_t total = 0, n;
 
 	if (tls_conn_tx_pending(t) && tls_conn_flush(t) != 0)
 		return (-1);
@@ -752,8 +785,27 @@ tls_conn_sendv(struct tls_conn *t, const struct iovec *iov, int cnt)
 		size_t left = iov[i].iov_len;
 
 		while (left > 0) {
-			size_t n = MINIMUM(left, TLS_STAGE - t->slen);
-
+			if (t->slen % TLS_REC == 0 && left >= TLS_REC) {
+				/* The stage's records first, then this one's. */
+				if (stage_out(t) != 0)
+					return (errno == EAGAIN ?
+					    (ssize_t)total : -1);
+				n = write_direct(t, p, left);
+				p += n;
+				left -= n;
+				total += n;
+				if (t->slen > 0 || left >= TLS_REC) {
+					if (errno == EAGAIN)
+						return (total);
+					return (-1);
+				}
+				continue;
+			}
+			/* Up to the next record boundary, so that a large
+			 * piece goes on in whole records. */
+			n = MINIMUM(left, TLS_STAGE - t->slen);
+			if (left >= TLS_REC)
+				n = MINIMUM(n, TLS_REC - t->slen % TLS_REC);
 			memcpy(t->stage + t->slen, p, n);
 			t->slen += n;
 			p += n;
