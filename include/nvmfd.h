@@ -700,7 +700,10 @@ const char *tls_conn_cipher(struct tls_conn *);
 /* True if the PSK identity named this host and subsystem. */
 bool	tls_conn_names(struct tls_conn *, const char *hostnqn,
 	    const char *subnqn);
+/* Decrypted bytes or a whole record wait (a partial record does not). */
 bool	tls_conn_rx_pending(struct tls_conn *);
+/* read(2) calls made for records so far (tests count them). */
+uint64_t tls_conn_sys_reads(const struct tls_conn *);
 bool	tls_conn_tx_pending(struct tls_conn *);
 int	tls_conn_flush(struct tls_conn *);
 ssize_t	tls_conn_readv(struct tls_conn *, const struct iovec *, int cnt);

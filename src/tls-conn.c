@@ -5,15 +5,25 @@
  * readv/sendmsg-like calls the plain socket has (stream_readv/stream_sendv
  * in nvmfd.h).
  *
- * Writes are staged: PDUs gathered in one loop turn are copied into one
- * buffer and written with one SSL_write, so many PDUs share a record and
- * the records of a turn leave back to back.  Bytes in the stage belong to
- * the stream; the queue pair counts them as sent.
+ * Reads: after the handshake the ciphertext comes through a buffer of our
+ * own (struct tls_rx, several records long) that one read(2) fills as far
+ * as the socket has data.  Knowing where its records end, tls_conn_readv()
+ * hands OpenSSL only whole records: it never asks the socket again once a
+ * read came back short, and a partial record is not "pending" (the queue
+ * pair would poll it in a loop until the rest arrived).
+ *
+ * Writes: small PDUs gathered in one loop turn are copied into one stage
+ * and written with one SSL_write, so many PDUs share a record; a payload of
+ * a whole record or more is encrypted where it lies, in records of 16 KiB.
+ * The records of a turn leave back to back through a buffer in front of
+ * the socket.  Bytes taken into the stage belong to the stream; the queue
+ * pair counts them as sent.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +35,20 @@
 #include "tls.h"
 
 #define TLS_STAGE	(64 * 1024)	/* plaintext per SSL_write: 4 records */
-#define TLS_RBUF	(64 * 1024)	/* ciphertext read per system call */
+#define TLS_REC		16384		/* plaintext per record, at most */
+#define TLS_REC_HDR	5
+#define TLS_REC_WIRE	(TLS_REC_HDR + TLS_REC + 256)	/* TLS 1.3 at most */
+#define TLS_RBUF	(8 * TLS_REC_WIRE) /* ciphertext read per system call */
 #define TLS_WBUF	(256 * 1024)	/* ciphertext written per system call */
+
+/* Ciphertext read from the socket and not yet taken by OpenSSL. */
+struct tls_rx {
+	uint8_t		*buf;		/* TLS_RBUF */
+	size_t		off, len;
+	bool		drained;	/* the last read(2) came back short */
+	bool		eof;
+	uint64_t	sys_reads;
+};
 
 struct tls_conn {
 	SSL		*ssl;
@@ -38,10 +60,13 @@ struct tls_conn {
 	size_t		slen, soff;	/* staged bytes, of which written */
 	SSL_SESSION	*client_psk;	/* client: the session to offer */
 	char		*client_id;
+	int		fd;
+	struct tls_rx	rx;		/* buf NULL: OpenSSL reads the socket */
 };
 
 static int flush_records(struct tls_conn *);
 static void buffer_writes(struct tls_conn *);
+static int buffer_reads(struct tls_conn *);
 
 static SSL_CTX *server_ctx;
 static SSL_CTX *client_ctx;
@@ -170,8 +195,9 @@ ctx_new(const SSL_METHOD *method)
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_read_ahead(ctx, 1);
-	SSL_CTX_set_default_read_buffer_len(ctx, TLS_RBUF);
+	/* No read-ahead: the handshake must leave what follows it in the
+	 * socket, for the buffer buffer_reads() puts in front of it. */
+	SSL_CTX_set_read_ahead(ctx, 0);
 	return (ctx);
 }
 
@@ -233,6 +259,7 @@ tls_conn_connect(int fd, const char *peer, const char *identity,
 		return (NULL);
 	}
 	snprintf(t->peer, sizeof(t->peer), "%s", peer);
+	t->fd = fd;
 	if ((t->client_id = strdup(identity)) == NULL ||
 	    (t->stage = malloc(TLS_STAGE)) == NULL ||
 	    (t->ssl = SSL_new(client_ctx)) == NULL ||
@@ -250,6 +277,11 @@ tls_conn_connect(int fd, const char *peer, const char *identity,
 	if (SSL_connect(t->ssl) != 1) {
 		snprintf(err, errlen, "%s: TLS handshake failed: %s", peer,
 		    tls_error(e, sizeof(e)));
+		tls_conn_free(t);
+		return (NULL);
+	}
+	if (buffer_reads(t) != 0) {
+		snprintf(err, errlen, "out of memory");
 		tls_conn_free(t);
 		return (NULL);
 	}
@@ -299,6 +331,7 @@ tls_conn_accept(int fd, const char *peer)
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return (NULL);
 	snprintf(t->peer, sizeof(t->peer), "%s", peer);
+	t->fd = fd;
 	if ((t->ssl = SSL_new(server_ctx)) == NULL ||
 	    !SSL_set_fd(t->ssl, fd)) {
 		ERR_clear_error();
@@ -328,6 +361,7 @@ tls_conn_free(struct tls_conn *t)
 	}
 	SSL_SESSION_free(t->client_psk);
 	free(t->client_id);
+	free(t->rx.buf);
 	free(t);
 }
 
@@ -352,6 +386,158 @@ buffer_writes(struct tls_conn *t)
 	SSL_set0_wbio(t->ssl, buf);	/* drops the SSL's own reference */
 }
 
+/*
+ * One read(2) into the receive buffer, after moving what is left of a
+ * partial record to its front: the bytes read, 0 at end of stream, or -1
+ * with errno.  rx->drained tells whether the socket had less than there
+ * was room for.
+ */
+static ssize_t
+rx_fill(struct tls_conn *t)
+{
+	struct tls_rx *rx = &t->rx;
+	ssize_t n;
+
+	if (rx->off > 0) {
+		memmove(rx->buf, rx->buf + rx->off, rx->len - rx->off);
+		rx->len -= rx->off;
+		rx->off = 0;
+	}
+	/* Never full: it is filled only while it holds less than a record. */
+	do {
+		rx->sys_reads++;
+		n = read(t->fd, rx->buf + rx->len, TLS_RBUF - rx->len);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		rx->drained = true;
+		return (-1);
+	}
+	if (n == 0) {
+		rx->drained = rx->eof = true;
+		return (0);
+	}
+	rx->drained = (size_t)n < TLS_RBUF - rx->len;
+	rx->len += n;
+	return (n);
+}
+
+/*
+ * Is a whole record buffered?  A header announcing more than TLS 1.3
+ * allows counts as whole, so that OpenSSL sees it and refuses it rather
+ * than the buffer waiting for bytes it has no room for.
+ */
+static bool
+rx_record(const struct tls_rx *rx)
+{
+	size_t have = rx->len - rx->off, rlen;
+	const uint8_t *h = rx->buf + rx->off;
+
+	if (have < TLS_REC_HDR)
+		return (false);
+	rlen = TLS_REC_HDR + ((size_t)h[3] << 8 | h[4]);
+	return (have >= rlen || rlen > TLS_REC_WIRE);
+}
+
+/* OpenSSL's reads: from the buffer, which is filled only when empty. */
+static int
+rx_bio_read(BIO *b, char *out, int len)
+{
+	struct tls_conn *t = BIO_get_data(b);
+	struct tls_rx *rx = &t->rx;
+	size_t n;
+
+	BIO_clear_retry_flags(b);
+	if (len <= 0)
+		return (0);
+	if (rx->off == rx->len) {
+		if (rx->eof)
+			return (0);
+		if (rx_fill(t) <= 0) {
+			if (rx->eof)
+				return (0);
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				BIO_set_retry_read(b);
+			return (-1);
+		}
+	}
+	n = MINIMUM((size_t)len, rx->len - rx->off);
+	memcpy(out, rx->buf + rx->off, n);
+	rx->off += n;
+	return ((int)n);
+}
+
+static long
+rx_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	struct tls_conn *t = BIO_get_data(b);
+
+	(void)num;
+	(void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return (1);
+	case BIO_CTRL_EOF:
+		return (t->rx.eof && t->rx.off == t->rx.len);
+	case BIO_CTRL_PENDING:
+		return ((long)(t->rx.len - t->rx.off));
+	default:
+		return (0);
+	}
+}
+
+static BIO_METHOD *rx_method;
+static pthread_once_t rx_method_once = PTHREAD_ONCE_INIT;
+
+static void
+rx_method_init(void)
+{
+	BIO_METHOD *m;
+
+	if ((m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
+	    "nvmfd TLS receive buffer")) == NULL)
+		return;
+	if (!BIO_meth_set_read(m, rx_bio_read) ||
+	    !BIO_meth_set_ctrl(m, rx_bio_ctrl)) {
+		BIO_meth_free(m);
+		return;
+	}
+	rx_method = m;
+}
+
+/*
+ * After the handshake: the receive buffer in front of the socket.  Not
+ * under kTLS, where the kernel takes records apart.  0, or -1 out of
+ * memory.
+ */
+static int
+buffer_reads(struct tls_conn *t)
+{
+	BIO *b;
+
+	if (t->rx.buf != NULL || BIO_get_ktls_recv(SSL_get_rbio(t->ssl)))
+		return (0);
+	pthread_once(&rx_method_once, rx_method_init);
+	if (rx_method == NULL || (t->rx.buf = malloc(TLS_RBUF)) == NULL)
+		return (-1);
+	if ((b = BIO_new(rx_method)) == NULL) {
+		free(t->rx.buf);
+		t->rx.buf = NULL;
+		return (-1);
+	}
+	BIO_set_data(b, t);
+	BIO_set_init(b, 1);
+	/* Read-ahead is off: OpenSSL holds nothing the socket sent after the
+	 * handshake, all of it is still in the socket. */
+	SSL_set0_rbio(t->ssl, b);
+	return (0);
+}
+
+uint64_t
+tls_conn_sys_reads(const struct tls_conn *t)
+{
+	return (t->rx.sys_reads);
+}
+
 int
 tls_conn_handshake(struct tls_conn *t, char *why, size_t whylen)
 {
@@ -360,8 +546,9 @@ tls_conn_handshake(struct tls_conn *t, char *why, size_t whylen)
 
 	ERR_clear_error();
 	if ((rc = SSL_do_handshake(t->ssl)) == 1) {
-		if (t->stage == NULL &&
-		    (t->stage = malloc(TLS_STAGE)) == NULL) {
+		if ((t->stage == NULL &&
+		    (t->stage = malloc(TLS_STAGE)) == NULL) ||
+		    buffer_reads(t) != 0) {
 			snprintf(why, whylen, "out of memory");
 			return (-1);
 		}
@@ -393,10 +580,18 @@ tls_conn_names(struct tls_conn *t, const char *hostnqn, const char *subnqn)
 	    strcmp(t->subnqn, subnqn) == 0);
 }
 
+/*
+ * Is there something to read without the socket: decrypted bytes, or a
+ * whole record?  A partial record is not: its rest comes with the socket.
+ */
 bool
 tls_conn_rx_pending(struct tls_conn *t)
 {
-	return (SSL_has_pending(t->ssl));
+	if (SSL_pending(t->ssl) > 0)
+		return (true);
+	if (t->rx.buf != NULL)
+		return (rx_record(&t->rx));
+	return (SSL_has_pending(t->ssl));	/* kTLS */
 }
 
 bool
@@ -443,21 +638,45 @@ ssl_errno(struct tls_conn *t, int rc)
 	return (EPROTO);
 }
 
+/*
+ * Read plaintext into iov: what OpenSSL has decrypted, then whole records
+ * from the buffer, refilled with one read(2) each time it holds no whole
+ * record, until iov is full or a read comes back short (the socket is
+ * drained: asking again would cost a system call to learn EAGAIN).  Under
+ * kTLS OpenSSL reads the socket, a record a time.  The bytes read, 0 at
+ * the end of the stream, or -1 with errno (EAGAIN: no whole record yet).
+ */
 ssize_t
 tls_conn_readv(struct tls_conn *t, const struct iovec *iov, int cnt)
 {
+	struct tls_rx *rx = &t->rx;
+	bool own = rx->buf != NULL;
 	size_t total = 0, n;
-	int rc;
+	int rc, e, guard = 0;
 
+	rx->drained = false;	/* a new readable event: ask the socket */
 	for (int i = 0; i < cnt; i++) {
 		uint8_t *p = iov[i].iov_base;
 		size_t left = iov[i].iov_len;
 
-		while (left > 0) {
+		/* Each turn takes a record or reads the socket once; the
+		 * guard only bounds a peer that makes OpenSSL take nothing
+		 * (it fails the connection first). */
+		while (left > 0 && ++guard < 4096) {
+			if (own && SSL_pending(t->ssl) == 0 && !rx_record(rx)) {
+				if (rx->drained || rx->eof)
+					goto out;
+				if (rx_fill(t) < 0 && errno != EAGAIN &&
+				    errno != EWOULDBLOCK)
+					return (total > 0 ? (ssize_t)total : -1);
+				continue;
+			}
 			errno = 0;
 			if ((rc = SSL_read_ex(t->ssl, p, left, &n)) <= 0) {
-				int e = SSL_get_error(t->ssl, rc);
-
+				e = SSL_get_error(t->ssl, rc);
+				/* A record without data (a key update, say). */
+				if (own && e == SSL_ERROR_WANT_READ)
+					continue;
 				if (total > 0)
 					return (total);	/* the rest next time */
 				if (e == SSL_ERROR_ZERO_RETURN)
@@ -468,14 +687,23 @@ tls_conn_readv(struct tls_conn *t, const struct iovec *iov, int cnt)
 			p += n;
 			left -= n;
 			total += n;
-			/* Nothing buffered: the socket is likely empty too, and
-			 * asking costs a system call; the next readable event
-			 * brings the rest. */
-			if (left > 0 && !SSL_has_pending(t->ssl))
+			/* kTLS: nothing decrypted left, the socket is likely
+			 * empty too; the next readable event brings the rest. */
+			if (!own && left > 0 && !SSL_has_pending(t->ssl))
 				return (total);
 		}
 	}
-	return (total);
+ out:
+	if (total > 0)
+		return (total);
+	if (rx->eof) {
+		if (rx->off < rx->len)
+			log_debug("%s: TLS: connection closed inside a record",
+			    t->peer);
+		return (0);
+	}
+	errno = EAGAIN;
+	return (-1);
 }
 
 /* Make records of what is staged; 0, or -1 with errno. */
@@ -510,14 +738,45 @@ tls_conn_flush(struct tls_conn *t)
 }
 
 /*
- * Take bytes from iov into the stage and make records of them; returns how
- * many were taken (fewer than offered only when the socket is full), or
- * -1.  The records go out together at the end.
+ * Encrypt len bytes (at least a record) where they lie, whole records
+ * only; the bytes taken.  When the socket is full, the record OpenSSL has
+ * made but not written is copied to the stage and counted as taken, so
+ * that the retry comes from the stage, as for staged bytes.
+ */
+static size_t
+write_direct(struct tls_conn *t, const uint8_t *p, size_t len)
+{
+	size_t total = 0, n;
+	int rc;
+
+	while (len - total >= TLS_REC) {
+		errno = 0;
+		rc = SSL_write_ex(t->ssl, p + total, TLS_REC, &n);
+		if (rc <= 0) {
+			if ((errno = ssl_errno(t, rc)) == EAGAIN) {
+				memcpy(t->stage, p + total, TLS_REC);
+				t->soff = 0;
+				t->slen = TLS_REC;
+				total += TLS_REC;
+			}
+			break;
+		}
+		total += n;
+	}
+	return (total);
+}
+
+/*
+ * Take bytes from iov and make records of them; returns how many were
+ * taken (fewer than offered only when the socket is full), or -1.  Small
+ * pieces are gathered in the stage; where a piece holds a whole record
+ * from a record boundary on, that record is made from it in place.  The
+ * records go out together at the end.
  */
 ssize_t
 tls_conn_sendv(struct tls_conn *t, const struct iovec *iov, int cnt)
 {
-	size_t total = 0;
+	size_t total = 0, n;
 
 	if (tls_conn_tx_pending(t) && tls_conn_flush(t) != 0)
 		return (-1);
@@ -526,8 +785,27 @@ tls_conn_sendv(struct tls_conn *t, const struct iovec *iov, int cnt)
 		size_t left = iov[i].iov_len;
 
 		while (left > 0) {
-			size_t n = MINIMUM(left, TLS_STAGE - t->slen);
-
+			if (t->slen % TLS_REC == 0 && left >= TLS_REC) {
+				/* The stage's records first, then this one's. */
+				if (stage_out(t) != 0)
+					return (errno == EAGAIN ?
+					    (ssize_t)total : -1);
+				n = write_direct(t, p, left);
+				p += n;
+				left -= n;
+				total += n;
+				if (t->slen > 0 || left >= TLS_REC) {
+					if (errno == EAGAIN)
+						return (total);
+					return (-1);
+				}
+				continue;
+			}
+			/* Up to the next record boundary, so that a large
+			 * piece goes on in whole records. */
+			n = MINIMUM(left, TLS_STAGE - t->slen);
+			if (left >= TLS_REC)
+				n = MINIMUM(n, TLS_REC - t->slen % TLS_REC);
 			memcpy(t->stage + t->slen, p, n);
 			t->slen += n;
 			p += n;

@@ -79,7 +79,8 @@ build_and_check asan --enable-asan --enable-fault-injection
 TESTS="tests/unit/test_crc32c tests/unit/test_tcp_pdu tests/unit/test_config \
 tests/unit/test_controller tests/unit/test_discovery tests/unit/test_backend \
 tests/unit/test_qpair tests/unit/test_service tests/unit/test_control \
-tests/unit/test_hmap tests/unit/test_tls_psk tests/integration/bad-input.sh \
+tests/unit/test_hmap tests/unit/test_tls_psk tests/unit/test_tls_conn \
+tests/integration/bad-input.sh \
 tests/integration/poll.sh tests/integration/log-flood.sh \
 tests/integration/tls.sh tests/unit/test_reservation tests/integration/resv.sh \
 tests/integration/fused.sh tests/unit/test_ana tests/integration/ana.sh \

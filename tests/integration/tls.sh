@@ -4,10 +4,10 @@
 # optional port, with identity versions 0 and 1 and both key derivations;
 # nvmfd perf -K verifying data written and read over TLS;
 # refused: a wrong PSK, a host without a key, a plain ICReq on a required
-# port, a garbage ClientHello; a stalled handshake dropped within the
-# set-up time; key files readable by others refused; keys set, listed (as
-# yes/no only), saved and removed with nvmfctl; no key in the log.  The
-# daemon serves to the end and stops cleanly.
+# port, a garbage ClientHello; a stalled handshake dropped when the
+# set-up time runs out, not before; key files readable by others refused;
+# keys set, listed (as yes/no only), saved and removed with nvmfctl; no key
+# in the log.  The daemon serves to the end and stops cleanly.
 #
 # Run by "make check" with NVMFD (the daemon) and top_srcdir set; by hand:
 #   NVMFD=build/nvmfd top_srcdir=. sh tests/integration/tls.sh
@@ -168,23 +168,30 @@ for data in cases:
         sys.exit("connection still open after 15 s")
     s.close()
 EOP
-start=$(date +%s)
-python3 - "$P" <<'EOP'
+# A stalled handshake: the daemon must drop it when its set-up time (10 s,
+# QP_SETUP_SECONDS in src/tcp.c) runs out, not before and not never.  The
+# time is taken inside the client, from the connection to its end, so that
+# a loaded machine starting python3 late does not count; a late timer only
+# fails past a generous bound, the log line says which timer it was.
+if took=$(python3 - "$P" <<'EOP'
 import socket, sys, time
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=60)
+t0 = time.monotonic()
 s.sendall(b"\x16\x03\x01\x02\x00\x01")     # a handshake that never goes on
 try:
     while s.recv(4096):
         pass
+except socket.timeout:
+    sys.exit("still open after 60 s")
 except OSError:
     pass
+print("%.1f" % (time.monotonic() - t0))
 EOP
-took=$(($(date +%s) - start))
-if [ "$took" -le 15 ] && grep -q 'no TLS handshake within the set-up time' \
-    "$tmp/nvmfd.log"; then
-	pass "stalled handshake dropped after ${took}s"
+) && awk -v t="$took" 'BEGIN { exit !(t >= 9.5 && t <= 25) }' &&
+    grep -q 'no TLS handshake within the set-up time' "$tmp/nvmfd.log"; then
+	pass "stalled handshake dropped after ${took}s (set-up time 10 s)"
 else
-	fail "stalled handshake: dropped after ${took}s, log: $(grep -c 'set-up time' "$tmp/nvmfd.log") lines"
+	fail "stalled handshake: ${took:-not} dropped (want 10 s, at most 25 s under load; load $(cut -d' ' -f1-3 /proc/loadavg)), log: $(grep -c 'set-up time' "$tmp/nvmfd.log") lines"
 fi
 ok_client "still serving after the hostile input" "$P" "$K1" "$H1"
 
