@@ -23,6 +23,9 @@ struct nbd_export *nbd_export_add(struct host_assoc *, struct host_ns *);
 void	nbd_export_update(struct nbd_export *, struct host_assoc *,
 	    struct host_ns *);
 void	nbd_export_remove(struct nbd_export *);
+/* The association's lanes changed: connections waiting for one move
+ * (NULL is fine). */
+void	nbd_export_lanes_ready(struct nbd_export *);
 /* Start or restart the listeners; 0, or -1 with err. */
 int	nbd_server_start(const struct nbd_settings *, char *err, size_t errlen);
 void	nbd_server_stop(void);

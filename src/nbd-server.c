@@ -87,6 +87,7 @@ struct nbd_conn {
 	struct host_lane *lane;		/* placed at GO */
 	bool		on_lane;	/* running there (its loop's view) */
 	bool		move;		/* GO done: move after this read */
+	bool		waiting;	/* GO done, no lane yet: not reading */
 	bool		freeing;	/* unlinking asked of the main loop */
 	/* the export as it was at GO: the lane's loop reads only these */
 	uint32_t	nsid, lba_shift, max_cmd;
@@ -946,10 +947,16 @@ conn_move(struct nbd_conn *c)
 	struct event *rev = NULL, *wev = NULL, *fev = NULL;
 
 	c->move = false;
-	if (c->lane == NULL) {
-		conn_close(c, "export without lanes");
+	if (c->lane == NULL && (c->lane = host_lane_place(c->exp->a)) == NULL) {
+		/* Its requests wait in the socket until a lane has a
+		 * queue (nbd_export_lanes_ready). */
+		if (!c->waiting)
+			log_debug("nbd: %s: waiting for an I/O queue", c->peer);
+		c->waiting = true;
+		event_del(c->rev);
 		return;
 	}
+	c->waiting = false;
 	b = c->lane->loop->base;
 	if ((rev = event_new(b, c->fd, EV_READ | EV_PERSIST, conn_read_cb,
 	    c)) == NULL ||
@@ -970,6 +977,19 @@ conn_move(struct nbd_conn *c)
 	c->free_ev = fev;
 	c->loop = c->lane->loop;
 	host_post(c->loop, conn_attach_msg, c);
+}
+
+/* Main loop: the association's lanes changed; place who waits for one. */
+void
+nbd_export_lanes_ready(struct nbd_export *e)
+{
+	struct nbd_conn *c, *next;
+
+	if (e == NULL)
+		return;
+	TAILQ_FOREACH_SAFE(c, &e->conns, exp_link, next)
+		if (c->waiting && c->state != CS_CLOSING)
+			conn_move(c);
 }
 
 /* ------------------------------------------------------------ receive */
