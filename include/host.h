@@ -46,6 +46,7 @@ struct host_params {
 	uint32_t	fast_io_fail_tmo_s;	/* 0: hold I/O until ctrl-loss */
 	bool		hdgst, ddgst;
 	char		export_prefix[128];	/* "" : the subsystem NQN */
+	bool		nbd_tls_required;	/* exports only over TLS */
 };
 
 struct host_ns {

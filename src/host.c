@@ -1047,7 +1047,8 @@ host_start(struct config *cf, const char *ctl_path, char *err, size_t errlen)
 	char def[PATH_MAX];
 	struct nbd_settings st = {
 		.socket = cf->nbd_socket, .address = cf->nbd_address,
-		.port = cf->nbd_port,
+		.port = cf->nbd_port, .tls = cf->nbd_tls,
+		.tls_psk_file = cf->nbd_tls_psk_file,
 	};
 	char e[256];
 
