@@ -46,6 +46,7 @@ struct host_params {
 	uint32_t	fast_io_fail_tmo_s;	/* 0: hold I/O until ctrl-loss */
 	bool		hdgst, ddgst;
 	char		export_prefix[128];	/* "" : the subsystem NQN */
+	bool		nbd_tls_required;	/* exports only over TLS */
 };
 
 struct host_ns {
@@ -199,7 +200,9 @@ int	host_start(struct config *, const char *ctl_path, char *err,
 void	host_stop(void);
 const char *host_assoc_state_name(enum assoc_state);
 /* The lane a new NBD connection should use: the one with queues and
- * the fewest connections.  Main loop; host_lane_unplace() when done. */
+ * the fewest connections, or NULL: none yet, wait (lanes_set() then
+ * calls nbd_export_lanes_ready()).  Main loop; host_lane_unplace() when
+ * done (NULL is fine). */
 struct host_lane *host_lane_place(struct host_assoc *);
 void	host_lane_unplace(struct host_lane *);
 unsigned host_assoc_held(struct host_assoc *);

@@ -341,6 +341,8 @@ struct config {
 	char		*nbd_socket;	/* NBD listeners */
 	char		*nbd_address;
 	char		*nbd_port;
+	enum port_tls	nbd_tls;	/* NBD_OPT_STARTTLS: off, or offered */
+	char		*nbd_tls_psk_file;
 	char		*state_dir;	/* reservation state files, or NULL */
 };
 
@@ -395,6 +397,8 @@ void	host_tls_free(struct host_tls *);
 bool	host_tls_equal(const struct host_tls *, const struct host_tls *);
 const char *host_tls_spec(const struct host_tls *);
 const char *host_tls_kdf_name(const struct host_tls *);
+int	tls_read_secret_file(const char *path, char *buf, size_t bufsz,
+	    char *err, size_t errlen);
 struct host_psk;
 int	host_psk_make(struct host_psk *, const char *spec, const char *kdf,
 	    const char *hostnqn, const char *subnqn, char *err, size_t errlen);
@@ -691,6 +695,17 @@ struct tls_conn *tls_conn_accept(int fd, const char *peer);
 struct tls_conn *tls_conn_connect(int fd, const char *peer,
 	    const char *identity, const uint8_t *psk, size_t psklen, int hash,
 	    char *err, size_t errlen);
+/* A PSK by its identity (NUL-terminated, printable): 0 with psk and
+ * *psklen (at most TLS_EXT_PSK_MAX) set, or -1: unknown. */
+typedef int (*tls_psk_lookup_fn)(void *arg, const char *identity,
+	    uint8_t *psk, size_t *psklen);
+#define TLS_EXT_IDENTITY_MAX	128
+#define TLS_EXT_PSK_MAX		64
+/* Server side, PSKs named as in GnuTLS's PSK files (NBD); main loop. */
+struct tls_conn *tls_conn_accept_psk(int fd, const char *peer,
+	    tls_psk_lookup_fn, void *arg);
+/* The identity the peer's PSK had (tls_conn_accept_psk), once done. */
+const char *tls_conn_identity(struct tls_conn *);
 int	tls_conn_write_full(struct tls_conn *, const void *, size_t);
 int	tls_conn_read_full(struct tls_conn *, void *, size_t);
 void	tls_conn_free(struct tls_conn *);

@@ -35,6 +35,10 @@ cmd_connect(struct cmd_ctx *ctx)
 	}
 	if (host_params_check(&p, err, sizeof(err)) != 0)
 		return (cmd_error(ctx, CTL_EUSAGE, "connect: %s", err));
+	if (p.nbd_tls_required && nbd_server_tls() == PORT_TLS_OFF)
+		return (cmd_error(ctx, CTL_EUSAGE, "connect: --nbd-tls required "
+		    "needs TLS on the NBD server (host.nbd.tls: optional or "
+		    "required, and a tls_psk_file)"));
 	if ((a = host_assoc_create(&p, err, sizeof(err))) == NULL)
 		return (cmd_error(ctx, CTL_EEXIST, "connect: %s", err));
 	out_object(ctx->out, "association");

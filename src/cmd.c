@@ -166,6 +166,8 @@ static const struct cmd_opt connect_opts[] = {
 	{ "data-digest", false, "data digests" },
 	{ "export-prefix", true, "NBD export names PREFIX/NSID (default: "
 	    "the NQN)" },
+	{ "nbd-tls", true, "required: its NBD exports only over TLS; "
+	    "optional: as host.nbd.tls says (the default)" },
 	{ "persistent", false, "connect-all: then stay connected to the "
 	    "discovery controller and follow its log" },
 	OPT_JSON, OPT_END

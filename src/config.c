@@ -1616,6 +1616,9 @@ parse_host_conn(struct ctx *c, yaml_node_t *n, const char *path)
 	}
 	if (host_params_check(p, err, sizeof(err)) != 0)
 		return (fail(c, n, path, NULL, "%s", err));
+	if (p->nbd_tls_required && c->cfg->nbd_tls == PORT_TLS_OFF)
+		return (fail(c, n, path, "nbd_tls", "required needs TLS on the "
+		    "NBD server (host.nbd.tls: optional or required)"));
 	return (0);
 }
 
@@ -1624,18 +1627,21 @@ static int
 parse_host_role(struct ctx *c, yaml_node_t *n)
 {
 	enum { H_NBD, H_CONNS, H_N };
-	enum { N_SOCKET, N_ADDRESS, N_PORT, N_N };
+	enum { N_SOCKET, N_ADDRESS, N_PORT, N_TLS, N_PSK, N_N };
 	struct field f[H_N] = {
 		[H_NBD] = { "nbd" }, [H_CONNS] = { "connections" },
 	};
 	struct field nf[N_N] = {
 		[N_SOCKET] = { "socket" }, [N_ADDRESS] = { "address" },
-		[N_PORT] = { "port" },
+		[N_PORT] = { "port" }, [N_TLS] = { "tls" },
+		[N_PSK] = { "tls_psk_file" },
 	};
 	char **dst[N_N] = {
 		[N_SOCKET] = &c->cfg->nbd_socket,
 		[N_ADDRESS] = &c->cfg->nbd_address,
 		[N_PORT] = &c->cfg->nbd_port,
+		[N_TLS] = NULL,
+		[N_PSK] = &c->cfg->nbd_tls_psk_file,
 	};
 	char path[64];
 	const char *v;
@@ -1665,10 +1671,25 @@ parse_host_role(struct ctx *c, yaml_node_t *n)
 			if (i == N_ADDRESS && parse_addr(v, bin) < 0)
 				return (fail(c, nf[i].val, "host.nbd",
 				    "address", "must be a numeric address"));
+			if (i == N_PSK && v[0] != '/')
+				return (fail(c, nf[i].val, "host.nbd",
+				    "tls_psk_file", "must be an absolute path"));
+			if (i == N_TLS) {
+				if (port_tls_parse(v, &c->cfg->nbd_tls) != 0)
+					return (fail(c, nf[i].val, "host.nbd",
+					    "tls", "must be off, optional or "
+					    "required, got \"%.32s\"", v));
+				continue;
+			}
 			if ((*dst[i] = strdup(sval(nf[i].val))) == NULL)
 				return (fail_oom(c, nf[i].val, "host.nbd",
 				    nf[i].name));
 		}
+		if (c->cfg->nbd_tls != PORT_TLS_OFF &&
+		    c->cfg->nbd_tls_psk_file == NULL)
+			return (fail(c, f[H_NBD].val, "host.nbd", "tls",
+			    "%s needs a tls_psk_file (identity:hexkey lines)",
+			    port_tls_name(c->cfg->nbd_tls)));
 	}
 	if (f[H_CONNS].val != NULL) {
 		size_t len;
@@ -2091,6 +2112,7 @@ config_free(struct config *cfg)
 	free(cfg->nbd_socket);
 	free(cfg->nbd_address);
 	free(cfg->nbd_port);
+	free(cfg->nbd_tls_psk_file);
 	free(cfg->ctl_socket);
 	free(cfg->ctl_group);
 	free(cfg->ctl_ro_socket);

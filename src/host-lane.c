@@ -368,10 +368,8 @@ host_lane_set(struct host_lane *l, enum lane_mode m)
 	if (m == LANE_LIVE) {
 		atomic_store(&l->live_gen, l->a->gen);
 		host_post(l->loop, live_msg, l);
-	} else {
-		l->nq_main = 0;
+	} else
 		host_post(l->loop, m == LANE_HOLD ? hold_msg : fail_msg, l);
-	}
 }
 
 static void

@@ -154,6 +154,11 @@ host_param_set(struct host_params *p, const char *key, const char *v,
 	} else if (!strcmp(k, "data_digest")) {
 		if (get_flag(v, &p->ddgst) != 0)
 			goto bad;
+	} else if (!strcmp(k, "nbd_tls")) {
+		/* optional: as host.nbd.tls says */
+		if (strcmp(v, "required") != 0 && strcmp(v, "optional") != 0)
+			goto bad;
+		p->nbd_tls_required = !strcmp(v, "required");
 	} else if (!strcmp(k, "export_prefix")) {
 		if (strlen(v) >= sizeof(p->export_prefix) - 12)
 			goto bad;

@@ -725,19 +725,32 @@ host_assoc_reconnect(struct host_assoc *a, char *err, size_t errlen)
 	return (0);
 }
 
-/* Queue i to lane i mod n: each lane's loop gets its share, then the
- * lanes submit. */
+/*
+ * Queue i to the i-th lane mod n, the lanes with the most NBD connections
+ * first: with fewer queues than lanes (the target granted fewer than we
+ * asked for), the lanes clients are on get them.  Then the lanes submit.
+ */
 static void
 handoff_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct host_assoc *a = arg;
+	struct host_lane *order[HOST_MAX_IOQ];
 
 	if (a->state != AS_LIVE)
 		return;		/* lost since: lost_cb closed them */
 	a->gen++;
+	for (int i = 0; i < a->nlanes; i++) {
+		int j = i;
+
+		a->lanes[i]->nq_main = 0;
+		/* Insertion sort, stable: by connections, most first. */
+		for (; j > 0 && order[j - 1]->nconns < a->lanes[i]->nconns; j--)
+			order[j] = order[j - 1];
+		order[j] = a->lanes[i];
+	}
 	for (int i = 0; i < a->nioq; i++)
 		if (a->ioq[i] != NULL) {
-			host_lane_add(a->lanes[i % a->nlanes], a->ioq[i]);
+			host_lane_add(order[i % a->nlanes], a->ioq[i]);
 			a->ioq[i] = NULL;
 		}
 	lanes_set(a, LANE_LIVE);
@@ -767,12 +780,15 @@ lost_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------ lanes */
 
-/* Every lane, to mode, unless it is there already as far as we know. */
+/* Every lane, to mode, unless it is there already as far as we know;
+ * NBD connections that wait for a lane may have one now. */
 static void
 lanes_set(struct host_assoc *a, enum lane_mode m)
 {
 	for (int i = 0; i < a->nlanes; i++)
 		host_lane_set(a->lanes[i], m);
+	for (int i = 0; i < a->nns; i++)
+		nbd_export_lanes_ready(a->ns[i].exp);
 }
 
 /* A lane's queue failed in bring-up gen; another one is old news. */
@@ -783,15 +799,23 @@ host_lane_lost(struct host_assoc *a, unsigned gen, const char *why)
 		assoc_lost(a, "%s", why);
 }
 
+/*
+ * Lanes that have a queue, or had one in the last bring-up (their I/O is
+ * held there until the queues return).  None before the first bring-up:
+ * the connection waits for one (NULL) unless the association has failed,
+ * where any lane fails its I/O at once.  Never a lane a live association
+ * gave no queue: its I/O could only fail.
+ */
 struct host_lane *
 host_lane_place(struct host_assoc *a)
 {
 	struct host_lane *best = NULL;
 	bool any = false;
 
-	/* Lanes with a queue; all of them before the first bring-up. */
 	for (int i = 0; i < a->nlanes; i++)
 		any |= a->lanes[i]->nq_main > 0;
+	if (!any && a->state != AS_FAILED)
+		return (NULL);
 	for (int i = 0; i < a->nlanes; i++) {
 		struct host_lane *l = a->lanes[i];
 
@@ -807,7 +831,8 @@ host_lane_place(struct host_assoc *a)
 void
 host_lane_unplace(struct host_lane *l)
 {
-	l->nconns--;
+	if (l != NULL)
+		l->nconns--;
 }
 
 unsigned
@@ -1022,7 +1047,8 @@ host_start(struct config *cf, const char *ctl_path, char *err, size_t errlen)
 	char def[PATH_MAX];
 	struct nbd_settings st = {
 		.socket = cf->nbd_socket, .address = cf->nbd_address,
-		.port = cf->nbd_port,
+		.port = cf->nbd_port, .tls = cf->nbd_tls,
+		.tls_psk_file = cf->nbd_tls_psk_file,
 	};
 	char e[256];
 

@@ -45,7 +45,7 @@
 #define NBD_MAX_OPTIONS		256	/* options in one handshake */
 
 enum conn_state {
-	CS_FLAGS, CS_OPT_HDR, CS_OPT_DATA, CS_REQ_HDR, CS_REQ_DATA,
+	CS_FLAGS, CS_OPT_HDR, CS_OPT_DATA, CS_TLS_HS, CS_REQ_HDR, CS_REQ_DATA,
 	CS_DISCARD, CS_CLOSING,
 };
 
@@ -57,6 +57,7 @@ struct nbd_export {
 	uint32_t	lba_shift;
 	uint32_t	max_cmd;	/* bytes one Read or Write may carry */
 	bool		vwc;
+	bool		tls_required;	/* its own: hidden from plain clients */
 	struct nbd_geom	g;
 	TAILQ_HEAD(, nbd_conn) conns;
 };
@@ -87,14 +88,17 @@ struct nbd_conn {
 	struct host_lane *lane;		/* placed at GO */
 	bool		on_lane;	/* running there (its loop's view) */
 	bool		move;		/* GO done: move after this read */
+	bool		waiting;	/* GO done, no lane yet: not reading */
 	bool		freeing;	/* unlinking asked of the main loop */
 	/* the export as it was at GO: the lane's loop reads only these */
 	uint32_t	nsid, lba_shift, max_cmd;
 	bool		vwc;
 	struct nbd_geom	g;
 	int		fd;
+	struct tls_conn	*tls;		/* after NBD_OPT_STARTTLS */
 	struct event	*rev, *wev;
 	struct event	*free_ev;	/* frees it from a callback of its own */
+	struct event	*neg_ev;	/* negotiation timeout (main loop) */
 	enum conn_state	state;
 	struct nbd_export *exp;
 	char		peer[80];
@@ -130,6 +134,8 @@ static struct {
 	ino_t		ino;		/* of the socket we bound */
 	dev_t		dev;
 	char		address[64], port[16];
+	enum port_tls	tls;
+	struct nbd_psks	*psks;
 } srv = { .ufd = -1, .tfd = -1 };
 
 static void conn_process(struct nbd_conn *);
@@ -151,6 +157,7 @@ export_fill(struct nbd_export *e, struct host_assoc *a, struct host_ns *n)
 	e->nsid = n->nsid;
 	e->lba_shift = n->lba_shift;
 	e->vwc = a->vwc;
+	e->tls_required = a->p.nbd_tls_required;
 	e->g.size = n->nlb << n->lba_shift;
 	e->g.block = 1u << n->lba_shift;
 	e->g.max_payload = NBD_MAX_PAYLOAD;
@@ -228,6 +235,19 @@ export_find(const char *name)
 	return (NULL);
 }
 
+/* Whether c may see and use e: one that requires TLS, only with it. */
+static bool
+export_ok(const struct nbd_conn *c, const struct nbd_export *e)
+{
+	return (nbd_tls_export_ok(e->tls_required, c->tls != NULL));
+}
+
+enum port_tls
+nbd_server_tls(void)
+{
+	return (srv.tls);
+}
+
 /* URIs in libnbd's form: the name is a path, so escape what must be. */
 static void
 uri_escape(const char *s, char *out, size_t len)
@@ -251,6 +271,12 @@ nbd_export_describe(struct nbd_export *e, struct out *o)
 	char name[3 * NBD_NAME_MAX + 1];
 	int n = 0;
 	struct nbd_conn *c;
+	enum port_tls tls = srv.tls;
+	const char *scheme;
+
+	if (tls == PORT_TLS_OPTIONAL && e->tls_required)
+		tls = PORT_TLS_REQUIRED;
+	scheme = tls == PORT_TLS_REQUIRED ? "nbds" : "nbd";
 
 	TAILQ_FOREACH(c, &e->conns, exp_link)
 		n++;
@@ -261,12 +287,15 @@ nbd_export_describe(struct nbd_export *e, struct out *o)
 	out_u64(o, "block_size", e->g.block);
 	out_bool(o, "readonly", e->g.readonly);
 	out_u64(o, "clients", n);
+	out_str(o, "tls", "%s", port_tls_name(tls));
+	/* nbds: libnbd's schemes for TLS (its tls-psk-file=... is the
+	 * client's to add). */
 	if (srv.socket != NULL)
-		out_str(o, "uri_unix", "nbd+unix:///%s?socket=%s", name,
+		out_str(o, "uri_unix", "%s+unix:///%s?socket=%s", scheme, name,
 		    srv.socket);
 	if (srv.tfd >= 0)
 		out_str(o, "uri_tcp", strchr(srv.address, ':') ?
-		    "nbd://[%s]:%s/%s" : "nbd://%s:%s/%s", srv.address,
+		    "%s://[%s]:%s/%s" : "%s://%s:%s/%s", scheme, srv.address,
 		    srv.port, name);
 }
 
@@ -279,6 +308,9 @@ conn_destroy(struct nbd_conn *c)
 	event_free(c->rev);
 	event_free(c->wev);
 	event_free(c->free_ev);
+	if (c->neg_ev != NULL)
+		event_free(c->neg_ev);
+	tls_conn_free(c->tls);
 	close(c->fd);
 	for (int i = 0; i < NBD_SLOTS; i++)
 		free(c->slots[i].buf);
@@ -366,6 +398,15 @@ conn_refuse(struct nbd_conn *c, const char *why)
 	conn_close(c, why);
 }
 
+/* Records TLS has read and not yet given us wake no socket event. */
+static void
+conn_tls_rx_kick(struct nbd_conn *c)
+{
+	if (c->tls != NULL && c->state != CS_CLOSING && !c->paused &&
+	    !c->waiting && tls_conn_rx_pending(c->tls))
+		event_active(c->rev, EV_READ, 0);
+}
+
 static void
 conn_pause(struct nbd_conn *c)
 {
@@ -383,6 +424,7 @@ conn_resume(struct nbd_conn *c)
 		event_add(c->rev, NULL);
 		/* What is already buffered will not wake us. */
 		conn_process(c);
+		conn_tls_rx_kick(c);
 	}
 }
 
@@ -658,6 +700,7 @@ conn_bind(struct nbd_conn *c, struct nbd_export *e)
 	c->lane = host_lane_place(e->a);
 	c->state = CS_REQ_HDR;
 	c->move = true;
+	event_del(c->neg_ev);
 }
 
 static void
@@ -674,6 +717,10 @@ opt_go(struct nbd_conn *c, const uint8_t *data)
 	}
 	if ((e = export_find(go.name)) == NULL) {
 		opt_reply(c, NBD_REP_ERR_UNKNOWN, NULL, 0);
+		return;
+	}
+	if (!export_ok(c, e)) {
+		opt_reply(c, NBD_REP_ERR_TLS_REQD, NULL, 0);
 		return;
 	}
 	/* Contexts set for another export do not follow us to this one. */
@@ -733,6 +780,10 @@ opt_export_name(struct nbd_conn *c, const uint8_t *data)
 		conn_refuse(c, "NBD_OPT_EXPORT_NAME: no such export");
 		return;
 	}
+	if (!export_ok(c, e)) {
+		conn_refuse(c, "NBD_OPT_EXPORT_NAME: the export requires TLS");
+		return;
+	}
 	memset(d, 0, sizeof(d));
 	nbd_put64(d, e->g.size);
 	nbd_put16(d + 8, nbd_transmission_flags(&e->g, c->neg));
@@ -753,6 +804,8 @@ opt_list(struct nbd_conn *c)
 	TAILQ_FOREACH(e, &exports, entry) {
 		size_t n = strlen(e->name);
 
+		if (!export_ok(c, e))
+			continue;	/* TLS-only: not listed without */
 		nbd_put32(d, (uint32_t)n);
 		memcpy(d + 4, e->name, n);
 		opt_reply(c, NBD_REP_SERVER, d, (uint32_t)(4 + n));
@@ -765,6 +818,7 @@ static void
 opt_meta(struct nbd_conn *c, const uint8_t *data)
 {
 	bool list = c->opt == NBD_OPT_LIST_META_CONTEXT;
+	struct nbd_export *e;
 	struct nbd_meta m;
 	uint32_t err;
 	uint8_t d[4 + sizeof(NBD_META_BASE_ALLOC) - 1];
@@ -781,8 +835,12 @@ opt_meta(struct nbd_conn *c, const uint8_t *data)
 		opt_reply(c, err, NULL, 0);
 		return;
 	}
-	if (export_find(m.name) == NULL) {
+	if ((e = export_find(m.name)) == NULL) {
 		opt_reply(c, NBD_REP_ERR_UNKNOWN, NULL, 0);
+		return;
+	}
+	if (!export_ok(c, e)) {
+		opt_reply(c, NBD_REP_ERR_TLS_REQD, NULL, 0);
 		return;
 	}
 	if (m.alloc) {
@@ -814,14 +872,79 @@ opt_reply_format(struct nbd_conn *c)
 	}
 }
 
+/* NBD_OPT_STARTTLS accepted: the ACK goes in plain, then the handshake. */
+static void
+opt_starttls(struct nbd_conn *c)
+{
+	/* A client waits for the ACK before its ClientHello. */
+	if (c->rx_len > c->rx_off) {
+		conn_refuse(c, "data after NBD_OPT_STARTTLS before its reply");
+		return;
+	}
+	if ((c->tls = tls_conn_accept_psk(c->fd, c->peer, nbd_psk_lookup,
+	    srv.psks)) == NULL) {
+		log_warnx("nbd: %s: cannot start TLS", c->peer);
+		opt_reply(c, NBD_REP_ERR_PLATFORM, NULL, 0);
+		conn_write(c);
+		return;
+	}
+	opt_reply(c, NBD_REP_ACK, NULL, 0);
+	c->state = CS_TLS_HS;
+	conn_write(c);		/* the ACK, then the handshake's first step */
+}
+
+/* One step of the TLS handshake: the socket's events drive it. */
+static void
+conn_tls_step(struct nbd_conn *c)
+{
+	char why[200];
+
+	switch (tls_conn_handshake(c->tls, why, sizeof(why))) {
+	case 1:
+		/* What was negotiated in plain does not carry over. */
+		c->neg = 0;
+		memset(&c->meta, 0, sizeof(c->meta));
+		c->state = CS_OPT_HDR;
+		log_info("nbd: %s: TLS %s, PSK identity %s", c->peer,
+		    tls_conn_cipher(c->tls), tls_conn_identity(c->tls));
+		conn_tls_rx_kick(c);
+		break;
+	case 0:
+		break;		/* the read event brings the next step */
+	case 2:
+		event_add(c->wev, NULL);
+		break;
+	default:
+		conn_refuse(c, why);
+		break;
+	}
+}
+
 static void
 option(struct nbd_conn *c, const uint8_t *data)
 {
+	uint32_t tls;
+
 	if (++c->noptions > NBD_MAX_OPTIONS) {
 		conn_refuse(c, "too many options");
 		return;
 	}
 	c->state = CS_OPT_HDR;
+	switch ((tls = nbd_tls_option(srv.tls, c->tls != NULL, c->opt,
+	    c->opt_len))) {
+	case NBD_TLS_GO:
+		break;
+	case NBD_TLS_START:
+		opt_starttls(c);
+		return;
+	case NBD_TLS_CLOSE:
+		conn_refuse(c, "NBD_OPT_EXPORT_NAME without TLS");
+		return;
+	default:
+		opt_reply(c, tls, NULL, 0);
+		conn_write(c);
+		return;
+	}
 	switch (c->opt) {
 	case NBD_OPT_EXPORT_NAME:
 		opt_export_name(c, data);
@@ -931,6 +1054,7 @@ conn_attach_msg(void *arg)
 	event_add(c->rev, NULL);
 	conn_write(c);
 	conn_process(c);
+	conn_tls_rx_kick(c);
 	if (c->state != CS_CLOSING)
 		host_lane_flush(c->lane);
 }
@@ -946,10 +1070,16 @@ conn_move(struct nbd_conn *c)
 	struct event *rev = NULL, *wev = NULL, *fev = NULL;
 
 	c->move = false;
-	if (c->lane == NULL) {
-		conn_close(c, "export without lanes");
+	if (c->lane == NULL && (c->lane = host_lane_place(c->exp->a)) == NULL) {
+		/* Its requests wait in the socket until a lane has a
+		 * queue (nbd_export_lanes_ready). */
+		if (!c->waiting)
+			log_debug("nbd: %s: waiting for an I/O queue", c->peer);
+		c->waiting = true;
+		event_del(c->rev);
 		return;
 	}
+	c->waiting = false;
 	b = c->lane->loop->base;
 	if ((rev = event_new(b, c->fd, EV_READ | EV_PERSIST, conn_read_cb,
 	    c)) == NULL ||
@@ -965,11 +1095,26 @@ conn_move(struct nbd_conn *c)
 	event_free(c->rev);
 	event_free(c->wev);
 	event_free(c->free_ev);
+	event_free(c->neg_ev);
+	c->neg_ev = NULL;
 	c->rev = rev;
 	c->wev = wev;
 	c->free_ev = fev;
 	c->loop = c->lane->loop;
 	host_post(c->loop, conn_attach_msg, c);
+}
+
+/* Main loop: the association's lanes changed; place who waits for one. */
+void
+nbd_export_lanes_ready(struct nbd_export *e)
+{
+	struct nbd_conn *c, *next;
+
+	if (e == NULL)
+		return;
+	TAILQ_FOREACH_SAFE(c, &e->conns, exp_link, next)
+		if (c->waiting && c->state != CS_CLOSING)
+			conn_move(c);
 }
 
 /* ------------------------------------------------------------ receive */
@@ -1028,6 +1173,8 @@ conn_process(struct nbd_conn *c)
 			c->rx_off += c->opt_len;
 			option(c, p);
 			break;
+		case CS_TLS_HS:
+			return;		/* the socket is TLS's now */
 		case CS_REQ_HDR: {
 			size_t hlen = c->neg & NBD_NEG_EXTENDED ?
 			    NBD_EXT_REQUEST_LEN : NBD_REQUEST_LEN;
@@ -1074,11 +1221,26 @@ conn_process(struct nbd_conn *c)
 	}
 }
 
+/* recv(2), or TLS's records; as recv. */
+static ssize_t
+conn_recv(struct nbd_conn *c, void *buf, size_t len)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+
+	if (c->tls == NULL)
+		return (recv(c->fd, buf, len, 0));
+	return (tls_conn_readv(c->tls, &iov, 1));
+}
+
 static void
 conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct nbd_conn *c = arg;
 
+	if (c->state == CS_TLS_HS) {
+		conn_tls_step(c);
+		return;
+	}
 	for (int round = 0; round < 8 && c->state != CS_CLOSING &&
 	    !c->paused && !c->move; round++) {
 		ssize_t n;
@@ -1090,7 +1252,7 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 			c->rx_len -= c->rx_off;
 			c->rx_off = 0;
 		}
-		n = recv(c->fd, c->rx + c->rx_len, NBD_RX_BUF - c->rx_len, 0);
+		n = conn_recv(c, c->rx + c->rx_len, NBD_RX_BUF - c->rx_len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -1109,11 +1271,37 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (c->move)
 		conn_move(c);
-	else if (c->on_lane)
-		host_lane_flush(c->lane);
+	else {
+		conn_tls_rx_kick(c);
+		if (c->on_lane)
+			host_lane_flush(c->lane);
+	}
 }
 
 /* ----------------------------------------------------------- transmit */
+
+/* Handshake replies: plain until STARTTLS's ACK is out, then TLS.
+ * Bytes taken (0 with errno EAGAIN: none), or -1. */
+static ssize_t
+hs_send(struct nbd_conn *c)
+{
+	size_t len = evbuffer_get_length(c->hs_out);
+	struct iovec iov;
+	ssize_t n;
+
+	if (c->tls == NULL || c->state == CS_TLS_HS)
+		return (evbuffer_write(c->hs_out, c->fd));
+	iov.iov_len = len;
+	if ((iov.iov_base = evbuffer_pullup(c->hs_out, len)) == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	if ((n = tls_conn_sendv(c->tls, &iov, 1)) > 0)
+		evbuffer_drain(c->hs_out, n);
+	else if (n == 0)
+		errno = EAGAIN;
+	return (n);
+}
 
 static void
 conn_write(struct nbd_conn *c)
@@ -1124,14 +1312,27 @@ conn_write(struct nbd_conn *c)
 
 	if (c->state == CS_CLOSING)
 		return;
+	/* Records made earlier and not yet out: first. */
+	if (c->tls != NULL && c->state != CS_TLS_HS &&
+	    tls_conn_tx_pending(c->tls) && tls_conn_flush(c->tls) != 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			goto blocked;
+		conn_close(c, strerror(errno));
+		return;
+	}
 	while (evbuffer_get_length(c->hs_out) > 0) {
-		if (evbuffer_write(c->hs_out, c->fd) < 0) {
+		if (hs_send(c) <= 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK ||
 			    errno == EINTR)
 				goto blocked;
 			conn_close(c, strerror(errno));
 			return;
 		}
+	}
+	/* STARTTLS's ACK is out: the handshake from here. */
+	if (c->state == CS_TLS_HS) {
+		conn_tls_step(c);
+		return;
 	}
 	while (!TAILQ_EMPTY(&c->txq)) {
 		int cnt = 0;
@@ -1149,7 +1350,7 @@ conn_write(struct nbd_conn *c)
 			}
 		}
 		cnt = iov_skip(iov, cnt, skip);
-		n = writev(c->fd, iov, cnt);
+		n = stream_sendv(c->fd, c->tls, iov, cnt);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK ||
 			    errno == EINTR)
@@ -1171,6 +1372,8 @@ conn_write(struct nbd_conn *c)
 			freed = true;
 		}
 	}
+	if (c->tls != NULL && tls_conn_tx_pending(c->tls))
+		goto blocked;
 	event_del(c->wev);
 	if (c->disc && c->busy == 0) {
 		conn_close(c, "NBD_CMD_DISC");
@@ -1194,8 +1397,15 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 /* ------------------------------------------------------------ accept */
 
 static void
+conn_neg_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_refuse(arg, "negotiation timed out");
+}
+
+static void
 conn_new(int fd, const char *peer)
 {
+	struct timeval tv = { NBD_NEGOTIATE_TIMEOUT_S, 0 };
 	struct nbd_conn *c;
 	uint8_t hello[18];
 
@@ -1213,8 +1423,12 @@ conn_new(int fd, const char *peer)
 	    (c->wev = event_new(main_loop->base, fd, EV_WRITE,
 	    conn_write_cb, c)) == NULL ||
 	    (c->free_ev = event_new(main_loop->base, -1, 0, conn_free_cb,
+	    c)) == NULL ||
+	    (c->neg_ev = evtimer_new(main_loop->base, conn_neg_timeout_cb,
 	    c)) == NULL) {
 		if (c) {
+			if (c->free_ev)
+				event_free(c->free_ev);
 			if (c->rev)
 				event_free(c->rev);
 			if (c->wev)
@@ -1245,6 +1459,7 @@ conn_new(int fd, const char *peer)
 	evbuffer_add(c->hs_out, hello, sizeof(hello));
 	c->state = CS_FLAGS;
 	event_add(c->rev, NULL);
+	evtimer_add(c->neg_ev, &tv);
 	conn_write(c);
 }
 
@@ -1349,6 +1564,17 @@ int
 nbd_server_start(const struct nbd_settings *st, char *err, size_t errlen)
 {
 	nbd_server_stop();
+	if (st->tls != PORT_TLS_OFF) {
+		if (st->tls_psk_file == NULL) {
+			snprintf(err, errlen, "nbd tls %s needs a tls_psk_file",
+			    port_tls_name(st->tls));
+			goto fail;
+		}
+		if (nbd_psk_load(st->tls_psk_file, &srv.psks, err,
+		    errlen) != 0)
+			goto fail;
+		srv.tls = st->tls;
+	}
 	if (st->socket != NULL) {
 		struct stat sb;
 
@@ -1378,6 +1604,10 @@ nbd_server_start(const struct nbd_settings *st, char *err, size_t errlen)
 		log_info("nbd: listening on %s", srv.socket);
 	if (srv.tfd >= 0)
 		log_info("nbd: listening on %s:%s", srv.address, srv.port);
+	if (srv.tls != PORT_TLS_OFF)
+		log_info("nbd: TLS %s, %d PSK%s", port_tls_name(srv.tls),
+		    nbd_psks_count(srv.psks), nbd_psks_count(srv.psks) == 1 ?
+		    "" : "s");
 	return (0);
 fail:
 	nbd_server_stop();
@@ -1408,10 +1638,14 @@ nbd_server_stop(void)
 	srv.uev = srv.tev = NULL;
 	srv.socket = NULL;
 	srv.ufd = srv.tfd = -1;
+	/* A connection mid-handshake is closed below: it asks no more. */
+	srv.tls = PORT_TLS_OFF;
 	/* A moved one's state is its loop's to look at. */
 	TAILQ_FOREACH_SAFE(c, &conns, entry, next)
 		if (c->loop != NULL || c->state != CS_CLOSING)
 			conn_close_any(c, "server stopping");
+	nbd_psks_free(srv.psks);
+	srv.psks = NULL;
 }
 
 /* At exit, once the associations are gone: free what is left. */

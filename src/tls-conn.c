@@ -62,6 +62,9 @@ struct tls_conn {
 	char		*client_id;
 	int		fd;
 	struct tls_rx	rx;		/* buf NULL: OpenSSL reads the socket */
+	tls_psk_lookup_fn lookup;	/* server, not NVMe: the PSK by name */
+	void		*lookup_arg;
+	char		identity[TLS_EXT_IDENTITY_MAX + 1];	/* its name */
 };
 
 static int flush_records(struct tls_conn *);
@@ -70,6 +73,7 @@ static int buffer_reads(struct tls_conn *);
 
 static SSL_CTX *server_ctx;
 static SSL_CTX *client_ctx;
+static SSL_CTX *ext_ctx;	/* PSKs by name (NBD), not NVMe identities */
 static pthread_mutex_t client_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 /* The first queued OpenSSL error, for a log line; clears the queue. */
@@ -201,6 +205,101 @@ ctx_new(const SSL_METHOD *method)
 	return (ctx);
 }
 
+/* The server side of a connection on fd, before its handshake. */
+static struct tls_conn *
+server_conn_new(SSL_CTX *ctx, int fd, const char *peer)
+{
+	struct tls_conn *t;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return (NULL);
+	snprintf(t->peer, sizeof(t->peer), "%s", peer);
+	t->fd = fd;
+	if ((t->ssl = SSL_new(ctx)) == NULL || !SSL_set_fd(t->ssl, fd)) {
+		ERR_clear_error();
+		tls_conn_free(t);
+		return (NULL);
+	}
+	SSL_set_app_data(t->ssl, t);
+	SSL_set_accept_state(t->ssl);
+	return (t);
+}
+
+/*
+ * A PSK found by its identity as given, as GnuTLS's PSK files name them
+ * (NBD: qemu, nbdkit, libnbd).  The key is the PSK itself, used with
+ * SHA-256 as GnuTLS does.
+ */
+static int
+ext_psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen,
+    SSL_SESSION **sess)
+{
+	struct tls_conn *t = SSL_get_app_data(ssl);
+	char idstr[TLS_EXT_IDENTITY_MAX + 1];
+	uint8_t psk[TLS_EXT_PSK_MAX];
+	size_t psklen = 0;
+	SSL_SESSION *s;
+
+	*sess = NULL;
+	sanitize(id, MINIMUM(idlen, TLS_EXT_IDENTITY_MAX), idstr,
+	    sizeof(idstr));
+	/* Printable and not too long, or it names no key of ours. */
+	if (idlen > TLS_EXT_IDENTITY_MAX || memcmp(idstr, id, idlen) != 0 ||
+	    t->lookup(t->lookup_arg, idstr, psk, &psklen) != 0) {
+		log_peer_warnx("%s: TLS: unknown PSK identity \"%s\"", t->peer,
+		    idstr);
+		return (1);
+	}
+	if ((s = SSL_SESSION_new()) == NULL ||
+	    !SSL_SESSION_set1_master_key(s, psk, psklen) ||
+	    !SSL_SESSION_set_cipher(s, SSL_CIPHER_find(ssl, suite_id(1))) ||
+	    !SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION)) {
+		OPENSSL_cleanse(psk, sizeof(psk));
+		SSL_SESSION_free(s);
+		return (0);
+	}
+	OPENSSL_cleanse(psk, sizeof(psk));
+	snprintf(t->identity, sizeof(t->identity), "%s", idstr);
+	*sess = s;
+	return (1);
+}
+
+/* Server side of a connection whose PSKs lookup() finds by name. */
+struct tls_conn *
+tls_conn_accept_psk(int fd, const char *peer, tls_psk_lookup_fn lookup,
+    void *arg)
+{
+	struct tls_conn *t;
+
+	if (ext_ctx == NULL) {
+		if ((ext_ctx = ctx_new(TLS_server_method())) == NULL)
+			return (NULL);
+		/* SHA-256 suites only: the hash the PSK is used with. */
+		if (!SSL_CTX_set_ciphersuites(ext_ctx, "TLS_AES_128_GCM_SHA256:"
+		    "TLS_CHACHA20_POLY1305_SHA256")) {
+			SSL_CTX_free(ext_ctx);
+			ext_ctx = NULL;
+			return (NULL);
+		}
+		SSL_CTX_set_psk_find_session_callback(ext_ctx,
+		    ext_psk_find_cb);
+		/* AES-GCM where the client offers it (GnuTLS may list
+		 * ChaCha20 first): the one with hardware help. */
+		SSL_CTX_set_options(ext_ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	}
+	if ((t = server_conn_new(ext_ctx, fd, peer)) != NULL) {
+		t->lookup = lookup;
+		t->lookup_arg = arg;
+	}
+	return (t);
+}
+
+const char *
+tls_conn_identity(struct tls_conn *t)
+{
+	return (t->identity);
+}
+
 int
 tls_server_init(void)
 {
@@ -217,6 +316,8 @@ tls_server_free(void)
 {
 	SSL_CTX_free(server_ctx);
 	server_ctx = NULL;
+	SSL_CTX_free(ext_ctx);
+	ext_ctx = NULL;
 }
 
 /* Client: offer the one PSK.  md is set after a HelloRetryRequest. */
@@ -324,23 +425,9 @@ tls_conn_read_full(struct tls_conn *t, void *buf, size_t len)
 struct tls_conn *
 tls_conn_accept(int fd, const char *peer)
 {
-	struct tls_conn *t;
-
 	if (tls_server_init() != 0)
 		return (NULL);
-	if ((t = calloc(1, sizeof(*t))) == NULL)
-		return (NULL);
-	snprintf(t->peer, sizeof(t->peer), "%s", peer);
-	t->fd = fd;
-	if ((t->ssl = SSL_new(server_ctx)) == NULL ||
-	    !SSL_set_fd(t->ssl, fd)) {
-		ERR_clear_error();
-		tls_conn_free(t);
-		return (NULL);
-	}
-	SSL_set_app_data(t->ssl, t);
-	SSL_set_accept_state(t->ssl);
-	return (t);
+	return (server_conn_new(server_ctx, fd, peer));
 }
 
 void

@@ -40,9 +40,10 @@ port_tls_parse(const char *s, enum port_tls *out)
 	return (-1);
 }
 
-/* The key text of "@FILE": one line, mode 0600 or stricter. */
-static int
-read_key_file(const char *path, char *buf, size_t bufsz, char *err,
+/* A file of secrets (a key, a PSK file), mode 0600 or stricter: its
+ * text, trailing white space trimmed.  0, or -1 with err. */
+int
+tls_read_secret_file(const char *path, char *buf, size_t bufsz, char *err,
     size_t errlen)
 {
 	struct stat st;
@@ -81,7 +82,7 @@ read_key_file(const char *path, char *buf, size_t bufsz, char *err,
 	if (n < 0 || (size_t)n == bufsz - 1) {
 		OPENSSL_cleanse(buf, bufsz);
 		snprintf(err, errlen, "key file %.200s: %s", path, n < 0 ?
-		    strerror(errno) : "too long for a TLS key");
+		    strerror(errno) : "too long");
 		return (-1);
 	}
 	len = n;
@@ -115,7 +116,7 @@ host_tls_load(const char *spec, const char *kdf, char *err, size_t errlen)
 	t->kdf = kdf != NULL && strcmp(kdf, "rfc8446") == 0 ?
 	    TLS_KDF_RFC8446 : TLS_KDF_COMPAT;
 	if (spec[0] == '@') {
-		if (read_key_file(spec + 1, text, sizeof(text), err,
+		if (tls_read_secret_file(spec + 1, text, sizeof(text), err,
 		    errlen) != 0) {
 			host_tls_free(t);
 			return (NULL);

@@ -4,7 +4,8 @@
  * transmission requests (any command, flags, offset, length, payload).
  * The export behind it is real: nvmfd's host role connected over loopback
  * TCP to nvmfd's own target in this process (the built-in default, a
- * 1 MiB RAM namespace), everything on the main loop.  PAUSE in an input
+ * 1 MiB RAM namespace), everything on the main loop; TLS is optional,
+ * with the PSK make_seeds.py's ClientHello offers.  PAUSE in an input
  * lets the server answer what came before first.  Replies are read and
  * dropped; after the input the client hangs up and the server must have
  * let go of the connection and its requests.
@@ -12,6 +13,7 @@
 #include "config.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <netinet/in.h>
 
@@ -32,22 +34,44 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 #define PAUSE		FUZZ_PAUSE
 
 static char sock_path[128];
+static char psk_path[128];
+
+/* TLS optional, with the key make_seeds.py's ClientHello offers. */
+static void
+psk_file(const char *dir)
+{
+	FILE *f;
+
+	snprintf(psk_path, sizeof(psk_path), "%s/nbd.psk", dir);
+	if ((f = fopen(psk_path, "w")) == NULL ||
+	    fchmod(fileno(f), 0600) != 0)
+		abort();
+	fprintf(f, "fuzz:");
+	for (int i = 0; i < 32; i++)
+		fprintf(f, "11");
+	fprintf(f, "\n");
+	fclose(f);
+}
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct nbd_settings st = { .socket = sock_path };
+	struct nbd_settings st = { .socket = sock_path,
+	    .tls = PORT_TLS_OPTIONAL, .tls_psk_file = psk_path };
 	struct host_params p;
 	struct host_assoc *a;
 	struct config *cf;
 	struct port *port;
+	const char *dir;
 	char err[256];
 
 	(void)argc;
 	(void)argv;
+
 	fuzz_log_init();
-	snprintf(sock_path, sizeof(sock_path), "%s/nbd.sock",
-	    fuzz_tmpdir("nbd"));
+	dir = fuzz_tmpdir("nbd");
+	snprintf(sock_path, sizeof(sock_path), "%s/nbd.sock", dir);
+	psk_file(dir);
 	cf = fuzz_daemon_start(NULL);
 	port = TAILQ_FIRST(&cf->ports);
 	if (nbd_server_start(&st, err, sizeof(err)) != 0)

@@ -324,6 +324,49 @@ def nbd_session(port):
     c.close()
 
 
+# The PSK fuzz_nbd's server has (its PSK file: "fuzz:" and this in hex).
+NBD_PSK_IDENTITY, NBD_PSK_HEX = "fuzz", "11" * 32
+
+
+def client_hello(port=24819):
+    """The first flight of a TLS 1.3 PSK client (openssl s_client) with
+    fuzz_nbd's identity and key: a ClientHello whose binder is good."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(1)
+    p = subprocess.Popen(["openssl", "s_client", "-connect",
+                          "127.0.0.1:%d" % port, "-tls1_3", "-psk_identity",
+                          NBD_PSK_IDENTITY, "-psk", NBD_PSK_HEX,
+                          "-ciphersuites", "TLS_AES_128_GCM_SHA256"],
+                         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    ls.settimeout(10)
+    c, _ = ls.accept()
+    c.settimeout(5)
+    hello = c.recv(65536)
+    c.close()
+    ls.close()
+    p.kill()
+    p.wait()
+    return hello
+
+
+def nbd_starttls_seeds():
+    """NBD_OPT_STARTTLS, then a ClientHello; STARTTLS refused or
+    misplaced."""
+    def opt(code, data=b""):
+        return b"IHAVEOPT" + struct.pack(">II", code, len(data)) + data
+    flags, pause = struct.pack(">I", 3), b"NVMFUZZ/"
+    go = opt(7, struct.pack(">I", 6) + b"fuzz/1" + struct.pack(">H", 0))
+    return {
+        "starttls": flags + opt(5) + pause + client_hello(),
+        "starttls-twice-data": flags + opt(5, b"x") + opt(3) + go,
+        "starttls-pipelined": flags + opt(5) + b"\x16\x03\x01\x00",
+        "starttls-garbage": flags + opt(5) + pause + b"GET / HTTP/1.0\r\n\r\n",
+    }
+
+
 def host_seeds(nvmfd, base_port=24690):
     """Record what a real target sends to nvmfd's host role, and what an
     NBD client sends to nvmfd's export of what that host connected."""
@@ -440,6 +483,7 @@ def main():
         "ffdhe3072-sha512": auth(2, 3), "null-sha384-io": auth(0, 2, qid=1),
         "null-sha256-then-io": auth(0, 1) + b"NVMFUZZ2" + auth(0, 1, 1)})
     write_seeds("fuzz_control", control_seeds())
+    write_seeds("fuzz_nbd", nbd_starttls_seeds())
     if "--nvmfd" in sys.argv:
         seeds = host_seeds(sys.argv[sys.argv.index("--nvmfd") + 1])
         write_seeds("fuzz_nbd", {"session": seeds.pop("nbd-session")})

@@ -32,6 +32,9 @@
 #       exit RC (77 skip, 99 error) unless NVMFD is an executable.
 #   need_python3
 #       exit 77 (skip) when there is no python3.
+#   need_nbd_python
+#       NBDPY: a python3 that has libnbd's binding (the system's, which
+#       may not be the first python3 on PATH); exit 77 (skip) if none.
 #   test_tmpdir NAME [MAXLEN]
 #       tmp: a new directory nvmfd-NAME.XXXXXX in $TMPDIR (in /tmp when
 #       TMPDIR is unset, or longer than MAXLEN: socket paths must fit
@@ -113,6 +116,16 @@ need_nvmfd() {
 need_python3() {
 	command -v python3 >/dev/null 2>&1 && return 0
 	say "SKIP: python3 is not installed"
+	exit 77
+}
+
+need_nbd_python() {
+	NBDPY=
+	for _np_py in python3 /usr/bin/python3; do
+		"$_np_py" -c 'import nbd' 2>/dev/null && { NBDPY=$_np_py; return 0; }
+	done
+	say "SKIP: libnbd's Python binding is not installed (apt-get install" \
+	    "python3-libnbd)"
 	exit 77
 }
 

@@ -27,16 +27,7 @@ for t in nbdinfo nbdcopy qemu-img timeout; do
 	say "SKIP: $t is not installed (apt-get install libnbd-bin qemu-utils)"
 	exit 77
 done
-# libnbd's Python binding lives with the system's python3.
-NBDPY=
-for py in python3 /usr/bin/python3; do
-	"$py" -c 'import nbd' 2>/dev/null && { NBDPY=$py; break; }
-done
-if [ -z "$NBDPY" ]; then
-	say "SKIP: libnbd's Python binding is not installed (apt-get install" \
-	    "python3-libnbd)"
-	exit 77
-fi
+need_nbd_python
 test_tmpdir nbd-ext 60 || exit 1
 
 T0=$(date +%s)

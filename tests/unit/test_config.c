@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "nvmfd.h"
+#include "host.h"
 
 static char errbuf[1024];
 
@@ -430,6 +431,37 @@ START_TEST(test_full)
 	ck_assert_int_eq(r->family, AF_INET6);
 	ck_assert_uint_eq(r->port_id, 1);
 	config_free(cfg);
+}
+END_TEST
+
+#define HOST_HEAD	"ports:\n  - address: 127.0.0.1\n"
+
+/* host.nbd.tls and a connection's nbd_tls. */
+START_TEST(test_host_nbd_tls)
+{
+	struct config *cfg;
+
+	cfg = LOAD_OK(HOST_HEAD "host:\n  nbd:\n    tls: optional\n"
+	    "    tls_psk_file: /etc/nvmfd/nbd.psk\n  connections:\n"
+	    "    - {address: 127.0.0.1, nqn: nqn.2026-11.io.nvmfd:t, "
+	    "nbd_tls: required}\n");
+	ck_assert_int_eq(cfg->nbd_tls, PORT_TLS_OPTIONAL);
+	ck_assert_str_eq(cfg->nbd_tls_psk_file, "/etc/nvmfd/nbd.psk");
+	ck_assert(cfg->host_conns[0].nbd_tls_required);
+	config_free(cfg);
+	EXPECT_ERR(HOST_HEAD "host:\n  nbd:\n    tls: maybe\n", 5, 10, "host.nbd.tls",
+	    "must be off, optional or required");
+	EXPECT_ERR(HOST_HEAD "host:\n  nbd:\n    tls: required\n", 5, 5,
+	    "host.nbd.tls", "needs a tls_psk_file");
+	EXPECT_ERR(HOST_HEAD "host:\n  nbd:\n    tls: optional\n"
+	    "    tls_psk_file: nbd.psk\n", 6, 19, "host.nbd.tls_psk_file",
+	    "absolute path");
+	EXPECT_ERR(HOST_HEAD "host:\n  connections:\n    - {address: 127.0.0.1, "
+	    "nqn: nqn.2026-11.io.nvmfd:t, nbd_tls: required}\n", 5, 7,
+	    "host.connections[0].nbd_tls", "needs TLS on the NBD server");
+	EXPECT_ERR(HOST_HEAD "host:\n  connections:\n    - {address: 127.0.0.1, "
+	    "nqn: nqn.2026-11.io.nvmfd:t, nbd_tls: sometimes}\n", 5, 66,
+	    "host.connections[0].nbd_tls", "invalid value");
 }
 END_TEST
 
@@ -1460,6 +1492,7 @@ config_suite(void)
 	tcase_add_test(tc, test_dhchap);
 	tcase_add_test(tc, test_tls);
 	tcase_add_test(tc, test_host_from);
+	tcase_add_test(tc, test_host_nbd_tls);
 	tcase_add_test(tc, test_ana);
 	suite_add_tcase(s, tc);
 	return (s);
