@@ -46,6 +46,8 @@ struct host_params {
 	uint32_t	fast_io_fail_tmo_s;	/* 0: hold I/O until ctrl-loss */
 	bool		hdgst, ddgst;
 	char		export_prefix[128];	/* "" : the subsystem NQN */
+	char		nbd_device[32];	/* "/dev/nbdN" for the first export */
+	uint32_t	nbd_timeout_s;	/* the kernel's; 0: off */
 };
 
 struct host_ns {

@@ -89,4 +89,26 @@ int	nbdnl_disconnect(uint32_t index, char *err, size_t errlen);
 int	nbdnl_status(uint32_t index, bool *connected, char *err,
 	    size_t errlen);
 
+/* nbd-dev.c, main loop */
+struct nbd_export;
+struct host_assoc;
+struct out;
+/* Serve export e on /dev/nbdN; 0, or -1 with err. */
+int	nbd_dev_attach(struct nbd_export *, const char *path,
+	    uint64_t timeout_s, uint64_t dead_conn_timeout_s, char *err,
+	    size_t errlen);
+/* Disconnect the kernel device, then close our side whatever it said. */
+int	nbd_dev_detach(const char *path, char *err, size_t errlen);
+/* A new export of a: its --nbd-device, if it has one and it is free. */
+void	nbd_dev_export_added(struct host_assoc *, struct nbd_export *);
+/* e is going: a device on it forgets it (its connection closes next). */
+void	nbd_dev_export_removed(struct nbd_export *);
+/* The device of e, or NULL. */
+const char *nbd_dev_of(const struct nbd_export *);
+/* At exit: every device disconnected. */
+void	nbd_dev_stop(void);
+/* nbd-server.c calls this (main loop) when a device's connection is
+ * gone, whoever closed it. */
+void	nbd_dev_conn_gone(void *dev);
+
 #endif

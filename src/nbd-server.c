@@ -35,6 +35,7 @@
 #include "nvmfd.h"
 #include "host.h"
 #include "nbd.h"
+#include "nbd-dev.h"
 
 #define NBD_SLOTS		32	/* requests in flight per connection */
 #define NBD_PIECES		4	/* NVMe commands in flight per request */
@@ -88,6 +89,7 @@ struct nbd_conn {
 	bool		on_lane;	/* running there (its loop's view) */
 	bool		move;		/* GO done: move after this read */
 	bool		freeing;	/* unlinking asked of the main loop */
+	void		*dev;		/* a kernel device's (nbd-dev.c) */
 	/* the export as it was at GO: the lane's loop reads only these */
 	uint32_t	nsid, lba_shift, max_cmd;
 	bool		vwc;
@@ -203,6 +205,7 @@ nbd_export_remove(struct nbd_export *e)
 	if (e == NULL)
 		return;
 	log_info("nbd: export %s removed", e->name);
+	nbd_dev_export_removed(e);
 	/* Its lanes go after it: the placements end here. */
 	while ((c = TAILQ_FIRST(&e->conns)) != NULL) {
 		TAILQ_REMOVE(&e->conns, c, exp_link);
@@ -214,8 +217,8 @@ nbd_export_remove(struct nbd_export *e)
 	free(e);
 }
 
-static struct nbd_export *
-export_find(const char *name)
+struct nbd_export *
+nbd_export_find(const char *name)
 {
 	struct nbd_export *e;
 
@@ -226,6 +229,18 @@ export_find(const char *name)
 		if (strcmp(e->name, name) == 0)
 			return (e);
 	return (NULL);
+}
+
+const char *
+nbd_export_name(const struct nbd_export *e)
+{
+	return (e->name);
+}
+
+const struct nbd_geom *
+nbd_export_geom(const struct nbd_export *e)
+{
+	return (&e->g);
 }
 
 /* URIs in libnbd's form: the name is a path, so escape what must be. */
@@ -261,6 +276,7 @@ nbd_export_describe(struct nbd_export *e, struct out *o)
 	out_u64(o, "block_size", e->g.block);
 	out_bool(o, "readonly", e->g.readonly);
 	out_u64(o, "clients", n);
+	out_str(o, "nbd_device", "%s", nbd_dev_of(e) ? nbd_dev_of(e) : "");
 	if (srv.socket != NULL)
 		out_str(o, "uri_unix", "nbd+unix:///%s?socket=%s", name,
 		    srv.socket);
@@ -306,6 +322,8 @@ conn_unlink_msg(void *arg)
 		TAILQ_REMOVE(&c->exp->conns, c, exp_link);
 		host_lane_unplace(c->lane);
 	}
+	if (c->dev != NULL)
+		nbd_dev_conn_gone(c->dev);
 	if (c->loop != NULL)
 		host_post(c->loop, conn_destroy_msg, c);
 	else
@@ -672,12 +690,12 @@ opt_go(struct nbd_conn *c, const uint8_t *data)
 		opt_reply(c, err, NULL, 0);
 		return;
 	}
-	if ((e = export_find(go.name)) == NULL) {
+	if ((e = nbd_export_find(go.name)) == NULL) {
 		opt_reply(c, NBD_REP_ERR_UNKNOWN, NULL, 0);
 		return;
 	}
 	/* Contexts set for another export do not follow us to this one. */
-	if (c->meta.alloc && export_find(c->meta.name) != e)
+	if (c->meta.alloc && nbd_export_find(c->meta.name) != e)
 		c->meta.alloc = false;
 	info_export(c, e);
 	for (int i = 0; i < go.ninfo; i++) {
@@ -729,7 +747,7 @@ opt_export_name(struct nbd_conn *c, const uint8_t *data)
 	}
 	memcpy(name, data, c->opt_len);
 	name[c->opt_len] = '\0';
-	if ((e = export_find(name)) == NULL) {
+	if ((e = nbd_export_find(name)) == NULL) {
 		conn_refuse(c, "NBD_OPT_EXPORT_NAME: no such export");
 		return;
 	}
@@ -781,7 +799,7 @@ opt_meta(struct nbd_conn *c, const uint8_t *data)
 		opt_reply(c, err, NULL, 0);
 		return;
 	}
-	if (export_find(m.name) == NULL) {
+	if (nbd_export_find(m.name) == NULL) {
 		opt_reply(c, NBD_REP_ERR_UNKNOWN, NULL, 0);
 		return;
 	}
@@ -1193,16 +1211,16 @@ conn_write_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------ accept */
 
-static void
-conn_new(int fd, const char *peer)
+/* A connection on the main loop, listed; NULL (fd closed) if not. */
+static struct nbd_conn *
+conn_alloc(int fd, const char *peer)
 {
 	struct nbd_conn *c;
-	uint8_t hello[18];
 
 	if (nconns >= NBD_MAX_CONNS) {
 		log_warnx("nbd: %s: too many connections", peer);
 		close(fd);
-		return;
+		return (NULL);
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->rx = malloc(NBD_RX_BUF)) == NULL ||
@@ -1227,7 +1245,7 @@ conn_new(int fd, const char *peer)
 		free(c);
 		close(fd);
 		log_warnx("nbd: %s: out of memory", peer);
-		return;
+		return (NULL);
 	}
 	c->fd = fd;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
@@ -1239,6 +1257,17 @@ conn_new(int fd, const char *peer)
 	}
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	nconns++;
+	return (c);
+}
+
+static void
+conn_new(int fd, const char *peer)
+{
+	struct nbd_conn *c;
+	uint8_t hello[18];
+
+	if ((c = conn_alloc(fd, peer)) == NULL)
+		return;
 	nbd_put64(hello, NBD_MAGIC);
 	nbd_put64(hello + 8, NBD_IHAVEOPT);
 	nbd_put16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
@@ -1246,6 +1275,37 @@ conn_new(int fd, const char *peer)
 	c->state = CS_FLAGS;
 	event_add(c->rev, NULL);
 	conn_write(c);
+}
+
+/*
+ * A connection that starts in transmission, as the kernel's nbd driver
+ * expects of the socket it is given: no handshake, simple replies.
+ */
+struct nbd_conn *
+nbd_conn_adopt(struct nbd_export *e, int fd, const char *peer, void *dev)
+{
+	struct nbd_conn *c;
+
+	if (e->a->nlanes == 0) {
+		close(fd);
+		return (NULL);
+	}
+	if ((c = conn_alloc(fd, peer)) == NULL)
+		return (NULL);
+	c->dev = dev;
+	conn_bind(c, e);
+	conn_move(c);
+	return (c);
+}
+
+/* Main loop: our end stops taking requests, then the connection closes
+ * wherever it runs; what nbd_conn_adopt() gave is forgotten after. */
+void
+nbd_conn_shut(struct nbd_conn *c, int how)
+{
+	shutdown(c->fd, how);
+	if (how == SHUT_RDWR)
+		conn_close_any(c, "device detached");
 }
 
 static void
