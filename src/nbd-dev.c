@@ -188,6 +188,8 @@ nbd_dev_attach(struct nbd_export *e, const char *path, uint64_t timeout_s,
 static int
 dev_disconnect(struct nbd_dev *d, const char *why, char *err, size_t errlen)
 {
+	char e2[128];
+	bool still;
 	int rc;
 
 	dev_unlist(d);
@@ -195,6 +197,9 @@ dev_disconnect(struct nbd_dev *d, const char *why, char *err, size_t errlen)
 		nbd_conn_shut(d->conn, SHUT_RD);
 	if ((rc = nbdnl_disconnect(d->index, err, errlen)) != 0)
 		log_warnx("nbd: %s: %s", d->path, err);
+	else if (nbdnl_status(d->index, &still, e2, sizeof(e2)) == 0 && still)
+		log_info("nbd: %s: disconnected (%s); still open, the kernel "
+		    "lets it go at its last close", d->path, why);
 	else
 		log_info("nbd: %s: disconnected (%s)", d->path, why);
 	d->exp = NULL;
