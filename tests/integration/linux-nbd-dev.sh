@@ -115,7 +115,7 @@ vm_result
 echo "----- guest console (without the kernel's lines)"
 grep -vE '^\[ *[0-9]+\.[0-9]+\]' "$tmp/vm.txt" | tail -80
 echo "----- end of guest console"
-vm_checks attach fs restart detach reattach busy stop
+vm_checks attach fs restart detach reattach busy loss stop
 log_has_sanitizer_report "$tmp/nvmfd.log" &&
 	fail "sanitizer report in the first target's log"
 for l in "$tmp/nvmfd.log" "$tmp/nvmfd2.log"; do

@@ -22,8 +22,13 @@
 #   reattach  attach-nbd on /dev/nbd1: both files read back; the same
 #             device again: in use (exit 7); the export on another
 #             device: refused
-#   busy      a device a second nvmfd configured: attach-nbd says in
-#             use (exit 7); then /dev/nbd1 can be attached again
+#   busy      a device a second nvmfd configured (its namespace from
+#             this guest's nvmet): attach-nbd says in use (exit 7); then
+#             /dev/nbd1 can be attached again
+#   loss      the second nvmfd's target goes for good (ctrl_loss_tmo 3):
+#             a read of its /dev/nbd2 fails with an I/O error, within
+#             30 s, no hang; SIGTERM still stops that nvmfd with 0 and
+#             the device is disconnected
 #   stop      SIGTERM: nvmfd exits 0 and /dev/nbd1 is disconnected
 # Exits 0 when every check passed, 1 otherwise (with the daemon's log).
 
@@ -83,9 +88,10 @@ modprobe nbd 2>/dev/null
 modprobe ext4 || abort "setup: no ext4 module"
 [ -e /dev/nbd0 ] || abort "setup: no /dev/nbd0 (nbd module)"
 
-# config NAME PORT DEVICE: /tmp/NAME.yaml for an nvmfd whose control and
-# NBD sockets are /tmp/NAME-*.sock, that listens on 127.0.0.1:PORT (it
-# must listen somewhere) and connects to the target with DEVICE.
+# config NAME PORT DEVICE ADDR SVCID NQN CTRL_LOSS: /tmp/NAME.yaml for an
+# nvmfd whose control and NBD sockets are /tmp/NAME-*.sock, that listens
+# on 127.0.0.1:PORT (it must listen somewhere) and connects to NQN at
+# ADDR:SVCID with DEVICE.
 config() {
 	cat >"/tmp/$1.yaml" <<EOF
 control:
@@ -97,15 +103,15 @@ host:
   nbd:
     socket: /tmp/$1-nbd.sock
   connections:
-    - address: 10.0.2.2
-      port: $PORT
-      nqn: $NQN
+    - address: $4
+      port: $5
+      nqn: $6
       reconnect_delay: 1
-      ctrl_loss_tmo: 120
+      ctrl_loss_tmo: $7
       nbd_device: $3
 EOF
 }
-config nvmfd 4420 /dev/nbd0
+config nvmfd 4420 /dev/nbd0 10.0.2.2 "$PORT" "$NQN" 120
 /usr/local/bin/nvmfd -F -f /tmp/nvmfd.yaml >/tmp/nvmfd.log 2>&1 &
 pid=$!
 
@@ -205,25 +211,45 @@ fi
 
 # ------------------------------------------------------------ busy
 # A device the kernel has configured already (by a second nvmfd, whose
-# connection names /dev/nbd2): in use, and the failed attach leaves
-# nothing behind.
-config n2 4421 /dev/nbd2
+# connection names /dev/nbd2; its namespace is this guest's nvmet): in
+# use, and the failed attach leaves nothing behind.
+LNQN=nqn.2026-12.io.nvmfd.test:guest-local
+nvmet_subsys $LNQN
+nvmet_ns $LNQN 1 "$(ramdisk 16)"
+nvmet_port_tcp 1 127.0.0.1 4430
+nvmet_link 1 $LNQN
+config n2 4421 /dev/nbd2 127.0.0.1 4430 $LNQN 3
 /usr/local/bin/nvmfd -F -f /tmp/n2.yaml >/tmp/n2.log 2>&1 &
 pid2=$!
-if wait_for 60 has_size nbd2 "$want"; then
+if wait_for 60 has_size nbd2 $((16 << 11)); then
 	ctl detach-nbd /dev/nbd1 >/dev/null || fail "busy: detach-nbd /dev/nbd1 failed"
 	ctl attach-nbd "$EXPORT" /dev/nbd2 2>/tmp/err.txt
 	rc=$?
-	kill "$pid2"
-	wait "$pid2"
-	rc2=$?
 	if [ $rc = 7 ] && grep -q 'is in use' /tmp/err.txt &&
-	    ! listed /dev/nbd2 && [ $rc2 = 0 ] && has_size nbd2 0 &&
-	    ctl attach-nbd "$EXPORT" /dev/nbd1 >/dev/null &&
+	    ! listed /dev/nbd2 && ctl attach-nbd "$EXPORT" /dev/nbd1 >/dev/null &&
 	    wait_for 10 has_size nbd1 "$want"; then
 		pass "busy: $(cat /tmp/err.txt); attached to /dev/nbd1 again after it"
 	else
-		fail "busy: attach-nbd on a configured device: exit $rc, $(cat /tmp/err.txt); the other nvmfd exited $rc2"
+		fail "busy: attach-nbd on a configured device: exit $rc, $(cat /tmp/err.txt)"
+	fi
+	# ---------------------------------------------------- loss
+	if ! dd if=/dev/nbd2 of=/dev/null bs=4k count=1 iflag=direct 2>/tmp/dd.txt; then
+		fail "loss: a read before the loss failed: $(cat /tmp/dd.txt)"
+	fi
+	nvmet_clear
+	t=$(cut -d. -f1 /proc/uptime)
+	timeout 60 dd if=/dev/nbd2 of=/dev/null bs=4k count=1 skip=64 \
+	    iflag=direct 2>/tmp/dd.txt
+	rc=$?
+	took=$(($(cut -d. -f1 /proc/uptime) - t))
+	kill "$pid2"
+	wait "$pid2"
+	rc2=$?
+	if [ $rc != 0 ] && [ $rc != 124 ] && [ $took -le 30 ] &&
+	    grep -qi 'error' /tmp/dd.txt && [ $rc2 = 0 ] && has_size nbd2 0; then
+		pass "loss: the read failed after $took s ($(head -1 /tmp/dd.txt)); nvmfd stopped, /dev/nbd2 disconnected"
+	else
+		fail "loss: dd exit $rc after $took s ($(cat /tmp/dd.txt)); the second nvmfd exited $rc2; /dev/nbd2 has $(sectors nbd2) sectors"
 	fi
 else
 	fail "busy: a second nvmfd did not configure /dev/nbd2: $(tail -3 /tmp/n2.log)"
