@@ -66,10 +66,13 @@ dev_unlist(struct nbd_dev *d)
 
 /*
  * The kernel splits requests at max_sectors_kb, which may be more than
- * an export takes in one request: lower it (best effort, logged).
+ * an export takes in one request: lower it (best effort).  Before the
+ * CONNECT too, where the device exists already, so that not even the
+ * first reads (a udev probe) are too large; a failure then is quiet.
  */
 static void
-limit_request_size(const struct nbd_dev *d, uint32_t max_payload)
+limit_request_size(const struct nbd_dev *d, uint32_t max_payload,
+    bool quiet)
 {
 	char path[96], buf[32];
 	unsigned long cur;
@@ -79,6 +82,8 @@ limit_request_size(const struct nbd_dev *d, uint32_t max_payload)
 	snprintf(path, sizeof(path), "/sys/block/nbd%u/queue/max_sectors_kb",
 	    d->index);
 	if ((fd = open(path, O_RDWR | O_CLOEXEC)) < 0) {
+		if (quiet)
+			return;
 		log_warnx("nbd: %s: %s: %s; requests over %u KiB will fail",
 		    d->path, path, strerror(errno), max_payload >> 10);
 		return;
@@ -88,7 +93,7 @@ limit_request_size(const struct nbd_dev *d, uint32_t max_payload)
 	cur = strtoul(buf, NULL, 10);
 	if (cur == 0 || cur > max_payload >> 10) {
 		n = snprintf(buf, sizeof(buf), "%u", max_payload >> 10);
-		if (pwrite(fd, buf, (size_t)n, 0) != n)
+		if (pwrite(fd, buf, (size_t)n, 0) != n && !quiet)
 			log_warnx("nbd: %s: max_sectors_kb %u: %s", d->path,
 			    max_payload >> 10, strerror(errno));
 	}
@@ -159,6 +164,7 @@ nbd_dev_attach(struct nbd_export *e, const char *path, uint64_t timeout_s,
 		free(d);
 		return (-1);
 	}
+	limit_request_size(d, g->max_payload, true);
 	nc.index = d->index;
 	nc.size = g->size;
 	nc.block_size = g->block;
@@ -177,7 +183,7 @@ nbd_dev_attach(struct nbd_export *e, const char *path, uint64_t timeout_s,
 	TAILQ_INSERT_TAIL(&devs, d, entry);
 	d->listed = true;
 	ndevs++;
-	limit_request_size(d, g->max_payload);
+	limit_request_size(d, g->max_payload, false);
 	log_info("nbd: %s: export %s attached (%llu bytes, %u-byte blocks%s)",
 	    d->path, nbd_export_name(e), (unsigned long long)g->size, g->block,
 	    g->readonly ? ", read-only" : "");

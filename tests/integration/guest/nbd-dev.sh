@@ -9,8 +9,8 @@
 # Args: PORT NQN SIZE
 #
 # Checks, each reported as a "PASS: ..." or "FAIL: ..." line:
-#   attach    /dev/nbd0 comes up with the namespace's size; list-host
-#             names it
+#   attach    /dev/nbd0 comes up with the namespace's size and requests
+#             of at most 1 MiB (max_sectors_kb); list-host names it
 #   fs        mkfs.ext4, mount, a file written, unmounted, mounted
 #             again: the same bytes
 #   restart   the guest prints READY, the test machine restarts the
@@ -117,10 +117,12 @@ pid=$!
 
 # ------------------------------------------------------------ attach
 want=$((SIZE / 512))
-if wait_for 60 up_size nbd0 "$want" && listed /dev/nbd0; then
-	pass "attach: /dev/nbd0 has $want sectors, list-host names it"
+msk=/sys/block/nbd0/queue/max_sectors_kb
+if wait_for 60 up_size nbd0 "$want" && listed /dev/nbd0 &&
+    [ "$(cat $msk)" -le 1024 ]; then
+	pass "attach: /dev/nbd0 has $want sectors, max_sectors_kb $(cat $msk), list-host names it"
 else
-	abort "attach: /dev/nbd0 has $(sectors nbd0) sectors, want $want: $(grep nbd /tmp/nvmfd.log | tail -3)"
+	abort "attach: /dev/nbd0 has $(sectors nbd0) sectors (want $want), max_sectors_kb $(cat $msk): $(grep nbd /tmp/nvmfd.log | tail -3)"
 fi
 
 # ------------------------------------------------------------ fs
