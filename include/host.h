@@ -47,6 +47,8 @@ struct host_params {
 	bool		hdgst, ddgst;
 	char		export_prefix[128];	/* "" : the subsystem NQN */
 	bool		nbd_tls_required;	/* exports only over TLS */
+	char		nbd_device[32];	/* "/dev/nbdN" for the first export */
+	uint32_t	nbd_timeout_s;	/* the kernel's; 0: off */
 };
 
 struct host_ns {

@@ -11,6 +11,7 @@
 struct host_assoc;
 struct host_ns;
 struct out;
+struct nbd_conn;
 
 #define NBD_DEFAULT_PORT	"10809"
 
@@ -36,6 +37,16 @@ void	nbd_export_lanes_ready(struct nbd_export *);
 int	nbd_server_start(const struct nbd_settings *, char *err, size_t errlen);
 void	nbd_server_stop(void);
 void	nbd_server_reap(void);
+struct nbd_export *nbd_export_find(const char *name);
+const char *nbd_export_name(const struct nbd_export *);
+const struct nbd_geom *nbd_export_geom(const struct nbd_export *);
+/* fd (ours) becomes a connection on e already in transmission, as the
+ * kernel's nbd driver speaks: NULL (fd closed) if it cannot.  dev is
+ * given to nbd_dev_conn_gone() once the connection is gone. */
+struct nbd_conn *nbd_conn_adopt(struct nbd_export *, int fd,
+	    const char *peer, void *dev);
+/* shutdown(2) our end; SHUT_RDWR also closes the connection. */
+void	nbd_conn_shut(struct nbd_conn *, int how);
 /* The export's fields and URIs, into the current object of o. */
 void	nbd_export_describe(struct nbd_export *, struct out *o);
 /* The TLS mode the server runs with (off while it is stopped). */

@@ -1246,6 +1246,9 @@ int	cmd_disconnect(struct cmd_ctx *);
 int	cmd_disconnect_all(struct cmd_ctx *);
 int	cmd_reconnect(struct cmd_ctx *);
 int	cmd_list_host(struct cmd_ctx *);
+/* cmd-nbd-dev.c */
+int	cmd_attach_nbd(struct cmd_ctx *);
+int	cmd_detach_nbd(struct cmd_ctx *);
 /* host-discover.c (run in nvmfctl) */
 int	cmd_discover(struct cmd_ctx *);
 /* cmd-config.c */

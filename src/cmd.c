@@ -170,6 +170,18 @@ static const struct cmd_opt connect_opts[] = {
 	    "optional: as host.nbd.tls says (the default)" },
 	{ "persistent", false, "connect-all: then stay connected to the "
 	    "discovery controller and follow its log" },
+	{ "nbd-device", true, "serve the first namespace as this kernel "
+	    "device, /dev/nbdN (Linux)" },
+	{ "nbd-timeout", true, "the kernel's request timeout for it, seconds "
+	    "(default 0: none, nvmfd's timeouts apply)" },
+	OPT_JSON, OPT_END
+};
+
+static const struct cmd_opt attach_nbd_opts[] = {
+	{ "timeout", true, "the kernel's request timeout, seconds (default "
+	    "0: none, nvmfd's timeouts apply)" },
+	{ "dead-conn-timeout", true, "seconds the kernel waits for a dead "
+	    "connection to come back (default 0)" },
 	OPT_JSON, OPT_END
 };
 
@@ -321,6 +333,11 @@ static const struct cmd_entry cmd_table[] = {
 	    CMD_LOCAL, cmd_discover },
 	{ "list-host", "", "remote controllers, their state and NBD exports",
 	    0, 0, no_opts, CMD_READONLY, cmd_list_host },
+	{ "attach-nbd", "EXPORT /dev/nbdN [options]", "serve an NBD export as "
+	    "a kernel NBD device (Linux)", 2, 2, attach_nbd_opts, 0,
+	    cmd_attach_nbd },
+	{ "detach-nbd", "/dev/nbdN", "disconnect a kernel NBD device nvmfd "
+	    "serves", 1, 1, no_opts, 0, cmd_detach_nbd },
 	{ "show-config", "", "print the running configuration as YAML",
 	    0, 0, config_opts, CMD_READONLY, cmd_show_config },
 	{ "save", "[FILE]", "write the running configuration as YAML (default: "

@@ -388,8 +388,14 @@ cmd_discover(struct cmd_ctx *ctx)
 		    ctx->entry->name));
 	if ((rc = params_from(ctx, &p)) != CTL_OK)
 		return (rc);
-	if (strcmp(ctx->entry->name, "connect-all") == 0)
+	if (strcmp(ctx->entry->name, "connect-all") == 0) {
+		/* One device cannot serve every subsystem found. */
+		if (p.nbd_device[0] != '\0')
+			return (cmd_error(ctx, CTL_EUSAGE, "connect-all: "
+			    "--nbd-device names one device: connect to that "
+			    "subsystem with it instead"));
 		return (connect_all(ctx, &p));
+	}
 	if (discover(&p, &e, &n, err, sizeof(err)) != 0)
 		return (cmd_error(ctx, CTL_ERR, "%s: %s:%s: %s",
 		    ctx->entry->name, p.traddr, p.trsvcid, err));

@@ -13,6 +13,7 @@
 
 #include "nvmfd.h"
 #include "host.h"
+#include "nbd-dev.h"
 
 static int
 parse_uuid(const char *s, uint8_t out[16])
@@ -163,6 +164,13 @@ host_param_set(struct host_params *p, const char *key, const char *v,
 		if (strlen(v) >= sizeof(p->export_prefix) - 12)
 			goto bad;
 		snprintf(p->export_prefix, sizeof(p->export_prefix), "%s", v);
+	} else if (!strcmp(k, "nbd_device")) {
+		if (nbdnl_device_index(v) < 0)
+			goto bad;
+		snprintf(p->nbd_device, sizeof(p->nbd_device), "%s", v);
+	} else if (!strcmp(k, "nbd_timeout")) {
+		if (get_num(v, 0, 86400 * 7, &p->nbd_timeout_s) != 0)
+			goto bad;
 	} else {
 		snprintf(err, errlen, "unknown setting %s", key);
 		return (-1);
@@ -183,6 +191,12 @@ host_params_check(const struct host_params *p, char *err, size_t errlen)
 	}
 	if (p->subnqn[0] == '\0') {
 		snprintf(err, errlen, "a subsystem NQN (-n) is required");
+		return (-1);
+	}
+	if (p->nbd_device[0] != '\0' &&
+	    strcmp(p->subnqn, NVMF_DISCOVERY_NQN) == 0) {
+		snprintf(err, errlen, "a discovery association has no "
+		    "namespace for an NBD device");
 		return (-1);
 	}
 	return (0);

@@ -31,6 +31,7 @@
 #include "ctl-proto.h"
 #include "host.h"
 #include "nbd.h"
+#include "nbd-dev.h"
 
 /* A queue's TCP connect and ICReq, on a thread of its own. */
 struct connect_job {
@@ -118,9 +119,10 @@ exports_update(struct host_assoc *a)
 	for (int i = 0; i < a->nns; i++) {
 		struct host_ns *n = &a->ns[i];
 
-		if (n->seen && n->exp == NULL)
-			n->exp = nbd_export_add(a, n);
-		else if (n->seen)
+		if (n->seen && n->exp == NULL) {
+			if ((n->exp = nbd_export_add(a, n)) != NULL)
+				nbd_dev_export_added(a, n->exp);
+		} else if (n->seen)
 			nbd_export_update(n->exp, a, n);
 	}
 	/* Namespaces gone from the active list: their exports go too. */
@@ -1081,6 +1083,7 @@ host_stop(void)
 	struct host_assoc *a, *next;
 
 	host_direct = true;
+	nbd_dev_stop();
 	nbd_server_stop();
 	TAILQ_FOREACH_SAFE(a, &host_assocs, entry, next) {
 		/* Being freed: its lanes' messages will not run now, and

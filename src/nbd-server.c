@@ -35,6 +35,7 @@
 #include "nvmfd.h"
 #include "host.h"
 #include "nbd.h"
+#include "nbd-dev.h"
 
 #define NBD_SLOTS		32	/* requests in flight per connection */
 #define NBD_PIECES		4	/* NVMe commands in flight per request */
@@ -90,6 +91,7 @@ struct nbd_conn {
 	bool		move;		/* GO done: move after this read */
 	bool		waiting;	/* GO done, no lane yet: not reading */
 	bool		freeing;	/* unlinking asked of the main loop */
+	void		*dev;		/* a kernel device's (nbd-dev.c) */
 	/* the export as it was at GO: the lane's loop reads only these */
 	uint32_t	nsid, lba_shift, max_cmd;
 	bool		vwc;
@@ -210,6 +212,7 @@ nbd_export_remove(struct nbd_export *e)
 	if (e == NULL)
 		return;
 	log_info("nbd: export %s removed", e->name);
+	nbd_dev_export_removed(e);
 	/* Its lanes go after it: the placements end here. */
 	while ((c = TAILQ_FIRST(&e->conns)) != NULL) {
 		TAILQ_REMOVE(&e->conns, c, exp_link);
@@ -221,8 +224,8 @@ nbd_export_remove(struct nbd_export *e)
 	free(e);
 }
 
-static struct nbd_export *
-export_find(const char *name)
+struct nbd_export *
+nbd_export_find(const char *name)
 {
 	struct nbd_export *e;
 
@@ -246,6 +249,18 @@ enum port_tls
 nbd_server_tls(void)
 {
 	return (srv.tls);
+}
+
+const char *
+nbd_export_name(const struct nbd_export *e)
+{
+	return (e->name);
+}
+
+const struct nbd_geom *
+nbd_export_geom(const struct nbd_export *e)
+{
+	return (&e->g);
 }
 
 /* URIs in libnbd's form: the name is a path, so escape what must be. */
@@ -288,6 +303,7 @@ nbd_export_describe(struct nbd_export *e, struct out *o)
 	out_bool(o, "readonly", e->g.readonly);
 	out_u64(o, "clients", n);
 	out_str(o, "tls", "%s", port_tls_name(tls));
+	out_str(o, "nbd_device", "%s", nbd_dev_of(e) ? nbd_dev_of(e) : "");
 	/* nbds: libnbd's schemes for TLS (its tls-psk-file=... is the
 	 * client's to add). */
 	if (srv.socket != NULL)
@@ -338,6 +354,8 @@ conn_unlink_msg(void *arg)
 		TAILQ_REMOVE(&c->exp->conns, c, exp_link);
 		host_lane_unplace(c->lane);
 	}
+	if (c->dev != NULL)
+		nbd_dev_conn_gone(c->dev);
 	if (c->loop != NULL)
 		host_post(c->loop, conn_destroy_msg, c);
 	else
@@ -715,7 +733,7 @@ opt_go(struct nbd_conn *c, const uint8_t *data)
 		opt_reply(c, err, NULL, 0);
 		return;
 	}
-	if ((e = export_find(go.name)) == NULL) {
+	if ((e = nbd_export_find(go.name)) == NULL) {
 		opt_reply(c, NBD_REP_ERR_UNKNOWN, NULL, 0);
 		return;
 	}
@@ -724,7 +742,7 @@ opt_go(struct nbd_conn *c, const uint8_t *data)
 		return;
 	}
 	/* Contexts set for another export do not follow us to this one. */
-	if (c->meta.alloc && export_find(c->meta.name) != e)
+	if (c->meta.alloc && nbd_export_find(c->meta.name) != e)
 		c->meta.alloc = false;
 	info_export(c, e);
 	for (int i = 0; i < go.ninfo; i++) {
@@ -776,7 +794,7 @@ opt_export_name(struct nbd_conn *c, const uint8_t *data)
 	}
 	memcpy(name, data, c->opt_len);
 	name[c->opt_len] = '\0';
-	if ((e = export_find(name)) == NULL) {
+	if ((e = nbd_export_find(name)) == NULL) {
 		conn_refuse(c, "NBD_OPT_EXPORT_NAME: no such export");
 		return;
 	}
@@ -835,7 +853,7 @@ opt_meta(struct nbd_conn *c, const uint8_t *data)
 		opt_reply(c, err, NULL, 0);
 		return;
 	}
-	if ((e = export_find(m.name)) == NULL) {
+	if ((e = nbd_export_find(m.name)) == NULL) {
 		opt_reply(c, NBD_REP_ERR_UNKNOWN, NULL, 0);
 		return;
 	}
@@ -1402,17 +1420,16 @@ conn_neg_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	conn_refuse(arg, "negotiation timed out");
 }
 
-static void
-conn_new(int fd, const char *peer)
+/* A connection on the main loop, listed; NULL (fd closed) if not. */
+static struct nbd_conn *
+conn_alloc(int fd, const char *peer)
 {
-	struct timeval tv = { NBD_NEGOTIATE_TIMEOUT_S, 0 };
 	struct nbd_conn *c;
-	uint8_t hello[18];
 
 	if (nconns >= NBD_MAX_CONNS) {
 		log_warnx("nbd: %s: too many connections", peer);
 		close(fd);
-		return;
+		return (NULL);
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL ||
 	    (c->rx = malloc(NBD_RX_BUF)) == NULL ||
@@ -1441,7 +1458,7 @@ conn_new(int fd, const char *peer)
 		free(c);
 		close(fd);
 		log_warnx("nbd: %s: out of memory", peer);
-		return;
+		return (NULL);
 	}
 	c->fd = fd;
 	snprintf(c->peer, sizeof(c->peer), "%s", peer);
@@ -1453,6 +1470,18 @@ conn_new(int fd, const char *peer)
 	}
 	TAILQ_INSERT_TAIL(&conns, c, entry);
 	nconns++;
+	return (c);
+}
+
+static void
+conn_new(int fd, const char *peer)
+{
+	struct timeval tv = { NBD_NEGOTIATE_TIMEOUT_S, 0 };
+	struct nbd_conn *c;
+	uint8_t hello[18];
+
+	if ((c = conn_alloc(fd, peer)) == NULL)
+		return;
 	nbd_put64(hello, NBD_MAGIC);
 	nbd_put64(hello + 8, NBD_IHAVEOPT);
 	nbd_put16(hello + 16, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES);
@@ -1461,6 +1490,37 @@ conn_new(int fd, const char *peer)
 	event_add(c->rev, NULL);
 	evtimer_add(c->neg_ev, &tv);
 	conn_write(c);
+}
+
+/*
+ * A connection that starts in transmission, as the kernel's nbd driver
+ * expects of the socket it is given: no handshake, simple replies.
+ */
+struct nbd_conn *
+nbd_conn_adopt(struct nbd_export *e, int fd, const char *peer, void *dev)
+{
+	struct nbd_conn *c;
+
+	if (e->a->nlanes == 0) {
+		close(fd);
+		return (NULL);
+	}
+	if ((c = conn_alloc(fd, peer)) == NULL)
+		return (NULL);
+	c->dev = dev;
+	conn_bind(c, e);
+	conn_move(c);
+	return (c);
+}
+
+/* Main loop: our end stops taking requests, then the connection closes
+ * wherever it runs; what nbd_conn_adopt() gave is forgotten after. */
+void
+nbd_conn_shut(struct nbd_conn *c, int how)
+{
+	shutdown(c->fd, how);
+	if (how == SHUT_RDWR)
+		conn_close_any(c, "device detached");
 }
 
 static void

@@ -72,6 +72,18 @@ build_and_check() {	# NAME CONFIGURE-ARGS... ($TESTS, when set: a subset)
 	}
 }
 
+# A static binary for containers must link; linux-nbd-dev.sh copies it
+# into the Linux guest (NVMFD_STATIC), so it comes first.
+rm -rf build-static; mkdir -p build-static
+if (cd build-static && "$top/configure" -q --enable-static-binary &&
+    make -j"$jobs" nvmfd >/dev/null 2>&1 && file nvmfd | grep -q 'statically linked'); then
+	NVMFD_STATIC=$top/build-static/nvmfd
+	export NVMFD_STATIC
+else
+	echo "run-all: static build failed" >&2
+	status=1
+fi
+
 build_and_check plain
 build_and_check asan --enable-asan --enable-fault-injection
 # ThreadSanitizer: the unit tests and the daemon under multi-queue load on
@@ -105,12 +117,6 @@ else
 	fuzz_fail=1
 	status=1
 fi
-
-# A static binary for containers must link.
-rm -rf build-static; mkdir -p build-static
-(cd build-static && "$top/configure" -q --enable-static-binary &&
-    make -j"$jobs" nvmfd >/dev/null 2>&1 && file nvmfd | grep -q 'statically linked') ||
-    { echo "run-all: static build failed" >&2; status=1; }
 
 # The Quick start again, after the test builds: the other order.
 quickstart

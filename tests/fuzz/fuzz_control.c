@@ -7,9 +7,10 @@
  * directory.
  *
  * Commands that would reach outside the process are not fed: inputs that
- * name connect, discover, add-port, save, a path option or a '/' are
- * skipped, so the fuzzer never makes the host side dial an address, the
- * daemon listen on a port or write a file.  The configuration lives on from input to input, as it does
+ * name connect, discover, add-port, save, attach-nbd, a path option or a
+ * '/' are skipped, so the fuzzer never makes the host side dial an
+ * address, the daemon listen on a port, write a file or configure a
+ * kernel NBD device.  The configuration lives on from input to input, as it does
  * in a daemon that many clients change; the subsystems fuzzing adds are
  * removed after each input so it stays small.
  */
@@ -33,7 +34,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static char sock_path[128];
 static const char *const skipped[] = {
-	"connect", "discover", "add-port", "save", "path", "/",
+	"connect", "discover", "add-port", "save", "attach-nbd", "path", "/",
 };
 
 int

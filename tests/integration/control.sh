@@ -172,6 +172,20 @@ js() {
 		head -20 "$tmp/out" | sed 's/^/    /'
 	fi
 }
+# js_refused RC COMMAND...: COMMAND --json must fail with exit RC, an
+# error on stderr and nothing on stdout.
+js_refused() {
+	_jr_want=$1
+	shift
+	covered="$covered$1 "
+	ctl "$@" --json >"$tmp/out" 2>"$tmp/err"
+	js_rc=$?
+	if [ $js_rc = "$_jr_want" ] && [ ! -s "$tmp/out" ] && [ -s "$tmp/err" ]; then
+		pass "$1 --json: exit $js_rc, $(cat "$tmp/err")"
+	else
+		fail "$* --json: exit $js_rc (want $_jr_want), $(cat "$tmp/err")"
+	fi
+}
 js help
 js help add-ns
 js version
@@ -212,6 +226,10 @@ js reload
 # The host role: the daemon connects to its own target.
 js connect -t tcp -a 127.0.0.1 -s "$port" -n "$NQN_A" -i 1
 js list-host
+# Kernel NBD devices need the nbd driver (linux-nbd-dev.sh attaches them
+# in the Linux guest); here the refusals that need none.
+js_refused 3 attach-nbd "$NQN_A/99" /dev/nbd15
+js_refused 3 detach-nbd /dev/nbd15
 js reconnect -n "$NQN_A"
 js disconnect -n "$NQN_A"
 js connect -t tcp -a 127.0.0.1 -s "$port" -n "$NQN_A"
