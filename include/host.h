@@ -189,6 +189,7 @@ struct host_assoc *host_assoc_create(const struct host_params *, char *err,
 	    size_t errlen);
 /* Orderly shutdown (CC.SHN) then free; exports go at once. */
 void	host_assoc_delete(struct host_assoc *);
+int	host_connect_jobs(void);
 void	host_assocs_delete_all(void);
 /* Rebuild now (a failed one gets a new ctrl-loss-tmo); 0, or -1 with
  * why not in err. */

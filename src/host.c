@@ -45,6 +45,7 @@ struct connect_job {
 struct host_assoc_list host_assocs = TAILQ_HEAD_INITIALIZER(host_assocs);
 static int next_assoc_id = 1;
 static int nassocs;		/* listed, deleting ones too */
+static int connect_jobs;	/* threads whose connect_done is to come */
 
 enum {
 	ST_ADMIN, ST_CAP, ST_VS, ST_CC, ST_RDY, ST_IDCTRL, ST_NQ, ST_AEC,
@@ -220,6 +221,7 @@ connect_done(void *arg)
 	struct host_qpair *hq = j->hq;
 	uint16_t qid;
 
+	connect_jobs--;
 	if (a == NULL) {
 		if (hq != NULL)
 			host_close(hq);
@@ -255,6 +257,14 @@ connect_done(void *arg)
 	step_submit(a, hq);
 }
 
+/* Connect threads still to report, those of deleted associations too:
+ * they post to the main loop, which must outlive them. */
+int
+host_connect_jobs(void)
+{
+	return (connect_jobs);
+}
+
 static void
 connect_start(struct host_assoc *a, uint16_t depth)
 {
@@ -278,6 +288,7 @@ connect_start(struct host_assoc *a, uint16_t depth)
 		return;
 	}
 	pthread_attr_destroy(&attr);
+	connect_jobs++;
 	a->job = j;
 	a->step_busy = true;
 	step_deadline(a);

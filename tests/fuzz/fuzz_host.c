@@ -214,6 +214,14 @@ association(struct feed *f)
 	}
 	if (!TAILQ_EMPTY(&host_assocs))
 		abort();	/* a deleted association that never goes */
+	/* Its connect thread may still run: it posts to the main loop,
+	 * which a discovery input takes away. */
+	for (int i = 0; i < 20000 && host_connect_jobs() > 0; i++) {
+		refuse_pending();
+		pump();
+	}
+	if (host_connect_jobs() > 0)
+		abort();	/* a connect thread that never reports */
 }
 
 static void
