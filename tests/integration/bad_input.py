@@ -1070,7 +1070,7 @@ def _(env):
     check(ocfs == 1, f"OCFS {ocfs:#x}, expected format 0 only")
     cpl = a.identify(nc.CNS_NS, nsid=1)
     expect_ok(cpl, "Identify Namespace")
-    mssrl, mcl, msrc = struct.unpack_from("<H2xIB", cpl.data, 40)
+    mssrl, mcl, msrc = struct.unpack_from("<HIB", cpl.data, 74)
     check(mssrl == env.mdts // BS and msrc == 127 and mcl >= mssrl,
           f"MSSRL {mssrl} MCL {mcl} MSRC {msrc}")
 
