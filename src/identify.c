@@ -85,7 +85,7 @@ identify_ctrl(struct controller *ctrl, uint8_t *d)
 	 * Verify, Copy. */
 	put_le16(d + 520, ss ? (1u << 0 | 1u << 2 | 1u << 3 | 1u << 5 |
 	    1u << 7 | 1u << 8) : 0);
-	put_le16(d + 534, ss ? 1u << 0 : 0);		/* OCFS: Copy format 0 */
+	put_le16(d + 534, ss ? 1u << 0 | 1u << 1 : 0);	/* OCFS: formats 0, 1 */
 	/* FUSES: Compare and Write.  ACWU, 0's based in logical blocks:
 	 * what the capsule holds (a fused pair's data comes in it) of the
 	 * largest block nvmfd sets up (4 KiB), so it holds for every

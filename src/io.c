@@ -402,7 +402,7 @@ io_verify(struct nvmf_cmd *cmd)
 }
 
 /*
- * Copy (descriptor format 0): each source range is read into buf2 and
+ * Copy (descriptor formats 0 and 1): each source range is read into buf2 and
  * written at the destination, one after the other; cmd->seq counts the
  * steps, two per range (read, then write).  The destination of range i is
  * SDLBA plus the blocks of the ranges before it.
@@ -507,7 +507,11 @@ io_copy(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, DNR(NVME_SC_NS_WRITE_PROTECTED));
 		return;
 	}
-	if (fmt != 0) {			/* OCFS offers format 0 only */
+	/* Formats 0 and 1 differ only in the width of the protection
+	 * tags after NLB, and nvmfd formats no namespace with protection
+	 * information: both are read the same.  2 and 3 (another
+	 * namespace as source) are not offered in OCFS. */
+	if (fmt > 1) {
 		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_FIELD));
 		return;
 	}

@@ -1054,7 +1054,8 @@ NVM_VERIFY, NVM_COPY = 0x0C, 0x19
 
 
 def copy_desc(ranges):
-    """Copy source range descriptors, format 0: (slba, nlb) pairs."""
+    """Copy source range descriptors, formats 0 and 1 (they differ only in
+    the protection tags, left 0 here): (slba, nlb) pairs."""
     return b"".join(struct.pack("<8xQH14x", slba, nlb - 1)
                     for slba, nlb in ranges)
 
@@ -1067,7 +1068,7 @@ def _(env):
     oncs, ocfs = struct.unpack_from("<H", cpl.data, 520)[0], \
         struct.unpack_from("<H", cpl.data, 534)[0]
     check(oncs & 0x180 == 0x180, f"ONCS {oncs:#x}: no Verify or Copy bit")
-    check(ocfs == 1, f"OCFS {ocfs:#x}, expected format 0 only")
+    check(ocfs == 3, f"OCFS {ocfs:#x}, expected formats 0 and 1")
     cpl = a.identify(nc.CNS_NS, nsid=1)
     expect_ok(cpl, "Identify Namespace")
     mssrl, mcl, msrc = struct.unpack_from("<HIB", cpl.data, 74)
@@ -1102,7 +1103,7 @@ def _(env):
     check(cpl.data == d1 + d2, "the destination holds range 1 then range 2")
 
 
-@case("Copy refusals: format 1, too many ranges, a range too long, past the end")
+@case("Copy: format 1 copies as format 0 does; refusals: format 2, too many ranges, a range too long, past the end")
 def _(env):
     a, q = env.pair()
     lba = env.lbas(8)
@@ -1110,7 +1111,13 @@ def _(env):
     def copy(desc, nr, dst=lba, fmt=0):
         return q.cmd(NVM_COPY, nsid=1, data_out=desc, cdw10=dst, cdw11=0,
                      cdw12=(nr - 1) | fmt << 8, inline=len(desc) <= 1024)
-    expect_status(copy(copy_desc([(lba, 1)]), 1, fmt=1), 0x02)
+    src = env.lbas(2)
+    expect_ok(q.write(1, src, pattern(2 * BS, 23)), "write the source")
+    expect_ok(copy(copy_desc([(src, 2)]), 1, fmt=1), "Copy format 1")
+    cpl = q.read(1, lba, 2)
+    expect_ok(cpl, "read the format 1 destination")
+    check(cpl.data == pattern(2 * BS, 23), "format 1 copied the range")
+    expect_status(copy(copy_desc([(lba, 1)]), 1, fmt=2), 0x02)
     expect_status(copy(copy_desc([(lba, 1)] * 129), 129), 0x83, sct=1)
     expect_status(copy(copy_desc([(0, env.mdts // BS + 1)]), 1), 0x83, sct=1)
     expect_status(copy(copy_desc([(env.ns_blocks - 1, 2)]), 1), 0x80)
