@@ -407,13 +407,19 @@ io_verify(struct nvmf_cmd *cmd)
  * steps, two per range (read, then write).  The destination of range i is
  * SDLBA plus the blocks of the ranges before it.
  */
-#define COPY_DESC_LEN	32
+/* A source range descriptor's length: format 1 has wider protection tags
+ * after the same SLBA and NLB. */
+static size_t
+copy_desc_len(const struct nvmf_cmd *cmd)
+{
+	return (((cmd->sqe.cdw12 >> 8) & 0xf) == 1 ? 40 : 32);
+}
 
 static void
 copy_range(const struct nvmf_cmd *cmd, uint32_t i, uint64_t *slba,
     uint64_t *nlb)
 {
-	const uint8_t *d = (const uint8_t *)cmd->buf + COPY_DESC_LEN * i;
+	const uint8_t *d = (const uint8_t *)cmd->buf + copy_desc_len(cmd) * i;
 
 	*slba = get_le64(d + 8);
 	*nlb = (uint64_t)get_le16(d + 16) + 1;
@@ -507,9 +513,9 @@ io_copy(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, DNR(NVME_SC_NS_WRITE_PROTECTED));
 		return;
 	}
-	/* Formats 0 and 1 differ only in the width of the protection
-	 * tags after NLB, and nvmfd formats no namespace with protection
-	 * information: both are read the same.  2 and 3 (another
+	/* Formats 0 and 1 differ only in the protection tags after NLB
+	 * (format 1's descriptor is 40 bytes, not 32), and nvmfd formats
+	 * no namespace with protection information.  2 and 3 (another
 	 * namespace as source) are not offered in OCFS. */
 	if (fmt > 1) {
 		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_FIELD));
@@ -519,7 +525,7 @@ io_copy(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, DNR(NVME_SC_CMD_SIZE_LIMIT));
 		return;
 	}
-	if (cmd->data_len != nr * COPY_DESC_LEN) {
+	if (cmd->data_len != nr * copy_desc_len(cmd)) {
 		cmd_complete_status(cmd, DNR(NVME_SC_SGL_INVALID_DATA_LEN));
 		return;
 	}

@@ -1053,11 +1053,11 @@ def _(env):
 NVM_VERIFY, NVM_COPY = 0x0C, 0x19
 
 
-def copy_desc(ranges):
-    """Copy source range descriptors, formats 0 and 1 (they differ only in
-    the protection tags, left 0 here): (slba, nlb) pairs."""
-    return b"".join(struct.pack("<8xQH14x", slba, nlb - 1)
-                    for slba, nlb in ranges)
+def copy_desc(ranges, fmt=0):
+    """Copy source range descriptors, format 0 (32 bytes) or 1 (40: wider
+    protection tags, left 0 here): (slba, nlb) pairs."""
+    return b"".join(struct.pack("<8xQH14x" if fmt == 0 else "<8xQH22x",
+                                slba, nlb - 1) for slba, nlb in ranges)
 
 
 @case("Identify: ONCS offers Verify and Copy; MSSRL, MCL, MSRC, OCFS set")
@@ -1113,7 +1113,8 @@ def _(env):
                      cdw12=(nr - 1) | fmt << 8, inline=len(desc) <= 1024)
     src = env.lbas(2)
     expect_ok(q.write(1, src, pattern(2 * BS, 23)), "write the source")
-    expect_ok(copy(copy_desc([(src, 2)]), 1, fmt=1), "Copy format 1")
+    expect_ok(copy(copy_desc([(src, 2)], fmt=1), 1, fmt=1), "Copy format 1")
+    expect_status(copy(copy_desc([(src, 2)]), 1, fmt=1), 0x0F)  # 32 bytes
     cpl = q.read(1, lba, 2)
     expect_ok(cpl, "read the format 1 destination")
     check(cpl.data == pattern(2 * BS, 23), "format 1 copied the range")

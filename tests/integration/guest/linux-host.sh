@@ -203,7 +203,13 @@ want=$( { dd if=/tmp/pattern bs=512 count=16 2>/dev/null;
     dd if=/tmp/pattern bs=512 skip=808 count=8 2>/dev/null; } | md5sum | cut -d' ' -f1)
 got=$(dd if="$dev" bs=512 skip=20480 count=24 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)
 [ "$got" = "$want" ] || fail "after nvme copy: md5 $got at LBA 20480, expected $want"
-echo "  nvme verify, nvme copy of 2 ranges: destination holds both"
+# The same first range again in descriptor format 1, to LBA 20608.
+nvme copy "$dev" --sdlba=20608 --slbs=8192 --blocks=15 --format=1 >/dev/null ||
+	fail "nvme copy --format=1 failed"
+want=$(dd if=/tmp/pattern bs=512 count=16 2>/dev/null | md5sum | cut -d' ' -f1)
+got=$(dd if="$dev" bs=512 skip=20608 count=16 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)
+[ "$got" = "$want" ] || fail "after nvme copy --format=1: md5 $got at LBA 20608, expected $want"
+echo "  nvme verify, nvme copy of 2 ranges (format 0) and of 1 (format 1): destinations hold them"
 disconnect "$FILE"
 
 # ------------------------------------------------------------------- 5
