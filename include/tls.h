@@ -1,6 +1,6 @@
 /*
  * NVMe/TCP TLS 1.3: pre-shared keys (tls-psk.c, no I/O, usable by either
- * role) and the TLS side of the byte stream (stream.c).
+ * role) and the TLS side of the byte stream (tls-conn.c), for NVMe/TCP and NBD.
  */
 #ifndef NVMFD_TLS_H
 #define NVMFD_TLS_H
