@@ -1,6 +1,7 @@
 /*
  * NVMe/TCP TLS 1.3: pre-shared keys (tls-psk.c, no I/O, usable by either
- * role) and the TLS side of the byte stream (tls-conn.c), for NVMe/TCP and NBD.
+ * role), the application records (tls-record.c) and the TLS side of the
+ * byte stream (tls-conn.c), for NVMe/TCP and NBD.
  */
 #ifndef NVMFD_TLS_H
 #define NVMFD_TLS_H
@@ -8,6 +9,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
+
+#include <openssl/evp.h>
 
 #define TLS_PSK_MAX		48	/* SHA-384 */
 #define TLS_IDENTITY_MAX	(16 + 2 * 223 + 64)	/* v1, two NQNs, digest */
@@ -68,5 +72,63 @@ int	tls_psk_derive(const uint8_t *retained, size_t len,
 /* Everything from a configured key to the TLS PSK for identity id. */
 int	tls_psk_for_identity(const struct tls_key *, const struct tls_identity *,
 	    const char *identity, enum tls_kdf, uint8_t *out, size_t *outlen);
+
+/*
+ * TLS 1.3 records (tls-record.c): one direction's AEAD, its traffic secret
+ * and sequence number.  A record on the wire is a 5-byte header, the
+ * encrypted content with its inner content type, and a 16-byte tag.
+ */
+#define TLS_CT_ALERT		21
+#define TLS_CT_HANDSHAKE	22
+#define TLS_CT_APPDATA		23
+#define TLS_REC_HDR		5
+#define TLS_REC_MAX		16384	/* plaintext per record, at most */
+#define TLS_REC_TAG		16
+#define TLS_REC_IV		12
+#define TLS_REC_WIRE		(TLS_REC_HDR + TLS_REC_MAX + 256)
+/* Wire length of a sealed record of len plaintext bytes. */
+#define TLS_REC_SEALED(len)	(TLS_REC_HDR + (len) + 1 + TLS_REC_TAG)
+
+struct tls_rec {
+	EVP_CIPHER_CTX	*ctx;
+	const EVP_CIPHER *cipher;
+	const EVP_MD	*md;
+	uint8_t		secret[48];	/* the current traffic secret */
+	size_t		slen;
+	uint8_t		iv[TLS_REC_IV];
+	uint64_t	seq;
+	bool		enc;
+};
+
+/* A record's length on the wire, and its inner plaintext's, from its
+ * header (5 bytes at h). */
+static inline size_t
+tls_rec_wire(const uint8_t *h)
+{
+	return (TLS_REC_HDR + ((size_t)h[3] << 8 | h[4]));
+}
+
+static inline size_t
+tls_rec_inner(const uint8_t *h)
+{
+	size_t l = (size_t)h[3] << 8 | h[4];
+
+	return (l > TLS_REC_TAG ? l - TLS_REC_TAG : 0);
+}
+
+/* suite: 0x1301, 0x1302 or 0x1303; secret from the handshake.  0 or -1. */
+int	tls_rec_init(struct tls_rec *, uint16_t suite, const uint8_t *secret,
+	    size_t slen, bool enc);
+void	tls_rec_free(struct tls_rec *);
+/* KeyUpdate: move to the next traffic secret.  0 or -1. */
+int	tls_rec_rekey(struct tls_rec *);
+/* Seal len bytes of iov (from byte skip) as one record of inner type
+ * into out (TLS_REC_SEALED(len) bytes); its wire length, or -1. */
+ssize_t	tls_rec_seal(struct tls_rec *, uint8_t type, const struct iovec *,
+	    int cnt, size_t skip, size_t len, uint8_t *out);
+/* Open the whole record at rec into dst (room for tls_rec_inner(rec)),
+ * or in place (dst NULL); the content length with *type, or -1. */
+ssize_t	tls_rec_open(struct tls_rec *, uint8_t *rec, const struct iovec *dst,
+	    int ndst, uint8_t *type);
 
 #endif

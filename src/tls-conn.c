@@ -5,21 +5,26 @@
  * readv/sendmsg-like calls the plain socket has (stream_readv/stream_sendv
  * in nvmfd.h).
  *
- * Reads: after the handshake the ciphertext comes through a buffer of our
- * own (struct tls_rx, several records long) that one read(2) fills as far
- * as the socket has data.  Knowing where its records end, tls_conn_readv()
- * hands OpenSSL only whole records: it never asks the socket again once a
- * read came back short, and a partial record is not "pending" (the queue
- * pair would poll it in a loop until the rest arrived).
+ * OpenSSL does the handshake.  Then, unless the kernel does records
+ * (kTLS, through OpenSSL), the records are ours (tls-record.c), with the
+ * traffic secrets OpenSSL reports through its key log callback:
  *
- * Writes: small PDUs gathered in one loop turn are copied into one stage
- * and written with one SSL_write, so many PDUs share a record; a payload of
- * a whole record or more is encrypted where it lies, in records of 16 KiB.
- * The records of a turn leave back to back through a buffer in front of
- * the socket.  Bytes taken into the stage belong to the stream; the queue
- * pair counts them as sent.
+ * Reads: the ciphertext comes through a buffer of our own (struct tls_rx,
+ * several records long) that one read(2) fills as far as the socket has
+ * data.  A whole record is opened straight into the caller's iovecs when
+ * they have room for it, else in place in the buffer and copied out.  A
+ * read that came back short is not repeated (the socket is drained), and a
+ * partial record is not "pending" (the queue pair would poll it in a loop
+ * until the rest arrived).
+ *
+ * Writes: the caller's iovecs are sealed into records of up to 16 KiB,
+ * many small PDUs sharing one, straight into a buffer in front of the
+ * socket; what a call sealed leaves in one send(2).  Bytes sealed belong
+ * to the stream: the queue pair counts them as sent.
  */
 #include "config.h"
+
+#include <sys/socket.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -34,17 +39,16 @@
 #include "nvmfd.h"
 #include "tls.h"
 
-#define TLS_STAGE	(64 * 1024)	/* plaintext per SSL_write: 4 records */
-#define TLS_REC		16384		/* plaintext per record, at most */
-#define TLS_REC_HDR	5
-#define TLS_REC_WIRE	(TLS_REC_HDR + TLS_REC + 256)	/* TLS 1.3 at most */
-#define TLS_RBUF	(8 * TLS_REC_WIRE) /* ciphertext read per system call */
-#define TLS_WBUF	(256 * 1024)	/* ciphertext written per system call */
+#define TLS_RBUF	(16 * TLS_REC_WIRE) /* ciphertext read per system call */
+#define TLS_WBUF	(64 * TLS_REC_SEALED(TLS_REC_MAX)) /* per send(2) */
+#define TLS_OPEN_IOV	8	/* scatter list a record is opened into */
 
-/* Ciphertext read from the socket and not yet taken by OpenSSL. */
+/* Ciphertext read from the socket and not yet opened. */
 struct tls_rx {
 	uint8_t		*buf;		/* TLS_RBUF */
 	size_t		off, len;
+	size_t		pt_off, pt_len;	/* opened in place, not yet taken */
+	size_t		high;		/* the most len ever was */
 	bool		drained;	/* the last read(2) came back short */
 	bool		eof;
 	uint64_t	sys_reads;
@@ -56,20 +60,26 @@ struct tls_conn {
 	char		hostnqn[224];	/* from the PSK identity */
 	char		subnqn[224];
 	bool		have_identity;
-	uint8_t		*stage;
-	size_t		slen, soff;	/* staged bytes, of which written */
+	bool		ktls;		/* OpenSSL and the kernel do records */
+	bool		recs;		/* we do: tx and rxr are set */
+	struct tls_rec	tx, rxr;
+	uint8_t		secret[2][48];	/* client's and server's, from the */
+	size_t		secret_len[2];	/* key log until records start */
+	uint8_t		*out;		/* TLS_WBUF: records, or kTLS data */
+	size_t		olen, ooff;	/* bytes in out, of which sent */
+	size_t		ohigh;		/* the most olen ever was */
 	SSL_SESSION	*client_psk;	/* client: the session to offer */
 	char		*client_id;
 	int		fd;
-	struct tls_rx	rx;		/* buf NULL: OpenSSL reads the socket */
+	struct tls_rx	rx;
 	tls_psk_lookup_fn lookup;	/* server, not NVMe: the PSK by name */
 	void		*lookup_arg;
 	char		identity[TLS_EXT_IDENTITY_MAX + 1];	/* its name */
 };
 
-static int flush_records(struct tls_conn *);
-static void buffer_writes(struct tls_conn *);
-static int buffer_reads(struct tls_conn *);
+static int records_start(struct tls_conn *);
+static int out_flush(struct tls_conn *);
+static int ssl_errno(struct tls_conn *, int);
 
 static SSL_CTX *server_ctx;
 static SSL_CTX *client_ctx;
@@ -172,6 +182,32 @@ psk_find_cb(SSL *ssl, const unsigned char *id, size_t idlen,
 	return (1);
 }
 
+/*
+ * OpenSSL's key log, the one public way to the traffic secrets: keep the
+ * two application ones ("LABEL <client random> <secret>", in hex) for
+ * records_start().  Nothing is written anywhere.
+ */
+static void
+keylog_cb(const SSL *ssl, const char *line)
+{
+	static const char *labels[2] = { "CLIENT_TRAFFIC_SECRET_0 ",
+	    "SERVER_TRAFFIC_SECRET_0 " };
+	struct tls_conn *t = SSL_get_app_data(ssl);
+	const char *p = NULL;
+	size_t n;
+	int w;
+
+	for (w = 0; w < 2 && t != NULL; w++)
+		if (strncmp(line, labels[w], strlen(labels[w])) == 0) {
+			p = strchr(line + strlen(labels[w]), ' ');
+			break;
+		}
+	if (p == NULL || OPENSSL_hexstr2buf_ex(t->secret[w],
+	    sizeof(t->secret[w]), &n, p + 1, '\0') != 1)
+		return;
+	t->secret_len[w] = n;
+}
+
 /* The settings both roles share. */
 static SSL_CTX *
 ctx_new(const SSL_METHOD *method)
@@ -200,8 +236,9 @@ ctx_new(const SSL_METHOD *method)
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	/* No read-ahead: the handshake must leave what follows it in the
-	 * socket, for the buffer buffer_reads() puts in front of it. */
+	 * socket, for the records that records_start() takes over. */
 	SSL_CTX_set_read_ahead(ctx, 0);
+	SSL_CTX_set_keylog_callback(ctx, keylog_cb);
 	return (ctx);
 }
 
@@ -362,7 +399,6 @@ tls_conn_connect(int fd, const char *peer, const char *identity,
 	snprintf(t->peer, sizeof(t->peer), "%s", peer);
 	t->fd = fd;
 	if ((t->client_id = strdup(identity)) == NULL ||
-	    (t->stage = malloc(TLS_STAGE)) == NULL ||
 	    (t->ssl = SSL_new(client_ctx)) == NULL ||
 	    !SSL_set_fd(t->ssl, fd) ||
 	    (t->client_psk = SSL_SESSION_new()) == NULL ||
@@ -381,43 +417,53 @@ tls_conn_connect(int fd, const char *peer, const char *identity,
 		tls_conn_free(t);
 		return (NULL);
 	}
-	if (buffer_reads(t) != 0) {
-		snprintf(err, errlen, "out of memory");
+	if (records_start(t) != 0) {
+		snprintf(err, errlen, "%s: TLS: cannot take over the records",
+		    peer);
 		tls_conn_free(t);
 		return (NULL);
 	}
-	buffer_writes(t);
 	return (t);
 }
 
-/* Blocking exchange during set-up (host role); 0 or -1. */
+/* Blocking exchange during set-up (host role, a blocking socket); 0 or
+ * -1. */
 int
 tls_conn_write_full(struct tls_conn *t, const void *buf, size_t len)
 {
-	size_t n;
+	struct iovec iov = { (void *)(uintptr_t)buf, len };
+	size_t done = 0;
+	ssize_t n;
 
-	ERR_clear_error();
-	if (SSL_write_ex(t->ssl, buf, len, &n) != 1 || n != len ||
-	    flush_records(t) != 0) {
-		ERR_clear_error();
-		return (-1);
+	while (done < len) {
+		iov.iov_base = (uint8_t *)(uintptr_t)buf + done;
+		iov.iov_len = len - done;
+		if ((n = tls_conn_sendv(t, &iov, 1)) < 0 && errno != EAGAIN)
+			return (-1);
+		if (n > 0)
+			done += n;
 	}
+	while (tls_conn_tx_pending(t))
+		if (tls_conn_flush(t) != 0 && errno != EAGAIN)
+			return (-1);
 	return (0);
 }
 
 int
 tls_conn_read_full(struct tls_conn *t, void *buf, size_t len)
 {
-	size_t got = 0, n;
+	struct iovec iov;
+	size_t got = 0;
+	ssize_t n;
 
-	ERR_clear_error();
 	while (got < len) {
-		if (SSL_read_ex(t->ssl, (uint8_t *)buf + got, len - got,
-		    &n) != 1) {
-			ERR_clear_error();
+		iov.iov_base = (uint8_t *)buf + got;
+		iov.iov_len = len - got;
+		n = tls_conn_readv(t, &iov, 1);
+		if (n == 0 || (n < 0 && errno != EAGAIN))
 			return (-1);
-		}
-		got += n;
+		if (n > 0)
+			got += n;
 	}
 	return (0);
 }
@@ -430,47 +476,94 @@ tls_conn_accept(int fd, const char *peer)
 	return (server_conn_new(server_ctx, fd, peer));
 }
 
+/* A closing alert ends our side; best effort, the socket may be full. */
+static void
+records_close(struct tls_conn *t)
+{
+	static const uint8_t close_notify[2] = { 1, 0 };
+	struct iovec iov = { (void *)(uintptr_t)close_notify, 2 };
+	uint8_t rec[TLS_REC_SEALED(2)];
+	ssize_t n;
+
+	if ((n = tls_rec_seal(&t->tx, TLS_CT_ALERT, &iov, 1, 0, 2, rec)) > 0 &&
+	    t->ooff == t->olen)
+		(void)send(t->fd, rec, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 void
 tls_conn_free(struct tls_conn *t)
 {
 	if (t == NULL)
 		return;
+	if (t->recs) {
+		records_close(t);
+		tls_rec_free(&t->tx);
+		tls_rec_free(&t->rxr);
+	}
 	if (t->ssl != NULL) {
 		/* close_notify, best effort: the socket is non-blocking. */
-		if (SSL_is_init_finished(t->ssl))
+		if (t->ktls && SSL_is_init_finished(t->ssl))
 			SSL_shutdown(t->ssl);
 		SSL_free(t->ssl);
 	}
 	ERR_clear_error();
-	if (t->stage != NULL) {
-		OPENSSL_cleanse(t->stage, TLS_STAGE);
-		free(t->stage);
+	OPENSSL_cleanse(t->secret, sizeof(t->secret));
+	/* Plaintext was opened in place (and kTLS's is gathered in out):
+	 * wipe as far as either was ever used, no further (pages an idle
+	 * connection never touched stay untouched). */
+	if (t->rx.buf != NULL) {
+		OPENSSL_cleanse(t->rx.buf, t->rx.high);
+		free(t->rx.buf);
+	}
+	if (t->out != NULL) {
+		if (t->ktls)
+			OPENSSL_cleanse(t->out, t->ohigh);
+		free(t->out);
 	}
 	SSL_SESSION_free(t->client_psk);
 	free(t->client_id);
-	free(t->rx.buf);
 	free(t);
 }
 
 /*
- * Records go out one write(2) each; put a buffer in front of the socket
- * so that the records of a loop turn leave in one.  Not under kTLS, where
- * the kernel makes the records.
+ * After the handshake: the records become ours, with the traffic secrets
+ * the key log gave, unless OpenSSL hands them to the kernel (kTLS).  Read-
+ * ahead is off and no ticket is sent, so everything after the handshake is
+ * still in the socket and both sequence numbers are 0.  0, or -1.
  */
-static void
-buffer_writes(struct tls_conn *t)
+static int
+records_start(struct tls_conn *t)
 {
-	BIO *sock = SSL_get_wbio(t->ssl), *buf;
+	int me = SSL_is_server(t->ssl) ? 1 : 0;
+	uint16_t suite;
 
-	if (BIO_get_ktls_send(sock) || (buf = BIO_new(BIO_f_buffer())) == NULL)
-		return;
-	if (BIO_set_write_buffer_size(buf, TLS_WBUF) != 1 ||
-	    !BIO_up_ref(sock)) {
-		BIO_free(buf);
-		return;
+	if ((t->out = malloc(TLS_WBUF)) == NULL)
+		return (-1);
+	/* The kernel in one direction: OpenSSL does both (the socket would
+	 * encrypt our records again). */
+	if (BIO_get_ktls_send(SSL_get_wbio(t->ssl)) ||
+	    BIO_get_ktls_recv(SSL_get_rbio(t->ssl))) {
+		t->ktls = true;
+		OPENSSL_cleanse(t->secret, sizeof(t->secret));
+		return (0);
 	}
-	BIO_push(buf, sock);
-	SSL_set0_wbio(t->ssl, buf);	/* drops the SSL's own reference */
+	suite = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(t->ssl));
+	if (t->secret_len[0] == 0 || t->secret_len[1] == 0 ||
+	    SSL_pending(t->ssl) > 0 || SSL_has_pending(t->ssl) ||
+	    (t->rx.buf = malloc(TLS_RBUF)) == NULL)
+		return (-1);
+	if (tls_rec_init(&t->tx, suite, t->secret[me], t->secret_len[me],
+	    true) != 0)
+		return (-1);
+	if (tls_rec_init(&t->rxr, suite, t->secret[!me], t->secret_len[!me],
+	    false) != 0) {
+		tls_rec_free(&t->tx);
+		return (-1);
+	}
+	OPENSSL_cleanse(t->secret, sizeof(t->secret));
+	t->recs = true;
+	SSL_free_buffers(t->ssl);	/* its record buffers go unused */
+	return (0);
 }
 
 /*
@@ -505,118 +598,24 @@ rx_fill(struct tls_conn *t)
 	}
 	rx->drained = (size_t)n < TLS_RBUF - rx->len;
 	rx->len += n;
+	rx->high = MAXIMUM(rx->high, rx->len);
 	return (n);
 }
 
 /*
  * Is a whole record buffered?  A header announcing more than TLS 1.3
- * allows counts as whole, so that OpenSSL sees it and refuses it rather
- * than the buffer waiting for bytes it has no room for.
+ * allows counts as whole, so that opening it fails rather than the buffer
+ * waiting for bytes it has no room for.
  */
 static bool
 rx_record(const struct tls_rx *rx)
 {
 	size_t have = rx->len - rx->off, rlen;
-	const uint8_t *h = rx->buf + rx->off;
 
 	if (have < TLS_REC_HDR)
 		return (false);
-	rlen = TLS_REC_HDR + ((size_t)h[3] << 8 | h[4]);
+	rlen = tls_rec_wire(rx->buf + rx->off);
 	return (have >= rlen || rlen > TLS_REC_WIRE);
-}
-
-/* OpenSSL's reads: from the buffer, which is filled only when empty. */
-static int
-rx_bio_read(BIO *b, char *out, int len)
-{
-	struct tls_conn *t = BIO_get_data(b);
-	struct tls_rx *rx = &t->rx;
-	size_t n;
-
-	BIO_clear_retry_flags(b);
-	if (len <= 0)
-		return (0);
-	if (rx->off == rx->len) {
-		if (rx->eof)
-			return (0);
-		if (rx_fill(t) <= 0) {
-			if (rx->eof)
-				return (0);
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				BIO_set_retry_read(b);
-			return (-1);
-		}
-	}
-	n = MINIMUM((size_t)len, rx->len - rx->off);
-	memcpy(out, rx->buf + rx->off, n);
-	rx->off += n;
-	return ((int)n);
-}
-
-static long
-rx_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
-{
-	struct tls_conn *t = BIO_get_data(b);
-
-	(void)num;
-	(void)ptr;
-	switch (cmd) {
-	case BIO_CTRL_FLUSH:
-		return (1);
-	case BIO_CTRL_EOF:
-		return (t->rx.eof && t->rx.off == t->rx.len);
-	case BIO_CTRL_PENDING:
-		return ((long)(t->rx.len - t->rx.off));
-	default:
-		return (0);
-	}
-}
-
-static BIO_METHOD *rx_method;
-static pthread_once_t rx_method_once = PTHREAD_ONCE_INIT;
-
-static void
-rx_method_init(void)
-{
-	BIO_METHOD *m;
-
-	if ((m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
-	    "nvmfd TLS receive buffer")) == NULL)
-		return;
-	if (!BIO_meth_set_read(m, rx_bio_read) ||
-	    !BIO_meth_set_ctrl(m, rx_bio_ctrl)) {
-		BIO_meth_free(m);
-		return;
-	}
-	rx_method = m;
-}
-
-/*
- * After the handshake: the receive buffer in front of the socket.  Not
- * under kTLS, where the kernel takes records apart.  0, or -1 out of
- * memory.
- */
-static int
-buffer_reads(struct tls_conn *t)
-{
-	BIO *b;
-
-	if (t->rx.buf != NULL || BIO_get_ktls_recv(SSL_get_rbio(t->ssl)))
-		return (0);
-	pthread_once(&rx_method_once, rx_method_init);
-	if (rx_method == NULL || (t->rx.buf = malloc(TLS_RBUF)) == NULL)
-		return (-1);
-	if ((b = BIO_new(rx_method)) == NULL) {
-		free(t->rx.buf);
-		t->rx.buf = NULL;
-		return (-1);
-	}
-	BIO_set_data(b, t);
-	BIO_set_init(b, 1);
-	/* Read-ahead is off: OpenSSL holds nothing the socket sent after the
-	 * handshake, all of it is still in the socket. */
-	SSL_set0_rbio(t->ssl, b);
-	return (0);
 }
 
 uint64_t
@@ -633,13 +632,11 @@ tls_conn_handshake(struct tls_conn *t, char *why, size_t whylen)
 
 	ERR_clear_error();
 	if ((rc = SSL_do_handshake(t->ssl)) == 1) {
-		if ((t->stage == NULL &&
-		    (t->stage = malloc(TLS_STAGE)) == NULL) ||
-		    buffer_reads(t) != 0) {
-			snprintf(why, whylen, "out of memory");
+		if (records_start(t) != 0) {
+			snprintf(why, whylen, "TLS: cannot take over the "
+			    "records (out of memory?)");
 			return (-1);
 		}
-		buffer_writes(t);
 		return (1);
 	}
 	switch (SSL_get_error(t->ssl, rc)) {
@@ -668,47 +665,62 @@ tls_conn_names(struct tls_conn *t, const char *hostnqn, const char *subnqn)
 }
 
 /*
- * Is there something to read without the socket: decrypted bytes, or a
+ * Is there something to read without the socket: opened bytes, or a
  * whole record?  A partial record is not: its rest comes with the socket.
  */
 bool
 tls_conn_rx_pending(struct tls_conn *t)
 {
-	if (SSL_pending(t->ssl) > 0)
-		return (true);
-	if (t->rx.buf != NULL)
-		return (rx_record(&t->rx));
-	return (SSL_has_pending(t->ssl));	/* kTLS */
+	if (t->recs)
+		return (t->rx.pt_len > 0 || rx_record(&t->rx));
+	return (SSL_pending(t->ssl) > 0 || SSL_has_pending(t->ssl)); /* kTLS */
 }
 
 bool
 tls_conn_tx_pending(struct tls_conn *t)
 {
-	return (t->soff < t->slen || BIO_wpending(SSL_get_wbio(t->ssl)) > 0);
+	return (t->ooff < t->olen);
 }
 
-/* Records buffered in front of the socket: out.  0, or -1 with errno. */
+/* out to the socket: 0 when all of it went, else -1 with errno (EAGAIN:
+ * the socket is full). */
 static int
-flush_records(struct tls_conn *t)
+out_flush(struct tls_conn *t)
 {
-	BIO *w = SSL_get_wbio(t->ssl);
+	ssize_t n;
 
-	if (BIO_wpending(w) <= 0)
-		return (0);
-	errno = 0;
-	if (BIO_flush(w) == 1)
-		return (0);
-	if (BIO_should_retry(w)) {
-		errno = EAGAIN;
-		return (-1);
+	t->ohigh = MAXIMUM(t->ohigh, t->olen);
+	while (t->ooff < t->olen) {
+		if (t->ktls) {
+			size_t w;
+			int rc;
+
+			ERR_clear_error();
+			if ((rc = SSL_write_ex(t->ssl, t->out + t->ooff,
+			    t->olen - t->ooff, &w)) <= 0) {
+				errno = ssl_errno(t, rc);
+				return (-1);
+			}
+			n = w;
+		} else if ((n = send(t->fd, t->out + t->ooff, t->olen - t->ooff,
+		    MSG_NOSIGNAL)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return (-1);
+		}
+		t->ooff += n;
 	}
-	if (errno == 0)
-		errno = EPIPE;
-	ERR_clear_error();
-	return (-1);
+	t->ooff = t->olen = 0;
+	return (0);
 }
 
-/* errno for an SSL I/O failure: EAGAIN to wait, anything else is fatal. */
+int
+tls_conn_flush(struct tls_conn *t)
+{
+	return (out_flush(t));
+}
+
+/* errno for an SSL I/O failure (kTLS): EAGAIN to wait, else fatal. */
 static int
 ssl_errno(struct tls_conn *t, int rc)
 {
@@ -725,45 +737,21 @@ ssl_errno(struct tls_conn *t, int rc)
 	return (EPROTO);
 }
 
-/*
- * Read plaintext into iov: what OpenSSL has decrypted, then whole records
- * from the buffer, refilled with one read(2) each time it holds no whole
- * record, until iov is full or a read comes back short (the socket is
- * drained: asking again would cost a system call to learn EAGAIN).  Under
- * kTLS OpenSSL reads the socket, a record a time.  The bytes read, 0 at
- * the end of the stream, or -1 with errno (EAGAIN: no whole record yet).
- */
-ssize_t
-tls_conn_readv(struct tls_conn *t, const struct iovec *iov, int cnt)
+/* Under kTLS: OpenSSL reads the socket, the kernel opens the records. */
+static ssize_t
+ktls_readv(struct tls_conn *t, const struct iovec *iov, int cnt)
 {
-	struct tls_rx *rx = &t->rx;
-	bool own = rx->buf != NULL;
 	size_t total = 0, n;
-	int rc, e, guard = 0;
+	int rc, e;
 
-	rx->drained = false;	/* a new readable event: ask the socket */
 	for (int i = 0; i < cnt; i++) {
 		uint8_t *p = iov[i].iov_base;
 		size_t left = iov[i].iov_len;
 
-		/* Each turn takes a record or reads the socket once; the
-		 * guard only bounds a peer that makes OpenSSL take nothing
-		 * (it fails the connection first). */
-		while (left > 0 && ++guard < 4096) {
-			if (own && SSL_pending(t->ssl) == 0 && !rx_record(rx)) {
-				if (rx->drained || rx->eof)
-					goto out;
-				if (rx_fill(t) < 0 && errno != EAGAIN &&
-				    errno != EWOULDBLOCK)
-					return (total > 0 ? (ssize_t)total : -1);
-				continue;
-			}
-			errno = 0;
+		while (left > 0) {
+			ERR_clear_error();
 			if ((rc = SSL_read_ex(t->ssl, p, left, &n)) <= 0) {
 				e = SSL_get_error(t->ssl, rc);
-				/* A record without data (a key update, say). */
-				if (own && e == SSL_ERROR_WANT_READ)
-					continue;
 				if (total > 0)
 					return (total);	/* the rest next time */
 				if (e == SSL_ERROR_ZERO_RETURN)
@@ -774,15 +762,165 @@ tls_conn_readv(struct tls_conn *t, const struct iovec *iov, int cnt)
 			p += n;
 			left -= n;
 			total += n;
-			/* kTLS: nothing decrypted left, the socket is likely
-			 * empty too; the next readable event brings the rest. */
-			if (!own && left > 0 && !SSL_has_pending(t->ssl))
+			/* Nothing opened left, the socket is likely empty
+			 * too; the next readable event brings the rest. */
+			if (left > 0 && !SSL_has_pending(t->ssl))
 				return (total);
 		}
 	}
- out:
+	return (total);
+}
+
+/*
+ * A record that is not data: a KeyUpdate (answered when asked, RFC 8446
+ * 4.6.3), a ticket (ignored: nvmfd resumes nothing), a closing alert.  The
+ * record's content is at p.  0, 1 at the end of the stream, or -1.
+ */
+static int
+records_control(struct tls_conn *t, uint8_t type, const uint8_t *p,
+    size_t len)
+{
+	static const uint8_t key_update[5] = { 24, 0, 0, 1, 0 };
+	struct iovec iov = { (void *)(uintptr_t)key_update, 5 };
+	size_t mlen;
+	ssize_t n;
+
+	if (type == TLS_CT_ALERT) {
+		if (len == 2 && p[1] == 0)	/* close_notify */
+			return (1);
+		log_peer_warnx("%s: TLS: alert %u from the peer", t->peer,
+		    len == 2 ? p[1] : 0);
+		return (-1);
+	}
+	if (type != TLS_CT_HANDSHAKE) {
+		log_peer_warnx("%s: TLS: record of type %u", t->peer, type);
+		return (-1);
+	}
+	/* Whole handshake messages only: they never span records here. */
+	for (; len > 0; p += 4 + mlen, len -= 4 + mlen) {
+		if (len < 4 || (mlen = (size_t)p[1] << 16 | p[2] << 8 | p[3]) >
+		    len - 4)
+			goto bad;
+		if (p[0] == 4)		/* NewSessionTicket */
+			continue;
+		if (p[0] != 24 || mlen != 1 || p[4] > 1)
+			goto bad;
+		if (tls_rec_rekey(&t->rxr) != 0)
+			return (-1);
+		if (p[4] == 0)		/* update_not_requested */
+			continue;
+		/* Ours goes after what is queued, then our key moves. */
+		if (t->olen + TLS_REC_SEALED(5) > TLS_WBUF &&
+		    out_flush(t) != 0)
+			return (-1);
+		if ((n = tls_rec_seal(&t->tx, TLS_CT_HANDSHAKE, &iov, 1, 0, 5,
+		    t->out + t->olen)) < 0 || tls_rec_rekey(&t->tx) != 0)
+			return (-1);
+		t->olen += n;
+		/* Now if the socket takes it; else with the next data. */
+		if (out_flush(t) != 0 && errno != EAGAIN)
+			return (-1);
+	}
+	return (0);
+ bad:
+	log_peer_warnx("%s: TLS: unexpected handshake message %u after the "
+	    "handshake", t->peer, len > 0 ? p[0] : 0);
+	return (-1);
+}
+
+/*
+ * Read plaintext into iov: what was opened in place, then whole records
+ * from the buffer, refilled with one read(2) each time it holds no whole
+ * record, until iov is full or a read comes back short (the socket is
+ * drained: asking again would cost a system call to learn EAGAIN).  The
+ * bytes read, 0 at the end of the stream, or -1 with errno (EAGAIN: no
+ * whole record yet).
+ */
+ssize_t
+tls_conn_readv(struct tls_conn *t, const struct iovec *iov, int cnt)
+{
+	struct tls_rx *rx = &t->rx;
+	struct iovec part[TLS_OPEN_IOV];
+	size_t room = 0, total = 0, inner, wlen, n;
+	uint8_t *rec, type;
+	ssize_t got;
+	int i, np, rc, fail = 0;
+
+	if (!t->recs)
+		return (ktls_readv(t, iov, cnt));
+	for (i = 0; i < cnt; i++)
+		room += iov[i].iov_len;
+	rx->drained = false;	/* a new readable event: ask the socket */
+	while (total < room) {
+		if (rx->pt_len > 0) {
+			n = MINIMUM(rx->pt_len, room - total);
+			np = iov_slice(iov, cnt, total, n, part, TLS_OPEN_IOV);
+			for (i = 0; i < np; i++) {
+				memcpy(part[i].iov_base, rx->buf + rx->pt_off,
+				    part[i].iov_len);
+				rx->pt_off += part[i].iov_len;
+				rx->pt_len -= part[i].iov_len;
+				total += part[i].iov_len;
+			}
+			continue;
+		}
+		if (!rx_record(rx)) {
+			if (rx->drained || rx->eof)
+				break;
+			if (rx_fill(t) < 0 && errno != EAGAIN &&
+			    errno != EWOULDBLOCK)
+				return (total > 0 ? (ssize_t)total : -1);
+			continue;
+		}
+		rec = rx->buf + rx->off;
+		wlen = tls_rec_wire(rec);
+		inner = tls_rec_inner(rec);
+		/* Straight into the caller's buffers when the record fits. */
+		np = 0;
+		if (inner > 0 && inner <= room - total) {
+			np = iov_slice(iov, cnt, total, inner, part,
+			    TLS_OPEN_IOV);
+			for (n = 0, i = 0; i < np; i++)
+				n += part[i].iov_len;
+			if (n != inner)
+				np = 0;	/* too scattered: in place */
+		}
+		if ((got = tls_rec_open(&t->rxr, rec, np > 0 ? part : NULL, np,
+		    &type)) < 0) {
+			log_peer_warnx("%s: TLS: a record that does not open "
+			    "(bad tag or length)", t->peer);
+			errno = EBADMSG;
+			return (total > 0 ? (ssize_t)total : -1);
+		}
+		rx->off += wlen;
+		if (type == TLS_CT_APPDATA) {
+			if (np > 0)
+				total += got;
+			else {
+				rx->pt_off = rec + TLS_REC_HDR - rx->buf;
+				rx->pt_len = got;
+			}
+			continue;
+		}
+		/* Not data: its content, contiguous, where it came from. */
+		for (i = 0, n = 0; i < np; n += part[i++].iov_len)
+			memcpy(rec + TLS_REC_HDR + n, part[i].iov_base,
+			    part[i].iov_len);
+		if ((rc = records_control(t, type, rec + TLS_REC_HDR,
+		    got)) != 0) {
+			if (rc > 0)
+				rx->eof = true;
+			else
+				fail = EPROTO;
+			break;
+		}
+	}
 	if (total > 0)
 		return (total);
+	if (fail != 0) {
+		errno = fail;
+		return (-1);
+	}
 	if (rx->eof) {
 		if (rx->off < rx->len)
 			log_debug("%s: TLS: connection closed inside a record",
@@ -793,116 +931,64 @@ tls_conn_readv(struct tls_conn *t, const struct iovec *iov, int cnt)
 	return (-1);
 }
 
-/* Make records of what is staged; 0, or -1 with errno. */
-static int
-stage_out(struct tls_conn *t)
-{
-	size_t n;
-	int rc;
-
-	while (t->soff < t->slen) {
-		errno = 0;
-		rc = SSL_write_ex(t->ssl, t->stage + t->soff, t->slen - t->soff,
-		    &n);
-		if (rc <= 0) {
-			errno = ssl_errno(t, rc);
-			return (-1);
-		}
-		t->soff += n;
-	}
-	t->soff = t->slen = 0;
-	return (0);
-}
-
-/* Write what is staged and buffered; 0 when all of it went out, else -1
- * with errno (EAGAIN: the socket is full). */
-int
-tls_conn_flush(struct tls_conn *t)
-{
-	if (stage_out(t) != 0)
-		return (-1);
-	return (flush_records(t));
-}
-
-/*
- * Encrypt len bytes (at least a record) where they lie, whole records
- * only; the bytes taken.  When the socket is full, the record OpenSSL has
- * made but not written is copied to the stage and counted as taken, so
- * that the retry comes from the stage, as for staged bytes.
- */
+/* Under kTLS: plaintext gathered in out, for one SSL_write. */
 static size_t
-write_direct(struct tls_conn *t, const uint8_t *p, size_t len)
+ktls_gather(struct tls_conn *t, const struct iovec *iov, int cnt,
+    size_t skip, size_t len)
 {
-	size_t total = 0, n;
-	int rc;
+	size_t done = 0, l;
 
-	while (len - total >= TLS_REC) {
-		errno = 0;
-		rc = SSL_write_ex(t->ssl, p + total, TLS_REC, &n);
-		if (rc <= 0) {
-			if ((errno = ssl_errno(t, rc)) == EAGAIN) {
-				memcpy(t->stage, p + total, TLS_REC);
-				t->soff = 0;
-				t->slen = TLS_REC;
-				total += TLS_REC;
-			}
-			break;
+	for (int i = 0; i < cnt && done < len; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
 		}
-		total += n;
+		l = MINIMUM(iov[i].iov_len - skip, len - done);
+		memcpy(t->out + t->olen + done,
+		    (const uint8_t *)iov[i].iov_base + skip, l);
+		done += l;
+		skip = 0;
 	}
-	return (total);
+	t->olen += done;
+	return (done);
 }
 
 /*
- * Take bytes from iov and make records of them; returns how many were
- * taken (fewer than offered only when the socket is full), or -1.  Small
- * pieces are gathered in the stage; where a piece holds a whole record
- * from a record boundary on, that record is made from it in place.  The
- * records go out together at the end.
+ * Take bytes from iov and seal them into records of up to 16 KiB (many
+ * small PDUs share one) in the buffer in front of the socket; returns how
+ * many were taken (fewer than offered only when the socket is full), or
+ * -1.  The records leave together at the end.
  */
 ssize_t
 tls_conn_sendv(struct tls_conn *t, const struct iovec *iov, int cnt)
 {
-	size_t total = 0, n;
+	size_t all = 0, total = 0, len;
+	ssize_t n;
 
-	if (tls_conn_tx_pending(t) && tls_conn_flush(t) != 0)
+	if (t->ooff < t->olen && out_flush(t) != 0)
 		return (-1);
-	for (int i = 0; i < cnt; i++) {
-		const uint8_t *p = iov[i].iov_base;
-		size_t left = iov[i].iov_len;
-
-		while (left > 0) {
-			if (t->slen % TLS_REC == 0 && left >= TLS_REC) {
-				/* The stage's records first, then this one's. */
-				if (stage_out(t) != 0)
-					return (errno == EAGAIN ?
-					    (ssize_t)total : -1);
-				n = write_direct(t, p, left);
-				p += n;
-				left -= n;
-				total += n;
-				if (t->slen > 0 || left >= TLS_REC) {
-					if (errno == EAGAIN)
-						return (total);
-					return (-1);
-				}
-				continue;
-			}
-			/* Up to the next record boundary, so that a large
-			 * piece goes on in whole records. */
-			n = MINIMUM(left, TLS_STAGE - t->slen);
-			if (left >= TLS_REC)
-				n = MINIMUM(n, TLS_REC - t->slen % TLS_REC);
-			memcpy(t->stage + t->slen, p, n);
-			t->slen += n;
-			p += n;
-			left -= n;
-			total += n;
-			if (t->slen == TLS_STAGE && stage_out(t) != 0)
-				return (errno == EAGAIN ? (ssize_t)total : -1);
+	for (int i = 0; i < cnt; i++)
+		all += iov[i].iov_len;
+	while (total < all) {
+		len = MINIMUM(all - total, TLS_REC_MAX);
+		if (t->olen + (t->ktls ? 1 : TLS_REC_SEALED(len)) > TLS_WBUF &&
+		    out_flush(t) != 0)
+			return (errno == EAGAIN && total > 0 ?
+			    (ssize_t)total : -1);
+		if (t->ktls) {
+			total += ktls_gather(t, iov, cnt, total,
+			    MINIMUM(all - total, TLS_WBUF - t->olen));
+			continue;
 		}
+		if ((n = tls_rec_seal(&t->tx, TLS_CT_APPDATA, iov, cnt, total,
+		    len, t->out + t->olen)) < 0) {
+			errno = EPROTO;
+			return (-1);
+		}
+		t->olen += n;
+		total += len;
 	}
-	if (tls_conn_flush(t) != 0 && errno != EAGAIN)
+	if (out_flush(t) != 0 && errno != EAGAIN)
 		return (-1);
 	return (total);
 }

@@ -2,7 +2,8 @@
  * TLS record I/O (tls-conn.c) over a socketpair: nvmfd's server end
  * against an OpenSSL client whose records the test cuts up itself.
  * Records split at every byte, several records at once, hostile records,
- * and large writes (records of at most 16 KiB, a full socket).  A busy
+ * large writes (records of at most 16 KiB, a full socket), records opened
+ * into scattered buffers, KeyUpdate both ways and close_notify.  A busy
  * loop shows as calls counted, never as time.
  */
 #include "config.h"
@@ -476,6 +477,132 @@ START_TEST(large_writes)
 }
 END_TEST
 
+/* Records opened into odd scatter lists: every byte in its place. */
+START_TEST(scattered_reads)
+{
+	static const size_t cuts[][3] = { { 7, 9000, 40000 },
+	    { 1, 16383, 40000 }, { 16384, 1, 40000 }, { 24, 131072, 1 } };
+	static uint8_t plain[3 * REC + 100], got[3 * REC + 100];
+	uint8_t wire[4 * REC_WIRE];
+	size_t total = sizeof(plain), wlen;
+
+	for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+		size_t have = 0;
+		uint8_t *a = malloc(cuts[c][0]), *b = malloc(cuts[c][1]),
+		    *d = malloc(cuts[c][2]);
+
+		pattern(plain, total, 40 + c);
+		ck_assert_int_eq(SSL_write(cli, plain, (int)total), (int)total);
+		wlen = client_records(wire, sizeof(wire));
+		write_all(cfd, wire, wlen);
+		for (int i = 0; i < 64 && have < total; i++) {
+			struct iovec iov[3] = { { a, cuts[c][0] },
+			    { b, cuts[c][1] }, { d, cuts[c][2] } }, v[3];
+			size_t room = cuts[c][0] + cuts[c][1] + cuts[c][2];
+			ssize_t n;
+			int k;
+
+			memcpy(v, iov, sizeof(iov));
+			k = iov_skip(v, 3, 0);
+			n = tls_conn_readv(srv, v, k);
+			ck_assert_int_gt(n, 0);
+			ck_assert_uint_le((size_t)n, room);
+			for (int j = 0, left = (int)n; j < 3 && left > 0; j++) {
+				size_t l = MINIMUM((size_t)left, iov[j].iov_len);
+
+				memcpy(got + have, iov[j].iov_base, l);
+				have += l;
+				left -= (int)l;
+			}
+		}
+		ck_assert_uint_eq(have, total);
+		ck_assert_mem_eq(got, plain, total);
+		free(a);
+		free(b);
+		free(d);
+	}
+}
+END_TEST
+
+/* Everything the server has for the client, read back by the client. */
+static void
+server_to_client(const uint8_t *p, size_t len)
+{
+	static uint8_t got[2 * REC];
+	struct iovec iov = { (void *)(uintptr_t)p, len };
+	size_t have = 0, maxrec = 0;
+
+	ck_assert_uint_le(len, sizeof(got));
+	ck_assert_int_eq(tls_conn_sendv(srv, &iov, 1), (ssize_t)len);
+	for (int i = 0; i < 64 && have < len; i++)
+		have += client_read(got + have, len - have, &maxrec);
+	ck_assert_uint_eq(have, len);
+	ck_assert_mem_eq(got, p, len);
+}
+
+/* Data from the client, through the server, intact. */
+static void
+client_to_server(const uint8_t *p, size_t len)
+{
+	static uint8_t wire[4 * REC_WIRE], got[2 * REC];
+	size_t have = 0;
+
+	ck_assert_int_eq(SSL_write(cli, p, (int)len), (int)len);
+	write_all(cfd, wire, client_records(wire, sizeof(wire)));
+	serve(got, len, &have, sizeof(got), 100);
+	ck_assert_uint_eq(have, len);
+	ck_assert_mem_eq(got, p, len);
+}
+
+/*
+ * The client moves to new keys, once asking the server to do the same:
+ * both directions carry on (RFC 8446 4.6.3), as OpenSSL's own records do.
+ */
+START_TEST(key_update)
+{
+	static uint8_t data[REC + 500];
+
+	for (int round = 0; round < 3; round++) {
+		pattern(data, sizeof(data), 60 + round);
+		ck_assert_int_eq(SSL_key_update(cli, round == 1 ?
+		    SSL_KEY_UPDATE_NOT_REQUESTED :
+		    SSL_KEY_UPDATE_REQUESTED), 1);
+		client_to_server(data, sizeof(data));
+		server_to_client(data, sizeof(data));
+	}
+}
+END_TEST
+
+/* close_notify from the client: end of stream, not an error. */
+START_TEST(close_notify)
+{
+	uint8_t wire[REC_WIRE], buf[64];
+	struct iovec iov = { buf, sizeof(buf) };
+
+	client_to_server((const uint8_t *)"last words", 10);
+	ck_assert_int_eq(SSL_shutdown(cli), 0);
+	write_all(cfd, wire, client_records(wire, sizeof(wire)));
+	ck_assert_int_eq(tls_conn_readv(srv, &iov, 1), 0);
+}
+END_TEST
+
+/* One bit flipped in a genuine record: refused as not genuine. */
+START_TEST(tampered_record)
+{
+	uint8_t wire[REC_WIRE], buf[4096];
+	struct iovec iov = { buf, sizeof(buf) };
+	size_t wlen;
+
+	pattern(buf, 3000, 9);
+	ck_assert_int_eq(SSL_write(cli, buf, 3000), 3000);
+	wlen = client_records(wire, sizeof(wire));
+	wire[wlen / 2] ^= 0x10;
+	write_all(cfd, wire, wlen);
+	ck_assert_int_eq(tls_conn_readv(srv, &iov, 1), -1);
+	ck_assert_int_eq(errno, EBADMSG);
+}
+END_TEST
+
 static Suite *
 tls_conn_suite(void)
 {
@@ -491,6 +618,10 @@ tls_conn_suite(void)
 	tcase_add_test(tc, garbage_record);
 	tcase_add_test(tc, eof_inside_record);
 	tcase_add_test(tc, large_writes);
+	tcase_add_test(tc, scattered_reads);
+	tcase_add_test(tc, key_update);
+	tcase_add_test(tc, close_notify);
+	tcase_add_test(tc, tampered_record);
 	suite_add_tcase(s, tc);
 	return (s);
 }
