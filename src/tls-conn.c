@@ -39,8 +39,8 @@
 #include "nvmfd.h"
 #include "tls.h"
 
-#define TLS_RBUF	(16 * TLS_REC_WIRE) /* ciphertext read per system call */
-#define TLS_WBUF	(64 * TLS_REC_SEALED(TLS_REC_MAX)) /* per send(2) */
+#define TLS_RBUF	(8 * TLS_REC_WIRE) /* ciphertext read per system call */
+#define TLS_WBUF	(16 * TLS_REC_SEALED(TLS_REC_MAX)) /* per send(2) */
 #define TLS_OPEN_IOV	8	/* scatter list a record is opened into */
 
 /* Ciphertext read from the socket and not yet opened. */

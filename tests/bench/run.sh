@@ -28,6 +28,8 @@
 #                           installed
 #   BENCH_ONLY=file         only the file namespace rows (file.sh), which
 #                           a full run also ends with (not a smoke run)
+#   BENCH_ONLY=tls          only the TLS rows (tls.sh), which a full run
+#                           also runs before the file rows
 #   BENCH_FILE_DIR=DIR      where file.sh puts its 1 GiB file
 #   CC                      compiler for pingpong.c (default cc)
 #
@@ -40,12 +42,14 @@ export LC_ALL
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 bench_nvmfd "$0" "${1:-}"
-if [ "${BENCH_ONLY:-}" = file ]; then
-	exec sh "$here/file.sh" "$NVMFD"
-elif [ -n "${BENCH_ONLY:-}" ]; then
-	echo "run.sh: BENCH_ONLY=$BENCH_ONLY: only 'file' is known" >&2
-	exit 2
-fi
+case ${BENCH_ONLY:-} in
+file|tls)
+	exec sh "$here/$BENCH_ONLY.sh" "$NVMFD" ;;
+?*)
+	echo "run.sh: BENCH_ONLY=$BENCH_ONLY: only 'file' and 'tls' are" \
+	    "known" >&2
+	exit 2 ;;
+esac
 
 SMOKE=${BENCH_SMOKE:-0}
 SECS=${BENCH_SECONDS:-10}
@@ -167,21 +171,6 @@ start_daemon() {
 		    2>/dev/null | grep -q .; then
 			continue
 		fi
-		# DTLS=1: a second port, port + 1, that requires TLS, and the
-		# subsystem open to perf's host NQN only, with its key.
-		tls_port="" tls_hosts=""
-		if [ "${DTLS:-0}" = 1 ]; then
-			tls_port="
-  - id: 2
-    address: 127.0.0.1
-    port: $((port + 1))
-    max_queue_depth: 256
-    tls: required"
-			tls_hosts="
-    hosts:
-      - nqn: nqn.2026-11.io.nvmfd:perf
-        tls_key: '$TLS_KEY'"
-		fi
 		cat >"$work/nvmfd.yaml" <<EOF
 # Private configuration of tests/bench/run.sh.
 workers: 1
@@ -194,10 +183,10 @@ ports:
   - id: 1
     address: 127.0.0.1
     port: $port
-    max_queue_depth: 256$tls_port
+    max_queue_depth: 256
 subsystems:
   - nqn: $NQN
-    max_io_queues: 1024$tls_hosts
+    max_io_queues: 1024
     namespaces:
       - nsid: 1
         backend: ram
@@ -588,47 +577,6 @@ for w in 50 0; do
 	stop_daemon
 done
 
-# ------------------------------------------------------------ TLS
-# The same I/O inside TLS 1.3 (AES-128-GCM, a PSK; perf -K), each run next
-# to its plain TCP twin on the same daemon.
-TLS_KEY=""
-if command -v python3 >/dev/null 2>&1; then
-	TLS_KEY=$(python3 -c 'import base64, os, struct, zlib
-k = os.urandom(32)
-print("NVMeTLSkey-1:01:%s:" % base64.b64encode(k + struct.pack("<I", zlib.crc32(k))).decode())')
-fi
-if [ -n "$TLS_KEY" ]; then
-	echo "-- TLS 1.3 with a PSK"
-	cp "$work/nvmfd.log" "$work/nvmfd-2.log"
-	DTLS=1 start_daemon
-	fill
-	tnote="TLS 1.3 TLS_AES_128_GCM_SHA256 with a PSK (perf -K); userspace records (no kTLS here)"
-	r=0
-	while [ $r -lt "$RUNS" ]; do
-		r=$((r + 1))
-		io tcp_randread_4k_qd32 randread 4096 32 "plain TCP twin of the TLS row"
-		io_port=$((port + 1))
-		io tls_randread_4k_qd32 randread 4096 32 "$tnote" "-K $TLS_KEY"
-		io_port=""
-		io tcp_read_128k_qd16 read 131072 16 "plain TCP twin of the TLS row"
-		io_port=$((port + 1))
-		io tls_read_128k_qd16 read 131072 16 "$tnote" "-K $TLS_KEY"
-		io_port=""
-		io tcp_write_128k_qd16 write 131072 16 "plain TCP twin of the TLS row"
-		io_port=$((port + 1))
-		io tls_write_128k_qd16 write 131072 16 "$tnote" "-K $TLS_KEY"
-		io_port=""
-	done
-	for t in tcp_randread_4k_qd32 tls_randread_4k_qd32 tcp_read_128k_qd16 \
-	    tls_read_128k_qd16 tcp_write_128k_qd16 tls_write_128k_qd16; do
-		emit $t IOPS
-	done
-	daemon_alive
-	stop_daemon
-else
-	echo "run.sh: python3 not found: TLS rows skipped" >&2
-fi
-
 # ------------------------------------------------------------ NBD
 # fio's nbd engine: 4 KiB random reads and 128 KiB sequential reads
 # against `nbdkit memory` (1 GiB, filled first) as the baseline, and
@@ -847,12 +795,6 @@ NE32=$(val nbd_export_randread_4k_qd32 iops)
 NE32C=$(val nbd_export_randread_4k_qd32 target_cpu_us_per_io)
 NK128=$(val nbd_nbdkit_read_128k_qd16 mbps)
 NE128=$(val nbd_export_read_128k_qd16 mbps)
-T4=$(val tls_randread_4k_qd32 iops)
-T4P=$(val tcp_randread_4k_qd32 iops)
-TR=$(val tls_read_128k_qd16 mbps)
-TRP=$(val tcp_read_128k_qd16 mbps)
-TW=$(val tls_write_128k_qd16 mbps)
-TWP=$(val tcp_write_128k_qd16 mbps)
 {
 	echo
 	echo "Targets: $SECS s per run, median of $RUNS, $pinning," \
@@ -927,15 +869,6 @@ TWP=$(val tcp_write_128k_qd16 mbps)
 	line "NBD export 128K read QD16: >= 0.8x nbdkit" \
 	    "$(calc '%.0f MB/s = %.2fx' "$NE128, $NE128 / $NK128" 2>/dev/null)" \
 	    "nbdkit: $NK128 MB/s" "$(verdict "$NE128 >= 0.8 * $NK128")"
-	line "TLS 4K randread QD32: >= 0.5x TCP [8]" \
-	    "$(calc '%.0f IOPS = %.2fx' "$T4, $T4 / $T4P" 2>/dev/null)" \
-	    "TCP, same daemon: $T4P IOPS" "$(verdict "$T4 >= 0.5 * $T4P")"
-	line "TLS 128K seq read QD16: >= 0.5x TCP" \
-	    "$(calc '%.0f MB/s = %.2fx' "$TR, $TR / $TRP" 2>/dev/null)" \
-	    "TCP, same daemon: $TRP MB/s" "$(verdict "$TR >= 0.5 * $TRP")"
-	line "TLS 128K seq write QD16: >= 0.5x TCP" \
-	    "$(calc '%.0f MB/s = %.2fx' "$TW, $TW / $TWP" 2>/dev/null)" \
-	    "TCP, same daemon: $TWP MB/s" "$(verdict "$TW >= 0.5 * $TWP")"
 	echo "[1] PASS when the client's core is >= 90% busy and nvmfd's < 90%" \
 	    "(CPU time over wall time)."
 	echo "[2] Not a target: nvmfd reads its data from a 1 GiB namespace;" \
@@ -952,9 +885,6 @@ TWP=$(val tcp_write_128k_qd16 mbps)
 	    "before any protocol work."
 	echo "[7] A daemon started for the run, its RAM namespace never written:" \
 	    "every huge-page chunk is populated on first write (off the worker)."
-	echo "[8] A daemon with a port that requires TLS; TLS and plain" \
-	    "runs alternate on it.  Records are made and read in userspace" \
-	    "(this kernel has no kTLS)."
 	awk -F, '!/^#/ && ($2 == "io" || $2 == "baseline") && $25 + 0 > m {
 		m = $25; t = $1 }
 	    END { if (m > 10)
@@ -966,6 +896,8 @@ TWP=$(val tcp_write_128k_qd16 mbps)
 		    "a CPU (other_cpu_pct).\n", m }' "$csv"
 } | tee "$OUT/summary.txt"
 if [ "$SMOKE" != 1 ]; then
+	echo
+	sh "$here/tls.sh" "$NVMFD" || echo "run.sh: TLS rows failed" >&2
 	echo
 	sh "$here/file.sh" "$NVMFD" || echo "run.sh: file rows failed" >&2
 fi
