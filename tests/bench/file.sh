@@ -28,16 +28,7 @@ export LC_ALL
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 bench_nvmfd "$0" "${1:-}"
-SECS=${BENCH_SECONDS:-10}
-RUNS=${BENCH_RUNS:-3}
-case $SECS$RUNS in *[!0-9]*)
-	echo "file.sh: BENCH_SECONDS and BENCH_RUNS must be whole numbers" >&2
-	exit 2 ;;
-esac
-[ "$SECS" -ge 1 ] && [ "$RUNS" -ge 1 ] || exit 2
-OUT=${BENCH_OUT:-$here}
-csv=$OUT/results.csv
-summary=$OUT/summary.txt
+bench_rounds file.sh
 dir=${BENCH_FILE_DIR:-${TMPDIR:-/tmp}}
 NQN=nqn.2026-11.io.nvmfd:bench-file
 SIZE=1G
@@ -130,26 +121,10 @@ EOF
 	exit 1
 }
 
-# One line per run in $work/TEST.rows: "IOPS,CSV columns 1..25".
 nvmfd_run() {	# TEST WORKLOAD BS DEPTH
-	l0=$(cut -d' ' -f1 /proc/loadavg)
-	c0=$(pid_cpu "$dpid")
-	if ! $CPIN timeout $((SECS + 30)) "$NVMFD" perf -a 127.0.0.1 \
-	    -s "$port" -n "$NQN" -N 1 -c 1 -q "$4" -o "$3" -w "$2" -t "$SECS" \
-	    -j >"$work/$1.json" 2>"$work/$1.err"; then
-		echo "file.sh: $1: nvmfd perf failed:" >&2
-		cat "$work/$1.err" "$work/nvmfd.log" >&2
-		exit 1
-	fi
-	c1=$(pid_cpu "$dpid")
-	j=$(tail -1 "$work/$1.json")
-	ios=$(echo "$j" | jget ios)
-	iops=$(echo "$j" | jget iops)
-	ccpu=$(echo "$j" | jget client_cpu_us_per_io)
-	err=$(( $(echo "$j" | jget errors) + $(echo "$j" | jget verify_errors) ))
-	echo "$iops,$1,io,$2,$3,$4,1,$(echo "$j" | jget seconds),$ios,$iops,$(echo "$j" | jget mbps),$(echo "$j" | jget lat_avg_us),$(echo "$j" | jget lat_p50_us),$(echo "$j" | jget lat_p99_us),$(echo "$j" | jget lat_p999_us),$(echo "$j" | jget lat_max_us),$ccpu,$(calc %.1f "$ccpu * $iops / 1e4"),$(calc %.3f "($c1 - $c0) * 1e6 / $ios"),$(calc %.1f "($c1 - $c0) * 100 / $SECS"),$err,,,,,,load $l0" >>"$work/$1.rows"
+	bench_perf_row file.sh "$1" "$port" "$2" "$3" "$4" ""
 	printf '%-34s %8.0f IOPS %8.1f MB/s (load %s)\n' "$1" "$iops" \
-	    "$(echo "$j" | jget mbps)" "$l0"
+	    "$mbps" "$l0"
 }
 fio_run() {	# TEST WORKLOAD BS DEPTH DIRECT(0|1)
 	l0=$(cut -d' ' -f1 /proc/loadavg)
@@ -190,15 +165,7 @@ while [ $round -le "$RUNS" ]; do
 done
 
 # Median run of each test; rows replace the file_* rows of results.csv.
-[ -f "$csv" ] || echo "test,kind,workload,block_size,depth,queues,seconds,ios,iops,mbps,lat_avg_us,lat_p50_us,lat_p99_us,lat_p999_us,lat_max_us,client_cpu_us_per_io,client_cpu_pct,target_cpu_us_per_io,target_cpu_pct,errors,rss_before_kib,rss_after_kib,ns_rss_kib,machine_busy_pct,other_cpu_pct,notes" >"$csv"
-grep -v '^file_' "$csv" >"$work/csv"
-for f in "$work"/*.rows; do
-	n=$(wc -l <"$f")
-	all=$(cut -d, -f1 "$f" | sort -g | tr '\n' '/' | sed 's,/$,,')
-	sort -t, -k1,1g "$f" | sed -n "$(( (n + 1) / 2 ))p" | cut -d, -f2- |
-	    sed "s,\$,; $fstype; median of $n by IOPS: $all," >>"$work/csv"
-done
-mv "$work/csv" "$csv"
+bench_medians file_ "; $fstype"
 
 val() {	# TEST COLUMN-NUMBER
 	awk -F, -v t="$1" -v c="$2" '$1 == t { print $c; exit }' "$csv"

@@ -23,16 +23,7 @@ export LC_ALL
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 bench_nvmfd "$0" "${1:-}"
-SECS=${BENCH_SECONDS:-10}
-RUNS=${BENCH_RUNS:-3}
-case $SECS$RUNS in *[!0-9]*)
-	echo "tls.sh: BENCH_SECONDS and BENCH_RUNS must be whole numbers" >&2
-	exit 2 ;;
-esac
-[ "$SECS" -ge 1 ] && [ "$RUNS" -ge 1 ] || exit 2
-OUT=${BENCH_OUT:-$here}
-csv=$OUT/results.csv
-summary=$OUT/summary.txt
+bench_rounds tls.sh
 NQN=nqn.2026-11.io.nvmfd:bench
 HOSTNQN=nqn.2026-11.io.nvmfd:perf	# perf's own host NQN
 
@@ -121,27 +112,10 @@ if ! perf_run fill "$port" write 131072 16 4 ||
 	echo "tls.sh: warning: the namespace was not filled completely" >&2
 fi
 
-# One line per run in $work/TEST.rows: "IOPS,CSV columns 1..25".
 run() {	# TEST PORT WORKLOAD BS DEPTH NOTE [perf options]
-	test=$1 p=$2 w=$3 b=$4 q=$5 note=$6
-	shift 6
-	l0=$(cut -d' ' -f1 /proc/loadavg)
-	c0=$(pid_cpu "$dpid")
-	if ! perf_run "$test" "$p" "$w" "$b" "$q" "$SECS" "$@"; then
-		echo "tls.sh: $test: nvmfd perf failed:" >&2
-		cat "$work/$test.err" "$work/nvmfd.log" >&2
-		exit 1
-	fi
-	c1=$(pid_cpu "$dpid")
-	j=$(tail -1 "$work/$test.json")
-	ios=$(echo "$j" | jget ios)
-	iops=$(echo "$j" | jget iops)
-	ccpu=$(echo "$j" | jget client_cpu_us_per_io)
-	err=$(( $(echo "$j" | jget errors) + $(echo "$j" | jget verify_errors) ))
-	tcpu=$(calc %.3f "($ios > 0 ? ($c1 - $c0) * 1e6 / $ios : 0)")
-	echo "$iops,$test,io,$w,$b,$q,1,$(echo "$j" | jget seconds),$ios,$iops,$(echo "$j" | jget mbps),$(echo "$j" | jget lat_avg_us),$(echo "$j" | jget lat_p50_us),$(echo "$j" | jget lat_p99_us),$(echo "$j" | jget lat_p999_us),$(echo "$j" | jget lat_max_us),$ccpu,$(calc %.1f "$ccpu * $iops / 1e4"),$tcpu,$(calc %.1f "($c1 - $c0) * 100 / $SECS"),$err,,,,,,$note; load $l0" >>"$work/$test.rows"
+	bench_perf_row tls.sh "$@"
 	printf '%-22s %8.0f IOPS %8.1f MB/s  nvmfd %7.2f us/IO  perf %7.2f us/IO  (load %s)\n' \
-	    "$test" "$iops" "$(echo "$j" | jget mbps)" "$tcpu" "$ccpu" "$l0"
+	    "$test" "$iops" "$mbps" "$tcpu" "$ccpu" "$l0"
 	if [ "$err" -ne 0 ]; then
 		echo "tls.sh: $test: $err I/O errors; see nvmfd's log" >&2
 		exit 1
@@ -171,15 +145,7 @@ if ! kill -0 "$dpid" 2>/dev/null; then
 fi
 
 # Median run of each test; rows replace the tcp_/tls_ rows of results.csv.
-[ -f "$csv" ] || echo "test,kind,workload,block_size,depth,queues,seconds,ios,iops,mbps,lat_avg_us,lat_p50_us,lat_p99_us,lat_p999_us,lat_max_us,client_cpu_us_per_io,client_cpu_pct,target_cpu_us_per_io,target_cpu_pct,errors,rss_before_kib,rss_after_kib,ns_rss_kib,machine_busy_pct,other_cpu_pct,notes" >"$csv"
-grep -Ev '^(tcp|tls)_' "$csv" >"$work/csv"
-for f in "$work"/*.rows; do
-	n=$(wc -l <"$f")
-	all=$(cut -d, -f1 "$f" | sort -g | tr '\n' '/' | sed 's,/$,,')
-	sort -t, -k1,1g "$f" | sed -n "$(( (n + 1) / 2 ))p" | cut -d, -f2- |
-	    sed "s,\$,; median of $n by IOPS: $all," >>"$work/csv"
-done
-mv "$work/csv" "$csv"
+bench_medians "tcp_|tls_" ""
 
 val() {	# TEST COLUMN-NUMBER
 	awk -F, -v t="$1" -v c="$2" '$1 == t { print $c; exit }' "$csv"
