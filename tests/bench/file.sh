@@ -9,8 +9,9 @@
 # `nvmfd perf` over TCP loopback: 4 KiB random read and write at QD32,
 # 128 KiB sequential read and write at QD16.  Right after each nvmfd run,
 # fio (ioengine=io_uring, direct=1 or 0 to match) runs the same workload on
-# the same file, on the client's CPU.  Each row keeps its median run; the
-# summary gives nvmfd / fio (goal: >= 0.9x with O_DIRECT).
+# the same file, on nvmfd's CPU: the one that takes the disk's interrupts
+# where that can be told, with perf on another.  Each row keeps its median
+# run; the summary gives nvmfd / fio (goal: >= 0.9x with O_DIRECT).
 #
 # Replaces the file_* rows of results.csv and the "File namespaces" part of
 # summary.txt (in BENCH_OUT or next to this script), keeping the rest.
@@ -59,15 +60,43 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-DPIN="" CPIN=""
-if [ "$(getconf _NPROCESSORS_ONLN)" -ge 2 ] &&
-    command -v taskset >/dev/null 2>&1; then
-	DPIN="taskset -c 0"
-	CPIN="taskset -c 1"
-fi
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 fstype=$(df -PT "$dir" 2>/dev/null | awk 'NR == 2 { print $2 }')
 dev=$(df -PT "$dir" 2>/dev/null | awk 'NR == 2 { print $1 }')
+
+# The CPU that has taken most of the disk's queue interrupts (virtio-blk
+# "virtioN-req.Q", NVMe "nvmeNqQ"), or nothing when that cannot be told.
+disk_irq_cpu() {	# /dev/NAME
+	sys=/sys/class/block/${1#/dev/}
+	[ -e "$sys" ] || return 0
+	[ -e "$sys/partition" ] && sys=$(dirname "$(readlink -f "$sys")")
+	drv=$(basename "$(readlink -f "$sys/device" 2>/dev/null)")
+	[ -n "$drv" ] || return 0
+	awk -v d="$drv" 'NR == 1 { ncpu = NF; next }
+	    $NF ~ "^" d "(-req|q[1-9])" {
+		for (i = 2; i <= ncpu + 1; i++) n[i - 2] += $i
+	    }
+	    END { best = -1
+		for (c in n) if (n[c] > 0 && (best < 0 || n[c] > n[best]))
+			best = c
+		if (best >= 0) print best }' /proc/interrupts
+}
+
+# nvmfd and fio run on the CPU that takes the disk's completions, so that
+# each finds them on its own CPU (fio on any other CPU would be woken from
+# there, like nvmfd); perf goes to another CPU.  Without that knowledge,
+# CPU 0 and 1.
+DPIN="" CPIN="" dcpu=0 pcpu=1
+if [ "$(getconf _NPROCESSORS_ONLN)" -ge 2 ] &&
+    command -v taskset >/dev/null 2>&1; then
+	irq=$(disk_irq_cpu "$dev")
+	if [ -n "$irq" ]; then
+		dcpu=$irq
+		pcpu=$([ "$irq" = 0 ] && echo 1 || echo 0)
+	fi
+	DPIN="taskset -c $dcpu"
+	CPIN="taskset -c $pcpu"
+fi
 [ -n "$fstype" ] || fstype=unknown
 echo "-- file namespaces: $work on $fstype ($dev)"
 
@@ -128,7 +157,7 @@ nvmfd_run() {	# TEST WORKLOAD BS DEPTH
 }
 fio_run() {	# TEST WORKLOAD BS DEPTH DIRECT(0|1)
 	l0=$(cut -d' ' -f1 /proc/loadavg)
-	if ! $CPIN timeout $((SECS + 30)) fio --name="$1" --filename="$img" \
+	if ! $DPIN timeout $((SECS + 30)) fio --name="$1" --filename="$img" \
 	    --size=$SIZE --rw="$2" --bs="$3" --iodepth="$4" --direct="$5" \
 	    --ioengine=io_uring --time_based --runtime="$SECS" \
 	    --output-format=json >"$work/$1.json" 2>"$work/$1.err"; then
@@ -172,8 +201,9 @@ val() {	# TEST COLUMN-NUMBER
 }
 {
 	echo "File namespaces (file.sh): $SECS s per run, median of $RUNS," \
-	    "a 1 GiB file with 4 KiB blocks on $fstype ($dev), nvmfd on" \
-	    "CPU 0 over TCP loopback, fio io_uring on CPU 1; load average" \
+	    "a 1 GiB file with 4 KiB blocks on $fstype ($dev), nvmfd and" \
+	    "fio io_uring on CPU $dcpu${irq:+ (the disk's interrupts)}," \
+	    "perf on CPU $pcpu over TCP loopback; load average" \
 	    "at the start: $load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 	printf '%-40s %-26s %-26s %s\n' Row nvmfd "fio io_uring, same file" \
 	    "nvmfd/fio"
