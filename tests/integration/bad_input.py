@@ -105,8 +105,8 @@ class Env:
         self.pid = a.pid
         self.auth_nqn, self.auth_host = a.auth_nqn, a.auth_host
         self.auth_nokey_host = a.auth_nokey_host
-        self.auth_key = parse_dhchap(a.auth_key) if a.auth_key else None
-        self.auth_ctrl_key = (parse_dhchap(a.auth_ctrl_key)
+        self.auth_key = nc.dhchap_parse(a.auth_key) if a.auth_key else None
+        self.auth_ctrl_key = (nc.dhchap_parse(a.auth_ctrl_key)
                               if a.auth_ctrl_key else None)
         self.hosts = []
         self.next_lba = 0
@@ -1378,18 +1378,6 @@ def _(env):
 # controller key (DH-HMAC-CHAP, all hashes and groups offered) and
 # --auth-nokey-host without a key.  Each case ends with a fresh
 # connection that authenticates (both ways, ffdhe2048) and does I/O.
-
-def parse_dhchap(text):
-    """(secret, transformation hash) of a "DHHC-1:XX:<base64>:" secret."""
-    import base64
-    import zlib
-    _, xx, b64, _ = text.split(":")
-    raw = base64.b64decode(b64)
-    secret, crc = raw[:-4], struct.unpack("<I", raw[-4:])[0]
-    if zlib.crc32(secret) != crc:
-        raise ValueError("DH-HMAC-CHAP secret with a bad CRC-32")
-    return secret, int(xx, 16)
-
 
 def auth_admin(env, hostnqn=None, kato=0, atr=True):
     """A connected, not yet authenticated admin queue on --auth-nqn."""
