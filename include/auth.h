@@ -125,8 +125,8 @@ void	auth_qpair_free(struct qpair *);
 /* Load the host's keys and the offered lists into ctrl (main loop). */
 void	auth_ctrl_refresh(struct controller *);
 void	auth_subsys_refresh(struct subsystem *);
-void	auth_cred_build(struct subsystem *, struct port *, struct host *,
-	    struct dhchap_cred *);
+void	auth_cred_build(const struct dhchap_offer *, struct port *,
+	    struct host *, struct dhchap_cred *);
 void	auth_host_clear(struct host *);
 /* A key argument: the DHHC-1 string itself, or @PATH of a private file. */
 int	auth_key_load(const char *arg, struct dhchap_key *, char *err,

@@ -277,6 +277,18 @@ struct host {
 };
 TAILQ_HEAD(host_list, host);
 
+/*
+ * Who may use the discovery controller (the discovery NQN), and with which
+ * DH-HMAC-CHAP keys (discovery-access.c).  Open to any host by default:
+ * listing a host with a key makes that host authenticate, it does not shut
+ * others out; allow_any_host false does.
+ */
+struct discovery_access {
+	bool		allow_any_host;
+	struct host_list hosts;
+	struct dhchap_offer dhchap;	/* hashes, groups; none: all */
+};
+
 struct subsystem {
 	TAILQ_ENTRY(subsystem) entry;
 	char		nqn[NVMFD_NQN_MAX + 1];
@@ -335,6 +347,7 @@ struct config {
 	struct subsystem_list subsystems;
 	struct hmap	subsys_by_nqn;	/* the subsystems, by NQN */
 	struct referral_list referrals;
+	struct discovery_access discovery;
 	/* host role (host.h): read at start only */
 	struct host_params *host_conns;
 	size_t		nhost_conns;
@@ -380,6 +393,12 @@ bool	prefix_match(const struct addr_prefix *, size_t,
 int	prefix_list_parse(const char *, struct addr_prefix **, size_t *);
 bool	subsystem_has_vwc(struct subsystem *);
 struct host *host_find(struct subsystem *, const char *hostnqn);
+struct host *host_list_find(struct host_list *, const char *hostnqn);
+/* Whether hostnqn may connect from peer: any host, or a listed one whose
+ * from: prefixes (if any) hold peer. */
+bool	hosts_allow(bool allow_any_host, struct host_list *,
+	    const char *hostnqn, const struct sockaddr *peer);
+void	host_list_free(struct host_list *);
 void	host_free(struct host *);
 bool	subsystem_on_port(struct subsystem *, struct port *);
 void	namespace_derive_ids(struct namespace *);
@@ -402,8 +421,8 @@ int	tls_read_secret_file(const char *path, char *buf, size_t bufsz,
 struct host_psk;
 int	host_psk_make(struct host_psk *, const char *spec, const char *kdf,
 	    const char *hostnqn, const char *subnqn, char *err, size_t errlen);
-/* The allowed host's PSK for a subsystem (the discovery NQN: any
- * subsystem's); NULL if there is none. */
+/* The allowed host's PSK for a subsystem (the discovery NQN: its own in
+ * the discovery section, else any subsystem's); NULL if there is none. */
 const struct host_tls *host_tls_find(struct config *, const char *subnqn,
 	    const char *hostnqn);
 const char *backend_type_name(enum backend_type);
@@ -1099,6 +1118,17 @@ uint16_t identify_ns_indep(struct controller *, uint32_t nsid, uint8_t *buf);
 /* logpage.c */
 uint16_t logpage_get(struct controller *, uint8_t lid, uint8_t lsp,
 	    uint32_t nsid, uint64_t offset, uint8_t *buf, uint32_t len, bool rae);
+
+/* discovery-access.c: the discovery controller's allowed hosts and keys */
+struct host *discovery_host_find(struct config *, const char *hostnqn);
+bool	discovery_host_allowed(struct config *, const char *hostnqn,
+	    const struct sockaddr *peer);
+/* Keys or offers changed: each discovery controller's next authentication
+ * uses the new ones. */
+void	discovery_auth_refresh(void);
+/* Discovery controllers of hosts no longer allowed go (hostnqn NULL: of
+ * any host). */
+void	discovery_revoke(const char *hostnqn);
 
 /* discovery.c */
 extern uint64_t discovery_genctr;

@@ -152,7 +152,8 @@ has(const uint8_t *list, size_t n, uint8_t v)
 	return (false);
 }
 
-/* The subsystem's list (in its order) limited to what the port allows. */
+/* The subsystem's (or discovery's) list, in its order, limited to what the
+ * port allows. */
 static void
 offer_merge(const struct dhchap_offer *ss, const struct dhchap_offer *port,
     struct dhchap_offer *out)
@@ -172,15 +173,15 @@ offer_merge(const struct dhchap_offer *ss, const struct dhchap_offer *port,
 }
 
 void
-auth_cred_build(struct subsystem *ss, struct port *port, struct host *h,
-    struct dhchap_cred *cred)
+auth_cred_build(const struct dhchap_offer *offer, struct port *port,
+    struct host *h, struct dhchap_cred *cred)
 {
 	memset(cred, 0, sizeof(*cred));
 	if (h != NULL) {
 		cred->host = h->key;
 		cred->ctrl = h->ctrl_key;
 	}
-	offer_merge(&ss->dhchap, &port->dhchap, &cred->offer);
+	offer_merge(offer, &port->dhchap, &cred->offer);
 }
 
 void
@@ -188,10 +189,13 @@ auth_ctrl_refresh(struct controller *ctrl)
 {
 	struct dhchap_cred cred;
 
+	/* A discovery controller: the discovery section's host and offer. */
 	if (ctrl->subsys == NULL)
-		return;
-	auth_cred_build(ctrl->subsys, ctrl->port,
-	    host_find(ctrl->subsys, ctrl->hostnqn), &cred);
+		auth_cred_build(&running_config->discovery.dhchap, ctrl->port,
+		    discovery_host_find(running_config, ctrl->hostnqn), &cred);
+	else
+		auth_cred_build(&ctrl->subsys->dhchap, ctrl->port,
+		    host_find(ctrl->subsys, ctrl->hostnqn), &cred);
 	pthread_mutex_lock(&ctrl->auth_mtx);
 	ctrl->auth_cred = cred;
 	pthread_mutex_unlock(&ctrl->auth_mtx);
@@ -716,7 +720,7 @@ auth_dispatch(struct nvmf_cmd *cmd)
 	uint8_t fctype = ((const uint8_t *)&cmd->sqe)[4];
 	uint32_t cdw10 = cmd->sqe.cdw10, len = cmd->sqe.cdw11;
 
-	if (qp->ctrl->subsys == NULL || cdw10 >> 24 != AUTH_SECP ||
+	if (cdw10 >> 24 != AUTH_SECP ||
 	    ((cdw10 >> 16) & 0xff) != AUTH_SPSP ||
 	    ((cdw10 >> 8) & 0xff) != AUTH_SPSP ||
 	    len == 0 || len > AUTH_XFER_MAX) {

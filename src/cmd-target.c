@@ -315,12 +315,12 @@ out_from(struct out *o, const struct host *h)
 }
 
 static void
-out_hosts(struct out *o, struct subsystem *ss)
+out_hosts(struct out *o, struct host_list *hosts)
 {
 	struct host *h;
 
 	out_list(o, "hosts");
-	TAILQ_FOREACH(h, &ss->hosts, entry) {
+	TAILQ_FOREACH(h, hosts, entry) {
 		out_object(o, NULL);
 		out_str(o, "hostnqn", "%s", h->nqn);
 		/* Whether keys are set, never the keys. */
@@ -384,7 +384,7 @@ cmd_show_subsys(struct cmd_ctx *ctx)
 	out_bool(ctx->out, "allow_any_host", ss->allow_any_host);
 	out_ports_of(ctx->out, ss);
 	out_u64(ctx->out, "max_io_queues", ss->max_io_queues);
-	out_hosts(ctx->out, ss);
+	out_hosts(ctx->out, &ss->hosts);
 	out_namespaces(ctx->out, ss);
 	out_list(ctx->out, "controllers");
 	TAILQ_FOREACH(c, &ss->controllers, entry)
@@ -436,6 +436,53 @@ cmd_add_subsys(struct cmd_ctx *ctx)
 	return (CTL_OK);
 }
 
+/* set-subsys with the discovery NQN: who may discover, and the offers
+ * discovery authentication makes. */
+static int
+set_discovery(struct cmd_ctx *ctx, int onoff)
+{
+	struct discovery_access *d = &RUNNING->discovery;
+	struct evbuffer *b;
+	struct config *cf;
+	int rc = CTL_OK;
+
+	if (cmd_opt(ctx, "serial") || cmd_opt(ctx, "model") ||
+	    cmd_opt(ctx, "max-io-queues"))
+		return (cmd_error(ctx, CTL_EUSAGE, "the discovery subsystem "
+		    "takes --allow-any-host, --dhchap-hashes and "
+		    "--dhchap-dhgroups only"));
+	if (!cmd_opt(ctx, "dhchap-hashes") && !cmd_opt(ctx, "dhchap-dhgroups"))
+		goto access;
+	if ((b = snippet_new(ctx, &rc)) == NULL)
+		return (rc);
+	evbuffer_add_printf(b, "discovery:\n");
+	ylist(b, 2, "dhchap_hashes", cmd_opt(ctx, "dhchap-hashes"));
+	ylist(b, 2, "dhchap_dhgroups", cmd_opt(ctx, "dhchap-dhgroups"));
+	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
+		return (rc);
+	if (cmd_opt(ctx, "dhchap-hashes")) {
+		memcpy(d->dhchap.hashes, cf->discovery.dhchap.hashes,
+		    sizeof(d->dhchap.hashes));
+		d->dhchap.nhashes = cf->discovery.dhchap.nhashes;
+	}
+	if (cmd_opt(ctx, "dhchap-dhgroups")) {
+		memcpy(d->dhchap.groups, cf->discovery.dhchap.groups,
+		    sizeof(d->dhchap.groups));
+		d->dhchap.ngroups = cf->discovery.dhchap.ngroups;
+	}
+	config_free(cf);
+	discovery_auth_refresh();
+access:
+	if (onoff >= 0 && onoff != d->allow_any_host) {
+		d->allow_any_host = onoff;
+		if (!onoff)
+			discovery_revoke(NULL);
+	}
+	log_info("discovery: %s may discover", d->allow_any_host ? "any host" :
+	    "listed hosts");
+	return (CTL_OK);
+}
+
 int
 cmd_set_subsys(struct cmd_ctx *ctx)
 {
@@ -445,10 +492,12 @@ cmd_set_subsys(struct cmd_ctx *ctx)
 	struct config *cf;
 	int rc = CTL_OK, onoff = -1;
 
-	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
-		return (rc);
 	if (any != NULL && (onoff = cmd_onoff(any)) < 0)
 		return (cmd_error(ctx, CTL_EUSAGE, "--allow-any-host: on or off"));
+	if (strcmp(ctx->argv[0], NVMF_DISCOVERY_NQN) == 0)
+		return (set_discovery(ctx, onoff));
+	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+		return (rc);
 	if ((b = snippet_new(ctx, &rc)) == NULL)
 		return (rc);
 	evbuffer_add_printf(b, "subsystems:\n");
@@ -867,16 +916,69 @@ cmd_del_ns(struct cmd_ctx *ctx)
 
 /* --------------------------------------------------------------- hosts */
 
+/*
+ * Where a host command's NQN keeps its allowed hosts: a subsystem, or for
+ * the discovery NQN the discovery section (who may discover, with which
+ * DH-HMAC-CHAP keys).
+ */
+struct host_scope {
+	struct subsystem *ss;		/* NULL: discovery */
+	struct host_list *hosts;
+	bool		*allow_any_host;
+	const char	*nqn;
+};
+
+static int
+find_scope(struct cmd_ctx *ctx, const char *nqn, struct host_scope *sc)
+{
+	int rc = CTL_OK;
+
+	memset(sc, 0, sizeof(*sc));
+	if (strcmp(nqn, NVMF_DISCOVERY_NQN) == 0) {
+		sc->hosts = &RUNNING->discovery.hosts;
+		sc->allow_any_host = &RUNNING->discovery.allow_any_host;
+		sc->nqn = NVMF_DISCOVERY_NQN;
+		return (CTL_OK);
+	}
+	if ((sc->ss = find_subsys(ctx, nqn, &rc)) == NULL)
+		return (rc);
+	sc->hosts = &sc->ss->hosts;
+	sc->allow_any_host = &sc->ss->allow_any_host;
+	sc->nqn = sc->ss->nqn;
+	return (CTL_OK);
+}
+
+/* Keys changed: the next authentication of its controllers uses them. */
+static void
+scope_auth_refresh(struct host_scope *sc)
+{
+	if (sc->ss != NULL)
+		auth_subsys_refresh(sc->ss);
+	else
+		discovery_auth_refresh();
+}
+
+/* The host lost access (or may not connect from where it is). */
+static void
+scope_revoke(struct host_scope *sc, const char *hostnqn)
+{
+	if (sc->ss != NULL) {
+		host_revoke(sc->ss, hostnqn);
+		discovery_changed();	/* what the host's log shows */
+	} else
+		discovery_revoke(hostnqn);
+}
+
 int
 cmd_list_hosts(struct cmd_ctx *ctx)
 {
-	struct subsystem *ss;
+	struct host_scope sc;
 	int rc;
 
-	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+	if ((rc = find_scope(ctx, ctx->argv[0], &sc)) != CTL_OK)
 		return (rc);
-	out_bool(ctx->out, "allow_any_host", ss->allow_any_host);
-	out_hosts(ctx->out, ss);
+	out_bool(ctx->out, "allow_any_host", *sc.allow_any_host);
+	out_hosts(ctx->out, sc.hosts);
 	return (CTL_OK);
 }
 
@@ -985,17 +1087,17 @@ from_opt(struct cmd_ctx *ctx, struct addr_prefix **p, size_t *n, bool *given)
 int
 cmd_add_host(struct cmd_ctx *ctx)
 {
-	struct subsystem *ss;
+	struct host_scope sc;
 	struct host *h;
 	bool given;
 	int rc;
 
-	if ((ss = find_subsys(ctx, ctx->argv[0], &rc)) == NULL)
+	if ((rc = find_scope(ctx, ctx->argv[0], &sc)) != CTL_OK)
 		return (rc);
 	if (!nqn_valid(ctx->argv[1]))
 		return (cmd_error(ctx, CTL_EUSAGE, "'%s' is not a valid NQN",
 		    ctx->argv[1]));
-	if ((h = host_find(ss, ctx->argv[1])) != NULL)
+	if ((h = host_list_find(sc.hosts, ctx->argv[1])) != NULL)
 		return (cmd_error(ctx, CTL_EEXIST, "%s is allowed "
 		    "already", h->nqn));
 	if ((h = calloc(1, sizeof(*h))) == NULL)
@@ -1006,30 +1108,31 @@ cmd_add_host(struct cmd_ctx *ctx)
 		host_free(h);
 		return (rc);
 	}
-	TAILQ_INSERT_TAIL(&ss->hosts, h, entry);
-	auth_subsys_refresh(ss);
-	discovery_changed();
-	log_info("subsystem %s: host %s allowed%s%s", ss->nqn, h->nqn,
-	    h->key.len ? " (DH-HMAC-CHAP)" : "",
+	TAILQ_INSERT_TAIL(sc.hosts, h, entry);
+	scope_auth_refresh(&sc);
+	if (sc.ss != NULL)
+		discovery_changed();
+	log_info("%s %s: host %s allowed%s%s", sc.ss ? "subsystem" :
+	    "discovery", sc.nqn, h->nqn, h->key.len ? " (DH-HMAC-CHAP)" : "",
 	    h->tls ? " (TLS key)" : "");
-	if (ss->allow_any_host)
-		out_str(ctx->out, "note", "any host may still connect; "
+	if (*sc.allow_any_host)
+		out_str(ctx->out, "note", "any host may still %s; "
 		    "'set-subsys %s --allow-any-host off' restricts it to the "
-		    "listed hosts", ss->nqn);
+		    "listed hosts", sc.ss ? "connect" : "discover", sc.nqn);
 	return (CTL_OK);
 }
 
-/* The host argv[1] listed on subsystem argv[0]. */
+/* The host argv[1] listed under argv[0]. */
 static struct host *
-find_listed_host(struct cmd_ctx *ctx, struct subsystem **ss, int *rc)
+find_listed_host(struct cmd_ctx *ctx, struct host_scope *sc, int *rc)
 {
 	struct host *h;
 
-	if ((*ss = find_subsys(ctx, ctx->argv[0], rc)) == NULL)
+	if ((*rc = find_scope(ctx, ctx->argv[0], sc)) != CTL_OK)
 		return (NULL);
-	if ((h = host_find(*ss, ctx->argv[1])) == NULL)
+	if ((h = host_list_find(sc->hosts, ctx->argv[1])) == NULL)
 		*rc = cmd_error(ctx, CTL_ENOENT, "%s is not listed on %s",
-		    ctx->argv[1], (*ss)->nqn);
+		    ctx->argv[1], sc->nqn);
 	return (h);
 }
 
@@ -1037,14 +1140,14 @@ find_listed_host(struct cmd_ctx *ctx, struct subsystem **ss, int *rc)
 int
 cmd_set_host(struct cmd_ctx *ctx)
 {
-	struct subsystem *ss;
+	struct host_scope sc;
 	struct host *h;
 	struct addr_prefix *from = NULL;
 	size_t nfrom = 0;
 	bool given;
 	int rc;
 
-	if ((h = find_listed_host(ctx, &ss, &rc)) == NULL)
+	if ((h = find_listed_host(ctx, &sc, &rc)) == NULL)
 		return (rc);
 	if (cmd_opt(ctx, "dhchap-secret") == NULL &&
 	    cmd_opt(ctx, "dhchap-ctrl-secret") == NULL &&
@@ -1058,19 +1161,20 @@ cmd_set_host(struct cmd_ctx *ctx)
 		free(from);
 		return (rc);
 	}
-	auth_subsys_refresh(ss);
+	scope_auth_refresh(&sc);
 	if (cmd_opt(ctx, "dhchap-secret") != NULL ||
 	    cmd_opt(ctx, "dhchap-ctrl-secret") != NULL ||
 	    cmd_opt(ctx, "tls-key") != NULL)
-		log_info("subsystem %s: host %s keys changed", ss->nqn, h->nqn);
+		log_info("%s %s: host %s keys changed", sc.ss ? "subsystem" :
+		    "discovery", sc.nqn, h->nqn);
 	if (given) {
 		free(h->from);
 		h->from = from;
 		h->nfrom = nfrom;
-		host_revoke(ss, h->nqn);
-		discovery_changed();
-		log_info("subsystem %s: host %s may connect from %s", ss->nqn,
-		    h->nqn, h->nfrom ? cmd_opt(ctx, "from") : "anywhere");
+		scope_revoke(&sc, h->nqn);
+		log_info("%s %s: host %s may connect from %s", sc.ss ?
+		    "subsystem" : "discovery", sc.nqn, h->nqn, h->nfrom ?
+		    cmd_opt(ctx, "from") : "anywhere");
 	}
 	return (CTL_OK);
 }
@@ -1078,17 +1182,17 @@ cmd_set_host(struct cmd_ctx *ctx)
 int
 cmd_del_host(struct cmd_ctx *ctx)
 {
-	struct subsystem *ss;
+	struct host_scope sc;
 	struct host *h;
 	int rc;
 
-	if ((h = find_listed_host(ctx, &ss, &rc)) == NULL)
+	if ((h = find_listed_host(ctx, &sc, &rc)) == NULL)
 		return (rc);
-	TAILQ_REMOVE(&ss->hosts, h, entry);
-	host_revoke(ss, h->nqn);
-	log_info("subsystem %s: host %s no longer allowed", ss->nqn, h->nqn);
+	TAILQ_REMOVE(sc.hosts, h, entry);
+	scope_revoke(&sc, h->nqn);
+	log_info("%s %s: host %s no longer allowed", sc.ss ? "subsystem" :
+	    "discovery", sc.nqn, h->nqn);
 	host_free(h);
-	discovery_changed();
 	return (CTL_OK);
 }
 

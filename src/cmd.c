@@ -262,7 +262,8 @@ static const struct cmd_entry cmd_table[] = {
 	    "and controllers", 1, 1, no_opts, CMD_READONLY, cmd_show_subsys },
 	{ "add-subsys", "NQN [options]", "add a subsystem",
 	    1, 1, subsys_opts, 0, cmd_add_subsys },
-	{ "set-subsys", "NQN [options]", "change a subsystem",
+	{ "set-subsys", "NQN [options]", "change a subsystem (the discovery "
+	    "NQN: --allow-any-host and the DH-HMAC-CHAP offers)",
 	    1, 1, set_subsys_opts, 0, cmd_set_subsys },
 	{ "del-subsys", "NQN", "remove a subsystem (its controllers go)",
 	    1, 1, no_opts, 0, cmd_del_subsys },
@@ -288,9 +289,11 @@ static const struct cmd_entry cmd_table[] = {
 	    "[--at WHERE]",
 	    "fail the next reads/writes of a namespace (testing)",
 	    2, 2, inject_opts, 0, cmd_inject_error },
-	{ "list-hosts", "NQN", "list the hosts allowed on a subsystem",
+	{ "list-hosts", "NQN", "list the hosts allowed on a subsystem (the "
+	    "discovery NQN: hosts with discovery keys)",
 	    1, 1, no_opts, CMD_READONLY, cmd_list_hosts },
-	{ "add-host", "NQN HOSTNQN [options]", "allow a host on a subsystem",
+	{ "add-host", "NQN HOSTNQN [options]", "allow a host on a subsystem, "
+	    "or give it keys for discovery (the discovery NQN)",
 	    2, 2, host_opts, 0, cmd_add_host },
 	{ "set-host", "NQN HOSTNQN [options]", "change or rotate a host's "
 	    "keys; live associations keep going", 2, 2, host_opts, 0,

@@ -90,18 +90,57 @@ write_namespace(FILE *fp, const struct namespace *ns)
 
 /* Key files are named; a secret itself only when asked for. */
 static void
-write_secret(FILE *fp, const char *key, const char *secret, bool secrets)
+write_secret(FILE *fp, int indent, const char *key, const char *secret,
+    bool secrets)
 {
 	if (secret == NULL)
 		return;
 	if (secret[0] != '@' && !secrets) {
-		fprintf(fp, "        # %s: hidden (--show-secrets shows it)\n",
-		    key);
+		fprintf(fp, "%*s# %s: hidden (--show-secrets shows it)\n",
+		    indent, "", key);
 		return;
 	}
-	fprintf(fp, "        %s: ", key);
+	fprintf(fp, "%*s%s: ", indent, "", key);
 	yq(fp, secret);
 	fputc('\n', fp);
+}
+
+/* The items of a hosts: list, "- " at indent, their keys 2 further in. */
+static void
+write_hosts(FILE *fp, int indent, const struct host_list *list, bool secrets)
+{
+	const struct host *h;
+	int in = indent + 2;
+
+	TAILQ_FOREACH(h, list, entry) {
+		fprintf(fp, "%*s- %s", indent, "", h->dhchap_secret || h->tls ||
+		    h->nfrom ? "nqn: " : "");
+		yq(fp, h->nqn);
+		fputc('\n', fp);
+		if (h->nfrom) {
+			char pfx[64];
+
+			fprintf(fp, "%*sfrom: [", in, "");
+			for (size_t i = 0; i < h->nfrom; i++) {
+				prefix_format(&h->from[i], pfx, sizeof(pfx));
+				fprintf(fp, "%s\"%s\"", i ? ", " : "", pfx);
+			}
+			fprintf(fp, "]\n");
+		}
+		write_secret(fp, in, "dhchap_secret", h->dhchap_secret,
+		    secrets);
+		write_secret(fp, in, "dhchap_ctrl_secret",
+		    h->dhchap_ctrl_secret, secrets);
+		if (h->tls != NULL) {
+			const char *k = host_tls_spec(h->tls);
+
+			write_secret(fp, in, "tls_key", k, secrets);
+			/* Only with the key it belongs to. */
+			if (secrets || k[0] == '@')
+				fprintf(fp, "%*stls_kdf: %s\n", in, "",
+				    host_tls_kdf_name(h->tls));
+		}
+	}
 }
 
 static void
@@ -123,20 +162,29 @@ write_offer(FILE *fp, const char *indent, const struct dhchap_offer *o)
 	}
 }
 
+static bool
+hosts_have_inline_secrets(const struct host_list *list)
+{
+	const struct host *h;
+
+	TAILQ_FOREACH(h, list, entry)
+		if ((h->dhchap_secret && h->dhchap_secret[0] != '@') ||
+		    (h->dhchap_ctrl_secret &&
+		    h->dhchap_ctrl_secret[0] != '@') ||
+		    (h->tls && host_tls_spec(h->tls)[0] != '@'))
+			return (true);
+	return (false);
+}
+
 bool
 config_has_inline_secrets(const struct config *cf)
 {
 	const struct subsystem *ss;
-	const struct host *h;
 
 	TAILQ_FOREACH(ss, &cf->subsystems, entry)
-		TAILQ_FOREACH(h, &ss->hosts, entry)
-			if ((h->dhchap_secret && h->dhchap_secret[0] != '@') ||
-			    (h->dhchap_ctrl_secret &&
-			    h->dhchap_ctrl_secret[0] != '@') ||
-			    (h->tls && host_tls_spec(h->tls)[0] != '@'))
-				return (true);
-	return (false);
+		if (hosts_have_inline_secrets(&ss->hosts))
+			return (true);
+	return (hosts_have_inline_secrets(&cf->discovery.hosts));
 }
 
 /* States other than the default (optimized), by port then group. */
@@ -164,7 +212,6 @@ static void
 write_subsystem(FILE *fp, const struct subsystem *ss, bool secrets)
 {
 	const struct namespace *ns;
-	const struct host *h;
 
 	fprintf(fp, "  - nqn: ");
 	yq(fp, ss->nqn);
@@ -179,37 +226,7 @@ write_subsystem(FILE *fp, const struct subsystem *ss, bool secrets)
 		fprintf(fp, "    hosts: []\n");
 	else {
 		fprintf(fp, "    hosts:\n");
-		TAILQ_FOREACH(h, &ss->hosts, entry) {
-			fprintf(fp, "      - %s", h->dhchap_secret || h->tls ||
-			    h->nfrom ? "nqn: " : "");
-			yq(fp, h->nqn);
-			fputc('\n', fp);
-			if (h->nfrom) {
-				char pfx[64];
-
-				fprintf(fp, "        from: [");
-				for (size_t i = 0; i < h->nfrom; i++) {
-					prefix_format(&h->from[i], pfx,
-					    sizeof(pfx));
-					fprintf(fp, "%s\"%s\"", i ? ", " : "",
-					    pfx);
-				}
-				fprintf(fp, "]\n");
-			}
-			write_secret(fp, "dhchap_secret", h->dhchap_secret,
-			    secrets);
-			write_secret(fp, "dhchap_ctrl_secret",
-			    h->dhchap_ctrl_secret, secrets);
-			if (h->tls != NULL) {
-				const char *k = host_tls_spec(h->tls);
-
-				write_secret(fp, "tls_key", k, secrets);
-				/* Only with the key it belongs to. */
-				if (secrets || k[0] == '@')
-					fprintf(fp, "        tls_kdf: %s\n",
-					    host_tls_kdf_name(h->tls));
-			}
-		}
+		write_hosts(fp, 6, &ss->hosts, secrets);
 	}
 	if (ss->port_ids != NULL) {
 		fprintf(fp, "    ports: [");
@@ -227,6 +244,22 @@ write_subsystem(FILE *fp, const struct subsystem *ss, bool secrets)
 		fprintf(fp, "    namespaces:\n");
 		TAILQ_FOREACH(ns, &ss->namespaces, entry)
 			write_namespace(fp, ns);
+	}
+}
+
+/* Only when it differs from the default: open, no keys, every offer. */
+static void
+write_discovery(FILE *fp, const struct discovery_access *d, bool secrets)
+{
+	if (d->allow_any_host && TAILQ_EMPTY(&d->hosts) &&
+	    d->dhchap.nhashes == 0 && d->dhchap.ngroups == 0)
+		return;
+	fprintf(fp, "discovery:\n  allow_any_host: %s\n",
+	    d->allow_any_host ? "true" : "false");
+	write_offer(fp, "  ", &d->dhchap);
+	if (!TAILQ_EMPTY(&d->hosts)) {
+		fprintf(fp, "  hosts:\n");
+		write_hosts(fp, 4, &d->hosts, secrets);
 	}
 }
 
@@ -299,6 +332,7 @@ config_write(const struct config *cf, FILE *fp, bool secrets)
 		TAILQ_FOREACH(ss, &cf->subsystems, entry)
 			write_subsystem(fp, ss, secrets);
 	}
+	write_discovery(fp, &cf->discovery, secrets);
 	if (!TAILQ_EMPTY(&cf->referrals)) {
 		fprintf(fp, "referrals:\n");
 		TAILQ_FOREACH(r, &cf->referrals, entry) {

@@ -587,6 +587,8 @@ config_new(void)
 	TAILQ_INIT(&cfg->ports);
 	TAILQ_INIT(&cfg->subsystems);
 	TAILQ_INIT(&cfg->referrals);
+	cfg->discovery.allow_any_host = true;
+	TAILQ_INIT(&cfg->discovery.hosts);
 	return (cfg);
 }
 
@@ -1229,7 +1231,7 @@ parse_from(struct ctx *c, const char *ipath, const struct field *f,
 }
 
 static int
-parse_host(struct ctx *c, struct subsystem *s, const char *ipath,
+parse_host(struct ctx *c, struct host_list *list, const char *ipath,
     yaml_node_t *n)
 {
 	enum { H_NQN, H_SECRET, H_CTRL, H_TLS_KEY, H_TLS_KDF, H_FROM, H_N };
@@ -1264,13 +1266,13 @@ parse_host(struct ctx *c, struct subsystem *s, const char *ipath,
 	if (get_string(c, ipath, &item, &nqn) == -1 ||
 	    check_nqn(c, item.val, ipath, item.name, nqn) == -1)
 		return (-1);
-	if (host_find(s, nqn) != NULL)
+	if (host_list_find(list, nqn) != NULL)
 		return (fail(c, item.val, ipath, item.name,
 		    "host NQN is listed twice"));
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		return (fail_oom(c, item.val, ipath, NULL));
 	snprintf(h->nqn, sizeof(h->nqn), "%s", nqn);
-	TAILQ_INSERT_TAIL(&s->hosts, h, entry);
+	TAILQ_INSERT_TAIL(list, h, entry);
 	if (f[H_CTRL].val != NULL && f[H_SECRET].val == NULL)
 		return (fail(c, f[H_CTRL].key, ipath, "dhchap_ctrl_secret",
 		    "needs dhchap_secret too (the host authenticates first)"));
@@ -1304,7 +1306,8 @@ parse_hosts(struct ctx *c, struct subsystem *s, const char *path,
 	s->allow_any_host = false;
 	for (i = 0; i < list_len(f->val); i++) {
 		snprintf(ipath, sizeof(ipath), "%s.hosts[%zu]", path, i);
-		if (parse_host(c, s, ipath, list_item(c, f->val, i)) == -1)
+		if (parse_host(c, &s->hosts, ipath,
+		    list_item(c, f->val, i)) == -1)
 			return (-1);
 	}
 	return (0);
@@ -1530,6 +1533,53 @@ parse_subsystem(struct ctx *c, yaml_node_t *n, const char *path)
 		if (number_namespaces(c, s, path, f[S_NS].val) == -1)
 			return (-1);
 	}
+	return (0);
+}
+
+/* ------------------------------------------------------------- discovery */
+
+/* discovery: who may use the discovery controller, and with which keys. */
+static int
+parse_discovery(struct ctx *c, yaml_node_t *n)
+{
+	enum { D_ANY, D_HOSTS, D_HASHES, D_GROUPS, D_N };
+	struct field f[D_N] = {
+		[D_ANY] = { "allow_any_host" }, [D_HOSTS] = { "hosts" },
+		[D_HASHES] = { "dhchap_hashes" },
+		[D_GROUPS] = { "dhchap_dhgroups" },
+	};
+	struct discovery_access *d = &c->cfg->discovery;
+	yaml_node_t *hosts;
+	char ipath[64], desc[64];
+
+	if (check_mapping(c, n, "discovery", "the discovery settings") == -1 ||
+	    get_fields(c, n, "discovery", f, D_N) == -1)
+		return (-1);
+	if (f[D_ANY].val != NULL && get_bool(c, "discovery", &f[D_ANY],
+	    &d->allow_any_host) == -1)
+		return (-1);
+	if ((hosts = f[D_HOSTS].val) != NULL) {
+		/* Unlike a subsystem's, this list does not shut others out:
+		 * allow_any_host does. */
+		if (hosts->type != YAML_SEQUENCE_NODE)
+			return (fail(c, hosts, "discovery", "hosts", "must be "
+			    "a list of hosts (whether others may discover is "
+			    "allow_any_host), got %s", describe(hosts, desc,
+			    sizeof(desc))));
+		for (size_t i = 0; i < list_len(hosts); i++) {
+			snprintf(ipath, sizeof(ipath), "discovery.hosts[%zu]",
+			    i);
+			if (parse_host(c, &d->hosts, ipath,
+			    list_item(c, hosts, i)) == -1)
+				return (-1);
+		}
+	}
+	if (f[D_HASHES].val != NULL && parse_offer(c, "discovery",
+	    &f[D_HASHES], false, &d->dhchap) == -1)
+		return (-1);
+	if (f[D_GROUPS].val != NULL && parse_offer(c, "discovery",
+	    &f[D_GROUPS], true, &d->dhchap) == -1)
+		return (-1);
 	return (0);
 }
 
@@ -1804,7 +1854,7 @@ parse_root(struct ctx *c, yaml_node_t *root)
 {
 	enum { R_WORKERS, R_POLL, R_MDTS, R_MAXCTRL, R_MAXDISC, R_MAXCONN,
 	    R_PORTS, R_SUBSYS, R_REFERRALS, R_CONTROL, R_HOST, R_METRICS,
-	    R_STATE, R_CMIN, R_CMAX, R_N };
+	    R_STATE, R_CMIN, R_CMAX, R_DISC, R_N };
 	struct field f[R_N] = {
 		[R_WORKERS] = { "workers" }, [R_POLL] = { "poll_us" },
 		[R_MDTS] = { "mdts" },
@@ -1816,6 +1866,7 @@ parse_root(struct ctx *c, yaml_node_t *root)
 		[R_HOST] = { "host" }, [R_METRICS] = { "metrics" },
 		[R_STATE] = { "state_dir" },
 		[R_CMIN] = { "cntlid_min" }, [R_CMAX] = { "cntlid_max" },
+		[R_DISC] = { "discovery" },
 	};
 	struct config *cfg = c->cfg;
 	char path[64], d[64];
@@ -1902,6 +1953,8 @@ parse_root(struct ctx *c, yaml_node_t *root)
 				return (-1);
 		}
 	}
+	if (f[R_DISC].val != NULL && parse_discovery(c, f[R_DISC].val) == -1)
+		return (-1);
 	if (f[R_REFERRALS].val != NULL) {
 		if (check_list(c, "", &f[R_REFERRALS], "referrals") == -1)
 			return (-1);
@@ -2079,7 +2132,6 @@ config_free(struct config *cfg)
 	struct port *p;
 	struct subsystem *s;
 	struct namespace *ns;
-	struct host *h;
 	struct referral *r;
 
 	if (cfg == NULL)
@@ -2090,10 +2142,7 @@ config_free(struct config *cfg)
 	}
 	while ((s = TAILQ_FIRST(&cfg->subsystems)) != NULL) {
 		TAILQ_REMOVE(&cfg->subsystems, s, entry);
-		while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
-			TAILQ_REMOVE(&s->hosts, h, entry);
-			host_free(h);
-		}
+		host_list_free(&s->hosts);
 		while ((ns = TAILQ_FIRST(&s->namespaces)) != NULL) {
 			TAILQ_REMOVE(&s->namespaces, ns, entry);
 			namespace_free(ns);
@@ -2107,6 +2156,7 @@ config_free(struct config *cfg)
 		TAILQ_REMOVE(&cfg->referrals, r, entry);
 		free(r);
 	}
+	host_list_free(&cfg->discovery.hosts);
 	hmap_free(&cfg->subsys_by_nqn);
 	free(cfg->host_conns);
 	free(cfg->nbd_socket);

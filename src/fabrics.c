@@ -83,6 +83,14 @@ connect_data_ready(struct nvmf_cmd *cmd)
 		return;
 	}
 	discovery = strcmp(d->subnqn, NVMF_DISCOVERY_NQN) == 0;
+	if (discovery && !discovery_host_allowed(cf, d->hostnqn,
+	    (struct sockaddr *)&qp->peer_sa)) {
+		log_peer_warnx("%s: host %.223s not allowed to discover",
+		    qp->peer, d->hostnqn);
+		connect_invalid(cmd, true, NVMF_CONNECT_DATA_HOSTNQN_OFF,
+		    NVME_SC_CONNECT_INVALID_HOST);
+		return;
+	}
 	if (!discovery) {
 		ss = subsystem_find(cf, d->subnqn);
 		if (ss == NULL || !subsystem_on_port(ss, qp->port)) {

@@ -390,12 +390,7 @@ subsystem_publish(struct config *cf, struct subsystem *ss, char *err,
 static void
 subsystem_free(struct subsystem *ss)
 {
-	struct host *h;
-
-	while ((h = TAILQ_FIRST(&ss->hosts)) != NULL) {
-		TAILQ_REMOVE(&ss->hosts, h, entry);
-		host_free(h);
-	}
+	host_list_free(&ss->hosts);
 	free(ss->ns_table);
 	free(ss->port_ids);
 	free(ss->health_path);

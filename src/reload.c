@@ -115,13 +115,11 @@ secret_equal(const char *a, const char *b)
 
 /* Keys too: a key file may have new contents under the same name. */
 static bool
-hosts_equal(struct subsystem *a, struct subsystem *b)
+host_lists_equal(struct host_list *a, struct host_list *b)
 {
 	struct host *x, *y;
 
-	if (a->allow_any_host != b->allow_any_host)
-		return (false);
-	for (x = TAILQ_FIRST(&a->hosts), y = TAILQ_FIRST(&b->hosts); x && y;
+	for (x = TAILQ_FIRST(a), y = TAILQ_FIRST(b); x && y;
 	    x = TAILQ_NEXT(x, entry), y = TAILQ_NEXT(y, entry))
 		if (strcmp(x->nqn, y->nqn) ||
 		    !secret_equal(x->dhchap_secret, y->dhchap_secret) ||
@@ -134,6 +132,24 @@ hosts_equal(struct subsystem *a, struct subsystem *b)
 		    x->nfrom * sizeof(*x->from))))
 			return (false);
 	return (x == NULL && y == NULL);
+}
+
+static bool
+hosts_equal(struct subsystem *a, struct subsystem *b)
+{
+	return (a->allow_any_host == b->allow_any_host &&
+	    host_lists_equal(&a->hosts, &b->hosts));
+}
+
+/* Swap two host lists; the old one is then freed with the new config. */
+static void
+host_lists_swap(struct host_list *a, struct host_list *b)
+{
+	struct host_list tmp = TAILQ_HEAD_INITIALIZER(tmp);
+
+	TAILQ_CONCAT(&tmp, a, entry);
+	TAILQ_CONCAT(a, b, entry);
+	TAILQ_CONCAT(b, &tmp, entry);
 }
 
 static bool
@@ -202,12 +218,7 @@ apply_subsystem(struct subsystem *rss, struct subsystem *nss)
 	rss->cntlid_max = nss->cntlid_max;
 	ana_differs = ana_copy(&rss->ana, &nss->ana);
 	if (!hosts_equal(rss, nss)) {
-		struct host_list tmp = TAILQ_HEAD_INITIALIZER(tmp);
-
-		/* Swap the host lists; next's copy is freed with next. */
-		TAILQ_CONCAT(&tmp, &rss->hosts, entry);
-		TAILQ_CONCAT(&rss->hosts, &nss->hosts, entry);
-		TAILQ_CONCAT(&nss->hosts, &tmp, entry);
+		host_lists_swap(&rss->hosts, &nss->hosts);
 		rss->allow_any_host = nss->allow_any_host;
 		host_revoke(rss, NULL);
 		visible = true;
@@ -265,6 +276,23 @@ apply_subsystem(struct subsystem *rss, struct subsystem *nss)
 	if (ana_differs)
 		ana_changed(rss, -1);
 	return (visible);
+}
+
+/* The discovery section: hosts no longer allowed lose their discovery
+ * controllers; new keys serve the next authentication. */
+static void
+apply_discovery(struct config *running, struct config *next)
+{
+	struct discovery_access *r = &running->discovery, *n = &next->discovery;
+
+	r->dhchap = n->dhchap;
+	if (r->allow_any_host != n->allow_any_host ||
+	    !host_lists_equal(&r->hosts, &n->hosts)) {
+		host_lists_swap(&r->hosts, &n->hosts);
+		r->allow_any_host = n->allow_any_host;
+		discovery_revoke(NULL);
+	}
+	discovery_auth_refresh();
 }
 
 static void
@@ -346,6 +374,8 @@ config_apply(struct config *running, struct config *next, char *err,
 			log_warnx("reload: %s", err);	/* prepared: unlikely */
 		visible = true;
 	}
+
+	apply_discovery(running, next);
 
 	/* Referrals: take the new list as it is. */
 	if (!referrals_equal(running, next)) {

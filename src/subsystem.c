@@ -142,14 +142,20 @@ subsystem_has_vwc(struct subsystem *ss)
 }
 
 struct host *
-host_find(struct subsystem *s, const char *hostnqn)
+host_list_find(struct host_list *list, const char *hostnqn)
 {
 	struct host *h;
 
-	TAILQ_FOREACH(h, &s->hosts, entry)
+	TAILQ_FOREACH(h, list, entry)
 		if (strcmp(h->nqn, hostnqn) == 0)
 			return (h);
 	return (NULL);
+}
+
+struct host *
+host_find(struct subsystem *s, const char *hostnqn)
+{
+	return (host_list_find(&s->hosts, hostnqn));
 }
 
 /* Secrets are wiped, not just freed. */
@@ -162,23 +168,37 @@ host_free(struct host *h)
 	free(h);
 }
 
+void
+host_list_free(struct host_list *list)
+{
+	struct host *h;
+
+	while ((h = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, h, entry);
+		host_free(h);
+	}
+}
+
 bool
-subsystem_host_allowed(struct subsystem *s, const char *hostnqn,
+hosts_allow(bool allow_any_host, struct host_list *list, const char *hostnqn,
     const struct sockaddr *peer)
 {
 	struct host *h;
 
+	if (allow_any_host)
+		return (true);
+	if (hostnqn == NULL || (h = host_list_find(list, hostnqn)) == NULL)
+		return (false);
+	return (h->nfrom == 0 || prefix_match(h->from, h->nfrom, peer));
+}
+
+bool
+subsystem_host_allowed(struct subsystem *s, const char *hostnqn,
+    const struct sockaddr *peer)
+{
 	if (s == NULL)
 		return (false);
-	if (s->allow_any_host)
-		return (true);
-	if (hostnqn == NULL)
-		return (false);
-	TAILQ_FOREACH(h, &s->hosts, entry)
-		if (strcmp(h->nqn, hostnqn) == 0)
-			return (h->nfrom == 0 ||
-			    prefix_match(h->from, h->nfrom, peer));
-	return (false);
+	return (hosts_allow(s->allow_any_host, &s->hosts, hostnqn, peer));
 }
 
 bool

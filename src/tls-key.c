@@ -188,13 +188,17 @@ host_tls_find(struct config *cf, const char *subnqn, const char *hostnqn)
 {
 	const struct host_tls *t = NULL;
 	struct subsystem *ss;
+	struct host *h;
 
 	if (strcmp(subnqn, NVMF_DISCOVERY_NQN) != 0) {
 		if ((ss = subsystem_find(cf, subnqn)) == NULL)
 			return (NULL);
 		return (subsys_host_tls(ss, hostnqn));
 	}
-	/* Discovery has no host list: the host's key on any subsystem. */
+	/* Discovery: the host's key in the discovery section, else its key
+	 * on any subsystem. */
+	if ((h = discovery_host_find(cf, hostnqn)) != NULL && h->tls != NULL)
+		return (h->tls);
 	TAILQ_FOREACH(ss, &cf->subsystems, entry)
 		if ((t = subsys_host_tls(ss, hostnqn)) != NULL)
 			break;

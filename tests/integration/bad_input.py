@@ -105,8 +105,8 @@ class Env:
         self.pid = a.pid
         self.auth_nqn, self.auth_host = a.auth_nqn, a.auth_host
         self.auth_nokey_host = a.auth_nokey_host
-        self.auth_key = parse_dhchap(a.auth_key) if a.auth_key else None
-        self.auth_ctrl_key = (parse_dhchap(a.auth_ctrl_key)
+        self.auth_key = nc.dhchap_parse(a.auth_key) if a.auth_key else None
+        self.auth_ctrl_key = (nc.dhchap_parse(a.auth_ctrl_key)
                               if a.auth_ctrl_key else None)
         self.hosts = []
         self.next_lba = 0
@@ -1379,18 +1379,6 @@ def _(env):
 # --auth-nokey-host without a key.  Each case ends with a fresh
 # connection that authenticates (both ways, ffdhe2048) and does I/O.
 
-def parse_dhchap(text):
-    """(secret, transformation hash) of a "DHHC-1:XX:<base64>:" secret."""
-    import base64
-    import zlib
-    _, xx, b64, _ = text.split(":")
-    raw = base64.b64decode(b64)
-    secret, crc = raw[:-4], struct.unpack("<I", raw[-4:])[0]
-    if zlib.crc32(secret) != crc:
-        raise ValueError("DH-HMAC-CHAP secret with a bad CRC-32")
-    return secret, int(xx, 16)
-
-
 def auth_admin(env, hostnqn=None, kato=0, atr=True):
     """A connected, not yet authenticated admin queue on --auth-nqn."""
     h = env.raw(hostnqn=hostnqn or env.auth_host)
@@ -1550,7 +1538,7 @@ def _(env):
 
 @auth_case("wrong SECP/SPSP, TL or AL 0, TL over 8 KiB: Invalid Field; "
            "TL or AL other than the SGL: SC 0x0F; the queue still "
-           "authenticates")
+           "authenticates; discovery fails a keyless host's exchange")
 def _(env):
     h = auth_admin(env)
     neg = nc.auth_negotiate(1)
@@ -1567,9 +1555,13 @@ def _(env):
     expect_status(h.auth_recv(4096, sgl_desc=nc.sgl(nc.SGL_TRANSPORT, 512)),
                   0x0F)
     authenticate(env, h)
+    # Discovery authenticates too: a host without discovery keys that
+    # starts an exchange gets Failure1, as on an I/O controller.
     d = env.admin(nc.DISCOVERY_NQN)
-    expect_status(d.auth_send(neg), 0x02)
-    expect_status(d.auth_recv(), 0x02)
+    expect_ok(d.auth_send(neg), "Negotiate to discovery")
+    m = d.auth_message()
+    check(m.kind == "Failure1" and m.reason == nc.AUTH_FAIL_FAILED,
+          f"discovery answered a keyless host's Negotiate with {m}")
 
 
 def bad_negotiates(env):

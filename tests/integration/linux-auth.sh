@@ -13,8 +13,12 @@
 # a wrong host key, no key, a wrong controller key, and a key rotated with
 # nvmfctl set-host (through ctl_agent.py) followed by the host's
 # re-authentication on the live association, then once more by rewriting
-# the key file and nvmfctl reload.  Here: the daemon's log must
-# show each exchange and must not hold any key.
+# the key file and nvmfctl reload; and the kernel's discovery controller
+# authenticating to nvmfd's (the discovery: section gives the host keys
+# there) and reading the log with nvme discover -d, once with a controller
+# key, refused with a wrong key and with none (libnvme gives a discovery
+# controller no keys, so the guest writes its options to /dev/nvme-fabrics).
+# Here: the daemon's log must show each exchange and must not hold any key.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,6 +40,7 @@ vm_agent_test linux-auth ctl.sock
 key() { python3 "$peer/tlspsk.py" dhchap "$1"; }
 KEY_A=$(key 1) KEY_B=$(key 2) CTRL_B=$(key 3) KEY_C=$(key 3) || exit 99
 KEY_T=$(key 1) CTRL_T=$(key 1) || exit 99	# for the guest's kernel target
+KEY_D=$(key 1) CTRL_D=$(key 2) || exit 99	# discovery
 umask 077
 printf '%s\n' "$KEY_A" >"$tmp/host-a.key"
 
@@ -78,6 +83,11 @@ subsystems:
     namespaces:
       - backend: ram
         size: 32M
+discovery:
+  hosts:
+    - nqn: $H
+      dhchap_secret: "$KEY_D"
+      dhchap_ctrl_secret: "$CTRL_D"
 EOF
 }
 
@@ -129,7 +139,8 @@ tport=$((port + 5))	# the guest's nvmet, forwarded to 127.0.0.1
 run_vm "$tmp/vm.out" --timeout "$VM_TIMEOUT" --hostfwd "$tport" \
 	"$here/guest/linux-auth.sh" \
 	"$port" $((port + 1)) "$H" "$HID" "$NQN_A" "$NQN_B" "$NQN_C" \
-	"$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C" "$tport" "$KEY_T" "$CTRL_T"
+	"$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C" "$tport" "$KEY_T" "$CTRL_T" \
+	"$KEY_D" "$CTRL_D"
 vm_result
 stop_agent
 
@@ -151,6 +162,13 @@ if [ "$vm_rc" = 0 ]; then
 	logged "wrong controller key" "host $H: authentication failed: host sent Failure2"
 	logged "the rotation" "subsystem $NQN_A: host $H keys changed"
 	logged "the reload" "reloaded $tmp/nvmfd.yaml"
+	# Only discovery offers the defaults: SHA-256 with ffdhe2048.
+	logged "discovery, host key" \
+	    "qid 0: host $H authenticated \(sha256, ffdhe2048\)"
+	logged "discovery, bidirectional" \
+	    "qid 0: host $H authenticated \(sha256, ffdhe2048, bidirectional\)"
+	logged "a discovery controller" \
+	    "discovery controller [0-9]+ for $H on nqn.2014-08.org.nvmexpress.discovery"
 	# Re-authentication: two more sha256 successes on qid 0 than connects.
 	n=$(grep -c "qid 0: host $H authenticated (sha256, null)" "$tmp/nvmfd.log")
 	[ "$n" -ge 3 ] || fail "qid 0 of $NQN_A authenticated $n times, not 3"
@@ -161,7 +179,8 @@ grep -E 'authenticat|keys changed' "$tmp/nvmfd.log" | sed "s/$H/H/g; s/^/    /"
 
 # No key, in any form the daemon saw, is in its log.
 NEWKEYS=$(sed -n 's/^NEWKEY=//p' "$tmp/vm.txt")
-for k in "$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C" "$KEY_T" "$CTRL_T" $NEWKEYS; do
+for k in "$KEY_A" "$KEY_B" "$CTRL_B" "$KEY_C" "$KEY_T" "$CTRL_T" "$KEY_D" \
+    "$CTRL_D" $NEWKEYS; do
 	body=$(echo "$k" | cut -d: -f3)
 	if grep -qF "$body" "$tmp/nvmfd.log" "$tmp/agent.log"; then
 		fail "a key is in the daemon's or agent's log"

@@ -301,6 +301,16 @@ def dhchap_secret(secret, xform=0):
     return f"DHHC-1:{xform:02x}:{base64.b64encode(raw).decode()}:"
 
 
+def dhchap_parse(text):
+    """(secret, transformation hash) of a "DHHC-1:XX:<base64>:" secret."""
+    _, xx, b64, _ = text.split(":")
+    raw = base64.b64decode(b64)
+    secret, crc = raw[:-4], struct.unpack("<I", raw[-4:])[0]
+    if zlib.crc32(secret) != crc:
+        raise ValueError("DH-HMAC-CHAP secret with a bad CRC-32")
+    return secret, int(xx, 16)
+
+
 def dhchap_transform(secret, xform, nqn):
     """K: the secret itself, or HMAC-H_xform(secret, NQN "NVMe-over-Fabrics")."""
     if xform == 0:

@@ -2,7 +2,9 @@
  * DH-HMAC-CHAP, controller role, as a host sees it: Connect's ATR, commands
  * refused before authentication, full exchanges (NULL and ffdhe groups,
  * uni- and bidirectional, admin and I/O queues, re-authentication with a
- * rotated key), and each bad message answered with its Failure1 reason.
+ * rotated key), and each bad message answered with its Failure1 reason;
+ * then the same on the discovery controller, keyed by the discovery
+ * section.
  * The host side is written here with the crypto core (dhchap.c).
  */
 #include "config.h"
@@ -19,9 +21,11 @@
 /* 0x00..0x1f, SHA-256 transformed: protocol notes 5.5 */
 #define KEY_A	"DHHC-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
 
+static struct config *cfg;
 static struct port *port;
 static struct subsystem *ss;
 static struct host *host;
+static struct host *dhost;	/* H_HOSTNQN's discovery entry */
 static struct dhchap_key key_b, key_c;	/* another host key; ctrl key */
 
 static void
@@ -39,6 +43,7 @@ setup(void)
 	struct config *cf = h_config();
 	char err[128];
 
+	cfg = cf;
 	ss = h_add_subsys(cf, NQN);
 	h_add_host(ss, H_HOSTNQN);
 	h_add_host(ss, H_HOSTNQN2);		/* no key: no authentication */
@@ -48,6 +53,12 @@ setup(void)
 	    sizeof(err)), 0);
 	make_key(&key_b, 0x5b, DHCHAP_SHA512, 64);
 	make_key(&key_c, 0xc0, 0, 48);
+	/* Discovery: H_HOSTNQN listed with KEY_A, the rest open. */
+	dhost = calloc(1, sizeof(*dhost));
+	ck_assert_ptr_nonnull(dhost);
+	snprintf(dhost->nqn, sizeof(dhost->nqn), "%s", H_HOSTNQN);
+	dhost->key = host->key;
+	TAILQ_INSERT_TAIL(&cf->discovery.hosts, dhost, entry);
 	h_start(cf);
 	port = port_find(cf, 1);
 }
@@ -61,6 +72,7 @@ teardown(void)
 /* ---------------------------------------------------------- the host */
 
 struct hauth {
+	const char	*subnqn;
 	struct dhchap_key key, ctrl_key;	/* ctrl_key.len: bidirectional */
 	uint16_t	tid;
 	uint8_t		hashes[3], nhashes;
@@ -79,6 +91,7 @@ hauth_init(struct hauth *a, const struct dhchap_key *key)
 	static const uint8_t all_h[] = { 1, 2, 3 }, all_g[] = { 0, 1, 2, 3, 4, 5 };
 
 	memset(a, 0, sizeof(*a));
+	a->subnqn = NQN;
 	a->key = *key;
 	a->tid = 0x1234;
 	memcpy(a->hashes, all_h, 3);
@@ -207,18 +220,18 @@ build_reply(struct hauth *a, uint8_t *m)
 	ck_assert_int_eq(dhchap_transform(&a->key, H_HOSTNQN, k, &klen), 0);
 	h_augment(a, a->c1, ca);
 	ck_assert_int_eq(dhchap_response(a->hashid, k, klen, ca, a->s1, a->tid,
-	    0, "HostHost", H_HOSTNQN, NQN, m + 16), 0);
+	    0, "HostHost", H_HOSTNQN, a->subnqn, m + 16), 0);
 	if (a->ctrl_key.len) {
 		m[8] = 1;			/* CVALID */
 		a->s2 = 0x0badcafe;
 		put_le32(m + 12, a->s2);
 		memset(a->c2, 0x3c, a->hl);
 		memcpy(m + 16 + a->hl, a->c2, a->hl);
-		ck_assert_int_eq(dhchap_transform(&a->ctrl_key, NQN, k, &klen),
-		    0);
+		ck_assert_int_eq(dhchap_transform(&a->ctrl_key, a->subnqn, k,
+		    &klen), 0);
 		h_augment(a, a->c2, ca);
 		ck_assert_int_eq(dhchap_response(a->hashid, k, klen, ca, a->s2,
-		    a->tid, 0, "Controller", NQN, H_HOSTNQN, a->r2), 0);
+		    a->tid, 0, "Controller", a->subnqn, H_HOSTNQN, a->r2), 0);
 	}
 	memcpy(m + 16 + 2 * a->hl, a->pub, a->zlen);
 	return (16 + 2 * a->hl + a->zlen);
@@ -250,23 +263,44 @@ h_finish(struct h_conn *c, struct hauth *a)
 }
 
 static struct h_conn *
-connect_admin(const char *hostnqn, uint32_t kato, bool want_atr)
+connect_to(const char *subnqn, const char *hostnqn, uint32_t kato,
+    bool want_atr)
 {
 	struct h_conn *c = h_open(port, "127.0.0.1");
 	struct nvme_cqe cqe;
 
 	h_icreq(c, 0, 0, NULL);
-	cqe = h_connect(c, 0, 31, NQN, hostnqn, NVMF_CNTLID_DYNAMIC, kato);
+	cqe = h_connect(c, 0, 31, subnqn, hostnqn, NVMF_CNTLID_DYNAMIC, kato);
 	ck_assert_uint_eq(h_sc(&cqe), NVME_SC_SUCCESS);
 	ck_assert_uint_eq(!!(cqe.dw0 & NVMF_CONNECT_AUTHREQ_ATR), want_atr);
 	ck_assert_uint_eq(cqe.dw0 >> 16 & ~2u, 0);	/* only ATR, no ASCR */
 	return (c);
 }
 
+static struct h_conn *
+connect_admin(const char *hostnqn, uint32_t kato, bool want_atr)
+{
+	return (connect_to(NQN, hostnqn, kato, want_atr));
+}
+
 static void
 expect_auth_required(uint16_t sc)
 {
 	ck_assert_msg(sc == NVME_SC_AUTH_REQUIRED, "status 0x%x", sc);
+}
+
+/* A full exchange the controller fails (wrong key, or none for it), and
+ * the association that goes with it. */
+static void
+expect_failed_exchange(const char *subnqn, struct hauth *a)
+{
+	struct h_conn *c = connect_to(subnqn, H_HOSTNQN, 0, true);
+
+	ck_assert_int_eq(h_negotiate(c, a), -1);
+	ck_assert_int_eq(h_finish(c, a), AUTH_FAIL_FAILED);
+	/* The association goes once Failure1 is out. */
+	ck_assert(h_closed(c, H_TIMEOUT_MS));
+	h_close(c);
 }
 
 /* ------------------------------------------------------------- tests */
@@ -334,30 +368,21 @@ END_TEST
 
 START_TEST(wrong_host_key)
 {
-	struct h_conn *c = connect_admin(H_HOSTNQN, 0, true);
 	struct hauth a;
 
 	hauth_init(&a, &key_b);
-	ck_assert_int_eq(h_negotiate(c, &a), -1);
-	ck_assert_int_eq(h_finish(c, &a), AUTH_FAIL_FAILED);
-	/* The association goes once Failure1 is out. */
-	ck_assert(h_closed(c, H_TIMEOUT_MS));
-	h_close(c);
+	expect_failed_exchange(NQN, &a);
 }
 END_TEST
 
 /* The host wants controller authentication; no controller key here. */
 START_TEST(no_controller_key)
 {
-	struct h_conn *c = connect_admin(H_HOSTNQN, 0, true);
 	struct hauth a;
 
 	hauth_init(&a, &host->key);
 	a.ctrl_key = key_c;
-	ck_assert_int_eq(h_negotiate(c, &a), -1);
-	ck_assert_int_eq(h_finish(c, &a), AUTH_FAIL_FAILED);
-	ck_assert(h_closed(c, H_TIMEOUT_MS));
-	h_close(c);
+	expect_failed_exchange(NQN, &a);
 }
 END_TEST
 
@@ -696,6 +721,136 @@ START_TEST(transaction_timeout)
 }
 END_TEST
 
+/* ------------------------------------------------ discovery controller */
+
+#define DISC	NVMF_DISCOVERY_NQN
+
+static void
+disc_hauth_init(struct hauth *a, const struct dhchap_key *key)
+{
+	hauth_init(a, key);
+	a->subnqn = DISC;
+	a->groups[0] = DHCHAP_NULL;	/* quick; ffdhe is covered above */
+	a->ngroups = 1;
+}
+
+/* The discovery log page: its header's record count, or the status. */
+static uint16_t
+disc_log(struct h_conn *c, uint64_t *numrec)
+{
+	uint8_t buf[1024];
+	uint16_t sc = h_get_log(c, NVME_LOG_DISCOVERY, 0, sizeof(buf), false, buf);
+
+	*numrec = sc == NVME_SC_SUCCESS ? get_le64(buf + 8) : 0;
+	return (sc);
+}
+
+/* Open by default: an unlisted host discovers without authenticating; a
+ * listed host with a key is asked to, and nothing else works before. */
+START_TEST(discovery_keyed_host)
+{
+	struct h_conn *c = connect_to(DISC, H_HOSTNQN2, 0, false);
+	struct hauth a;
+	uint8_t id[4096];
+	uint64_t v, n;
+
+	h_enable(c);
+	ck_assert_uint_eq(disc_log(c, &n), NVME_SC_SUCCESS);
+	ck_assert_uint_ge(n, 2);	/* itself and the subsystem */
+	h_close(c);
+
+	c = connect_to(DISC, H_HOSTNQN, 0, true);
+	expect_auth_required(h_prop_get(c, NVME_REG_CAP, &v));
+	expect_auth_required(h_prop_set(c, NVME_REG_CC, 1));
+	expect_auth_required(h_identify(c, NVME_ID_CNS_CTRL, 0, 0, id));
+	disc_hauth_init(&a, &dhost->key);
+	ck_assert_int_eq(h_negotiate(c, &a), -1);
+	ck_assert_uint_eq(a.dhgid, DHCHAP_NULL);
+	ck_assert_int_eq(h_finish(c, &a), -1);
+	h_enable(c);
+	ck_assert_uint_eq(disc_log(c, &n), NVME_SC_SUCCESS);
+	ck_assert_uint_ge(n, 2);
+	h_close(c);
+}
+END_TEST
+
+/* Bidirectional, with the discovery section's offer; a wrong key and a
+ * missing controller key fail as on an I/O controller. */
+START_TEST(discovery_bidirectional_and_failures)
+{
+	struct h_conn *c;
+	struct hauth a;
+	uint64_t n;
+
+	dhost->ctrl_key = key_c;
+	cfg->discovery.dhchap.nhashes = 1;
+	cfg->discovery.dhchap.hashes[0] = DHCHAP_SHA384;
+	c = connect_to(DISC, H_HOSTNQN, 0, true);
+	disc_hauth_init(&a, &dhost->key);
+	a.ctrl_key = key_c;
+	ck_assert_int_eq(h_negotiate(c, &a), -1);
+	ck_assert_uint_eq(a.hashid, DHCHAP_SHA384);
+	ck_assert_int_eq(h_finish(c, &a), -1);
+	h_enable(c);
+	ck_assert_uint_eq(disc_log(c, &n), NVME_SC_SUCCESS);
+	h_close(c);
+
+	disc_hauth_init(&a, &key_b);
+	expect_failed_exchange(DISC, &a);
+
+	/* The host asks the controller to authenticate: no key for it. */
+	memset(&dhost->ctrl_key, 0, sizeof(dhost->ctrl_key));
+	disc_hauth_init(&a, &dhost->key);
+	a.ctrl_key = key_c;
+	expect_failed_exchange(DISC, &a);
+}
+END_TEST
+
+/* allow_any_host off: unlisted hosts cannot connect to discovery. */
+START_TEST(discovery_restricted)
+{
+	struct h_conn *c = h_open(port, "127.0.0.1");
+	struct nvme_cqe cqe;
+
+	cfg->discovery.allow_any_host = false;
+	h_icreq(c, 0, 0, NULL);
+	cqe = h_connect(c, 0, 31, DISC, H_HOSTNQN2, NVMF_CNTLID_DYNAMIC, 0);
+	ck_assert_uint_eq(h_sc(&cqe), NVME_SC_CONNECT_INVALID_HOST);
+	h_close(c);
+	c = connect_to(DISC, H_HOSTNQN, 0, true);
+	h_close(c);
+	cfg->discovery.allow_any_host = true;
+}
+END_TEST
+
+/* A key rotated live serves the next re-authentication on the same
+ * discovery association; the old key no longer does. */
+START_TEST(discovery_reauth_rotated)
+{
+	struct h_conn *c = connect_to(DISC, H_HOSTNQN, 0, true);
+	struct hauth a;
+	uint64_t n;
+
+	disc_hauth_init(&a, &dhost->key);
+	ck_assert_int_eq(h_negotiate(c, &a), -1);
+	ck_assert_int_eq(h_finish(c, &a), -1);
+	h_enable(c);
+	dhost->key = key_b;
+	discovery_auth_refresh();
+	disc_hauth_init(&a, &key_b);
+	a.tid++;
+	ck_assert_int_eq(h_negotiate(c, &a), -1);
+	ck_assert_int_eq(h_finish(c, &a), -1);
+	ck_assert_uint_eq(disc_log(c, &n), NVME_SC_SUCCESS);
+	disc_hauth_init(&a, &host->key);
+	a.tid += 2;
+	ck_assert_int_eq(h_negotiate(c, &a), -1);
+	ck_assert_int_eq(h_finish(c, &a), AUTH_FAIL_FAILED);
+	ck_assert(h_closed(c, H_TIMEOUT_MS));
+	h_close(c);
+}
+END_TEST
+
 static Suite *
 auth_suite(void)
 {
@@ -718,6 +873,10 @@ auth_suite(void)
 	tcase_add_test(tc, keep_alive_while_authenticating);
 	tcase_add_test(tc, failure_keeps_keep_alive);
 	tcase_add_test(tc, transaction_timeout);
+	tcase_add_test(tc, discovery_keyed_host);
+	tcase_add_test(tc, discovery_bidirectional_and_failures);
+	tcase_add_test(tc, discovery_restricted);
+	tcase_add_test(tc, discovery_reauth_rotated);
 	suite_add_tcase(s, tc);
 	return (s);
 }

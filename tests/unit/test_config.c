@@ -896,6 +896,20 @@ END_TEST
 
 /* ------------------------------------------------------- DH-HMAC-CHAP */
 
+/* config_write()'s text, malloc'd. */
+static char *
+written(struct config *cfg, bool secrets)
+{
+	char *yaml;
+	size_t len;
+	FILE *fp = open_memstream(&yaml, &len);
+
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_int_eq(config_write(cfg, fp, secrets), 0);
+	fclose(fp);
+	return (yaml);
+}
+
 #define KEY_A	"DHHC-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaR:"
 #define KEY_BAD	"DHHC-1:01:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh+KfiaS:"
 #define AUTH_HEAD \
@@ -914,8 +928,6 @@ START_TEST(test_dhchap)
 	struct config *cfg, *again;
 	struct subsystem *s;
 	struct host *h;
-	size_t len;
-	FILE *fp;
 
 	ck_assert_int_eq(chmod(keyfile, 0600), 0);
 	ck_assert_int_ne(asprintf(&text, AUTH_HEAD
@@ -936,17 +948,13 @@ START_TEST(test_dhchap)
 	ck_assert(config_has_inline_secrets(cfg));
 
 	/* Hidden unless asked for; the key file is only named. */
-	fp = open_memstream(&yaml, &len);
-	ck_assert_int_eq(config_write(cfg, fp, false), 0);
-	fclose(fp);
+	yaml = written(cfg, false);
 	ck_assert_ptr_null(strstr(yaml, "AAECAw"));
 	ck_assert_ptr_nonnull(strstr(yaml, keyfile));
 	ck_assert_ptr_nonnull(strstr(yaml, "# dhchap_secret: hidden"));
 	free(yaml);
 	/* With them, the file loads back to the same keys and offers. */
-	fp = open_memstream(&saved, &len);
-	ck_assert_int_eq(config_write(cfg, fp, true), 0);
-	fclose(fp);
+	saved = written(cfg, true);
 	again = LOAD_OK(saved);
 	s = first_subsys(again);
 	h = host_find(s, "nqn.2026-11.io.x:a");
@@ -992,6 +1000,120 @@ START_TEST(test_dhchap)
 	EXPECT_ERR("ports:\n  - address: 127.0.0.1\n"
 	    "    dhchap_dhgroups: []\n", 3, 22,
 	    "ports[0].dhchap_dhgroups", "at least one");
+}
+END_TEST
+
+/* The discovery section: open by default, hosts with keys, offers; saved
+ * only when it says something, secrets hidden unless asked for. */
+#define DISC_HEAD \
+	"ports:\n" \
+	"  - address: 127.0.0.1\n" \
+	"discovery:\n"
+
+START_TEST(test_discovery)
+{
+	char *yaml, *saved;
+	struct config *cfg, *again;
+	struct discovery_access *d;
+	struct host *h;
+
+	cfg = LOAD_OK("ports:\n  - address: 127.0.0.1\n");
+	ck_assert(cfg->discovery.allow_any_host);
+	ck_assert(TAILQ_EMPTY(&cfg->discovery.hosts));
+	ck_assert(discovery_host_allowed(cfg, "nqn.2026-11.io.x:any", NULL));
+	yaml = written(cfg, false);
+	ck_assert_ptr_null(strstr(yaml, "discovery:"));
+	free(yaml);
+	config_free(cfg);
+
+	cfg = LOAD_OK(DISC_HEAD
+	    "  dhchap_hashes: [sha384]\n"
+	    "  dhchap_dhgroups: [ffdhe3072, null]\n"
+	    "  hosts:\n"
+	    "    - nqn.2026-11.io.x:plain\n"
+	    "    - nqn: nqn.2026-11.io.x:a\n"
+	    "      dhchap_secret: \"" KEY_A "\"\n"
+	    "      dhchap_ctrl_secret: \"" KEY_A "\"\n"
+	    "      from: 10.0.0.0/8\n");
+	d = &cfg->discovery;
+	ck_assert(d->allow_any_host);	/* listing keys shuts nobody out */
+	ck_assert_uint_eq(d->dhchap.nhashes, 1);
+	ck_assert_uint_eq(d->dhchap.hashes[0], DHCHAP_SHA384);
+	ck_assert_uint_eq(d->dhchap.ngroups, 2);
+	ck_assert_uint_eq(d->dhchap.groups[1], DHCHAP_NULL);
+	ck_assert_uint_eq(discovery_host_find(cfg,
+	    "nqn.2026-11.io.x:plain")->key.len, 0);
+	h = discovery_host_find(cfg, "nqn.2026-11.io.x:a");
+	ck_assert_uint_eq(h->key.len, 32);
+	ck_assert_uint_eq(h->ctrl_key.len, 32);
+	ck_assert_ptr_null(discovery_host_find(cfg, "nqn.2026-11.io.x:b"));
+	ck_assert(discovery_host_allowed(cfg, "nqn.2026-11.io.x:b", NULL));
+	ck_assert(config_has_inline_secrets(cfg));
+	/* No subsystem lists the host: discovery's hosts are their own. */
+	ck_assert(TAILQ_EMPTY(&cfg->subsystems));
+
+	yaml = written(cfg, false);
+	ck_assert_ptr_null(strstr(yaml, "AAECAw"));
+	ck_assert_ptr_nonnull(strstr(yaml, "discovery:\n"
+	    "  allow_any_host: true\n"));
+	ck_assert_ptr_nonnull(strstr(yaml, "      # dhchap_secret: hidden"));
+	ck_assert_ptr_nonnull(strstr(yaml,
+	    "      # dhchap_ctrl_secret: hidden"));
+	free(yaml);
+	saved = written(cfg, true);
+	again = LOAD_OK(saved);
+	d = &again->discovery;
+	ck_assert(d->allow_any_host);
+	ck_assert_mem_eq(&d->dhchap, &cfg->discovery.dhchap, sizeof(d->dhchap));
+	h = discovery_host_find(again, "nqn.2026-11.io.x:a");
+	ck_assert_ptr_nonnull(h);
+	ck_assert_mem_eq(&h->key, &discovery_host_find(cfg,
+	    "nqn.2026-11.io.x:a")->key, sizeof(h->key));
+	ck_assert_uint_eq(h->ctrl_key.len, 32);
+	ck_assert_uint_eq(h->nfrom, 1);
+	ck_assert_ptr_nonnull(discovery_host_find(again,
+	    "nqn.2026-11.io.x:plain"));
+	config_free(again);
+	config_free(cfg);
+	free(saved);
+
+	/* Restricted: only listed hosts, from where they may connect. */
+	cfg = LOAD_OK(DISC_HEAD
+	    "  allow_any_host: false\n"
+	    "  hosts:\n"
+	    "    - nqn: nqn.2026-11.io.x:a\n"
+	    "      dhchap_secret: \"" KEY_A "\"\n");
+	ck_assert(!cfg->discovery.allow_any_host);
+	ck_assert(discovery_host_allowed(cfg, "nqn.2026-11.io.x:a", NULL));
+	ck_assert(!discovery_host_allowed(cfg, "nqn.2026-11.io.x:b", NULL));
+	ck_assert(!discovery_host_allowed(cfg, NULL, NULL));
+	saved = written(cfg, false);
+	ck_assert_ptr_nonnull(strstr(saved, "  allow_any_host: false\n"));
+	free(saved);
+	config_free(cfg);
+
+	/* Errors name file:line:column and the key. */
+	EXPECT_ERR(DISC_HEAD "  hosts: any\n", 4, 10, "discovery.hosts",
+	    "allow_any_host");
+	EXPECT_ERR(DISC_HEAD "  allow_any_host: maybe\n", 4, 19,
+	    "discovery.allow_any_host", "true or false");
+	EXPECT_ERR(DISC_HEAD "  host: []\n", 4, 3, "discovery.host",
+	    "unknown key");
+	EXPECT_ERR(DISC_HEAD "  hosts:\n    - nqn: nqn.2026-11.io.x:a\n"
+	    "      dhchap_secret: \"" KEY_BAD "\"\n", 6, 22,
+	    "discovery.hosts[0].dhchap_secret", "CRC-32");
+	EXPECT_ERR(DISC_HEAD "  hosts:\n    - nqn: nqn.2026-11.io.x:a\n"
+	    "      dhchap_ctrl_secret: \"" KEY_A "\"\n", 6, 7,
+	    "discovery.hosts[0].dhchap_ctrl_secret", "needs dhchap_secret");
+	EXPECT_ERR(DISC_HEAD "  hosts:\n    - nqn.2026-11.io.x:a\n"
+	    "    - nqn: nqn.2026-11.io.x:a\n", 6, 12, "discovery.hosts[1].nqn",
+	    "listed twice");
+	EXPECT_ERR(DISC_HEAD "  hosts:\n    - not-an-nqn\n", 5, 7,
+	    "discovery.hosts[0]", "not a valid NQN");
+	EXPECT_ERR(DISC_HEAD "  dhchap_hashes: [md5]\n", 4, 19,
+	    "discovery.dhchap_hashes[0]", "sha256, sha384 or sha512");
+	EXPECT_ERR("ports:\n  - address: 127.0.0.1\ndiscovery: []\n", 3, 12,
+	    "discovery", "a mapping");
 }
 END_TEST
 
@@ -1490,6 +1612,7 @@ config_suite(void)
 	tcase_add_test(tc, test_nqn_valid);
 	tcase_add_test(tc, test_lookups_null);
 	tcase_add_test(tc, test_dhchap);
+	tcase_add_test(tc, test_discovery);
 	tcase_add_test(tc, test_tls);
 	tcase_add_test(tc, test_host_from);
 	tcase_add_test(tc, test_host_nbd_tls);

@@ -1594,6 +1594,72 @@ START_TEST(dhchap_hosts)
 }
 END_TEST
 
+/* Discovery keys: the host commands with the discovery NQN reach the
+ * discovery section; set-subsys there takes --allow-any-host and offers
+ * only; show-config writes the section, secrets hidden. */
+#define DISC	NVMF_DISCOVERY_NQN
+
+START_TEST(discovery_hosts)
+{
+	struct discovery_access *d = &running_config->discovery;
+	struct host *h;
+	struct run r;
+
+	ck_assert(d->allow_any_host);
+	EXPECT(CTL_EUSAGE, "CRC-32", "add-host", DISC, HOST_K,
+	    "--dhchap-secret", KEY_BAD);
+	OK("add-host", DISC, HOST_K, "--dhchap-secret", KEY_A);
+	h = discovery_host_find(running_config, HOST_K);
+	ck_assert_ptr_nonnull(h);
+	ck_assert_uint_eq(h->key.len, 32);
+	/* Not a subsystem's host: discovery keeps its own list. */
+	ck_assert_ptr_null(host_find(subsystem_find(running_config, NQN_B),
+	    HOST_K));
+	EXPECT(CTL_EEXIST, "already", "add-host", DISC, HOST_K);
+	ck_assert_int_eq(run(&r, "list-hosts", DISC, NULL), CTL_OK);
+	ck_assert_ptr_nonnull(strstr(r.text, HOST_K));
+	ck_assert_ptr_null(strstr(r.text, "AAECAw"));
+	run_free(&r);
+	OK("set-host", DISC, HOST_K, "--dhchap-ctrl-secret", KEY_A);
+	ck_assert_uint_eq(h->ctrl_key.len, 32);
+	ck_assert_int_eq(run(&r, "list-hosts", DISC, NULL), CTL_OK);
+	ck_assert_ptr_nonnull(strstr(r.text, "bidirectional"));
+	run_free(&r);
+
+	ck_assert_int_eq(run(&r, "show-config", NULL), CTL_OK);
+	ck_assert_ptr_nonnull(strstr(r.text, "discovery:"));
+	ck_assert_ptr_nonnull(strstr(r.text, HOST_K));
+	ck_assert_ptr_null(strstr(r.text, "AAECAw"));
+	run_free(&r);
+	ck_assert_int_eq(run(&r, "show-config", "--show-secrets", NULL),
+	    CTL_OK);
+	ck_assert_ptr_nonnull(strstr(r.text, KEY_A));
+	run_free(&r);
+
+	EXPECT(CTL_EUSAGE, "--allow-any-host", "set-subsys", DISC,
+	    "--model", "x");
+	EXPECT(CTL_EUSAGE, "--dhchap-hashes", "set-subsys", DISC,
+	    "--dhchap-hashes", "md5");
+	OK("set-subsys", DISC, "--allow-any-host", "off", "--dhchap-hashes",
+	    "sha512");
+	ck_assert(!d->allow_any_host);
+	ck_assert_uint_eq(d->dhchap.nhashes, 1);
+	ck_assert_uint_eq(d->dhchap.hashes[0], DHCHAP_SHA512);
+	ck_assert(!discovery_host_allowed(running_config, HOST_1, NULL));
+	ck_assert(discovery_host_allowed(running_config, HOST_K, NULL));
+	ck_assert_int_eq(run(&r, "show-config", NULL), CTL_OK);
+	ck_assert_ptr_nonnull(strstr(r.text, "  allow_any_host: false\n"));
+	run_free(&r);
+
+	EXPECT(CTL_ENOENT, "not listed", "del-host", DISC, HOST_1);
+	OK("del-host", DISC, HOST_K);
+	ck_assert_ptr_null(discovery_host_find(running_config, HOST_K));
+	ck_assert(!discovery_host_allowed(running_config, HOST_K, NULL));
+	OK("set-subsys", DISC, "--allow-any-host", "on");
+	ck_assert(d->allow_any_host);
+}
+END_TEST
+
 static Suite *
 control_suite(void)
 {
@@ -1633,6 +1699,7 @@ control_suite(void)
 	tcase_add_test(tt, save_and_load);
 	tcase_add_test(tt, reload_file);
 	tcase_add_test(tt, dhchap_hosts);
+	tcase_add_test(tt, discovery_hosts);
 	suite_add_tcase(s, tt);
 	return (s);
 }

@@ -4,12 +4,13 @@
 # authenticates to nvmfd on the test machine (10.0.2.2) with DH-HMAC-CHAP.
 #
 # Args: PORT AGENT_PORT HOSTNQN HOSTID NQN_A NQN_B NQN_C KEY_A KEY_B CTRL_B
-#       KEY_C TARGET_PORT KEY_T CTRL_T
+#       KEY_C TARGET_PORT KEY_T CTRL_T KEY_D CTRL_D
 #   NQN_A  sha256 + NULL group, host key KEY_A (a key file on the daemon)
 #   NQN_B  sha384 + ffdhe2048, host key KEY_B, controller key CTRL_B
 #   NQN_C  sha512 + ffdhe8192, host key KEY_C
 #   TARGET_PORT, KEY_T, CTRL_T: the kernel target (nvmet) set up here for
 #          nvmfd perf to authenticate to, through a forwarded port
+#   KEY_D, CTRL_D: the host's keys for nvmfd's discovery controller
 # The agent (ctl_agent.py on 10.0.2.2:AGENT_PORT) runs nvmfctl set-host on
 # NQN_A for the key rotation.
 #
@@ -22,7 +23,7 @@ A=10.0.2.2
 P=$1 AP=$2 H=$3 HID=$4 NQN_A=$5 NQN_B=$6 NQN_C=$7
 KEY_A=$8 KEY_B=$9
 shift 9
-CTRL_B=$1 KEY_C=$2 TP=$3 KEY_T=$4 CTRL_T=$5
+CTRL_B=$1 KEY_C=$2 TP=$3 KEY_T=$4 CTRL_T=$5 KEY_D=$6 CTRL_D=$7
 step=setup
 T0=$(cut -d. -f1 /proc/uptime)
 
@@ -191,6 +192,68 @@ ans=$(echo "perf-target $TP $NQN_T $HP $WRONG $CTRL_T" |
 [ "${ans%% *}" = fail ] || fail "perf with a wrong key got into nvmet: '$ans'"
 echo "  perf with a wrong host key refused by nvmet"
 dmesg | grep -i 'nvmet' | grep -iE 'auth|failed|ctrl' | tail -4
+
+# -------------------------------------------------------------------- 7
+# libnvme (1.13) leaves dhchap_secret and dhchap_ctrl_secret out of the
+# options of a discovery controller, so `nvme discover --dhchap-secret`
+# reaches the kernel without a key ("qid 0: no key").  The kernel takes
+# them for any controller: write the options to /dev/nvme-fabrics as
+# libnvme would, and read the log with `nvme discover -d`.
+check "7 the discovery controller with DH-HMAC-CHAP keys"
+DISC_NQN=nqn.2014-08.org.nvmexpress.discovery
+# disc_add [OPTIONS]: a discovery controller; prints its instance number.
+disc_add() {
+	exec 3<>/dev/nvme-fabrics || return 1
+	printf '%s' "transport=tcp,traddr=$A,trsvcid=$P,nqn=$DISC_NQN,hostnqn=$H,hostid=$HID$1" >&3 ||
+		{ exec 3>&-; return 1; }
+	read -r resp <&3
+	exec 3>&-
+	resp=${resp#instance=}
+	echo "${resp%%,*}"
+}
+disc_del() {
+	[ -e "/sys/class/nvme/nvme$1" ] &&
+		echo 1 >"/sys/class/nvme/nvme$1/delete_controller"
+	return 0
+}
+# disc_log OPTIONS WHAT: authenticate, read the log, check it.
+disc_log() {
+	n0=$(authed)
+	inst=$(disc_add "$1" 2>&1) || fail "$2: the discovery controller: $inst"
+	out=$(nvme discover -d "nvme$inst" 2>&1) || {
+		disc_del "$inst"
+		fail "$2: nvme discover -d nvme$inst: $out"
+	}
+	disc_del "$inst"
+	echo "$out" | grep -q "subnqn: *$NQN_A" || fail "$2: no $NQN_A in: $out"
+	[ "$(authed)" -gt "$n0" ] || fail "$2: no 'qid 0: authenticated' in dmesg"
+	echo "  $2: $(dmesg | grep 'authenticated with hash' | tail -1 |
+	    sed 's/^.*qid 0: //'), $(echo "$out" | grep -c 'subnqn:') log entries"
+}
+# disc_refused OPTIONS WHAT
+disc_refused() {
+	if inst=$(disc_add "$1" 2>/dev/null); then
+		disc_del "$inst"
+		fail "$2: the discovery controller was created"
+	fi
+	sleep 1
+	echo "  $2: refused ($(dmesg | grep -E 'qid 0: (no key|authentication failed|controller authentication failed)' | tail -1 | sed 's/^.*qid 0: //'))"
+}
+if out=$(nvme discover -t tcp -a "$A" -s "$P" --hostnqn="$H" \
+    --hostid="$HID" --dhchap-secret="$KEY_D" 2>&1); then
+	echo "  nvme discover --dhchap-secret got the log: nvme-cli passes the key"
+	echo "$out" | grep -q "subnqn: *$NQN_A" || fail "no $NQN_A in: $out"
+else
+	dmesg | tail -5 | grep -q 'qid 0: no key' ||
+		fail "nvme discover --dhchap-secret: $out"
+	echo "  nvme discover --dhchap-secret: asked to authenticate, but nvme-cli gave the kernel no key"
+fi
+disc_log ",dhchap_secret=$KEY_D" "the host key"
+disc_log ",dhchap_secret=$KEY_D,dhchap_ctrl_secret=$CTRL_D" "both keys"
+disc_refused ",dhchap_secret=$WRONG" "a wrong key"
+disc_refused ",dhchap_secret=$KEY_D,dhchap_ctrl_secret=$WRONG" \
+	"a wrong controller key"
+disc_refused "" "no key"
 
 check "done"
 left=$(ls /sys/class/nvme 2>/dev/null)
