@@ -38,7 +38,7 @@ fi
 truncate -s 64M "$tmp/ns1.img" || exit 99
 
 # ---------------------------------------------------------------- daemon
-# shellcheck disable=SC2317  # called through setup
+# shellcheck disable=SC2317  # called through vm_agent_daemon
 write_config() {	# PORT
 	cat >"$tmp/nvmfd.yaml" <<EOF
 workers: 1
@@ -55,18 +55,9 @@ EOF
 }
 
 # Ports 24840-24845: the NVMe/TCP port and, next to it, the agent's.
-# shellcheck disable=SC2317  # called by daemon_start_on_ports
-setup() { write_config "$1" && start_agent $(($1 + 1)) --nqn "$NQN"; }
-if ! daemon_start_on_ports setup "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
-    "24840 24842 24844" -d; then
-	say "ERROR: $daemon_error"
-	exit 99
-fi
-port=$daemon_port
-engine=$(ctl version --json | python3 -c \
-    'import json, sys; print(json.load(sys.stdin)["daemon"]["file_io"])')
-say "nvmfd (pid $daemon_pid) on 127.0.0.1:$port, agent on $((port + 1));" \
-    "file I/O on $engine"
+vm_agent_daemon "24840 24842 24844"
+say "file I/O on $(ctl version --json | python3 -c \
+    'import json, sys; print(json.load(sys.stdin)["daemon"]["file_io"])')"
 
 # ---------------------------------------------------------------- the VM
 say "booting the Linux host VM (guest/linux-engine-fault.sh)"
