@@ -12,6 +12,8 @@
 # no bigger than the host's retry count must not reach fio at all, and
 # nvmfd must have failed every one of the host's tries.
 #
+# The file I/O engine is the daemon's default (io_uring where the kernel
+# allows it); NVMFD_IO_ENGINE=threads runs it all on the thread pool.
 # Needs a build configured with --enable-fault-injection; skips (77) on
 # any other, as without peer-linux, QEMU or python3.
 # Environment (set by `make check`): NVMFD = the daemon binary, top_srcdir.
