@@ -1,8 +1,9 @@
 #!/bin/sh
 # Install what the build and the tests need (Debian 12), then build and run
 # every test: once as a normal build, once under AddressSanitizer/UBSan, the
-# unit tests and the daemon's load tests under ThreadSanitizer, and
-# check that a fully static nvmfd links, and run the fuzz targets briefly.
+# unit tests under valgrind memcheck, the unit tests and the daemon's load
+# tests under ThreadSanitizer, and check that a fully static nvmfd links,
+# and run the fuzz targets briefly.
 # Before and after, the README's Quick start runs as written
 # (tests/quickstart.sh).  Integration tests that need the
 # Linux kernel peer (../shared/peer-linux) skip where it is absent.
@@ -18,7 +19,8 @@ if [ "${NVMFD_SKIP_APT:-0}" != 1 ]; then
 		build-essential autoconf automake pkg-config file \
 		libevent-dev libssl-dev libyaml-dev liburing-dev check \
 		python3 qemu-system-x86 xz-utils clang libclang-rt-14-dev \
-		libnbd-bin python3-libnbd nbdkit qemu-utils fio openssl curl
+		libnbd-bin python3-libnbd nbdkit qemu-utils fio openssl curl \
+		valgrind
 	# librbd for RBD namespaces, and a one-node Ceph cluster for rbd.sh
 	# (without recommends: 50 MB instead of several hundred).
 	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q \
@@ -85,6 +87,28 @@ else
 fi
 
 build_and_check plain
+# The plain build's unit tests again under valgrind memcheck (about three
+# minutes): a memory error or a definite leak fails (tests/valgrind.sh).
+vg_pass=0 vg_fail=0 vg_skip=0
+if ! command -v valgrind >/dev/null 2>&1; then
+	echo "run-all: no valgrind: check-valgrind skipped" >&2
+	vg_skip=1
+else
+	rc=0
+	make -C build-plain check-valgrind >build-plain/check-valgrind.out \
+	    2>&1 || rc=$?
+	cat build-plain/check-valgrind.out
+	if [ "$rc" = 0 ]; then
+		vg_pass=1
+	else
+		echo "run-all: check-valgrind failed" >&2
+		{ echo "plain: check-valgrind:"
+		  grep '^FAIL' build-plain/check-valgrind.out | head -8; } \
+		    >>"$top/.run-all-failures"
+		vg_fail=1
+		status=1
+	fi
+fi
 build_and_check asan --enable-asan --enable-fault-injection
 # ThreadSanitizer: the unit tests and the daemon under multi-queue load on
 # two workers (the Linux VM and control tests are too slow under it).
@@ -121,7 +145,8 @@ fi
 # The Quick start again, after the test builds: the other order.
 quickstart
 
-# One closing line over both builds' test results and the Quick starts.
+# One closing line over the builds' test results, memcheck, the fuzz
+# smoke run and the Quick starts.
 trs="build-plain/tests/*/*.trs build-asan/tests/*/*.trs build-tsan/tests/*/*.trs"
 # shellcheck disable=SC2086  # $trs is a list of globs
 pass=$(cat $trs 2>/dev/null | grep -c '^:test-result: PASS' || true)
@@ -129,8 +154,9 @@ pass=$(cat $trs 2>/dev/null | grep -c '^:test-result: PASS' || true)
 fail=$(cat $trs 2>/dev/null | grep -Ec '^:test-result: (FAIL|ERROR|XPASS)' || true)
 # shellcheck disable=SC2086
 skip=$(cat $trs 2>/dev/null | grep -c '^:test-result: SKIP' || true)
-pass=$((pass + qs_pass + fuzz_pass)) fail=$((fail + qs_fail + fuzz_fail))
-skip=$((skip + qs_skip))
+pass=$((pass + qs_pass + fuzz_pass + vg_pass))
+fail=$((fail + qs_fail + fuzz_fail + vg_fail))
+skip=$((skip + qs_skip + vg_skip))
 [ "$status" = 0 ] || [ "$fail" -gt 0 ] || fail=1
 if [ -f "$top/.run-all-failures" ]; then
 	echo "run-all: what failed:"

@@ -28,6 +28,10 @@ verb and gets one line back, "ok ..." or "fail ...":
   set-ns-size NSID SIZE
                      nvmfctl set-ns NQN NSID --size SIZE; a shrink
                      still settling is tried again for up to 10 s -> "ok"
+  inject NSID OP ERROR COUNT
+                     nvmfctl inject-error NQN NSID --at engine --op OP
+                     --error ERROR --count COUNT (a build with
+                     --enable-fault-injection)                    -> "ok"
   kill NAME          SIGKILL to node NAME (--node NAME PID, or the
                      agent's own restart of it): a node that dies
                      under I/O                                      -> "ok"
@@ -243,6 +247,13 @@ def handle(line, opts, nodes):
             if p.returncode != 7:       # busy: an earlier shrink settles
                 break
             time.sleep(0.1)
+        if p.returncode != 0:
+            return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
+        return "ok"
+    if verb == "inject" and len(args) == 4 and args[0].isdigit():
+        p = ctl(["inject-error", opts.nqn, args[0], "--at", "engine",
+                 "--op", args[1], "--error", args[2], "--count", args[3]],
+                opts)
         if p.returncode != 0:
             return "fail exit %d: %s" % (p.returncode, p.stderr.strip())
         return "ok"

@@ -27,7 +27,7 @@ VM_TIMEOUT=200          # seconds for the whole guest run
 vm_agent_test linux-control ctl.sock
 
 # ---------------------------------------------------------------- daemon
-# shellcheck disable=SC2317  # called through setup
+# shellcheck disable=SC2317  # called through vm_agent_daemon
 write_config() {	# PORT
 	cat >"$tmp/nvmfd.yaml" <<EOF
 workers: 2
@@ -48,15 +48,7 @@ EOF
 }
 
 # Ports 24530-24539: the NVMe/TCP port and, next to it, the agent's.
-# shellcheck disable=SC2317  # called by daemon_start_on_ports
-setup() { write_config "$1" && start_agent $(($1 + 1)) --nqn "$NQN"; }
-if ! daemon_start_on_ports setup "$tmp/nvmfd.yaml" "$tmp/nvmfd.log" \
-    "24530 24532 24534 24536 24538" -d; then
-	say "ERROR: $daemon_error"
-	exit 99
-fi
-port=$daemon_port
-say "nvmfd (pid $daemon_pid) on 127.0.0.1:$port, agent on $((port + 1))"
+vm_agent_daemon "24530 24532 24534 24536 24538"
 ctl list-ns "$NQN" | sed 's/^/  /'
 
 # ---------------------------------------------------------------- the VM

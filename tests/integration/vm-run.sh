@@ -114,6 +114,23 @@ start_agent() {
 	return 1
 }
 
+# vm_agent_daemon PORTS: nvmfd (-d) with the test's write_config PORT on
+# the first of PORTS it can listen on, and ctl_agent.py for NQN on the
+# port after it (start_agent); sets port.  Exits 99 when none will do.
+vm_agent_daemon() {
+	if ! daemon_start_on_ports _vm_agent_setup "$tmp/nvmfd.yaml" \
+	    "$tmp/nvmfd.log" "$1" -d; then
+		say "ERROR: $daemon_error"
+		exit 99
+	fi
+	port=$daemon_port
+	say "nvmfd (pid $daemon_pid) on 127.0.0.1:$port, agent on $((port + 1))"
+}
+# shellcheck disable=SC2317  # called by daemon_start_on_ports
+_vm_agent_setup() {
+	write_config "$1" && start_agent $(($1 + 1)) --nqn "$NQN"
+}
+
 # start_vm_ready OUT VM-ARGS...: peer-linux's vm in the background
 # (vm_pid), its console in OUT, for a guest script that prints READY once
 # it serves; true once it has, within 300 s.  A guest that dies before its

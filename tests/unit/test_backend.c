@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -398,6 +399,19 @@ START_TEST(test_ram_open)
 }
 END_TEST
 
+/* Can this process reserve LEN bytes of address space at all? */
+static bool
+address_space_holds(uint64_t len)
+{
+	void *p = mmap(NULL, len, PROT_NONE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return (false);
+	munmap(p, len);
+	return (true);
+}
+
 /* Thousands of small RAM namespaces (a subsystem per volume): each one's
  * room to grow is address space, and together they must fit in a
  * process's.  At 64 GiB each the 2,171st failed to map. */
@@ -407,6 +421,13 @@ START_TEST(test_ram_many)
 	static struct namespace ns[N];
 	char err[256];
 
+	/* Each reserves at least 1 GiB (backend-ram.c).  A process has 128
+	 * TiB; valgrind gives its client 128 GiB, too few to check this. */
+	if (!address_space_holds((uint64_t)N << 30)) {
+		printf("test_ram_many: skipped: this process cannot reserve "
+		    "%d GiB of address space\n", N);
+		return;
+	}
 	for (int i = 0; i < N; i++) {
 		ns_init(&ns[i], BACKEND_RAM, NULL, MIB, 0);
 		ck_assert_msg(namespace_open(&ns[i], err, sizeof(err)) == 0,

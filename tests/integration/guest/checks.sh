@@ -1,8 +1,9 @@
 # shellcheck shell=sh disable=SC2154  # A, AP and NQN are the caller's
 # Sourced by the guest scripts that talk to ctl_agent.py (copied into the
-# VM as /peer/files/checks.sh): check reporting, the agent's client, and
-# the multipath tests' look at discovery logs and paths.  The caller sets A
-# and AP (the agent's address and port), and NQN for ctrl_at, first.
+# VM as /peer/files/checks.sh): check reporting, the agent's client, the
+# controllers of NQN, and the multipath tests' look at discovery logs and
+# paths.  The caller sets A and AP (the agent's address and port), and NQN
+# for ctrl and ctrl_at, first.
 
 T0=$(cut -d. -f1 /proc/uptime)
 failed=0
@@ -54,6 +55,15 @@ entries() {
 	/^trsvcid:/ { sv = $2 }
 	/^subnqn:/ { nq = $2 }
 	END { flush() }'
+}
+
+# ctrl: "nvmeN cntlid" of the controller connected to NQN (one line each):
+# another name or ID later means the host reconnected.
+ctrl() {
+	for c in /sys/class/nvme/nvme*; do
+		[ "$(cat "$c/subsysnqn" 2>/dev/null)" = "$NQN" ] &&
+			echo "${c##*/} $(cat "$c/cntlid")"
+	done
 }
 
 # ctrl_at SVCID: the controller (nvmeN) connected to NQN through SVCID.

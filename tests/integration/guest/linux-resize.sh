@@ -35,14 +35,6 @@ wait_size() {
 	return 1
 }
 
-# ctrl: "nvmeN cntlid" of the controller connected to NQN.
-ctrl() {
-	for c in /sys/class/nvme/nvme*; do
-		[ "$(cat "$c/subsysnqn" 2>/dev/null)" = "$NQN" ] &&
-			echo "${c##*/} $(cat "$c/cntlid")"
-	done
-}
-
 nvme_tcp_connect "$A" "$PORT" "$NQN" --nr-io-queues=2 ||
 	abort "connect: nvme connect failed"
 dev=$(nvme_wait_ns "$NQN") || abort "connect: no namespace block device"
