@@ -49,6 +49,12 @@ struct host_params {
 	bool		nbd_tls_required;	/* exports only over TLS */
 	char		nbd_device[32];	/* "/dev/nbdN" for the first export */
 	uint32_t	nbd_timeout_s;	/* the kernel's; 0: off */
+	/* As given, the secret or @FILE ("": none); host_params_clear()
+	 * wipes them from a copy that goes */
+	char		dhchap_secret[256];
+	char		dhchap_ctrl_secret[256];
+	char		tls_key[256];	/* "": plain TCP */
+	char		tls_kdf[16];	/* "": compat */
 };
 
 struct host_ns {
@@ -145,7 +151,6 @@ struct host_assoc {
 	bool		rescan_pending;
 	bool		step_busy;
 	struct host_req	step_req;
-	struct nvmf_connect_data cdata;	/* Connect's data, until answered */
 	uint8_t		*page;		/* 4 KiB, aligned */
 	uint32_t	*nslist;	/* 1024 entries */
 	int		nnslist;
@@ -182,6 +187,15 @@ void	host_params_default(struct host_params *);
 int	host_param_set(struct host_params *, const char *key, const char *value,
 	    char *err, size_t errlen);
 int	host_params_check(const struct host_params *, char *err, size_t errlen);
+
+/* host-sec.c: blocking, on an event base of its own */
+int	host_sec_check(const char *kind, const char *spec, const char *kdf,
+	    char *err, size_t errlen);
+struct host_qpair *host_queue_open(struct event_base *,
+	    const struct host_params *, const char *subnqn, uint16_t qid,
+	    uint16_t depth, uint16_t sqsize, uint16_t cntlid, uint32_t kato_ms,
+	    uint16_t *status, char *err, size_t errlen);
+void	host_params_clear(struct host_params *);
 
 /* host.c */
 extern struct host_assoc_list host_assocs;

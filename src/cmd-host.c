@@ -14,14 +14,12 @@
 #include "host.h"
 #include "nbd.h"
 
-int
-cmd_connect(struct cmd_ctx *ctx)
+static int
+connect_with(struct cmd_ctx *ctx, struct host_params *p)
 {
-	struct host_params p;
 	struct host_assoc *a;
 	char err[256];
 
-	host_params_default(&p);
 	for (int i = 0; i < ctx->nopts; i++) {
 		if (strcmp(ctx->opts[i].name, "json") == 0)
 			continue;
@@ -29,17 +27,17 @@ cmd_connect(struct cmd_ctx *ctx)
 			return (cmd_error(ctx, CTL_EUSAGE, "connect: "
 			    "--persistent is for connect-all; a connect to "
 			    "the discovery NQN is persistent"));
-		if (host_param_set(&p, ctx->opts[i].name, ctx->opts[i].value,
+		if (host_param_set(p, ctx->opts[i].name, ctx->opts[i].value,
 		    err, sizeof(err)) != 0)
 			return (cmd_error(ctx, CTL_EUSAGE, "connect: %s", err));
 	}
-	if (host_params_check(&p, err, sizeof(err)) != 0)
+	if (host_params_check(p, err, sizeof(err)) != 0)
 		return (cmd_error(ctx, CTL_EUSAGE, "connect: %s", err));
-	if (p.nbd_tls_required && nbd_server_tls() == PORT_TLS_OFF)
+	if (p->nbd_tls_required && nbd_server_tls() == PORT_TLS_OFF)
 		return (cmd_error(ctx, CTL_EUSAGE, "connect: --nbd-tls required "
 		    "needs TLS on the NBD server (host.nbd.tls: optional or "
 		    "required, and a tls_psk_file)"));
-	if ((a = host_assoc_create(&p, err, sizeof(err))) == NULL)
+	if ((a = host_assoc_create(p, err, sizeof(err))) == NULL)
 		return (cmd_error(ctx, CTL_EEXIST, "connect: %s", err));
 	out_object(ctx->out, "association");
 	out_u64(ctx->out, "id", a->id);
@@ -47,6 +45,18 @@ cmd_connect(struct cmd_ctx *ctx)
 	out_str(ctx->out, "state", "%s", host_assoc_state_name(a->state));
 	out_end(ctx->out);
 	return (CTL_OK);
+}
+
+int
+cmd_connect(struct cmd_ctx *ctx)
+{
+	struct host_params p;
+	int rc;
+
+	host_params_default(&p);
+	rc = connect_with(ctx, &p);
+	host_params_clear(&p);
+	return (rc);
 }
 
 int
@@ -139,6 +149,10 @@ cmd_list_host(struct cmd_ctx *ctx)
 		out_str(ctx->out, "hostnqn", "%s", a->p.hostnqn);
 		uuid_format(id, sizeof(id), a->p.hostid);
 		out_str(ctx->out, "hostid", "%s", id);
+		/* Which keys, never what they are. */
+		out_str(ctx->out, "dhchap", "%s", a->p.dhchap_ctrl_secret[0] ?
+		    "bidirectional" : a->p.dhchap_secret[0] ? "host" : "none");
+		out_bool(ctx->out, "tls", a->p.tls_key[0] != '\0');
 		out_str(ctx->out, "error", "%s", a->error);
 		out_end(ctx->out);
 	}

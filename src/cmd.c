@@ -146,6 +146,16 @@ static const struct cmd_opt stats_opts[] = {
 	OPT_JSON, OPT_END
 };
 
+/* The host role's keys: connect, connect-all and discover alike. */
+#define HOST_SEC_OPTS \
+	{ "dhchap-secret", true, "DH-HMAC-CHAP host key, when the " \
+	    "controller asks: DHHC-1:XX:...: or @FILE" }, \
+	{ "dhchap-ctrl-secret", true, "the controller's key: it must prove " \
+	    "itself too (bidirectional)" }, \
+	{ "tls-key", true, "TLS PSK, NVMeTLSkey-1:XX:...: or @FILE: every " \
+	    "queue over TLS 1.3" }, \
+	{ "tls-kdf", true, "compat (nvme-cli 2.13, default) or rfc8446" }
+
 static const struct cmd_opt connect_opts[] = {
 	{ "transport", true, "tcp (the only one)" },
 	{ "traddr", true, "the controller's address" },
@@ -174,6 +184,7 @@ static const struct cmd_opt connect_opts[] = {
 	    "device, /dev/nbdN (Linux)" },
 	{ "nbd-timeout", true, "the kernel's request timeout for it, seconds "
 	    "(default 0: none, nvmfd's timeouts apply)" },
+	HOST_SEC_OPTS,
 	OPT_JSON, OPT_END
 };
 
@@ -194,6 +205,7 @@ static const struct cmd_opt discover_opts[] = {
 	{ "hostid", true, "our host ID, a UUID (default: derived)" },
 	{ "hdr-digest", false, "header digests" },
 	{ "data-digest", false, "data digests" },
+	HOST_SEC_OPTS,
 	OPT_JSON, OPT_END
 };
 
@@ -219,6 +231,12 @@ static const struct cmd_short {
 	{ "discover", 't', "transport" }, { "discover", 'a', "traddr" },
 	{ "discover", 's', "trsvcid" }, { "discover", 'g', "hdr-digest" },
 	{ "discover", 'G', "data-digest" },
+	{ "connect", 'S', "dhchap-secret" },
+	{ "connect", 'C', "dhchap-ctrl-secret" },
+	{ "connect-all", 'S', "dhchap-secret" },
+	{ "connect-all", 'C', "dhchap-ctrl-secret" },
+	{ "discover", 'S', "dhchap-secret" },
+	{ "discover", 'C', "dhchap-ctrl-secret" },
 	{ "connect-all", 't', "transport" }, { "connect-all", 'a', "traddr" },
 	{ "connect-all", 's', "trsvcid" },
 	{ "connect-all", 'i', "nr-io-queues" },

@@ -2158,6 +2158,8 @@ config_free(struct config *cfg)
 	}
 	host_list_free(&cfg->discovery.hosts);
 	hmap_free(&cfg->subsys_by_nqn);
+	for (size_t i = 0; i < cfg->nhost_conns; i++)
+		host_params_clear(&cfg->host_conns[i]);
 	free(cfg->host_conns);
 	free(cfg->nbd_socket);
 	free(cfg->nbd_address);

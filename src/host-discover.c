@@ -82,6 +82,7 @@ discover(const struct host_params *p, struct nvmf_disc_log_entry **entries,
 	uint64_t gen, numrec = 0;
 	uint16_t status;
 	int rc = -1, tries;
+	char msg[256];
 
 	*entries = NULL;
 	*n = 0;
@@ -89,17 +90,13 @@ discover(const struct host_params *p, struct nvmf_disc_log_entry **entries,
 		snprintf(err, errlen, "out of memory");
 		return (-1);
 	}
-	if ((hq = host_connect(base, p->traddr, p->trsvcid, p->hdgst,
-	    p->ddgst, NVMFD_ADMIN_QUEUE_DEPTH - 1, err, errlen)) == NULL) {
+	/* With the association's keys, if any: TLS, DH-HMAC-CHAP. */
+	if ((hq = host_queue_open(base, p, NVMF_DISCOVERY_NQN, 0,
+	    NVMFD_ADMIN_QUEUE_DEPTH - 1, NVMFD_ADMIN_QUEUE_DEPTH,
+	    NVMF_CNTLID_DYNAMIC, 0, &status, msg, sizeof(msg))) == NULL) {
+		snprintf(err, errlen, "discovery controller: %s", msg);
 		event_base_free(base);
 		return (-1);
-	}
-	if (host_fabrics_connect(hq, 0, NVMFD_ADMIN_QUEUE_DEPTH,
-	    NVMF_DISCOVERY_NQN, p->hostnqn, p->hostid, NVMF_CNTLID_DYNAMIC, 0,
-	    &status) < 0) {
-		snprintf(err, errlen, "Connect to the discovery controller: "
-		    "status 0x%x %s", status, hq->error);
-		goto out;
 	}
 	memset(&r, 0, sizeof(r));
 	host_cmd_property(&r, NVMF_FCTYPE_PROPERTY_SET, NVME_REG_CC, false,
@@ -246,6 +243,7 @@ host_discover_all(const struct host_params *p,
 		if (host_param_set(&q, "traddr", addr, msg, sizeof(msg)) != 0 ||
 		    host_param_set(&q, "trsvcid", svc, msg, sizeof(msg)) != 0 ||
 		    discover(&q, &e, &n, msg, sizeof(msg)) != 0) {
+			host_params_clear(&q);
 			if (c == 0) {
 				snprintf(err, errlen, "%s", msg);
 				free(res);
@@ -260,6 +258,7 @@ host_discover_all(const struct host_params *p,
 			}
 			continue;
 		}
+		host_params_clear(&q);
 		for (uint64_t i = 0; i < n; i++) {
 			bool seen = false;
 
@@ -386,17 +385,24 @@ cmd_discover(struct cmd_ctx *ctx)
 	if (main_loop != NULL)
 		return (cmd_error(ctx, CTL_EUSAGE, "%s runs in nvmfctl",
 		    ctx->entry->name));
-	if ((rc = params_from(ctx, &p)) != CTL_OK)
+	if ((rc = params_from(ctx, &p)) != CTL_OK) {
+		host_params_clear(&p);
 		return (rc);
+	}
 	if (strcmp(ctx->entry->name, "connect-all") == 0) {
 		/* One device cannot serve every subsystem found. */
 		if (p.nbd_device[0] != '\0')
-			return (cmd_error(ctx, CTL_EUSAGE, "connect-all: "
+			rc = cmd_error(ctx, CTL_EUSAGE, "connect-all: "
 			    "--nbd-device names one device: connect to that "
-			    "subsystem with it instead"));
-		return (connect_all(ctx, &p));
+			    "subsystem with it instead");
+		else
+			rc = connect_all(ctx, &p);
+		host_params_clear(&p);
+		return (rc);
 	}
-	if (discover(&p, &e, &n, err, sizeof(err)) != 0)
+	rc = discover(&p, &e, &n, err, sizeof(err));
+	host_params_clear(&p);
+	if (rc != 0)
 		return (cmd_error(ctx, CTL_ERR, "%s: %s:%s: %s",
 		    ctx->entry->name, p.traddr, p.trsvcid, err));
 	out_list(ctx->out, "entries");

@@ -48,6 +48,7 @@ follow_thread(void *arg)
 
 	j->rc = host_discover_all(&j->p, &j->e, &j->n, warn_log, j, j->err,
 	    sizeof(j->err));
+	host_params_clear(&j->p);
 	loop_post(main_loop, follow_done, j);
 	return (NULL);
 }
@@ -93,18 +94,19 @@ follow_done(void *arg)
 		    host_param_set(&q, "nqn", nqn, err, sizeof(err)) != 0) {
 			log_warnx("host %d: discovery log entry %llu: %s",
 			    a->id, (unsigned long long)i, err);
-			continue;
-		}
-		if (associated(&q))
-			continue;
-		if ((n = host_assoc_create(&q, err, sizeof(err))) == NULL) {
+		} else if (associated(&q))
+			;
+		else if ((n = host_assoc_create(&q, err, sizeof(err))) ==
+		    NULL)
 			log_warnx("host %d: discovery: %s at %s:%s: %s", a->id,
 			    q.subnqn, q.traddr, q.trsvcid, err);
-			continue;
+		else {
+			log_info("host %d: discovery: connecting to %s at "
+			    "%s:%s (host %d)", a->id, q.subnqn, q.traddr,
+			    q.trsvcid, n->id);
+			made++;
 		}
-		log_info("host %d: discovery: connecting to %s at %s:%s "
-		    "(host %d)", a->id, q.subnqn, q.traddr, q.trsvcid, n->id);
-		made++;
+		host_params_clear(&q);
 	}
 	log_info("host %d: discovery log at %s:%s: %llu subsystem%s, %d new",
 	    a->id, a->p.traddr, a->p.trsvcid, (unsigned long long)j->n,

@@ -91,6 +91,32 @@ get_flag(const char *v, bool *out)
 }
 
 /*
+ * A key: the secret itself or @FILE, loaded now to be refused early; an
+ * error never quotes it.
+ */
+static int
+set_secret(struct host_params *p, const char *k, const char *v, char *err,
+    size_t errlen)
+{
+	char *dst = !strcmp(k, "tls_key") ? p->tls_key :
+	    !strcmp(k, "dhchap_secret") ? p->dhchap_secret :
+	    p->dhchap_ctrl_secret;
+	char e[256];
+
+	if (*v == '\0' || strlen(v) >= sizeof(p->tls_key)) {
+		snprintf(err, errlen, "%s: a key, or @FILE, is required", k);
+		return (-1);
+	}
+	if (host_sec_check(!strcmp(k, "tls_key") ? "tls" : "dhchap", v, NULL,
+	    e, sizeof(e)) != 0) {
+		snprintf(err, errlen, "%s: %s", k, e);
+		return (-1);
+	}
+	snprintf(dst, sizeof(p->tls_key), "%s", v);
+	return (0);
+}
+
+/*
  * One setting by name; 0, or -1 with err.  Flags (header-digest,
  * data-digest) take no value or on/off.
  */
@@ -171,6 +197,13 @@ host_param_set(struct host_params *p, const char *key, const char *v,
 	} else if (!strcmp(k, "nbd_timeout")) {
 		if (get_num(v, 0, 86400 * 7, &p->nbd_timeout_s) != 0)
 			goto bad;
+	} else if (!strcmp(k, "dhchap_secret") ||
+	    !strcmp(k, "dhchap_ctrl_secret") || !strcmp(k, "tls_key")) {
+		return (set_secret(p, k, v, err, errlen));
+	} else if (!strcmp(k, "tls_kdf")) {
+		if (strcmp(v, "compat") != 0 && strcmp(v, "rfc8446") != 0)
+			goto bad;
+		snprintf(p->tls_kdf, sizeof(p->tls_kdf), "%s", v);
 	} else {
 		snprintf(err, errlen, "unknown setting %s", key);
 		return (-1);
@@ -191,6 +224,15 @@ host_params_check(const struct host_params *p, char *err, size_t errlen)
 	}
 	if (p->subnqn[0] == '\0') {
 		snprintf(err, errlen, "a subsystem NQN (-n) is required");
+		return (-1);
+	}
+	if (p->dhchap_ctrl_secret[0] != '\0' && p->dhchap_secret[0] == '\0') {
+		snprintf(err, errlen, "dhchap-ctrl-secret needs a "
+		    "dhchap-secret too");
+		return (-1);
+	}
+	if (p->tls_kdf[0] != '\0' && p->tls_key[0] == '\0') {
+		snprintf(err, errlen, "tls-kdf needs a tls-key");
 		return (-1);
 	}
 	if (p->nbd_device[0] != '\0' &&

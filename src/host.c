@@ -8,10 +8,11 @@
  * Alive at KATO/2.  A lost one is rebuilt every reconnect-delay until
  * ctrl-loss-tmo; its I/O is held meanwhile.
  *
- * All of that runs on the main loop.  Only the TCP connect and the
- * ICReq/ICResp exchange (host_connect, which blocks) run on a short-lived
- * thread, so the loop never waits for a remote peer, and a daemon can
- * connect to its own target.  Once up, the I/O queues go to the
+ * All of that runs on the main loop.  Only a queue's set-up (TCP, TLS with
+ * a tls_key, ICReq/ICResp, Connect and DH-HMAC-CHAP when the controller
+ * asks: host_queue_open, which blocks) runs on a short-lived thread, so
+ * the loop never waits for a remote peer, and a daemon can connect to its
+ * own target.  Once up, the I/O queues go to the
  * association's lanes on the worker loops (host-lane.c), where the NBD
  * connections submit to them.
  */
@@ -33,12 +34,15 @@
 #include "nbd.h"
 #include "nbd-dev.h"
 
-/* A queue's TCP connect and ICReq, on a thread of its own. */
+/* A queue's set-up up to its Connect (and authentication), on a thread
+ * of its own. */
 struct connect_job {
 	struct host_assoc *a;		/* NULL once it is gone */
-	struct host_params p;
-	uint16_t	depth;
-	struct host_qpair *hq;
+	struct host_params p;		/* its secrets wiped by the thread */
+	uint16_t	depth, qid, sqsize, cntlid;
+	uint32_t	kato_ms;
+	struct host_qpair *hq;		/* detached: no event base */
+	uint16_t	status;		/* the Connect's, when refused */
 	char		err[256];
 };
 
@@ -205,9 +209,17 @@ static void *
 connect_thread(void *arg)
 {
 	struct connect_job *j = arg;
+	struct event_base *base;
 
-	j->hq = host_connect(main_loop->base, j->p.traddr, j->p.trsvcid,
-	    j->p.hdgst, j->p.ddgst, j->depth, j->err, sizeof(j->err));
+	if ((base = event_base_new()) == NULL)
+		snprintf(j->err, sizeof(j->err), "out of memory");
+	else if ((j->hq = host_queue_open(base, &j->p, j->p.subnqn, j->qid,
+	    j->depth, j->sqsize, j->cntlid, j->kato_ms, &j->status, j->err,
+	    sizeof(j->err))) != NULL)
+		host_qpair_detach(j->hq);
+	if (base != NULL)
+		event_base_free(base);
+	host_params_clear(&j->p);
 	loop_post(main_loop, connect_done, j);
 	return (NULL);
 }
@@ -219,42 +231,45 @@ connect_done(void *arg)
 	struct connect_job *j = arg;
 	struct host_assoc *a = j->a;
 	struct host_qpair *hq = j->hq;
-	uint16_t qid;
+	uint16_t status = j->status;
+	char err[256];
 
 	connect_jobs--;
+	snprintf(err, sizeof(err), "%s", j->err);
+	free(j);
+	if (hq != NULL && host_qpair_attach(hq, main_loop->base) != 0) {
+		host_close(hq);
+		hq = NULL;
+		snprintf(err, sizeof(err), "out of memory");
+	}
 	if (a == NULL) {
 		if (hq != NULL)
 			host_close(hq);
-		free(j);
 		return;
 	}
 	a->job = NULL;
 	a->step_busy = false;
-	if (hq == NULL) {
-		assoc_lost(a, "%s%s", a->step == ST_ADMIN ? "" : "I/O queue: ",
-		    j->err);
-		free(j);
+	evtimer_del(a->step_to_ev);
+	if (hq == NULL && status != 0) {
+		step_fail(a, status, a->step == ST_ADMIN ? "Connect" :
+		    "I/O queue Connect");
 		return;
 	}
-	free(j);
+	if (hq == NULL) {
+		assoc_lost(a, "%s%s", a->step == ST_ADMIN ? "" : "I/O queue: ",
+		    err);
+		return;
+	}
 	if (a->step == ST_ADMIN) {
 		a->admin = hq;
-		qid = 0;
-		host_cmd_connect(&a->step_req, &a->cdata, 0,
-		    NVMFD_ADMIN_QUEUE_DEPTH, a->p.subnqn, a->p.hostnqn,
-		    a->p.hostid, NVMF_CNTLID_DYNAMIC, a->p.kato_s * 1000);
+		a->cntlid = hq->connect_dw0 & 0xffff;
+		a->step = ST_CAP;
 	} else {
 		hq->max_icd = a->max_icd;
 		a->qdepth = hq->depth;
 		a->ioq[a->nioq++] = hq;
-		qid = a->nioq;
-		host_cmd_connect(&a->step_req, &a->cdata, qid,
-		    a->p.queue_size, a->p.subnqn, a->p.hostnqn, a->p.hostid,
-		    a->cntlid, 0);
 	}
-	/* Its own queue: qid set before the capsule is built. */
-	hq->qid = qid;
-	step_submit(a, hq);
+	step_run(a);
 }
 
 /* Connect threads still to report, those of deleted associations too:
@@ -271,6 +286,9 @@ connect_start(struct host_assoc *a, uint16_t depth)
 	struct connect_job *j;
 	pthread_attr_t attr;
 	pthread_t tid;
+	/* DH-HMAC-CHAP and a TLS handshake take round trips of their own. */
+	struct timeval tv = { a->p.dhchap_secret[0] || a->p.tls_key[0] ?
+	    3 * HOST_STEP_TIMEOUT_S : HOST_STEP_TIMEOUT_S, 0 };
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		assoc_lost(a, "%s", "out of memory");
@@ -279,10 +297,20 @@ connect_start(struct host_assoc *a, uint16_t depth)
 	j->a = a;
 	j->p = a->p;
 	j->depth = depth;
+	if (a->step == ST_ADMIN) {
+		j->sqsize = NVMFD_ADMIN_QUEUE_DEPTH;
+		j->cntlid = NVMF_CNTLID_DYNAMIC;
+		j->kato_ms = a->p.kato_s * 1000;
+	} else {
+		j->qid = (uint16_t)(a->nioq + 1);
+		j->sqsize = (uint16_t)a->p.queue_size;
+		j->cntlid = a->cntlid;
+	}
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&tid, &attr, connect_thread, j) != 0) {
 		pthread_attr_destroy(&attr);
+		host_params_clear(&j->p);
 		free(j);
 		assoc_lost(a, "%s", "cannot start a connect thread");
 		return;
@@ -291,7 +319,7 @@ connect_start(struct host_assoc *a, uint16_t depth)
 	connect_jobs++;
 	a->job = j;
 	a->step_busy = true;
-	step_deadline(a);
+	evtimer_add(a->step_to_ev, &tv);
 }
 
 static void
@@ -450,16 +478,10 @@ step_done(struct host_req *r, const struct nvme_cqe *cqe)
 	    a->state != AS_LIVE)
 		return;
 	if (status != 0) {
-		step_fail(a, cqe->status >> 1, a->step == ST_ADMIN ?
-		    "Connect" : a->step == ST_IOQ ? "I/O queue Connect" :
-		    "bring-up");
+		step_fail(a, cqe->status >> 1, "bring-up");
 		return;
 	}
 	switch (a->step) {
-	case ST_ADMIN:
-		a->cntlid = cqe->dw0 & 0xffff;
-		a->step = ST_CAP;
-		break;
 	case ST_CAP:
 		a->cap = v;
 		/* Queues hold MQES + 1 entries at most. */
@@ -560,8 +582,6 @@ step_done(struct host_req *r, const struct nvme_cqe *cqe)
 		n->seen = true;
 		break;
 	}
-	case ST_IOQ:
-		break;			/* the next queue, or done */
 	}
 	step_run(a);
 }
@@ -865,6 +885,7 @@ assoc_free_final(struct host_assoc *a)
 		TAILQ_REMOVE(&host_assocs, a, entry);
 		nassocs--;
 	}
+	host_params_clear(&a->p);
 	free(a);
 }
 
