@@ -6,6 +6,7 @@
 #     again after nvmfctl reconnect;
 #   - a TLS key on a port that requires TLS;
 #   - a TLS key and both DH-HMAC-CHAP keys, from files;
+#   - the last again from the host daemon's file (host.connections);
 # each time data written through the association's NBD export is read
 # back.  A wrong host key, a wrong controller key, a wrong TLS key and no
 # key at all are refused, with the reason in list-host; no key reaches
@@ -226,18 +227,57 @@ else
 	pass "a malformed key: refused"
 fi
 
+# ------------------------------------------- host.connections in the file
+chmod 600 "$tmp/k4"
+daemon_stop fail || exit 1
+cat >>"$tmp/nvmfd.yaml" <<EOF
+  connections:
+    - address: 127.0.0.1
+      port: $PT
+      nqn: $NQN
+      hostnqn: $H4
+      reconnect_delay: 1
+      nr_io_queues: 2
+      tls_key: "$T4"
+      tls_kdf: compat
+      dhchap_secret: "@$tmp/k4"
+      dhchap_ctrl_secret: "$C4"
+EOF
+if daemon_start "$tmp/nvmfd.yaml" "$tmp/nvmfd2.log"; then
+	if host_wait_state live 20; then
+		pass "host.connections with TLS and both keys: live"
+		io_check "host.connections"
+	else
+		fail "host.connections: not live: $(host_assoc error)"
+	fi
+else
+	fail "the host daemon with host.connections keys did not start"
+fi
+log_has_sanitizer_report "$tmp/nvmfd.log" >/dev/null &&
+    fail "sanitizer report in the first host daemon's log"
+sed 's/dhchap_secret: .*/dhchap_secret: "DHHC-1:00:bad:"/' "$tmp/nvmfd.yaml" \
+    >"$tmp/bad.yaml"
+if "$NVMFD" -n -f "$tmp/bad.yaml" >"$tmp/bad.out" 2>&1; then
+	fail "a malformed dhchap_secret in host.connections was taken"
+else
+	grep -q "dhchap_secret" "$tmp/bad.out" &&
+	    pass "a malformed dhchap_secret in the file: refused" ||
+	    fail "bad key: $(cat "$tmp/bad.out")"
+fi
+
 for k in "$K1" "$K2" "$C2" "$K4" "$C4" "$T3" "$T4" "$BAD" "$BADT"; do
 	b64=${k#*:*:}
 	b64=${b64%:}
-	if grep -qF "$b64" "$tmp/nvmfd.log" "$tmp/target.log"; then
+	if grep -qF "$b64" "$tmp/nvmfd.log" "$tmp/nvmfd2.log" \
+	    "$tmp/target.log" "$tmp/bad.out"; then
 		fail "a key in a log"
 		break
 	fi
 done
 pass "no key in either log"
 
-log_has_sanitizer_report "$tmp/target.log" >/dev/null &&
-    fail "sanitizer report in the target's log"
+log_has_sanitizer_report "$tmp/target.log" "$tmp/nvmfd2.log" >/dev/null &&
+    fail "sanitizer report in the target's or second host's log"
 kill -TERM "$node_pid" 2>/dev/null
 wait "$node_pid" 2>/dev/null
 node_pid=
