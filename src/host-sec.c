@@ -132,9 +132,12 @@ host_queue_open(struct event_base *base, const struct host_params *p,
 	}
 	rc = host_fabrics_connect(hq, qid, sqsize, subnqn, p->hostnqn,
 	    p->hostid, cntlid, kato_ms, status);
-	if (rc < 0)
-		snprintf(err, errlen, "Connect: status 0x%x%s%s", *status,
-		    hq->error[0] ? ": " : "", hq->error);
+	if (rc < 0 && hq->dead) {
+		/* The queue failed under it: no answer from the controller. */
+		*status = 0;
+		snprintf(err, errlen, "Connect: %s", hq->error);
+	} else if (rc < 0)
+		snprintf(err, errlen, "Connect: status 0x%x", *status);
 	else
 		rc = authenticate(hq, p, subnqn, &k, disc, err, errlen);
 	keys_clear(&k);

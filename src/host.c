@@ -174,6 +174,14 @@ step_deadline(struct host_assoc *a)
 	evtimer_add(a->step_to_ev, &tv);
 }
 
+/* A queue's set-up with TLS or DH-HMAC-CHAP has round trips of its own. */
+static int
+step_limit_s(const struct host_assoc *a)
+{
+	return (a->job != NULL && (a->p.dhchap_secret[0] || a->p.tls_key[0]) ?
+	    3 * HOST_STEP_TIMEOUT_S : HOST_STEP_TIMEOUT_S);
+}
+
 static void
 step_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -182,7 +190,7 @@ step_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	if (a->step_busy)
 		assoc_lost(a, "%s (step %d): no answer in %d s", a->job != NULL ?
 		    "queue connect" : "admin command", a->step,
-		    HOST_STEP_TIMEOUT_S);
+		    step_limit_s(a));
 }
 
 static void
@@ -286,9 +294,7 @@ connect_start(struct host_assoc *a, uint16_t depth)
 	struct connect_job *j;
 	pthread_attr_t attr;
 	pthread_t tid;
-	/* DH-HMAC-CHAP and a TLS handshake take round trips of their own. */
-	struct timeval tv = { a->p.dhchap_secret[0] || a->p.tls_key[0] ?
-	    3 * HOST_STEP_TIMEOUT_S : HOST_STEP_TIMEOUT_S, 0 };
+	struct timeval tv = { 0, 0 };
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		assoc_lost(a, "%s", "out of memory");
@@ -319,6 +325,7 @@ connect_start(struct host_assoc *a, uint16_t depth)
 	connect_jobs++;
 	a->job = j;
 	a->step_busy = true;
+	tv.tv_sec = step_limit_s(a);
 	evtimer_add(a->step_to_ev, &tv);
 }
 

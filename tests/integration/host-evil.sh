@@ -118,13 +118,14 @@ for c in "icresp-pfv|bad ICResp: the field at byte 8" \
 done
 
 # ------------------------------------------------- a controller that is mute
-# Its Connect goes unanswered: the attempt times out (10 s), and past
-# ctrl-loss-tmo (3 s) the association fails instead of waiting for ever.
+# Its Connect goes unanswered: the queue's set-up, Connect included, times
+# out (10 s), and past ctrl-loss-tmo (3 s) the association fails instead
+# of waiting for ever.
 evil_start mute
 mark=$(($(wc -l <"$tmp/nvmfd.log") + 1))
 ctl connect -t tcp -a 127.0.0.1 -s "$eport" -n "$EVIL" -k 0 -c 1 -l 3 \
     >/dev/null || fail "mute: connect"
-if log_wait "host .*$EVIL.*: admin command (step 0): no answer in 10 s" 20 &&
+if log_wait "host .*$EVIL.*: queue connect (step 0): no answer in 10 s" 20 &&
     host_wait_state failed 10; then
 	pass "mute: the unanswered Connect times out; past ctrl-loss-tmo: failed"
 else
