@@ -7,6 +7,8 @@
 #   - a TLS key on a port that requires TLS;
 #   - a TLS key and both DH-HMAC-CHAP keys, from files;
 #   - the last again from the host daemon's file (host.connections);
+#   - discover and connect-all with a key the discovery controller asks
+#     for, and discover over TLS;
 # each time data written through the association's NBD export is read
 # back.  A wrong host key, a wrong controller key, a wrong TLS key and no
 # key at all are refused, with the reason in list-host; no key reaches
@@ -87,6 +89,10 @@ subsystems:
         dhchap_ctrl_secret: "$C4"
     namespaces:
       - {nsid: 1, backend: ram, size: 8M}
+discovery:
+  hosts:
+    - nqn: $H1
+      dhchap_secret: "$K1"
 EOF
 	node_start "$tmp/target.yaml" "$tmp/target.log" || return 1
 	P=$1
@@ -174,6 +180,33 @@ listed "dhchap host, no TLS" '"dhchap":"host","tls":false'
 bad "wrong host key" "authentication failed" "$P" "$H1" \
     --dhchap-secret "$BAD"
 bad "no key" "requires DH-HMAC-CHAP" "$P" "$H1"
+
+# The discovery controller asks H1 for the same key; connect-all passes
+# it on to the subsystem too.
+if out=$(ctl discover -a 127.0.0.1 -s "$P" --hostnqn "$H1" 2>&1); then
+	fail "discover without the key H1 needs: listed"
+else
+	case $out in
+	*"requires DH-HMAC-CHAP"*) pass "discover without a key: refused" ;;
+	*)	fail "discover without a key: $out" ;;
+	esac
+fi
+ctl discover -a 127.0.0.1 -s "$P" --hostnqn "$H1" -S "$K1" --json |
+    grep -q "$NQN" && pass "discover with the key: lists the subsystem" ||
+    fail "discover with the key"
+ctl discover -a 127.0.0.1 -s "$PT" --hostnqn "$H3" --tls-key "$T3" --json |
+    grep -q "$NQN" && pass "discover over TLS: lists the subsystem" ||
+    fail "discover over TLS"
+ctl connect-all -a 127.0.0.1 -s "$P" --hostnqn "$H1" -S "$K1" -k 2 -c 1 \
+    >/dev/null || fail "connect-all with a key"
+if host_wait_state live 20; then
+	pass "connect-all with a key: live"
+	io_check "connect-all"
+else
+	fail "connect-all: not live: $(host_assoc error)"
+fi
+ctl disconnect-all >/dev/null || fail "disconnect-all"
+all_gone || fail "not disconnected"
 
 # --------------------------------------------- bidirectional, 2 queues
 good "bidirectional" "$P" "$H2" -S "$K2" -C "$C2" -i 2
