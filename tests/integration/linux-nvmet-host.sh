@@ -6,6 +6,9 @@
 # subsystem its log lists and exports the namespace over NBD; nbdinfo sees its size and block sizes, a random image goes in
 # and out with nbdcopy and qemu-img compares it, WRITE_ZEROES and TRIM
 # read back as zeroes, and fio's nbd engine verifies what it writes.
+# A second subsystem requires bidirectional DH-HMAC-CHAP (ffdhe2048):
+# nvmfd connects to it with both keys and data goes in and out; a wrong
+# controller key is refused.
 #
 # Environment (set by `make check`): NVMFD = the daemon binary, top_srcdir.
 # Exit: 0 pass, 77 skip (no peer-linux, QEMU, python3 or NBD tools),
@@ -18,6 +21,8 @@ NVMFD=${NVMFD:-$PWD/nvmfd}
 peer=$top_srcdir/../shared/peer-linux
 
 SUB=nqn.2026-12.io.nvmfd.test:nvmet-nbd
+ASUB=nqn.2026-12.io.nvmfd.test:nvmet-auth
+AHOST=nqn.2026-12.io.nvmfd.test:nvmet-auth-host
 TPORT=24715		# nvmet in the guest, forwarded here
 VM_TIMEOUT=400
 
@@ -33,6 +38,8 @@ fio --enghelp 2>/dev/null | grep -qw nbd || _vm_skip "this fio has no nbd engine
 
 vm_pid=""
 test_tmpdir linux-nvmet-host 60 || exit 99
+AKEY=$(dhchap_gen_key 01) ACKEY=$(dhchap_gen_key 00) BADKEY=$(dhchap_gen_key) ||
+    exit 99
 # shellcheck disable=SC2317  # called from the trap
 test_cleanup() {
 	if [ -n "$vm_pid" ]; then
@@ -67,7 +74,7 @@ json() { python3 -c "import json, sys; j = json.load(sys.stdin); print($1)"; }
 say "booting the Linux target VM (guest/nvmet-nbd.sh)"
 if ! start_vm_ready "$tmp/vm.out" --hostfwd "$TPORT" --timeout \
     "$VM_TIMEOUT" "$here/guest/nvmet-nbd.sh" "$SUB" "$TPORT" \
-    $((VM_TIMEOUT - 60)); then
+    $((VM_TIMEOUT - 60)) "$ASUB" "$AHOST" "$AKEY" "$ACKEY"; then
 	fail "the nvmet guest never got ready: $(tail -20 "$tmp/vm.out")"
 	test_finish
 fi
@@ -132,6 +139,46 @@ timeout 120 fio --name=nvmet --ioengine=nbd --uri="$U" --size=8M \
     fail "fio: $(grep -E 'err|verify' "$tmp/fio.out" | head -3)"
 
 ctl disconnect-all >/dev/null || fail "disconnect-all"
+
+# ------------------------------------------- bidirectional DH-HMAC-CHAP
+all_gone() {	# no association listed any more (10 s at most)
+	for _ in $(seq 50); do
+		[ -z "$(host_assoc state)" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+all_gone
+ctl connect -t tcp -a 127.0.0.1 -s "$TPORT" -n "$ASUB" --hostnqn "$AHOST" \
+    -S "$AKEY" -C "$ACKEY" -i 2 -k 5 >/dev/null || fail "connect (auth)"
+if host_wait_state live 60; then
+	AU="nbd+unix:///$ASUB/1?socket=$tmp/nbd.sock"
+	head -c 4194304 "$tmp/rand.img" >"$tmp/a.img"
+	timeout 60 nbdcopy "$tmp/a.img" "$AU" &&
+	    timeout 60 nbdcopy "$AU" "$tmp/a.out" &&
+	    cmp -n 4194304 "$tmp/a.img" "$tmp/a.out" &&
+	    say "ok: bidirectional DH-HMAC-CHAP with nvmet: live, 4 MiB in" \
+	    "and out" || fail "I/O through the authenticated association"
+else
+	fail "auth: not live in 60 s: $(host_assoc error)"
+fi
+ctl disconnect-all >/dev/null || fail "disconnect-all (auth)"
+all_gone
+ctl connect -t tcp -a 127.0.0.1 -s "$TPORT" -n "$ASUB" --hostnqn "$AHOST" \
+    -S "$AKEY" -C "$BADKEY" -k 5 -c 1 >/dev/null ||
+    fail "connect (wrong controller key)"
+_e=
+for _ in $(seq 100); do
+	_e=$(host_assoc error)
+	case $_e in *"does not match"*) break ;; esac
+	sleep 0.2
+done
+case $_e in
+*"does not match"*)
+	say "ok: nvmet with a wrong controller key: refused ($_e)" ;;
+*)	fail "wrong controller key: $(host_assoc state) \"$_e\"" ;;
+esac
+ctl disconnect-all >/dev/null || fail "disconnect-all (wrong key)"
 kill "$vm_pid" 2>/dev/null
 wait "$vm_pid" 2>/dev/null
 vm_pid=""
