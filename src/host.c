@@ -111,9 +111,13 @@ close_queues(struct host_assoc *a)
 		a->admin = NULL;
 	}
 	a->step_busy = a->ka_busy = a->aer_busy = false;
-	evtimer_del(a->ka_ev);
-	evtimer_del(a->step_ev);
-	evtimer_del(a->step_to_ev);
+	/* An association whose creation ran out of memory may lack them. */
+	if (a->ka_ev != NULL)
+		evtimer_del(a->ka_ev);
+	if (a->step_ev != NULL)
+		evtimer_del(a->step_ev);
+	if (a->step_to_ev != NULL)
+		evtimer_del(a->step_to_ev);
 }
 
 /* ---------------------------------------------------------- exports */
