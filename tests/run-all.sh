@@ -121,7 +121,7 @@ tests/integration/poll.sh tests/integration/log-flood.sh \
 tests/integration/tls.sh tests/unit/test_reservation tests/integration/resv.sh \
 tests/integration/fused.sh tests/unit/test_ana tests/integration/ana.sh \
 tests/integration/resize.sh tests/unit/test_atomic tests/unit/test_nbd_tls \
-tests/integration/nbd-tls.sh"
+tests/integration/nbd-tls.sh tests/integration/host-sec.sh"
 TSAN_OPTIONS="suppressions=$top/tests/tsan.supp"
 export TSAN_OPTIONS
 # Without librbd (not instrumented): also the build that has no RBD
