@@ -32,6 +32,9 @@ enum assoc_state {
 	AS_FAILED,		/* past ctrl-loss-tmo or refused for good */
 };
 
+/* A key as given to the host role: the secret itself, or @FILE. */
+#define HOST_SECRET_MAX	256
+
 struct host_params {
 	char		traddr[64];
 	char		trsvcid[16];
@@ -51,9 +54,9 @@ struct host_params {
 	uint32_t	nbd_timeout_s;	/* the kernel's; 0: off */
 	/* As given, the secret or @FILE ("": none); host_params_clear()
 	 * wipes them from a copy that goes */
-	char		dhchap_secret[256];
-	char		dhchap_ctrl_secret[256];
-	char		tls_key[256];	/* "": plain TCP */
+	char		dhchap_secret[HOST_SECRET_MAX];
+	char		dhchap_ctrl_secret[HOST_SECRET_MAX];
+	char		tls_key[HOST_SECRET_MAX];	/* "": plain TCP */
 	char		tls_kdf[16];	/* "": compat */
 };
 
@@ -189,8 +192,9 @@ int	host_param_set(struct host_params *, const char *key, const char *value,
 int	host_params_check(const struct host_params *, char *err, size_t errlen);
 
 /* host-sec.c: blocking, on an event base of its own */
-int	host_sec_check(const char *kind, const char *spec, const char *kdf,
-	    char *err, size_t errlen);
+/* A key as given (the secret or @FILE), TLS PSK or DH-HMAC-CHAP: does it
+ * load?  0, or -1 with err (never quoting it). */
+int	host_sec_check(bool tls, const char *spec, char *err, size_t errlen);
 struct host_qpair *host_queue_open(struct event_base *,
 	    const struct host_params *, const char *subnqn, uint16_t qid,
 	    uint16_t depth, uint16_t sqsize, uint16_t cntlid, uint32_t kato_ms,

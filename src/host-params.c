@@ -98,21 +98,20 @@ static int
 set_secret(struct host_params *p, const char *k, const char *v, char *err,
     size_t errlen)
 {
-	char *dst = !strcmp(k, "tls_key") ? p->tls_key :
-	    !strcmp(k, "dhchap_secret") ? p->dhchap_secret :
-	    p->dhchap_ctrl_secret;
+	bool tls = !strcmp(k, "tls_key");
+	char *dst = tls ? p->tls_key : !strcmp(k, "dhchap_secret") ?
+	    p->dhchap_secret : p->dhchap_ctrl_secret;
 	char e[256];
 
-	if (*v == '\0' || strlen(v) >= sizeof(p->tls_key)) {
+	if (*v == '\0' || strlen(v) >= HOST_SECRET_MAX) {
 		snprintf(err, errlen, "%s: a key, or @FILE, is required", k);
 		return (-1);
 	}
-	if (host_sec_check(!strcmp(k, "tls_key") ? "tls" : "dhchap", v, NULL,
-	    e, sizeof(e)) != 0) {
+	if (host_sec_check(tls, v, e, sizeof(e)) != 0) {
 		snprintf(err, errlen, "%s: %s", k, e);
 		return (-1);
 	}
-	snprintf(dst, sizeof(p->tls_key), "%s", v);
+	snprintf(dst, HOST_SECRET_MAX, "%s", v);
 	return (0);
 }
 

@@ -47,17 +47,15 @@ keys_load(const struct host_params *p, const char *subnqn,
 	return (0);
 }
 
-/* A spec as given (the secret or @FILE): it must load now. */
 int
-host_sec_check(const char *kind, const char *spec, const char *kdf,
-    char *err, size_t errlen)
+host_sec_check(bool tls, const char *spec, char *err, size_t errlen)
 {
 	struct dhchap_key key;
 	struct host_tls *t;
 	char e[256];
 
-	if (strcmp(kind, "tls") == 0) {
-		if ((t = host_tls_load(spec, kdf, e, sizeof(e))) == NULL) {
+	if (tls) {
+		if ((t = host_tls_load(spec, NULL, e, sizeof(e))) == NULL) {
 			snprintf(err, errlen, "%s", e);
 			return (-1);
 		}

@@ -170,20 +170,20 @@ step_fail(struct host_assoc *a, uint16_t status, const char *what)
  * stall the association: without an answer in HOST_STEP_TIMEOUT_S the
  * attempt is lost, and reconnect-delay and ctrl-loss-tmo take over.
  */
-static void
-step_deadline(struct host_assoc *a)
-{
-	struct timeval tv = { HOST_STEP_TIMEOUT_S, 0 };
-
-	evtimer_add(a->step_to_ev, &tv);
-}
-
 /* A queue's set-up with TLS or DH-HMAC-CHAP has round trips of its own. */
 static int
 step_limit_s(const struct host_assoc *a)
 {
 	return (a->job != NULL && (a->p.dhchap_secret[0] || a->p.tls_key[0]) ?
 	    3 * HOST_STEP_TIMEOUT_S : HOST_STEP_TIMEOUT_S);
+}
+
+static void
+step_deadline(struct host_assoc *a)
+{
+	struct timeval tv = { step_limit_s(a), 0 };
+
+	evtimer_add(a->step_to_ev, &tv);
 }
 
 static void
@@ -298,7 +298,6 @@ connect_start(struct host_assoc *a, uint16_t depth)
 	struct connect_job *j;
 	pthread_attr_t attr;
 	pthread_t tid;
-	struct timeval tv = { 0, 0 };
 
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		assoc_lost(a, "%s", "out of memory");
@@ -329,8 +328,7 @@ connect_start(struct host_assoc *a, uint16_t depth)
 	connect_jobs++;
 	a->job = j;
 	a->step_busy = true;
-	tv.tv_sec = step_limit_s(a);
-	evtimer_add(a->step_to_ev, &tv);
+	step_deadline(a);
 }
 
 static void
