@@ -89,8 +89,11 @@ int	tls_psk_for_identity(const struct tls_key *, const struct tls_identity *,
 /* Wire length of a sealed record of len plaintext bytes. */
 #define TLS_REC_SEALED(len)	(TLS_REC_HDR + (len) + 1 + TLS_REC_TAG)
 
+struct gcm_fast;
+
 struct tls_rec {
-	EVP_CIPHER_CTX	*ctx;
+	EVP_CIPHER_CTX	*ctx;		/* OpenSSL's cipher, or */
+	struct gcm_fast	*fast;		/* our AES-GCM (gcm.h) */
 	const EVP_CIPHER *cipher;
 	const EVP_MD	*md;
 	uint8_t		secret[48];	/* the current traffic secret */
