@@ -54,6 +54,13 @@ if [ "$(getconf _NPROCESSORS_ONLN)" -ge 2 ] &&
 	CPIN="taskset -c 1"
 	pinning="nvmfd on CPU 0, perf on CPU 1"
 fi
+# Which AES-GCM seals the records (src/gcm-vaes.c needs all of these).
+gcm="OpenSSL's AES-GCM"
+if [ "${NVMFD_TLS_GCM:-}" != openssl ] && awk '/^flags/ {
+    n = 0; for (i = 1; i <= NF; i++) if ($i ~ /^(vaes|vpclmulqdq|avx512f|avx512bw|avx512vl|aes|pclmulqdq)$/) n++
+    exit (n == 7 ? 0 : 1) }' /proc/cpuinfo 2>/dev/null; then
+	gcm="nvmfd's VAES AES-GCM"
+fi
 load0=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "-- TLS 1.3 with a PSK, next to plain TCP"
 
@@ -169,7 +176,8 @@ val() {	# TEST COLUMN-NUMBER
 		shift 4
 	done
 	echo "Goal: TLS >= 0.5x plain TCP.  us/IO: nvmfd's CPU + perf's CPU" \
-	    "per I/O.  Records are made in userspace (this kernel has no kTLS)."
+	    "per I/O.  Records are made in userspace (this kernel has no kTLS)" \
+	    "with $gcm."
 } >"$work/sum"
 # The new part goes where the old one was: before the file rows, if any.
 if [ -f "$summary" ]; then
