@@ -54,6 +54,8 @@ _Static_assert(sizeof(struct nvme_cqe) == 16, "CQE is 16 bytes");
 #define NVME_SC(sct, sc)		((uint16_t)(((sct) << 8) | (sc)))
 #define NVME_DNR			0x8000	/* in the encoded status word */
 #define NVME_STATUS_MORE		0x4000	/* M: see the error log */
+/* A status as cmd_complete_status() takes it, with Do Not Retry set. */
+#define NVME_SC_DNR(sc)			((uint16_t)((sc) | NVME_DNR >> 1))
 
 #define NVME_SC_SUCCESS			NVME_SC(0, 0x00)
 #define NVME_SC_INVALID_OPCODE		NVME_SC(0, 0x01)

@@ -189,7 +189,7 @@ atomic_resubmit(struct nvmf_cmd *cmd)
 	 * the backend must not see it (ns-resize.c). */
 	if (!io_still_fits(cmd)) {
 		lock_release(cmd->ns, cmd->io.offset, cmd->io.op != IO_READ);
-		cmd_complete_status(cmd, NVME_SC_LBA_RANGE | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_LBA_RANGE));
 		return;
 	}
 	io_submit(cmd, cmd->io.op, cmd->io.offset, cmd->io.len,

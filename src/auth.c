@@ -646,8 +646,8 @@ static void
 auth_send(struct nvmf_cmd *cmd, uint32_t tl)
 {
 	if (cmd->data_len != tl) {
-		cmd_complete_status(cmd, NVME_SC_SGL_INVALID_DATA_LEN |
-		    NVME_DNR >> 1);
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_SGL_INVALID_DATA_LEN));
 		return;
 	}
 	if (cmd_alloc_buf(cmd, tl) != 0) {
@@ -666,8 +666,8 @@ auth_receive(struct nvmf_cmd *cmd, uint32_t al)
 	enum auth_step step = a->step;
 
 	if (cmd->data_len != al) {
-		cmd_complete_status(cmd, NVME_SC_SGL_INVALID_DATA_LEN |
-		    NVME_DNR >> 1);
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_SGL_INVALID_DATA_LEN));
 		return;
 	}
 	if (step != ST_CHALLENGE && step != ST_SUCCESS1 &&
@@ -681,7 +681,7 @@ auth_receive(struct nvmf_cmd *cmd, uint32_t al)
 	}
 	if (al < a->msglen) {
 		/* Not even a Failure1 fits. */
-		cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		auth_reset(qp);
 		auth_teardown(qp, a->why);
 		return;
@@ -724,7 +724,7 @@ auth_dispatch(struct nvmf_cmd *cmd)
 	    ((cdw10 >> 16) & 0xff) != AUTH_SPSP ||
 	    ((cdw10 >> 8) & 0xff) != AUTH_SPSP ||
 	    len == 0 || len > AUTH_XFER_MAX) {
-		cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		return;
 	}
 	if (qp->auth == NULL) {

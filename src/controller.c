@@ -464,7 +464,7 @@ admin_aer(struct nvmf_cmd *cmd)
 	struct controller *ctrl = cmd->qp->ctrl;
 
 	if (ctrl->naer > NVMFD_AERL) {
-		cmd_complete_status(cmd, NVME_SC_AER_LIMIT | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_AER_LIMIT));
 		return;
 	}
 	ctrl->aer[ctrl->naer++] = cmd;
@@ -496,7 +496,7 @@ feat_host_id(struct nvmf_cmd *cmd, uint8_t sel)
 	}
 	if (ctrl->subsys == NULL || sel > 3 || !(cmd->sqe.cdw11 & 1) ||
 	    cmd->data_len < 16) {
-		cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		return;
 	}
 	if (admin_c2h_buf(cmd, 16) != 0)
@@ -515,15 +515,15 @@ feat_resv(struct nvmf_cmd *cmd, uint8_t fid, bool set, uint32_t *v)
 	struct namespace *ns;
 
 	if (ctrl->subsys == NULL)
-		return (NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	if (fid == NVME_FEAT_RESV_MASK)
 		return (set ? resv_mask_set(ctrl, nsid, *v) :
 		    resv_mask_get(ctrl, nsid, v));
 	if ((ns = namespace_find(ctrl->subsys, nsid)) == NULL ||
 	    ns->resv == NULL)
-		return (NVME_SC_INVALID_NS | NVME_DNR >> 1);
+		return (NVME_SC_DNR(NVME_SC_INVALID_NS));
 	if (set && (*v & ~1u))
-		return (NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	return (set ? resv_set_ptpl(ns, *v & 1) : resv_get_ptpl(ns, v));
 }
 
@@ -535,7 +535,8 @@ admin_set_features(struct nvmf_cmd *cmd)
 	uint32_t v = cmd->sqe.cdw11;
 
 	if (cmd->sqe.cdw10 & (1u << 31)) {
-		cmd_complete_status(cmd, NVME_SC_FEATURE_NOT_SAVEABLE | NVME_DNR >> 1);
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_FEATURE_NOT_SAVEABLE));
 		return;
 	}
 	switch (fid) {
@@ -587,7 +588,7 @@ admin_set_features(struct nvmf_cmd *cmd)
 	cmd_complete_status(cmd, NVME_SC_SUCCESS);
 	return;
 invalid:
-	cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+	cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 }
 
 static void
@@ -653,7 +654,7 @@ admin_get_features(struct nvmf_cmd *cmd)
 	cmd_complete_status(cmd, NVME_SC_SUCCESS);
 	return;
 invalid:
-	cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+	cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 }
 
 /* ------------------------------------------------- identify, log page */
@@ -681,7 +682,7 @@ admin_identify(struct nvmf_cmd *cmd)
 	uint16_t status = NVME_SC_SUCCESS;
 
 	if (ctrl->subsys == NULL && cns != NVME_ID_CNS_CTRL) {
-		cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		return;
 	}
 	if (admin_c2h_buf(cmd, 4096) != 0)
@@ -695,7 +696,7 @@ admin_identify(struct nvmf_cmd *cmd)
 		break;
 	case NVME_ID_CNS_NS_ACTIVE_LIST:
 		if (nsid >= 0xfffffffe)
-			status = NVME_SC_INVALID_NS | NVME_DNR >> 1;
+			status = NVME_SC_DNR(NVME_SC_INVALID_NS);
 		else
 			identify_active_ns(ctrl, nsid, cmd->buf);
 		break;
@@ -704,21 +705,21 @@ admin_identify(struct nvmf_cmd *cmd)
 		break;
 	case NVME_ID_CNS_CS_CTRL:
 		if (csi != 0)
-			status = NVME_SC_INVALID_FIELD | NVME_DNR >> 1;
+			status = NVME_SC_DNR(NVME_SC_INVALID_FIELD);
 		else
 			identify_ctrl_nvm(ctrl, cmd->buf);
 		break;
 	case NVME_ID_CNS_CS_NS:
 		if (csi != 0)
-			status = NVME_SC_INVALID_FIELD | NVME_DNR >> 1;
+			status = NVME_SC_DNR(NVME_SC_INVALID_FIELD);
 		else if (namespace_find(ctrl->subsys, nsid) == NULL)
-			status = NVME_SC_INVALID_NS | NVME_DNR >> 1;
+			status = NVME_SC_DNR(NVME_SC_INVALID_NS);
 		break;
 	case NVME_ID_CNS_NS_CS_INDEP:
 		status = identify_ns_indep(ctrl, nsid, cmd->buf);
 		break;
 	default:
-		status = NVME_SC_INVALID_FIELD | NVME_DNR >> 1;
+		status = NVME_SC_DNR(NVME_SC_INVALID_FIELD);
 		break;
 	}
 	cmd_complete_status(cmd, status);
@@ -738,7 +739,7 @@ admin_get_log_page(struct nvmf_cmd *cmd)
 	uint16_t status;
 
 	if ((off & 3) || len > cmd->data_len || len > running_config->mdts) {
-		cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		return;
 	}
 	if (admin_c2h_buf(cmd, len) != 0)
@@ -763,11 +764,11 @@ ctrl_dispatch_admin(struct nvmf_cmd *cmd)
 		return;
 	}
 	if (ctrl == NULL || qp->state != QP_ACTIVE) {
-		cmd_complete_status(cmd, NVME_SC_CMD_SEQ_ERROR | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_CMD_SEQ_ERROR));
 		return;
 	}
 	if (qp->auth_required && !qp->authenticated) {
-		cmd_complete_status(cmd, NVME_SC_AUTH_REQUIRED | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_AUTH_REQUIRED));
 		return;
 	}
 	if (!(ctrl->csts & NVME_CSTS_RDY)) {
@@ -804,7 +805,7 @@ ctrl_dispatch_admin(struct nvmf_cmd *cmd)
 		break;
 	default:
 	invalid:
-		cmd_complete_status(cmd, NVME_SC_INVALID_OPCODE | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_OPCODE));
 		break;
 	}
 }
@@ -818,7 +819,7 @@ ctrl_dispatch_io(struct nvmf_cmd *cmd)
 		return;
 	}
 	if (cmd->qp->auth_required && !cmd->qp->authenticated) {
-		cmd_complete_status(cmd, NVME_SC_AUTH_REQUIRED | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_AUTH_REQUIRED));
 		return;
 	}
 	io_dispatch(cmd);

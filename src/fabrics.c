@@ -204,16 +204,17 @@ fabrics_connect(struct nvmf_cmd *cmd)
 	uint16_t recfmt = cmd->sqe.cdw10 & 0xffff;
 
 	if (qp->state != QP_WAIT_CONNECT) {
-		cmd_complete_status(cmd, NVME_SC_CMD_SEQ_ERROR | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_CMD_SEQ_ERROR));
 		return;
 	}
 	if (recfmt != 0) {
-		cmd_complete_status(cmd, NVME_SC_CONNECT_FORMAT | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_CONNECT_FORMAT));
 		return;
 	}
 	/* The 1 KiB of connect data always travels in the capsule. */
 	if (cmd->data_len != sizeof(struct nvmf_connect_data) || cmd->icd == NULL) {
-		cmd_complete_status(cmd, NVME_SC_SGL_INVALID_DATA_LEN | NVME_DNR >> 1);
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_SGL_INVALID_DATA_LEN));
 		return;
 	}
 	if (cmd_alloc_buf(cmd, sizeof(struct nvmf_connect_data)) != 0) {
@@ -257,11 +258,11 @@ fabrics_property_get(struct nvmf_cmd *cmd)
 		v = ctrl->csts;
 		break;
 	default:
-		cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		return;
 	}
 	if ((cmd->sqe.cdw10 & 7) > 1 || wide != (ofst == NVME_REG_CAP)) {
-		cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		return;
 	}
 	cmd->cqe.dw0 = (uint32_t)v;
@@ -276,7 +277,7 @@ fabrics_property_set(struct nvmf_cmd *cmd)
 	uint32_t ofst = cmd->sqe.cdw11;
 
 	if ((cmd->sqe.cdw10 & 7) != 0 || ofst != NVME_REG_CC) {
-		cmd_complete_status(cmd, NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		return;
 	}
 	ctrl_set_cc(ctrl, cmd->sqe.cdw12);
@@ -294,7 +295,7 @@ fabrics_dispatch(struct nvmf_cmd *cmd)
 		return;
 	}
 	if (qp->state != QP_ACTIVE || qp->ctrl == NULL) {
-		cmd_complete_status(cmd, NVME_SC_CMD_SEQ_ERROR | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_CMD_SEQ_ERROR));
 		return;
 	}
 	if (fctype == NVMF_FCTYPE_AUTH_SEND || fctype == NVMF_FCTYPE_AUTH_RECV) {
@@ -302,7 +303,7 @@ fabrics_dispatch(struct nvmf_cmd *cmd)
 		return;
 	}
 	if (qp->auth_required && !qp->authenticated) {
-		cmd_complete_status(cmd, NVME_SC_AUTH_REQUIRED | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_AUTH_REQUIRED));
 		return;
 	}
 	switch (fctype) {
@@ -324,5 +325,5 @@ fabrics_dispatch(struct nvmf_cmd *cmd)
 		cmd_complete_status(cmd, NVME_SC_SUCCESS);
 		return;
 	}
-	cmd_complete_status(cmd, NVME_SC_INVALID_OPCODE | NVME_DNR >> 1);
+	cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_OPCODE));
 }

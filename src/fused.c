@@ -33,8 +33,6 @@
 
 #include "nvmfd.h"
 
-#define DNR(sc)	((sc) | NVME_DNR >> 1)
-
 struct ns_fused {
 	pthread_mutex_t	mtx;
 	bool		busy;			/* a pair owns the namespace */
@@ -74,7 +72,7 @@ static uint16_t
 keep_data(struct nvmf_cmd *cmd, uint64_t len)
 {
 	if (cmd->icd == NULL || cmd->icd_len < len)
-		return (DNR(NVME_SC_INVALID_FIELD));
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	if (cmd_alloc_buf(cmd, len) != 0)
 		return (NVME_SC_INTERNAL);
 	memcpy(cmd->buf, cmd->icd, len);
@@ -117,7 +115,7 @@ fused_compared(struct nvmf_cmd *first, uint16_t sc)
 		atomic_unlock_pair(first);
 		fused_release(first->ns);
 		cmd_complete_status(first, sc);
-		cmd_complete_status(second, DNR(NVME_SC_FUSED_FAILED));
+		cmd_complete_status(second, NVME_SC_DNR(NVME_SC_FUSED_FAILED));
 		return;
 	}
 	io_submit(second, IO_WRITE, second->io.offset, second->io.len,
@@ -146,7 +144,7 @@ fused_compare(struct nvmf_cmd *first)
 		return;
 	}
 	if (!io_still_fits(first)) {
-		fused_compared(first, DNR(NVME_SC_LBA_RANGE));
+		fused_compared(first, NVME_SC_DNR(NVME_SC_LBA_RANGE));
 		return;
 	}
 	if (atomic_covers(first->ns, first->io.len) &&
@@ -326,9 +324,9 @@ second_check(struct nvmf_cmd *cmd, struct nvmf_cmd *first)
 	uint16_t sc;
 
 	if (cmd->sqe.opc != NVME_CMD_WRITE || !same_range(cmd, first))
-		return (DNR(NVME_SC_INVALID_FIELD));
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	if (cmd->ns->readonly)
-		return (DNR(NVME_SC_NS_WRITE_PROTECTED));
+		return (NVME_SC_DNR(NVME_SC_NS_WRITE_PROTECTED));
 	if ((sc = io_data_range(cmd, &off, &len)) != 0 ||
 	    (sc = keep_data(cmd, len)) != 0)
 		return (sc);
@@ -352,13 +350,13 @@ fused_dispatch(struct nvmf_cmd *cmd)
 
 	qp->fused_first = NULL;
 	if (first != NULL && fuse != NVME_FUSE_SECOND)
-		first_fail(first, DNR(NVME_SC_FUSED_MISSING));
+		first_fail(first, NVME_SC_DNR(NVME_SC_FUSED_MISSING));
 	switch (fuse) {
 	case 0:
 		return (false);
 	case NVME_FUSE_FIRST:
 		if (cmd->sqe.opc != NVME_CMD_COMPARE || cmd->ns->fused == NULL)
-			sc = DNR(NVME_SC_INVALID_FIELD);
+			sc = NVME_SC_DNR(NVME_SC_INVALID_FIELD);
 		else if ((sc = io_data_range(cmd, &off, &len)) == 0 &&
 		    (sc = keep_data(cmd, len)) == 0) {
 			cmd->io.offset = off;
@@ -372,11 +370,12 @@ fused_dispatch(struct nvmf_cmd *cmd)
 		return (true);
 	case NVME_FUSE_SECOND:
 		if (first == NULL) {
-			cmd_complete_status(cmd, DNR(NVME_SC_FUSED_MISSING));
+			cmd_complete_status(cmd,
+			    NVME_SC_DNR(NVME_SC_FUSED_MISSING));
 			return (true);
 		}
 		if ((sc = second_check(cmd, first)) != 0) {
-			first_fail(first, DNR(NVME_SC_FUSED_FAILED));
+			first_fail(first, NVME_SC_DNR(NVME_SC_FUSED_FAILED));
 			cmd_complete_status(cmd, sc);
 			return (true);
 		}
@@ -386,7 +385,7 @@ fused_dispatch(struct nvmf_cmd *cmd)
 		fused_start(first);
 		return (true);
 	default:
-		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_FIELD));
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		return (true);
 	}
 }

@@ -185,7 +185,7 @@ identify_ns(struct controller *ctrl, uint32_t nsid, uint8_t *d)
 	struct namespace *ns;
 
 	if (nsid == 0 || nsid > NVMFD_MAX_NSID)
-		return (NVME_SC_INVALID_NS | NVME_DNR >> 1);
+		return (NVME_SC_DNR(NVME_SC_INVALID_NS));
 	/* An inactive NSID in range reads as all zeroes. */
 	if ((ns = namespace_find(ctrl->subsys, nsid)) == NULL)
 		return (NVME_SC_SUCCESS);
@@ -245,7 +245,7 @@ identify_ns_descs(struct controller *ctrl, uint32_t nsid, uint8_t *d)
 	uint8_t csi = 0;
 
 	if ((ns = namespace_find(ctrl->subsys, nsid)) == NULL)
-		return (NVME_SC_INVALID_NS | NVME_DNR >> 1);
+		return (NVME_SC_DNR(NVME_SC_INVALID_NS));
 	d = put_desc(d, NVME_NIDT_EUI64, ns->eui64, 8);
 	d = put_desc(d, NVME_NIDT_NGUID, ns->nguid, 16);
 	d = put_desc(d, NVME_NIDT_UUID, ns->uuid, 16);
@@ -259,7 +259,7 @@ identify_ns_indep(struct controller *ctrl, uint32_t nsid, uint8_t *d)
 	struct namespace *ns;
 
 	if ((ns = namespace_find(ctrl->subsys, nsid)) == NULL)
-		return (NVME_SC_INVALID_NS | NVME_DNR >> 1);
+		return (NVME_SC_DNR(NVME_SC_INVALID_NS));
 	d[1] = 1;					/* NMIC */
 	d[8] = ns->readonly ? 1 : 0;			/* NSATTR */
 	d[14] = 1;					/* NSTAT: ready */

@@ -17,8 +17,6 @@
 
 #include "nvmfd.h"
 
-#define DNR(sc)	((sc) | NVME_DNR >> 1)
-
 /* Status for a failed backend request. */
 uint16_t
 io_errno_status(enum io_op op, int err)
@@ -26,7 +24,7 @@ io_errno_status(enum io_op op, int err)
 	if (err == -ENOSPC)
 		return (NVME_SC_CAP_EXCEEDED);
 	if (err == -EROFS || err == -EPERM)
-		return (DNR(NVME_SC_NS_WRITE_PROTECTED));
+		return (NVME_SC_DNR(NVME_SC_NS_WRITE_PROTECTED));
 	return (op == IO_READ ? NVME_SC_READ_ERROR : NVME_SC_WRITE_FAULT);
 }
 
@@ -150,7 +148,7 @@ io_range(struct nvmf_cmd *cmd, uint64_t *off, uint64_t *len)
 	uint64_t nlb = (cmd->sqe.cdw12 & 0xffff) + 1, cap = ns_nlb(ns);
 
 	if (!lba_fits(cap, slba, nlb))
-		return (DNR(NVME_SC_LBA_RANGE));
+		return (NVME_SC_DNR(NVME_SC_LBA_RANGE));
 	*off = slba << ns->lba_shift;
 	*len = nlb << ns->lba_shift;
 	return (0);
@@ -165,9 +163,9 @@ io_data_range(struct nvmf_cmd *cmd, uint64_t *off, uint64_t *len)
 	if ((sc = io_range(cmd, off, len)) != 0)
 		return (sc);
 	if (*len > running_config->mdts)
-		return (DNR(NVME_SC_INVALID_FIELD));
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	if (cmd->data_len != *len)
-		return (DNR(NVME_SC_SGL_INVALID_DATA_LEN));
+		return (NVME_SC_DNR(NVME_SC_SGL_INVALID_DATA_LEN));
 	return (0);
 }
 
@@ -228,7 +226,8 @@ io_write(struct nvmf_cmd *cmd)
 	uint16_t sc;
 
 	if (ns->readonly) {
-		cmd_complete_status(cmd, DNR(NVME_SC_NS_WRITE_PROTECTED));
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_NS_WRITE_PROTECTED));
 		return;
 	}
 	if ((sc = io_data_range(cmd, &off, &len)) != 0) {
@@ -281,7 +280,8 @@ io_write_zeroes(struct nvmf_cmd *cmd)
 	uint16_t sc;
 
 	if (cmd->ns->readonly) {
-		cmd_complete_status(cmd, DNR(NVME_SC_NS_WRITE_PROTECTED));
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_NS_WRITE_PROTECTED));
 		return;
 	}
 	if ((sc = io_range(cmd, &off, &len)) != 0) {
@@ -343,14 +343,15 @@ dsm_ready(struct nvmf_cmd *cmd)
 		uint64_t nlb = get_le32(r + 4), slba = get_le64(r + 8);
 
 		if (nlb > 0 && !lba_fits(cap, slba, nlb)) {
-			cmd_complete_status(cmd, DNR(NVME_SC_LBA_RANGE));
+			cmd_complete_status(cmd,
+			    NVME_SC_DNR(NVME_SC_LBA_RANGE));
 			return;
 		}
 	}
 	if (!(cmd->sqe.cdw11 & (1u << 2)) || ns->readonly) {
 		/* Only attributes (no AD): nothing to do. */
 		cmd_complete_status(cmd, ns->readonly && (cmd->sqe.cdw11 & 4) ?
-		    DNR(NVME_SC_NS_WRITE_PROTECTED) : NVME_SC_SUCCESS);
+		    NVME_SC_DNR(NVME_SC_NS_WRITE_PROTECTED) : NVME_SC_SUCCESS);
 		return;
 	}
 	cmd->seq = 0;
@@ -364,7 +365,8 @@ io_dsm(struct nvmf_cmd *cmd)
 	uint32_t nr = (cmd->sqe.cdw10 & 0xff) + 1;
 
 	if (cmd->data_len < nr * 16 || cmd->data_len > 4096) {
-		cmd_complete_status(cmd, DNR(NVME_SC_SGL_INVALID_DATA_LEN));
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_SGL_INVALID_DATA_LEN));
 		return;
 	}
 	io_fetch_params(cmd, cmd->data_len, dsm_ready);
@@ -385,7 +387,7 @@ io_verify(struct nvmf_cmd *cmd)
 		return;
 	}
 	if (len > running_config->mdts) {
-		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_FIELD));
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		return;
 	}
 	if (io_injected(cmd, IO_READ))
@@ -476,21 +478,23 @@ copy_ready(struct nvmf_cmd *cmd)
 	for (uint32_t i = 0; i < nr; i++) {
 		copy_range(cmd, i, &slba, &nlb);
 		if (nlb > range_max) {
-			cmd_complete_status(cmd, DNR(NVME_SC_CMD_SIZE_LIMIT));
+			cmd_complete_status(cmd,
+			    NVME_SC_DNR(NVME_SC_CMD_SIZE_LIMIT));
 			return;
 		}
 		if (!lba_fits(cap, slba, nlb)) {
-			cmd_complete_status(cmd, DNR(NVME_SC_LBA_RANGE));
+			cmd_complete_status(cmd,
+			    NVME_SC_DNR(NVME_SC_LBA_RANGE));
 			return;
 		}
 		total += nlb;
 	}
 	if (total > NVMFD_COPY_MAX_BLOCKS) {
-		cmd_complete_status(cmd, DNR(NVME_SC_CMD_SIZE_LIMIT));
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_CMD_SIZE_LIMIT));
 		return;
 	}
 	if (!lba_fits(cap, dst, total)) {
-		cmd_complete_status(cmd, DNR(NVME_SC_LBA_RANGE));
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_LBA_RANGE));
 		return;
 	}
 	cmd->buf2_len = range_max << ns->lba_shift;
@@ -510,7 +514,8 @@ io_copy(struct nvmf_cmd *cmd)
 	uint8_t fmt = (cmd->sqe.cdw12 >> 8) & 0xf;
 
 	if (cmd->ns->readonly) {
-		cmd_complete_status(cmd, DNR(NVME_SC_NS_WRITE_PROTECTED));
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_NS_WRITE_PROTECTED));
 		return;
 	}
 	/* Formats 0 and 1 differ only in the protection tags after NLB
@@ -518,15 +523,16 @@ io_copy(struct nvmf_cmd *cmd)
 	 * no namespace with protection information.  2 and 3 (another
 	 * namespace as source) are not offered in OCFS. */
 	if (fmt > 1) {
-		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_FIELD));
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		return;
 	}
 	if (nr > NVMFD_COPY_RANGES) {
-		cmd_complete_status(cmd, DNR(NVME_SC_CMD_SIZE_LIMIT));
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_CMD_SIZE_LIMIT));
 		return;
 	}
 	if (cmd->data_len != nr * copy_desc_len(cmd)) {
-		cmd_complete_status(cmd, DNR(NVME_SC_SGL_INVALID_DATA_LEN));
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_SGL_INVALID_DATA_LEN));
 		return;
 	}
 	io_fetch_params(cmd, cmd->data_len, copy_ready);
@@ -544,7 +550,7 @@ compare_read_done(struct nvmf_io *io, int err)
 		return;
 	}
 	cmd->next(cmd, memcmp(cmd->buf, cmd->buf2, io->len) == 0 ?
-	    NVME_SC_SUCCESS : DNR(NVME_SC_COMPARE_FAILED));
+	    NVME_SC_SUCCESS : NVME_SC_DNR(NVME_SC_COMPARE_FAILED));
 }
 
 void
@@ -558,7 +564,7 @@ io_compare_media(struct nvmf_cmd *cmd,
 	cmd->next = then;
 	if (ns->mem != NULL && (media = ram_data(ns, off, len)) != NULL) {
 		then(cmd, memcmp(cmd->buf, media, len) == 0 ?
-		    NVME_SC_SUCCESS : DNR(NVME_SC_COMPARE_FAILED));
+		    NVME_SC_SUCCESS : NVME_SC_DNR(NVME_SC_COMPARE_FAILED));
 		return;
 	}
 	cmd->buf2_len = len;
@@ -600,7 +606,7 @@ io_dispatch(struct nvmf_cmd *cmd)
 	uint16_t sc;
 
 	if ((cmd->ns = namespace_find(ctrl->subsys, cmd->sqe.nsid)) == NULL) {
-		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_NS));
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_NS));
 		return;
 	}
 	cmd->ns_epoch = ns_hold(cmd->ns);	/* released with the command */
@@ -676,7 +682,7 @@ io_execute(struct nvmf_cmd *cmd)
 		resv_dispatch(cmd);
 		break;
 	default:
-		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_OPCODE));
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_OPCODE));
 		break;
 	}
 }

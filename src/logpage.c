@@ -126,7 +126,7 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint8_t lsp, uint32_t nsid,
 
 	if (lid == NVME_LOG_DISCOVERY) {
 		if (io)
-			return (NVME_SC_INVALID_LOG_PAGE | NVME_DNR >> 1);
+			return (NVME_SC_DNR(NVME_SC_INVALID_LOG_PAGE));
 		if (ctrl->disc_log == NULL || ctrl->disc_gen != discovery_genctr) {
 			free(ctrl->disc_log);
 			ctrl->disc_len = discovery_log_build(ctrl,
@@ -138,7 +138,7 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint8_t lsp, uint32_t nsid,
 		size = ctrl->disc_len;
 	} else {
 		if (!io)
-			return (NVME_SC_INVALID_LOG_PAGE | NVME_DNR >> 1);
+			return (NVME_SC_DNR(NVME_SC_INVALID_LOG_PAGE));
 		if ((page = calloc(1, MAXIMUM(4096, ana_log_max()))) == NULL)
 			return (NVME_SC_INTERNAL);
 		switch (lid) {
@@ -148,7 +148,7 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint8_t lsp, uint32_t nsid,
 		case NVME_LOG_SMART:
 			if ((size = log_smart(ctrl, nsid, page)) == 0) {
 				free(page);
-				return (NVME_SC_INVALID_NS | NVME_DNR >> 1);
+				return (NVME_SC_DNR(NVME_SC_INVALID_NS));
 			}
 			break;
 		case NVME_LOG_FW_SLOT:
@@ -171,14 +171,14 @@ logpage_get(struct controller *ctrl, uint8_t lid, uint8_t lsp, uint32_t nsid,
 			break;
 		default:
 			free(page);
-			return (NVME_SC_INVALID_LOG_PAGE | NVME_DNR >> 1);
+			return (NVME_SC_DNR(NVME_SC_INVALID_LOG_PAGE));
 		}
 	}
 	/* The discovery log can shrink between a host's chunked reads: past
 	 * its end reads as zeroes, and the changed GENCTR tells the host. */
 	if (off >= size && lid != NVME_LOG_DISCOVERY) {
 		free(page);
-		return (NVME_SC_INVALID_FIELD | NVME_DNR >> 1);
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	}
 	copied = off < size ? MINIMUM(len, size - off) : 0;
 	if (copied > 0)

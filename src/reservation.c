@@ -24,8 +24,6 @@
 #include "nvmfd.h"
 #include "reservation.h"
 
-#define DNR(sc)	((sc) | NVME_DNR >> 1)
-
 /* CDW10 fields */
 #define RESV_ACTION(cdw10)	((cdw10) & 0x7)
 #define RESV_IEKEY(cdw10)	(((cdw10) >> 3) & 1)
@@ -145,11 +143,11 @@ resv_do_register(struct resv_state *st, const uint8_t hostid[16],
 	int i;
 
 	if (cptpl == 1 || (cptpl == 3 && !ptpl_capable))
-		return (DNR(NVME_SC_INVALID_FIELD));
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	switch (RESV_ACTION(cdw10)) {
 	case 0:		/* register */
 		if (nrkey == 0)
-			return (DNR(NVME_SC_INVALID_FIELD));
+			return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		if ((i = reg_find(st, hostid)) >= 0) {
 			if (st->regs[i].key != nrkey)
 				return (NVME_SC_RESV_CONFLICT);
@@ -170,13 +168,13 @@ resv_do_register(struct resv_state *st, const uint8_t hostid[16],
 		break;
 	case 2:		/* replace */
 		if (nrkey == 0)
-			return (DNR(NVME_SC_INVALID_FIELD));
+			return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		if ((i = reg_check(st, hostid, crkey, iekey)) < 0)
 			return (NVME_SC_RESV_CONFLICT);
 		st->regs[i].key = nrkey;
 		break;
 	default:
-		return (DNR(NVME_SC_INVALID_FIELD));
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	}
 	if (cptpl >= 2)
 		st->ptpl = cptpl == 3;
@@ -232,7 +230,7 @@ resv_preempt(struct resv_state *st, const uint8_t hostid[16], uint8_t rtype,
 		preempt_key(st, hostid, prkey, false, nt);
 		resv_take(st, hostid, rtype);
 	} else if (prkey == 0)
-		return (DNR(NVME_SC_INVALID_FIELD));
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	else if (preempt_key(st, hostid, prkey, false, nt) == 0)
 		return (NVME_SC_RESV_CONFLICT);
 	st->gen++;
@@ -248,7 +246,7 @@ resv_do_acquire(struct resv_state *st, const uint8_t hostid[16],
 
 	if (action > 2 || rtype < RESV_WRITE_EXCL ||
 	    rtype > RESV_EXCL_ACCESS_ALL_REGS)
-		return (DNR(NVME_SC_INVALID_FIELD));
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	if (reg_check(st, hostid, crkey, RESV_IEKEY(cdw10)) < 0)
 		return (NVME_SC_RESV_CONFLICT);
 	if (action != 0)	/* preempt, preempt and abort */
@@ -270,7 +268,7 @@ resv_do_release(struct resv_state *st, const uint8_t hostid[16],
 	uint8_t rtype = RESV_RTYPE(cdw10);
 
 	if (RESV_ACTION(cdw10) > 1)
-		return (DNR(NVME_SC_INVALID_FIELD));
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	if (reg_check(st, hostid, crkey, RESV_IEKEY(cdw10)) < 0)
 		return (NVME_SC_RESV_CONFLICT);
 	if (RESV_ACTION(cdw10) == 1) {		/* clear */
@@ -282,12 +280,12 @@ resv_do_release(struct resv_state *st, const uint8_t hostid[16],
 		return (NVME_SC_SUCCESS);
 	}
 	if (rtype < RESV_WRITE_EXCL || rtype > RESV_EXCL_ACCESS_ALL_REGS)
-		return (DNR(NVME_SC_INVALID_FIELD));
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	/* Releasing what one does not hold does nothing. */
 	if (resv_role_of(st, hostid) != RESV_ROLE_HOLDER)
 		return (NVME_SC_SUCCESS);
 	if (st->rtype != rtype)
-		return (DNR(NVME_SC_INVALID_FIELD));
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	resv_released(st, hostid, nt);
 	return (NVME_SC_SUCCESS);
 }
@@ -489,15 +487,17 @@ resv_do_report(struct nvmf_cmd *cmd)
 
 	/* 64-bit host IDs (EDS=0) do not exist here: CTRATT says 128. */
 	if (!(cmd->sqe.cdw11 & 1)) {
-		cmd_complete_status(cmd, DNR(NVME_SC_HOSTID_INCONSISTENT));
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_HOSTID_INCONSISTENT));
 		return;
 	}
 	if (len > cmd->data_len) {
-		cmd_complete_status(cmd, DNR(NVME_SC_SGL_INVALID_DATA_LEN));
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_SGL_INVALID_DATA_LEN));
 		return;
 	}
 	if (len > running_config->mdts) {
-		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_FIELD));
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 		return;
 	}
 	if (cmd_alloc_buf(cmd, len) != 0) {
@@ -521,13 +521,14 @@ resv_dispatch(struct nvmf_cmd *cmd)
 	size_t need = resv_data_len(cmd->sqe.opc);
 
 	if (cmd->ns->resv == NULL) {
-		cmd_complete_status(cmd, DNR(NVME_SC_INVALID_OPCODE));
+		cmd_complete_status(cmd, NVME_SC_DNR(NVME_SC_INVALID_OPCODE));
 		return;
 	}
 	/* Registrations are keyed by host ID: a host without one cannot
 	 * take part. */
 	if (memcmp(cmd->qp->ctrl->hostid, zero, 16) == 0) {
-		cmd_complete_status(cmd, DNR(NVME_SC_HOSTID_INCONSISTENT));
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_HOSTID_INCONSISTENT));
 		return;
 	}
 	if (cmd->sqe.opc == NVME_CMD_RESV_REPORT) {
@@ -535,7 +536,8 @@ resv_dispatch(struct nvmf_cmd *cmd)
 		return;
 	}
 	if (cmd->data_len < need || cmd->data_len > 4096) {
-		cmd_complete_status(cmd, DNR(NVME_SC_SGL_INVALID_DATA_LEN));
+		cmd_complete_status(cmd,
+		    NVME_SC_DNR(NVME_SC_SGL_INVALID_DATA_LEN));
 		return;
 	}
 	io_fetch_params(cmd, cmd->data_len, resv_data_ready);
@@ -559,7 +561,7 @@ resv_set_ptpl(struct namespace *ns, bool on)
 	uint16_t sc;
 
 	if (on && r->path == NULL)
-		return (DNR(NVME_SC_INVALID_FIELD));
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	pthread_mutex_lock(&r->mtx);
 	next = r->st;
 	next.ptpl = on;

@@ -12,7 +12,6 @@
 #include "nvmfd.h"
 #include "reservation.h"
 
-#define DNR(sc)	((sc) | NVME_DNR >> 1)
 #define RESV_MASK_BITS	(1u << RESV_NOTICE_REG_PREEMPTED | \
 	    1u << RESV_NOTICE_RELEASED | 1u << RESV_NOTICE_PREEMPTED)
 
@@ -99,13 +98,13 @@ uint16_t
 resv_mask_set(struct controller *ctrl, uint32_t nsid, uint32_t mask)
 {
 	if (mask & ~RESV_MASK_BITS)
-		return (DNR(NVME_SC_INVALID_FIELD));
+		return (NVME_SC_DNR(NVME_SC_INVALID_FIELD));
 	if (nsid == 0xffffffff) {
 		memset(ctrl->resv_mask, mask, sizeof(ctrl->resv_mask));
 		return (NVME_SC_SUCCESS);
 	}
 	if (namespace_find(ctrl->subsys, nsid) == NULL)
-		return (DNR(NVME_SC_INVALID_NS));
+		return (NVME_SC_DNR(NVME_SC_INVALID_NS));
 	ctrl->resv_mask[nsid] = mask;
 	return (NVME_SC_SUCCESS);
 }
@@ -114,7 +113,7 @@ uint16_t
 resv_mask_get(struct controller *ctrl, uint32_t nsid, uint32_t *mask)
 {
 	if (namespace_find(ctrl->subsys, nsid) == NULL)
-		return (DNR(NVME_SC_INVALID_NS));
+		return (NVME_SC_DNR(NVME_SC_INVALID_NS));
 	*mask = ctrl->resv_mask[nsid];
 	return (NVME_SC_SUCCESS);
 }

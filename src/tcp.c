@@ -1020,7 +1020,7 @@ handle_capsule(struct qpair *qp, const struct nvme_tcp_cmd_pdu *pdu,
 		return;
 	}
 	if ((status = cmd_parse_sgl(cmd, icd, icd_len)) != 0) {
-		cmd_complete_status(cmd, status | NVME_DNR >> 1);
+		cmd_complete_status(cmd, NVME_SC_DNR(status));
 		return;
 	}
 	if (qp->qid == 0)
