@@ -483,11 +483,30 @@ def main():
         "ffdhe3072-sha512": auth(2, 3), "null-sha384-io": auth(0, 2, qid=1),
         "null-sha256-then-io": auth(0, 1) + b"NVMFUZZ2" + auth(0, 1, 1)})
     write_seeds("fuzz_control", control_seeds())
+    write_seeds("fuzz_gcm", gcm_seeds())
     write_seeds("fuzz_nbd", nbd_starttls_seeds())
     if "--nvmfd" in sys.argv:
         seeds = host_seeds(sys.argv[sys.argv.index("--nvmfd") + 1])
         write_seeds("fuzz_nbd", {"session": seeds.pop("nbd-session")})
         write_seeds("fuzz_host", seeds)
+
+
+def gcm_seeds():
+    """fuzz_gcm: mode, key, nonce, additional data, pieces, message; the
+    lengths around the engine's 16-byte blocks and 256-byte chunks."""
+    seeds = {}
+    key = bytes(range(32))
+    nonce = bytes(range(100, 112))
+    for mode in range(4):
+        for mlen in (0, 15, 16, 17, 255, 256, 257, 4096 + 24):
+            cuts = [5, 24, 300]
+            body = bytes([mode]) + key + nonce + bytes([5]) + b"\x17\x03\x03\x10\x11"
+            body += bytes([len(cuts)]) + b"".join(struct.pack("<H", c) for c in cuts)
+            body += bytes((i * 7 + mlen) & 0xff for i in range(mlen))
+            seeds["mode%d-len%d" % (mode, mlen)] = body
+    # A record header with a short body: tls_rec_open's length checks.
+    seeds["record"] = b"\x17\x03\x03\x00\x20" + bytes(32)
+    return seeds
 
 
 if __name__ == "__main__":
