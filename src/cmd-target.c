@@ -436,6 +436,22 @@ cmd_add_subsys(struct cmd_ctx *ctx)
 	return (CTL_OK);
 }
 
+/* The offer lists the command names, as its snippet parsed them; the
+ * others stay.  They apply to the next authentication. */
+static void
+set_offers(struct cmd_ctx *ctx, struct dhchap_offer *to,
+    const struct dhchap_offer *parsed)
+{
+	if (cmd_opt(ctx, "dhchap-hashes")) {
+		memcpy(to->hashes, parsed->hashes, sizeof(to->hashes));
+		to->nhashes = parsed->nhashes;
+	}
+	if (cmd_opt(ctx, "dhchap-dhgroups")) {
+		memcpy(to->groups, parsed->groups, sizeof(to->groups));
+		to->ngroups = parsed->ngroups;
+	}
+}
+
 /* set-subsys with the discovery NQN: who may discover, and the offers
  * discovery authentication makes. */
 static int
@@ -460,16 +476,7 @@ set_discovery(struct cmd_ctx *ctx, int onoff)
 	ylist(b, 2, "dhchap_dhgroups", cmd_opt(ctx, "dhchap-dhgroups"));
 	if ((cf = parse_snippet(ctx, b, &rc)) == NULL)
 		return (rc);
-	if (cmd_opt(ctx, "dhchap-hashes")) {
-		memcpy(d->dhchap.hashes, cf->discovery.dhchap.hashes,
-		    sizeof(d->dhchap.hashes));
-		d->dhchap.nhashes = cf->discovery.dhchap.nhashes;
-	}
-	if (cmd_opt(ctx, "dhchap-dhgroups")) {
-		memcpy(d->dhchap.groups, cf->discovery.dhchap.groups,
-		    sizeof(d->dhchap.groups));
-		d->dhchap.ngroups = cf->discovery.dhchap.ngroups;
-	}
+	set_offers(ctx, &d->dhchap, &cf->discovery.dhchap);
 	config_free(cf);
 	discovery_auth_refresh();
 access:
@@ -517,17 +524,7 @@ cmd_set_subsys(struct cmd_ctx *ctx)
 		memcpy(ss->model, parsed->model, sizeof(ss->model));
 	if (cmd_opt(ctx, "max-io-queues"))
 		ss->max_io_queues = parsed->max_io_queues;
-	/* Offers apply to the next authentication. */
-	if (cmd_opt(ctx, "dhchap-hashes")) {
-		memcpy(ss->dhchap.hashes, parsed->dhchap.hashes,
-		    sizeof(ss->dhchap.hashes));
-		ss->dhchap.nhashes = parsed->dhchap.nhashes;
-	}
-	if (cmd_opt(ctx, "dhchap-dhgroups")) {
-		memcpy(ss->dhchap.groups, parsed->dhchap.groups,
-		    sizeof(ss->dhchap.groups));
-		ss->dhchap.ngroups = parsed->dhchap.ngroups;
-	}
+	set_offers(ctx, &ss->dhchap, &parsed->dhchap);
 	auth_subsys_refresh(ss);
 	config_free(cf);
 	if (onoff >= 0 && onoff != ss->allow_any_host) {
