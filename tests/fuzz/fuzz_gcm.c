@@ -123,7 +123,8 @@ record(const uint8_t *d, size_t n)
 	if (tls_rec_init(&r, 0x1301, secret, sizeof(secret), false) != 0)
 		abort();
 	memcpy(rec, d, n);
-	/* The caller has a whole record: trim the input to its length. */
+	/* tls_rec_open() is only given whole records (tls-conn.c waits for
+	 * the rest): a header that claims more than the input is skipped. */
 	if (tls_rec_wire(rec) <= n)
 		(void)tls_rec_open(&r, rec, NULL, 0, &type);
 	tls_rec_free(&r);
