@@ -25,14 +25,18 @@
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
 #include <cpuid.h>
+#include <pthread.h>
 #include <immintrin.h>
 
 #define GCM_TARGET __attribute__((target( \
     "aes,pclmul,avx2,avx512f,avx512bw,avx512vl,vaes,vpclmulqdq")))
 
+static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
+static bool cpu_ok;
+
 /* CPUID and XCR0: the instructions, and the OS saving the vector state. */
-bool
-gcm_fast_usable(void)
+static bool
+cpu_has_vaes_gcm(void)
 {
 	unsigned a, b, c, d, lo, hi;
 
@@ -49,6 +53,21 @@ gcm_fast_usable(void)
 	return ((b & (bit_AVX512F | bit_AVX512BW | bit_AVX512VL)) ==
 	    (bit_AVX512F | bit_AVX512BW | bit_AVX512VL) &&
 	    (c & (bit_VAES | bit_VPCLMULQDQ)) == (bit_VAES | bit_VPCLMULQDQ));
+}
+
+static void
+cpu_check(void)
+{
+	cpu_ok = cpu_has_vaes_gcm();
+}
+
+/* Asked once per direction of each TLS connection; CPUID traps to the
+ * hypervisor in a VM, so the answer is worked out once. */
+bool
+gcm_fast_usable(void)
+{
+	pthread_once(&cpu_once, cpu_check);
+	return (cpu_ok);
 }
 
 /* Byte order reversal within each 128-bit lane. */
