@@ -11,7 +11,10 @@
 # fio (ioengine=io_uring, direct=1 or 0 to match) runs the same workload on
 # the same file, on nvmfd's CPU: the one that takes the disk's interrupts
 # where that can be told, with perf on another.  Each row keeps its median
-# run; the summary gives nvmfd / fio (goal: >= 0.9x with O_DIRECT).
+# run; the summary gives nvmfd / fio (goal: >= 0.9x with O_DIRECT), and
+# for each the average number of requests the disk held during the run
+# (from its /sys/block stat: weighted time in queue over elapsed time),
+# which tells a slow disk from commands held up on their way to it.
 #
 # Replaces the file_* rows of results.csv and the "File namespaces" part of
 # summary.txt (in BENCH_OUT or next to this script), keeping the rest.
@@ -80,6 +83,25 @@ disk_irq_cpu() {	# /dev/NAME
 		for (c in n) if (n[c] > 0 && (best < 0 || n[c] > n[best]))
 			best = c
 		if (best >= 0) print best }' /proc/interrupts
+}
+
+# The disk's weighted time in queue (ms, field 11 of its stat) and now
+# (ms), for the average number of requests it held over a run.
+dstat=/sys/class/block/${dev#/dev/}/stat
+disk_mark() {
+	if [ -r "$dstat" ]; then
+		echo "$(awk '{ print $11 }' "$dstat") $(date +%s%3N)"
+	else
+		echo ""
+	fi
+}
+# Appends "; disk depth D" to the last row of $work/TEST.rows.
+disk_note() {	# TEST MARK-BEFORE
+	[ -n "$2" ] || return 0
+	dd_=$(echo "$2 $(disk_mark)" |
+	    awk '$4 > $2 { printf "%.1f", ($3 - $1) / ($4 - $2) }')
+	[ -n "$dd_" ] && sed -i '$ s/$/; disk depth '"$dd_"'/' "$work/$1.rows"
+	return 0
 }
 
 # nvmfd and fio run on the CPU that takes the disk's completions, so that
@@ -151,12 +173,15 @@ EOF
 }
 
 nvmfd_run() {	# TEST WORKLOAD BS DEPTH
+	m0=$(disk_mark)
 	bench_perf_row file.sh "$1" "$port" "$2" "$3" "$4" ""
+	disk_note "$1" "$m0"
 	printf '%-34s %8.0f IOPS %8.1f MB/s (load %s)\n' "$1" "$iops" \
 	    "$mbps" "$l0"
 }
 fio_run() {	# TEST WORKLOAD BS DEPTH DIRECT(0|1)
 	l0=$(cut -d' ' -f1 /proc/loadavg)
+	m0=$(disk_mark)
 	if ! $DPIN timeout $((SECS + 30)) fio --name="$1" --filename="$img" \
 	    --size=$SIZE --rw="$2" --bs="$3" --iodepth="$4" --direct="$5" \
 	    --ioengine=io_uring --time_based --runtime="$SECS" \
@@ -169,6 +194,7 @@ fio_run() {	# TEST WORKLOAD BS DEPTH DIRECT(0|1)
 	set -- "$1" "$2" "$3" "$4" $(python3 "$here/fio_row.py" \
 	    "$work/$1.json" 0 "$SECS")
 	echo "$6,$1,baseline,$2,$3,$4,1,$SECS,$5,$6,$7,$8,$9,${10},${11},${12},${13},${14},,,0,,,,,,load $l0" >>"$work/$1.rows"
+	disk_note "$1" "$m0"
 	printf '%-34s %8.0f IOPS %8.1f MB/s (load %s)\n' "$1" "$6" "$7" "$l0"
 }
 
@@ -199,14 +225,21 @@ bench_medians file_ "; $fstype"
 val() {	# TEST COLUMN-NUMBER
 	awk -F, -v t="$1" -v c="$2" '$1 == t { print $c; exit }' "$csv"
 }
+depth() {	# TEST: the disk depth in its row's notes, or "?"
+	awk -F, -v t="$1" '$1 == t {
+		if (match($NF, /disk depth [0-9.]+/))
+			d = substr($NF, RSTART + 11, RLENGTH - 11)
+		exit }
+	    END { print (d == "" ? "?" : d) }' "$csv"
+}
 {
 	echo "File namespaces (file.sh): $SECS s per run, median of $RUNS," \
 	    "a 1 GiB file with 4 KiB blocks on $fstype ($dev), nvmfd and" \
 	    "fio io_uring on CPU $dcpu${irq:+ (the disk's interrupts)}," \
 	    "perf on CPU $pcpu over TCP loopback; load average" \
 	    "at the start: $load0, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
-	printf '%-40s %-26s %-26s %s\n' Row nvmfd "fio io_uring, same file" \
-	    "nvmfd/fio"
+	printf '%-40s %-26s %-26s %s\n' Row "nvmfd (disk depth)" \
+	    "fio io_uring, same file" "nvmfd/fio"
 	for m in $modes; do
 		set -- $tests
 		while [ $# -ge 4 ]; do
@@ -217,12 +250,15 @@ val() {	# TEST COLUMN-NUMBER
 				v=$(awk "BEGIN { print ($a >= 0.9 * $b ? \"PASS\" : \"MISS\") }")
 			fi
 			printf '%-40s %-26s %-26s %s %s\n' "$m $1" \
-			    "$a IOPS" "$b IOPS" "$r" "$v"
+			    "$a IOPS ($(depth "file_${m}_$1"))" \
+			    "$b IOPS ($(depth "file_${m}_fio_$1"))" "$r" "$v"
 			shift 4
 		done
 	done
 	echo "Goal: nvmfd >= 0.9x fio with O_DIRECT; buffered rows are for" \
-	    "information (fio reads the page cache without a network hop)."
+	    "information (fio reads the page cache without a network hop)." \
+	    "Disk depth: requests the disk held on average during the run," \
+	    "whoever made them."
 } >"$work/sum"
 if [ -f "$summary" ]; then
 	sed '/^File namespaces (file.sh)/,$d' "$summary" >"$work/sum0"
