@@ -32,33 +32,27 @@
     "aes,pclmul,avx2,avx512f,avx512bw,avx512vl,vaes,vpclmulqdq")))
 
 static pthread_once_t cpu_once = PTHREAD_ONCE_INIT;
-static bool cpu_ok;
+static bool cpu_ok;	/* set once by cpu_check() */
 
 /* CPUID and XCR0: the instructions, and the OS saving the vector state. */
-static bool
-cpu_has_vaes_gcm(void)
+static void
+cpu_check(void)
 {
 	unsigned a, b, c, d, lo, hi;
 
 	if (!__get_cpuid(1, &a, &b, &c, &d) ||
 	    (c & (bit_AES | bit_PCLMUL | bit_OSXSAVE)) !=
 	    (bit_AES | bit_PCLMUL | bit_OSXSAVE))
-		return (false);
+		return;
 	/* XMM, YMM, the opmasks and both halves of the ZMM registers. */
 	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
 	if ((lo & 0xe6) != 0xe6)
-		return (false);
+		return;
 	if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
-		return (false);
-	return ((b & (bit_AVX512F | bit_AVX512BW | bit_AVX512VL)) ==
+		return;
+	cpu_ok = (b & (bit_AVX512F | bit_AVX512BW | bit_AVX512VL)) ==
 	    (bit_AVX512F | bit_AVX512BW | bit_AVX512VL) &&
-	    (c & (bit_VAES | bit_VPCLMULQDQ)) == (bit_VAES | bit_VPCLMULQDQ));
-}
-
-static void
-cpu_check(void)
-{
-	cpu_ok = cpu_has_vaes_gcm();
+	    (c & (bit_VAES | bit_VPCLMULQDQ)) == (bit_VAES | bit_VPCLMULQDQ);
 }
 
 /* Asked once per direction of each TLS connection; CPUID traps to the

@@ -89,11 +89,8 @@ disk_irq_cpu() {	# /dev/NAME
 # (ms), for the average number of requests it held over a run.
 dstat=/sys/class/block/${dev#/dev/}/stat
 disk_mark() {
-	if [ -r "$dstat" ]; then
-		echo "$(awk '{ print $11 }' "$dstat") $(date +%s%3N)"
-	else
-		echo ""
-	fi
+	[ -r "$dstat" ] || return 0
+	echo "$(awk '{ print $11 }' "$dstat") $(date +%s%3N)"
 }
 # Appends "; disk depth D" to the last row of $work/TEST.rows.
 disk_note() {	# TEST MARK-BEFORE
